@@ -1,0 +1,50 @@
+# Thin wrapper over CMake.  `make` builds build/lmdiff, `make test` runs every
+# test (release build, then the same tests under ASan+UBSan), `make run` runs
+# the main job.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+STAMP      := $(BUILD)/.deps-ok
+
+.PHONY: all deps test test-release test-asan run bench fuzz clean format
+
+all: $(BUILD)/lmdiff
+
+$(STAMP): scripts/install-deps.sh
+	@bash scripts/install-deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+deps:
+	bash scripts/install-deps.sh
+
+$(BUILD)/lmdiff: $(STAMP) FORCE
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+FORCE:
+
+test: test-release test-asan
+
+test-release: $(BUILD)/lmdiff
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-asan: $(STAMP)
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DLMD_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j$(JOBS)
+
+run: $(BUILD)/lmdiff
+	bash scripts/run-demo.sh $(BUILD)/lmdiff
+
+bench: $(BUILD)/lmdiff
+	bash bench/run.sh $(BUILD)
+
+fuzz: $(STAMP)
+	CC=clang cmake -S . -B build-fuzz -DLMD_FUZZ=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build-fuzz -j$(JOBS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

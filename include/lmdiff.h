@@ -1,0 +1,145 @@
+/* lmdiff.h - the public C API of liblmdiff.
+ *
+ * liblmdiff reads Hugging Face model folders directly and scores every token
+ * of a text: probability of the true token, its rank, the top-k predictions
+ * and the entropy of the distribution.  Two scorings of one text make a diff.
+ *
+ * Conventions
+ *   - Every function that can fail returns 0 on success and -1 on failure and
+ *     fills the caller's lmd_error with a message that names the file and the
+ *     problem.  The library never prints and never exits.
+ *   - Handles are opaque.  A loaded model or tokenizer is immutable and may be
+ *     shared by any number of threads.
+ *   - Ranks are 1-based everywhere in this API (1 = the model's top choice).
+ */
+#ifndef LMDIFF_H
+#define LMDIFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LMD_VERSION "0.1.0"
+
+typedef struct lmd_error {
+    char msg[1024];
+} lmd_error;
+
+/* ---------------------------------------------------------------- tokenizer */
+
+typedef struct lmd_tokenizer lmd_tokenizer;
+
+/* Loads the tokenizer of a model folder: tokenizer.json, or vocab.json +
+ * merges.txt.  Needs no weights. */
+int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err);
+void lmd_tokenizer_free(lmd_tokenizer *tok);
+
+/* Encodes UTF-8 text (len bytes, need not be NUL-terminated) without adding
+ * special tokens.  *ids is malloc'ed; the caller frees it.  Invalid UTF-8 is an
+ * error. */
+int lmd_tokenize(const lmd_tokenizer *tok, const char *text, size_t len, int32_t **ids,
+                 size_t *n_ids, lmd_error *err);
+
+/* Number of ids the tokenizer knows (base vocabulary plus added tokens). */
+int32_t lmd_tokenizer_vocab_size(const lmd_tokenizer *tok);
+
+/* The raw vocabulary string of an id ("Ġhello" for GPT-2), or NULL when the id
+ * is out of range or unused. */
+const char *lmd_token_raw(const lmd_tokenizer *tok, int32_t id);
+
+/* The text an id stands for (" hello"), as UTF-8 bytes that may be an
+ * incomplete character for byte-level tokens.  Returns the byte count and
+ * points *bytes at storage owned by the tokenizer; 0 for an unknown id. */
+size_t lmd_token_bytes(const lmd_tokenizer *tok, int32_t id, const char **bytes);
+
+/* Decodes ids back to text.  Returns a malloc'ed NUL-terminated string
+ * (bytes that do not form valid UTF-8 are kept as they are) and its length in
+ * *len (may be NULL). */
+char *lmd_detokenize(const lmd_tokenizer *tok, const int32_t *ids, size_t n, size_t *len);
+
+/* A string for showing one token to a person: valid UTF-8, with the text of
+ * the token; bytes that are not valid UTF-8 on their own are shown as
+ * "\xNN".  Malloc'ed. */
+char *lmd_token_display(const lmd_tokenizer *tok, int32_t id);
+
+/* The id prepended before a text so that its first token is predicted
+ * (bos_token_id, else <|endoftext|>); -1 when there is none. */
+int32_t lmd_tokenizer_bos(const lmd_tokenizer *tok);
+
+/* Portable hash of the vocabulary and the tokenization rules, 64 hex chars
+ * + NUL.  Defined in docs/measures.md. */
+void lmd_tokenizer_hash(const lmd_tokenizer *tok, char hex[65]);
+
+/* -------------------------------------------------------------------- model */
+
+typedef struct lmd_model lmd_model;
+
+/* Loads config.json, the weights (model.safetensors or a sharded index) and
+ * the tokenizer of a Hugging Face model folder. */
+int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err);
+void lmd_model_free(lmd_model *m);
+
+const lmd_tokenizer *lmd_model_tokenizer(const lmd_model *m);
+
+typedef struct lmd_model_info {
+    const char *arch;       /* "GPT2LMHeadModel" */
+    const char *name;       /* the folder's basename */
+    int32_t vocab_size;     /* rows of the output layer */
+    int32_t n_ctx;          /* context length in tokens */
+    int32_t n_layer, n_embd, n_head, n_inner;
+    int64_t n_params;       /* parameters, the tied head counted once */
+    double flops_per_token; /* 2 x multiply-adds of one position through the
+                               weight matrices (attention scores excluded) */
+} lmd_model_info;
+
+void lmd_model_get_info(const lmd_model *m, lmd_model_info *info);
+
+/* Fingerprint of the weights: SHA-256 over every tensor's name, dtype, shape
+ * and bytes, in name order (docs/measures.md).  Computed on first use (it
+ * reads all the weights) and then remembered; thread-safe. */
+void lmd_model_weights_hash(const lmd_model *m, char hex[65]);
+
+/* ------------------------------------------------------------------ scoring */
+
+/* Scores of one text: n predicted tokens, each with k top predictions. */
+typedef struct lmd_scores {
+    size_t n;
+    int k;
+    int32_t *ids;      /* [n] the true token ids                          */
+    float *prob;       /* [n] p(true token)                               */
+    double *logprob;   /* [n] ln p(true token), computed in double        */
+    int32_t *rank;     /* [n] 1 + #vocabulary entries with a larger logit */
+    float *entropy;    /* [n] entropy of the distribution, nats           */
+    int32_t *topk_ids; /* [n*k] row-major, ties go to the lower id        */
+    float *topk_prob;  /* [n*k]                                           */
+} lmd_scores;
+
+typedef struct lmd_score_opts {
+    int top_k;     /* default 10 */
+    int n_threads; /* 0 = OpenMP's default */
+    int max_batch_tokens; /* tokens per forward batch; 0 = default (8192) */
+} lmd_score_opts;
+
+/* Scores n_texts token sequences in one batch.  A BOS id is prepended to each
+ * and never reported; texts longer than the context are scored with a sliding
+ * window (see docs/measures.md).  out[i] receives the scores of text i and is
+ * freed with lmd_scores_free.  opts may be NULL. */
+int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n_ids,
+                  size_t n_texts, const lmd_score_opts *opts, lmd_scores *out, lmd_error *err);
+
+/* Tokenizes and scores one text. */
+int lmd_score_text(const lmd_model *m, const char *text, size_t len, const lmd_score_opts *opts,
+                   lmd_scores *out, lmd_error *err);
+
+void lmd_scores_free(lmd_scores *s);
+
+/* Two tokenizers that give the same ids for every text (the same hash). */
+int lmd_tokenizers_compatible(const lmd_tokenizer *a, const lmd_tokenizer *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

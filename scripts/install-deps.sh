@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lmdiff needs to build and test (idempotent).
+# Run as root on Debian 12; does nothing when everything is present.
+set -euo pipefail
+BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
+  libopenblas-openmp-dev libpcre2-dev libcjson-dev libssl-dev libutf8proc-dev
+  libhdf5-dev libmicrohttpd-dev libyaml-dev libcmocka-dev
+  python3 python3-numpy python3-h5py)
+# Optional groups: `install-deps.sh --reference` adds the PyTorch reference tools.
+REF_PKGS=(python3-torch python3-regex)
+want=("${BUILD_PKGS[@]}")
+for a in "$@"; do
+  case "$a" in
+    --reference) want+=("${REF_PKGS[@]}") ;;
+    *) echo "install-deps.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

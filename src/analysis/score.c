@@ -1,0 +1,251 @@
+/* score.c - turns a model's logits into the per-token numbers of lmdiff:
+ * probability, log-probability, rank and entropy of the true token, and the
+ * top-k predictions.  Texts are cut into windows (sliding when longer than
+ * the context), windows are packed into forward batches, and the logits of
+ * a batch are produced a block of rows at a time and reduced at once, so a
+ * [tokens x vocabulary] matrix never exists. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/kernels.h"
+#include "model/model.h"
+
+#define DEFAULT_TOP_K 10
+#define DEFAULT_BATCH_TOKENS 4096
+#define LOGIT_BLOCK 128 /* rows of logits computed per sgemm */
+
+/* One forward window: s[a .. a+len-1] of text `text`, scoring the targets
+ * first..last (positions in s; target p is predicted by window row p-a-1). */
+typedef struct window {
+    size_t text;
+    size_t a;
+    int len;
+    size_t first, last;
+} window;
+
+void lmd_scores_free(lmd_scores *s) {
+    if (!s) return;
+    free(s->ids);
+    free(s->prob);
+    free(s->logprob);
+    free(s->rank);
+    free(s->entropy);
+    free(s->topk_ids);
+    free(s->topk_prob);
+    memset(s, 0, sizeof *s);
+}
+
+static int scores_alloc(lmd_scores *s, size_t n, int k) {
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    s->k = k;
+    size_t n1 = n ? n : 1, nk = n1 * (size_t)k;
+    s->ids = malloc(n1 * sizeof *s->ids);
+    s->prob = malloc(n1 * sizeof *s->prob);
+    s->logprob = malloc(n1 * sizeof *s->logprob);
+    s->rank = malloc(n1 * sizeof *s->rank);
+    s->entropy = malloc(n1 * sizeof *s->entropy);
+    s->topk_ids = malloc(nk * sizeof *s->topk_ids);
+    s->topk_prob = malloc(nk * sizeof *s->topk_prob);
+    if (!s->ids || !s->prob || !s->logprob || !s->rank || !s->entropy || !s->topk_ids ||
+        !s->topk_prob) {
+        lmd_scores_free(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reduces one logit row z[V] for true id y into slot i of s. */
+static void score_row(const float *z, int V, int32_t y, lmd_scores *s, size_t i, float *scratch,
+                      float *tk_val, int32_t *tk_id) {
+    const int k = s->k;
+    float m = lmd_vmax(z, (size_t)V);
+    double wsum;
+    double S = lmd_expsum(z, (size_t)V, m, &wsum, scratch);
+    double logS = log(S);
+    double lse = (double)m + logS;
+    double lp = (double)z[y] - lse;
+    s->logprob[i] = lp;
+    s->prob[i] = (float)exp(lp);
+    s->entropy[i] = (float)(logS - wsum / S);
+    s->rank[i] = 1 + (int32_t)lmd_count_greater(z, (size_t)V, z[y]);
+    /* top-k by a single scan in id order: an equal value never displaces an
+     * earlier (lower) id, so ties go to the lower id */
+    int c = 0;
+    for (int v = 0; v < V; v++) {
+        float x = z[v];
+        if (c == k && !(x > tk_val[k - 1])) continue;
+        int j = c < k ? c : k - 1;
+        while (j > 0 && tk_val[j - 1] < x) {
+            tk_val[j] = tk_val[j - 1];
+            tk_id[j] = tk_id[j - 1];
+            j--;
+        }
+        tk_val[j] = x;
+        tk_id[j] = v;
+        if (c < k) c++;
+    }
+    for (int j = 0; j < k; j++) {
+        s->topk_ids[i * (size_t)k + j] = tk_id[j];
+        s->topk_prob[i * (size_t)k + j] = (float)exp((double)tk_val[j] - lse);
+    }
+}
+
+/* Cuts text t (sequence s of n+1 tokens, BOS first) into windows of at most W
+ * tokens: the first window scores targets 1..W-1; each next one ends S = W/2
+ * targets later and scores only its new targets, so every target has at
+ * least W - S tokens of context. */
+static int cut_windows(size_t t, size_t n, int W, window **ws, size_t *nw, size_t *cap) {
+    if (n == 0) return 0;
+    size_t S = (size_t)W / 2;
+    size_t done = 0;
+    while (done < n) {
+        window w;
+        w.text = t;
+        if (done == 0) {
+            w.a = 0;
+            w.last = n + 1 <= (size_t)W ? n : (size_t)W - 1;
+            w.len = (int)(w.last + 1);
+            w.first = 1;
+        } else {
+            w.last = done + S < n ? done + S : n;
+            w.a = w.last + 1 - (size_t)W;
+            w.len = W;
+            w.first = done + 1;
+        }
+        if (*nw == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            window *p = realloc(*ws, nc * sizeof *p);
+            if (!p) return -1;
+            *ws = p;
+            *cap = nc;
+        }
+        (*ws)[(*nw)++] = w;
+        done = w.last;
+    }
+    return 0;
+}
+
+int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n_ids,
+                  size_t n_texts, const lmd_score_opts *opts, lmd_scores *out, lmd_error *err) {
+    int k = opts && opts->top_k > 0 ? opts->top_k : DEFAULT_TOP_K;
+    size_t budget = opts && opts->max_batch_tokens > 0 ? (size_t)opts->max_batch_tokens
+                                                        : DEFAULT_BATCH_TOKENS;
+    const int V = m->info.vocab_size, d = m->info.n_embd, W = m->info.n_ctx;
+    if (k > V) k = V;
+    int32_t bos = lmd_tokenizer_bos(m->tok);
+    int saved_threads = omp_get_max_threads();
+    if (opts && opts->n_threads > 0) omp_set_num_threads(opts->n_threads);
+    const int nthreads = omp_get_max_threads();
+
+    int32_t **seq = calloc(n_texts ? n_texts : 1, sizeof *seq);
+    window *ws = NULL;
+    size_t nw = 0, wcap = 0;
+    float *hidden = NULL, *hrows = NULL, *logits = NULL, *scratch = NULL, *tk_val = NULL;
+    int32_t *tk_id = NULL;
+    lmd_seq *seqs = NULL;
+    size_t *row_of = NULL;
+    int rc = -1;
+    for (size_t t = 0; t < n_texts; t++) memset(&out[t], 0, sizeof out[t]);
+    if (!seq) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
+    for (size_t t = 0; t < n_texts; t++) {
+        size_t n = n_ids[t];
+        for (size_t i = 0; i < n; i++)
+            if (ids[t][i] < 0 || ids[t][i] >= V) {
+                lmd_fail(err, "%s: token id %d (text %zu, position %zu) is outside the vocabulary "
+                              "of %d",
+                         m->name, ids[t][i], t, i, V);
+                goto done;
+            }
+        if (scores_alloc(&out[t], n, k) < 0 || !(seq[t] = malloc((n + 1) * sizeof **seq)) ||
+            cut_windows(t, n, W, &ws, &nw, &wcap) < 0) {
+            lmd_fail(err, "out of memory");
+            goto done;
+        }
+        seq[t][0] = bos;
+        if (n) memcpy(seq[t] + 1, ids[t], n * sizeof **ids);
+        if (n) memcpy(out[t].ids, ids[t], n * sizeof **ids);
+    }
+    size_t max_rows = budget > (size_t)W ? budget : (size_t)W;
+    hidden = malloc(max_rows * (size_t)d * sizeof *hidden);
+    hrows = malloc((size_t)LOGIT_BLOCK * d * sizeof *hrows);
+    logits = malloc((size_t)LOGIT_BLOCK * V * sizeof *logits);
+    scratch = malloc((size_t)nthreads * V * sizeof *scratch);
+    tk_val = malloc((size_t)nthreads * k * sizeof *tk_val);
+    tk_id = malloc((size_t)nthreads * k * sizeof *tk_id);
+    seqs = malloc((nw ? nw : 1) * sizeof *seqs);
+    row_of = malloc((nw ? nw : 1) * sizeof *row_of);
+    if (!hidden || !hrows || !logits || !scratch || !tk_val || !tk_id || !seqs || !row_of) {
+        lmd_fail(err, "out of memory for scoring buffers");
+        goto done;
+    }
+    for (size_t w0 = 0; w0 < nw;) {
+        /* pack windows w0..w1-1 into one forward batch */
+        size_t w1 = w0, rows = 0;
+        while (w1 < nw && (w1 == w0 || rows + (size_t)ws[w1].len <= max_rows)) {
+            seqs[w1 - w0].tokens = seq[ws[w1].text] + ws[w1].a;
+            seqs[w1 - w0].len = ws[w1].len;
+            row_of[w1 - w0] = rows;
+            rows += (size_t)ws[w1].len;
+            w1++;
+        }
+        if (m->ops->forward(m, seqs, (int)(w1 - w0), hidden, err) < 0) goto done;
+        /* walk the targets of these windows in blocks of LOGIT_BLOCK rows */
+        size_t wi = w0, p = ws[w0].first;
+        while (wi < w1) {
+            size_t bt[LOGIT_BLOCK], bp[LOGIT_BLOCK];
+            int nb = 0;
+            while (nb < LOGIT_BLOCK && wi < w1) {
+                const window *w = &ws[wi];
+                size_t r = row_of[wi - w0] + (p - w->a - 1);
+                memcpy(hrows + (size_t)nb * d, hidden + r * d, (size_t)d * sizeof *hrows);
+                bt[nb] = w->text;
+                bp[nb] = p;
+                nb++;
+                if (++p > w->last) {
+                    wi++;
+                    if (wi < w1) p = ws[wi].first;
+                }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, V, d, 1.0f, hrows, d,
+                        m->lm_head, d, 0.0f, logits, V);
+            if (m->lm_bias) lmd_add_bias(logits, (size_t)nb, (size_t)V, m->lm_bias);
+#pragma omp parallel for schedule(static)
+            for (int b = 0; b < nb; b++) {
+                int th = omp_get_thread_num();
+                size_t tt = bt[b], pos = bp[b];
+                score_row(logits + (size_t)b * V, V, seq[tt][pos], &out[tt], pos - 1,
+                          scratch + (size_t)th * V, tk_val + (size_t)th * k, tk_id + (size_t)th * k);
+            }
+        }
+        w0 = w1;
+    }
+    rc = 0;
+done:
+    if (opts && opts->n_threads > 0) omp_set_num_threads(saved_threads);
+    if (seq)
+        for (size_t t = 0; t < n_texts; t++) free(seq[t]);
+    free(seq), free(ws), free(hidden), free(hrows), free(logits), free(scratch);
+    free(tk_val), free(tk_id), free(seqs), free(row_of);
+    if (rc < 0)
+        for (size_t t = 0; t < n_texts; t++) lmd_scores_free(&out[t]);
+    return rc;
+}
+
+int lmd_score_text(const lmd_model *m, const char *text, size_t len, const lmd_score_opts *opts,
+                   lmd_scores *out, lmd_error *err) {
+    int32_t *ids;
+    size_t n;
+    memset(out, 0, sizeof *out);
+    if (lmd_tokenize(m->tok, text, len, &ids, &n, err) < 0) return -1;
+    const int32_t *const p[1] = {ids};
+    int rc = lmd_score_ids(m, p, &n, 1, opts, out, err);
+    free(ids);
+    return rc;
+}

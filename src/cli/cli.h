@@ -1,0 +1,48 @@
+/* cli.h - the subcommands of the lmdiff binary and the helpers they share.
+ * Each subcommand lives in its own cmd_<name>.c and returns the process exit
+ * status (0 ok, 1 failure, 2 usage error). */
+#ifndef LMD_CLI_H
+#define LMD_CLI_H
+
+#include <stdio.h>
+
+#include "lmdiff.h"
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand's name */
+} cli_command;
+
+int cmd_tokenize(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+/* corpus pipeline (issue 3) */
+int cmd_dataset(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_preprocess(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+
+/* Prints "lmdiff: <msg>" to stderr and returns 1. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "lmdiff <cmd>: <msg>\n(try 'lmdiff <cmd> --help')" and returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The text argument of a command: either the positional TEXT or the whole
+ * content of --file F (byte for byte).  Fills *text (malloc'ed) and *len. */
+int cli_read_text(const char *positional, const char *file, char **text, size_t *len);
+
+/* Writes s as a JSON string literal (with quotes) to f. */
+void cli_json_string(FILE *f, const char *s, size_t len);
+/* Writes a float/double as the shortest text that reads back to the same value. */
+void cli_json_float(FILE *f, float v);
+void cli_json_double(FILE *f, double v);
+
+/* Prints a token, JSON-escaped, padded or cut to `width` columns. */
+void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width);
+
+/* 1 when stdout is a terminal and NO_COLOR is unset. */
+int cli_use_color(void);
+
+#endif

@@ -1,0 +1,96 @@
+/* common.c - helpers shared by the subcommands: error reporting, the text
+ * argument, JSON number and string output, colour detection. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analysis/diff.h"
+#include "base/base.h"
+#include "cli.h"
+
+int cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lmdiff: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "lmdiff %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(try 'lmdiff %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int cli_read_text(const char *positional, const char *file, char **text, size_t *len) {
+    *text = NULL;
+    *len = 0;
+    if (positional && file) return -1;
+    if (file) {
+        lmd_error err;
+        if (lmd_read_file(file, text, len, &err) < 0) {
+            cli_error("%s", err.msg);
+            return -1;
+        }
+        return 0;
+    }
+    if (!positional) return -1;
+    *text = strdup(positional);
+    if (!*text) return -1;
+    *len = strlen(positional);
+    return 0;
+}
+
+
+void cli_json_string(FILE *f, const char *s, size_t len) {
+    lmd_buf b = {0};
+    if (lmd_json_str(&b, s, len) == 0) fwrite(b.data, 1, b.len, f);
+    lmd_buf_free(&b);
+}
+
+void cli_json_float(FILE *f, float v) {
+    lmd_buf b = {0};
+    if (lmd_json_f32(&b, v) == 0) fwrite(b.data, 1, b.len, f);
+    lmd_buf_free(&b);
+}
+
+void cli_json_double(FILE *f, double v) {
+    lmd_buf b = {0};
+    if (lmd_json_f64(&b, v) == 0) fwrite(b.data, 1, b.len, f);
+    lmd_buf_free(&b);
+}
+
+int cli_use_color(void) {
+    const char *nc = getenv("NO_COLOR");
+    return isatty(STDOUT_FILENO) && !(nc && *nc);
+}
+
+/* A token for a table cell: JSON-escaped, cut to `width` columns. */
+void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width) {
+    char *t = lmd_token_display(tok, id);
+    lmd_buf b = {0};
+    lmd_json_str(&b, t ? t : "", t ? strlen(t) : 0);
+    /* count UTF-8 code points for the padding */
+    int cols = 0;
+    size_t cut = b.len;
+    for (size_t i = 0; i < b.len; i++)
+        if (((unsigned char)b.data[i] & 0xC0) != 0x80) {
+            if (cols == width) {
+                cut = i;
+                break;
+            }
+            cols++;
+        }
+    fwrite(b.data, 1, cut, stdout);
+    for (int c = cols; c < width; c++) putchar(' ');
+    lmd_buf_free(&b);
+    free(t);
+}
+

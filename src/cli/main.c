@@ -1,0 +1,44 @@
+/* main.c - the lmdiff binary: dispatches to one subcommand per file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+    {"tokenize", "split a text into token ids with a model's tokenizer", cmd_tokenize},
+    {"score", "score every token of a text under one model", cmd_score},
+    {"diff", "compare two models on one text, token by token", cmd_diff},
+    /* corpus pipeline: entries are added here as the commands land */
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "lmdiff %s - compare two language models token by token\n\n"
+            "usage: lmdiff <command> [options]\n\ncommands:\n",
+            LMD_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n'lmdiff <command> --help' describes each command.\n"
+            "'lmdiff --version' prints the version.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("lmdiff %s\n", LMD_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lmdiff: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

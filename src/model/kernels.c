@@ -1,0 +1,134 @@
+/* kernels.c - see kernels.h.  Plain C loops written so that GCC vectorises
+ * them; target_clones builds each for several instruction sets. */
+#pragma GCC optimize("O3")
+#include "kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && !defined(__clang__) && !defined(LMD_NO_CLONES)
+#define LMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#else
+#define LMD_CLONES
+#endif
+
+/* exp(x) as 2^n * p(r), x = n ln2 + r, |r| <= ln2/2, with a degree-6
+ * minimax polynomial (the classic single-precision coefficients). */
+static inline float exp_one(float x) {
+    const float lo = -87.0f, hi = 88.0f;
+    float xc = x < lo ? lo : (x > hi ? hi : x);
+    float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &e, 4);
+    float y = p * scale;
+    return x < lo ? 0.0f : y;
+}
+
+LMD_CLONES void lmd_vexp(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = exp_one(x[i]);
+}
+
+LMD_CLONES void lmd_layernorm_row(const float *x, float *y, int d, const float *w, const float *b,
+                                  float eps) {
+    float sum = 0;
+    for (int i = 0; i < d; i++) sum += x[i];
+    float mean = sum / (float)d;
+    float var = 0;
+    for (int i = 0; i < d; i++) {
+        float t = x[i] - mean;
+        var += t * t;
+    }
+    var /= (float)d;
+    float inv = 1.0f / sqrtf(var + eps);
+    for (int i = 0; i < d; i++) y[i] = (x[i] - mean) * inv * w[i] + b[i];
+}
+
+LMD_CLONES static void gelu_tanh(float *x, size_t n) {
+    /* 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)) */
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = c * (v + 0.044715f * v * v * v);
+        x[i] = v / (1.0f + exp_one(-2.0f * u));
+    }
+}
+
+LMD_CLONES static void silu(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_one(-x[i]));
+}
+
+void lmd_activate(float *x, size_t n, lmd_activation act) {
+    switch (act) {
+    case LMD_ACT_GELU_TANH:
+        gelu_tanh(x, n);
+        break;
+    case LMD_ACT_GELU_ERF:
+        for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+        break;
+    case LMD_ACT_RELU:
+        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
+        break;
+    case LMD_ACT_SILU:
+        silu(x, n);
+        break;
+    }
+}
+
+LMD_CLONES void lmd_add_bias(float *x, size_t rows, size_t cols, const float *b) {
+    for (size_t r = 0; r < rows; r++) {
+        float *row = x + r * cols;
+        for (size_t c = 0; c < cols; c++) row[c] += b[c];
+    }
+}
+
+LMD_CLONES float lmd_vmax(const float *x, size_t n) {
+    float m = x[0];
+    for (size_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+LMD_CLONES double lmd_expsum(const float *z, size_t n, float m, double *wsum, float *scratch) {
+    double s = 0, w = 0;
+    const size_t B = 256;
+    for (size_t i0 = 0; i0 < n; i0 += B) {
+        size_t len = n - i0 < B ? n - i0 : B;
+        float *d = scratch + i0;
+        for (size_t i = 0; i < len; i++) d[i] = z[i0 + i] - m;
+        float bs = 0, bw = 0;
+        for (size_t i = 0; i < len; i++) {
+            float e = exp_one(d[i]);
+            bs += e;
+            bw += e * d[i];
+        }
+        s += bs;
+        w += bw;
+    }
+    *wsum = w;
+    return s;
+}
+
+LMD_CLONES size_t lmd_count_greater(const float *x, size_t n, float t) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += x[i] > t;
+    return c;
+}
+
+void lmd_softmax_row(float *x, int n) {
+    float m = lmd_vmax(x, (size_t)n);
+    for (int i = 0; i < n; i++) x[i] -= m;
+    lmd_vexp(x, x, (size_t)n);
+    float s = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    float inv = 1.0f / s;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}

@@ -1,0 +1,225 @@
+/* model.c - loads a Hugging Face model folder: config.json, the safetensors
+ * weights and the tokenizer, then hands over to the architecture's loader. */
+#include "model/model.h"
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenize/tokenizer.h"
+
+int lmd_cfg_int(const cJSON *cfg, const char *key, long def, long *out, const char *path,
+                lmd_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble)
+        return lmd_fail(err, "%s: \"%s\" must be an integer", path, key);
+    *out = (long)v->valuedouble;
+    return 0;
+}
+
+int lmd_cfg_float(const cJSON *cfg, const char *key, double def, double *out, const char *path,
+                  lmd_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v)) return lmd_fail(err, "%s: \"%s\" must be a number", path, key);
+    *out = v->valuedouble;
+    return 0;
+}
+
+int lmd_cfg_bool(const cJSON *cfg, const char *key, int def, int *out, const char *path,
+                 lmd_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsBool(v)) return lmd_fail(err, "%s: \"%s\" must be true or false", path, key);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+const char *lmd_cfg_str(const cJSON *cfg, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int own(lmd_model *m, float *p) {
+    float **o = realloc(m->owned, (m->n_owned + 1) * sizeof *o);
+    if (!o) return -1;
+    m->owned = o;
+    m->owned[m->n_owned++] = p;
+    return 0;
+}
+
+int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
+                   const int64_t *dims, const float **out, lmd_error *err) {
+    *out = NULL;
+    char full[256];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    const lmd_tensor *t = lmd_st_find(&m->st, full);
+    if (!t) t = lmd_st_find(&m->st, name);
+    if (!t) return 0;
+    const char *file = m->st.files[t->file];
+    char want[128] = "", have[128] = "";
+    size_t wl = 0, hl = 0;
+    for (int i = 0; i < ndim; i++)
+        wl += (size_t)snprintf(want + wl, sizeof want - wl, "%s%lld", i ? "," : "", (long long)dims[i]);
+    for (int i = 0; i < t->ndim && hl < sizeof have; i++)
+        hl += (size_t)snprintf(have + hl, sizeof have - hl, "%s%lld", i ? "," : "", (long long)t->shape[i]);
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == dims[i];
+    if (!same)
+        return lmd_fail(err, "%s: tensor %s: shape [%s] but config.json says [%s]", file, t->name,
+                        have, want);
+    if (t->dtype == LMD_F32 && ((uintptr_t)t->data & 3) == 0) {
+        *out = (const float *)t->data;
+        return 0;
+    }
+    if (t->dtype == LMD_DTYPE_OTHER)
+        return lmd_fail(err, "%s: tensor %s: dtype %s is not supported (F32, F16 and BF16 are)",
+                        file, t->name, t->dtype_name);
+    float *p = malloc((size_t)t->numel * sizeof *p + 1);
+    if (!p || own(m, p) < 0) {
+        free(p);
+        return lmd_fail(err, "%s: tensor %s: out of memory", file, t->name);
+    }
+    if (t->dtype == LMD_F32) memcpy(p, t->data, t->nbytes);
+    else if (t->dtype == LMD_F16) lmd_f16_to_f32(t->data, p, (size_t)t->numel);
+    else lmd_bf16_to_f32(t->data, p, (size_t)t->numel);
+    *out = p;
+    return 0;
+}
+
+int lmd_weight(lmd_model *m, const char *prefix, const char *name, int ndim, const int64_t *dims,
+               const float **out, lmd_error *err) {
+    if (lmd_weight_opt(m, prefix, name, ndim, dims, out, err) < 0) return -1;
+    if (!*out)
+        return lmd_fail(err, "%s: tensor %s%s (or %s) is missing from the weights", m->dir, prefix,
+                        name, name);
+    return 0;
+}
+
+int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
+    *out = NULL;
+    lmd_model *m = calloc(1, sizeof *m);
+    if (!m) return lmd_fail(err, "out of memory");
+    pthread_mutex_init(&m->hash_lock, NULL);
+    m->dir = strdup(dir);
+    char *tmp = strdup(dir);
+    char *cfg_path = lmd_path_join(dir, "config.json");
+    char *json = NULL;
+    size_t len;
+    cJSON *cfg = NULL;
+    int rc = -1;
+    if (!m->dir || !tmp || !cfg_path) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
+    /* the name is the folder's basename, without trailing slashes */
+    for (size_t l = strlen(tmp); l > 1 && tmp[l - 1] == '/'; l--) tmp[l - 1] = 0;
+    m->name = strdup(basename(tmp));
+    m->info.name = m->name;
+    if (lmd_read_file(cfg_path, &json, &len, err) < 0) goto done;
+    cfg = cJSON_ParseWithLength(json, len);
+    if (!cfg || !cJSON_IsObject(cfg)) {
+        lmd_fail(err, "%s: not valid JSON", cfg_path);
+        goto done;
+    }
+    const char *model_type = lmd_cfg_str(cfg, "model_type");
+    const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
+    const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
+    const char *arch = cJSON_IsString(a0) ? a0->valuestring : NULL;
+    int is_gpt2 = (arch && !strcmp(arch, "GPT2LMHeadModel")) ||
+                  (!arch && model_type && !strcmp(model_type, "gpt2"));
+    if (!is_gpt2) {
+        lmd_fail(err,
+                 "%s: architecture %s (model_type %s) is not supported; supported: "
+                 "GPT2LMHeadModel (gpt2)",
+                 cfg_path, arch ? arch : "(none)", model_type ? model_type : "(none)");
+        goto done;
+    }
+    if (lmd_tokenizer_load(dir, &m->tok, err) < 0) goto done;
+    if (lmd_st_open_dir(dir, &m->st, err) < 0) goto done;
+    m->ops = &lmd_gpt2_ops;
+    if (lmd_gpt2_load(m, cfg, cfg_path, err) < 0) goto done;
+    long bos;
+    if (lmd_cfg_int(cfg, "bos_token_id", -1, &bos, cfg_path, err) < 0) goto done;
+    if (bos >= 0) {
+        if (bos >= m->info.vocab_size) {
+            lmd_fail(err, "%s: bos_token_id %ld is outside the vocabulary (%d)", cfg_path, bos,
+                     m->info.vocab_size);
+            goto done;
+        }
+        lmd_tokenizer_set_bos(m->tok, (int32_t)bos);
+    }
+    if (lmd_tokenizer_vocab_size(m->tok) > m->info.vocab_size) {
+        lmd_fail(err, "%s: the tokenizer has %d tokens but the model's vocab_size is %d", dir,
+                 lmd_tokenizer_vocab_size(m->tok), m->info.vocab_size);
+        goto done;
+    }
+    if (lmd_tokenizer_bos(m->tok) < 0) {
+        lmd_fail(err, "%s: no BOS token: config.json has no bos_token_id and the tokenizer has no "
+                      "<|endoftext|>",
+                 dir);
+        goto done;
+    }
+    rc = 0;
+done:
+    cJSON_Delete(cfg);
+    free(json);
+    free(cfg_path);
+    free(tmp);
+    if (rc < 0) {
+        lmd_model_free(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
+
+void lmd_model_free(lmd_model *m) {
+    if (!m) return;
+    if (m->ops && m->ops->free_arch) m->ops->free_arch(m->arch);
+    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    lmd_st_close(&m->st);
+    lmd_tokenizer_free(m->tok);
+    pthread_mutex_destroy(&m->hash_lock);
+    free(m->dir);
+    free(m->name);
+    free(m);
+}
+
+const lmd_tokenizer *lmd_model_tokenizer(const lmd_model *m) { return m->tok; }
+
+void lmd_model_get_info(const lmd_model *m, lmd_model_info *info) { *info = m->info; }
+
+void lmd_model_weights_hash(const lmd_model *m, char hex[65]) {
+    lmd_model *mm = (lmd_model *)m; /* the cache is logically const */
+    pthread_mutex_lock(&mm->hash_lock);
+    if (!mm->weights_hash[0]) {
+        lmd_sha256 *h = lmd_sha256_new();
+        lmd_sha256_update(h, "lmdiff-weights-v1\n", 18);
+        for (size_t i = 0; i < m->st.n_tensors; i++) {
+            const lmd_tensor *t = &m->st.tensors[i];
+            lmd_buf b = {0};
+            lmd_buf_printf(&b, "%s\t%s\t[", t->name, t->dtype_name);
+            for (int d = 0; d < t->ndim; d++) lmd_buf_printf(&b, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+            lmd_buf_printf(&b, "]\t%zu\n", t->nbytes);
+            lmd_sha256_update(h, b.data, b.len);
+            lmd_buf_free(&b);
+            lmd_sha256_update(h, t->data, t->nbytes);
+        }
+        lmd_sha256_final_hex(h, mm->weights_hash);
+    }
+    memcpy(hex, mm->weights_hash, 65);
+    pthread_mutex_unlock(&mm->hash_lock);
+}

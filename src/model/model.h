@@ -1,0 +1,68 @@
+/* model.h - what every architecture provides to the scorer, and the loading
+ * helpers they share (config.json values, tensors checked against the
+ * config, dtype conversion). */
+#ifndef LMD_MODEL_H
+#define LMD_MODEL_H
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+
+#include "base/base.h"
+#include "model/safetensors.h"
+
+/* One sequence of a forward batch: tokens with position ids 0..len-1. */
+typedef struct lmd_seq {
+    const int32_t *tokens;
+    int len;
+} lmd_seq;
+
+typedef struct lmd_arch_ops {
+    const char *name;
+    /* Runs the sequences through the network; writes the final hidden states
+     * (after the last norm) of every position, the sequences' rows one after
+     * the other, into hidden [sum(len) x n_embd]. */
+    int (*forward)(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,
+                   lmd_error *err);
+    void (*free_arch)(void *arch);
+} lmd_arch_ops;
+
+struct lmd_model {
+    char *dir;
+    char *name;
+    lmd_model_info info;
+    lmd_tokenizer *tok;
+    lmd_st_set st;
+    const lmd_arch_ops *ops;
+    void *arch;            /* the architecture's weights */
+    const float *lm_head;  /* [vocab_size x n_embd] */
+    const float *lm_bias;  /* [vocab_size] or NULL */
+    float **owned;         /* buffers converted from F16/BF16 or realigned */
+    size_t n_owned;
+    pthread_mutex_t hash_lock;
+    char weights_hash[65]; /* empty until first asked */
+};
+
+/* config.json accessors: integer / float / string values with a default when
+ * the key is absent or null; a present value of the wrong type is an error. */
+int lmd_cfg_int(const cJSON *cfg, const char *key, long def, long *out, const char *path,
+                lmd_error *err);
+int lmd_cfg_float(const cJSON *cfg, const char *key, double def, double *out, const char *path,
+                  lmd_error *err);
+int lmd_cfg_bool(const cJSON *cfg, const char *key, int def, int *out, const char *path,
+                 lmd_error *err);
+const char *lmd_cfg_str(const cJSON *cfg, const char *key);
+
+/* Looks up a weight (trying `prefix` + name, then name alone), checks its
+ * shape against the expected dims, and returns f32 data: the mapping itself
+ * for aligned F32, else a converted copy owned by the model.  Missing or
+ * misshapen tensors are errors that name the file and the tensor. */
+int lmd_weight(lmd_model *m, const char *prefix, const char *name, int ndim, const int64_t *dims,
+               const float **out, lmd_error *err);
+/* Like lmd_weight, but a missing tensor sets *out = NULL and returns 0. */
+int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
+                   const int64_t *dims, const float **out, lmd_error *err);
+
+extern const lmd_arch_ops lmd_gpt2_ops;
+int lmd_gpt2_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, lmd_error *err);
+
+#endif

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Regenerate the test models (tests/models/) and the golden outputs
+# (tests/golden/<model>.jsonl) with the float64 reference lmref.py.
+# Usage: tools/reference/make_golden.sh   (from anywhere)
+# Env: PYTHON (default /usr/bin/python3, Debian's, with numpy + regex)
+#      LMDIFF_FIXTURES (default ../shared/fixtures beside the checkout)
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+PY=${PYTHON:-/usr/bin/python3}
+FIX=${LMDIFF_FIXTURES:-$ROOT/../shared/fixtures}
+TEXTS=$HERE/golden_texts.jsonl
+# single-threaded BLAS: fixed summation order, reproducible last digits
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+"$PY" "$HERE/make_test_models.py" --out "$ROOT/tests/models"
+mkdir -p "$ROOT/tests/golden"
+for m in tiny-a tiny-f16 tiny-bf16 tiny-sharded tiny-noprefix tiny-ctx16 tiny-untied tiny-b; do
+    "$PY" "$HERE/lmref.py" score "$ROOT/tests/models/$m" --texts "$TEXTS" --top-k 10 \
+        -o "$ROOT/tests/golden/$m.jsonl"
+    echo "golden: tests/golden/$m.jsonl"
+done
+if [ -d "$FIX/hf-models/fake-gpt2" ]; then
+    "$PY" "$HERE/lmref.py" score "$FIX/hf-models/fake-gpt2" --texts "$TEXTS" --top-k 10 \
+        -o "$ROOT/tests/golden/fake-gpt2.jsonl"
+    echo "golden: tests/golden/fake-gpt2.jsonl"
+else
+    echo "skip: $FIX/hf-models/fake-gpt2 not found (tests/golden/fake-gpt2.jsonl left as is)" >&2
+fi

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "base/base.h"
 #include "lmdiff.h"
 #include "model/safetensors.h"
 
@@ -143,6 +144,12 @@ static double sgemm_gflops(void) {
 }
 
 int main(int argc, char **argv) {
+    /* the same kernel choice as the lmdiff binary (src/cli/main.c) */
+    const char *core = lmd_blas_better_coretype();
+    if (core) {
+        setenv("OPENBLAS_CORETYPE", core, 1);
+        execv("/proc/self/exe", argv);
+    }
     const char *dir = "/tmp/lmdiff-bench-gpt2-124m";
     int n_texts = 64, len = 128;
     for (int i = 1; i < argc; i++) {
@@ -165,6 +172,7 @@ int main(int argc, char **argv) {
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || stat(st, &sb) != 0) return 1;
     }
     double ceiling = sgemm_gflops();
+    printf("OpenBLAS kernels: %s\n", lmd_blas_corename());
     printf("sgemm ceiling (2048x768 * 768x3072, best of 6): %.1f GFLOP/s\n", ceiling);
 
     lmd_error err;

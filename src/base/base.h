@@ -62,4 +62,14 @@ int lmd_buf_puts(lmd_buf *b, const char *s);
 int lmd_buf_printf(lmd_buf *b, const char *fmt, ...) LMD_PRINTF(2, 3);
 void lmd_buf_free(lmd_buf *b);
 
+
+
+/* The OpenBLAS kernel set in use ("SkylakeX", "Haswell", "Prescott", ...). */
+const char *lmd_blas_corename(void);
+/* When OpenBLAS fell back to its generic kernels although the CPU supports a
+ * faster set, and OPENBLAS_CORETYPE is unset: that set's name; else NULL.
+ * OPENBLAS_CORETYPE is read when OpenBLAS loads, so a program that wants it
+ * must set it and re-execute itself (src/cli/main.c does). */
+const char *lmd_blas_better_coretype(void);
+
 #endif

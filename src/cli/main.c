@@ -1,6 +1,10 @@
 /* main.c - the lmdiff binary: dispatches to one subcommand per file. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
 
 #include "cli.h"
 
@@ -9,6 +13,12 @@ static const cli_command commands[] = {
     {"score", "score every token of a text under one model", cmd_score},
     {"diff", "compare two models on one text, token by token", cmd_diff},
     /* corpus pipeline: entries are added here as the commands land */
+    {"dataset", "make or describe a dataset file (one text per line)", cmd_dataset},
+    {"analyze", "score every text of a dataset into an HDF5 analysis cache", cmd_analyze},
+    {"compare", "per-text measures of two analysis caches (CSV + table)", cmd_compare},
+    {"preprocess", "both caches, both comparisons and metadata.json in one folder",
+     cmd_preprocess},
+    {"search", "the texts where two models differ most, with a histogram", cmd_search},
 };
 
 static void usage(FILE *f) {
@@ -24,6 +34,14 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* OpenBLAS picks its kernels when it loads: if it fell back to the generic
+     * ones on a CPU it does not know, run again with the right ones (docs/performance.md) */
+    const char *core = lmd_blas_better_coretype();
+    if (core && !getenv("LMDIFF_NO_BLAS_REEXEC")) {
+        setenv("OPENBLAS_CORETYPE", core, 1);
+        execv("/proc/self/exe", argv);
+        unsetenv("OPENBLAS_CORETYPE"); /* exec failed: go on with the kernels we have */
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -131,9 +131,18 @@ int lmd_gpt2_load(lmd_model *m, const cJSON *cfg, const char *path, lmd_error *e
             if (lmd_weight(m, P, n, w[i].ndim, w[i].dims, w[i].dst, err) < 0) return -1;
         }
     }
-    /* the head: lm_head.weight when stored, else tied to wte */
+    /* the head: tied to wte unless tie_word_embeddings is false (as HF does:
+     * a stored lm_head.weight is then overwritten by the tie) */
+    int tie;
+    if (lmd_cfg_bool(cfg, "tie_word_embeddings", 1, &tie, path, err) < 0) return -1;
     const float *head = NULL;
-    if (lmd_weight_opt(m, "", "lm_head.weight", 2, s_wte, &head, err) < 0) return -1;
+    if (!tie) {
+        if (lmd_weight(m, "", "lm_head.weight", 2, s_wte, &head, err) < 0) return -1;
+    } else if (lmd_weight_opt(m, "", "lm_head.weight", 2, s_wte, &head, err) < 0) {
+        return -1; /* present but misshapen */
+    } else {
+        head = NULL;
+    }
     m->lm_head = head ? head : g->wte;
     m->lm_bias = NULL;
 

@@ -13,11 +13,16 @@
 #endif
 
 /* exp(x) as 2^n * p(r), x = n ln2 + r, |r| <= ln2/2, with a degree-6
- * minimax polynomial (the classic single-precision coefficients). */
+ * polynomial (the classic single-precision coefficients).  Branch-free so
+ * that loops around it vectorise: rounding by the 1.5*2^23 trick, 2^n built
+ * in the exponent bits. */
 static inline float exp_one(float x) {
     const float lo = -87.0f, hi = 88.0f;
-    float xc = x < lo ? lo : (x > hi ? hi : x);
-    float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+    float xc = x < lo ? lo : x;
+    xc = xc > hi ? hi : xc;
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    float t = xc * 1.44269504088896341f + shifter;
+    float n = t - shifter;
     float r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500E-4f;
@@ -27,10 +32,12 @@ static inline float exp_one(float x) {
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
     p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &e, 4);
-    float y = p * scale;
+    union {
+        int32_t i;
+        float f;
+    } u;
+    u.i = ((int32_t)n + 127) << 23;
+    float y = p * u.f;
     return x < lo ? 0.0f : y;
 }
 
@@ -93,6 +100,7 @@ LMD_CLONES void lmd_add_bias(float *x, size_t rows, size_t cols, const float *b)
 
 LMD_CLONES float lmd_vmax(const float *x, size_t n) {
     float m = x[0];
+#pragma omp simd reduction(max : m)
     for (size_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
 }

@@ -1,0 +1,27 @@
+# lib.sh - helpers for the shell tests (sourced).  $1 of each test is the
+# lmdiff binary; LMD_SRC is the source root.
+set -u
+LMDIFF=${1:?usage: test.sh path/to/lmdiff}
+SRC=${LMD_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+TMP=$(mktemp -d /tmp/lmdiff-cli-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*" >&2; }
+# expect_fail NEEDLE CMD... : the command exits 1 and its stderr contains NEEDLE
+expect_fail() {
+  local needle=$1; shift
+  local out rc
+  out=$("$@" 2>&1 >/dev/null); rc=$?
+  if [ $rc -eq 1 ] && printf '%s' "$out" | grep -qF -- "$needle"; then ok
+  else bad "expected exit 1 with '$needle' from: $* (got rc $rc: $out)"; fi
+}
+# expect_ok CMD... : exits 0
+expect_ok() {
+  if "$@" >/dev/null 2>"$TMP/err"; then ok; else bad "failed: $* ($(cat "$TMP/err"))"; fi
+}
+finish() {
+  echo "$PASS passed, $FAIL failed"
+  [ "$FAIL" -eq 0 ]
+}

@@ -1,0 +1,87 @@
+// Browser test 2: search a dataset, check the histogram and the list against the API, click a
+// result and see its tokens at once (from the caches, no live analysis), reload its URL.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { comparablePair, launch, newPage, shown, startServer } from './helpers.mjs';
+
+let server;
+let browser;
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('search a dataset, open a result, reload it', async (t) => {
+  const [a, b] = await comparablePair(server.url);
+  const datasets = await (await fetch(new URL(`api/datasets?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`, server.url))).json();
+  if (datasets.length === 0) {
+    t.skip(`no dataset is preprocessed for ${a.id} and ${b.id}`);
+    return;
+  }
+  const ds = datasets[0];
+  const { page, foreign, errors } = await newPage(browser.context, server.url);
+  const analyzeCalls = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/api/analyze')) analyzeCalls.push(r.url());
+  });
+  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
+  await page.waitForSelector(`[data-testid=dataset] option[value="${ds.id}"]`, { state: 'attached' });
+  await page.selectOption('[data-testid=dataset]', ds.id);
+  await page.selectOption('[data-testid=measure]', 'avg_rank_diff');
+  await page.click('[data-testid=search]');
+  await page.waitForSelector('[data-testid=result]', { timeout: 60000 });
+
+  const q = new URLSearchParams({ m1: a.id, m2: b.id, dataset: ds.id, measure: 'avg_rank_diff', order: 'abs', k: '50', bins: '30' });
+  const want = await (await fetch(new URL(`api/search?${q}`, server.url))).json();
+  assert.equal(await page.locator('[data-testid=result]').count(), want.results.length);
+  assert.equal(await page.locator('.corpus-hist rect.bar').count(), want.histogram.counts.length, 'one bar per bin');
+  assert.equal(await page.locator('.corpus-hist line.stripe').count(), want.results.length, 'one stripe per result');
+
+  // stripes line up with the bars: each stripe lies inside the bar of its bin (marks)
+  const bars = await page.locator('.corpus-hist rect.bar').evaluateAll((els) => els.map((e) => [Number(e.getAttribute('x')), Number(e.getAttribute('width'))]));
+  const stripes = await page.locator('.corpus-hist line.stripe').evaluateAll((els) => els.map((e) => Number(e.getAttribute('x1'))));
+  stripes.forEach((x, j) => {
+    const [bx, bw] = bars[want.histogram.marks[j]];
+    assert.ok(x >= bx - 1.01 && x <= bx + bw + 1.01, `stripe ${j} at ${x} is outside its bar [${bx}, ${bx + bw}]`);
+  });
+
+  // the list: the value of each row, coloured by sign (rank diff > 0: model 1 better, red)
+  const first = page.locator('[data-testid=result]').first();
+  assert.ok(Math.abs(shown(await first.locator('.result-value').textContent()) - want.results[0].value) <= 0.01 * Math.max(1, Math.abs(want.results[0].value)));
+  const sign = await first.locator('.sign').evaluate((el) => getComputedStyle(el).backgroundColor);
+  const v0 = want.results[0].value;
+  assert.equal(sign, v0 > 0 ? 'rgb(214, 96, 77)' : v0 < 0 ? 'rgb(67, 147, 195)' : 'rgb(180, 182, 192)');
+
+  // click a result: its tokens appear at once, with the cached numbers, and no analyze call
+  const j = Math.min(2, want.results.length - 1);
+  const r = want.results[j];
+  await page.locator('[data-testid=result]').nth(j).click();
+  await page.waitForSelector('.tok');
+  assert.equal(await page.locator('.tok').count(), r.tokens.length);
+  assert.match(await page.locator('[data-testid=source]').textContent(), new RegExp(`#${r.index}\\b`));
+  assert.equal(await page.inputValue('[data-testid=text-input]'), r.text, 'the text box holds the text');
+  await page.locator('.tok').nth(0).hover();
+  const tip = page.locator('[data-testid=tooltip]');
+  await tip.waitFor({ state: 'visible' });
+  assert.equal(shown(await tip.locator('[data-k=rank1]').textContent()), r.m1.rank[0]);
+  assert.equal(shown(await tip.locator('[data-k=rank2]').textContent()), r.m2.rank[0]);
+  assert.deepEqual(analyzeCalls, [], 'a search result is shown without running the models');
+
+  // the URL names the dataset text; reloading it shows the same text again
+  await page.waitForFunction((i) => new URL(location.href).searchParams.get('i') === String(i), r.index);
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get('ds'), ds.id);
+  assert.equal(url.searchParams.get('measure'), 'avg_rank_diff');
+  await page.goto(url.href);
+  await page.waitForSelector('.tok', { timeout: 60000 });
+  assert.equal(await page.locator('.tok').count(), r.tokens.length);
+  assert.equal(await page.locator('[data-testid=result].selected').getAttribute('data-index'), String(r.index));
+  assert.deepEqual(foreign, []);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

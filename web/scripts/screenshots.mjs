@@ -1,0 +1,41 @@
+// screenshots.mjs - takes the README screenshots from the mock (or LMD_URL):
+//   node scripts/screenshots.mjs [outdir]     (default ../docs/img)
+// Writes web-instance.png and web-search.png.
+
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { comparablePair, launch, newPage, startServer } from '../../tests/browser/helpers.mjs';
+
+const out = resolve(process.argv[2] ?? '../docs/img');
+mkdirSync(out, { recursive: true });
+const server = await startServer();
+let browser = null;
+try {
+  browser = await launch({ width: 1440, height: 980 });
+  const [a, b] = await comparablePair(server.url);
+  const { page } = await newPage(browser.context, server.url);
+  // search view: the histogram of a corpus measure, the result list, one result opened
+  await page.goto(`${server.url}?m1=${a.id}&m2=${b.id}&measure=avg_clamped_rank_diff&mode=rank_clamped`);
+  await page.waitForSelector('[data-testid=dataset] option', { state: 'attached' });
+  await page.click('[data-testid=search]');
+  await page.waitForSelector('[data-testid=result]', { timeout: 60000 });
+  await page.locator('[data-testid=result]').nth(1).click();
+  await page.waitForSelector('.tok');
+  await page.locator('[data-testid=result]').nth(4).hover();
+  await page.waitForTimeout(250);
+  await page.screenshot({ path: `${out}/web-search.png` });
+  // instance view: a free text, two pinned tokens and the tooltip of a third
+  await page.goto(`${server.url}?m1=${a.id}&m2=${b.id}&mode=logprob_diff`);
+  await page.waitForSelector('[data-testid=analyze]:not([disabled])');
+  await page.click('[data-testid=analyze]');
+  await page.waitForSelector('.tok');
+  await page.locator('.tok').nth(4).click();
+  await page.locator('.tok').nth(23).click();
+  await page.locator('.tok').nth(9).hover();
+  await page.waitForTimeout(250);
+  await page.screenshot({ path: `${out}/web-instance.png` });
+  console.log(`wrote ${out}/web-instance.png and ${out}/web-search.png`);
+} finally {
+  await browser?.close();
+  await server.stop();
+}

@@ -1,0 +1,278 @@
+// main.ts - boots the app: builds the views, wires their actions to the API, and keeps the
+// URL in step with the state (so a view can be shared and reloaded).
+
+import './styles/fonts.css';
+import './styles/app.css';
+import { ApiError, api } from './api';
+import { h } from './dom';
+import type { ModeKey } from './measures';
+import { HoverBus, initialState, Store, type Source } from './store';
+import type { Model, Order } from './types';
+import { readUrl, writeUrl } from './url';
+import { errorBox } from './views/common';
+import { Header } from './views/header';
+import { InstanceView } from './views/instance';
+import { SearchPanel } from './views/search';
+import { DEFAULT_TEXT, TextInput } from './views/textInput';
+
+const SEARCH_K = 50;
+const SEARCH_BINS = 30;
+
+const store = new Store({ ...initialState });
+const hover = new HoverBus();
+const s = () => store.state;
+
+let analyzeCtl: AbortController | null = null;
+let searchCtl: AbortController | null = null;
+let datasetsCtl: AbortController | null = null;
+/** The URL is written only once the state it came with has been applied. */
+let booted = false;
+
+const isAbort = (e: unknown) => (e as Error)?.name === 'AbortError';
+const asApiError = (e: unknown) => (e instanceof ApiError ? e : new ApiError(0, (e as Error)?.message ?? String(e)));
+
+function compatible(): boolean {
+  const a = s().models.find((m) => m.id === s().m1);
+  const b = s().models.find((m) => m.id === s().m2);
+  return !!a && !!b && a.group === b.group;
+}
+
+// ------------------------------------------------------------------ actions
+
+async function analyze(text: string, pins: number[] = []): Promise<void> {
+  if (!compatible() || text.length === 0) return;
+  analyzeCtl?.abort();
+  const ctl = (analyzeCtl = new AbortController());
+  const before = s().source;
+  store.set({ source: { kind: 'text', text }, text, analyzeStatus: 'loading', analyzeError: null, notice: '' });
+  try {
+    const inst = await api.analyze(s().m1, s().m2, text, ctl.signal);
+    if (ctl !== analyzeCtl) return;
+    hover.set(null, null);
+    store.set({ instance: inst, analyzeStatus: 'idle', pins: pins.filter((i) => i < inst.tokens.length) });
+    if (booted) reveal();
+  } catch (e) {
+    if (isAbort(e) || ctl !== analyzeCtl) return;
+    // the view keeps what it showed before; the error goes next to the button
+    store.set({ analyzeStatus: 'error', analyzeError: asApiError(e), source: s().instance ? before : null });
+  }
+}
+
+async function loadDatasets(prefer?: string): Promise<void> {
+  datasetsCtl?.abort();
+  const ctl = (datasetsCtl = new AbortController());
+  store.set({ datasetsStatus: 'loading' });
+  try {
+    const list = await api.datasets(s().m1, s().m2, ctl.signal);
+    if (ctl !== datasetsCtl) return;
+    const keep = [prefer, s().dataset].find((d) => d && list.some((x) => x.id === d));
+    store.set({ datasets: list, datasetsStatus: 'idle', dataset: keep ?? list[0]?.id ?? '' });
+  } catch (e) {
+    if (isAbort(e) || ctl !== datasetsCtl) return;
+    store.set({ datasets: [], datasetsStatus: 'error', dataset: '', searchStatus: 'error', searchError: asApiError(e) });
+  }
+}
+
+async function search(): Promise<boolean> {
+  const st = s();
+  if (!st.dataset || !compatible()) return false;
+  searchCtl?.abort();
+  const ctl = (searchCtl = new AbortController());
+  store.set({ searchStatus: 'loading', searchError: null });
+  try {
+    const res = await api.search({ m1: st.m1, m2: st.m2, dataset: st.dataset, measure: st.measure, order: st.order, k: SEARCH_K, bins: SEARCH_BINS }, ctl.signal);
+    if (ctl !== searchCtl) return false;
+    store.set({ search: res, searchStatus: 'idle' });
+    return true;
+  } catch (e) {
+    if (isAbort(e) || ctl !== searchCtl) return false;
+    store.set({ searchStatus: 'error', searchError: asApiError(e) });
+    return false;
+  }
+}
+
+function open(index: number, pins: number[] = []): boolean {
+  const res = s().search;
+  const r = res?.results.find((x) => x.index === index);
+  if (!res || !r) return false;
+  analyzeCtl?.abort();
+  hover.set(null, null);
+  store.set({
+    source: { kind: 'dataset', dataset: res.request.dataset, index },
+    instance: r,
+    text: r.text,
+    analyzeStatus: 'idle',
+    analyzeError: null,
+    notice: '',
+    pins: pins.filter((i) => i < r.tokens.length),
+  });
+  return true;
+}
+
+/** On a one-column layout the instance view is below the inputs: bring it into sight. */
+function reveal(): void {
+  requestAnimationFrame(() => {
+    const r = instanceView.el.getBoundingClientRect();
+    if (r.top > window.innerHeight * 0.6) instanceView.el.scrollIntoView({ behavior: 'smooth', block: 'start' });
+  });
+}
+
+/** Shows a source again after the models changed, or from a link. */
+async function restore(src: Source, pins: number[]): Promise<void> {
+  if (!src) return;
+  if (src.kind === 'text') {
+    await analyze(src.text, pins);
+    return;
+  }
+  if (!s().datasets.some((d) => d.id === src.dataset)) {
+    store.set({ source: null, instance: null, notice: `Dataset "${src.dataset}" is not available for these two models.` });
+    return;
+  }
+  store.set({ dataset: src.dataset });
+  if (!(await search())) {
+    store.set({ source: null, instance: null });
+    return;
+  }
+  if (!open(src.index, pins)) store.set({ source: null, instance: null, notice: `Text #${src.index} of "${src.dataset}" is not among the top ${SEARCH_K} texts for this measure and order.` });
+}
+
+async function setModels(m1: string, m2: string): Promise<void> {
+  const src = s().source;
+  store.set({ m1, m2, search: null, searchError: null, searchStatus: 'idle', instance: null, pins: [], analyzeError: null, analyzeStatus: 'idle', notice: '' });
+  hover.set(null, null);
+  if (!compatible()) {
+    analyzeCtl?.abort();
+    searchCtl?.abort();
+    store.set({ datasets: [], dataset: '', source: src });
+    return;
+  }
+  await loadDatasets();
+  await restore(src, []);
+}
+
+function togglePin(i: number): void {
+  const pins = s().pins.includes(i) ? s().pins.filter((x) => x !== i) : [...s().pins, i].sort((a, b) => a - b);
+  store.set({ pins });
+}
+
+// ------------------------------------------------------------------ views
+
+const header = new Header(store, (m1, m2) => void setModels(m1, m2));
+const textInput = new TextInput(store, (t) => void analyze(t));
+const searchPanel = new SearchPanel(store, {
+  dataset: (id) => {
+    store.set({ dataset: id, search: null, searchError: null });
+    void search();
+  },
+  measure: (name: string, order: Order) => {
+    const had = !!s().search;
+    store.set({ measure: name, order });
+    if (had) void search();
+  },
+  search: () => void search(),
+  open: (i) => {
+    if (open(i)) reveal();
+  },
+});
+const instanceView = new InstanceView(store, hover, {
+  mode: (k: ModeKey) => store.set({ mode: k }),
+  rankScale: (sc) => store.set({ rankScale: sc }),
+  togglePin,
+});
+
+const progress = h('div', { class: 'progress', hidden: true, 'aria-hidden': 'true' }, h('i'));
+const globalErr = h('div', { class: 'global-error' });
+const app = document.getElementById('app')!;
+app.append(
+  header.el,
+  header.warning,
+  progress,
+  globalErr,
+  h('main', { class: 'layout' }, h('aside', { class: 'side' }, textInput.el, searchPanel.el), instanceView.el),
+  h(
+    'footer',
+    { class: 'foot' },
+    'lmdiff · diffs are model 2 minus model 1 · ranks are 1-based · ',
+    h('span', { style: 'color:#d6604d' }, '■'),
+    ' model 1 ',
+    h('span', { style: 'color:#4393c3' }, '■'),
+    ' model 2',
+  ),
+);
+
+store.subscribe((st, p) => {
+  const busy = st.analyzeStatus === 'loading' || st.searchStatus === 'loading' || st.datasetsStatus === 'loading' || st.modelsStatus === 'loading';
+  progress.hidden = !busy;
+  document.body.setAttribute('aria-busy', String(busy));
+  if (st.modelsError !== p.modelsError) {
+    globalErr.replaceChildren(
+      st.modelsError
+        ? h(
+            'div',
+            { class: 'banner error-banner' },
+            errorBox(st.modelsError, 'models-error'),
+            h('button', { class: 'btn', onclick: () => void boot() }, 'Retry'),
+          )
+        : '',
+    );
+  }
+  if (booted && (st.m1 !== p.m1 || st.m2 !== p.m2 || st.source !== p.source || st.measure !== p.measure || st.order !== p.order || st.mode !== p.mode || st.rankScale !== p.rankScale || st.pins !== p.pins || st.dataset !== p.dataset))
+    writeUrl(st);
+});
+
+window.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') instanceView.hideTooltip();
+});
+
+// ------------------------------------------------------------------ boot
+
+function defaults(models: Model[]): [string, string] {
+  const a = models[0];
+  if (!a) return ['', ''];
+  const b = models.find((m) => m !== a && m.group === a.group) ?? models[1] ?? a;
+  return [a.id, b.id];
+}
+
+async function boot(): Promise<void> {
+  booted = false;
+  const url = readUrl();
+  store.set({
+    modelsStatus: 'loading',
+    modelsError: null,
+    measure: url.measure ?? s().measure,
+    order: url.order ?? s().order,
+    mode: url.mode ?? s().mode,
+    rankScale: url.rankScale ?? s().rankScale,
+    text: url.source?.kind === 'text' ? url.source.text : s().text || DEFAULT_TEXT,
+  });
+  let models: Model[];
+  try {
+    models = await api.models();
+  } catch (e) {
+    store.set({ modelsStatus: 'error', modelsError: asApiError(e) });
+    return;
+  }
+  const [d1, d2] = defaults(models);
+  const known = (id?: string) => !!id && models.some((m) => m.id === id);
+  const notes: string[] = [];
+  for (const id of [url.m1, url.m2]) if (id && !known(id)) notes.push(`The link names model "${id}", which this server does not have.`);
+  const m1 = known(url.m1) ? url.m1! : d1;
+  const m2 = known(url.m2) ? url.m2! : m1 === d1 ? d2 : d1;
+  store.set({ models, m1, m2, modelsStatus: 'idle', notice: notes.join(' ') });
+  if (!compatible()) {
+    if (url.source) store.set({ source: url.source });
+    booted = true;
+    return;
+  }
+  await loadDatasets(url.source?.kind === 'dataset' ? url.source.dataset : url.datasetPick);
+  if (notes.length && url.source) {
+    store.set({ source: url.source });
+    booted = true;
+    return; // do not run other models than the link meant without asking
+  }
+  await restore(url.source, url.pins);
+  booted = true;
+  writeUrl(s());
+}
+
+void boot();

@@ -1,0 +1,91 @@
+/* decode.c - ids -> text, and the small accessors of lmd_tokenizer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenize/tok_internal.h"
+
+int32_t lmd_tokenizer_vocab_size(const lmd_tokenizer *tok) { return tok ? tok->n_ids : 0; }
+
+static const lmd_tok_slot *lmd_slot(const lmd_tokenizer *tok, int32_t id) {
+    if (!tok || id < 0 || id >= tok->n_ids || !tok->slots[id].kind) return NULL;
+    return &tok->slots[id];
+}
+
+const char *lmd_token_raw(const lmd_tokenizer *tok, int32_t id) {
+    const lmd_tok_slot *s = lmd_slot(tok, id);
+    return s ? lmd_tok_str(tok, s->raw_off) : NULL;
+}
+
+size_t lmd_token_bytes(const lmd_tokenizer *tok, int32_t id, const char **bytes) {
+    const lmd_tok_slot *s = lmd_slot(tok, id);
+    if (!s) {
+        if (bytes) *bytes = "";
+        return 0;
+    }
+    if (bytes) *bytes = lmd_tok_str(tok, s->bytes_off);
+    return s->bytes_len;
+}
+
+char *lmd_detokenize(const lmd_tokenizer *tok, const int32_t *ids, size_t n, size_t *len) {
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lmd_tok_slot *s = lmd_slot(tok, ids[i]);
+        if (s) total += s->bytes_len;
+    }
+    char *out = malloc(total + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lmd_tok_slot *s = lmd_slot(tok, ids[i]);
+        if (!s) continue; /* unknown ids decode to nothing */
+        memcpy(out + o, lmd_tok_str(tok, s->bytes_off), s->bytes_len);
+        o += s->bytes_len;
+    }
+    out[o] = 0;
+    if (len) *len = o;
+    return out;
+}
+
+char *lmd_token_display(const lmd_tokenizer *tok, int32_t id) {
+    const char *b;
+    size_t n = lmd_token_bytes(tok, id, &b);
+    char *out = malloc(4 * n + 1); /* "\xNN" is the worst case, 4 per byte */
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        int l = lmd_utf8_seq_len((const unsigned char *)b + i, n - i);
+        if (l > 0) {
+            memcpy(out + o, b + i, (size_t)l);
+            o += (size_t)l;
+            i += (size_t)l;
+        } else {
+            static const char hex[] = "0123456789ABCDEF";
+            unsigned char c = (unsigned char)b[i++];
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = 0;
+    return out;
+}
+
+int32_t lmd_tokenizer_bos(const lmd_tokenizer *tok) { return tok ? tok->bos : -1; }
+
+void lmd_tokenizer_set_bos(lmd_tokenizer *tok, int32_t id) {
+    if (lmd_slot(tok, id)) tok->bos = id;
+}
+
+void lmd_tokenizer_hash(const lmd_tokenizer *tok, char hex[65]) {
+    if (!tok) {
+        memset(hex, 0, 65);
+        return;
+    }
+    memcpy(hex, tok->hash, 65);
+}
+
+int lmd_tokenizers_compatible(const lmd_tokenizer *a, const lmd_tokenizer *b) {
+    if (!a || !b) return 0;
+    return a == b || (a->hash[0] && strcmp(a->hash, b->hash) == 0);
+}

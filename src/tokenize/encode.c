@@ -1,0 +1,182 @@
+/* encode.c - lmd_tokenize: text -> ids, in Hugging Face's order:
+ *   1. split out the added tokens (non-normalized ones first, then the
+ *      normalized ones in what is left), leftmost-longest, with their
+ *      single_word / lstrip / rstrip rules;
+ *   2. run every other piece through the pre-tokenizer steps (regex splits,
+ *      "Isolated"; ByteLevel's prefix space);
+ *   3. byte-level BPE on each final piece (bpe.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenize/tok_internal.h"
+
+typedef struct lmd_enc {
+    const lmd_tokenizer *t;
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    lmd_idvec out;
+    lmd_bpe_scratch sc;
+    lmd_error *err;
+} lmd_enc;
+
+static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k);
+
+/* One regex step: matches and the gaps between them each become a piece. */
+static int lmd_enc_split(lmd_enc *c, const pcre2_code *re, const char *s, size_t n, size_t k) {
+    size_t pos = 0, prev = 0;
+    uint32_t jit = 0;
+    while (pos <= n) {
+        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, pos, PCRE2_NO_UTF_CHECK | jit, c->md, c->mctx);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !jit) {
+            jit = PCRE2_NO_JIT; /* retry with the interpreter, which uses the heap */
+            continue;
+        }
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc < 0) {
+            PCRE2_UCHAR msg[200];
+            pcre2_get_error_message(rc, msg, sizeof msg);
+            return lmd_fail(c->err, "pre-tokenizer pattern failed: %s", (const char *)msg);
+        }
+        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
+        size_t ms = ov[0], me = ov[1];
+        if (ms < prev || me < ms || me > n) return lmd_fail(c->err, "pre-tokenizer pattern gave a bad match");
+        if (ms > prev && lmd_enc_steps(c, s + prev, ms - prev, k + 1) < 0) return -1;
+        if (me > ms && lmd_enc_steps(c, s + ms, me - ms, k + 1) < 0) return -1;
+        prev = me;
+        if (me == ms) {
+            if (ms >= n) break;
+            int l = lmd_utf8_seq_len((const unsigned char *)s + ms, n - ms);
+            pos = ms + (size_t)(l > 0 ? l : 1);
+        } else {
+            pos = me;
+        }
+    }
+    if (prev < n && lmd_enc_steps(c, s + prev, n - prev, k + 1) < 0) return -1;
+    return 0;
+}
+
+static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k) {
+    const lmd_tokenizer *t = c->t;
+    if (n == 0) return 0; /* empty pieces are dropped */
+    if (k == t->n_steps) return lmd_bpe_word(t, (const unsigned char *)s, n, &c->sc, &c->out, c->err);
+    const lmd_pretok_step *st = &t->steps[k];
+    if (st->kind == LMD_STEP_PREFIX_SPACE) {
+        if (s[0] == ' ') return lmd_enc_steps(c, s, n, k + 1);
+        char *p = malloc(n + 1);
+        if (!p) return lmd_fail(c->err, "out of memory");
+        p[0] = ' ';
+        memcpy(p + 1, s, n);
+        int rc = lmd_enc_steps(c, p, n + 1, k + 1);
+        free(p);
+        return rc;
+    }
+    if (!st->re) return lmd_enc_steps(c, s, n, k + 1);
+    return lmd_enc_split(c, st->re, s, n, k);
+}
+
+/* Rust regex's \w on the character at s (a valid UTF-8 sequence). */
+static int lmd_is_word_char(lmd_enc *c, const char *s, size_t avail) {
+    int l = lmd_utf8_seq_len((const unsigned char *)s, avail);
+    if (l <= 0) return 0;
+    int rc = pcre2_match(c->t->word_re, (PCRE2_SPTR)s, (size_t)l, 0,
+                         PCRE2_NO_UTF_CHECK | PCRE2_ANCHORED, c->md, c->mctx);
+    return rc >= 0;
+}
+
+/* Start of the last character of s[0..n). */
+static size_t lmd_last_char(const char *s, size_t n) {
+    size_t i = n - 1;
+    while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80) i--;
+    return i;
+}
+
+/* Splits s on the added tokens of one pass (Hugging Face's find_matches on
+ * one piece); gaps go on to the next pass, then to the pre-tokenizer. */
+static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass) {
+    const lmd_tokenizer *t = c->t;
+    if (n == 0) return 0;
+    if (pass == 2) return lmd_enc_steps(c, s, n, 0);
+    if (t->bucket[pass][0] == t->bucket[pass][256]) return lmd_enc_added(c, s, n, pass + 1);
+    size_t i = 0, start_offset = 0;
+    while (i < n) {
+        unsigned b = (unsigned char)s[i];
+        uint32_t lo = t->bucket[pass][b], hi = t->bucket[pass][b + 1];
+        const lmd_added_tok *hit = NULL;
+        for (uint32_t k = lo; k < hi; k++) { /* longest first */
+            const lmd_added_tok *a = &t->added[t->added_order[k]];
+            if (a->len <= n - i && memcmp(s + i, lmd_tok_str(t, a->off), a->len) == 0) {
+                hit = a;
+                break;
+            }
+        }
+        if (!hit) {
+            i++;
+            continue;
+        }
+        size_t start = i, stop = i + hit->len;
+        i = stop; /* the automaton goes on after the match, taken or not */
+        if (hit->single_word) {
+            if (start > 0 && lmd_is_word_char(c, s + lmd_last_char(s, start), start - lmd_last_char(s, start)))
+                continue;
+            if (stop < n && lmd_is_word_char(c, s + stop, n - stop)) continue;
+        }
+        if (hit->lstrip) {
+            size_t ns = start;
+            while (ns > 0) {
+                size_t p = lmd_last_char(s, ns);
+                uint32_t cp;
+                lmd_utf8_decode((const unsigned char *)s + p, ns - p, &cp);
+                if (!lmd_is_white_space(cp)) break;
+                ns = p;
+            }
+            start = ns > start_offset ? ns : start_offset;
+        }
+        if (hit->rstrip) {
+            while (stop < n) {
+                uint32_t cp;
+                int l = lmd_utf8_decode((const unsigned char *)s + stop, n - stop, &cp);
+                if (!lmd_is_white_space(cp)) break;
+                stop += (size_t)l;
+            }
+        }
+        if (start > start_offset && lmd_enc_added(c, s + start_offset, start - start_offset, pass + 1) < 0)
+            return -1;
+        if (lmd_idvec_push(&c->out, hit->id) < 0) return lmd_fail(c->err, "out of memory");
+        start_offset = stop;
+    }
+    if (start_offset < n) return lmd_enc_added(c, s + start_offset, n - start_offset, pass + 1);
+    return 0;
+}
+
+int lmd_tokenize(const lmd_tokenizer *tok, const char *text, size_t len, int32_t **ids,
+                 size_t *n_ids, lmd_error *err) {
+    if (ids) *ids = NULL;
+    if (n_ids) *n_ids = 0;
+    if (!tok || !ids || !n_ids || (!text && len)) return lmd_fail(err, "lmd_tokenize: bad arguments");
+    size_t bad = lmd_utf8_check(text, len);
+    if (bad < len) return lmd_fail(err, "text is not valid UTF-8 at byte offset %zu", bad);
+    lmd_enc c = {.t = tok, .err = err};
+    c.md = pcre2_match_data_create(1, NULL);
+    c.mctx = pcre2_match_context_create(NULL);
+    int rc = -1;
+    if (!c.md || !c.mctx) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
+    pcre2_set_match_limit(c.mctx, 10000000); /* Oniguruma's default retry limit */
+    if (lmd_enc_added(&c, text, len, 0) < 0) goto done;
+    if (lmd_idvec_push(&c.out, 0) < 0) { /* never empty: *ids is not NULL on success */
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
+    *ids = c.out.v;
+    *n_ids = c.out.n - 1;
+    c.out.v = NULL;
+    rc = 0;
+done:
+    free(c.out.v);
+    lmd_bpe_scratch_free(&c.sc);
+    pcre2_match_context_free(c.mctx);
+    pcre2_match_data_free(c.md);
+    return rc;
+}

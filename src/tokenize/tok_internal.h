@@ -1,0 +1,226 @@
+/* tok_internal.h - the layout of lmd_tokenizer and the helpers shared by the
+ * files of src/tokenize/ (loading, building, encoding, decoding, hashing).
+ * Nothing outside src/tokenize/ includes this file. */
+#ifndef LMD_TOK_INTERNAL_H
+#define LMD_TOK_INTERNAL_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "tokenize/tokenizer.h"
+
+/* Ids above this are refused when loading (real vocabularies stay far below). */
+#define LMD_TOK_MAX_ID ((int32_t)1 << 22)
+
+/* GPT-2's pre-tokenizer pattern, exactly as Hugging Face writes it. */
+#define LMD_GPT2_PATTERN \
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+
+/* ---- byte <-> unicode map of GPT-2 (bytemap.c) */
+
+/* The code point that stands for byte b (b itself for printable Latin-1,
+ * 256 + n for the others). */
+uint32_t lmd_byte_to_cp(uint8_t b);
+/* The byte a code point stands for, or -1. */
+int lmd_cp_to_byte(uint32_t cp);
+/* Writes the UTF-8 of lmd_byte_to_cp(b) into out (1 or 2 bytes); returns the
+ * count. */
+int lmd_byte_to_utf8(uint8_t b, char out[2]);
+/* Decodes one UTF-8 sequence of valid text; returns its length. */
+int lmd_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp);
+/* Unicode White_Space (what Rust's char::is_whitespace and Oniguruma's \s
+ * match). */
+int lmd_is_white_space(uint32_t cp);
+
+/* ---- hash tables (maps.c) */
+
+/* String -> id.  The strings live in an arena (lmd_buf) and are referred to
+ * by offset, so that the arena may grow. */
+typedef struct lmd_str_entry {
+    size_t off;
+    uint32_t len;
+    uint32_t hash;
+    int32_t id;
+} lmd_str_entry;
+
+typedef struct lmd_strmap {
+    lmd_str_entry *e;
+    size_t n, cap_e;
+    uint64_t *slot; /* hash << 32 | (entry index + 1); 0 = empty */
+    size_t mask;
+} lmd_strmap;
+
+uint32_t lmd_str_hash(const char *s, size_t len);
+/* 0 inserted, 1 the string is already there (nothing changed), -1 no memory. */
+int lmd_strmap_put(lmd_strmap *m, const char *arena, size_t off, uint32_t len, int32_t id);
+/* The entry of a string, or NULL. */
+const lmd_str_entry *lmd_strmap_get(const lmd_strmap *m, const char *arena, const char *s,
+                                    size_t len);
+void lmd_strmap_free(lmd_strmap *m);
+
+/* (left id, right id) -> (rank, merged id). */
+typedef struct lmd_merge_slot {
+    uint64_t key; /* 0 = empty */
+    uint32_t rank;
+    int32_t new_id;
+} lmd_merge_slot;
+
+typedef struct lmd_mergemap {
+    lmd_merge_slot *slot;
+    size_t mask, n;
+} lmd_mergemap;
+
+/* Inserts or, as Hugging Face does for a repeated pair, overwrites. */
+int lmd_mergemap_put(lmd_mergemap *m, int32_t a, int32_t b, uint32_t rank, int32_t new_id);
+void lmd_mergemap_free(lmd_mergemap *m);
+
+static inline uint64_t lmd_merge_key(int32_t a, int32_t b) {
+    return (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
+}
+
+static inline size_t lmd_merge_hash(uint64_t key, size_t mask) {
+    key ^= key >> 29;
+    key *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(key >> 32 ^ key) & mask;
+}
+
+/* The slot of pair (a, b), or NULL. */
+static inline const lmd_merge_slot *lmd_mergemap_get(const lmd_mergemap *m, int32_t a,
+                                                     int32_t b) {
+    if (!m->slot) return NULL;
+    uint64_t key = lmd_merge_key(a, b);
+    for (size_t i = lmd_merge_hash(key, m->mask);; i = (i + 1) & m->mask) {
+        const lmd_merge_slot *s = &m->slot[i];
+        if (s->key == key) return s;
+        if (s->key == 0) return NULL;
+    }
+}
+
+/* ---- the tokenizer */
+
+enum { LMD_SLOT_VOCAB = 1, LMD_SLOT_ADDED = 2 };
+
+typedef struct lmd_tok_slot {
+    size_t raw_off, bytes_off; /* arena offsets, NUL-terminated */
+    uint32_t raw_len, bytes_len;
+    uint8_t kind; /* LMD_SLOT_* bits; 0 = an unused id */
+} lmd_tok_slot;
+
+typedef struct lmd_added_tok {
+    int32_t id;
+    size_t off; /* content, in the arena */
+    uint32_t len;
+    uint8_t special, lstrip, rstrip, single_word, normalized;
+} lmd_added_tok;
+
+/* One step of the pre-tokenizer, applied to every piece in turn. */
+enum { LMD_STEP_SPLIT_REGEX, LMD_STEP_SPLIT_LITERAL, LMD_STEP_PREFIX_SPACE };
+
+typedef struct lmd_pretok_step {
+    int kind;
+    size_t src_off; /* the pattern as written in the file, in the arena */
+    uint32_t src_len;
+    pcre2_code *re; /* NULL for PREFIX_SPACE */
+} lmd_pretok_step;
+
+struct lmd_tokenizer {
+    lmd_buf arena;     /* every string, NUL-terminated */
+    lmd_strmap vocab;  /* raw vocabulary string -> id */
+    lmd_mergemap merges;
+    uint32_t n_merge_list; /* merges as listed; rank = index in the list */
+
+    lmd_added_tok *added;
+    size_t n_added, cap_added;
+
+    lmd_pretok_step *steps;
+    size_t n_steps;
+
+    int has_unk; /* the model names an unk_token */
+    size_t unk_off;
+    uint32_t unk_len;
+    int fuse_unk, ignore_merges;
+
+    /* filled by lmd_tok_finalize */
+    lmd_tok_slot *slots;
+    int32_t n_ids;
+    int32_t byte_id[256]; /* id of each byte's one-character token, or -1 */
+    int32_t unk_id;       /* -1: none; -2: named but not in the vocabulary */
+    int added_two_pass;        /* both normalized and non-normalized added tokens */
+    uint32_t *added_order;     /* added indices by pass, first byte, length desc */
+    uint32_t bucket[2][257];   /* [pass][first byte] -> start in added_order */
+    int any_single_word;
+    pcre2_code *word_re;       /* Rust regex's \w, for single_word tokens */
+    lmd_strmap whole; /* bytes of a vocabulary token -> its id, for the tokens
+                         that BPE gives back whole (a shortcut, exact) */
+    int32_t bos;
+    char hash[65];
+};
+
+/* ---- building (build.c) */
+
+lmd_tokenizer *lmd_tok_new(void);
+/* Adds a vocabulary entry.  name is the file for errors. */
+int lmd_tok_add_vocab(lmd_tokenizer *t, const char *raw, size_t len, double id, const char *name,
+                      lmd_error *err);
+/* Adds the merge of the next rank. */
+int lmd_tok_add_merge(lmd_tokenizer *t, const char *a, size_t alen, const char *b, size_t blen,
+                      const char *name, lmd_error *err);
+/* Adds an added token; an exact repeat (same id and content) is ignored. */
+int lmd_tok_add_added(lmd_tokenizer *t, const lmd_added_tok *tmpl, const char *content,
+                      size_t len, const char *name, lmd_error *err);
+/* Appends a pre-tokenizer step; src is the pattern as written (not for
+ * PREFIX_SPACE). */
+int lmd_tok_add_step(lmd_tokenizer *t, int kind, const char *src, size_t len, const char *name,
+                     lmd_error *err);
+int lmd_tok_set_unk(lmd_tokenizer *t, const char *s, size_t len);
+/* Checks and indexes everything; computes the hash.  BOS = <|endoftext|>. */
+int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err);
+
+/* ---- the pre-tokenizer (pretok.c) */
+
+/* Compiles a Hugging Face (Oniguruma) regex with PCRE2, rewriting the escapes
+ * whose meaning differs; NULL with err filled when it uses something we cannot
+ * translate faithfully. */
+pcre2_code *lmd_regex_compile(const char *src, size_t len, int literal, lmd_error *err);
+
+/* ---- encoding (bpe.c, encode.c) */
+
+typedef struct lmd_idvec {
+    int32_t *v;
+    size_t n, cap;
+} lmd_idvec;
+
+int lmd_idvec_push(lmd_idvec *v, int32_t id);
+
+/* Work space of lmd_bpe_word, reused from word to word. */
+typedef struct lmd_bpe_scratch {
+    int32_t *sym, *prev, *next;
+    size_t cap;
+    uint64_t *heap;
+    size_t heap_cap;
+    char *mapped;
+    size_t mapped_cap;
+} lmd_bpe_scratch;
+
+/* Appends the ids of one pre-tokenized piece (raw bytes) to out. */
+int lmd_bpe_word(const lmd_tokenizer *t, const unsigned char *s, size_t n, lmd_bpe_scratch *sc,
+                 lmd_idvec *out, lmd_error *err);
+void lmd_bpe_scratch_free(lmd_bpe_scratch *sc);
+
+/* ---- the hash (hash.c) */
+
+int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *out);
+
+/* The matching pass (0 or 1) of an added token; see build.c. */
+static inline int lmd_tok_added_pass(const lmd_tokenizer *t, const lmd_added_tok *a) {
+    return t->added_two_pass && a->normalized ? 1 : 0;
+}
+
+static inline const char *lmd_tok_str(const lmd_tokenizer *t, size_t off) {
+    return t->arena.data + off;
+}
+
+#endif

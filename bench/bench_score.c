@@ -144,12 +144,8 @@ static double sgemm_gflops(void) {
 }
 
 int main(int argc, char **argv) {
-    /* the same kernel choice as the lmdiff binary (src/cli/main.c) */
-    const char *core = lmd_blas_better_coretype();
-    if (core) {
-        setenv("OPENBLAS_CORETYPE", core, 1);
-        execv("/proc/self/exe", argv);
-    }
+    /* the same settings as the lmdiff binary (src/cli/main.c) */
+    if (lmd_runtime_env_tune()) execv("/proc/self/exe", argv);
     const char *dir = "/tmp/lmdiff-bench-gpt2-124m";
     int n_texts = 64, len = 128;
     for (int i = 1; i < argc; i++) {

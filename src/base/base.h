@@ -71,5 +71,10 @@ const char *lmd_blas_corename(void);
  * OPENBLAS_CORETYPE is read when OpenBLAS loads, so a program that wants it
  * must set it and re-execute itself (src/cli/main.c does). */
 const char *lmd_blas_better_coretype(void);
+/* Sets, where unset, OPENBLAS_CORETYPE (see above) and OMP_WAIT_POLICY=passive
+ * in the environment; returns 1 when something changed, and the program must
+ * then re-execute itself for OpenBLAS and libgomp to read them.  Never twice
+ * in one process tree (LMDIFF_ENV_TUNED). */
+int lmd_runtime_env_tune(void);
 
 #endif

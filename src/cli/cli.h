@@ -23,6 +23,8 @@ int cmd_analyze(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+/* web app (issue 4) */
+int cmd_serve(int argc, char **argv);
 
 /* Prints "lmdiff: <msg>" to stderr and returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -19,6 +19,7 @@ static const cli_command commands[] = {
     {"preprocess", "both caches, both comparisons and metadata.json in one folder",
      cmd_preprocess},
     {"search", "the texts where two models differ most, with a histogram", cmd_search},
+    {"serve", "the web app and its JSON API", cmd_serve},
 };
 
 static void usage(FILE *f) {
@@ -34,14 +35,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    /* OpenBLAS picks its kernels when it loads: if it fell back to the generic
-     * ones on a CPU it does not know, run again with the right ones (docs/performance.md) */
-    const char *core = lmd_blas_better_coretype();
-    if (core && !getenv("LMDIFF_NO_BLAS_REEXEC")) {
-        setenv("OPENBLAS_CORETYPE", core, 1);
-        execv("/proc/self/exe", argv);
-        unsetenv("OPENBLAS_CORETYPE"); /* exec failed: go on with the kernels we have */
-    }
+    /* OpenBLAS and libgomp read their settings when they load: pick the best
+     * BLAS kernels and sleeping idle threads, then run again (docs/performance.md) */
+    if (!getenv("LMDIFF_NO_REEXEC") && lmd_runtime_env_tune()) execv("/proc/self/exe", argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -1,0 +1,149 @@
+/* cmd_serve.c - `lmdiff serve`: the web app and its JSON API.  A supervisor
+ * process restarts the server if it ever dies from a crash, so one bad
+ * request cannot take the service down for good. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "cli.h"
+#include "server/server.h"
+
+static const char *help =
+    "usage: lmdiff serve [--config DIR ...] [--m1 DIR --m2 DIR] [options]\n\n"
+    "Serves the lmdiff web app and its JSON API (docs/api.md).\n\n"
+    "  --config DIR   a folder written by 'lmdiff preprocess' (repeatable): its two\n"
+    "                 models and its dataset become available\n"
+    "  --m1 DIR --m2 DIR  live mode: two model folders, no datasets\n"
+    "  (no models)    the embedded demo: the folders 'make run' prepared\n"
+    "  --host H       address to bind (default 127.0.0.1)\n"
+    "  --port P       port (default 8000; 0 = any free port)\n"
+    "  --threads N    request threads (default 4)\n"
+    "  --web DIR      serve the web app from DIR instead of the embedded bundle\n"
+    "  --max-body B   largest request body in bytes (default 1048576)\n"
+    "  --max-tokens N longest text to analyze, in tokens (default 8192)\n"
+    "  --timeout S    idle connection timeout in seconds (default 30)\n"
+    "  --no-supervise run the server in this process (no restart after a crash)\n";
+
+static volatile sig_atomic_t child_pid, stopping;
+static void forward(int sig) {
+    stopping = 1;
+    if (child_pid > 0) kill((pid_t)child_pid, sig);
+}
+
+/* Runs fn() in a child; restarts it when it dies from a signal. */
+static int supervise(int (*fn)(void *), void *arg) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int restarts = 0;
+    time_t window = time(NULL);
+    for (;;) {
+        pid_t pid = fork();
+        if (pid < 0) return cli_error("fork: cannot start the server");
+        if (pid == 0) {
+            signal(SIGINT, SIG_DFL);
+            signal(SIGTERM, SIG_DFL);
+            _exit(fn(arg));
+        }
+        child_pid = pid;
+        int st;
+        while (waitpid(pid, &st, 0) < 0) {
+        }
+        child_pid = 0;
+        if (stopping || WIFEXITED(st)) return WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+        fprintf(stderr, "lmdiff serve: the server died (signal %d); restarting\n", WTERMSIG(st));
+        if (time(NULL) - window > 60) window = time(NULL), restarts = 0;
+        if (++restarts > 5) return cli_error("the server crashed 5 times within a minute; giving up");
+    }
+}
+
+typedef struct serve_args {
+    lmd_app *app;
+    lmd_server_config cfg;
+} serve_args;
+
+static int run_server(void *p) {
+    serve_args *a = p;
+    lmd_error err;
+    if (lmd_server_run(a->app, &a->cfg, &err) < 0) return cli_error("%s", err.msg);
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv) {
+    const char *m1 = NULL, *m2 = NULL, *host = NULL, *port = NULL, *threads = NULL, *web = NULL,
+               *maxb = NULL, *maxt = NULL, *tmo = NULL, *nosup = NULL, *hlp = NULL;
+    /* --config may repeat: collect them by hand before the generic parser */
+    const char *configs[64];
+    int nconf = 0;
+    char *rest[256];
+    int nrest = 0;
+    rest[nrest++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            if (nconf == 64) return cli_usage_error("serve", "at most 64 --config folders");
+            configs[nconf++] = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            if (nconf == 64) return cli_usage_error("serve", "at most 64 --config folders");
+            configs[nconf++] = argv[i] + 9;
+        } else if (nrest < 256) {
+            rest[nrest++] = argv[i];
+        }
+    }
+    cli_opt opts[] = {{"--m1", 1, &m1},          {"--m2", 1, &m2},
+                      {"--host", 1, &host},      {"--port", 1, &port},
+                      {"--threads", 1, &threads}, {"--web", 1, &web},
+                      {"--max-body", 1, &maxb},  {"--max-tokens", 1, &maxt},
+                      {"--timeout", 1, &tmo},    {"--no-supervise", 0, &nosup},
+                      {"--help", 0, &hlp}};
+    const char *pos[1];
+    if (cli_parse("serve", nrest, rest, opts, 11, pos, 0) < 0) return 2;
+    if (hlp) return fputs(help, stdout), 0;
+    if ((m1 == NULL) != (m2 == NULL)) return cli_usage_error("serve", "give both --m1 and --m2");
+    lmd_server_config cfg = {.host = host ? host : "127.0.0.1", .port = 8000, .web_dir = web};
+    long v;
+    if (port) {
+        if (cli_int("serve", "--port", port, 0, 65535, &v) < 0) return 2;
+        cfg.port = (int)v;
+    }
+    if (threads) {
+        if (cli_int("serve", "--threads", threads, 1, 256, &v) < 0) return 2;
+        cfg.threads = (int)v;
+    }
+    if (maxb) {
+        if (cli_int("serve", "--max-body", maxb, 1024, 1L << 30, &v) < 0) return 2;
+        cfg.max_body = (size_t)v;
+    }
+    if (maxt) {
+        if (cli_int("serve", "--max-tokens", maxt, 1, 1L << 24, &v) < 0) return 2;
+        cfg.max_text_tokens = (size_t)v;
+    }
+    if (tmo) {
+        if (cli_int("serve", "--timeout", tmo, 1, 3600, &v) < 0) return 2;
+        cfg.timeout_s = (int)v;
+    }
+    lmd_app *app = lmd_app_new();
+    lmd_error err;
+    int rc = 0;
+    if (!app) return cli_error("out of memory");
+    if (m1 && (lmd_app_add_model(app, m1, NULL, &err) < 0 || lmd_app_add_model(app, m2, NULL, &err) < 0))
+        rc = cli_error("%s", err.msg);
+    for (int i = 0; rc == 0 && i < nconf; i++)
+        if (lmd_app_add_config_dir(app, configs[i], &err) < 0) rc = cli_error("%s", err.msg);
+    if (rc == 0 && !m1 && nconf == 0) {
+        const char *demo = getenv("LMDIFF_DEMO_DIR");
+        rc = lmd_app_add_demo(app, demo, &err) < 0 ? cli_error("%s", err.msg) : 0;
+    }
+    if (rc == 0) {
+        serve_args a = {app, cfg};
+        rc = nosup ? run_server(&a) : supervise(run_server, &a);
+    }
+    lmd_app_free(app);
+    return rc;
+}

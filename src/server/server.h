@@ -1,0 +1,50 @@
+/* server.h - `lmdiff serve`: the HTTP server of the web app (libmicrohttpd).
+ * The app holds the models and preprocessed datasets; the server answers the
+ * JSON API of docs/api.md and serves the web bundle. */
+#ifndef LMD_SERVER_H
+#define LMD_SERVER_H
+
+#include <stddef.h>
+
+#include "lmdiff.h"
+
+typedef struct lmd_app lmd_app;
+
+typedef struct lmd_server_config {
+    const char *host;      /* default 127.0.0.1 */
+    int port;              /* default 8000; 0 = any free port */
+    int threads;           /* request threads, default 4 */
+    const char *web_dir;   /* serve the web app from here instead of the embedded bundle */
+    size_t max_body;       /* bytes, default 1 MiB */
+    size_t max_text_tokens;/* per analyze request, default 8192 */
+    int timeout_s;         /* idle connection timeout, default 30 */
+    int score_threads;     /* OpenMP threads per analyze request; 0 = cores / threads */
+} lmd_server_config;
+
+lmd_app *lmd_app_new(void);
+void lmd_app_free(lmd_app *app);
+/* Adds a model folder (loaded now); its id is the folder's basename, made
+ * unique.  Adding the same folder twice returns the first id. */
+int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error *err);
+/* Adds a folder written by `lmdiff preprocess` (metadata.json, caches and
+ * comparison tables); its two models are added too. */
+int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err);
+/* Adds every preprocessed folder under dir (NULL: the build's demo folder
+ * that `make run` fills). */
+int lmd_app_add_demo(lmd_app *app, const char *dir, lmd_error *err);
+size_t lmd_app_n_models(const lmd_app *app);
+
+/* Starts serving; returns when SIGINT or SIGTERM arrives (0) or on a start-up
+ * error (-1).  Prints the URL on stdout once listening. */
+int lmd_server_run(lmd_app *app, const lmd_server_config *cfg, lmd_error *err);
+
+/* Embedded web bundle (generated at build time from web/dist). */
+typedef struct lmd_asset {
+    const char *path; /* "/index.html", "/assets/index-abc123.js" */
+    const unsigned char *data;
+    size_t len;
+} lmd_asset;
+extern const lmd_asset lmd_assets[];
+extern const size_t lmd_n_assets;
+
+#endif

@@ -70,7 +70,7 @@ char *lmd_token_display(const lmd_tokenizer *tok, int32_t id);
 int32_t lmd_tokenizer_bos(const lmd_tokenizer *tok);
 
 /* Portable hash of the vocabulary and the tokenization rules, 64 hex chars
- * + NUL.  Defined in docs/measures.md. */
+ * + NUL.  Defined in docs/tokenizer.md. */
 void lmd_tokenizer_hash(const lmd_tokenizer *tok, char hex[65]);
 
 /* -------------------------------------------------------------------- model */

@@ -106,7 +106,8 @@ int cmd_serve(int argc, char **argv) {
     if (cli_parse("serve", nrest, rest, opts, 11, pos, 0) < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if ((m1 == NULL) != (m2 == NULL)) return cli_usage_error("serve", "give both --m1 and --m2");
-    lmd_server_config cfg = {.host = host ? host : "127.0.0.1", .port = 8000, .web_dir = web};
+    lmd_server_config cfg = {.host = host ? host : "127.0.0.1", .port = 8000, .web_dir = web,
+                             .listen_fd = -1};
     long v;
     if (port) {
         if (cli_int("serve", "--port", port, 0, 65535, &v) < 0) return 2;
@@ -140,6 +141,8 @@ int cmd_serve(int argc, char **argv) {
         const char *demo = getenv("LMDIFF_DEMO_DIR");
         rc = lmd_app_add_demo(app, demo, &err) < 0 ? cli_error("%s", err.msg) : 0;
     }
+    /* bind before forking, so that a restarted server answers on the same port */
+    if (rc == 0 && lmd_server_listen(&cfg, &err) < 0) rc = cli_error("%s", err.msg);
     if (rc == 0) {
         serve_args a = {app, cfg};
         rc = nosup ? run_server(&a) : supervise(run_server, &a);

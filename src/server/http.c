@@ -2,6 +2,8 @@
  * request bodies collected up to a limit, JSON errors, and dispatch to the
  * API routes (api.c) and the static files of the web app (static.c). */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -121,6 +123,29 @@ static void on_signal(int sig) {
     stop_flag = 1;
 }
 
+int lmd_server_listen(lmd_server_config *cfg, lmd_error *err) {
+    const char *host = cfg->host ? cfg->host : "127.0.0.1";
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)cfg->port);
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+        return lmd_fail(err, "--host %s is not an IPv4 address", host);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return lmd_fail(err, "socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 128) < 0) {
+        int e = errno;
+        close(fd);
+        return lmd_fail(err, "cannot listen on %s:%d: %s", host, cfg->port, strerror(e));
+    }
+    socklen_t al = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &al) == 0) cfg->port = ntohs(addr.sin_port);
+    cfg->listen_fd = fd;
+    return 0;
+}
+
 int lmd_server_run(lmd_app *app, const lmd_server_config *cfg_in, lmd_error *err) {
     lmd_server s;
     memset(&s, 0, sizeof s);
@@ -136,24 +161,16 @@ int lmd_server_run(lmd_app *app, const lmd_server_config *cfg_in, lmd_error *err
         s.cfg.score_threads = cores / s.cfg.threads > 1 ? (int)(cores / s.cfg.threads) : 1;
     }
     if (lmd_static_init(&s, err) < 0) return -1;
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)s.cfg.port);
-    if (inet_pton(AF_INET, s.cfg.host, &addr.sin_addr) != 1)
-        return lmd_fail(err, "--host %s is not an IPv4 address", s.cfg.host);
+    if (s.cfg.listen_fd < 0 && lmd_server_listen(&s.cfg, err) < 0) return -1;
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)s.cfg.port, NULL, NULL, handle,
-        &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, handle,
+        &s, MHD_OPTION_LISTEN_SOCKET, s.cfg.listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)s.cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s.cfg.timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
         MHD_OPTION_END);
-    if (!d)
-        return lmd_fail(err, "cannot listen on %s:%d (in use, or not allowed)", s.cfg.host,
-                        s.cfg.port);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    int port = di ? di->port : s.cfg.port;
-    printf("lmdiff serving %zu models on http://%s:%d/\n", lmd_app_n_models(app), s.cfg.host, port);
+    if (!d) return lmd_fail(err, "cannot start the HTTP server on %s:%d", s.cfg.host, s.cfg.port);
+    printf("lmdiff serving %zu models on http://%s:%d/\n", lmd_app_n_models(app), s.cfg.host,
+           s.cfg.port);
     fflush(stdout);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

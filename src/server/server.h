@@ -19,7 +19,13 @@ typedef struct lmd_server_config {
     size_t max_text_tokens;/* per analyze request, default 8192 */
     int timeout_s;         /* idle connection timeout, default 30 */
     int score_threads;     /* OpenMP threads per analyze request; 0 = cores / threads */
+    int listen_fd;         /* a socket from lmd_server_listen, or -1: bind host:port */
 } lmd_server_config;
+
+/* Binds and listens on cfg->host:cfg->port (port 0: any free one); sets
+ * cfg->listen_fd and cfg->port.  A supervisor binds once so that a
+ * restarted server keeps the same address. */
+int lmd_server_listen(lmd_server_config *cfg, lmd_error *err);
 
 lmd_app *lmd_app_new(void);
 void lmd_app_free(lmd_app *app);

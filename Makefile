@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 STAMP      := $(BUILD)/.deps-ok
 
-.PHONY: all deps test test-release test-asan run bench fuzz clean format
+.PHONY: all deps test test-release test-asan test-web run bench fuzz clean format
 
 all: $(BUILD)/lmdiff
 
@@ -23,7 +23,7 @@ $(BUILD)/lmdiff: $(STAMP) FORCE
 
 FORCE:
 
-test: test-release test-asan
+test: test-release test-asan test-web
 
 test-release: $(BUILD)/lmdiff
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -32,6 +32,13 @@ test-asan: $(STAMP)
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DLMD_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j$(JOBS)
+
+# The web app: type-check, rebuild the bundle into a temporary folder and
+# check that the committed web/dist is that build, then the browser tests
+# against the mock server (those against the real server run in ctest).
+test-web:
+	@if [ -d web/node_modules ]; then bash scripts/test-web.sh; \
+	else echo "test-web: web/node_modules missing (cd web && npm ci); skipped"; fi
 
 run: $(BUILD)/lmdiff
 	bash scripts/run-demo.sh $(BUILD)/lmdiff

@@ -5,13 +5,17 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libopenblas-openmp-dev libpcre2-dev libcjson-dev libssl-dev libutf8proc-dev
   libhdf5-dev libmicrohttpd-dev libyaml-dev libcmocka-dev
-  python3 python3-numpy python3-h5py)
-# Optional groups: `install-deps.sh --reference` adds the PyTorch reference tools.
+  python3 python3-numpy python3-h5py curl)
+# Optional groups: `--reference` adds the PyTorch reference tools, `--web` the
+# browser the web app's tests drive (and Node.js when none is installed).
 REF_PKGS=(python3-torch python3-regex)
+WEB_PKGS=(chromium)
+command -v npm >/dev/null 2>&1 || WEB_PKGS+=(nodejs npm)
 want=("${BUILD_PKGS[@]}")
 for a in "$@"; do
   case "$a" in
     --reference) want+=("${REF_PKGS[@]}") ;;
+    --web) want+=("${WEB_PKGS[@]}") ;;
     *) echo "install-deps.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done

@@ -16,6 +16,11 @@ done
 out=$("$LMDIFF" tokenize "$A" "Hello world" --json)
 [ "$out" = '{"ids":[39,68,277,78,343,349],"tokens":["H","e","ll","o"," wor","ld"]}' ] && ok || bad "tokenize json: $out"
 
+# tokenize needs only the tokenizer files
+mkdir -p "$TMP/tokonly" && cp "$A/vocab.json" "$A/merges.txt" "$TMP/tokonly/"
+out2=$("$LMDIFF" tokenize "$TMP/tokonly" "Hello world" --json)
+[ "$out2" = "$out" ] && ok || bad "tokenize from vocab.json + merges.txt alone: $out2"
+
 # score --json is valid JSON, 1-based ranks, probabilities in (0,1], k entries
 "$LMDIFF" score "$A" "Hello world" --json --top-k 5 > "$TMP/s.json" && ok || bad "score json"
 $PY - "$TMP/s.json" <<'PYEOF' && ok || bad "score json shape"

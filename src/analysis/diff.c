@@ -175,10 +175,8 @@ int lmd_json_diff(lmd_buf *b, const lmd_tokenizer *tok, const char *text, size_t
             if (i) rc |= lmd_buf_put(b, ",", 1);
             if (m == LMD_MEASURE_RANK || m == LMD_MEASURE_RANK_CLAMPED || m == LMD_MEASURE_TOPK)
                 rc |= lmd_buf_printf(b, "%lld", (long long)v);
-            else if (m == LMD_MEASURE_LOGPROB)
-                rc |= lmd_json_f64(b, v);
             else
-                rc |= lmd_json_f32(b, (float)v);
+                rc |= lmd_json_f64(b, v);
         }
         rc |= lmd_buf_put(b, "]", 1);
     }

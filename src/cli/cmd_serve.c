@@ -57,8 +57,14 @@ static int supervise(int (*fn)(void *), void *arg) {
         while (waitpid(pid, &st, 0) < 0) {
         }
         child_pid = 0;
-        if (stopping || WIFEXITED(st)) return WIFEXITED(st) ? WEXITSTATUS(st) : 0;
-        fprintf(stderr, "lmdiff serve: the server died (signal %d); restarting\n", WTERMSIG(st));
+        /* exit 0: stopped; exit 1: could not start (said why).  Anything else is a
+         * crash: a signal, or a sanitizer's or abort()'s exit status. */
+        if (stopping || (WIFEXITED(st) && WEXITSTATUS(st) <= 1))
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 0;
+        if (WIFSIGNALED(st))
+            fprintf(stderr, "lmdiff serve: the server died (signal %d); restarting\n", WTERMSIG(st));
+        else
+            fprintf(stderr, "lmdiff serve: the server died (exit %d); restarting\n", WEXITSTATUS(st));
         if (time(NULL) - window > 60) window = time(NULL), restarts = 0;
         if (++restarts > 5) return cli_error("the server crashed 5 times within a minute; giving up");
     }

@@ -1,0 +1,369 @@
+/* analyze.c - `lmdiff analyze`: scores every text of a dataset with one
+ * model and streams the numbers into an analysis cache.  Texts are read,
+ * tokenized and scored a batch at a time (several texts per lmd_score_ids
+ * call), so memory does not grow with the corpus.  The cache is written as
+ * OUT.partial, checkpointed every few seconds, and renamed to OUT only when
+ * complete; an interrupted run keeps OUT.partial for --resume, a failed one
+ * removes it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis/corpus.h"
+
+#define DEFAULT_TOP_K 10
+#define DEFAULT_BATCH_TOKENS 8192
+#define MAX_BATCH_TEXTS 256
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+char *lmd_cache_default_name(const char *dataset_path, const char *model_name, uint64_t first_n) {
+    char *stem = lmd_path_stem(dataset_path), *m = lmd_file_safe_name(model_name);
+    lmd_buf b = {0};
+    int rc = !stem || !m;
+    if (!rc) rc = lmd_buf_printf(&b, "%s_._%s", stem, m);
+    if (!rc && first_n) rc = lmd_buf_printf(&b, "_first%" PRIu64, first_n);
+    if (!rc) rc = lmd_buf_puts(&b, ".h5");
+    free(stem);
+    free(m);
+    if (rc) {
+        lmd_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+int lmd_analyze_expected_info(const lmd_model *m, const lmd_dataset_meta *meta,
+                              const lmd_dataset_summary *sum, const lmd_analyze_opts *o,
+                              lmd_cache_info *info, lmd_error *err) {
+    memset(info, 0, sizeof *info);
+    lmd_model_info mi;
+    lmd_model_get_info(m, &mi);
+    char h[65];
+    info->dataset_name = strdup(meta->name);
+    info->dataset_checksum = strdup(sum->checksum);
+    lmd_tokenizer_hash(lmd_model_tokenizer(m), h);
+    info->vocab_hash = strdup(h);
+    info->model_name = strdup(o && o->model_name ? o->model_name : mi.name);
+    lmd_model_weights_hash(m, h);
+    info->weights_hash = strdup(h);
+    info->model_arch = strdup(mi.arch ? mi.arch : "");
+    info->lmdiff_version = strdup(LMD_VERSION);
+    if (!info->dataset_name || !info->dataset_checksum || !info->vocab_hash ||
+        !info->model_name || !info->weights_hash || !info->model_arch || !info->lmdiff_version) {
+        lmd_cache_info_free(info);
+        return lmd_fail(err, "out of memory");
+    }
+    info->format = LMD_CACHE_FORMAT;
+    info->top_k = o && o->top_k > 0 ? o->top_k : DEFAULT_TOP_K;
+    if (info->top_k > mi.vocab_size) info->top_k = mi.vocab_size;
+    info->context = mi.n_ctx;
+    info->stride = mi.n_ctx / 2; /* the scorer's window stride (docs/scoring.md) */
+    info->dataset_n_texts = sum->n_texts;
+    uint64_t fn = o ? o->first_n : 0;
+    info->first_n = fn && fn < sum->n_texts ? fn : 0;
+    info->n_texts = info->first_n ? info->first_n : sum->n_texts;
+    info->complete = 1;
+    return 0;
+}
+
+/* One batch of texts: their bytes and token ids. */
+typedef struct batch {
+    lmd_buf blob;
+    size_t *off, *len;
+    int32_t **ids;
+    size_t *n_ids;
+    lmd_scores *scores;
+    size_t n;
+} batch;
+
+static int batch_alloc(batch *b) {
+    memset(b, 0, sizeof *b);
+    b->off = calloc(MAX_BATCH_TEXTS, sizeof *b->off);
+    b->len = calloc(MAX_BATCH_TEXTS, sizeof *b->len);
+    b->ids = calloc(MAX_BATCH_TEXTS, sizeof *b->ids);
+    b->n_ids = calloc(MAX_BATCH_TEXTS, sizeof *b->n_ids);
+    b->scores = calloc(MAX_BATCH_TEXTS, sizeof *b->scores);
+    return b->off && b->len && b->ids && b->n_ids && b->scores ? 0 : -1;
+}
+
+/* Frees a batch's texts; its scores too, unless the writer did (only call
+ * it when the writer does not hold the batch). */
+static void batch_clear(batch *b) {
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->ids[i]);
+        b->ids[i] = NULL;
+        lmd_scores_free(&b->scores[i]);
+    }
+    b->n = 0;
+    b->blob.len = 0;
+}
+
+static void batch_free(batch *b) {
+    batch_clear(b);
+    lmd_buf_free(&b->blob);
+    free(b->off);
+    free(b->len);
+    free(b->ids);
+    free(b->n_ids);
+    free(b->scores);
+}
+
+/* The writer thread: appends the batches the scoring loop hands over, so
+ * that HDF5 writes overlap the scoring of the next batch. */
+typedef struct writer_thread {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    batch *full; /* handed over and not yet written */
+    int stop, failed;
+    lmd_error err;
+    lmd_cache_writer *w;
+    pthread_t th;
+} writer_thread;
+
+static void *writer_main(void *arg) {
+    writer_thread *t = arg;
+    pthread_mutex_lock(&t->mu);
+    for (;;) {
+        while (!t->full && !t->stop) pthread_cond_wait(&t->cv, &t->mu);
+        if (!t->full) break;
+        batch *b = t->full;
+        int failed = t->failed;
+        pthread_mutex_unlock(&t->mu);
+        lmd_error e;
+        for (size_t i = 0; i < b->n; i++) {
+            if (!failed && lmd_cache_append(t->w, b->blob.data + b->off[i], b->len[i], &b->scores[i], &e) < 0)
+                failed = 1;
+            lmd_scores_free(&b->scores[i]);
+        }
+        pthread_mutex_lock(&t->mu);
+        if (failed && !t->failed) {
+            t->failed = 1;
+            t->err = e;
+        }
+        t->full = NULL;
+        pthread_cond_broadcast(&t->cv);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+/* Waits until the writer has written what it holds; then hands b over (b
+ * may be NULL: only wait).  -1 when the writer failed (its error in err). */
+static int writer_hand(writer_thread *t, batch *b, lmd_error *err) {
+    pthread_mutex_lock(&t->mu);
+    while (t->full) pthread_cond_wait(&t->cv, &t->mu);
+    int failed = t->failed;
+    if (failed) *err = t->err;
+    else if (b) {
+        t->full = b;
+        pthread_cond_broadcast(&t->cv);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return failed ? -1 : 0;
+}
+
+static void writer_stop(writer_thread *t) {
+    pthread_mutex_lock(&t->mu);
+    while (t->full) pthread_cond_wait(&t->cv, &t->mu);
+    t->stop = 1;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(t->th, NULL);
+}
+
+static void sync_file(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_path,
+                const lmd_analyze_opts *opts, lmd_analyze_stats *st, lmd_error *err) {
+    lmd_analyze_opts o = {0};
+    if (opts) o = *opts;
+    lmd_analyze_stats dummy;
+    if (!st) st = &dummy;
+    memset(st, 0, sizeof *st);
+    double t0 = now();
+    size_t pl = strlen(out_path) + 9;
+    char *partial = malloc(pl);
+    if (!partial) return lmd_fail(err, "out of memory");
+    snprintf(partial, pl, "%s.partial", out_path);
+
+    lmd_dataset_reader *r = NULL;
+    lmd_cache_writer *w = NULL;
+    lmd_cache_info info = {0};
+    batch bt[2];
+    writer_thread wt;
+    int wt_running = 0;
+    memset(&wt, 0, sizeof wt);
+    int rc = -1, keep_partial = 0;
+    int ba0 = batch_alloc(&bt[0]), ba1 = batch_alloc(&bt[1]);
+    if (ba0 < 0 || ba1 < 0) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
+    if (!o.force && lmd_file_exists(out_path)) {
+        lmd_fail(err, "%s exists (--force replaces it)", out_path);
+        goto done;
+    }
+    int have_partial = lmd_file_exists(partial);
+    if (have_partial && !o.resume && !o.force) {
+        lmd_fail(err, "%s is left from an interrupted run: --resume continues it, --force starts "
+                      "over",
+                 partial);
+        keep_partial = 1;
+        goto done;
+    }
+    lmd_dataset_summary sum;
+    if (lmd_dataset_open(dataset_path, &r, err) < 0 ||
+        lmd_dataset_scan(r, !o.no_verify, &sum, err) < 0)
+        goto done;
+    memcpy(st->dataset_checksum, sum.checksum, 65);
+    if (lmd_analyze_expected_info(m, lmd_dataset_get_meta(r), &sum, &o, &info, err) < 0) goto done;
+
+    const lmd_tokenizer *tok = lmd_model_tokenizer(m);
+    uint64_t done_n = 0;
+    if (have_partial && o.resume && !o.force) {
+        keep_partial = 1; /* a partial we did not make is not ours to delete on error */
+        if (lmd_cache_reopen(partial, &info, &w, &done_n, err) < 0) goto done;
+        keep_partial = 0;
+    } else {
+        size_t nv = (size_t)lmd_tokenizer_vocab_size(tok);
+        const char **vocab = malloc((nv ? nv : 1) * sizeof *vocab);
+        if (!vocab) {
+            lmd_fail(err, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < nv; i++) vocab[i] = lmd_token_raw(tok, (int32_t)i);
+        unlink(partial);
+        int c = lmd_cache_create(partial, &info, vocab, nv, &w, err);
+        free(vocab);
+        if (c < 0) goto done;
+    }
+    st->resumed_from = done_n;
+
+    const char *text;
+    size_t len;
+    for (uint64_t i = 0; i < done_n; i++) {
+        int got = lmd_dataset_next(r, &text, &len, err);
+        if (got < 0) goto done;
+        if (got == 0) {
+            lmd_fail(err, "%s: has fewer texts than the partial cache", dataset_path);
+            goto done;
+        }
+    }
+    lmd_score_opts so = {info.top_k, o.n_threads, 0};
+    size_t budget = o.batch_tokens > 0 ? (size_t)o.batch_tokens : DEFAULT_BATCH_TOKENS;
+    uint64_t pos = done_n, total = info.n_texts;
+    if (o.progress) o.progress(o.progress_ctx, pos, total, 0);
+    pthread_mutex_init(&wt.mu, NULL);
+    pthread_cond_init(&wt.cv, NULL);
+    wt.w = w;
+    if (pthread_create(&wt.th, NULL, writer_main, &wt) != 0) {
+        lmd_fail(err, "cannot start the writer thread");
+        goto done;
+    }
+    wt_running = 1;
+    for (int cur = 0; pos < total; cur ^= 1) {
+        if (o.cancel && *o.cancel) break;
+        batch *b = &bt[cur]; /* the writer may still hold the other one */
+        size_t tokens = 0;
+        batch_clear(b);
+        while (b->n < MAX_BATCH_TEXTS && tokens < budget && pos < total) {
+            int got = lmd_dataset_next(r, &text, &len, err);
+            if (got < 0) goto done;
+            if (got == 0) {
+                lmd_fail(err, "%s: changed while being analyzed (it has fewer texts now)",
+                         dataset_path);
+                goto done;
+            }
+            b->off[b->n] = b->blob.len;
+            b->len[b->n] = len;
+            if (lmd_buf_put(&b->blob, text, len + 1) < 0) {
+                lmd_fail(err, "out of memory");
+                goto done;
+            }
+            if (lmd_tokenize(tok, text, len, &b->ids[b->n], &b->n_ids[b->n], err) < 0) {
+                lmd_err_prefix(err, "%s: text %" PRIu64, dataset_path, pos);
+                goto done;
+            }
+            tokens += b->n_ids[b->n];
+            b->n++;
+            pos++;
+        }
+        if (lmd_score_ids(m, (const int32_t *const *)b->ids, b->n_ids, b->n, &so, b->scores, err) <
+            0) {
+            lmd_err_prefix(err, "%s: texts %" PRIu64 "..%" PRIu64, dataset_path, pos - b->n,
+                           pos - 1);
+            goto done;
+        }
+        if (writer_hand(&wt, b, err) < 0) goto done;
+        st->n_tokens += tokens;
+        if (o.progress) o.progress(o.progress_ctx, pos, total, st->n_tokens);
+    }
+    int stopped = writer_hand(&wt, NULL, err);
+    writer_stop(&wt);
+    wt_running = 0;
+    if (stopped < 0) goto done;
+    if (pos < total) { /* cancelled: keep what is done for --resume */
+        st->interrupted = 1;
+        st->n_texts = pos;
+        int c = lmd_cache_finish(w, 0, err);
+        w = NULL;
+        if (c < 0) goto done;
+        keep_partial = 1;
+        lmd_fail(err, "interrupted after %" PRIu64 " of %" PRIu64 " texts; %s keeps them "
+                      "(--resume continues)",
+                 pos, total, partial);
+        goto done;
+    }
+    if (total == sum.n_texts && done_n == 0) { /* the whole file was read twice: same texts? */
+        char hex[65];
+        int got = lmd_dataset_next(r, &text, &len, err);
+        if (got < 0) goto done;
+        lmd_dataset_checksum_of_read(r, hex);
+        if (got > 0 || strcmp(hex, sum.checksum)) {
+            lmd_fail(err, "%s: changed while being analyzed", dataset_path);
+            goto done;
+        }
+    }
+    int c = lmd_cache_finish(w, 1, err);
+    w = NULL;
+    if (c < 0) goto done;
+    sync_file(partial);
+    if (rename(partial, out_path) != 0) {
+        lmd_fail(err, "%s: cannot rename %s to it: %s", out_path, partial, strerror(errno));
+        goto done;
+    }
+    lmd_sync_parent(out_path);
+    st->n_texts = total;
+    rc = 0;
+done:
+    if (wt_running) writer_stop(&wt); /* before the cache it writes to goes */
+    if (wt.w) {
+        pthread_mutex_destroy(&wt.mu);
+        pthread_cond_destroy(&wt.cv);
+    }
+    if (w) lmd_cache_writer_abort(w);
+    if (rc < 0 && !keep_partial) unlink(partial);
+    if (r) lmd_dataset_close(r);
+    lmd_cache_info_free(&info);
+    batch_free(&bt[0]);
+    batch_free(&bt[1]);
+    free(partial);
+    st->seconds = now() - t0;
+    return rc;
+}

@@ -1,0 +1,443 @@
+/* cache_write.c - writes analysis caches: the root attributes and the
+ * vocabulary, then one group per text in the original LMdiff's layout
+ * (phrase, token_ids, ranks stored 0-based, probs, topk_token_ids,
+ * topk_probs) plus lmdiff's entropy and logprobs.  Every per-text dataset
+ * is contiguous, and its file offset goes into the read index (cache_h5.h)
+ * written one chunk of texts at a time, so memory stays flat.  Checkpoints
+ * record how many texts are complete, for resuming. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "analysis/cache_h5.h"
+
+#define CHECKPOINT_SECONDS 10
+
+struct lmd_cache_writer {
+    hid_t file, dcpl, gcpl, str_t;
+    char *path;
+    uint64_t n_done;
+    int k;
+    time_t last_checkpoint;
+    int64_t *i64; /* conversion buffers */
+    uint32_t *u32;
+    size_t cap;
+    uint64_t *ix; /* index entries of the current chunk */
+    lmd_buf phrases;
+};
+
+static int writer_init(lmd_cache_writer *w, const char *path) {
+    w->file = -1;
+    w->path = strdup(path);
+    w->dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    w->gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    w->str_t = lmd_h5_str_type();
+    w->ix = malloc(LMD_IX_CHUNK * LMD_IX_FIELDS * sizeof *w->ix);
+    if (!w->path || !w->ix || w->dcpl < 0 || w->gcpl < 0 || w->str_t < 0) return -1;
+    H5Pset_layout(w->dcpl, H5D_CONTIGUOUS);
+    H5Pset_obj_track_times(w->dcpl, 0); /* the same inputs give the same bytes */
+    H5Pset_obj_track_times(w->gcpl, 0);
+    return 0;
+}
+
+static void writer_free(lmd_cache_writer *w) {
+    if (w->dcpl > 0) H5Pclose(w->dcpl);
+    if (w->gcpl > 0) H5Pclose(w->gcpl);
+    if (w->str_t > 0) H5Tclose(w->str_t);
+    free(w->path);
+    free(w->i64);
+    free(w->u32);
+    free(w->ix);
+    lmd_buf_free(&w->phrases);
+    free(w);
+}
+
+/* File access for writing: a metadata cache of at most 8 MiB (HDF5's
+ * default allows 32 MiB), so that a writer's memory stays small. */
+static hid_t writer_access(void) {
+    hid_t fapl = lmd_h5_file_access();
+    H5AC_cache_config_t c;
+    memset(&c, 0, sizeof c);
+    c.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+    if (H5Pget_mdc_config(fapl, &c) >= 0) {
+        c.set_initial_size = 1;
+        c.initial_size = 2 << 20;
+        c.min_size = 1 << 20;
+        c.max_size = 8 << 20;
+        H5Pset_mdc_config(fapl, &c);
+    }
+    return fapl;
+}
+
+static int write_root_attrs(hid_t f, const lmd_cache_info *in) {
+    int rc = 0;
+    rc |= lmd_h5_put_str_attr(f, "dataset_name", in->dataset_name);
+    rc |= lmd_h5_put_str_attr(f, "dataset_checksum", in->dataset_checksum);
+    rc |= lmd_h5_put_str_attr(f, "vocab_hash", in->vocab_hash);
+    rc |= lmd_h5_put_str_attr(f, "model_name", in->model_name);
+    rc |= lmd_h5_put_int_attr(f, "lmdiff_format", LMD_CACHE_FORMAT);
+    rc |= lmd_h5_put_str_attr(f, "lmdiff_version", LMD_VERSION);
+    rc |= lmd_h5_put_str_attr(f, "weights_hash", in->weights_hash);
+    rc |= lmd_h5_put_str_attr(f, "model_arch", in->model_arch);
+    rc |= lmd_h5_put_int_attr(f, "top_k", in->top_k);
+    rc |= lmd_h5_put_int_attr(f, "context", in->context);
+    rc |= lmd_h5_put_int_attr(f, "stride", in->stride);
+    rc |= lmd_h5_put_int_attr(f, "dataset_n_texts", (int64_t)in->dataset_n_texts);
+    rc |= lmd_h5_put_int_attr(f, "first_n", (int64_t)in->first_n);
+    rc |= lmd_h5_put_int_attr(f, "n_texts", 0);
+    rc |= lmd_h5_put_int_attr(f, "complete", 0);
+    return rc;
+}
+
+int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *const *vocab,
+                     size_t n_vocab, lmd_cache_writer **out, lmd_error *err) {
+    *out = NULL;
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    lmd_cache_writer *w = calloc(1, sizeof *w);
+    int rc = -1;
+    if (!w || writer_init(w, path) < 0) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
+    w->k = info->top_k;
+    hid_t fapl = writer_access(), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    /* freed file space is not tracked for reuse: the tracking grew memory
+     * with every text, and the file is written once, front to back */
+    H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, 0, 1);
+    w->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    if (w->file < 0) lmd_h5_note();
+    H5Pclose(fcpl);
+    H5Pclose(fapl);
+    if (w->file < 0) {
+        LMD_H5_FAIL(err, "%s: cannot create", path);
+        goto done;
+    }
+    if (write_root_attrs(w->file, info) < 0) {
+        LMD_H5_FAIL(err, "%s: cannot write the root attributes", path);
+        goto done;
+    }
+    /* the vocabulary: vlen UTF-8 strings, index = id */
+    const char **v = malloc((n_vocab ? n_vocab : 1) * sizeof *v);
+    if (!v) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_vocab; i++) v[i] = vocab[i] ? vocab[i] : "";
+    hsize_t dim = n_vocab;
+    hid_t sp = H5Screate_simple(1, &dim, NULL);
+    hid_t d = H5Dcreate2(w->file, "vocabulary", w->str_t, sp, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
+    int bad = d < 0 || (n_vocab && H5Dwrite(d, w->str_t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0);
+    if (bad) lmd_h5_note();
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    free(v);
+    if (bad) {
+        LMD_H5_FAIL(err, "%s: cannot write the vocabulary", path);
+        goto done;
+    }
+    w->last_checkpoint = time(NULL);
+    rc = 0;
+done:
+    if (rc < 0 && w) {
+        if (w->file >= 0) H5Fclose(w->file);
+        writer_free(w);
+        w = NULL;
+    }
+    pthread_mutex_unlock(&lmd_h5_lock);
+    *out = w;
+    return rc;
+}
+
+/* ------------------------------------------------------------ the index */
+
+static void chunk_names(uint64_t c, char ix[32], char ph[32]) {
+    snprintf(ix, 32, "lmdiff_index_%06" PRIu64, c);
+    snprintf(ph, 32, "lmdiff_phrases_%06" PRIu64, c);
+}
+
+/* Writes the entries of chunk c (m texts) as two root attributes. */
+static int write_chunk(lmd_cache_writer *w, uint64_t c, size_t m) {
+    char ixn[32], phn[32];
+    chunk_names(c, ixn, phn);
+    for (int i = 0; i < 2; i++) {
+        const char *nm = i ? phn : ixn;
+        if (H5Aexists(w->file, nm) > 0 && H5Adelete(w->file, nm) < 0) return lmd_h5_note();
+    }
+    hsize_t d2[2] = {m, LMD_IX_FIELDS}, d1 = w->phrases.len ? w->phrases.len : 1;
+    hid_t s2 = H5Screate_simple(2, d2, NULL), s1 = H5Screate_simple(1, &d1, NULL);
+    hid_t a = H5Acreate2(w->file, ixn, H5T_STD_U64LE, s2, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a < 0 || H5Awrite(a, H5T_NATIVE_UINT64, w->ix) < 0 ? lmd_h5_note() : 0;
+    if (a >= 0) H5Aclose(a);
+    if (!rc) {
+        a = H5Acreate2(w->file, phn, H5T_STD_U8LE, s1, H5P_DEFAULT, H5P_DEFAULT);
+        rc = a < 0 || H5Awrite(a, H5T_NATIVE_UINT8, w->phrases.len ? w->phrases.data : "") < 0
+                 ? lmd_h5_note()
+                 : 0;
+        if (a >= 0) H5Aclose(a);
+    }
+    H5Sclose(s1);
+    H5Sclose(s2);
+    return rc;
+}
+
+static haddr_t ds_offset(hid_t d) {
+    haddr_t a = H5Dget_offset(d);
+    return a == HADDR_UNDEF ? 0 : a;
+}
+
+/* Rebuilds the entry of text i from its group (after reopening). */
+static int rebuild_entry(lmd_cache_writer *w, uint64_t i, uint64_t *e) {
+    char name[LMD_H5_GROUP_NAME_LEN];
+    lmd_h5_group_name(name, i);
+    hid_t g = H5Gopen2(w->file, name, H5P_DEFAULT);
+    if (g < 0) return lmd_h5_note();
+    int rc = 0;
+    for (int f = 0; f < LMD_H5_N_FIELDS && !rc; f++) {
+        hid_t d = H5Dopen2(g, lmd_h5_fields[f], H5P_DEFAULT);
+        if (d < 0) {
+            rc = lmd_h5_note();
+            break;
+        }
+        e[LMD_IX_IDS + f] = ds_offset(d);
+        if (f == 0) {
+            hid_t sp = H5Dget_space(d);
+            hsize_t n = 0;
+            H5Sget_simple_extent_dims(sp, &n, NULL);
+            e[LMD_IX_N] = n;
+            H5Sclose(sp);
+        }
+        H5Dclose(d);
+    }
+    char *phrase = NULL;
+    if (!rc && (lmd_h5_get_str_attr(g, "phrase", &phrase) < 0 || !phrase)) rc = lmd_h5_note();
+    if (!rc) {
+        e[LMD_IX_PHRASE_OFF] = w->phrases.len;
+        e[LMD_IX_PHRASE_LEN] = strlen(phrase);
+        if (lmd_buf_put(&w->phrases, phrase, strlen(phrase)) < 0) rc = -1;
+    }
+    free(phrase);
+    H5Gclose(g);
+    return rc;
+}
+
+/* ------------------------------------------------------------ resuming */
+
+static int same(const char *a, const char *b) { return a && b && !strcmp(a, b); }
+
+int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_writer **out,
+                     uint64_t *n_done, lmd_error *err) {
+    *out = NULL;
+    *n_done = 0;
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    lmd_cache_info have = {0};
+    lmd_cache_writer *w = calloc(1, sizeof *w);
+    int rc = -1;
+    if (!w || writer_init(w, path) < 0) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
+    hid_t fapl = writer_access();
+    w->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    if (w->file < 0) lmd_h5_note();
+    H5Pclose(fapl);
+    if (w->file < 0) {
+        LMD_H5_FAIL(err, "%s: cannot reopen the partial cache to resume it (--force starts over)",
+                    path);
+        goto done;
+    }
+    if (lmd_h5_read_info(w->file, path, &have, err) < 0) goto done;
+    const char *what = !same(have.dataset_checksum, expect->dataset_checksum) ? "dataset checksum"
+                       : !same(have.vocab_hash, expect->vocab_hash)           ? "vocab hash"
+                       : !same(have.weights_hash, expect->weights_hash)       ? "weights hash"
+                       : !same(have.model_name, expect->model_name)           ? "model name"
+                       : have.top_k != expect->top_k                          ? "top-k"
+                       : have.first_n != expect->first_n                      ? "first-n"
+                                                                              : NULL;
+    if (what) {
+        lmd_fail(err, "%s: the partial cache was made with another %s; it cannot be resumed "
+                      "(--force starts over)",
+                 path, what);
+        goto done;
+    }
+    int64_t done_n;
+    if (lmd_h5_get_int_attr(w->file, "n_texts", &done_n, NULL) < 0 || done_n < 0) {
+        LMD_H5_FAIL(err, "%s: cannot read n_texts", path);
+        goto done;
+    }
+    /* drop texts written after the last checkpoint, and their index chunks */
+    for (uint64_t i = (uint64_t)done_n;; i++) {
+        char name[LMD_H5_GROUP_NAME_LEN];
+        lmd_h5_group_name(name, i);
+        if (H5Lexists(w->file, name, H5P_DEFAULT) <= 0) break;
+        if (H5Ldelete(w->file, name, H5P_DEFAULT) < 0) {
+            LMD_H5_FAIL(err, "%s: cannot drop the unfinished text %s", path, name);
+            goto done;
+        }
+    }
+    uint64_t first = (uint64_t)done_n / LMD_IX_CHUNK;
+    for (uint64_t c = first;; c++) {
+        char ixn[32], phn[32];
+        chunk_names(c, ixn, phn);
+        if (H5Aexists(w->file, ixn) <= 0) break;
+        if (H5Adelete(w->file, ixn) < 0 || H5Adelete(w->file, phn) < 0) {
+            LMD_H5_FAIL(err, "%s: cannot drop an index chunk", path);
+            goto done;
+        }
+    }
+    for (uint64_t i = first * LMD_IX_CHUNK; i < (uint64_t)done_n; i++)
+        if (rebuild_entry(w, i, w->ix + (i % LMD_IX_CHUNK) * LMD_IX_FIELDS) < 0) {
+            LMD_H5_FAIL(err, "%s: cannot read text %" PRIu64 " back", path, i);
+            goto done;
+        }
+    w->n_done = (uint64_t)done_n;
+    w->k = have.top_k;
+    w->last_checkpoint = time(NULL);
+    *n_done = w->n_done;
+    rc = 0;
+done:
+    lmd_cache_info_free(&have);
+    if (rc < 0 && w) {
+        if (w->file >= 0) H5Fclose(w->file);
+        writer_free(w);
+        w = NULL;
+    }
+    pthread_mutex_unlock(&lmd_h5_lock);
+    *out = w;
+    return rc;
+}
+
+/* ------------------------------------------------------------ texts */
+
+static int write_ds(lmd_cache_writer *w, hid_t g, int field, hid_t ftype, hid_t mtype, int rank,
+                    const hsize_t *dims, size_t nbytes, const void *data, uint64_t *e) {
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(g, lmd_h5_fields[field], ftype, sp, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
+    int rc = d < 0 || (nbytes && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0);
+    if (rc) lmd_h5_note();
+    else e[LMD_IX_IDS + field] = nbytes ? ds_offset(d) : 0;
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    return rc ? -1 : 0;
+}
+
+static int grow(lmd_cache_writer *w, size_t n) {
+    if (n <= w->cap) return 0;
+    int64_t *a = realloc(w->i64, n * sizeof *a);
+    if (!a) return -1;
+    w->i64 = a;
+    uint32_t *b = realloc(w->u32, n * sizeof *b);
+    if (!b) return -1;
+    w->u32 = b;
+    w->cap = n;
+    return 0;
+}
+
+int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const lmd_scores *s,
+                     lmd_error *err) {
+    if (s->k != w->k)
+        return lmd_fail(err, "%s: text %" PRIu64 " has top-%d lists, the cache top-%d", w->path,
+                        w->n_done, s->k, w->k);
+    size_t n = s->n, nk = n * (size_t)s->k;
+    if (grow(w, nk > n ? nk : n) < 0) return lmd_fail(err, "out of memory");
+    uint64_t *e = w->ix + (w->n_done % LMD_IX_CHUNK) * LMD_IX_FIELDS;
+    memset(e, 0, LMD_IX_FIELDS * sizeof *e);
+    e[LMD_IX_N] = n;
+    e[LMD_IX_PHRASE_OFF] = w->phrases.len;
+    e[LMD_IX_PHRASE_LEN] = len;
+    if (lmd_buf_put(&w->phrases, phrase, len) < 0) return lmd_fail(err, "out of memory");
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    char name[LMD_H5_GROUP_NAME_LEN];
+    lmd_h5_group_name(name, w->n_done);
+    int rc = -1;
+    hid_t g = H5Gcreate2(w->file, name, H5P_DEFAULT, w->gcpl, H5P_DEFAULT);
+    if (g < 0) {
+        lmd_h5_note();
+        goto fail;
+    }
+    if (lmd_h5_put_str_attr(g, "phrase", phrase) < 0) goto fail;
+    hsize_t d1[1] = {n}, d2[2] = {n, (hsize_t)s->k};
+    for (size_t i = 0; i < n; i++) w->i64[i] = s->ids[i];
+    if (write_ds(w, g, 0, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, n * 8, w->i64, e) < 0) goto fail;
+    for (size_t i = 0; i < n; i++) w->u32[i] = (uint32_t)(s->rank[i] - 1); /* 0-based here */
+    if (write_ds(w, g, 1, H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, d1, n * 4, w->u32, e) < 0 ||
+        write_ds(w, g, 2, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->prob, e) < 0)
+        goto fail;
+    for (size_t i = 0; i < nk; i++) w->i64[i] = s->topk_ids[i];
+    if (write_ds(w, g, 3, H5T_STD_I64LE, H5T_NATIVE_INT64, 2, d2, nk * 8, w->i64, e) < 0 ||
+        write_ds(w, g, 4, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, nk * 4, s->topk_prob, e) < 0 ||
+        write_ds(w, g, 5, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->entropy, e) < 0 ||
+        write_ds(w, g, 6, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d1, n * 8, s->logprob, e) < 0)
+        goto fail;
+    H5Gclose(g);
+    g = -1;
+    if ((w->n_done + 1) % LMD_IX_CHUNK == 0) { /* a full chunk of the index */
+        if (write_chunk(w, w->n_done / LMD_IX_CHUNK, LMD_IX_CHUNK) < 0) goto fail;
+        w->phrases.len = 0;
+    }
+    rc = 0;
+fail:
+    if (rc < 0) LMD_H5_FAIL(err, "%s: cannot write text %" PRIu64, w->path, w->n_done);
+    if (g >= 0) H5Gclose(g);
+    pthread_mutex_unlock(&lmd_h5_lock);
+    if (rc == 0) {
+        w->n_done++;
+        if (time(NULL) - w->last_checkpoint >= CHECKPOINT_SECONDS)
+            return lmd_cache_checkpoint(w, err);
+    } else {
+        w->phrases.len = (size_t)e[LMD_IX_PHRASE_OFF];
+    }
+    return rc;
+}
+
+int lmd_cache_checkpoint(lmd_cache_writer *w, lmd_error *err) {
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    int rc = 0;
+    if (lmd_h5_put_int_attr(w->file, "n_texts", (int64_t)w->n_done) < 0 ||
+        H5Fflush(w->file, H5F_SCOPE_LOCAL) < 0) {
+        LMD_H5_FAIL(err, "%s: cannot write", w->path);
+        rc = -1;
+    }
+    w->last_checkpoint = time(NULL);
+    pthread_mutex_unlock(&lmd_h5_lock);
+    return rc;
+}
+
+int lmd_cache_finish(lmd_cache_writer *w, int complete, lmd_error *err) {
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    int rc = 0;
+    size_t tail = (size_t)(w->n_done % LMD_IX_CHUNK);
+    if ((complete && tail && write_chunk(w, w->n_done / LMD_IX_CHUNK, tail) < 0) ||
+        (complete && lmd_h5_put_int_attr(w->file, "lmdiff_index_chunk", LMD_IX_CHUNK) < 0) ||
+        lmd_h5_put_int_attr(w->file, "n_texts", (int64_t)w->n_done) < 0 ||
+        lmd_h5_put_int_attr(w->file, "complete", complete ? 1 : 0) < 0 ||
+        H5Fflush(w->file, H5F_SCOPE_LOCAL) < 0) {
+        LMD_H5_FAIL(err, "%s: cannot write", w->path);
+        rc = -1;
+    }
+    if (H5Fclose(w->file) < 0 && rc == 0) {
+        LMD_H5_FAIL(err, "%s: cannot write", w->path);
+        rc = -1;
+    }
+    w->file = -1;
+    writer_free(w);
+    pthread_mutex_unlock(&lmd_h5_lock);
+    return rc;
+}
+
+void lmd_cache_writer_abort(lmd_cache_writer *w) {
+    if (!w) return;
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    if (w->file >= 0) {
+        H5Fclose(w->file);
+        H5Eclear2(H5E_DEFAULT);
+    }
+    writer_free(w);
+    pthread_mutex_unlock(&lmd_h5_lock);
+}

@@ -1,0 +1,278 @@
+/* cmd_preprocess.c - `lmdiff preprocess`: everything the web app's corpus
+ * view needs for two models and one dataset, in one folder: both analysis
+ * caches, both comparisons, and metadata.json.  A cache already there is
+ * reused only when it was built from the same dataset, weights, tokenizer
+ * and top-k (its hashes say so), never because of its name alone. */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "analysis/corpus.h"
+#include "args.h"
+#include "base/progress.h"
+#include "cli.h"
+#include "corpus_cli.h"
+
+static const char *help =
+    "usage: lmdiff preprocess M1_DIR M2_DIR DATASET --output-dir DIR [--top-k K]\n"
+    "                         [--max-clamp-rank C] [--first-n N] [--name1 NAME]\n"
+    "                         [--name2 NAME] [--force] [--no-verify] [--threads N]\n\n"
+    "Builds, in DIR:\n"
+    "  <dataset>_._<m1>.h5, <dataset>_._<m2>.h5   the analysis caches ('lmdiff analyze')\n"
+    "  <m1>_<m2>_<name>.csv/.lmdt and the reverse  the comparisons ('lmdiff compare')\n"
+    "  metadata.json                               what was built from what\n"
+    "The two models must share a tokenizer.  A cache already in DIR is reused when\n"
+    "its dataset checksum, weights hash, vocab hash and top-k match; otherwise it is\n"
+    "rebuilt.  An interrupted run is resumed.\n\n"
+    "  --top-k K           predictions kept per token (default 10)\n"
+    "  --max-clamp-rank C  the C of clamped_rank_diff (default 50)\n"
+    "  --first-n N         only the first N texts\n"
+    "  --name1/--name2     the models' names (default: their folders' names)\n"
+    "  --force             rebuild the caches even when they match\n"
+    "  --no-verify         accept a dataset whose header checksum does not match\n"
+    "  --threads N         threads (default: all cores)\n";
+
+/* The folder's basename without trailing slashes (the model's default name). */
+static char *base_name(const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && dir[b - 1] != '/') b--;
+    return strndup(dir + b, n - b);
+}
+
+static int write_metadata(const char *dir, cJSON *meta, lmd_error *err) {
+    char *path = lmd_path_join(dir, "metadata.json");
+    char *text = cJSON_Print(meta);
+    int rc = -1;
+    lmd_atomic a;
+    if (!path || !text) lmd_fail(err, "out of memory");
+    else if (lmd_atomic_open(&a, path, err) == 0) {
+        fputs(text, a.f);
+        fputc('\n', a.f);
+        rc = lmd_atomic_commit(&a, err);
+    }
+    free(path);
+    free(text);
+    return rc;
+}
+
+static const char *file_part(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+int cmd_preprocess(int argc, char **argv) {
+    const char *out = NULL, *out2 = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
+               *name1 = NULL, *name2 = NULL, *force = NULL, *nover = NULL, *threads = NULL,
+               *hlp = NULL;
+    const char *pos[3] = {0};
+    cli_opt opts[] = {{"--output-dir", 1, &out}, {"--output", 1, &out2},
+                      {"--top-k", 1, &topk},      {"--max-clamp-rank", 1, &clamp},
+                      {"--first-n", 1, &firstn},  {"--name1", 1, &name1},
+                      {"--name2", 1, &name2},     {"--force", 0, &force},
+                      {"--no-verify", 0, &nover}, {"--threads", 1, &threads},
+                      {"--help", 0, &hlp}};
+    char **a = corpus_argv(argc, argv);
+    if (!a) return cli_error("out of memory");
+    int np = cli_parse("preprocess", argc, a, opts, 11, pos, 3);
+    free(a);
+    if (np < 0) return 2;
+    if (hlp) return fputs(help, stdout), 0;
+    if (np != 3) return cli_usage_error("preprocess", "needs M1_DIR, M2_DIR and DATASET");
+    if (!out) out = out2;
+    if (!out) return cli_usage_error("preprocess", "needs --output-dir DIR");
+    lmd_analyze_opts o = {0};
+    long v;
+    if (topk && cli_int("preprocess", "--top-k", topk, 1, 100000, &v) < 0) return 2;
+    o.top_k = topk ? (int)v : 10;
+    if (firstn && cli_int("preprocess", "--first-n", firstn, 1, LONG_MAX, &v) < 0) return 2;
+    o.first_n = firstn ? (uint64_t)v : 0;
+    if (threads && cli_int("preprocess", "--threads", threads, 1, 4096, &v) < 0) return 2;
+    o.n_threads = threads ? (int)v : 0;
+    int max_clamp = LMD_DEFAULT_MAX_CLAMP;
+    if (clamp && cli_int("preprocess", "--max-clamp-rank", clamp, 1, 1 << 30, &v) < 0) return 2;
+    if (clamp) max_clamp = (int)v;
+    o.no_verify = nover != NULL;
+    const char *dirs[2] = {pos[0], pos[1]}, *dataset = pos[2];
+
+    lmd_error err;
+    char *names[2] = {name1 ? strdup(name1) : base_name(dirs[0]),
+                      name2 ? strdup(name2) : base_name(dirs[1])};
+    char *cache[2] = {NULL, NULL}, *whash[2] = {NULL, NULL};
+    lmd_tokenizer *tok[2] = {NULL, NULL};
+    lmd_dataset_reader *r = NULL;
+    lmd_compare_out co = {0};
+    cJSON *meta = NULL;
+    char vhash[65] = "";
+    int rc = 1;
+    if (!names[0] || !names[1]) {
+        cli_error("out of memory");
+        goto done;
+    }
+    if (!*names[0] || !*names[1] || !strcmp(names[0], names[1])) {
+        rc = cli_usage_error("preprocess", "the two models need different names (both are '%s'): "
+                                           "use --name1/--name2",
+                             names[0]);
+        goto done;
+    }
+    if (lmd_mkdirs(out, &err) < 0) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+    /* fail early: tokenizers and dataset, before any long work */
+    for (int i = 0; i < 2; i++)
+        if (lmd_tokenizer_load(dirs[i], &tok[i], &err) < 0) {
+            cli_error("%s", err.msg);
+            goto done;
+        }
+    if (!lmd_tokenizers_compatible(tok[0], tok[1])) {
+        char h0[65], h1[65];
+        lmd_tokenizer_hash(tok[0], h0);
+        lmd_tokenizer_hash(tok[1], h1);
+        cli_error("%s and %s have different tokenizers (vocab hash %.12s... vs %.12s...), so "
+                  "their tokens cannot be compared",
+                  dirs[0], dirs[1], h0, h1);
+        goto done;
+    }
+    lmd_tokenizer_hash(tok[0], vhash);
+    lmd_dataset_summary sum;
+    if (lmd_dataset_open(dataset, &r, &err) < 0 || lmd_dataset_scan(r, !o.no_verify, &sum, &err) < 0) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+    corpus_catch_signals();
+    for (int i = 0; i < 2; i++) {
+        lmd_model *m;
+        fprintf(stderr, "[%d/3] %s: loading %s\n", i + 1, names[i], dirs[i]);
+        if (lmd_model_load(dirs[i], &m, &err) < 0) {
+            cli_error("%s", err.msg);
+            goto done;
+        }
+        lmd_analyze_opts mo = o;
+        mo.model_name = names[i];
+        lmd_cache_info want;
+        char *base = lmd_cache_default_name(dataset, names[i], o.first_n);
+        cache[i] = base ? lmd_path_join(out, base) : NULL;
+        free(base);
+        if (!cache[i] ||
+            lmd_analyze_expected_info(m, lmd_dataset_get_meta(r), &sum, &mo, &want, &err) < 0) {
+            cli_error("%s", cache[i] ? err.msg : "out of memory");
+            lmd_model_free(m);
+            goto done;
+        }
+        whash[i] = strdup(want.weights_hash);
+        int reuse = 0;
+        if (lmd_file_exists(cache[i])) {
+            char why[512];
+            int match = lmd_cache_matches(cache[i], &want, why, sizeof why);
+            if (match == 1 && !force) {
+                fprintf(stderr, "[%d/3] %s: reusing %s (%s)\n", i + 1, names[i], cache[i], why);
+                reuse = 1;
+            } else {
+                fprintf(stderr, "[%d/3] %s: rebuilding %s (%s)\n", i + 1, names[i], cache[i],
+                        force ? "--force" : why);
+                mo.force = 1;
+            }
+        } else {
+            size_t pl = strlen(cache[i]) + 9;
+            char *partial = malloc(pl);
+            snprintf(partial, pl, "%s.partial", cache[i]);
+            if (lmd_file_exists(partial) && !force) {
+                fprintf(stderr, "[%d/3] %s: resuming %s\n", i + 1, names[i], partial);
+                mo.resume = 1;
+            }
+            mo.force = force != NULL;
+            free(partial);
+        }
+        lmd_cache_info_free(&want);
+        if (!reuse) {
+            char label[128];
+            snprintf(label, sizeof label, "[%d/3] analyze %s", i + 1, names[i]);
+            lmd_progress *p = lmd_progress_new(label, "texts", 0);
+            mo.progress = lmd_progress_cb;
+            mo.progress_ctx = p;
+            mo.cancel = &corpus_cancel;
+            lmd_analyze_stats st;
+            int arc = lmd_analyze(m, dataset, cache[i], &mo, &st, &err);
+            lmd_progress_end(p);
+            if (arc < 0) {
+                cli_error("%s", err.msg);
+                lmd_model_free(m);
+                rc = st.interrupted ? 130 : 1;
+                goto done;
+            }
+            fprintf(stderr, "[%d/3] %s: wrote %s (%" PRIu64 " texts, %.0f tokens/s)\n", i + 1,
+                    names[i], cache[i], st.n_texts,
+                    st.seconds > 0 ? (double)st.n_tokens / st.seconds : 0.0);
+        }
+        lmd_model_free(m);
+    }
+    /* forked readers: this process has OpenMP threads, but the workers use none */
+    lmd_compare_opts copts = {.max_clamp_rank = max_clamp, .force = 1, .cancel = &corpus_cancel,
+                              .workers = (int)sysconf(_SC_NPROCESSORS_ONLN)};
+    lmd_progress *p = lmd_progress_new("[3/3] compare", "texts", 0);
+    copts.progress = lmd_progress_cb;
+    copts.progress_ctx = p;
+    int crc = lmd_compare(cache[0], cache[1], out, &copts, &co, &err);
+    lmd_progress_end(p);
+    if (crc < 0) {
+        cli_error("%s", err.msg);
+        rc = corpus_cancel ? 130 : 1;
+        goto done;
+    }
+    fprintf(stderr, "[3/3] compared %" PRIu64 " texts\n", co.n_texts);
+
+    const lmd_dataset_meta *dm = lmd_dataset_get_meta(r);
+    char *abs1 = realpath(dirs[0], NULL), *abs2 = realpath(dirs[1], NULL);
+    meta = cJSON_CreateObject();
+    /* the original's keys */
+    cJSON_AddStringToObject(meta, "m1", names[0]);
+    cJSON_AddStringToObject(meta, "m2", names[1]);
+    cJSON_AddStringToObject(meta, "dataset", dataset);
+    cJSON_AddNumberToObject(meta, "top_k", o.top_k);
+    cJSON_AddNumberToObject(meta, "max_clamp_rank", max_clamp);
+    /* ours */
+    cJSON_AddStringToObject(meta, "lmdiff_version", LMD_VERSION);
+    cJSON_AddStringToObject(meta, "dataset_name", dm->name);
+    cJSON_AddStringToObject(meta, "dataset_type", dm->type);
+    cJSON_AddStringToObject(meta, "dataset_checksum", sum.checksum);
+    cJSON_AddNumberToObject(meta, "n_texts", (double)co.n_texts);
+    cJSON_AddNumberToObject(meta, "first_n", (double)o.first_n);
+    cJSON_AddStringToObject(meta, "vocab_hash", vhash);
+    cJSON_AddStringToObject(meta, "m1_dir", abs1 ? abs1 : dirs[0]);
+    cJSON_AddStringToObject(meta, "m2_dir", abs2 ? abs2 : dirs[1]);
+    cJSON_AddStringToObject(meta, "m1_weights_hash", whash[0] ? whash[0] : "");
+    cJSON_AddStringToObject(meta, "m2_weights_hash", whash[1] ? whash[1] : "");
+    free(abs1);
+    free(abs2);
+    cJSON *caches = cJSON_AddObjectToObject(meta, "caches");
+    cJSON_AddStringToObject(caches, "m1", file_part(cache[0]));
+    cJSON_AddStringToObject(caches, "m2", file_part(cache[1]));
+    cJSON *cmp = cJSON_AddObjectToObject(meta, "comparisons");
+    for (int d = 0; d < 2; d++) {
+        cJSON *e = cJSON_AddObjectToObject(cmp, d ? "m2_m1" : "m1_m2");
+        cJSON_AddStringToObject(e, "csv", file_part(co.csv[d]));
+        cJSON_AddStringToObject(e, "table", file_part(co.table[d]));
+    }
+    if (write_metadata(out, meta, &err) < 0) {
+        cli_error("%s", err.msg);
+        goto done;
+    }
+    printf("%s\n", out);
+    rc = 0;
+done:
+    cJSON_Delete(meta);
+    lmd_compare_out_free(&co);
+    if (r) lmd_dataset_close(r);
+    for (int i = 0; i < 2; i++) {
+        if (tok[i]) lmd_tokenizer_free(tok[i]);
+        free(names[i]);
+        free(cache[i]);
+        free(whash[i]);
+    }
+    return rc;
+}

@@ -129,8 +129,10 @@ int main(int argc, char **argv) {
     snprintf(model, sizeof model, "%s", argc > 1 ? argv[1] : "");
     if (!model[0]) snprintf(model, sizeof model, "%s/tests/models/tiny-a", src);
     long n = argc > 2 ? atol(argv[2]) : 10000;
-    if (argc > 3) snprintf(corpus, sizeof corpus, "%s", argv[3]);
-    else snprintf(corpus, sizeof corpus, "%s/../shared/corpora/kjv-verses.txt", src);
+    if (argc > 3)
+        snprintf(corpus, sizeof corpus, "%s", argv[3]);
+    else
+        snprintf(corpus, sizeof corpus, "%s/../shared/corpora/kjv-verses.txt", src);
 
     char dir[] = "/tmp/lmdiff-bench-XXXXXX";
     if (!mkdtemp(dir)) return 1;

@@ -35,7 +35,8 @@ static uint32_t rnd(void) {
 
 static int write_pair(const char *pa, const char *pb, uint64_t n, lmd_error *err) {
     const char **vocab = calloc(V, sizeof *vocab);
-    for (int i = 0; i < V; i++) vocab[i] = "tok";
+    for (int i = 0; i < V; i++)
+        vocab[i] = "tok";
     lmd_cache_writer *w[2];
     for (int s = 0; s < 2; s++) {
         lmd_cache_info in = {0};
@@ -131,7 +132,8 @@ int main(int argc, char **argv) {
         double dt = now() - t0;
         printf("compare %" PRIu64 " texts, %d worker%s: %.2f s (%.0f texts/s)%s\n", n, runs[r],
                runs[r] > 1 ? "s" : "", dt, (double)n / dt,
-               n == 100000 ? (dt < 10 ? "  [target < 10 s: met]" : "  [target < 10 s: MISSED]") : "");
+               n == 100000 ? (dt < 10 ? "  [target < 10 s: met]" : "  [target < 10 s: MISSED]")
+                           : "");
         lmd_compare_out_free(&co);
     }
     if (argc <= 2) {

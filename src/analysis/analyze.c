@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,8 +57,8 @@ int lmd_analyze_expected_info(const lmd_model *m, const lmd_dataset_meta *meta,
     info->weights_hash = strdup(h);
     info->model_arch = strdup(mi.arch ? mi.arch : "");
     info->lmdiff_version = strdup(LMD_VERSION);
-    if (!info->dataset_name || !info->dataset_checksum || !info->vocab_hash ||
-        !info->model_name || !info->weights_hash || !info->model_arch || !info->lmdiff_version) {
+    if (!info->dataset_name || !info->dataset_checksum || !info->vocab_hash || !info->model_name ||
+        !info->weights_hash || !info->model_arch || !info->lmdiff_version) {
         lmd_cache_info_free(info);
         return lmd_fail(err, "out of memory");
     }
@@ -96,8 +95,7 @@ static int batch_alloc(batch *b) {
     return b->off && b->len && b->ids && b->n_ids && b->scores ? 0 : -1;
 }
 
-/* Frees a batch's texts; its scores too, unless the writer did (only call
- * it when the writer does not hold the batch). */
+/* Frees a batch's texts and what is left of their scores. */
 static void batch_clear(batch *b) {
     for (size_t i = 0; i < b->n; i++) {
         free(b->ids[i]);
@@ -116,69 +114,6 @@ static void batch_free(batch *b) {
     free(b->ids);
     free(b->n_ids);
     free(b->scores);
-}
-
-/* The writer thread: appends the batches the scoring loop hands over, so
- * that HDF5 writes overlap the scoring of the next batch. */
-typedef struct writer_thread {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    batch *full; /* handed over and not yet written */
-    int stop, failed;
-    lmd_error err;
-    lmd_cache_writer *w;
-    pthread_t th;
-} writer_thread;
-
-static void *writer_main(void *arg) {
-    writer_thread *t = arg;
-    pthread_mutex_lock(&t->mu);
-    for (;;) {
-        while (!t->full && !t->stop) pthread_cond_wait(&t->cv, &t->mu);
-        if (!t->full) break;
-        batch *b = t->full;
-        int failed = t->failed;
-        pthread_mutex_unlock(&t->mu);
-        lmd_error e;
-        for (size_t i = 0; i < b->n; i++) {
-            if (!failed && lmd_cache_append(t->w, b->blob.data + b->off[i], b->len[i], &b->scores[i], &e) < 0)
-                failed = 1;
-            lmd_scores_free(&b->scores[i]);
-        }
-        pthread_mutex_lock(&t->mu);
-        if (failed && !t->failed) {
-            t->failed = 1;
-            t->err = e;
-        }
-        t->full = NULL;
-        pthread_cond_broadcast(&t->cv);
-    }
-    pthread_mutex_unlock(&t->mu);
-    return NULL;
-}
-
-/* Waits until the writer has written what it holds; then hands b over (b
- * may be NULL: only wait).  -1 when the writer failed (its error in err). */
-static int writer_hand(writer_thread *t, batch *b, lmd_error *err) {
-    pthread_mutex_lock(&t->mu);
-    while (t->full) pthread_cond_wait(&t->cv, &t->mu);
-    int failed = t->failed;
-    if (failed) *err = t->err;
-    else if (b) {
-        t->full = b;
-        pthread_cond_broadcast(&t->cv);
-    }
-    pthread_mutex_unlock(&t->mu);
-    return failed ? -1 : 0;
-}
-
-static void writer_stop(writer_thread *t) {
-    pthread_mutex_lock(&t->mu);
-    while (t->full) pthread_cond_wait(&t->cv, &t->mu);
-    t->stop = 1;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-    pthread_join(t->th, NULL);
 }
 
 static void sync_file(const char *path) {
@@ -205,13 +140,9 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
     lmd_dataset_reader *r = NULL;
     lmd_cache_writer *w = NULL;
     lmd_cache_info info = {0};
-    batch bt[2];
-    writer_thread wt;
-    int wt_running = 0;
-    memset(&wt, 0, sizeof wt);
+    batch bt;
     int rc = -1, keep_partial = 0;
-    int ba0 = batch_alloc(&bt[0]), ba1 = batch_alloc(&bt[1]);
-    if (ba0 < 0 || ba1 < 0) {
+    if (batch_alloc(&bt) < 0) {
         lmd_fail(err, "out of memory");
         goto done;
     }
@@ -221,8 +152,9 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
     }
     int have_partial = lmd_file_exists(partial);
     if (have_partial && !o.resume && !o.force) {
-        lmd_fail(err, "%s is left from an interrupted run: --resume continues it, --force starts "
-                      "over",
+        lmd_fail(err,
+                 "%s is left from an interrupted run: --resume continues it, --force starts "
+                 "over",
                  partial);
         keep_partial = 1;
         goto done;
@@ -247,7 +179,8 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
             lmd_fail(err, "out of memory");
             goto done;
         }
-        for (size_t i = 0; i < nv; i++) vocab[i] = lmd_token_raw(tok, (int32_t)i);
+        for (size_t i = 0; i < nv; i++)
+            vocab[i] = lmd_token_raw(tok, (int32_t)i);
         unlink(partial);
         int c = lmd_cache_create(partial, &info, vocab, nv, &w, err);
         free(vocab);
@@ -269,17 +202,11 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
     size_t budget = o.batch_tokens > 0 ? (size_t)o.batch_tokens : DEFAULT_BATCH_TOKENS;
     uint64_t pos = done_n, total = info.n_texts;
     if (o.progress) o.progress(o.progress_ctx, pos, total, 0);
-    pthread_mutex_init(&wt.mu, NULL);
-    pthread_cond_init(&wt.cv, NULL);
-    wt.w = w;
-    if (pthread_create(&wt.th, NULL, writer_main, &wt) != 0) {
-        lmd_fail(err, "cannot start the writer thread");
-        goto done;
-    }
-    wt_running = 1;
-    for (int cur = 0; pos < total; cur ^= 1) {
+    /* one batch at a time: scoring uses every core (OpenMP), and an HDF5
+     * writer thread beside it only made the two fight */
+    while (pos < total) {
         if (o.cancel && *o.cancel) break;
-        batch *b = &bt[cur]; /* the writer may still hold the other one */
+        batch *b = &bt;
         size_t tokens = 0;
         batch_clear(b);
         while (b->n < MAX_BATCH_TEXTS && tokens < budget && pos < total) {
@@ -310,14 +237,14 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
                            pos - 1);
             goto done;
         }
-        if (writer_hand(&wt, b, err) < 0) goto done;
+        for (size_t i = 0; i < b->n; i++) {
+            if (lmd_cache_append(w, b->blob.data + b->off[i], b->len[i], &b->scores[i], err) < 0)
+                goto done;
+            lmd_scores_free(&b->scores[i]);
+        }
         st->n_tokens += tokens;
         if (o.progress) o.progress(o.progress_ctx, pos, total, st->n_tokens);
     }
-    int stopped = writer_hand(&wt, NULL, err);
-    writer_stop(&wt);
-    wt_running = 0;
-    if (stopped < 0) goto done;
     if (pos < total) { /* cancelled: keep what is done for --resume */
         st->interrupted = 1;
         st->n_texts = pos;
@@ -325,8 +252,9 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
         w = NULL;
         if (c < 0) goto done;
         keep_partial = 1;
-        lmd_fail(err, "interrupted after %" PRIu64 " of %" PRIu64 " texts; %s keeps them "
-                      "(--resume continues)",
+        lmd_fail(err,
+                 "interrupted after %" PRIu64 " of %" PRIu64 " texts; %s keeps them "
+                 "(--resume continues)",
                  pos, total, partial);
         goto done;
     }
@@ -352,17 +280,11 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
     st->n_texts = total;
     rc = 0;
 done:
-    if (wt_running) writer_stop(&wt); /* before the cache it writes to goes */
-    if (wt.w) {
-        pthread_mutex_destroy(&wt.mu);
-        pthread_cond_destroy(&wt.cv);
-    }
     if (w) lmd_cache_writer_abort(w);
     if (rc < 0 && !keep_partial) unlink(partial);
     if (r) lmd_dataset_close(r);
     lmd_cache_info_free(&info);
-    batch_free(&bt[0]);
-    batch_free(&bt[1]);
+    batch_free(&bt);
     free(partial);
     st->seconds = now() - t0;
     return rc;

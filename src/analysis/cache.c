@@ -9,9 +9,8 @@
 
 #include "analysis/cache_h5.h"
 
-const char *const lmd_h5_fields[LMD_H5_N_FIELDS] = {"token_ids",  "ranks",   "probs",
-                                                    "topk_token_ids", "topk_probs", "entropy",
-                                                    "logprobs"};
+const char *const lmd_h5_fields[LMD_H5_N_FIELDS] = {
+    "token_ids", "ranks", "probs", "topk_token_ids", "topk_probs", "entropy", "logprobs"};
 
 /* HDF5 is built thread-safe on Debian, but our reader keeps state
  * (the vocabulary) too: one lock for all of it. */
@@ -27,7 +26,9 @@ static _Thread_local char lmd_h5_noted[512];
  * disk) crashes that cleanup in HDF5 1.10, and lmdiff closes its files
  * itself: no exit handler, set before the library's first call. */
 static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
-static void h5_init(void) { H5dont_atexit(); }
+static void h5_init(void) {
+    H5dont_atexit();
+}
 
 void lmd_h5_quiet(void) {
     pthread_once(&h5_once, h5_init);
@@ -74,7 +75,6 @@ const char *lmd_h5_detail(char *buf, size_t cap) {
     lmd_h5_noted[0] = 0;
     return buf;
 }
-
 
 hid_t lmd_h5_str_type(void) {
     hid_t t = H5Tcopy(H5T_C_S1);
@@ -202,7 +202,8 @@ static herr_t count_cb(hid_t g, const char *name, const H5L_info_t *li, void *da
     count_ctx *c = data;
     size_t n = strlen(name);
     int digits = n == 15;
-    for (size_t i = 0; i < n && digits; i++) digits = name[i] >= '0' && name[i] <= '9';
+    for (size_t i = 0; i < n && digits; i++)
+        digits = name[i] >= '0' && name[i] <= '9';
     if (!digits) return 0;
     uint64_t v = strtoull(name, NULL, 10);
     if (c->n == 0 || v > c->max) c->max = v;
@@ -234,8 +235,8 @@ int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error 
         lmd_h5_get_str_attr(f, "weights_hash", &info->weights_hash) < 0 ||
         lmd_h5_get_str_attr(f, "model_arch", &info->model_arch) < 0)
         goto bad;
-#define INT_ATTR(name, field)                                                                 \
-    if (lmd_h5_get_int_attr(f, name, &v, &present) < 0) goto bad;                                    \
+#define INT_ATTR(name, field)                                                                      \
+    if (lmd_h5_get_int_attr(f, name, &v, &present) < 0) goto bad;                                  \
     info->field = v;
     INT_ATTR("lmdiff_format", format);
     INT_ATTR("top_k", top_k);
@@ -261,8 +262,9 @@ int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error 
     if (H5Literate(f, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, count_cb, &c) < 0) goto bad;
     if (c.n && c.max + 1 != c.n) {
         lmd_cache_info_free(info);
-        return lmd_fail(err, "%s: the text groups are not numbered 0..%" PRIu64
-                             " (found %" PRIu64 " groups, the highest %015" PRIu64 ")",
+        return lmd_fail(err,
+                        "%s: the text groups are not numbered 0..%" PRIu64 " (found %" PRIu64
+                        " groups, the highest %015" PRIu64 ")",
                         path, c.n - 1, c.n, c.max);
     }
     info->n_texts = c.n;

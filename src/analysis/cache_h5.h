@@ -48,12 +48,12 @@ int lmd_h5_note(void);
 /* The noted message, shortened to its system error when there is one. */
 const char *lmd_h5_detail(char *buf, size_t cap);
 
-#define LMD_H5_FAIL(err, ...)                                                          \
-    do {                                                                               \
-        char det_[512];                                                                \
-        char msg_[768];                                                                \
-        snprintf(msg_, sizeof msg_, __VA_ARGS__);                                      \
-        lmd_fail(err, "%s: %s", msg_, lmd_h5_detail(det_, sizeof det_));               \
+#define LMD_H5_FAIL(err, ...)                                                                      \
+    do {                                                                                           \
+        char det_[512];                                                                            \
+        char msg_[768];                                                                            \
+        snprintf(msg_, sizeof msg_, __VA_ARGS__);                                                  \
+        lmd_fail(err, "%s: %s", msg_, lmd_h5_detail(det_, sizeof det_));                           \
     } while (0)
 
 hid_t lmd_h5_str_type(void); /* variable-length UTF-8 */

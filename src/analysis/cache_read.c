@@ -20,10 +20,10 @@ struct lmd_cache {
     char **vocab; /* loaded on first use */
     char *vocab_blob;
     int vocab_failed;
-    uint64_t *ix;    /* the read index, [n_texts][LMD_IX_FIELDS]; NULL: none */
-    char *phrases;   /* every text's phrase, as the index says */
+    uint64_t *ix;  /* the read index, [n_texts][LMD_IX_FIELDS]; NULL: none */
+    char *phrases; /* every text's phrase, as the index says */
     size_t phrases_len;
-    lmd_map map;     /* the file, for reads through the index */
+    lmd_map map; /* the file, for reads through the index */
 };
 
 /* ------------------------------------------------------------ the index */
@@ -99,8 +99,9 @@ static void load_index(lmd_cache *c) {
         if (a < 0) goto fail_buf;
         hid_t sp = H5Aget_space(a);
         hsize_t dims[2] = {0, 0};
-        int ok = H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, dims, NULL) == 2 &&
-                 dims[0] == m && dims[1] == LMD_IX_FIELDS;
+        int ok = H5Sget_simple_extent_ndims(sp) == 2 &&
+                 H5Sget_simple_extent_dims(sp, dims, NULL) == 2 && dims[0] == m &&
+                 dims[1] == LMD_IX_FIELDS;
         uint64_t *e = c->ix + cc * LMD_IX_CHUNK * LMD_IX_FIELDS;
         ok = ok && H5Aread(a, H5T_NATIVE_UINT64, e) >= 0;
         H5Sclose(sp);
@@ -131,7 +132,8 @@ static void load_index(lmd_cache *c) {
     for (uint64_t i = 0; i < n; i++) { /* every dataset inside the file */
         const uint64_t *e = c->ix + i * LMD_IX_FIELDS;
         for (int f = 0; f < LMD_H5_N_FIELDS && e[LMD_IX_N]; f++) {
-            uint64_t bytes = e[LMD_IX_N] * field_size[f] * (field_k[f] ? (uint64_t)c->info.top_k : 1);
+            uint64_t bytes =
+                e[LMD_IX_N] * field_size[f] * (field_k[f] ? (uint64_t)c->info.top_k : 1);
             if (e[LMD_IX_IDS + f] > c->map.len || bytes > c->map.len - e[LMD_IX_IDS + f]) goto fail;
         }
     }
@@ -182,22 +184,24 @@ static int fast_read(lmd_cache *c, uint64_t i, int flags, lmd_cache_text *t, lmd
             t->phrase[t->phrase_len] = 0;
         }
     }
-    if (!t->s.ids || !t->s.rank || !t->s.prob || !t->s.logprob || !t->s.entropy ||
-        !t->s.topk_ids || (want_tp && !t->s.topk_prob) || ((flags & LMD_CACHE_PHRASE) && !t->phrase)) {
+    if (!t->s.ids || !t->s.rank || !t->s.prob || !t->s.logprob || !t->s.entropy || !t->s.topk_ids ||
+        (want_tp && !t->s.topk_prob) || ((flags & LMD_CACHE_PHRASE) && !t->phrase)) {
         lmd_cache_text_free(t);
         return lmd_fail(err, "out of memory");
     }
     if (n == 0) return 0;
     const uint8_t *d = c->map.data;
-    const uint8_t *ids = d + e[LMD_IX_IDS], *ranks = d + e[LMD_IX_RANKS], *tids = d + e[LMD_IX_TOPK_IDS];
+    const uint8_t *ids = d + e[LMD_IX_IDS], *ranks = d + e[LMD_IX_RANKS],
+                  *tids = d + e[LMD_IX_TOPK_IDS];
     for (size_t j = 0; j < n; j++) {
         int64_t id = le_i64(ids + 8 * j);
         uint32_t r;
         memcpy(&r, ranks + 4 * j, 4);
         if (id < 0 || id > INT32_MAX || r >= INT32_MAX) {
             lmd_cache_text_free(t);
-            return lmd_fail(err, "%s: text %" PRIu64 ", token %zu: id %" PRId64 " or rank %" PRIu32
-                                 " out of range",
+            return lmd_fail(err,
+                            "%s: text %" PRIu64 ", token %zu: id %" PRId64 " or rank %" PRIu32
+                            " out of range",
                             c->path, i, j, id, r);
         }
         t->s.ids[j] = (int32_t)id;
@@ -207,8 +211,8 @@ static int fast_read(lmd_cache *c, uint64_t i, int flags, lmd_cache_text *t, lmd
         int64_t id = le_i64(tids + 8 * j);
         if (id < 0 || id > INT32_MAX) {
             lmd_cache_text_free(t);
-            return lmd_fail(err, "%s: text %" PRIu64 ": top-k id %" PRId64 " out of range",
-                            c->path, i, id);
+            return lmd_fail(err, "%s: text %" PRIu64 ": top-k id %" PRId64 " out of range", c->path,
+                            i, id);
         }
         t->s.topk_ids[j] = (int32_t)id;
     }
@@ -251,8 +255,9 @@ int lmd_cache_open(const char *path, lmd_cache **out, lmd_error *err) {
     }
     if (lmd_h5_read_info(c->file, path, &c->info, err) < 0) goto done;
     if (!c->info.complete) {
-        lmd_fail(err, "%s: an unfinished cache (its run was interrupted; 'lmdiff analyze "
-                      "--resume' completes it)",
+        lmd_fail(err,
+                 "%s: an unfinished cache (its run was interrupted; 'lmdiff analyze "
+                 "--resume' completes it)",
                  path);
         goto done;
     }
@@ -294,14 +299,18 @@ void lmd_cache_close(lmd_cache *c) {
     free(c);
 }
 
-const lmd_cache_info *lmd_cache_get_info(const lmd_cache *c) { return &c->info; }
-const char *lmd_cache_path(const lmd_cache *c) { return c->path; }
+const lmd_cache_info *lmd_cache_get_info(const lmd_cache *c) {
+    return &c->info;
+}
+const char *lmd_cache_path(const lmd_cache *c) {
+    return c->path;
+}
 
 /* Reads a dataset of the given rank, converted to mtype, into a malloc'ed
  * *data; its shape goes to dims.  -1 on an HDF5 error, -2 for another
  * rank. */
-static int read_array(hid_t g, const char *name, hid_t mtype, size_t esize, int rank,
-                      hsize_t *dims, void **data) {
+static int read_array(hid_t g, const char *name, hid_t mtype, size_t esize, int rank, hsize_t *dims,
+                      void **data) {
     *data = NULL;
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     if (d < 0) return -1;
@@ -342,8 +351,8 @@ typedef struct field {
     const char *name;
     hid_t mtype;
     size_t esize;
-    int rank;    /* 1: [n], 2: [n, k] */
-    int needed;  /* 0: optional (lmdiff's additions) */
+    int rank;   /* 1: [n], 2: [n, k] */
+    int needed; /* 0: optional (lmdiff's additions) */
     void *data;
     hsize_t dims[2];
     int present;
@@ -426,8 +435,7 @@ static int read_text_locked(lmd_cache *c, uint64_t index, int flags, lmd_cache_t
     t->s.entropy = f[F_ENTROPY].data ? f[F_ENTROPY].data : malloc(n1 * sizeof *t->s.entropy);
     t->s.logprob = f[F_LOGPROBS].data ? f[F_LOGPROBS].data : malloc(n1 * sizeof *t->s.logprob);
     f[F_PROBS].data = f[F_TOPK_PROBS].data = f[F_ENTROPY].data = f[F_LOGPROBS].data = NULL;
-    if (!t->s.ids || !t->s.rank || !t->s.topk_ids || !t->s.entropy || !t->s.logprob ||
-        !t->s.prob) {
+    if (!t->s.ids || !t->s.rank || !t->s.topk_ids || !t->s.entropy || !t->s.logprob || !t->s.prob) {
         lmd_fail(err, "out of memory");
         goto out;
     }
@@ -435,9 +443,9 @@ static int read_text_locked(lmd_cache *c, uint64_t index, int flags, lmd_cache_t
     const uint32_t *ranks = f[F_RANKS].data;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] > INT32_MAX || ranks[i] >= INT32_MAX) {
-            lmd_fail(err, "%s: group %s: token %zu: id %" PRId64 " or rank %" PRIu32
-                          " out of range",
-                     p, name, i, ids[i], ranks[i]);
+            lmd_fail(err,
+                     "%s: group %s: token %zu: id %" PRId64 " or rank %" PRIu32 " out of range", p,
+                     name, i, ids[i], ranks[i]);
             goto out;
         }
         t->s.ids[i] = (int32_t)ids[i];
@@ -459,7 +467,8 @@ static int read_text_locked(lmd_cache *c, uint64_t index, int flags, lmd_cache_t
 out:
     H5Eclear2(H5E_DEFAULT);
     H5Gclose(g);
-    for (int i = 0; i < F_COUNT; i++) free(f[i].data);
+    for (int i = 0; i < F_COUNT; i++)
+        free(f[i].data);
     if (rc < 0) lmd_cache_text_free(t);
     return rc;
 }
@@ -516,7 +525,8 @@ static void load_vocab(lmd_cache *c) {
             free(raw);
         }
         if (ok && (c->vocab = malloc(n * sizeof *c->vocab))) {
-            for (size_t i = 0; i < n; i++) c->vocab[i] = blob.data + off[i];
+            for (size_t i = 0; i < n; i++)
+                c->vocab[i] = blob.data + off[i];
             c->vocab_blob = blob.data;
             c->vocab_failed = 0;
         } else {
@@ -542,8 +552,9 @@ const char *lmd_cache_vocab(lmd_cache *c, int32_t id) {
 int lmd_cache_comparable(const lmd_cache *a, const lmd_cache *b, lmd_error *err) {
     const lmd_cache_info *x = &a->info, *y = &b->info;
     if (strcmp(x->dataset_checksum, y->dataset_checksum))
-        return lmd_fail(err, "%s and %s were made from different datasets (dataset_checksum %s "
-                             "vs %s)",
+        return lmd_fail(err,
+                        "%s and %s were made from different datasets (dataset_checksum %s "
+                        "vs %s)",
                         a->path, b->path, x->dataset_checksum, y->dataset_checksum);
     if (strcmp(x->vocab_hash, y->vocab_hash))
         return lmd_fail(err, "%s and %s use different tokenizers (vocab_hash %s vs %s)%s", a->path,
@@ -552,13 +563,16 @@ int lmd_cache_comparable(const lmd_cache *a, const lmd_cache *b, lmd_error *err)
                             ? "; caches of the original tool hash the vocabulary differently"
                             : "");
     if (x->n_texts != y->n_texts)
-        return lmd_fail(err, "%s holds %" PRIu64 " texts but %s holds %" PRIu64
-                             " (built with different --first-n?)",
+        return lmd_fail(err,
+                        "%s holds %" PRIu64 " texts but %s holds %" PRIu64
+                        " (built with different --first-n?)",
                         a->path, x->n_texts, b->path, y->n_texts);
     return 0;
 }
 
-static int same_str(const char *a, const char *b) { return a && b && !strcmp(a, b); }
+static int same_str(const char *a, const char *b) {
+    return a && b && !strcmp(a, b);
+}
 
 int lmd_cache_matches(const char *path, const lmd_cache_info *want, char *why, size_t why_len) {
     lmd_cache *c;
@@ -572,12 +586,14 @@ int lmd_cache_matches(const char *path, const lmd_cache_info *want, char *why, s
                        : !h->weights_hash ? "weights hash (the file has none)"
                        : !same_str(h->weights_hash, want->weights_hash) ? "weights hash"
                        : !same_str(h->vocab_hash, want->vocab_hash)     ? "vocab hash"
-                       : h->top_k != want->top_k                    ? "top-k"
-                       : h->first_n != want->first_n                ? "first-n"
+                       : h->top_k != want->top_k                        ? "top-k"
+                       : h->first_n != want->first_n                    ? "first-n"
                        : !same_str(h->model_name, want->model_name)     ? "model name"
-                                                                    : NULL;
-    if (what) snprintf(why, why_len, "its %s differs", what);
-    else snprintf(why, why_len, "dataset, weights and top-k match");
+                                                                        : NULL;
+    if (what)
+        snprintf(why, why_len, "its %s differs", what);
+    else
+        snprintf(why, why_len, "dataset, weights and top-k match");
     lmd_cache_close(c);
     return what ? 0 : 1;
 }

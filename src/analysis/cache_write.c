@@ -124,7 +124,8 @@ int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *c
         lmd_fail(err, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n_vocab; i++) v[i] = vocab[i] ? vocab[i] : "";
+    for (size_t i = 0; i < n_vocab; i++)
+        v[i] = vocab[i] ? vocab[i] : "";
     hsize_t dim = n_vocab;
     hid_t sp = H5Screate_simple(1, &dim, NULL);
     hid_t d = H5Dcreate2(w->file, "vocabulary", w->str_t, sp, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
@@ -224,7 +225,9 @@ static int rebuild_entry(lmd_cache_writer *w, uint64_t i, uint64_t *e) {
 
 /* ------------------------------------------------------------ resuming */
 
-static int same(const char *a, const char *b) { return a && b && !strcmp(a, b); }
+static int same(const char *a, const char *b) {
+    return a && b && !strcmp(a, b);
+}
 
 int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_writer **out,
                      uint64_t *n_done, lmd_error *err) {
@@ -257,8 +260,9 @@ int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_w
                        : have.first_n != expect->first_n                      ? "first-n"
                                                                               : NULL;
     if (what) {
-        lmd_fail(err, "%s: the partial cache was made with another %s; it cannot be resumed "
-                      "(--force starts over)",
+        lmd_fail(err,
+                 "%s: the partial cache was made with another %s; it cannot be resumed "
+                 "(--force starts over)",
                  path, what);
         goto done;
     }
@@ -316,8 +320,10 @@ static int write_ds(lmd_cache_writer *w, hid_t g, int field, hid_t ftype, hid_t 
     hid_t sp = H5Screate_simple(rank, dims, NULL);
     hid_t d = H5Dcreate2(g, lmd_h5_fields[field], ftype, sp, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
     int rc = d < 0 || (nbytes && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0);
-    if (rc) lmd_h5_note();
-    else e[LMD_IX_IDS + field] = nbytes ? ds_offset(d) : 0;
+    if (rc)
+        lmd_h5_note();
+    else
+        e[LMD_IX_IDS + field] = nbytes ? ds_offset(d) : 0;
     if (d >= 0) H5Dclose(d);
     H5Sclose(sp);
     return rc ? -1 : 0;
@@ -360,13 +366,16 @@ int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const 
     }
     if (lmd_h5_put_str_attr(g, "phrase", phrase) < 0) goto fail;
     hsize_t d1[1] = {n}, d2[2] = {n, (hsize_t)s->k};
-    for (size_t i = 0; i < n; i++) w->i64[i] = s->ids[i];
+    for (size_t i = 0; i < n; i++)
+        w->i64[i] = s->ids[i];
     if (write_ds(w, g, 0, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, n * 8, w->i64, e) < 0) goto fail;
-    for (size_t i = 0; i < n; i++) w->u32[i] = (uint32_t)(s->rank[i] - 1); /* 0-based here */
+    for (size_t i = 0; i < n; i++)
+        w->u32[i] = (uint32_t)(s->rank[i] - 1); /* 0-based here */
     if (write_ds(w, g, 1, H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, d1, n * 4, w->u32, e) < 0 ||
         write_ds(w, g, 2, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->prob, e) < 0)
         goto fail;
-    for (size_t i = 0; i < nk; i++) w->i64[i] = s->topk_ids[i];
+    for (size_t i = 0; i < nk; i++)
+        w->i64[i] = s->topk_ids[i];
     if (write_ds(w, g, 3, H5T_STD_I64LE, H5T_NATIVE_INT64, 2, d2, nk * 8, w->i64, e) < 0 ||
         write_ds(w, g, 4, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, nk * 4, s->topk_prob, e) < 0 ||
         write_ds(w, g, 5, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->entropy, e) < 0 ||

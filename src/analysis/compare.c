@@ -43,7 +43,9 @@ static void build_names(void) {
         if (!used[c]) csv_order[n++] = c;
 }
 
-int lmd_column_of(lmd_text_measure m, lmd_aggregation a) { return 1 + (int)m * LMD_AGG_COUNT + (int)a; }
+int lmd_column_of(lmd_text_measure m, lmd_aggregation a) {
+    return 1 + (int)m * LMD_AGG_COUNT + (int)a;
+}
 
 const char *lmd_column_name(int col) {
     pthread_once(&names_once, build_names);
@@ -83,7 +85,8 @@ static int topk_missing(const int32_t *a, const int32_t *b, int k, int32_t *tmp)
     if (k <= 32) {
         for (int i = 0; i < k; i++) {
             int found = 0;
-            for (int j = 0; j < k && !found; j++) found = a[i] == b[j];
+            for (int j = 0; j < k && !found; j++)
+                found = a[i] == b[j];
             missing += !found;
         }
         return missing;
@@ -94,8 +97,10 @@ static int topk_missing(const int32_t *a, const int32_t *b, int k, int32_t *tmp)
         int lo = 0, hi = k;
         while (lo < hi) {
             int mid = (lo + hi) / 2;
-            if (tmp[mid] < a[i]) lo = mid + 1;
-            else hi = mid;
+            if (tmp[mid] < a[i])
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         missing += !(lo < k && tmp[lo] == a[i]);
     }
@@ -148,7 +153,8 @@ static void aggregate(double *v, size_t n, double *out) {
     sort_doubles(v, n);
     size_t t = n < 5 ? n : 5;
     double top = 0;
-    for (size_t i = n - t; i < n; i++) top += v[i];
+    for (size_t i = n - t; i < n; i++)
+        top += v[i];
     out[LMD_AGG_AVG] = sum / (double)n;
     out[LMD_AGG_MAX] = mx;
     out[LMD_AGG_MIN] = mn;
@@ -167,7 +173,8 @@ static int row_with(scratch *sc, const lmd_scores *a, int ae, const lmd_scores *
                     int clamp, double *row) {
     size_t n = a->n;
     row[0] = (double)n;
-    for (int c = 1; c < LMD_N_COLUMNS; c++) row[c] = NAN;
+    for (int c = 1; c < LMD_N_COLUMNS; c++)
+        row[c] = NAN;
     if (n == 0) return 0;
     int k = a->k < b->k ? a->k : b->k;
     if (n > sc->cap) {
@@ -215,11 +222,10 @@ static int row_with(scratch *sc, const lmd_scores *a, int ae, const lmd_scores *
 
 int lmd_compare_row(const lmd_scores *a, int a_entropy, const lmd_scores *b, int b_entropy,
                     int clamp, double row[LMD_N_COLUMNS], lmd_error *err) {
-    if (a->n != b->n)
-        return lmd_fail(err, "the two scorings have %zu and %zu tokens", a->n, b->n);
+    if (a->n != b->n) return lmd_fail(err, "the two scorings have %zu and %zu tokens", a->n, b->n);
     scratch sc = {0};
-    int rc = row_with(&sc, a, a_entropy, b, b_entropy, clamp > 0 ? clamp : LMD_DEFAULT_MAX_CLAMP,
-                      row);
+    int rc =
+        row_with(&sc, a, a_entropy, b, b_entropy, clamp > 0 ? clamp : LMD_DEFAULT_MAX_CLAMP, row);
     free(sc.v);
     free(sc.ids);
     return rc < 0 ? lmd_fail(err, "out of memory") : 0;
@@ -246,7 +252,8 @@ static void csv_row(FILE *f, const double *row, uint64_t index) {
         double v = row[c];
         *p++ = ',';
         if (isnan(v)) continue;
-        if (lmd_column_is_integer(c)) p += sprintf(p, "%lld", (long long)v);
+        if (lmd_column_is_integer(c))
+            p += sprintf(p, "%lld", (long long)v);
         else {
             lmd_fmt_double(p, v);
             p += strlen(p);
@@ -294,12 +301,12 @@ static int same_tokens(const char *p1, const char *p2, uint64_t i, const lmd_sco
 typedef struct job {
     const char *path[2];
     int clamp;
-    size_t per;                    /* rows per column */
-    double *store;                 /* [2][LMD_N_COLUMNS][per] */
-    uint64_t *lens;                /* [per] phrase bytes */
-    uint64_t *done;                /* texts finished, all workers */
+    size_t per;     /* rows per column */
+    double *store;  /* [2][LMD_N_COLUMNS][per] */
+    uint64_t *lens; /* [per] phrase bytes */
+    uint64_t *done; /* texts finished, all workers */
     volatile sig_atomic_t *cancel;
-    lmd_progress_fn progress;      /* in-process runs only */
+    lmd_progress_fn progress; /* in-process runs only */
     void *progress_ctx;
     uint64_t n;
 } job;
@@ -325,7 +332,8 @@ static int work(const job *j, uint64_t lo, uint64_t hi, FILE *phr, FILE *const *
             goto done;
         }
         lmd_cache_text t[2];
-        if (lmd_cache_read_text(c[0], i, LMD_CACHE_PHRASE | LMD_CACHE_NO_TOPK_PROBS, &t[0], err) < 0)
+        if (lmd_cache_read_text(c[0], i, LMD_CACHE_PHRASE | LMD_CACHE_NO_TOPK_PROBS, &t[0], err) <
+            0)
             goto done;
         if (lmd_cache_read_text(c[1], i, LMD_CACHE_NO_TOPK_PROBS, &t[1], err) < 0) {
             lmd_cache_text_free(&t[0]);
@@ -392,7 +400,8 @@ static int run_workers(job *j, int workers, lmd_buf *blob, uint64_t *offs, FILE 
     } else {
         fflush(NULL); /* nothing buffered may be written twice */
         for (int w = 0; w < workers; w++) {
-            uint64_t lo = n * (uint64_t)w / (uint64_t)workers, hi = n * (uint64_t)(w + 1) / (uint64_t)workers;
+            uint64_t lo = n * (uint64_t)w / (uint64_t)workers,
+                     hi = n * (uint64_t)(w + 1) / (uint64_t)workers;
             pid[w] = fork();
             if (pid[w] == 0) {
                 FILE *csv[2] = {phr[workers + 2 * w], phr[workers + 2 * w + 1]};
@@ -402,8 +411,10 @@ static int run_workers(job *j, int workers, lmd_buf *blob, uint64_t *offs, FILE 
             }
             if (pid[w] < 0) {
                 lmd_fail(err, "cannot start a worker process: %s", strerror(errno));
-                for (int v = 0; v < w; v++) kill(pid[v], SIGTERM);
-                for (int v = 0; v < w; v++) waitpid(pid[v], NULL, 0);
+                for (int v = 0; v < w; v++)
+                    kill(pid[v], SIGTERM);
+                for (int v = 0; v < w; v++)
+                    waitpid(pid[v], NULL, 0);
                 goto done;
             }
         }
@@ -414,16 +425,20 @@ static int run_workers(job *j, int workers, lmd_buf *blob, uint64_t *offs, FILE 
                 if (pid[w] > 0 && waitpid(pid[w], &status, WNOHANG) == pid[w]) {
                     pid[w] = 0;
                     left--;
-                    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) && (failed < 0 || w < failed))
+                    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) &&
+                        (failed < 0 || w < failed))
                         failed = w;
                 }
             }
-            if (j->progress) j->progress(j->progress_ctx, __atomic_load_n(j->done, __ATOMIC_RELAXED), n, 0);
+            if (j->progress)
+                j->progress(j->progress_ctx, __atomic_load_n(j->done, __ATOMIC_RELAXED), n, 0);
             if (left > 0) usleep(50000);
         }
         if (failed >= 0) {
-            if (slots[failed].failed) *err = slots[failed].err;
-            else lmd_fail(err, "a worker process died");
+            if (slots[failed].failed)
+                *err = slots[failed].err;
+            else
+                lmd_fail(err, "a worker process died");
             goto done;
         }
     }
@@ -441,7 +456,8 @@ static int run_workers(job *j, int workers, lmd_buf *blob, uint64_t *offs, FILE 
     }
     blob->cap = (size_t)total + 1;
     for (int w = 0; w < workers; w++) {
-        uint64_t lo = n * (uint64_t)w / (uint64_t)workers, hi = n * (uint64_t)(w + 1) / (uint64_t)workers;
+        uint64_t lo = n * (uint64_t)w / (uint64_t)workers,
+                 hi = n * (uint64_t)(w + 1) / (uint64_t)workers;
         size_t bytes = (size_t)(offs[hi] - offs[lo]);
         if (fseek(phr[w], 0, SEEK_SET) != 0 ||
             fread(blob->data + offs[lo], 1, bytes, phr[w]) != bytes) {
@@ -460,7 +476,8 @@ static int run_workers(job *j, int workers, lmd_buf *blob, uint64_t *offs, FILE 
                 lmd_fail(err, "cannot read back a temporary file");
                 goto done;
             }
-            while ((got = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, got, csv_out[d]);
+            while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+                fwrite(buf, 1, got, csv_out[d]);
         }
     rc = 0;
 done:
@@ -472,7 +489,9 @@ done:
     return rc;
 }
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
 
 int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
                 const lmd_compare_opts *opts, lmd_compare_out *out, lmd_error *err) {
@@ -503,8 +522,9 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
         goto done;
     }
     if (!strcmp(m[0], m[1])) {
-        lmd_fail(err, "both caches are of a model named '%s'; the outputs would have one name "
-                      "('lmdiff analyze --name' names a cache's model)",
+        lmd_fail(err,
+                 "both caches are of a model named '%s'; the outputs would have one name "
+                 "('lmdiff analyze --name' names a cache's model)",
                  in[0]->model_name);
         goto done;
     }
@@ -556,12 +576,20 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
         lmd_fail(err, "out of memory for %" PRIu64 " texts", n);
         goto done;
     }
-    job j = {{cache1, cache2}, clamp, per, store, (uint64_t *)(store + 2 * LMD_N_COLUMNS * per),
-             (uint64_t *)(store + (2 * LMD_N_COLUMNS + 1) * per), o.cancel, o.progress,
-             o.progress_ctx, n};
+    job j = {{cache1, cache2},
+             clamp,
+             per,
+             store,
+             (uint64_t *)(store + 2 * LMD_N_COLUMNS * per),
+             (uint64_t *)(store + (2 * LMD_N_COLUMNS + 1) * per),
+             o.cancel,
+             o.progress,
+             o.progress_ctx,
+             n};
     int workers = o.workers > 1 ? o.workers : 1;
     if ((uint64_t)workers > n) workers = n ? (int)n : 1;
-    if (lmd_atomic_open(&f[0], out->csv[0], err) < 0 || lmd_atomic_open(&f[2], out->csv[1], err) < 0)
+    if (lmd_atomic_open(&f[0], out->csv[0], err) < 0 ||
+        lmd_atomic_open(&f[2], out->csv[1], err) < 0)
         goto done;
     csv_header(f[0].f);
     csv_header(f[2].f);
@@ -581,13 +609,16 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
         ok = ok && lmd_table_write(f[2 * d + 1].f, &tm[d], cols, blob.data, offs, err) == 0;
         ok = ok && lmd_atomic_sync(&f[2 * d + 1], err) == 0;
     }
-    for (int k = 0; k < 4 && ok; k++) ok = lmd_atomic_commit(&f[k], err) == 0;
+    for (int k = 0; k < 4 && ok; k++)
+        ok = lmd_atomic_commit(&f[k], err) == 0;
     if (ok) rc = 0;
 done:
-    for (int k = 0; k < 4; k++) lmd_atomic_abort(&f[k]);
+    for (int k = 0; k < 4; k++)
+        lmd_atomic_abort(&f[k]);
     lmd_cache_close(c[0]);
     lmd_cache_close(c[1]);
-    for (int d = 0; d < 2; d++) lmd_table_meta_free(&tm[d]);
+    for (int d = 0; d < 2; d++)
+        lmd_table_meta_free(&tm[d]);
     free(m[0]);
     free(m[1]);
     free(ds);

@@ -55,9 +55,9 @@ void lmd_fmt_double(char buf[40], double v);
 /* ============================================================= datasets */
 
 typedef struct lmd_dataset_meta {
-    char *name;      /* the header's name, else the file stem */
-    char *type;      /* "human_created" (default) or "machine_generated" */
-    char *checksum;  /* as declared in the header; NULL when absent */
+    char *name;     /* the header's name, else the file stem */
+    char *type;     /* "human_created" (default) or "machine_generated" */
+    char *checksum; /* as declared in the header; NULL when absent */
     int has_header;
     /* other header keys, kept verbatim: extra_yaml[i] is the YAML text of
      * the entry "key: value" (possibly several lines) */
@@ -93,8 +93,7 @@ typedef struct lmd_dataset_summary {
 
 /* Reads the dataset once to count its texts and compute its checksum, then
  * rewinds.  With verify, a declared checksum that differs is an error. */
-int lmd_dataset_scan(lmd_dataset_reader *r, int verify, lmd_dataset_summary *out,
-                     lmd_error *err);
+int lmd_dataset_scan(lmd_dataset_reader *r, int verify, lmd_dataset_summary *out, lmd_error *err);
 
 /* A whole dataset in memory (small files, tests, `dataset make`). */
 typedef struct lmd_dataset {
@@ -185,10 +184,9 @@ void lmd_cache_close(lmd_cache *c);
 const lmd_cache_info *lmd_cache_get_info(const lmd_cache *c);
 const char *lmd_cache_path(const lmd_cache *c);
 /* What lmd_cache_read_text reads besides the per-token arrays. */
-#define LMD_CACHE_PHRASE 1         /* the phrase (else t->phrase = NULL) */
-#define LMD_CACHE_NO_TOPK_PROBS 2  /* skip topk_probs (t->s.topk_prob = NULL) */
-int lmd_cache_read_text(lmd_cache *c, uint64_t index, int flags, lmd_cache_text *t,
-                        lmd_error *err);
+#define LMD_CACHE_PHRASE 1        /* the phrase (else t->phrase = NULL) */
+#define LMD_CACHE_NO_TOPK_PROBS 2 /* skip topk_probs (t->s.topk_prob = NULL) */
+int lmd_cache_read_text(lmd_cache *c, uint64_t index, int flags, lmd_cache_text *t, lmd_error *err);
 void lmd_cache_text_free(lmd_cache_text *t);
 /* The vocabulary string of an id (loaded on first use); NULL when the id is
  * out of range or the vocabulary could not be read. */
@@ -259,7 +257,7 @@ typedef enum {
     LMD_AGG_MAX, /* signed */
     LMD_AGG_MIN,
     LMD_AGG_MEDIAN,
-    LMD_AGG_Q75, /* upper quartile, linear interpolation */
+    LMD_AGG_Q75,  /* upper quartile, linear interpolation */
     LMD_AGG_TOP5, /* mean of the 5 largest (of all when fewer) */
     LMD_AGG_COUNT
 } lmd_aggregation;
@@ -298,7 +296,7 @@ typedef struct lmd_compare_opts {
 } lmd_compare_opts;
 
 typedef struct lmd_compare_out {
-    char *csv[2];   /* m1_m2, m2_m1 */
+    char *csv[2]; /* m1_m2, m2_m1 */
     char *table[2];
     uint64_t n_texts;
 } lmd_compare_out;
@@ -314,7 +312,7 @@ void lmd_compare_out_free(lmd_compare_out *o);
 
 typedef struct lmd_table_meta {
     char *m1, *m2, *dataset_name, *dataset_checksum, *vocab_hash;
-    char *cache1, *cache2; /* absolute paths of the caches when written */
+    char *cache1, *cache2;               /* absolute paths of the caches when written */
     char *weights_hash1, *weights_hash2; /* NULL when the cache has none */
     int max_clamp_rank, top_k;
     uint64_t n_texts;
@@ -322,9 +320,9 @@ typedef struct lmd_table_meta {
 
 typedef struct lmd_table lmd_table;
 
-/* Writes a table: cols[c][i] is column c of text i; texts[i] of lens[i]
- * bytes.  Atomic through lmd_atomic (the caller may pass an open one:
- * then nothing is committed and the caller commits). */
+/* Writes a table to f: cols[c][i] is column c of text i; text i is
+ * text_blob[text_offsets[i] .. text_offsets[i+1]).  Write errors stay in
+ * f's error flag (the caller writes through lmd_atomic and syncs). */
 int lmd_table_write(FILE *f, const lmd_table_meta *meta, const double *const *cols,
                     const char *text_blob, const uint64_t *text_offsets, lmd_error *err);
 /* Maps a table file; its columns are read in place. */
@@ -367,17 +365,17 @@ typedef struct lmd_search_hit {
 typedef struct lmd_search_result {
     int column;
     lmd_order order;
+    size_t top; /* as asked (the JSON's request.k) */
     size_t n_hits;
     lmd_search_hit *hits; /* most interesting first; ties by index */
     int bins;
-    uint64_t *counts; /* [bins] */
-    double *edges;    /* [bins + 1] */
+    uint64_t *counts;                   /* [bins] */
+    double *edges;                      /* [bins + 1] */
     uint64_t n_texts, n_values, n_null; /* n_null: NaN rows, skipped */
 } lmd_search_result;
 
 /* Ranks the texts by one column and builds its histogram (docs/api.md §6). */
-int lmd_search(const lmd_table *t, const lmd_search_opts *o, lmd_search_result *r,
-               lmd_error *err);
+int lmd_search(const lmd_table *t, const lmd_search_opts *o, lmd_search_result *r, lmd_error *err);
 void lmd_search_result_free(lmd_search_result *r);
 
 /* What the JSON renderers need besides the table. */

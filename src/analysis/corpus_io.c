@@ -44,7 +44,8 @@ void lmd_sync_parent(const char *path) {
     if (!d) return;
     char *slash = strrchr(d, '/');
     const char *dir = ".";
-    if (slash == d) dir = "/";
+    if (slash == d)
+        dir = "/";
     else if (slash) {
         *slash = 0;
         dir = d;
@@ -101,7 +102,8 @@ int lmd_mkdirs(const char *dir, lmd_error *err) {
     char *p = strdup(dir);
     if (!p) return lmd_fail(err, "%s: out of memory", dir);
     size_t n = strlen(p);
-    while (n > 1 && p[n - 1] == '/') p[--n] = 0;
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = 0;
     for (char *s = p + 1;; s++) {
         int end = *s == 0;
         if (*s == '/' || end) {
@@ -129,9 +131,11 @@ int lmd_mkdirs(const char *dir, lmd_error *err) {
 
 char *lmd_path_stem(const char *path) {
     size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--;
+    while (n > 1 && path[n - 1] == '/')
+        n--;
     size_t b = n;
-    while (b > 0 && path[b - 1] != '/') b--;
+    while (b > 0 && path[b - 1] != '/')
+        b--;
     size_t e = n;
     for (size_t i = n; i > b + 1; i--)
         if (path[i - 1] == '.') {
@@ -149,9 +153,12 @@ char *lmd_file_safe_name(const char *name) {
     lmd_buf b = {0};
     int rc = 0;
     for (const char *p = name; *p && !rc; p++) {
-        if (*p == '/') rc = lmd_buf_puts(&b, "__SLASH__");
-        else if ((unsigned char)*p < 0x20) rc = lmd_buf_put(&b, "_", 1);
-        else rc = lmd_buf_put(&b, p, 1);
+        if (*p == '/')
+            rc = lmd_buf_puts(&b, "__SLASH__");
+        else if ((unsigned char)*p < 0x20)
+            rc = lmd_buf_put(&b, "_", 1);
+        else
+            rc = lmd_buf_put(&b, p, 1);
     }
     if (!rc) rc = lmd_buf_put(&b, "", 1);
     if (rc) {

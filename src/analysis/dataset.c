@@ -78,7 +78,8 @@ static size_t lead_ws(const char *s, size_t n) {
 static size_t trim_ws(const char *s, size_t n) {
     while (n > 0) {
         size_t b = n - 1;
-        while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80) b--;
+        while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80)
+            b--;
         if (!is_ws(decode((const unsigned char *)s + b, n - b))) break;
         n = b;
     }
@@ -88,7 +89,8 @@ static size_t trim_ws(const char *s, size_t n) {
 /* '---' (three or more dashes) and then only white space. */
 static int is_fence(const char *s, size_t n) {
     size_t d = 0;
-    while (d < n && s[d] == '-') d++;
+    while (d < n && s[d] == '-')
+        d++;
     return d >= 3 && lead_ws(s + d, n - d) == n - d;
 }
 
@@ -103,8 +105,7 @@ static int next_sub(lmd_dataset_reader *r, const char **s, size_t *n, lmd_error 
         ssize_t got = getline(&r->line, &r->cap, r->f);
         if (got < 0) {
             if (ferror(r->f))
-                return lmd_fail(err, "%s: read error: %s", r->path,
-                                strerror(errno ? errno : EIO));
+                return lmd_fail(err, "%s: read error: %s", r->path, strerror(errno ? errno : EIO));
             return 0;
         }
         r->lineno++;
@@ -133,8 +134,10 @@ static int next_sub(lmd_dataset_reader *r, const char **s, size_t *n, lmd_error 
     size_t end = cr ? (size_t)(cr - r->line) : r->len;
     *s = start;
     *n = end - r->sub_pos;
-    if (cr) r->sub_pos = end + 1;
-    else r->have_line = 0;
+    if (cr)
+        r->sub_pos = end + 1;
+    else
+        r->have_line = 0;
     return 1;
 }
 
@@ -222,7 +225,8 @@ int lmd_dataset_next(lmd_dataset_reader *r, const char **text, size_t *len, lmd_
             if (got < 0) return -1;
             if (got == 0) {
                 r->eof = 1;
-                if (r->has_pend && push_ready(r, r->pend.data, trim_ws(r->pend.data, r->pend.len)) < 0)
+                if (r->has_pend &&
+                    push_ready(r, r->pend.data, trim_ws(r->pend.data, r->pend.len)) < 0)
                     return lmd_fail(err, "%s: out of memory", r->path);
                 r->has_pend = 0;
             } else if (feed(r, s, n) < 0) {
@@ -245,7 +249,9 @@ int lmd_dataset_next(lmd_dataset_reader *r, const char **text, size_t *len, lmd_
     return 1;
 }
 
-uint64_t lmd_dataset_position(const lmd_dataset_reader *r) { return r->count; }
+uint64_t lmd_dataset_position(const lmd_dataset_reader *r) {
+    return r->count;
+}
 
 void lmd_dataset_checksum_of_read(lmd_dataset_reader *r, char hex[65]) {
     finish_sha(r);
@@ -261,8 +267,7 @@ int lmd_dataset_type_valid(const char *type) {
 static int is_null_scalar(const yaml_node_t *v) {
     if (v->type != YAML_SCALAR_NODE || v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0;
     const char *s = (const char *)v->data.scalar.value;
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-           !strcmp(s, "NULL");
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
 /* libyaml's marks count characters; our slices need bytes. */
@@ -338,8 +343,8 @@ static int parse_header(lmd_dataset_reader *r, const char *hdr, size_t len, uint
         if (slot) {
             if (is_null_scalar(v)) continue;
             if (v->type != YAML_SCALAR_NODE) {
-                rc = lmd_fail(err, "%s: line %llu: header key '%s' must be a string", r->path,
-                              line, key);
+                rc = lmd_fail(err, "%s: line %llu: header key '%s' must be a string", r->path, line,
+                              key);
                 break;
             }
             *slot = strdup((const char *)v->data.scalar.value);
@@ -356,7 +361,8 @@ static int parse_header(lmd_dataset_reader *r, const char *hdr, size_t len, uint
     yaml_parser_delete(&p);
     if (rc) return -1;
     if (m->type && !lmd_dataset_type_valid(m->type))
-        return lmd_fail(err, "%s: header: type must be human_created or machine_generated, not '%s'",
+        return lmd_fail(err,
+                        "%s: header: type must be human_created or machine_generated, not '%s'",
                         r->path, m->type);
     return 0;
 }
@@ -402,8 +408,9 @@ static int read_header(lmd_dataset_reader *r, lmd_error *err) {
     if (got <= 0) {
         lmd_buf_free(&h);
         if (got < 0) return -1;
-        return lmd_fail(err, "%s: line %llu: the header opened by '---' is never closed by "
-                             "another '---' line",
+        return lmd_fail(err,
+                        "%s: line %llu: the header opened by '---' is never closed by "
+                        "another '---' line",
                         r->path, (unsigned long long)open_line);
     }
     if (r->have_line) { /* the fence ended at a lone '\r': the body starts mid-line */
@@ -447,7 +454,9 @@ int lmd_dataset_open(const char *path, lmd_dataset_reader **out, lmd_error *err)
     return 0;
 }
 
-const lmd_dataset_meta *lmd_dataset_get_meta(const lmd_dataset_reader *r) { return &r->meta; }
+const lmd_dataset_meta *lmd_dataset_get_meta(const lmd_dataset_reader *r) {
+    return &r->meta;
+}
 
 void lmd_dataset_close(lmd_dataset_reader *r) {
     if (!r) return;
@@ -485,14 +494,14 @@ static int check_declared(const lmd_dataset_reader *r, const char *hex, int veri
                     r->path, decl, hex);
 }
 
-int lmd_dataset_scan(lmd_dataset_reader *r, int verify, lmd_dataset_summary *out,
-                     lmd_error *err) {
+int lmd_dataset_scan(lmd_dataset_reader *r, int verify, lmd_dataset_summary *out, lmd_error *err) {
     memset(out, 0, sizeof *out);
     if (lmd_dataset_rewind(r, err) < 0) return -1;
     const char *t;
     size_t n;
     int got;
-    while ((got = lmd_dataset_next(r, &t, &n, err)) > 0) out->n_bytes += n;
+    while ((got = lmd_dataset_next(r, &t, &n, err)) > 0)
+        out->n_bytes += n;
     if (got < 0) return -1;
     out->n_texts = r->count;
     lmd_dataset_checksum_of_read(r, out->checksum);
@@ -505,7 +514,8 @@ int lmd_dataset_scan(lmd_dataset_reader *r, int verify, lmd_dataset_summary *out
 void lmd_dataset_free(lmd_dataset *ds) {
     if (!ds) return;
     lmd_dataset_meta_free(&ds->meta);
-    for (size_t i = 0; i < ds->n_texts; i++) free(ds->texts[i]);
+    for (size_t i = 0; i < ds->n_texts; i++)
+        free(ds->texts[i]);
     free(ds->texts);
     free(ds->lens);
     free(ds);
@@ -561,8 +571,8 @@ int lmd_dataset_load(const char *path, int verify, lmd_dataset **out, lmd_error 
 /* YAML scalar: plain when that reads back as the same string, else
  * double-quoted. */
 static int put_scalar(lmd_buf *b, const char *s) {
-    static const char *const special[] = {"true", "false", "yes", "no", "on",   "off",
-                                          "null", "y",    "n",   "~",  "none"};
+    static const char *const special[] = {"true", "false", "yes", "no", "on",  "off",
+                                          "null", "y",     "n",   "~",  "none"};
     size_t n = strlen(s);
     int plain = n > 0 && s[n - 1] != ' ' && s[0] != ' ' && s[0] != '-' && s[0] != '.';
     int numberish = 1;
@@ -580,11 +590,16 @@ static int put_scalar(lmd_buf *b, const char *s) {
     int rc = lmd_buf_put(b, "\"", 1);
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') rc = lmd_buf_printf(b, "\\%c", c);
-        else if (c == '\n') rc = lmd_buf_puts(b, "\\n");
-        else if (c == '\t') rc = lmd_buf_puts(b, "\\t");
-        else if (c < 0x20 || c == 0x7f) rc = lmd_buf_printf(b, "\\x%02x", c);
-        else rc = lmd_buf_put(b, s + i, 1);
+        if (c == '"' || c == '\\')
+            rc = lmd_buf_printf(b, "\\%c", c);
+        else if (c == '\n')
+            rc = lmd_buf_puts(b, "\\n");
+        else if (c == '\t')
+            rc = lmd_buf_puts(b, "\\t");
+        else if (c < 0x20 || c == 0x7f)
+            rc = lmd_buf_printf(b, "\\x%02x", c);
+        else
+            rc = lmd_buf_put(b, s + i, 1);
     }
     return rc ? rc : lmd_buf_put(b, "\"", 1);
 }
@@ -604,16 +619,17 @@ static int check_texts(const lmd_dataset *ds, const char *path, lmd_error *err) 
         const char *t = ds->texts[i];
         size_t n = ds->lens[i];
         if (n == 0)
-            return lmd_fail(err, "%s: text %zu is empty; a dataset holds one non-empty text "
-                                 "per line",
+            return lmd_fail(err,
+                            "%s: text %zu is empty; a dataset holds one non-empty text "
+                            "per line",
                             path, i);
         if (memchr(t, '\n', n) || memchr(t, '\r', n) || memchr(t, 0, n))
             return lmd_fail(err, "%s: text %zu contains a line break or NUL byte", path, i);
         if (lmd_utf8_check(t, n) < n)
             return lmd_fail(err, "%s: text %zu is not valid UTF-8", path, i);
         if ((i == 0 && lead_ws(t, n) > 0) || (i + 1 == ds->n_texts && trim_ws(t, n) < n))
-            return lmd_fail(err, "%s: text %zu %s with white space, which reading strips", path,
-                            i, i == 0 ? "starts" : "ends");
+            return lmd_fail(err, "%s: text %zu %s with white space, which reading strips", path, i,
+                            i == 0 ? "starts" : "ends");
     }
     return 0;
 }
@@ -641,8 +657,8 @@ int lmd_dataset_save(const lmd_dataset *ds, const char *path, lmd_error *err) {
     if (!m->name || !*m->name) return lmd_fail(err, "%s: the dataset has no name", path);
     const char *type = m->type ? m->type : "human_created";
     if (!lmd_dataset_type_valid(type))
-        return lmd_fail(err, "%s: type must be human_created or machine_generated, not '%s'",
-                        path, type);
+        return lmd_fail(err, "%s: type must be human_created or machine_generated, not '%s'", path,
+                        type);
     char hex[65];
     lmd_dataset_checksum((const char *const *)ds->texts, ds->lens, ds->n_texts, hex);
     size_t ne = 3 + m->n_extra;
@@ -674,8 +690,9 @@ int lmd_dataset_save(const lmd_dataset *ds, const char *path, lmd_error *err) {
     }
     if (check_header(hdr.data, hdr.len, ne) < 0) {
         lmd_buf_free(&hdr);
-        return lmd_fail(err, "%s: the header keys do not form valid YAML together (an extra "
-                             "key's value could not be kept as written)",
+        return lmd_fail(err,
+                        "%s: the header keys do not form valid YAML together (an extra "
+                        "key's value could not be kept as written)",
                         path);
     }
     lmd_atomic a;

@@ -45,8 +45,10 @@ static int bin_of(double v, const double *edges, int bins) {
     int i = (int)((v - lo) / (hi - lo) * bins);
     if (i < 0) i = 0;
     if (i >= bins) i = bins - 1;
-    if (v < edges[i] && i > 0) i--;
-    else if (i < bins - 1 && v >= edges[i + 1]) i++;
+    if (v < edges[i] && i > 0)
+        i--;
+    else if (i < bins - 1 && v >= edges[i + 1])
+        i++;
     return i;
 }
 
@@ -57,8 +59,7 @@ void lmd_search_result_free(lmd_search_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-int lmd_search(const lmd_table *t, const lmd_search_opts *o, lmd_search_result *r,
-               lmd_error *err) {
+int lmd_search(const lmd_table *t, const lmd_search_opts *o, lmd_search_result *r, lmd_error *err) {
     memset(r, 0, sizeof *r);
     const double *v = lmd_table_column(t, o->column);
     if (!v) return lmd_fail(err, "no measure column %d", o->column);
@@ -76,6 +77,7 @@ int lmd_search(const lmd_table *t, const lmd_search_opts *o, lmd_search_result *
     }
     r->column = o->column;
     r->order = o->order;
+    r->top = top;
     r->bins = bins;
     r->n_texts = n;
     size_t m = 0;
@@ -102,9 +104,11 @@ int lmd_search(const lmd_table *t, const lmd_search_opts *o, lmd_search_result *
         lo -= 0.5;
         hi += 0.5;
     }
-    for (int i = 0; i < bins; i++) r->edges[i] = lo + (double)i * (hi - lo) / bins;
+    for (int i = 0; i < bins; i++)
+        r->edges[i] = lo + (double)i * (hi - lo) / bins;
     r->edges[bins] = hi;
-    for (size_t i = 0; i < m; i++) r->counts[bin_of(v[ks[i].index], r->edges, bins)]++;
+    for (size_t i = 0; i < m; i++)
+        r->counts[bin_of(v[ks[i].index], r->edges, bins)]++;
     qsort(ks, m, sizeof *ks, cmp_keyed);
     r->n_hits = top < m ? top : m;
     r->hits = malloc((r->n_hits ? r->n_hits : 1) * sizeof *r->hits);
@@ -154,7 +158,8 @@ static int put_scores(lmd_buf *b, const lmd_corpus_json_ctx *x, const lmd_cache_
         rc |= lmd_json_f64(b, s->logprob[i]);
     }
     rc |= lmd_buf_puts(b, "],\"rank\":[");
-    for (size_t i = 0; i < s->n; i++) rc |= lmd_buf_printf(b, "%s%d", i ? "," : "", s->rank[i]);
+    for (size_t i = 0; i < s->n; i++)
+        rc |= lmd_buf_printf(b, "%s%d", i ? "," : "", s->rank[i]);
     rc |= lmd_buf_puts(b, "],\"entropy\":[");
     for (size_t i = 0; i < s->n; i++) {
         if (i) rc |= lmd_buf_put(b, ",", 1);
@@ -213,14 +218,15 @@ static int put_diff(lmd_buf *b, const lmd_cache_text *t1, const lmd_cache_text *
         rc |= lmd_buf_printf(b, "%s%lld", i ? "," : "", (long long)c->rank[i] - a->rank[i]);
     rc |= lmd_buf_puts(b, "],\"rank_clamped\":[");
     for (size_t i = 0; i < n; i++) {
-        int r1 = a->rank[i] < clamp ? a->rank[i] : clamp, r2 = c->rank[i] < clamp ? c->rank[i] : clamp;
+        int r1 = a->rank[i] < clamp ? a->rank[i] : clamp,
+            r2 = c->rank[i] < clamp ? c->rank[i] : clamp;
         rc |= lmd_buf_printf(b, "%s%d", i ? "," : "", r2 - r1);
     }
     rc |= lmd_buf_puts(b, "],\"topk\":[");
     for (size_t i = 0; i < n; i++)
-        rc |= lmd_buf_printf(b, "%s%d", i ? "," : "",
-                             topk_missing(a->topk_ids + i * (size_t)a->k,
-                                          c->topk_ids + i * (size_t)c->k, k, tmp));
+        rc |= lmd_buf_printf(
+            b, "%s%d", i ? "," : "",
+            topk_missing(a->topk_ids + i * (size_t)a->k, c->topk_ids + i * (size_t)c->k, k, tmp));
     rc |= lmd_buf_puts(b, "],\"entropy\":[");
     for (size_t i = 0; i < n; i++) {
         if (i) rc |= lmd_buf_put(b, ",", 1);
@@ -265,8 +271,7 @@ int lmd_corpus_text_fields(lmd_buf *b, const lmd_corpus_json_ctx *x, uint64_t in
     return rc;
 }
 
-int lmd_corpus_text_json(lmd_buf *b, const lmd_corpus_json_ctx *x, uint64_t index,
-                         lmd_error *err) {
+int lmd_corpus_text_json(lmd_buf *b, const lmd_corpus_json_ctx *x, uint64_t index, lmd_error *err) {
     lmd_cache_text t;
     if (lmd_cache_read_text(x->c1, index, LMD_CACHE_PHRASE, &t, err) < 0) return -1;
     int rc = lmd_buf_printf(b, "{\"index\":%" PRIu64 ",\"text\":", index);
@@ -295,11 +300,10 @@ int lmd_search_json(lmd_buf *b, const lmd_table *t, const lmd_search_result *r,
     rc |= lmd_buf_puts(b, ",\"dataset\":");
     rc |= put_name(b, ctx.dataset ? ctx.dataset : m->dataset_name);
     rc |= lmd_buf_printf(b, ",\"measure\":\"%s\",\"order\":\"%s\",\"k\":%zu,\"bins\":%d}",
-                         lmd_column_name(r->column), lmd_order_name(r->order), r->n_hits,
-                         r->bins);
-    rc |= lmd_buf_printf(b, ",\"n_texts\":%" PRIu64 ",\"n_without_value\":%" PRIu64
-                            ",\"results\":[",
-                         r->n_texts, r->n_null);
+                         lmd_column_name(r->column), lmd_order_name(r->order), r->top, r->bins);
+    rc |=
+        lmd_buf_printf(b, ",\"n_texts\":%" PRIu64 ",\"n_without_value\":%" PRIu64 ",\"results\":[",
+                       r->n_texts, r->n_null);
     if (rc) return lmd_fail(err, "out of memory");
     for (size_t h = 0; h < r->n_hits; h++) {
         uint64_t i = r->hits[h].index;
@@ -376,16 +380,17 @@ int lmd_corpus_find_table(const char *path, const char *m1, const char *m2, int 
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "dataset_name");
         if (!cJSON_IsString(a) || !cJSON_IsString(b) || !cJSON_IsString(d)) {
             cJSON_Delete(j);
-            lmd_fail(err, "%s: not a metadata.json of 'lmdiff preprocess' (needs m1, m2, "
-                          "dataset_name)",
+            lmd_fail(err,
+                     "%s: not a metadata.json of 'lmdiff preprocess' (needs m1, m2, "
+                     "dataset_name)",
                      meta_path);
             free(meta_path);
             return -1;
         }
         const char *x = m1 ? m1 : a->valuestring, *y = m2 ? m2 : b->valuestring;
         const cJSON *named = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(j, "comparisons"), reverse ? "m2_m1" : "m1_m2"),
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "comparisons"),
+                                             reverse ? "m2_m1" : "m1_m2"),
             "table");
         if (!m1 && !m2 && cJSON_IsString(named) && !strchr(named->valuestring, '/'))
             *table_path = lmd_path_join(path, named->valuestring);
@@ -418,8 +423,10 @@ int lmd_corpus_find_table(const char *path, const char *m1, const char *m2, int 
         if (pa || pb) { /* <m1>_<m2>_<dataset>.lmdt */
             const char *x = reverse ? pb : pa, *y = reverse ? pa : pb;
             lmd_buf pre = {0};
-            if (x) lmd_buf_printf(&pre, "%s_%s", x, y ? y : "");
-            else lmd_buf_printf(&pre, "_%s_", y);
+            if (x)
+                lmd_buf_printf(&pre, "%s_%s", x, y ? y : "");
+            else
+                lmd_buf_printf(&pre, "_%s_", y);
             int ok = pre.data && (x ? !strncmp(de->d_name, pre.data, pre.len)
                                     : strstr(de->d_name, pre.data) != NULL);
             lmd_buf_free(&pre);

@@ -73,7 +73,8 @@ int lmd_table_write(FILE *f, const lmd_table_meta *m, const double *const *cols,
     static const char zeros[8] = {0};
     fwrite(zeros, 1, (8 - jl % 8) % 8, f);
     free(json);
-    for (int c = 0; c < LMD_N_COLUMNS; c++) fwrite(cols[c], sizeof(double), (size_t)n, f);
+    for (int c = 0; c < LMD_N_COLUMNS; c++)
+        fwrite(cols[c], sizeof(double), (size_t)n, f);
     fwrite(offs, sizeof *offs, (size_t)n + 1, f);
     fwrite(text_blob ? text_blob : "", 1, (size_t)offs[n], f);
     return 0; /* write errors: the stream's error flag, reported by the caller's sync */
@@ -130,9 +131,12 @@ int lmd_table_open(const char *path, lmd_table **out, lmd_error *err) {
     memcpy(&nc, d + 24, 4);
     memcpy(&jl, d + 28, 4);
     const char *why = NULL;
-    if (bom != BOM) why = "written on a machine of the other byte order";
-    else if (version != VERSION) why = "written by another lmdiff version (table version)";
-    else if (nc != LMD_N_COLUMNS) why = "written by another lmdiff version (column count)";
+    if (bom != BOM)
+        why = "written on a machine of the other byte order";
+    else if (version != VERSION)
+        why = "written by another lmdiff version (table version)";
+    else if (nc != LMD_N_COLUMNS)
+        why = "written by another lmdiff version (column count)";
     size_t cols_at = HEAD + ((size_t)jl + 7) / 8 * 8;
     if (!why && (jl > len || cols_at > len || n > (len - cols_at) / 8 / (nc + 1)))
         why = "truncated or damaged (sizes do not fit the file)";
@@ -188,8 +192,12 @@ int lmd_table_open(const char *path, lmd_table **out, lmd_error *err) {
     return 0;
 }
 
-const lmd_table_meta *lmd_table_get_meta(const lmd_table *t) { return &t->meta; }
-const char *lmd_table_path(const lmd_table *t) { return t->path; }
+const lmd_table_meta *lmd_table_get_meta(const lmd_table *t) {
+    return &t->meta;
+}
+const char *lmd_table_path(const lmd_table *t) {
+    return t->path;
+}
 
 const double *lmd_table_column(const lmd_table *t, int col) {
     if (col < 0 || col >= LMD_N_COLUMNS) return NULL;
@@ -209,8 +217,10 @@ char *lmd_table_cache_path(const lmd_table *t, int which) {
     base = base ? base + 1 : rec;
     const char *slash = strrchr(t->path, '/');
     lmd_buf b = {0};
-    if (slash) lmd_buf_printf(&b, "%.*s/%s", (int)(slash - t->path), t->path, base);
-    else lmd_buf_printf(&b, "%s", base);
+    if (slash)
+        lmd_buf_printf(&b, "%.*s/%s", (int)(slash - t->path), t->path, base);
+    else
+        lmd_buf_printf(&b, "%s", base);
     struct stat st;
     if (b.data && stat(b.data, &st) == 0 && S_ISREG(st.st_mode)) return b.data;
     lmd_buf_free(&b);

@@ -50,15 +50,21 @@ static void fmt_time(char *buf, size_t cap, double s) {
         return;
     }
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
 static void fmt_rate(char *buf, size_t cap, double r) {
-    if (r >= 1e6) snprintf(buf, cap, "%.1fM", r / 1e6);
-    else if (r >= 1e4) snprintf(buf, cap, "%.0fk", r / 1e3);
-    else if (r >= 1e3) snprintf(buf, cap, "%.1fk", r / 1e3);
-    else snprintf(buf, cap, "%.0f", r);
+    if (r >= 1e6)
+        snprintf(buf, cap, "%.1fM", r / 1e6);
+    else if (r >= 1e4)
+        snprintf(buf, cap, "%.0fk", r / 1e3);
+    else if (r >= 1e3)
+        snprintf(buf, cap, "%.1fk", r / 1e3);
+    else
+        snprintf(buf, cap, "%.0f", r);
 }
 
 void lmd_progress_update(lmd_progress *p, uint64_t done, uint64_t total, uint64_t tokens) {
@@ -82,7 +88,8 @@ void lmd_progress_update(lmd_progress *p, uint64_t done, uint64_t total, uint64_
         fmt_rate(r, sizeof r, (double)(tokens - p->start_tokens) / el);
         snprintf(rate, sizeof rate, "  %s tok/s", r);
     }
-    if (did > 0 && p->total >= done) fmt_time(eta, sizeof eta, el / (double)did * (double)(p->total - done));
+    if (did > 0 && p->total >= done)
+        fmt_time(eta, sizeof eta, el / (double)did * (double)(p->total - done));
     char elapsed[32];
     fmt_time(elapsed, sizeof elapsed, el);
     snprintf(tail, sizeof tail, " %llu/%llu %s%s  %s  ETA %s", (unsigned long long)done,

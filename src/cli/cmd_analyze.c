@@ -42,10 +42,10 @@ int cmd_analyze(int argc, char **argv) {
     const char *out = NULL, *topk = NULL, *firstn = NULL, *name = NULL, *force = NULL,
                *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL;
     const char *pos[2] = {0};
-    cli_opt opts[] = {{"--output", 1, &out},      {"--top-k", 1, &topk},
-                      {"--first-n", 1, &firstn},  {"--name", 1, &name},
-                      {"--force", 0, &force},     {"--resume", 0, &resume},
-                      {"--no-verify", 0, &nover}, {"--threads", 1, &threads},
+    cli_opt opts[] = {{"--output", 1, &out},         {"--top-k", 1, &topk},
+                      {"--first-n", 1, &firstn},     {"--name", 1, &name},
+                      {"--force", 0, &force},        {"--resume", 0, &resume},
+                      {"--no-verify", 0, &nover},    {"--threads", 1, &threads},
                       {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
@@ -117,7 +117,8 @@ int cmd_analyze(int argc, char **argv) {
         rc = st.interrupted ? 130 : 1;
     } else {
         fprintf(stderr, "wrote %s: %" PRIu64 " texts", path, st.n_texts);
-        if (st.resumed_from) fprintf(stderr, " (%" PRIu64 " from the interrupted run)", st.resumed_from);
+        if (st.resumed_from)
+            fprintf(stderr, " (%" PRIu64 " from the interrupted run)", st.resumed_from);
         fprintf(stderr, ", %" PRIu64 " tokens scored in %.1f s (%.0f tokens/s)\n", st.n_tokens,
                 st.seconds, st.seconds > 0 ? (double)st.n_tokens / st.seconds : 0.0);
     }

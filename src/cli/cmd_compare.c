@@ -55,7 +55,8 @@ int cmd_compare(int argc, char **argv) {
     int rc = lmd_compare(pos[0], pos[1], out ? out : ".", &o, &co, &err);
     lmd_progress_end(p);
     if (rc < 0) return corpus_cancel ? (cli_error("%s", err.msg), 130) : cli_error("%s", err.msg);
-    for (int d = 0; d < 2; d++) printf("%s\n%s\n", co.csv[d], co.table[d]);
+    for (int d = 0; d < 2; d++)
+        printf("%s\n%s\n", co.csv[d], co.table[d]);
     fprintf(stderr, "compared %llu texts\n", (unsigned long long)co.n_texts);
     lmd_compare_out_free(&co);
     return 0;

@@ -35,7 +35,7 @@ static int is_dir(const char *p) {
 static int make(int argc, char **argv) {
     const char *name = NULL, *type = NULL, *out = NULL, *force = NULL, *nover = NULL, *hlp = NULL;
     const char *pos[1] = {0};
-    cli_opt opts[] = {{"--name", 1, &name},   {"--type", 1, &type},         {"--output", 1, &out},
+    cli_opt opts[] = {{"--name", 1, &name},   {"--type", 1, &type},       {"--output", 1, &out},
                       {"--force", 0, &force}, {"--no-verify", 0, &nover}, {"--help", 0, &hlp}};
     int np = cli_parse("dataset make", argc, argv, opts, 6, pos, 1);
     if (np < 0) return 2;
@@ -58,10 +58,12 @@ static int make(int argc, char **argv) {
     lmd_buf path = {0};
     char *safe = lmd_file_safe_name(name);
     size_t ol = out ? strlen(out) : 0;
-    if (!out) lmd_buf_printf(&path, "%s.txt", safe);
+    if (!out)
+        lmd_buf_printf(&path, "%s.txt", safe);
     else if (is_dir(out) || out[ol - 1] == '/')
         lmd_buf_printf(&path, "%s%s%s.txt", out, out[ol - 1] == '/' ? "" : "/", safe);
-    else lmd_buf_puts(&path, out);
+    else
+        lmd_buf_puts(&path, out);
     free(safe);
     int rc = 0;
     char *parent = strdup(path.data);
@@ -107,14 +109,19 @@ static int info(int argc, char **argv) {
         lmd_json_str(&b, pos[0], strlen(pos[0]));
         lmd_buf_puts(&b, ",\"name\":");
         lmd_json_str(&b, m->name, strlen(m->name));
-        lmd_buf_printf(&b, ",\"type\":\"%s\",\"has_header\":%s,\"n_texts\":%llu,\"n_bytes\":%llu,"
-                           "\"checksum\":\"%s\",\"declared_checksum\":",
+        lmd_buf_printf(&b,
+                       ",\"type\":\"%s\",\"has_header\":%s,\"n_texts\":%llu,\"n_bytes\":%llu,"
+                       "\"checksum\":\"%s\",\"declared_checksum\":",
                        m->type, m->has_header ? "true" : "false", (unsigned long long)s.n_texts,
                        (unsigned long long)s.n_bytes, s.checksum);
-        if (m->checksum) lmd_json_str(&b, m->checksum, strlen(m->checksum));
-        else lmd_buf_puts(&b, "null");
+        if (m->checksum)
+            lmd_json_str(&b, m->checksum, strlen(m->checksum));
+        else
+            lmd_buf_puts(&b, "null");
         lmd_buf_printf(&b, ",\"checksum_ok\":%s,\"extra_keys\":[",
-                       !s.declared ? "null" : s.matches ? "true" : "false");
+                       !s.declared ? "null"
+                       : s.matches ? "true"
+                                   : "false");
         for (size_t i = 0; i < m->n_extra; i++) {
             if (i) lmd_buf_put(&b, ",", 1);
             lmd_json_str(&b, m->extra_keys[i], strlen(m->extra_keys[i]));
@@ -125,10 +132,14 @@ static int info(int argc, char **argv) {
     } else {
         printf("name       %s\ntype       %s\ntexts      %llu (%llu bytes)\nchecksum   %s", m->name,
                m->type, (unsigned long long)s.n_texts, (unsigned long long)s.n_bytes, s.checksum);
-        if (!m->has_header) printf("   (no header)\n");
-        else if (!s.declared) printf("   (the header has none)\n");
-        else if (s.matches) printf("   (matches the header)\n");
-        else printf("\n           the header says %s: WRONG\n", m->checksum);
+        if (!m->has_header)
+            printf("   (no header)\n");
+        else if (!s.declared)
+            printf("   (the header has none)\n");
+        else if (s.matches)
+            printf("   (matches the header)\n");
+        else
+            printf("\n           the header says %s: WRONG\n", m->checksum);
         for (size_t i = 0; i < m->n_extra; i++)
             printf("%-10s %s\n", i ? "" : "other keys", m->extra_keys[i]);
     }
@@ -148,9 +159,12 @@ int cmd_dataset(int argc, char **argv) {
     char **a = corpus_argv(argc - 1, argv + 1);
     if (!a) return cli_error("out of memory");
     int rc;
-    if (!strcmp(argv[1], "make")) rc = make(argc - 1, a);
-    else if (!strcmp(argv[1], "info")) rc = info(argc - 1, a);
-    else rc = cli_usage_error("dataset", "unknown subcommand '%s' (make or info)", argv[1]);
+    if (!strcmp(argv[1], "make"))
+        rc = make(argc - 1, a);
+    else if (!strcmp(argv[1], "info"))
+        rc = info(argc - 1, a);
+    else
+        rc = cli_usage_error("dataset", "unknown subcommand '%s' (make or info)", argv[1]);
     free(a);
     return rc;
 }

@@ -38,9 +38,11 @@ static const char *help =
 /* The folder's basename without trailing slashes (the model's default name). */
 static char *base_name(const char *dir) {
     size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') n--;
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
     size_t b = n;
-    while (b > 0 && dir[b - 1] != '/') b--;
+    while (b > 0 && dir[b - 1] != '/')
+        b--;
     return strndup(dir + b, n - b);
 }
 
@@ -49,7 +51,8 @@ static int write_metadata(const char *dir, cJSON *meta, lmd_error *err) {
     char *text = cJSON_Print(meta);
     int rc = -1;
     lmd_atomic a;
-    if (!path || !text) lmd_fail(err, "out of memory");
+    if (!path || !text)
+        lmd_fail(err, "out of memory");
     else if (lmd_atomic_open(&a, path, err) == 0) {
         fputs(text, a.f);
         fputc('\n', a.f);
@@ -70,12 +73,11 @@ int cmd_preprocess(int argc, char **argv) {
                *name1 = NULL, *name2 = NULL, *force = NULL, *nover = NULL, *threads = NULL,
                *hlp = NULL;
     const char *pos[3] = {0};
-    cli_opt opts[] = {{"--output-dir", 1, &out}, {"--output", 1, &out2},
-                      {"--top-k", 1, &topk},      {"--max-clamp-rank", 1, &clamp},
-                      {"--first-n", 1, &firstn},  {"--name1", 1, &name1},
-                      {"--name2", 1, &name2},     {"--force", 0, &force},
-                      {"--no-verify", 0, &nover}, {"--threads", 1, &threads},
-                      {"--help", 0, &hlp}};
+    cli_opt opts[] = {
+        {"--output-dir", 1, &out},       {"--output", 1, &out2},    {"--top-k", 1, &topk},
+        {"--max-clamp-rank", 1, &clamp}, {"--first-n", 1, &firstn}, {"--name1", 1, &name1},
+        {"--name2", 1, &name2},          {"--force", 0, &force},    {"--no-verify", 0, &nover},
+        {"--threads", 1, &threads},      {"--help", 0, &hlp}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("preprocess", argc, a, opts, 11, pos, 3);
@@ -114,8 +116,9 @@ int cmd_preprocess(int argc, char **argv) {
         goto done;
     }
     if (!*names[0] || !*names[1] || !strcmp(names[0], names[1])) {
-        rc = cli_usage_error("preprocess", "the two models need different names (both are '%s'): "
-                                           "use --name1/--name2",
+        rc = cli_usage_error("preprocess",
+                             "the two models need different names (both are '%s'): "
+                             "use --name1/--name2",
                              names[0]);
         goto done;
     }
@@ -140,7 +143,8 @@ int cmd_preprocess(int argc, char **argv) {
     }
     lmd_tokenizer_hash(tok[0], vhash);
     lmd_dataset_summary sum;
-    if (lmd_dataset_open(dataset, &r, &err) < 0 || lmd_dataset_scan(r, !o.no_verify, &sum, &err) < 0) {
+    if (lmd_dataset_open(dataset, &r, &err) < 0 ||
+        lmd_dataset_scan(r, !o.no_verify, &sum, &err) < 0) {
         cli_error("%s", err.msg);
         goto done;
     }
@@ -212,7 +216,9 @@ int cmd_preprocess(int argc, char **argv) {
         lmd_model_free(m);
     }
     /* forked readers: this process has OpenMP threads, but the workers use none */
-    lmd_compare_opts copts = {.max_clamp_rank = max_clamp, .force = 1, .cancel = &corpus_cancel,
+    lmd_compare_opts copts = {.max_clamp_rank = max_clamp,
+                              .force = 1,
+                              .cancel = &corpus_cancel,
                               .workers = (int)sysconf(_SC_NPROCESSORS_ONLN)};
     lmd_progress *p = lmd_progress_new("[3/3] compare", "texts", 0);
     copts.progress = lmd_progress_cb;

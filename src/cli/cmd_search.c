@@ -64,9 +64,12 @@ static lmd_tokenizer *find_tokenizer(const char *path, const char *given) {
 }
 
 static void fmt_value(char *buf, size_t cap, int col, double v) {
-    if (!isfinite(v)) snprintf(buf, cap, "-");
-    else if (lmd_column_is_integer(col)) snprintf(buf, cap, "%lld", (long long)v);
-    else snprintf(buf, cap, "%.4g", v);
+    if (!isfinite(v))
+        snprintf(buf, cap, "-");
+    else if (lmd_column_is_integer(col))
+        snprintf(buf, cap, "%lld", (long long)v);
+    else
+        snprintf(buf, cap, "%.4g", v);
 }
 
 static void print_terminal(const lmd_table *t, const lmd_search_result *r) {
@@ -88,7 +91,10 @@ static void print_terminal(const lmd_table *t, const lmd_search_result *r) {
     for (size_t h = 0; h < r->n_hits; h++) {
         char v[32];
         fmt_value(v, sizeof v, r->column, r->hits[h].value);
-        const char *col = !color ? "" : r->hits[h].value > 0 ? "\x1b[31m" : r->hits[h].value < 0 ? "\x1b[34m" : "";
+        const char *col = !color                 ? ""
+                          : r->hits[h].value > 0 ? "\x1b[31m"
+                          : r->hits[h].value < 0 ? "\x1b[34m"
+                                                 : "";
         printf("%4zu %7" PRIu64 " %s%10s%s %6.0f  ", h + 1, r->hits[h].index, col, v,
                color ? "\x1b[0m" : "", ntok[r->hits[h].index]);
         size_t len;
@@ -101,7 +107,8 @@ static void print_terminal(const lmd_table *t, const lmd_search_result *r) {
     for (int i = 0; i < r->bins; i++)
         if (r->counts[i] > maxc) maxc = r->counts[i];
     int *marks = calloc(r->bins > 0 ? (size_t)r->bins : 1, sizeof *marks);
-    for (size_t h = 0; marks && h < r->n_hits; h++) marks[r->hits[h].bin]++;
+    for (size_t h = 0; marks && h < r->n_hits; h++)
+        marks[r->hits[h].bin]++;
     printf("\nhistogram of %s over %" PRIu64 " texts (%s = bins holding listed texts)\n", name,
            r->n_values, utf8 ? "\xe2\x97\x80" : "<");
     int barw = width - 44;
@@ -113,7 +120,8 @@ static void print_terminal(const lmd_table *t, const lmd_search_result *r) {
         double cells = (double)barw * (double)r->counts[i] / (double)maxc;
         int full = (int)cells;
         if (marks && marks[i] && color) fputs("\x1b[33m", stdout);
-        for (int c = 0; c < full; c++) fputs(utf8 ? "\xe2\x96\x88" : "#", stdout);
+        for (int c = 0; c < full; c++)
+            fputs(utf8 ? "\xe2\x96\x88" : "#", stdout);
         if (utf8 && cells - full >= 0.5) fputs("\xe2\x96\x8c", stdout), full++;
         if (marks && marks[i] && color) fputs("\x1b[0m", stdout);
         if (marks && marks[i])
@@ -128,8 +136,10 @@ static void print_tsv(const lmd_table *t, const lmd_search_result *r) {
     const double *ntok = lmd_table_column(t, 0);
     for (size_t h = 0; h < r->n_hits; h++) {
         char v[40];
-        if (lmd_column_is_integer(r->column)) snprintf(v, sizeof v, "%lld", (long long)r->hits[h].value);
-        else lmd_fmt_double(v, r->hits[h].value);
+        if (lmd_column_is_integer(r->column))
+            snprintf(v, sizeof v, "%lld", (long long)r->hits[h].value);
+        else
+            lmd_fmt_double(v, r->hits[h].value);
         printf("%zu\t%" PRIu64 "\t%s\t%.0f\t", h + 1, r->hits[h].index, v, ntok[r->hits[h].index]);
         size_t len;
         const char *text = lmd_table_text(t, r->hits[h].index, &len);
@@ -144,13 +154,12 @@ int cmd_search(int argc, char **argv) {
                *bins = NULL, *json = NULL, *m1 = NULL, *m2 = NULL, *rev = NULL, *notok = NULL,
                *tokdir = NULL, *hlp = NULL;
     const char *pos[1] = {0};
-    cli_opt opts[] = {{"--measure", 1, &measure}, {"--top", 1, &top},
-                      {"--order", 1, &order},     {"--by-abs", 0, &byabs},
-                      {"--signed", 0, &sgn},      {"--bins", 1, &bins},
-                      {"--json", 0, &json},       {"--m1", 1, &m1},
-                      {"--m2", 1, &m2},           {"--reverse", 0, &rev},
-                      {"--no-tokens", 0, &notok}, {"--tokenizer", 1, &tokdir},
-                      {"--help", 0, &hlp}};
+    cli_opt opts[] = {
+        {"--measure", 1, &measure}, {"--top", 1, &top},         {"--order", 1, &order},
+        {"--by-abs", 0, &byabs},    {"--signed", 0, &sgn},      {"--bins", 1, &bins},
+        {"--json", 0, &json},       {"--m1", 1, &m1},           {"--m2", 1, &m2},
+        {"--reverse", 0, &rev},     {"--no-tokens", 0, &notok}, {"--tokenizer", 1, &tokdir},
+        {"--help", 0, &hlp}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("search", argc, a, opts, 13, pos, 1);
@@ -162,7 +171,8 @@ int cmd_search(int argc, char **argv) {
     lmd_search_opts so = {0};
     so.column = lmd_column_find(measure ? measure : "avg_clamped_rank_diff");
     if (so.column < 0)
-        return cli_usage_error("search", "unknown measure '%s' (see --help for the names)", measure);
+        return cli_usage_error("search", "unknown measure '%s' (see --help for the names)",
+                               measure);
     long v;
     if (top && cli_int("search", "--top", top, 1, 100000000, &v) < 0) return 2;
     so.top = top ? (size_t)v : 50;
@@ -170,12 +180,15 @@ int cmd_search(int argc, char **argv) {
     so.bins = bins ? (int)v : 30;
     int asc = 0;
     if (order) {
-        if (!strcmp(order, "asc") || !strcmp(order, "ascending")) asc = 1;
-        else if (!strcmp(order, "abs")) asc = 0;
+        if (!strcmp(order, "asc") || !strcmp(order, "ascending"))
+            asc = 1;
+        else if (!strcmp(order, "abs"))
+            asc = 0;
         else if (strcmp(order, "desc") && strcmp(order, "descending"))
             return cli_usage_error("search", "--order must be desc or asc, not '%s'", order);
     }
-    so.order = sgn ? (asc ? LMD_ORDER_ASC : LMD_ORDER_DESC) : (asc ? LMD_ORDER_ABS_ASC : LMD_ORDER_ABS);
+    so.order =
+        sgn ? (asc ? LMD_ORDER_ASC : LMD_ORDER_DESC) : (asc ? LMD_ORDER_ABS_ASC : LMD_ORDER_ABS);
 
     lmd_error err;
     char *tpath;

@@ -32,8 +32,10 @@ char **corpus_argv(int argc, char **argv) {
     if (!a) return NULL;
     for (int i = 0; i < argc; i++) {
         a[i] = argv[i];
-        if (!strcmp(argv[i], "-o")) a[i] = "--output";
-        else if (!strcmp(argv[i], "-h")) a[i] = "--help";
+        if (!strcmp(argv[i], "-o"))
+            a[i] = "--output";
+        else if (!strcmp(argv[i], "-h"))
+            a[i] = "--help";
     }
     return a;
 }
@@ -42,8 +44,8 @@ int corpus_utf8(void) {
     const char *l = getenv("LC_ALL");
     if (!l || !*l) l = getenv("LC_CTYPE");
     if (!l || !*l) l = getenv("LANG");
-    return l && (strstr(l, "UTF-8") || strstr(l, "utf-8") || strstr(l, "utf8") ||
-                 strstr(l, "UTF8"));
+    return l &&
+           (strstr(l, "UTF-8") || strstr(l, "utf-8") || strstr(l, "utf8") || strstr(l, "UTF8"));
 }
 
 int corpus_term_width(void) {
@@ -66,9 +68,12 @@ int corpus_put_cell(FILE *f, const char *s, size_t len, int cols) {
             return used + 1;
         }
         if (used >= cols) break;
-        if (c == '\n' || c == '\r' || c == '\t') fputc(' ', f);
-        else if (c < 0x20 || c == 0x7f) fputc('?', f);
-        else fwrite(s + i, 1, l, f);
+        if (c == '\n' || c == '\r' || c == '\t')
+            fputc(' ', f);
+        else if (c < 0x20 || c == 0x7f)
+            fputc('?', f);
+        else
+            fwrite(s + i, 1, l, f);
         used++;
         i += l;
     }

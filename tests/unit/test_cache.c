@@ -10,9 +10,13 @@
 #include "testutil.h"
 
 static char *dir;
-static const char *vocab[] = {"<|endoftext|>", "hello", "\xc4\xa0world", "!", "\xc4\xa0" "caf\xc3\xa9"};
+static const char *vocab[] = {"<|endoftext|>", "hello", "\xc4\xa0world", "!",
+                              "\xc4\xa0"
+                              "caf\xc3\xa9"};
 
-static char *path_in(const char *name) { return lmd_path_join(dir, name); }
+static char *path_in(const char *name) {
+    return lmd_path_join(dir, name);
+}
 
 /* Three texts: 2 tokens, 0 tokens, 3 tokens; k = 2. */
 static void write_three(const char *path, const char *model, const char *weights, int upto,
@@ -32,7 +36,8 @@ static void write_three(const char *path, const char *model, const char *weights
     for (int i = 0; i < upto; i++)
         if (lmd_cache_append(w, phrases[i], strlen(phrases[i]), &s[i], &err) < 0)
             fail_msg("%s", err.msg);
-    for (int i = 0; i < 3; i++) ct_scores_free(&s[i]);
+    for (int i = 0; i < 3; i++)
+        ct_scores_free(&s[i]);
     if (finish) {
         if (lmd_cache_finish(w, finish > 0, &err) < 0) fail_msg("%s", err.msg);
     } else {
@@ -122,7 +127,7 @@ static void test_on_disk_layout(void **st) {
     static const struct {
         const char *name;
         hid_t type;
-    } want[] = {{"token_ids", 0}, {"probs", 0},   {"topk_probs", 0},
+    } want[] = {{"token_ids", 0},      {"probs", 0},   {"topk_probs", 0},
                 {"topk_token_ids", 0}, {"entropy", 0}, {"logprobs", 0}};
     hid_t types[] = {H5T_STD_I64LE, H5T_IEEE_F32LE, H5T_IEEE_F32LE,
                      H5T_STD_I64LE, H5T_IEEE_F32LE, H5T_IEEE_F64LE};
@@ -151,7 +156,8 @@ static void test_checkpoint_and_resume(void **st) {
         assert_int_equal(lmd_cache_create(p, &in, vocab, 5, &w, &err), 0);
         lmd_scores s = ct_scores(1, 2);
         ct_token(&s, 0, 1, 1, 0.5f, 1.0f, (int32_t[]){1, 2});
-        for (int i = 0; i < 2; i++) assert_int_equal(lmd_cache_append(w, "x", 1, &s, &err), 0);
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(lmd_cache_append(w, "x", 1, &s, &err), 0);
         assert_int_equal(lmd_cache_checkpoint(w, &err), 0);
         assert_int_equal(lmd_cache_append(w, "y", 1, &s, &err), 0);
         ct_scores_free(&s);
@@ -251,8 +257,10 @@ static void test_bad_files(void **st) {
         lmd_cache_text t;
         int bad = 0;
         for (uint64_t i = 0; i < lmd_cache_get_info(c)->n_texts; i++)
-            if (lmd_cache_read_text(c, i, LMD_CACHE_PHRASE, &t, &err) < 0) bad = 1;
-            else lmd_cache_text_free(&t);
+            if (lmd_cache_read_text(c, i, LMD_CACHE_PHRASE, &t, &err) < 0)
+                bad = 1;
+            else
+                lmd_cache_text_free(&t);
         lmd_cache_close(c);
         (void)bad;
     } else {
@@ -461,10 +469,14 @@ static void test_index_resume_chunks(void **st) {
 int main(void) {
     dir = tu_tmpdir();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),          cmocka_unit_test(test_on_disk_layout),
-        cmocka_unit_test(test_checkpoint_and_resume), cmocka_unit_test(test_matches),
-        cmocka_unit_test(test_bad_files),          cmocka_unit_test(test_original_cache),
-        cmocka_unit_test(test_index),              cmocka_unit_test(test_index_resume_chunks),
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_on_disk_layout),
+        cmocka_unit_test(test_checkpoint_and_resume),
+        cmocka_unit_test(test_matches),
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_original_cache),
+        cmocka_unit_test(test_index),
+        cmocka_unit_test(test_index_resume_chunks),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[512];

@@ -51,12 +51,17 @@ static void test_columns(void **st) {
     assert_string_equal(lmd_column_name(36), "top5_entropy_diff");
     assert_int_equal(lmd_column_find("median_logprob_diff"), COL(LOGPROB, MEDIAN));
     assert_int_equal(lmd_column_find("avg_kl"), -1);
-    static const char *const csv9[] = {"n_tokens",       "avg_rank_diff",
-                                       "max_rank_diff",  "avg_clamped_rank_diff",
-                                       "max_clamped_rank_diff", "avg_prob_diff",
-                                       "max_prob_diff",  "avg_topk_diff",
+    static const char *const csv9[] = {"n_tokens",
+                                       "avg_rank_diff",
+                                       "max_rank_diff",
+                                       "avg_clamped_rank_diff",
+                                       "max_clamped_rank_diff",
+                                       "avg_prob_diff",
+                                       "max_prob_diff",
+                                       "avg_topk_diff",
                                        "max_topk_diff"};
-    for (int i = 0; i < 9; i++) assert_string_equal(lmd_column_name(lmd_csv_column(i)), csv9[i]);
+    for (int i = 0; i < 9; i++)
+        assert_string_equal(lmd_column_name(lmd_csv_column(i)), csv9[i]);
     assert_string_equal(lmd_column_name(lmd_csv_column(9)), "min_rank_diff");
     assert_true(lmd_column_is_integer(COL(TOPK, MAX)));
     assert_true(lmd_column_is_integer(COL(CLAMPED_RANK, MIN)));
@@ -127,9 +132,9 @@ static void test_row_by_hand(void **st) {
 
     text3(&a, &b);
     assert_int_equal(lmd_compare_row(&a, 1, &b, 1, 50, r, &err), 0);
-    NEAR(r[COL(RANK, TOP5)], 4);    /* (2+3+4+5+6)/5 */
+    NEAR(r[COL(RANK, TOP5)], 4); /* (2+3+4+5+6)/5 */
     NEAR(r[COL(RANK, MEDIAN)], 3.5);
-    NEAR(r[COL(RANK, Q75)], 4.75);  /* numpy: 4 + 0.75 (5 - 4) */
+    NEAR(r[COL(RANK, Q75)], 4.75); /* numpy: 4 + 0.75 (5 - 4) */
     ct_scores_free(&a);
     ct_scores_free(&b);
 
@@ -138,7 +143,8 @@ static void test_row_by_hand(void **st) {
     b = ct_scores(0, 3);
     assert_int_equal(lmd_compare_row(&a, 1, &b, 1, 50, r, &err), 0);
     assert_true(r[0] == 0);
-    for (int c = 1; c < LMD_N_COLUMNS; c++) assert_true(isnan(r[c]));
+    for (int c = 1; c < LMD_N_COLUMNS; c++)
+        assert_true(isnan(r[c]));
     ct_scores_free(&a);
     ct_scores_free(&b);
 }
@@ -151,8 +157,7 @@ static void write_pair(const char *pa, const char *pb, const char *b_checksum, i
         lmd_cache_info in = ct_info(side ? "m-b" : "m-a", side ? "wb" : "wa", 3);
         if (side && b_checksum) in.dataset_checksum = (char *)b_checksum;
         lmd_cache_writer *w;
-        if (lmd_cache_create(side ? pb : pa, &in, vocab, 12, &w, &err) < 0)
-            fail_msg("%s", err.msg);
+        if (lmd_cache_create(side ? pb : pa, &in, vocab, 12, &w, &err) < 0) fail_msg("%s", err.msg);
         lmd_scores s[2][4];
         text0(&s[0][0], &s[1][0]);
         s[0][1] = ct_scores(0, 3);
@@ -334,8 +339,8 @@ static void test_disk_full(void **st) {
 int main(void) {
     dir = tu_tmpdir();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_columns),        cmocka_unit_test(test_row_by_hand),
-        cmocka_unit_test(test_compare_files),  cmocka_unit_test(test_not_comparable),
+        cmocka_unit_test(test_columns),       cmocka_unit_test(test_row_by_hand),
+        cmocka_unit_test(test_compare_files), cmocka_unit_test(test_not_comparable),
         cmocka_unit_test(test_disk_full),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,13 +29,14 @@ static lmd_dataset *load_ok(const char *path, int verify) {
 
 static void test_header_and_body(void **st) {
     (void)st;
-    char *p = WRITE("h.txt", "---\n"
-                             "checksum: 26c60a61d01db5836ca70fefd44a6a016620413c8ef5f259a6c5612d4f79d3b8\n"
-                             "name: greetings\n"
-                             "type: machine_generated\n"
-                             "author: 'Me: you'\n"
-                             "tags:\n- a\n- b\n"
-                             "---\n\n\nhello\n\n\n\nworld\n\n");
+    char *p = WRITE("h.txt",
+                    "---\n"
+                    "checksum: 26c60a61d01db5836ca70fefd44a6a016620413c8ef5f259a6c5612d4f79d3b8\n"
+                    "name: greetings\n"
+                    "type: machine_generated\n"
+                    "author: 'Me: you'\n"
+                    "tags:\n- a\n- b\n"
+                    "---\n\n\nhello\n\n\n\nworld\n\n");
     lmd_dataset *ds = load_ok(p, 1);
     assert_string_equal(ds->meta.name, "greetings");
     assert_string_equal(ds->meta.type, "machine_generated");
@@ -162,13 +163,14 @@ static void test_save_roundtrip(void **st) {
     size_t len;
     assert_int_equal(lmd_read_file(out, &data, &len, &err), 0);
     /* what the original (PyYAML, sort_keys) writes for these keys */
-    assert_string_equal(data, "---\n"
-                              "author: 'Me: you'\n"
-                              "checksum: 26c60a61d01db5836ca70fefd44a6a016620413c8ef5f259a6c5612d4f79d3b8\n"
-                              "name: \"123\"\n"
-                              "type: human_created\n"
-                              "zeta: 1\n"
-                              "---\n\nhello\nworld");
+    assert_string_equal(
+        data, "---\n"
+              "author: 'Me: you'\n"
+              "checksum: 26c60a61d01db5836ca70fefd44a6a016620413c8ef5f259a6c5612d4f79d3b8\n"
+              "name: \"123\"\n"
+              "type: human_created\n"
+              "zeta: 1\n"
+              "---\n\nhello\nworld");
     free(data);
     lmd_dataset *back = load_ok(out, 1);
     assert_string_equal(back->meta.name, "123");

@@ -56,7 +56,8 @@ static lmd_search_result search(lmd_table *t, const char *measure, lmd_order o, 
 static void expect_order(lmd_table *t, lmd_order o, const uint64_t *want, size_t n) {
     lmd_search_result r = search(t, "avg_rank_diff", o, 50, 5);
     assert_int_equal(r.n_hits, n);
-    for (size_t i = 0; i < n; i++) assert_int_equal(r.hits[i].index, want[i]);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(r.hits[i].index, want[i]);
     lmd_search_result_free(&r);
 }
 
@@ -91,8 +92,10 @@ static void test_histogram(void **st) {
     /* values -5, -3, 0, 2, 5 in 5 bins of width 2; the last bin is closed */
     lmd_search_result r = search(t, "avg_rank_diff", LMD_ORDER_ABS, 50, 5);
     static const double edges[6] = {-5, -3, -1, 1, 3, 5};
-    for (int i = 0; i <= 5; i++) assert_true(r.edges[i] == edges[i]);
-    for (int i = 0; i < 5; i++) assert_int_equal(r.counts[i], 1);
+    for (int i = 0; i <= 5; i++)
+        assert_true(r.edges[i] == edges[i]);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(r.counts[i], 1);
     assert_int_equal(r.hits[0].bin, 4); /* 5 */
     assert_int_equal(r.hits[1].bin, 0); /* -5 */
     assert_int_equal(r.hits[2].bin, 1); /* -3 */
@@ -124,6 +127,7 @@ static void test_json(void **st) {
     assert_string_equal(cJSON_GetObjectItem(req, "m2")->valuestring, "model/two");
     assert_string_equal(cJSON_GetObjectItem(req, "measure")->valuestring, "max_rank_diff");
     assert_string_equal(cJSON_GetObjectItem(req, "order")->valuestring, "abs");
+    assert_int_equal(cJSON_GetObjectItem(req, "k")->valueint, 3);
     assert_int_equal(cJSON_GetObjectItem(j, "n_texts")->valueint, 6);
     cJSON *res = cJSON_GetObjectItem(j, "results");
     assert_int_equal(cJSON_GetArraySize(res), 3);

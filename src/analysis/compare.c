@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
+#include "analysis/diff.h"
 
 static const char *const measure_names[LMD_TM_COUNT] = {
     "rank_diff", "clamped_rank_diff", "prob_diff", "topk_diff", "logprob_diff", "entropy_diff"};
@@ -74,38 +75,6 @@ int lmd_csv_column(int i) {
 
 /* ------------------------------------------------------------ one text */
 
-static int cmp_i32(const void *x, const void *y) {
-    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
-    return (a > b) - (a < b);
-}
-
-/* |a[0..k) \ b[0..k)|: quadratic for short lists, binary search else */
-static int topk_missing(const int32_t *a, const int32_t *b, int k, int32_t *tmp) {
-    int missing = 0;
-    if (k <= 32) {
-        for (int i = 0; i < k; i++) {
-            int found = 0;
-            for (int j = 0; j < k && !found; j++)
-                found = a[i] == b[j];
-            missing += !found;
-        }
-        return missing;
-    }
-    memcpy(tmp, b, (size_t)k * sizeof *tmp);
-    qsort(tmp, (size_t)k, sizeof *tmp, cmp_i32);
-    for (int i = 0; i < k; i++) {
-        int lo = 0, hi = k;
-        while (lo < hi) {
-            int mid = (lo + hi) / 2;
-            if (tmp[mid] < a[i])
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        missing += !(lo < k && tmp[lo] == a[i]);
-    }
-    return missing;
-}
 
 static int cmp_double(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
@@ -205,8 +174,8 @@ static int row_with(scratch *sc, const lmd_scores *a, int ae, const lmd_scores *
                 v[i] = (double)b->prob[i] - (double)a->prob[i];
                 break;
             case LMD_TM_TOPK:
-                v[i] = topk_missing(a->topk_ids + i * (size_t)a->k, b->topk_ids + i * (size_t)b->k,
-                                    k, sc->ids);
+                v[i] = lmd_topk_missing(a->topk_ids + i * (size_t)a->k, k,
+                                        b->topk_ids + i * (size_t)b->k, k);
                 break;
             case LMD_TM_LOGPROB:
                 v[i] = b->logprob[i] - a->logprob[i];

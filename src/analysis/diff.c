@@ -20,13 +20,28 @@ const char *lmd_measure_name(lmd_measure m) {
     return m < LMD_MEASURE_COUNT ? names[m] : "?";
 }
 
+static int cmp_i32(const void *x, const void *y) {
+    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
+    return (a > b) - (a < b);
+}
+
 int lmd_topk_missing(const int32_t *a, int ka, const int32_t *b, int kb) {
     int missing = 0;
-    for (int i = 0; i < ka; i++) {
-        int found = 0;
-        for (int j = 0; j < kb && !found; j++) found = a[i] == b[j];
-        missing += !found;
+    if (kb <= 32) { /* the usual k = 10: a scan beats sorting */
+        for (int i = 0; i < ka; i++) {
+            int found = 0;
+            for (int j = 0; j < kb && !found; j++) found = a[i] == b[j];
+            missing += !found;
+        }
+        return missing;
     }
+    int32_t *sorted = malloc((size_t)kb * sizeof *sorted);
+    if (!sorted) return -1;
+    memcpy(sorted, b, (size_t)kb * sizeof *sorted);
+    qsort(sorted, (size_t)kb, sizeof *sorted, cmp_i32);
+    for (int i = 0; i < ka; i++)
+        missing += bsearch(&a[i], sorted, (size_t)kb, sizeof *sorted, cmp_i32) == NULL;
+    free(sorted);
     return missing;
 }
 
@@ -106,14 +121,15 @@ int lmd_json_f64(lmd_buf *b, double v) {
     return lmd_buf_puts(b, tmp);
 }
 
-static int token_text(lmd_buf *b, const lmd_tokenizer *tok, int32_t id) {
+int lmd_json_token_text(lmd_buf *b, const void *tok, int32_t id) {
     char *t = lmd_token_display(tok, id);
     int rc = t ? lmd_json_str(b, t, strlen(t)) : lmd_buf_puts(b, "null");
     free(t);
     return rc;
 }
 
-int lmd_json_scores_columns(lmd_buf *b, const lmd_tokenizer *tok, const lmd_scores *s) {
+int lmd_json_scores_columns(lmd_buf *b, const lmd_scores *s, lmd_token_text_fn text,
+                            const void *ctx) {
     int rc = lmd_buf_puts(b, "{\"prob\":[");
     for (size_t i = 0; i < s->n; i++) {
         if (i) rc |= lmd_buf_put(b, ",", 1);
@@ -137,7 +153,7 @@ int lmd_json_scores_columns(lmd_buf *b, const lmd_tokenizer *tok, const lmd_scor
         for (int j = 0; j < s->k; j++) {
             int32_t id = s->topk_ids[i * (size_t)s->k + j];
             rc |= lmd_buf_printf(b, "%s{\"id\":%d,\"text\":", j ? "," : "", id);
-            rc |= token_text(b, tok, id);
+            rc |= text(b, ctx, id);
             rc |= lmd_buf_puts(b, ",\"prob\":");
             rc |= lmd_json_f32(b, s->topk_prob[i * (size_t)s->k + j]);
             rc |= lmd_buf_put(b, "}", 1);
@@ -160,14 +176,21 @@ int lmd_json_diff(lmd_buf *b, const lmd_tokenizer *tok, const char *text, size_t
     rc |= lmd_buf_puts(b, "],\"tokens\":[");
     for (size_t i = 0; i < a->n; i++) {
         rc |= lmd_buf_printf(b, "%s{\"id\":%d,\"text\":", i ? "," : "", a->ids[i]);
-        rc |= token_text(b, tok, a->ids[i]);
+        rc |= lmd_json_token_text(b, tok, a->ids[i]);
         rc |= lmd_buf_put(b, "}", 1);
     }
     rc |= lmd_buf_puts(b, "],\"m1\":");
-    rc |= lmd_json_scores_columns(b, tok, a);
+    rc |= lmd_json_scores_columns(b, a, lmd_json_token_text, tok);
     rc |= lmd_buf_puts(b, ",\"m2\":");
-    rc |= lmd_json_scores_columns(b, tok, b2);
-    rc |= lmd_buf_puts(b, ",\"diff\":{");
+    rc |= lmd_json_scores_columns(b, b2, lmd_json_token_text, tok);
+    rc |= lmd_buf_puts(b, ",\"diff\":");
+    rc |= lmd_json_diff_columns(b, a, b2, clamp);
+    rc |= lmd_buf_puts(b, "}");
+    return rc ? -1 : 0;
+}
+
+int lmd_json_diff_columns(lmd_buf *b, const lmd_scores *a, const lmd_scores *b2, int clamp) {
+    int rc = lmd_buf_puts(b, "{");
     for (int m = 0; m < LMD_MEASURE_COUNT; m++) {
         rc |= lmd_buf_printf(b, "%s\"%s\":[", m ? "," : "", names[m]);
         for (size_t i = 0; i < a->n; i++) {
@@ -180,6 +203,6 @@ int lmd_json_diff(lmd_buf *b, const lmd_tokenizer *tok, const char *text, size_t
         }
         rc |= lmd_buf_put(b, "]", 1);
     }
-    rc |= lmd_buf_puts(b, "}}");
+    rc |= lmd_buf_puts(b, "}");
     return rc ? -1 : 0;
 }

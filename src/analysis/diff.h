@@ -22,7 +22,7 @@ typedef enum {
 int lmd_measure_parse(const char *name);
 const char *lmd_measure_name(lmd_measure m);
 
-/* Number of ids in a[0..ka) that are not in b[0..kb). */
+/* Number of ids in a[0..ka) that are not in b[0..kb) (-1: out of memory). */
 int lmd_topk_missing(const int32_t *a, int ka, const int32_t *b, int kb);
 
 /* The measure at token i (a and b score the same ids). */
@@ -36,9 +36,19 @@ int lmd_json_str(lmd_buf *b, const char *s, size_t len);
 int lmd_json_f32(lmd_buf *b, float v);
 int lmd_json_f64(lmd_buf *b, double v);
 
+/* Writes the display text of token id as a JSON string (or null). */
+typedef int (*lmd_token_text_fn)(lmd_buf *b, const void *ctx, int32_t id);
+/* The tokenizer's display string (lmd_token_display); ctx is the tokenizer. */
+int lmd_json_token_text(lmd_buf *b, const void *tok, int32_t id);
+
 /* {"prob": [...], "logprob": [...], "rank": [...], "entropy": [...],
- *  "topk": [[{"id", "text", "prob"}, ...], ...]} for one scoring. */
-int lmd_json_scores_columns(lmd_buf *b, const lmd_tokenizer *tok, const lmd_scores *s);
+ *  "topk": [[{"id", "text", "prob"}, ...], ...]} for one scoring; token texts
+ * come from text(ctx, id). */
+int lmd_json_scores_columns(lmd_buf *b, const lmd_scores *s, lmd_token_text_fn text,
+                            const void *ctx);
+/* {"prob", "logprob", "rank", "rank_clamped", "topk", "entropy"}: the six
+ * per-token measures of docs/measures.md, model 2 minus model 1. */
+int lmd_json_diff_columns(lmd_buf *b, const lmd_scores *a, const lmd_scores *b2, int clamp);
 
 /* The instance-view document (docs/cli.md, docs/api.md): text, tokens, m1,
  * m2 and diff. */

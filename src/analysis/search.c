@@ -134,7 +134,8 @@ static int put_value(lmd_buf *b, int col, double v) {
     return lmd_json_f64(b, v);
 }
 
-static int put_token_text(lmd_buf *b, const lmd_corpus_json_ctx *x, int32_t id) {
+static int put_token_text(lmd_buf *b, const void *ctx, int32_t id) {
+    const lmd_corpus_json_ctx *x = ctx;
     if (x->tok) {
         char *s = lmd_token_display(x->tok, id);
         int rc = s ? lmd_json_str(b, s, strlen(s)) : lmd_buf_puts(b, "null");
@@ -143,98 +144,6 @@ static int put_token_text(lmd_buf *b, const lmd_corpus_json_ctx *x, int32_t id) 
     }
     const char *s = lmd_cache_vocab(x->c1, id);
     return s ? lmd_json_str(b, s, strlen(s)) : lmd_buf_puts(b, "null");
-}
-
-static int put_scores(lmd_buf *b, const lmd_corpus_json_ctx *x, const lmd_cache_text *t) {
-    const lmd_scores *s = &t->s;
-    int rc = lmd_buf_puts(b, "{\"prob\":[");
-    for (size_t i = 0; i < s->n; i++) {
-        if (i) rc |= lmd_buf_put(b, ",", 1);
-        rc |= lmd_json_f32(b, s->prob[i]);
-    }
-    rc |= lmd_buf_puts(b, "],\"logprob\":[");
-    for (size_t i = 0; i < s->n; i++) {
-        if (i) rc |= lmd_buf_put(b, ",", 1);
-        rc |= lmd_json_f64(b, s->logprob[i]);
-    }
-    rc |= lmd_buf_puts(b, "],\"rank\":[");
-    for (size_t i = 0; i < s->n; i++)
-        rc |= lmd_buf_printf(b, "%s%d", i ? "," : "", s->rank[i]);
-    rc |= lmd_buf_puts(b, "],\"entropy\":[");
-    for (size_t i = 0; i < s->n; i++) {
-        if (i) rc |= lmd_buf_put(b, ",", 1);
-        rc |= lmd_json_f32(b, s->entropy[i]); /* NaN (no entropy in the cache) -> null */
-    }
-    rc |= lmd_buf_puts(b, "],\"topk\":[");
-    for (size_t i = 0; i < s->n; i++) {
-        rc |= lmd_buf_puts(b, i ? ",[" : "[");
-        for (int j = 0; j < s->k; j++) {
-            int32_t id = s->topk_ids[i * (size_t)s->k + j];
-            rc |= lmd_buf_printf(b, "%s{\"id\":%d,\"text\":", j ? "," : "", id);
-            rc |= put_token_text(b, x, id);
-            rc |= lmd_buf_puts(b, ",\"prob\":");
-            rc |= lmd_json_f32(b, s->topk_prob[i * (size_t)s->k + j]);
-            rc |= lmd_buf_put(b, "}", 1);
-        }
-        rc |= lmd_buf_put(b, "]", 1);
-    }
-    rc |= lmd_buf_puts(b, "]}");
-    return rc;
-}
-
-static int cmp_i32(const void *x, const void *y) {
-    int32_t a = *(const int32_t *)x, b = *(const int32_t *)y;
-    return (a > b) - (a < b);
-}
-
-/* |a \ b| for top-k lists (the definition of compare.c). */
-static int topk_missing(const int32_t *a, const int32_t *b, int k, int32_t *tmp) {
-    memcpy(tmp, b, (size_t)k * sizeof *tmp);
-    qsort(tmp, (size_t)k, sizeof *tmp, cmp_i32);
-    int missing = 0;
-    for (int i = 0; i < k; i++)
-        missing += bsearch(&a[i], tmp, (size_t)k, sizeof *tmp, cmp_i32) == NULL;
-    return missing;
-}
-
-static int put_diff(lmd_buf *b, const lmd_cache_text *t1, const lmd_cache_text *t2, int clamp) {
-    const lmd_scores *a = &t1->s, *c = &t2->s;
-    size_t n = a->n;
-    int k = a->k < c->k ? a->k : c->k;
-    int32_t *tmp = malloc(((size_t)k + 1) * sizeof *tmp);
-    if (!tmp) return -1;
-    int rc = lmd_buf_puts(b, "{\"prob\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i) rc |= lmd_buf_put(b, ",", 1);
-        rc |= lmd_json_f64(b, (double)c->prob[i] - (double)a->prob[i]);
-    }
-    rc |= lmd_buf_puts(b, "],\"logprob\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i) rc |= lmd_buf_put(b, ",", 1);
-        rc |= lmd_json_f64(b, c->logprob[i] - a->logprob[i]);
-    }
-    rc |= lmd_buf_puts(b, "],\"rank\":[");
-    for (size_t i = 0; i < n; i++)
-        rc |= lmd_buf_printf(b, "%s%lld", i ? "," : "", (long long)c->rank[i] - a->rank[i]);
-    rc |= lmd_buf_puts(b, "],\"rank_clamped\":[");
-    for (size_t i = 0; i < n; i++) {
-        int r1 = a->rank[i] < clamp ? a->rank[i] : clamp,
-            r2 = c->rank[i] < clamp ? c->rank[i] : clamp;
-        rc |= lmd_buf_printf(b, "%s%d", i ? "," : "", r2 - r1);
-    }
-    rc |= lmd_buf_puts(b, "],\"topk\":[");
-    for (size_t i = 0; i < n; i++)
-        rc |= lmd_buf_printf(
-            b, "%s%d", i ? "," : "",
-            topk_missing(a->topk_ids + i * (size_t)a->k, c->topk_ids + i * (size_t)c->k, k, tmp));
-    rc |= lmd_buf_puts(b, "],\"entropy\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i) rc |= lmd_buf_put(b, ",", 1);
-        rc |= lmd_json_f64(b, (double)c->entropy[i] - (double)a->entropy[i]);
-    }
-    rc |= lmd_buf_puts(b, "]}");
-    free(tmp);
-    return rc;
 }
 
 int lmd_corpus_text_fields(lmd_buf *b, const lmd_corpus_json_ctx *x, uint64_t index,
@@ -259,11 +168,11 @@ int lmd_corpus_text_fields(lmd_buf *b, const lmd_corpus_json_ctx *x, uint64_t in
             rc |= lmd_buf_put(b, "}", 1);
         }
         rc |= lmd_buf_puts(b, "],\"m1\":");
-        rc |= put_scores(b, x, &t1);
+        rc |= lmd_json_scores_columns(b, &t1.s, put_token_text, x);
         rc |= lmd_buf_puts(b, ",\"m2\":");
-        rc |= put_scores(b, x, &t2);
+        rc |= lmd_json_scores_columns(b, &t2.s, put_token_text, x);
         rc |= lmd_buf_puts(b, ",\"diff\":");
-        rc |= put_diff(b, &t1, &t2, clamp);
+        rc |= lmd_json_diff_columns(b, &t1.s, &t2.s, clamp);
         if (rc) rc = lmd_fail(err, "out of memory");
     }
     lmd_cache_text_free(&t1);

@@ -166,6 +166,23 @@ static void test_fake_gpt2(void **state) {
     free(golden);
 }
 
+/* The trained demo models (demo/models), against the PyTorch forward of the
+ * code that trained them (tools/demo): ties the engine to trained weights. */
+static void test_demo_models(void **state) {
+    (void)state;
+    static const char *demo[] = {"gpt-base", "gpt-austen", "gpt-distil"};
+    for (size_t i = 0; i < sizeof demo / sizeof demo[0]; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "demo/models/%s", demo[i]);
+        char *dir = tu_src_path(rel);
+        snprintf(rel, sizeof rel, "tests/golden/demo-%s.jsonl", demo[i]);
+        char *golden = tu_src_path(rel);
+        check_model(dir, golden);
+        free(dir);
+        free(golden);
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     /* LMD_TEST_BEST_BLAS=1: run with the kernels the lmdiff binary would pick */
@@ -178,6 +195,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_models),
         cmocka_unit_test(test_fake_gpt2),
+        cmocka_unit_test(test_demo_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

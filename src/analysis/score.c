@@ -15,7 +15,7 @@
 
 #define DEFAULT_TOP_K 10
 #define DEFAULT_BATCH_TOKENS 4096
-#define LOGIT_BLOCK 128 /* rows of logits computed per sgemm */
+#define LOGIT_BLOCK 512 /* rows of logits computed per sgemm */
 
 /* One forward window: s[a .. a+len-1] of text `text`, scoring the targets
  * first..last (positions in s; target p is predicted by window row p-a-1). */

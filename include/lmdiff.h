@@ -134,6 +134,9 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
 int lmd_score_text(const lmd_model *m, const char *text, size_t len, const lmd_score_opts *opts,
                    lmd_scores *out, lmd_error *err);
 
+/* Allocates the arrays of s for n tokens and k predictions each, zeroed
+ * (for callers that build scores themselves, e.g. from a cache). */
+int lmd_scores_alloc(lmd_scores *s, size_t n, int k);
 void lmd_scores_free(lmd_scores *s);
 
 /* Two tokenizers that give the same ids for every text (the same hash). */

@@ -38,18 +38,18 @@ void lmd_scores_free(lmd_scores *s) {
     memset(s, 0, sizeof *s);
 }
 
-static int scores_alloc(lmd_scores *s, size_t n, int k) {
+int lmd_scores_alloc(lmd_scores *s, size_t n, int k) {
     memset(s, 0, sizeof *s);
     s->n = n;
     s->k = k;
-    size_t n1 = n ? n : 1, nk = n1 * (size_t)k;
-    s->ids = malloc(n1 * sizeof *s->ids);
-    s->prob = malloc(n1 * sizeof *s->prob);
-    s->logprob = malloc(n1 * sizeof *s->logprob);
-    s->rank = malloc(n1 * sizeof *s->rank);
-    s->entropy = malloc(n1 * sizeof *s->entropy);
-    s->topk_ids = malloc(nk * sizeof *s->topk_ids);
-    s->topk_prob = malloc(nk * sizeof *s->topk_prob);
+    size_t n1 = n ? n : 1, nk = n1 * (size_t)(k > 0 ? k : 1);
+    s->ids = calloc(n1, sizeof *s->ids);
+    s->prob = calloc(n1, sizeof *s->prob);
+    s->logprob = calloc(n1, sizeof *s->logprob);
+    s->rank = calloc(n1, sizeof *s->rank);
+    s->entropy = calloc(n1, sizeof *s->entropy);
+    s->topk_ids = calloc(nk, sizeof *s->topk_ids);
+    s->topk_prob = calloc(nk, sizeof *s->topk_prob);
     if (!s->ids || !s->prob || !s->logprob || !s->rank || !s->entropy || !s->topk_ids ||
         !s->topk_prob) {
         lmd_scores_free(s);
@@ -163,7 +163,7 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
                          m->name, ids[t][i], t, i, V);
                 goto done;
             }
-        if (scores_alloc(&out[t], n, k) < 0 || !(seq[t] = malloc((n + 1) * sizeof **seq)) ||
+        if (lmd_scores_alloc(&out[t], n, k) < 0 || !(seq[t] = malloc((n + 1) * sizeof **seq)) ||
             cut_windows(t, n, W, &ws, &nw, &wcap) < 0) {
             lmd_fail(err, "out of memory");
             goto done;

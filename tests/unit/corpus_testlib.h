@@ -11,33 +11,14 @@
 
 #include "analysis/corpus.h"
 
-/* Scores of n tokens with top-k lists; every array is malloc'ed. */
+/* Scores of n tokens with top-k lists, zeroed (lmd_scores_alloc). */
 static inline lmd_scores ct_scores(size_t n, int k) {
     lmd_scores s;
-    memset(&s, 0, sizeof s);
-    size_t n1 = n ? n : 1, nk = n1 * (size_t)(k ? k : 1);
-    s.n = n;
-    s.k = k;
-    s.ids = calloc(n1, sizeof *s.ids);
-    s.prob = calloc(n1, sizeof *s.prob);
-    s.logprob = calloc(n1, sizeof *s.logprob);
-    s.rank = calloc(n1, sizeof *s.rank);
-    s.entropy = calloc(n1, sizeof *s.entropy);
-    s.topk_ids = calloc(nk, sizeof *s.topk_ids);
-    s.topk_prob = calloc(nk, sizeof *s.topk_prob);
+    if (lmd_scores_alloc(&s, n, k) < 0) abort();
     return s;
 }
 
-static inline void ct_scores_free(lmd_scores *s) {
-    free(s->ids);
-    free(s->prob);
-    free(s->logprob);
-    free(s->rank);
-    free(s->entropy);
-    free(s->topk_ids);
-    free(s->topk_prob);
-    memset(s, 0, sizeof *s);
-}
+static inline void ct_scores_free(lmd_scores *s) { lmd_scores_free(s); }
 
 /* Token i: id, 1-based rank, probability (logprob = ln p), entropy, and a
  * top-k list given as ids (probs descending from 0.5). */

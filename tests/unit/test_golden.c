@@ -139,18 +139,22 @@ static int check_model(const char *model_dir, const char *golden_path) {
 static const char *models[] = {"tiny-a",        "tiny-f16",  "tiny-bf16",   "tiny-sharded",
                                "tiny-noprefix", "tiny-ctx16", "tiny-untied", "tiny-b"};
 
+/* check_model on <dir_prefix><name> against tests/golden/<golden_prefix><name>.jsonl */
+static void check_named(const char *dir_prefix, const char *golden_prefix, const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s%s", dir_prefix, name);
+    char *dir = tu_src_path(rel);
+    snprintf(rel, sizeof rel, "tests/golden/%s%s.jsonl", golden_prefix, name);
+    char *golden = tu_src_path(rel);
+    check_model(dir, golden);
+    free(dir);
+    free(golden);
+}
+
 static void test_models(void **state) {
     (void)state;
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
-        char rel[128];
-        snprintf(rel, sizeof rel, "tests/models/%s", models[i]);
-        char *dir = tu_src_path(rel);
-        snprintf(rel, sizeof rel, "tests/golden/%s.jsonl", models[i]);
-        char *golden = tu_src_path(rel);
-        check_model(dir, golden);
-        free(dir);
-        free(golden);
-    }
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+        check_named("tests/models/", "", models[i]);
 }
 
 static void test_fake_gpt2(void **state) {
@@ -171,16 +175,8 @@ static void test_fake_gpt2(void **state) {
 static void test_demo_models(void **state) {
     (void)state;
     static const char *demo[] = {"gpt-base", "gpt-austen", "gpt-distil"};
-    for (size_t i = 0; i < sizeof demo / sizeof demo[0]; i++) {
-        char rel[128];
-        snprintf(rel, sizeof rel, "demo/models/%s", demo[i]);
-        char *dir = tu_src_path(rel);
-        snprintf(rel, sizeof rel, "tests/golden/demo-%s.jsonl", demo[i]);
-        char *golden = tu_src_path(rel);
-        check_model(dir, golden);
-        free(dir);
-        free(golden);
-    }
+    for (size_t i = 0; i < sizeof demo / sizeof demo[0]; i++)
+        check_named("demo/models/", "demo-", demo[i]);
 }
 
 int main(int argc, char **argv) {

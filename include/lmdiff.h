@@ -69,6 +69,18 @@ char *lmd_token_display(const lmd_tokenizer *tok, int32_t id);
  * (bos_token_id, else <|endoftext|>); -1 when there is none. */
 int32_t lmd_tokenizer_bos(const lmd_tokenizer *tok);
 
+/* The special tokens the tokenizer's post-processor puts around one sequence
+ * (tokenizer.json post_processor: BertProcessing, RobertaProcessing,
+ * TemplateProcessing "single"; for vocab.txt folders [CLS] ... [SEP]).
+ * BERT: pre=[CLS] post=[SEP]; RoBERTa: <s> ... </s>; Llama-2: <s> ...;
+ * GPT-2: none.  The arrays belong to the tokenizer (never NULL; the counts
+ * may be 0).  lmd_tokenize never adds them. */
+void lmd_tokenizer_frame(const lmd_tokenizer *tok, const int32_t **pre, size_t *n_pre,
+                         const int32_t **post, size_t *n_post);
+
+/* The mask token of a masked-LM tokenizer ([MASK], <mask>), or -1. */
+int32_t lmd_tokenizer_mask(const lmd_tokenizer *tok);
+
 /* Portable hash of the vocabulary and the tokenization rules, 64 hex chars
  * + NUL.  Defined in docs/tokenizer.md. */
 void lmd_tokenizer_hash(const lmd_tokenizer *tok, char hex[65]);

@@ -12,6 +12,7 @@ lmd_tokenizer *lmd_tok_new(void) {
     if (!t) return NULL;
     t->unk_id = -1;
     t->bos = -1;
+    t->mask_id = -1;
     /* Offset 0 of the arena is an empty string, so that 0 means "". */
     if (lmd_buf_put(&t->arena, "", 1) < 0) {
         free(t);
@@ -31,6 +32,8 @@ void lmd_tokenizer_free(lmd_tokenizer *t) {
     free(t->added);
     free(t->added_order);
     free(t->slots);
+    free(t->frame_pre);
+    free(t->frame_post);
     lmd_buf_free(&t->arena);
     free(t);
 }
@@ -394,6 +397,7 @@ int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
         if (!t->word_re) return lmd_fail(err, "%s: cannot compile the word-character class", name);
     }
     t->bos = lmd_tokenizer_token_id(t, "<|endoftext|>", 13);
+    if (lmd_tok_check_frame(t, name, err) < 0) return -1;
     lmd_buf canon = {0};
     if (lmd_tok_canonical(t, &canon) < 0) {
         lmd_buf_free(&canon);

@@ -237,6 +237,16 @@ static void lmd_apply_bos(lmd_tokenizer *t, const cJSON *config) {
     if (id >= 0) t->bos = id;
 }
 
+/* The mask token: tokenizer_config.json's mask_token when the tokenizer knows
+ * it, otherwise what finalize chose ("[MASK]" or "<mask>", or -1). */
+static void lmd_apply_mask(lmd_tokenizer *t, const cJSON *config) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(config, "mask_token");
+    if (cJSON_IsObject(m)) m = cJSON_GetObjectItemCaseSensitive(m, "content");
+    if (!cJSON_IsString(m)) return;
+    int32_t id = lmd_tokenizer_token_id(t, m->valuestring, strlen(m->valuestring));
+    if (id >= 0) t->mask_id = id;
+}
+
 int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
     if (out) *out = NULL;
     if (!dir || !out) return lmd_fail(err, "lmd_tokenizer_load: bad arguments");
@@ -272,6 +282,7 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
         if (rc < 0) goto done;
     }
     lmd_apply_bos(t, config);
+    lmd_apply_mask(t, config);
     *out = t;
     rc = 0;
 done:

@@ -237,6 +237,8 @@ int lmd_tokenizer_from_json(const char *json, size_t len, const char *name,
         lmd_json_checks(root, name, err) < 0 ||
         lmd_json_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), name, err) < 0 ||
         lmd_json_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), name, err) < 0 ||
+        lmd_tok_json_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"),
+                                    name, err) < 0 ||
         lmd_tok_finalize(t, name, err) < 0)
         goto fail;
     cJSON_Delete(root);

@@ -156,6 +156,10 @@ struct lmd_tokenizer {
     lmd_strmap whole; /* bytes of a vocabulary token -> its id, for the tokens
                          that BPE gives back whole (a shortcut, exact) */
     int32_t bos;
+    /* the post-processor's special tokens around one sequence (frame.c) */
+    int32_t *frame_pre, *frame_post;
+    size_t n_frame_pre, n_frame_post;
+    int32_t mask_id; /* the mask token, or -1 */
     char hash[65];
 };
 
@@ -178,6 +182,21 @@ int lmd_tok_add_step(lmd_tokenizer *t, int kind, const char *src, size_t len, co
 int lmd_tok_set_unk(lmd_tokenizer *t, const char *s, size_t len);
 /* Checks and indexes everything; computes the hash.  BOS = <|endoftext|>. */
 int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err);
+
+/* ---- the post-processor's frame and the mask token (frame.c) */
+
+struct cJSON;
+/* Reads tokenizer.json's post_processor (BertProcessing, RobertaProcessing,
+ * TemplateProcessing, ByteLevel, a Sequence of them; null = no frame). */
+int lmd_tok_json_post_processor(lmd_tokenizer *t, const struct cJSON *pp, const char *name,
+                                lmd_error *err);
+/* Sets the frame to pre ... post (copies the ids). */
+int lmd_tok_set_frame(lmd_tokenizer *t, const int32_t *pre, size_t n_pre, const int32_t *post,
+                      size_t n_post);
+/* Checks that the frame's ids and the mask are ids the tokenizer knows; sets
+ * the default mask ("[MASK]" or "<mask>" among the added tokens) when none
+ * was set.  Called by lmd_tok_finalize. */
+int lmd_tok_check_frame(lmd_tokenizer *t, const char *name, lmd_error *err);
 
 /* ---- the pre-tokenizer (pretok.c) */
 

@@ -186,19 +186,44 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
     const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
     const char *arch = cJSON_IsString(a0) ? a0->valuestring : NULL;
-    int is_gpt2 = (arch && !strcmp(arch, "GPT2LMHeadModel")) ||
-                  (!arch && model_type && !strcmp(model_type, "gpt2"));
-    if (!is_gpt2) {
+    /* the architecture, by "architectures" (else by model_type) */
+    static const struct {
+        const char *arch, *model_type;
+        const lmd_arch_ops *ops;
+    } archs_known[] = {
+        {"GPT2LMHeadModel", "gpt2", &lmd_gpt2_ops},
+        {"LlamaForCausalLM", "llama", &lmd_llama_ops},
+        {"MistralForCausalLM", "mistral", &lmd_llama_ops},
+        {"Qwen2ForCausalLM", "qwen2", &lmd_llama_ops},
+        {"GPTNeoXForCausalLM", "gpt_neox", &lmd_neox_ops},
+    };
+    const size_t n_known = sizeof archs_known / sizeof archs_known[0];
+    size_t which = n_known;
+    for (size_t i = 0; i < n_known && which == n_known; i++)
+        if (arch ? !strcmp(arch, archs_known[i].arch)
+                 : model_type && !strcmp(model_type, archs_known[i].model_type))
+            which = i;
+    if (which == n_known) {
+        char list[512] = "";
+        size_t ll = 0;
+        for (size_t i = 0; i < n_known; i++)
+            ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s%s (%s)", i ? ", " : "",
+                                   archs_known[i].arch, archs_known[i].model_type);
         lmd_fail(err,
-                 "%s: architecture %s (model_type %s) is not supported; supported: "
-                 "GPT2LMHeadModel (gpt2)",
-                 cfg_path, arch ? arch : "(none)", model_type ? model_type : "(none)");
+                 "%s: architecture %s (model_type %s) is not supported; supported: %s",
+                 cfg_path, arch ? arch : "(none)", model_type ? model_type : "(none)", list);
         goto done;
     }
     if (lmd_tokenizer_load(dir, &m->tok, err) < 0) goto done;
     if (lmd_st_open_dir(dir, &m->st, err) < 0) goto done;
-    m->ops = &lmd_gpt2_ops;
-    if (lmd_gpt2_load(m, cfg, cfg_path, err) < 0) goto done;
+    m->ops = archs_known[which].ops;
+    {
+        const char *name = archs_known[which].arch;
+        int lrc = m->ops == &lmd_gpt2_ops   ? lmd_gpt2_load(m, cfg, cfg_path, err)
+                  : m->ops == &lmd_neox_ops ? lmd_neox_load(m, cfg, cfg_path, err)
+                                            : lmd_llama_load(m, cfg, cfg_path, name, err);
+        if (lrc < 0) goto done;
+    }
     long bos;
     if (lmd_cfg_int(cfg, "bos_token_id", -1, &bos, cfg_path, err) < 0) goto done;
     if (bos >= 0) {

@@ -77,6 +77,7 @@ int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits
 /* Architectures besides GPT-2 (llama.c: Llama, Mistral, Qwen2; neox.c). */
 int lmd_llama_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, const char *arch,
                    lmd_error *err);
+extern const lmd_arch_ops lmd_llama_ops, lmd_neox_ops;
 int lmd_neox_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, lmd_error *err);
 
 extern const lmd_arch_ops lmd_gpt2_ops;

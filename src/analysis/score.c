@@ -4,7 +4,6 @@
  * the context), windows are packed into forward batches, and the logits of
  * a batch are produced a block of rows at a time and reduced at once, so a
  * [tokens x vocabulary] matrix never exists. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -213,9 +212,10 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
                     if (wi < w1) p = ws[wi].first;
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, V, d, 1.0f, hrows, d,
-                        m->lm_head, d, 0.0f, logits, V);
-            if (m->lm_bias) lmd_add_bias(logits, (size_t)nb, (size_t)V, m->lm_bias);
+            if (lmd_model_logits(m, hrows, (size_t)nb, logits, (size_t)V) < 0) {
+                lmd_fail(err, "out of memory for the output layer");
+                goto done;
+            }
 #pragma omp parallel for schedule(static)
             for (int b = 0; b < nb; b++) {
                 int th = omp_get_thread_num();

@@ -14,8 +14,9 @@
 #include "model/model.h"
 
 typedef struct gpt2_layer {
-    const float *ln1_w, *ln1_b, *attn_w, *attn_b, *aproj_w, *aproj_b;
-    const float *ln2_w, *ln2_b, *fc_w, *fc_b, *mproj_w, *mproj_b;
+    const float *ln1_w, *ln1_b, *attn_b, *aproj_b;
+    const float *ln2_w, *ln2_b, *fc_b, *mproj_b;
+    lmd_mat attn_w, aproj_w, fc_w, mproj_w; /* Conv1D [in, out], stored dtype */
 } gpt2_layer;
 
 typedef struct gpt2 {
@@ -23,7 +24,8 @@ typedef struct gpt2 {
     float eps;
     lmd_activation act;
     int scale_attn, scale_by_layer;
-    const float *wte, *wpe, *lnf_w, *lnf_b;
+    const float *wpe, *lnf_w, *lnf_b;
+    lmd_mat wte; /* [vocab x n_embd], stored dtype */
     gpt2_layer *layers;
 } gpt2;
 
@@ -103,7 +105,7 @@ int lmd_gpt2_load(lmd_model *m, const cJSON *cfg, const char *path, lmd_error *e
 
     const char *P = "transformer.";
     int64_t s_wte[] = {V, d}, s_wpe[] = {np, d}, s_d[] = {d};
-    if (lmd_weight(m, P, "wte.weight", 2, s_wte, &g->wte, err) < 0 ||
+    if (lmd_weight_mat(m, P, "wte.weight", s_wte, 0, 0, &g->wte, err) < 0 ||
         lmd_weight(m, P, "wpe.weight", 2, s_wpe, &g->wpe, err) < 0 ||
         lmd_weight(m, P, "ln_f.weight", 1, s_d, &g->lnf_w, err) < 0 ||
         lmd_weight(m, P, "ln_f.bias", 1, s_d, &g->lnf_b, err) < 0)
@@ -115,35 +117,42 @@ int lmd_gpt2_load(lmd_model *m, const cJSON *cfg, const char *path, lmd_error *e
         int64_t s_fc[] = {d, inner}, s_in[] = {inner}, s_proj[] = {inner, d};
         struct {
             const char *suffix;
-            int ndim;
             const int64_t *dims;
             const float **dst;
         } w[] = {
-            {"ln_1.weight", 1, s_d, &L->ln1_w},        {"ln_1.bias", 1, s_d, &L->ln1_b},
-            {"attn.c_attn.weight", 2, s_attn, &L->attn_w}, {"attn.c_attn.bias", 1, s_3d, &L->attn_b},
-            {"attn.c_proj.weight", 2, s_dd, &L->aproj_w}, {"attn.c_proj.bias", 1, s_d, &L->aproj_b},
-            {"ln_2.weight", 1, s_d, &L->ln2_w},        {"ln_2.bias", 1, s_d, &L->ln2_b},
-            {"mlp.c_fc.weight", 2, s_fc, &L->fc_w},    {"mlp.c_fc.bias", 1, s_in, &L->fc_b},
-            {"mlp.c_proj.weight", 2, s_proj, &L->mproj_w}, {"mlp.c_proj.bias", 1, s_d, &L->mproj_b},
+            {"ln_1.weight", s_d, &L->ln1_w},       {"ln_1.bias", s_d, &L->ln1_b},
+            {"attn.c_attn.bias", s_3d, &L->attn_b}, {"attn.c_proj.bias", s_d, &L->aproj_b},
+            {"ln_2.weight", s_d, &L->ln2_w},       {"ln_2.bias", s_d, &L->ln2_b},
+            {"mlp.c_fc.bias", s_in, &L->fc_b},     {"mlp.c_proj.bias", s_d, &L->mproj_b},
         };
         for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
             snprintf(n, sizeof n, "h.%d.%s", l, w[i].suffix);
-            if (lmd_weight(m, P, n, w[i].ndim, w[i].dims, w[i].dst, err) < 0) return -1;
+            if (lmd_weight(m, P, n, 1, w[i].dims, w[i].dst, err) < 0) return -1;
+        }
+        struct {
+            const char *suffix;
+            const int64_t *dims;
+            lmd_mat *dst;
+        } mw[] = {
+            {"attn.c_attn.weight", s_attn, &L->attn_w},
+            {"attn.c_proj.weight", s_dd, &L->aproj_w},
+            {"mlp.c_fc.weight", s_fc, &L->fc_w},
+            {"mlp.c_proj.weight", s_proj, &L->mproj_w},
+        };
+        for (size_t i = 0; i < sizeof mw / sizeof mw[0]; i++) {
+            snprintf(n, sizeof n, "h.%d.%s", l, mw[i].suffix);
+            if (lmd_weight_mat(m, P, n, mw[i].dims, 1, 0, mw[i].dst, err) < 0) return -1;
         }
     }
     /* the head: tied to wte unless tie_word_embeddings is false (as HF does:
      * a stored lm_head.weight is then overwritten by the tie) */
     int tie;
     if (lmd_cfg_bool(cfg, "tie_word_embeddings", 1, &tie, path, err) < 0) return -1;
-    const float *head = NULL;
-    if (!tie) {
-        if (lmd_weight(m, "", "lm_head.weight", 2, s_wte, &head, err) < 0) return -1;
-    } else if (lmd_weight_opt(m, "", "lm_head.weight", 2, s_wte, &head, err) < 0) {
-        return -1; /* present but misshapen */
-    } else {
-        head = NULL;
-    }
-    m->lm_head = head ? head : g->wte;
+    lmd_mat head;
+    if (lmd_weight_mat(m, "", "lm_head.weight", s_wte, 0, tie, &head, err) < 0)
+        return -1; /* untied and missing, or present but misshapen */
+    int own_head = !tie && head.data;
+    m->lm_head = own_head ? head : g->wte;
     m->lm_bias = NULL;
 
     lmd_model_info *info = &m->info;
@@ -156,7 +165,7 @@ int lmd_gpt2_load(lmd_model *m, const cJSON *cfg, const char *path, lmd_error *e
     info->n_inner = (int32_t)inner;
     int64_t per_layer = 4 * d * d + 2 * d * inner; /* c_attn, c_proj, c_fc, mlp.c_proj */
     info->n_params = nl * (per_layer + 9 * d + 2 * inner) + V * d + np * d + 2 * d +
-                  (head && head != g->wte ? V * d : 0);
+                  (own_head ? V * d : 0);
     info->flops_per_token = 2.0 * ((double)nl * (double)per_layer + (double)V * (double)d);
     return 0;
 }
@@ -174,11 +183,11 @@ static void activate_rows(float *x, size_t rows, size_t cols, lmd_activation act
 }
 
 /* out[T x n] (+)= in[T x k] W[k x n] + b */
-static void linear(const float *in, const float *W, const float *b, float *out, size_t T, int k,
-                   int n, int accumulate) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n, k, 1.0f, in, k, W, n,
-                accumulate ? 1.0f : 0.0f, out, n);
-    lmd_add_bias(out, T, (size_t)n, b);
+static int linear(const float *in, const lmd_mat *W, const float *b, float *out, size_t T,
+                  int accumulate) {
+    if (lmd_matmul(in, T, W, out, (size_t)W->n_out, accumulate) < 0) return -1;
+    lmd_add_bias(out, T, (size_t)W->n_out, b);
+    return 0;
 }
 
 static int gpt2_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,
@@ -210,16 +219,16 @@ static int gpt2_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, flo
     for (int s = 0; s < n_seqs; s++) {
         off[s] = o;
         for (int p = 0; p < seqs[s].len; p++, o++) {
-            const float *te = g->wte + (size_t)seqs[s].tokens[p] * d;
             const float *pe = g->wpe + (size_t)p * d;
             float *row = x + o * d;
-            for (int i = 0; i < d; i++) row[i] = te[i] + pe[i];
+            lmd_mat_row(&g->wte, seqs[s].tokens[p], row);
+            for (int i = 0; i < d; i++) row[i] += pe[i];
         }
     }
     for (int l = 0; l < g->n_layer; l++) {
         const gpt2_layer *L = &g->layers[l];
         layernorm_rows(x, h, T, d, L->ln1_w, L->ln1_b, g->eps);
-        linear(h, L->attn_w, L->attn_b, qkv, T, d, 3 * d, 0);
+        if (linear(h, &L->attn_w, L->attn_b, qkv, T, 0) < 0) goto oom;
         float scale = g->scale_attn ? 1.0f / sqrtf((float)hd) : 1.0f;
         if (g->scale_by_layer) scale /= (float)(l + 1);
         /* attention output goes to h (free again after the qkv projection) */
@@ -241,15 +250,18 @@ static int gpt2_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, flo
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Ls, hd, Ls, 1.0f, S, Ls, V,
                             3 * d, 0.0f, h + off[s] * d + (size_t)j * hd, d);
             }
-        linear(h, L->aproj_w, L->aproj_b, x, T, d, d, 1);
+        if (linear(h, &L->aproj_w, L->aproj_b, x, T, 1) < 0) goto oom;
         layernorm_rows(x, h, T, d, L->ln2_w, L->ln2_b, g->eps);
-        linear(h, L->fc_w, L->fc_b, f, T, d, g->inner, 0);
+        if (linear(h, &L->fc_w, L->fc_b, f, T, 0) < 0) goto oom;
         activate_rows(f, T, (size_t)g->inner, g->act);
-        linear(f, L->mproj_w, L->mproj_b, x, T, g->inner, d, 1);
+        if (linear(f, &L->mproj_w, L->mproj_b, x, T, 1) < 0) goto oom;
     }
     layernorm_rows(x, hidden, T, d, g->lnf_w, g->lnf_b, g->eps);
     free(off), free(x), free(h), free(qkv), free(f), free(scores);
     return 0;
+oom:
+    free(off), free(x), free(h), free(qkv), free(f), free(scores);
+    return lmd_fail(err, "out of memory for a batch of %zu tokens", T);
 }
 
 const lmd_arch_ops lmd_gpt2_ops = {"gpt2", gpt2_forward, gpt2_free};

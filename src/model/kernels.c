@@ -60,6 +60,17 @@ LMD_CLONES void lmd_layernorm_row(const float *x, float *y, int d, const float *
     for (int i = 0; i < d; i++) y[i] = (x[i] - mean) * inv * w[i] + b[i];
 }
 
+LMD_CLONES void lmd_rmsnorm_row(const float *x, float *y, int d, const float *w, float eps) {
+    float ss = 0;
+    for (int i = 0; i < d; i++) ss += x[i] * x[i];
+    float inv = 1.0f / sqrtf(ss / (float)d + eps);
+    for (int i = 0; i < d; i++) y[i] = x[i] * inv * w[i];
+}
+
+LMD_CLONES void lmd_vmul(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] *= y[i];
+}
+
 LMD_CLONES static void gelu_tanh(float *x, size_t n) {
     /* 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)) */
     const float c = 0.7978845608028654f; /* sqrt(2/pi) */

@@ -16,6 +16,12 @@ void lmd_vexp(const float *x, float *y, size_t n);
 /* One row of LayerNorm: y = (x - mean) / sqrt(var + eps) * w + b. */
 void lmd_layernorm_row(const float *x, float *y, int d, const float *w, const float *b, float eps);
 
+/* One row of RMSNorm: y = x / sqrt(mean(x^2) + eps) * w. */
+void lmd_rmsnorm_row(const float *x, float *y, int d, const float *w, float eps);
+
+/* x[i] = x[i] * y[i] (the SwiGLU product). */
+void lmd_vmul(float *x, const float *y, size_t n);
+
 typedef enum {
     LMD_ACT_GELU_TANH, /* gelu_new, gelu_pytorch_tanh, gelu_fast */
     LMD_ACT_GELU_ERF,  /* gelu */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/kernels.h"
 #include "tokenize/tokenizer.h"
 
 int lmd_cfg_int(const cJSON *cfg, const char *key, long def, long *out, const char *path,
@@ -59,9 +60,10 @@ static int own(lmd_model *m, float *p) {
     return 0;
 }
 
-int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
-                   const int64_t *dims, const float **out, lmd_error *err) {
-    *out = NULL;
+/* Finds prefix+name (else name) and checks its shape: *tp = NULL when absent. */
+static int find_checked(lmd_model *m, const char *prefix, const char *name, int ndim,
+                        const int64_t *dims, const lmd_tensor **tp, lmd_error *err) {
+    *tp = NULL;
     char full[256];
     snprintf(full, sizeof full, "%s%s", prefix, name);
     const lmd_tensor *t = lmd_st_find(&m->st, full);
@@ -79,13 +81,60 @@ int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
     if (!same)
         return lmd_fail(err, "%s: tensor %s: shape [%s] but config.json says [%s]", file, t->name,
                         have, want);
+    if (t->dtype == LMD_DTYPE_OTHER)
+        return lmd_fail(err, "%s: tensor %s: dtype %s is not supported (F32, F16 and BF16 are)",
+                        file, t->name, t->dtype_name);
+    *tp = t;
+    return 0;
+}
+
+int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int64_t dims[2],
+                   int in_major, int optional, lmd_mat *out, lmd_error *err) {
+    memset(out, 0, sizeof *out);
+    const lmd_tensor *t;
+    if (find_checked(m, prefix, name, 2, dims, &t, err) < 0) return -1;
+    if (!t) {
+        if (optional) return 0;
+        return lmd_fail(err, "%s: tensor %s%s (or %s) is missing from the weights", m->dir, prefix,
+                        name, name);
+    }
+    out->dtype = t->dtype;
+    out->in_major = in_major;
+    out->n_out = (int)(in_major ? dims[1] : dims[0]);
+    out->n_in = (int)(in_major ? dims[0] : dims[1]);
+    size_t align = t->dtype == LMD_F32 ? 4 : 2;
+    if (((uintptr_t)t->data & (align - 1)) == 0) {
+        out->data = t->data;
+        return 0;
+    }
+    float *p = malloc(t->nbytes + 4); /* misaligned in the file: an aligned copy */
+    if (!p || own(m, p) < 0) {
+        free(p);
+        return lmd_fail(err, "%s: tensor %s: out of memory", m->st.files[t->file], t->name);
+    }
+    memcpy(p, t->data, t->nbytes);
+    out->data = p;
+    return 0;
+}
+
+int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits, size_t ldl) {
+    if (lmd_matmul(h, T, &m->lm_head, logits, ldl, 0) < 0) return -1;
+    if (m->lm_bias)
+        for (size_t r = 0; r < T; r++) lmd_add_bias(logits + r * ldl, 1, (size_t)m->lm_head.n_out, m->lm_bias);
+    return 0;
+}
+
+int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
+                   const int64_t *dims, const float **out, lmd_error *err) {
+    *out = NULL;
+    const lmd_tensor *t;
+    if (find_checked(m, prefix, name, ndim, dims, &t, err) < 0) return -1;
+    if (!t) return 0;
+    const char *file = m->st.files[t->file];
     if (t->dtype == LMD_F32 && ((uintptr_t)t->data & 3) == 0) {
         *out = (const float *)t->data;
         return 0;
     }
-    if (t->dtype == LMD_DTYPE_OTHER)
-        return lmd_fail(err, "%s: tensor %s: dtype %s is not supported (F32, F16 and BF16 are)",
-                        file, t->name, t->dtype_name);
     float *p = malloc((size_t)t->numel * sizeof *p + 1);
     if (!p || own(m, p) < 0) {
         free(p);
@@ -137,19 +186,44 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
     const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
     const char *arch = cJSON_IsString(a0) ? a0->valuestring : NULL;
-    int is_gpt2 = (arch && !strcmp(arch, "GPT2LMHeadModel")) ||
-                  (!arch && model_type && !strcmp(model_type, "gpt2"));
-    if (!is_gpt2) {
+    /* the architecture, by "architectures" (else by model_type) */
+    static const struct {
+        const char *arch, *model_type;
+        const lmd_arch_ops *ops;
+    } archs_known[] = {
+        {"GPT2LMHeadModel", "gpt2", &lmd_gpt2_ops},
+        {"LlamaForCausalLM", "llama", &lmd_llama_ops},
+        {"MistralForCausalLM", "mistral", &lmd_llama_ops},
+        {"Qwen2ForCausalLM", "qwen2", &lmd_llama_ops},
+        {"GPTNeoXForCausalLM", "gpt_neox", &lmd_neox_ops},
+    };
+    const size_t n_known = sizeof archs_known / sizeof archs_known[0];
+    size_t which = n_known;
+    for (size_t i = 0; i < n_known && which == n_known; i++)
+        if (arch ? !strcmp(arch, archs_known[i].arch)
+                 : model_type && !strcmp(model_type, archs_known[i].model_type))
+            which = i;
+    if (which == n_known) {
+        char list[512] = "";
+        size_t ll = 0;
+        for (size_t i = 0; i < n_known; i++)
+            ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s%s (%s)", i ? ", " : "",
+                                   archs_known[i].arch, archs_known[i].model_type);
         lmd_fail(err,
-                 "%s: architecture %s (model_type %s) is not supported; supported: "
-                 "GPT2LMHeadModel (gpt2)",
-                 cfg_path, arch ? arch : "(none)", model_type ? model_type : "(none)");
+                 "%s: architecture %s (model_type %s) is not supported; supported: %s",
+                 cfg_path, arch ? arch : "(none)", model_type ? model_type : "(none)", list);
         goto done;
     }
     if (lmd_tokenizer_load(dir, &m->tok, err) < 0) goto done;
     if (lmd_st_open_dir(dir, &m->st, err) < 0) goto done;
-    m->ops = &lmd_gpt2_ops;
-    if (lmd_gpt2_load(m, cfg, cfg_path, err) < 0) goto done;
+    m->ops = archs_known[which].ops;
+    {
+        const char *name = archs_known[which].arch;
+        int lrc = m->ops == &lmd_gpt2_ops   ? lmd_gpt2_load(m, cfg, cfg_path, err)
+                  : m->ops == &lmd_neox_ops ? lmd_neox_load(m, cfg, cfg_path, err)
+                                            : lmd_llama_load(m, cfg, cfg_path, name, err);
+        if (lrc < 0) goto done;
+    }
     long bos;
     if (lmd_cfg_int(cfg, "bos_token_id", -1, &bos, cfg_path, err) < 0) goto done;
     if (bos >= 0) {

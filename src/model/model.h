@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "base/base.h"
+#include "model/matmul.h"
 #include "model/safetensors.h"
 
 /* One sequence of a forward batch: tokens with position ids 0..len-1. */
@@ -34,7 +35,7 @@ struct lmd_model {
     lmd_st_set st;
     const lmd_arch_ops *ops;
     void *arch;            /* the architecture's weights */
-    const float *lm_head;  /* [vocab_size x n_embd] */
+    lmd_mat lm_head;       /* [vocab_size x n_embd], in its stored dtype */
     const float *lm_bias;  /* [vocab_size] or NULL */
     float **owned;         /* buffers converted from F16/BF16 or realigned */
     size_t n_owned;
@@ -61,6 +62,23 @@ int lmd_weight(lmd_model *m, const char *prefix, const char *name, int ndim, con
 /* Like lmd_weight, but a missing tensor sets *out = NULL and returns 0. */
 int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
                    const int64_t *dims, const float **out, lmd_error *err);
+
+/* A 2-D weight matrix left in its stored dtype (F32, F16 or BF16; copied
+ * only when its data is misaligned): stored shape [dims[0] x dims[1]];
+ * in_major says which of them is the input (see lmd_mat).  out->data is
+ * NULL when the tensor is missing and `optional`; else missing is an error. */
+int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int64_t dims[2],
+                   int in_major, int optional, lmd_mat *out, lmd_error *err);
+
+/* The output layer for rows h[T x n_embd]: logits[T x vocab] (row stride
+ * ldl) = h lm_head^T + lm_bias. */
+int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits, size_t ldl);
+
+/* Architectures besides GPT-2 (llama.c: Llama, Mistral, Qwen2; neox.c). */
+int lmd_llama_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, const char *arch,
+                   lmd_error *err);
+extern const lmd_arch_ops lmd_llama_ops, lmd_neox_ops;
+int lmd_neox_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, lmd_error *err);
 
 extern const lmd_arch_ops lmd_gpt2_ops;
 int lmd_gpt2_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, lmd_error *err);

@@ -1,0 +1,102 @@
+/* matmul.c - see matmul.h. */
+#pragma GCC optimize("O3")
+#include "model/matmul.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && !defined(__clang__) && !defined(LMD_NO_CLONES)
+#define LMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#else
+#define LMD_CLONES
+#endif
+
+/* per-thread scratch for one converted tile of weights */
+#define TILE_BYTES ((size_t)2 << 20)
+
+/* F16 -> F32 without branches, so the loop vectorises: the 15 magnitude bits
+ * shifted into an F32 are the value times 2^-112 (subnormals included, since
+ * F32's range is wider), so one exact multiplication rescales; exponent 31
+ * (inf/NaN) is patched to F32's 255. */
+static inline uint32_t f16_bits(uint16_t h) {
+    uint32_t o = (uint32_t)(h & 0x7FFFu) << 13;
+    union {
+        uint32_t u;
+        float f;
+    } a = {.u = o}, r;
+    r.f = a.f * 0x1p112f;
+    uint32_t bits = (h & 0x7C00u) == 0x7C00u ? (o | 0x7F800000u) : r.u;
+    return bits | ((uint32_t)(h & 0x8000u) << 16);
+}
+
+LMD_CLONES static void f16_to_f32(const uint16_t *restrict s, float *restrict d, size_t n) {
+    uint32_t *du = (uint32_t *)d;
+    for (size_t i = 0; i < n; i++) du[i] = f16_bits(s[i]);
+}
+
+LMD_CLONES static void bf16_to_f32(const uint16_t *restrict s, float *restrict d, size_t n) {
+    uint32_t *du = (uint32_t *)d;
+    for (size_t i = 0; i < n; i++) du[i] = (uint32_t)s[i] << 16;
+}
+
+void lmd_convert_f32(const void *src, lmd_dtype dt, float *dst, size_t n) {
+    if (dt == LMD_F16) f16_to_f32(src, dst, n);
+    else if (dt == LMD_BF16) bf16_to_f32(src, dst, n);
+    else memcpy(dst, src, n * sizeof *dst);
+}
+
+static size_t esize(lmd_dtype dt) { return dt == LMD_F32 ? 4 : 2; }
+
+void lmd_mat_row(const lmd_mat *W, int r, float *out) {
+    const uint8_t *p = (const uint8_t *)W->data + (size_t)r * (size_t)W->n_in * esize(W->dtype);
+    lmd_convert_f32(p, W->dtype, out, (size_t)W->n_in);
+}
+
+int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy, int accumulate) {
+    const int n = W->n_out, k = W->n_in;
+    const float beta = accumulate ? 1.0f : 0.0f;
+    if (T == 0) return 0;
+    if (W->dtype == LMD_F32) {
+        if (!W->in_major)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, k,
+                        W->data, k, beta, Y, (int)ldy);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n, k, 1.0f, X, k,
+                        W->data, n, beta, Y, (int)ldy);
+        return 0;
+    }
+    /* tiles of nb output features: a multiple of 16, at most TILE_BYTES of
+     * F32, and small enough that every thread gets one */
+    const int nth = omp_get_max_threads();
+    size_t nb = TILE_BYTES / (4 * (size_t)k);
+    size_t per = ((size_t)n + (size_t)nth - 1) / (size_t)nth;
+    per = (per + 15) / 16 * 16;
+    if (nb > per) nb = per;
+    nb = nb / 16 * 16;
+    if (nb < 16) nb = 16;
+    const size_t ntiles = ((size_t)n + nb - 1) / nb;
+    const size_t es = esize(W->dtype);
+    float *scratch = malloc((size_t)nth * nb * (size_t)k * sizeof *scratch);
+    if (!scratch) return -1;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t t = 0; t < ntiles; t++) {
+        float *S = scratch + (size_t)omp_get_thread_num() * nb * (size_t)k;
+        size_t j0 = t * nb, cnt = (size_t)n - j0 < nb ? (size_t)n - j0 : nb;
+        const uint8_t *base = W->data;
+        if (!W->in_major) {
+            lmd_convert_f32(base + j0 * (size_t)k * es, W->dtype, S, cnt * (size_t)k);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)cnt, k, 1.0f, X, k,
+                        S, k, beta, Y + j0, (int)ldy);
+        } else {
+            for (int i = 0; i < k; i++)
+                lmd_convert_f32(base + ((size_t)i * (size_t)n + j0) * es, W->dtype,
+                                S + (size_t)i * cnt, cnt);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)cnt, k, 1.0f, X,
+                        k, S, (int)cnt, beta, Y + j0, (int)ldy);
+        }
+    }
+    free(scratch);
+    return 0;
+}

@@ -1,0 +1,346 @@
+#!/usr/bin/python3
+"""causalref: float64 reference forward passes of the rotary decoders lmdiff
+reads besides GPT-2 -- LlamaForCausalLM, MistralForCausalLM,
+Qwen2ForCausalLM and GPTNeoXForCausalLM -- and scoring with them.
+
+Written from the published model definitions (the maths of HF transformers'
+modeling_llama / modeling_mistral / modeling_qwen2 / modeling_gpt_neox), not
+from the C engine.  numpy only; the safetensors reader, the byte-level BPE
+tokenizer and the scoring contract (BOS, sliding windows, ranks, top-k) are
+lmref.py's, imported.
+
+CLI (as lmref.py; GPT-2 folders are handed to lmref):
+    causalref.py score MODEL_DIR --texts FILE.jsonl [--top-k 10] [-o OUT.jsonl]
+    causalref.py trace MODEL_DIR --text TEXT
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lmref  # noqa: E402  (sets single-threaded BLAS before numpy loads)
+
+import numpy as np  # noqa: E402
+
+
+def _act(name):
+    return lmref.activation(name)
+
+
+def _rms_norm(x, w, eps):
+    return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps) * w
+
+
+def _layer_norm(x, w, b, eps):
+    mu = x.mean(axis=-1, keepdims=True)
+    v = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(v + eps) * w + b
+
+
+def rope_inv_freq(cfg, rot_dim, theta):
+    """inverse frequencies of the rotated pairs, with rope_scaling applied
+    (HF modeling_rope_utils: default, linear, llama3)."""
+    inv = 1.0 / theta ** (np.arange(0, rot_dim, 2, dtype=np.float64) / rot_dim)
+    sc = cfg.get("rope_scaling")
+    if not sc:
+        return inv
+    kind = sc.get("rope_type", sc.get("type"))
+    if kind == "default":
+        return inv
+    if kind == "linear":
+        return inv / float(sc["factor"])
+    if kind == "llama3":
+        factor = float(sc["factor"])
+        lo = float(sc["low_freq_factor"])
+        hi = float(sc["high_freq_factor"])
+        old = float(sc["original_max_position_embeddings"])
+        wavelen = 2 * math.pi / inv
+        scaled = np.where(wavelen > old / lo, inv / factor, inv)
+        smooth = (old / wavelen - lo) / (hi - lo)
+        blended = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < old / hi) & ~(wavelen > old / lo)
+        return np.where(medium, blended, scaled)
+    raise ValueError("rope_scaling type %r not supported" % kind)
+
+
+def apply_rope(x, inv_freq):
+    """x: [T, heads, D]; rotates the first 2*len(inv_freq) dims of each head,
+    HF's rotate_half form: x*cos + rotate_half(x)*sin with cos/sin repeated
+    over the two halves."""
+    R = 2 * len(inv_freq)
+    if R == 0:
+        return x
+    T = x.shape[0]
+    ang = np.outer(np.arange(T, dtype=np.float64), inv_freq)      # [T, R/2]
+    emb = np.concatenate([ang, ang], axis=-1)                     # [T, R]
+    cos, sin = np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
+    xr, xp = x[..., :R], x[..., R:]
+    half = R // 2
+    rot = np.concatenate([-xr[..., half:], xr[..., :half]], axis=-1)
+    return np.concatenate([xr * cos + rot * sin, xp], axis=-1)
+
+
+def attention(q, k, v, window=None):
+    """q: [T, H, D], k/v: [T, KV, D]; causal, query head h reads kv head
+    h // (H // KV); with a sliding window, key j is seen from query i when
+    i - j < window."""
+    T, H, D = q.shape
+    KV = k.shape[1]
+    rep = H // KV
+    i = np.arange(T)[:, None]
+    j = np.arange(T)[None, :]
+    allowed = j <= i
+    if window:
+        allowed &= (i - j) < window
+    out = np.empty((T, H, D))
+    for h in range(H):
+        s = q[:, h, :] @ k[:, h // rep, :].T / math.sqrt(D)
+        s = np.where(allowed, s, -np.inf)
+        s = np.exp(s - s.max(axis=1, keepdims=True))
+        out[:, h, :] = (s / s.sum(axis=1, keepdims=True)) @ v[:, h // rep, :]
+    return out
+
+
+class _Base:
+    def _take(self, raw, name, shape, used):
+        if name not in raw:
+            raise ValueError("missing tensor %s" % name)
+        a = raw[name]
+        if tuple(a.shape) != tuple(shape):
+            raise ValueError("tensor %s has shape %s, expected %s" % (name, a.shape, shape))
+        used.add(name)
+        return np.asarray(a, dtype=np.float64)
+
+
+class Llama(_Base):
+    """LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM."""
+
+    def __init__(self, model_dir, cfg):
+        self.config = cfg
+        arch = (cfg.get("architectures") or [None])[0]
+        self.arch = arch
+        d = cfg["hidden_size"]
+        H = cfg["num_attention_heads"]
+        KV = cfg.get("num_key_value_heads") or H
+        D = cfg.get("head_dim") or d // H
+        I = cfg["intermediate_size"]
+        V = cfg["vocab_size"]
+        self.d, self.H, self.KV, self.D, self.I = d, H, KV, D, I
+        self.vocab_size = V
+        self.eps = float(cfg.get("rms_norm_eps", 1e-6))
+        if cfg.get("hidden_act", "silu") not in ("silu", "swish"):
+            raise ValueError("hidden_act %r" % cfg.get("hidden_act"))
+        self.act = _act("silu")
+        self.inv_freq = rope_inv_freq(cfg, D, float(cfg.get("rope_theta", 10000.0)))
+        # the sliding attention window (the model's maths) and the scoring
+        # context: max_position_embeddings, capped at the window
+        window = None
+        if arch == "MistralForCausalLM":
+            window = cfg.get("sliding_window")
+        elif arch == "Qwen2ForCausalLM" and cfg.get("use_sliding_window"):
+            window = cfg.get("sliding_window")
+        self.window = window
+        npos = cfg.get("max_position_embeddings", 2048)
+        self.n_positions = min(npos, window) if window else npos
+        attn_bias = bool(cfg.get("attention_bias", False))
+        qkv_bias = attn_bias or arch == "Qwen2ForCausalLM"
+        mlp_bias = bool(cfg.get("mlp_bias", False))
+        raw = lmref._load_weights(model_dir)
+        used = set()
+        t = lambda n, s: self._take(raw, n, s, used)  # noqa: E731
+        self.embed = t("model.embed_tokens.weight", (V, d))
+        self.layers = []
+        for li in range(cfg["num_hidden_layers"]):
+            p = "model.layers.%d." % li
+            L = {
+                "ln1": t(p + "input_layernorm.weight", (d,)),
+                "ln2": t(p + "post_attention_layernorm.weight", (d,)),
+                "q": t(p + "self_attn.q_proj.weight", (H * D, d)),
+                "k": t(p + "self_attn.k_proj.weight", (KV * D, d)),
+                "v": t(p + "self_attn.v_proj.weight", (KV * D, d)),
+                "o": t(p + "self_attn.o_proj.weight", (d, H * D)),
+                "gate": t(p + "mlp.gate_proj.weight", (I, d)),
+                "up": t(p + "mlp.up_proj.weight", (I, d)),
+                "down": t(p + "mlp.down_proj.weight", (d, I)),
+            }
+            zero = np.zeros
+            L["bq"] = t(p + "self_attn.q_proj.bias", (H * D,)) if qkv_bias else zero(H * D)
+            L["bk"] = t(p + "self_attn.k_proj.bias", (KV * D,)) if qkv_bias else zero(KV * D)
+            L["bv"] = t(p + "self_attn.v_proj.bias", (KV * D,)) if qkv_bias else zero(KV * D)
+            L["bo"] = t(p + "self_attn.o_proj.bias", (d,)) if attn_bias else zero(d)
+            L["bgate"] = t(p + "mlp.gate_proj.bias", (I,)) if mlp_bias else zero(I)
+            L["bup"] = t(p + "mlp.up_proj.bias", (I,)) if mlp_bias else zero(I)
+            L["bdown"] = t(p + "mlp.down_proj.bias", (d,)) if mlp_bias else zero(d)
+            self.layers.append(L)
+        self.norm = t("model.norm.weight", (d,))
+        if cfg.get("tie_word_embeddings", False):
+            self.head = self.embed
+        else:
+            self.head = t("lm_head.weight", (V, d))
+        extra = sorted(set(raw) - used)
+        if extra:
+            sys.stderr.write("causalref: warning: unused tensors: %s\n" % ", ".join(extra))
+        self.bos_token_id = cfg.get("bos_token_id")
+
+    def forward(self, ids, trace=None):
+        ids = np.asarray(ids, dtype=np.int64)
+        T = len(ids)
+        if T == 0:
+            return np.zeros((0, self.vocab_size))
+        if T > self.n_positions:
+            raise ValueError("sequence of %d > context %d" % (T, self.n_positions))
+        H, KV, D = self.H, self.KV, self.D
+        x = self.embed[ids]
+        for li, L in enumerate(self.layers):
+            n = _rms_norm(x, L["ln1"], self.eps)
+            q = (n @ L["q"].T + L["bq"]).reshape(T, H, D)
+            k = (n @ L["k"].T + L["bk"]).reshape(T, KV, D)
+            v = (n @ L["v"].T + L["bv"]).reshape(T, KV, D)
+            q, k = apply_rope(q, self.inv_freq), apply_rope(k, self.inv_freq)
+            a = attention(q, k, v, self.window).reshape(T, H * D) @ L["o"].T + L["bo"]
+            x = x + a
+            n = _rms_norm(x, L["ln2"], self.eps)
+            g = self.act(n @ L["gate"].T + L["bgate"])
+            u = n @ L["up"].T + L["bup"]
+            x = x + (g * u) @ L["down"].T + L["bdown"]
+            if trace is not None:
+                trace["layer%d.out" % li] = x.copy()
+        x = _rms_norm(x, self.norm, self.eps)
+        if trace is not None:
+            trace["norm"] = x
+        return x @ self.head.T
+
+
+class NeoX(_Base):
+    """GPTNeoXForCausalLM."""
+
+    def __init__(self, model_dir, cfg):
+        self.config = cfg
+        d = cfg["hidden_size"]
+        H = cfg["num_attention_heads"]
+        I = cfg["intermediate_size"]
+        V = cfg["vocab_size"]
+        D = d // H
+        self.d, self.H, self.D, self.vocab_size = d, H, D, V
+        self.eps = float(cfg.get("layer_norm_eps", 1e-5))
+        self.act = _act(cfg.get("hidden_act", "gelu"))
+        self.parallel = bool(cfg.get("use_parallel_residual", True))
+        rot = int(D * float(cfg.get("rotary_pct", 0.25)))
+        base = float(cfg.get("rotary_emb_base", cfg.get("rope_theta", 10000.0)))
+        self.inv_freq = rope_inv_freq(cfg, rot, base)
+        self.n_positions = cfg.get("max_position_embeddings", 2048)
+        bias = bool(cfg.get("attention_bias", True))
+        raw = lmref._load_weights(model_dir)
+        used = set()
+        t = lambda n, s: self._take(raw, n, s, used)  # noqa: E731
+        self.embed = t("gpt_neox.embed_in.weight", (V, d))
+        self.layers = []
+        for li in range(cfg["num_hidden_layers"]):
+            p = "gpt_neox.layers.%d." % li
+            L = {
+                "ln1w": t(p + "input_layernorm.weight", (d,)),
+                "ln1b": t(p + "input_layernorm.bias", (d,)),
+                "ln2w": t(p + "post_attention_layernorm.weight", (d,)),
+                "ln2b": t(p + "post_attention_layernorm.bias", (d,)),
+                "qkv": t(p + "attention.query_key_value.weight", (3 * d, d)),
+                "dense": t(p + "attention.dense.weight", (d, d)),
+                "up": t(p + "mlp.dense_h_to_4h.weight", (I, d)),
+                "upb": t(p + "mlp.dense_h_to_4h.bias", (I,)),
+                "down": t(p + "mlp.dense_4h_to_h.weight", (d, I)),
+                "downb": t(p + "mlp.dense_4h_to_h.bias", (d,)),
+            }
+            L["qkvb"] = t(p + "attention.query_key_value.bias", (3 * d,)) if bias else np.zeros(3 * d)
+            L["denseb"] = t(p + "attention.dense.bias", (d,)) if bias else np.zeros(d)
+            self.layers.append(L)
+        self.lnfw = t("gpt_neox.final_layer_norm.weight", (d,))
+        self.lnfb = t("gpt_neox.final_layer_norm.bias", (d,))
+        if cfg.get("tie_word_embeddings", False):
+            self.head = self.embed
+        else:
+            self.head = t("embed_out.weight", (V, d))
+        extra = sorted(set(raw) - used)
+        if extra:
+            sys.stderr.write("causalref: warning: unused tensors: %s\n" % ", ".join(extra))
+        self.bos_token_id = cfg.get("bos_token_id")
+
+    def forward(self, ids, trace=None):
+        ids = np.asarray(ids, dtype=np.int64)
+        T = len(ids)
+        if T == 0:
+            return np.zeros((0, self.vocab_size))
+        if T > self.n_positions:
+            raise ValueError("sequence of %d > context %d" % (T, self.n_positions))
+        H, D = self.H, self.D
+        x = self.embed[ids]
+        for li, L in enumerate(self.layers):
+            n = _layer_norm(x, L["ln1w"], L["ln1b"], self.eps)
+            qkv = (n @ L["qkv"].T + L["qkvb"]).reshape(T, H, 3 * D)   # per head: q, k, v
+            q, k, v = qkv[..., :D], qkv[..., D:2 * D], qkv[..., 2 * D:]
+            q, k = apply_rope(q, self.inv_freq), apply_rope(k, self.inv_freq)
+            a = attention(q, k, v).reshape(T, H * D) @ L["dense"].T + L["denseb"]
+
+            def mlp(z):
+                z = _layer_norm(z, L["ln2w"], L["ln2b"], self.eps)
+                return self.act(z @ L["up"].T + L["upb"]) @ L["down"].T + L["downb"]
+
+            if self.parallel:
+                x = x + a + mlp(x)
+            else:
+                x = x + a
+                x = x + mlp(x)
+            if trace is not None:
+                trace["layer%d.out" % li] = x.copy()
+        x = _layer_norm(x, self.lnfw, self.lnfb, self.eps)
+        if trace is not None:
+            trace["norm"] = x
+        return x @ self.head.T
+
+
+def load_model(model_dir):
+    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+        cfg = json.load(f)
+    arch = (cfg.get("architectures") or [None])[0]
+    if arch in ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"):
+        return Llama(model_dir, cfg)
+    if arch == "GPTNeoXForCausalLM":
+        return NeoX(model_dir, cfg)
+    if arch == "GPT2LMHeadModel":
+        return lmref.load_model(model_dir)
+    raise ValueError("architecture %r not supported" % arch)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="causalref.py", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("score")
+    p.add_argument("model_dir")
+    p.add_argument("--texts", required=True)
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("-o", "--output")
+    p = sub.add_parser("trace")
+    p.add_argument("model_dir")
+    p.add_argument("--text", required=True)
+    args = ap.parse_args(argv)
+    model = load_model(args.model_dir)
+    tok = lmref.load_tokenizer(args.model_dir)
+    if args.cmd == "score":
+        out = lmref._open_out(args.output)
+        for t in lmref.read_texts(args.texts):
+            out.write(lmref._dump(lmref.score_text(model, tok, t, args.top_k)) + "\n")
+        if out is not sys.stdout:
+            out.close()
+        return 0
+    ids = ([lmref.bos_id(model, tok)] + tok.encode(args.text))[:model.n_positions]
+    tr = {}
+    logits = model.forward(ids, trace=tr)
+    np.set_printoptions(precision=10, linewidth=200)
+    for name, arr in list(tr.items()) + [("logits", logits)]:
+        for r in sorted({0, len(ids) - 1}):
+            print("%-14s pos %3d: %s" % (name, r, arr[r][:6]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

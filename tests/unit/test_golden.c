@@ -8,7 +8,10 @@
  *   - the top-k ids are the reference's, except where the two ids' logits
  *     tie within 1e-5 in the reference.
  * Each model is scored twice: all texts in one batch, and with a batch of
- * 64 tokens (many forward passes), which must agree exactly in rank. */
+ * 64 tokens (many forward passes), which must agree exactly in rank and
+ * within BATCH_TOL in log p: OpenBLAS picks other kernels (its small-matrix
+ * path on SkylakeX) for other row counts, which reorders float32 sums; seen up
+ * to 1.5e-5 on the 4-layer BF16 Llama model. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #define TOL_LOGPROB 1e-4
 #define TOL_ENTROPY 1e-4
 #define TIE 1e-5
+#define BATCH_TOL 5e-5
 
 typedef struct case_ {
     char *text;
@@ -105,7 +109,7 @@ static int check_model(const char *model_dir, const char *golden_path) {
             if (s->rank[i] < lo || s->rank[i] > hi)
                 fail_msg("%s: text %zu token %zu: rank %d outside the reference's [%d, %d]",
                          model_dir, c, i, s->rank[i], lo, hi);
-            if (s->rank[i] != small[c].rank[i] || fabs(s->logprob[i] - small[c].logprob[i]) > 1e-5)
+            if (s->rank[i] != small[c].rank[i] || fabs(s->logprob[i] - small[c].logprob[i]) > BATCH_TOL)
                 fail_msg("%s: text %zu token %zu: batching changes the result", model_dir, c, i);
             for (int j = 0; j < s->k; j++) {
                 int32_t cid = s->topk_ids[i * (size_t)s->k + j];

@@ -25,6 +25,7 @@ void lmd_tokenizer_free(lmd_tokenizer *t) {
     if (!t) return;
     for (size_t i = 0; i < t->n_steps; i++) pcre2_code_free(t->steps[i].re);
     free(t->steps);
+    free(t->norms);
     pcre2_code_free(t->word_re);
     lmd_strmap_free(&t->vocab);
     lmd_strmap_free(&t->whole);
@@ -207,6 +208,7 @@ int lmd_tok_set_unk(lmd_tokenizer *t, const char *s, size_t len) {
  * on those with normalized=true.  When every token has the same flag there is
  * a single pass (0); otherwise the normalized ones form pass 1. */
 static int lmd_added_two_pass(const lmd_tokenizer *t) {
+    if (t->n_norms) return 1; /* normalized tokens are matched in normalized text */
     for (size_t i = 1; i < t->n_added; i++)
         if (t->added[i].normalized != t->added[0].normalized) return 1;
     return 0;
@@ -229,9 +231,42 @@ static int lmd_added_cmp(const void *pa, const void *pb) {
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* What each added token matches: its content, or for a normalized token of
+ * a tokenizer with a normalizer its normalized content, as Hugging Face. */
+static int lmd_added_match(lmd_tokenizer *t, const char *name, lmd_error *err) {
+    char q[160];
+    lmd_buf b = {0};
+    for (size_t i = 0; i < t->n_added; i++) {
+        lmd_added_tok *a = &t->added[i];
+        a->match_off = a->off;
+        a->match_len = a->len;
+        if (!lmd_tok_added_pass(t, a) || t->n_norms == 0) continue;
+        b.len = 0;
+        if (lmd_tok_normalize(t, lmd_tok_str(t, a->off), a->len, &b) < 0 || b.len > UINT32_MAX / 2) {
+            lmd_buf_free(&b);
+            return lmd_fail(err, "%s: out of memory", name);
+        }
+        if (b.len == 0) {
+            lmd_buf_free(&b);
+            return lmd_fail(err, "%s: added token %s is empty after normalization", name,
+                            lmd_quote(lmd_tok_str(t, a->off), a->len, q, sizeof q));
+        }
+        size_t off = lmd_arena_add(t, b.data, b.len);
+        if (off == (size_t)-1) {
+            lmd_buf_free(&b);
+            return lmd_fail(err, "%s: out of memory", name);
+        }
+        a->match_off = off;
+        a->match_len = (uint32_t)b.len;
+    }
+    lmd_buf_free(&b);
+    return 0;
+}
+
 static int lmd_index_added(lmd_tokenizer *t, const char *name, lmd_error *err) {
     size_t n = t->n_added;
     t->added_two_pass = lmd_added_two_pass(t);
+    if (lmd_added_match(t, name, err) < 0) return -1;
     t->added_order = malloc((n + 1) * sizeof *t->added_order);
     lmd_added_key *keys = malloc((n + 1) * sizeof *keys);
     if (!t->added_order || !keys) {
@@ -241,8 +276,8 @@ static int lmd_index_added(lmd_tokenizer *t, const char *name, lmd_error *err) {
     for (size_t i = 0; i < n; i++) {
         const lmd_added_tok *a = &t->added[i];
         keys[i] = (lmd_added_key){lmd_tok_added_pass(t, a),
-                                  (unsigned char)lmd_tok_str(t, a->off)[0], a->len, a->id,
-                                  (uint32_t)i};
+                                  (unsigned char)lmd_tok_str(t, a->match_off)[0], a->match_len,
+                                  a->id, (uint32_t)i};
     }
     qsort(keys, n, sizeof *keys, lmd_added_cmp);
     /* bucket[p][c] = first index in added_order of pass p with first byte >= c;
@@ -308,6 +343,24 @@ static int lmd_fill_slots(lmd_tokenizer *t, const char *name, lmd_error *err) {
  * Hugging Face ByteLevel decoder does. */
 static int lmd_fill_bytes(lmd_tokenizer *t, const char *name, lmd_error *err) {
     lmd_buf tmp = {0};
+    if (t->decoder != LMD_DEC_BYTELEVEL) {
+        /* the WordPiece decoder (or none): every token, added ones too, as it
+         * decodes when it is not the first */
+        for (int32_t id = 0; id < t->n_ids; id++) {
+            lmd_tok_slot *s = &t->slots[id];
+            if (!s->kind) continue;
+            tmp.len = 0;
+            if (lmd_wp_token_bytes(t, lmd_tok_str(t, s->raw_off), s->raw_len, &tmp) < 0 ||
+                tmp.len > UINT32_MAX / 2)
+                goto oom;
+            size_t off = lmd_arena_add(t, tmp.data ? tmp.data : "", tmp.len);
+            if (off == (size_t)-1) goto oom;
+            s->bytes_off = off;
+            s->bytes_len = (uint32_t)tmp.len;
+        }
+        lmd_buf_free(&tmp);
+        return 0;
+    }
     for (int32_t id = 0; id < t->n_ids; id++) {
         lmd_tok_slot *s = &t->slots[id];
         if (s->kind != LMD_SLOT_VOCAB) continue;
@@ -384,8 +437,17 @@ int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
         int32_t id = lmd_vocab_id(t, lmd_tok_str(t, t->unk_off), t->unk_len);
         t->unk_id = id >= 0 ? id : -2;
     }
+    if (t->model == LMD_MODEL_WORDPIECE) {
+        char q[160];
+        if (t->unk_id < 0)
+            return lmd_fail(err, "%s: the WordPiece unk_token %s is not in the vocabulary", name,
+                            t->has_unk ? lmd_quote(lmd_tok_str(t, t->unk_off), t->unk_len, q, sizeof q)
+                                       : "(none)");
+        for (size_t i = 0; i < t->vocab.n; i++)
+            if (t->vocab.e[i].len > t->wp_max_token_len) t->wp_max_token_len = t->vocab.e[i].len;
+    }
     if (lmd_index_added(t, name, err) < 0) return -1;
-    if (lmd_fill_whole(t, name, err) < 0) return -1;
+    if (t->model == LMD_MODEL_BPE && lmd_fill_whole(t, name, err) < 0) return -1;
     for (size_t i = 0; i < t->n_added; i++) t->any_single_word |= t->added[i].single_word;
     if (t->any_single_word) {
         /* Rust regex's Unicode \w: Alphabetic, marks, decimal digits,

@@ -16,6 +16,7 @@ typedef struct lmd_enc {
     pcre2_match_context *mctx;
     lmd_idvec out;
     lmd_bpe_scratch sc;
+    lmd_buf wp; /* WordPiece's work space */
     lmd_error *err;
 } lmd_enc;
 
@@ -55,11 +56,32 @@ static int lmd_enc_split(lmd_enc *c, const pcre2_code *re, const char *s, size_t
     return 0;
 }
 
+/* BertPreTokenizer: white space separates pieces and is dropped; each
+ * punctuation character is a piece of its own. */
+static int lmd_enc_bert(lmd_enc *c, const char *s, size_t n, size_t k) {
+    size_t start = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int l = lmd_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        int ws = lmd_is_white_space(cp), punct = !ws && lmd_is_bert_punct(cp);
+        if (ws || punct) {
+            if (lmd_enc_steps(c, s + start, i - start, k + 1) < 0) return -1;
+            if (punct && lmd_enc_steps(c, s + i, (size_t)l, k + 1) < 0) return -1;
+            start = i + (size_t)l;
+        }
+        i += (size_t)l;
+    }
+    return lmd_enc_steps(c, s + start, n - start, k + 1);
+}
+
 static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k) {
     const lmd_tokenizer *t = c->t;
     if (n == 0) return 0; /* empty pieces are dropped */
+    if (k == t->n_steps && t->model == LMD_MODEL_WORDPIECE)
+        return lmd_wp_word(t, s, n, &c->wp, &c->out, c->err);
     if (k == t->n_steps) return lmd_bpe_word(t, (const unsigned char *)s, n, &c->sc, &c->out, c->err);
     const lmd_pretok_step *st = &t->steps[k];
+    if (st->kind == LMD_STEP_BERT) return lmd_enc_bert(c, s, n, k);
     if (st->kind == LMD_STEP_PREFIX_SPACE) {
         if (s[0] == ' ') return lmd_enc_steps(c, s, n, k + 1);
         char *p = malloc(n + 1);
@@ -90,9 +112,23 @@ static size_t lmd_last_char(const char *s, size_t n) {
     return i;
 }
 
+static int lmd_enc_added_pass(lmd_enc *c, const char *s, size_t n, int pass);
+
+/* Splits s on the added tokens of one pass; the text between the tokens of
+ * pass 0 (normalized=false) is normalized before pass 1 looks at it. */
+static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass) {
+    if (n == 0) return 0;
+    if (pass != 1 || c->t->n_norms == 0) return lmd_enc_added_pass(c, s, n, pass);
+    lmd_buf b = {0};
+    int rc = lmd_tok_normalize(c->t, s, n, &b) < 0 ? lmd_fail(c->err, "out of memory")
+                                                   : lmd_enc_added_pass(c, b.data, b.len, 1);
+    lmd_buf_free(&b);
+    return rc;
+}
+
 /* Splits s on the added tokens of one pass (Hugging Face's find_matches on
  * one piece); gaps go on to the next pass, then to the pre-tokenizer. */
-static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass) {
+static int lmd_enc_added_pass(lmd_enc *c, const char *s, size_t n, int pass) {
     const lmd_tokenizer *t = c->t;
     if (n == 0) return 0;
     if (pass == 2) return lmd_enc_steps(c, s, n, 0);
@@ -104,7 +140,8 @@ static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass) {
         const lmd_added_tok *hit = NULL;
         for (uint32_t k = lo; k < hi; k++) { /* longest first */
             const lmd_added_tok *a = &t->added[t->added_order[k]];
-            if (a->len <= n - i && memcmp(s + i, lmd_tok_str(t, a->off), a->len) == 0) {
+            if (a->match_len <= n - i &&
+                memcmp(s + i, lmd_tok_str(t, a->match_off), a->match_len) == 0) {
                 hit = a;
                 break;
             }
@@ -113,7 +150,7 @@ static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass) {
             i++;
             continue;
         }
-        size_t start = i, stop = i + hit->len;
+        size_t start = i, stop = i + hit->match_len;
         i = stop; /* the automaton goes on after the match, taken or not */
         if (hit->single_word) {
             if (start > 0 && lmd_is_word_char(c, s + lmd_last_char(s, start), start - lmd_last_char(s, start)))
@@ -176,6 +213,7 @@ int lmd_tokenize(const lmd_tokenizer *tok, const char *text, size_t len, int32_t
 done:
     free(c.out.v);
     lmd_bpe_scratch_free(&c.sc);
+    lmd_buf_free(&c.wp);
     pcre2_match_context_free(c.mctx);
     pcre2_match_data_free(c.md);
     return rc;

@@ -145,8 +145,8 @@ static int lmd_add_special(lmd_tokenizer *t, const cJSON *x, const cJSON *added_
 static const char *const lmd_special_keys[] = {"bos_token", "eos_token", "unk_token", "sep_token",
                                                "pad_token", "cls_token", "mask_token"};
 
-static int lmd_add_specials_of(lmd_tokenizer *t, const cJSON *root, const cJSON *added_json,
-                               const char *name, lmd_error *err) {
+int lmd_tok_add_specials_of(lmd_tokenizer *t, const cJSON *root, const cJSON *added_json,
+                            const char *name, lmd_error *err) {
     if (!cJSON_IsObject(root)) return 0;
     for (size_t i = 0; i < sizeof lmd_special_keys / sizeof *lmd_special_keys; i++)
         if (lmd_add_special(t, cJSON_GetObjectItemCaseSensitive(root, lmd_special_keys[i]), added_json, name, err) < 0)
@@ -196,8 +196,8 @@ static int lmd_load_vocab_merges(const char *dir, const char *vpath, const char 
         goto done;
     const cJSON *aps = cJSON_GetObjectItemCaseSensitive(config, "add_prefix_space");
     if (lmd_add_gpt2_steps(t, cJSON_IsTrue(aps), vpath, err) < 0 ||
-        lmd_add_specials_of(t, config, atj, cfg_path, err) < 0 ||
-        lmd_add_specials_of(t, stm, atj, stm_path, err) < 0)
+        lmd_tok_add_specials_of(t, config, atj, cfg_path, err) < 0 ||
+        lmd_tok_add_specials_of(t, stm, atj, stm_path, err) < 0)
         goto done;
     if (atj && !cJSON_IsObject(atj)) {
         lmd_fail(err, "%s: not a JSON object", at_path);
@@ -227,6 +227,26 @@ done:
     return rc;
 }
 
+/* A WordPiece folder: vocab.txt with tokenizer_config.json and
+ * special_tokens_map.json (both optional). */
+static int lmd_load_vocab_txt(const char *dir, const char *vpath, const cJSON *config,
+                              lmd_tokenizer **out, lmd_error *err) {
+    char *data = NULL, *cfg_path = lmd_path_join(dir, "tokenizer_config.json");
+    char *stm_path = lmd_path_join(dir, "special_tokens_map.json");
+    cJSON *stm = NULL;
+    size_t len;
+    int rc = -1;
+    if (!cfg_path || !stm_path) lmd_fail(err, "%s: out of memory", dir);
+    else if (lmd_read_json_opt(dir, "special_tokens_map.json", &stm, err) == 0 &&
+             lmd_read_file(vpath, &data, &len, err) == 0)
+        rc = lmd_tok_from_vocab_txt(data, len, vpath, config, cfg_path, stm, stm_path, out, err);
+    cJSON_Delete(stm);
+    free(data);
+    free(cfg_path);
+    free(stm_path);
+    return rc;
+}
+
 /* BOS: tokenizer_config.json's bos_token when the tokenizer knows it,
  * otherwise what finalize chose (<|endoftext|> or -1). */
 static void lmd_apply_bos(lmd_tokenizer *t, const cJSON *config) {
@@ -253,10 +273,11 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
     char *tj = lmd_path_join(dir, "tokenizer.json");
     char *vj = lmd_path_join(dir, "vocab.json");
     char *mt = lmd_path_join(dir, "merges.txt");
+    char *vt = lmd_path_join(dir, "vocab.txt");
     cJSON *config = NULL;
     lmd_tokenizer *t = NULL;
     int rc = -1;
-    if (!tj || !vj || !mt) {
+    if (!tj || !vj || !mt || !vt) {
         lmd_fail(err, "%s: out of memory", dir);
         goto done;
     }
@@ -268,6 +289,8 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
         rc = lmd_tokenizer_from_json(data, len, tj, &t, err);
         free(data);
         if (rc < 0) goto done;
+    } else if (lmd_file_exists(vt) && !lmd_file_exists(vj)) {
+        if (lmd_load_vocab_txt(dir, vt, config, &t, err) < 0) goto done;
     } else {
         int hv = lmd_file_exists(vj), hm = lmd_file_exists(mt);
         if (!hv || !hm) {
@@ -275,7 +298,7 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
                 lmd_fail(err, "%s: has %s but no %s (and no tokenizer.json)", dir,
                          hv ? "vocab.json" : "merges.txt", hv ? "merges.txt" : "vocab.json");
             else
-                lmd_fail(err, "%s: no tokenizer found (looked for tokenizer.json, and for vocab.json + merges.txt)", dir);
+                lmd_fail(err, "%s: no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, and vocab.txt)", dir);
             goto done;
         }
         rc = lmd_load_vocab_merges(dir, vj, mt, config, &t, err);
@@ -290,5 +313,6 @@ done:
     free(tj);
     free(vj);
     free(mt);
+    free(vt);
     return rc;
 }

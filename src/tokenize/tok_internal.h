@@ -114,10 +114,28 @@ typedef struct lmd_added_tok {
     size_t off; /* content, in the arena */
     uint32_t len;
     uint8_t special, lstrip, rstrip, single_word, normalized;
+    /* what is matched in the text: the content, or for a normalized token of
+     * a tokenizer with a normalizer the normalized content (finalize) */
+    size_t match_off;
+    uint32_t match_len;
 } lmd_added_tok;
 
-/* One step of the pre-tokenizer, applied to every piece in turn. */
-enum { LMD_STEP_SPLIT_REGEX, LMD_STEP_SPLIT_LITERAL, LMD_STEP_PREFIX_SPACE };
+/* One step of the pre-tokenizer, applied to every piece in turn.
+ * LMD_STEP_BERT: Hugging Face's BertPreTokenizer (wordpiece.c). */
+enum { LMD_STEP_SPLIT_REGEX, LMD_STEP_SPLIT_LITERAL, LMD_STEP_PREFIX_SPACE, LMD_STEP_BERT };
+
+/* One step of the normalizer (normalize.c). */
+enum { LMD_NORM_BERT };
+
+typedef struct lmd_norm_step {
+    int kind;
+    /* LMD_NORM_BERT; strip_accents is resolved (null = lowercase) */
+    uint8_t clean_text, chinese, strip_accents, lowercase;
+} lmd_norm_step;
+
+/* The model and the decoder. */
+enum { LMD_MODEL_BPE, LMD_MODEL_WORDPIECE };
+enum { LMD_DEC_BYTELEVEL, LMD_DEC_WORDPIECE, LMD_DEC_NONE };
 
 typedef struct lmd_pretok_step {
     int kind;
@@ -137,6 +155,21 @@ struct lmd_tokenizer {
 
     lmd_pretok_step *steps;
     size_t n_steps;
+
+    lmd_norm_step *norms; /* applied in order; none for GPT-2 */
+    size_t n_norms;
+
+    int model; /* LMD_MODEL_* */
+    /* WordPiece: continuing_subword_prefix (arena), max_input_chars_per_word */
+    size_t wp_prefix_off;
+    uint32_t wp_prefix_len;
+    size_t wp_max_chars;
+    uint32_t wp_max_token_len; /* longest vocabulary string, bytes (finalize) */
+
+    int decoder; /* LMD_DEC_*; BPE tokenizers use BYTELEVEL */
+    size_t dec_prefix_off; /* LMD_DEC_WORDPIECE: prefix (arena), cleanup */
+    uint32_t dec_prefix_len;
+    int dec_cleanup;
 
     int has_unk; /* the model names an unk_token */
     size_t unk_off;
@@ -198,6 +231,13 @@ int lmd_tok_set_frame(lmd_tokenizer *t, const int32_t *pre, size_t n_pre, const 
  * was set.  Called by lmd_tok_finalize. */
 int lmd_tok_check_frame(lmd_tokenizer *t, const char *name, lmd_error *err);
 
+/* ---- normalizers (normalize.c) */
+
+int lmd_tok_add_norm(lmd_tokenizer *t, const lmd_norm_step *st, const char *name, lmd_error *err);
+/* Appends the normalized s[0..n) (valid UTF-8) to out; -1 when out of
+ * memory. */
+int lmd_tok_normalize(const lmd_tokenizer *t, const char *s, size_t n, lmd_buf *out);
+
 /* ---- the pre-tokenizer (pretok.c) */
 
 /* Compiles a Hugging Face (Oniguruma) regex with PCRE2, rewriting the escapes
@@ -228,6 +268,40 @@ typedef struct lmd_bpe_scratch {
 int lmd_bpe_word(const lmd_tokenizer *t, const unsigned char *s, size_t n, lmd_bpe_scratch *sc,
                  lmd_idvec *out, lmd_error *err);
 void lmd_bpe_scratch_free(lmd_bpe_scratch *sc);
+
+/* ---- WordPiece (wordpiece.c) */
+
+/* Makes t a WordPiece tokenizer: prefix = continuing_subword_prefix. */
+int lmd_tok_set_wordpiece(lmd_tokenizer *t, const char *prefix, size_t prefix_len,
+                          size_t max_chars, const char *name, lmd_error *err);
+/* Sets the WordPiece decoder (prefix, cleanup). */
+int lmd_tok_set_wp_decoder(lmd_tokenizer *t, const char *prefix, size_t prefix_len, int cleanup,
+                           const char *name, lmd_error *err);
+/* Unicode punctuation as BertPreTokenizer defines it (ASCII punctuation or
+ * a P* general category). */
+int lmd_is_bert_punct(uint32_t cp);
+/* Hugging Face's WordPiece decoder cleanup (" ." -> "." ...), appended to
+ * out. */
+int lmd_wp_cleanup(const char *s, size_t n, lmd_buf *out);
+/* The text of token id as the WordPiece decoder gives it for a token that is
+ * not the first: "##ing" -> "ing", "hello" -> " hello" (finalize). */
+int lmd_wp_token_bytes(const lmd_tokenizer *t, const char *raw, size_t n, lmd_buf *out);
+/* Appends the ids of one pre-tokenized piece; scratch is reused. */
+int lmd_wp_word(const lmd_tokenizer *t, const char *s, size_t n, lmd_buf *scratch,
+                lmd_idvec *out, lmd_error *err);
+/* Builds a WordPiece tokenizer from vocab.txt (one token a line, id = line
+ * number) and the parsed tokenizer_config.json (NULL when absent):
+ * do_lower_case, strip_accents, tokenize_chinese_chars, the special tokens;
+ * special_tokens_map.json (NULL when absent) adds its special tokens.  The
+ * frame is cls ... sep. */
+int lmd_tok_from_vocab_txt(const char *vocab, size_t len, const char *vocab_name,
+                           const struct cJSON *config, const char *config_name,
+                           const struct cJSON *special_map, const char *map_name,
+                           lmd_tokenizer **out, lmd_error *err);
+/* The special tokens of tokenizer_config.json / special_tokens_map.json
+ * (load_folder.c). */
+int lmd_tok_add_specials_of(lmd_tokenizer *t, const struct cJSON *root,
+                            const struct cJSON *added_json, const char *name, lmd_error *err);
 
 /* ---- the hash (hash.c) */
 

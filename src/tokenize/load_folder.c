@@ -211,7 +211,9 @@ static int lmd_load_vocab_merges(const char *dir, const char *vpath, const char 
         lmd_added_tok a = {.id = (int32_t)x->valuedouble, .normalized = 1};
         if (lmd_tok_add_added(t, &a, x->string, strlen(x->string), at_path, err) < 0) goto done;
     }
-    if (lmd_add_default_eot(t, vpath, err) < 0 || lmd_tok_finalize(t, vpath, err) < 0) goto done;
+    if (lmd_tok_roberta_specials(t, config, stm, cfg_path, err) < 0 ||
+        lmd_add_default_eot(t, vpath, err) < 0 || lmd_tok_finalize(t, vpath, err) < 0)
+        goto done;
     *out = t;
     t = NULL;
     rc = 0;

@@ -19,19 +19,6 @@
 
 #include "tokenize/tok_internal.h"
 
-/* A string or {"content": "..."} field; def when absent; NULL when null. */
-static const char *lmd_cfg_token(const cJSON *config, const cJSON *map, const char *key,
-                                 const char *def) {
-    for (int k = 0; k < 2; k++) {
-        const cJSON *root = k == 0 ? map : config; /* the map wins, as in transformers */
-        const cJSON *x = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, key) : NULL;
-        if (!x) continue;
-        if (cJSON_IsObject(x)) x = cJSON_GetObjectItemCaseSensitive(x, "content");
-        return cJSON_IsString(x) ? x->valuestring : NULL;
-    }
-    return def;
-}
-
 static int lmd_cfg_bool(const cJSON *config, const char *key, int def, const char *name,
                         lmd_error *err, int *val) {
     const cJSON *x = cJSON_IsObject(config) ? cJSON_GetObjectItemCaseSensitive(config, key) : NULL;
@@ -109,10 +96,10 @@ int lmd_tok_from_vocab_txt(const char *vocab, size_t len, const char *vocab_name
         lmd_cfg_bool(config, "tokenize_chinese_chars", 1, config_name, err, &chinese) < 0 ||
         lmd_cfg_bool(config, "strip_accents", lower, config_name, err, &strip) < 0)
         return -1;
-    const char *unk = lmd_cfg_token(config, map, "unk_token", "[UNK]");
-    const char *cls = lmd_cfg_token(config, map, "cls_token", "[CLS]");
-    const char *sep = lmd_cfg_token(config, map, "sep_token", "[SEP]");
-    const char *mask = lmd_cfg_token(config, map, "mask_token", "[MASK]");
+    const char *unk = lmd_tok_cfg_token(config, map, "unk_token", "[UNK]");
+    const char *cls = lmd_tok_cfg_token(config, map, "cls_token", "[CLS]");
+    const char *sep = lmd_tok_cfg_token(config, map, "sep_token", "[SEP]");
+    const char *mask = lmd_tok_cfg_token(config, map, "mask_token", "[MASK]");
     if (!unk) return lmd_fail(err, "%s: unk_token is null; WordPiece needs one", config_name);
 
     lmd_tokenizer *t = lmd_tok_new();

@@ -230,6 +230,16 @@ int lmd_tok_set_frame(lmd_tokenizer *t, const int32_t *pre, size_t n_pre, const 
  * the default mask ("[MASK]" or "<mask>" among the added tokens) when none
  * was set.  Called by lmd_tok_finalize. */
 int lmd_tok_check_frame(lmd_tokenizer *t, const char *name, lmd_error *err);
+/* A special token of special_tokens_map.json (first) or tokenizer_config.json:
+ * a string or {"content": ...}; def when neither has the key, NULL when it
+ * is null. */
+const char *lmd_tok_cfg_token(const struct cJSON *config, const struct cJSON *map,
+                              const char *key, const char *def);
+/* vocab.json + merges.txt of a RobertaTokenizer (tokenizer_config.json's
+ * tokenizer_class): RobertaTokenizer's default special tokens (<mask> with
+ * lstrip) when the files do not name them, and the frame cls ... sep. */
+int lmd_tok_roberta_specials(lmd_tokenizer *t, const struct cJSON *config,
+                             const struct cJSON *map, const char *name, lmd_error *err);
 
 /* ---- normalizers (normalize.c) */
 

@@ -3,6 +3,7 @@
  * ../shared/fixtures/tokenizers/bert-base-uncased), read both from its
  * tokenizer.json and from its vocab.txt; the two must give the same ids.
  * Invalid UTF-8 must be refused.  Every id must be known, display and decode.
+ * The normalizer's ASCII shortcut must agree with its general path.
  * When the text holds no special token, the ids must equal a plain
  * reference: normalize, split on white space and punctuation, then greedy
  * longest match trying every end (no length bound). */
@@ -122,6 +123,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *dec = lmd_detokenize(lmd_fz_json, a, na, &len);
     if (!dec || lmd_utf8_check(dec, len) != len) abort();
     free(dec);
+    /* the ASCII shortcut of the normalizer against its general path */
+    lmd_buf n1 = {0}, n2 = {0};
+    if (lmd_tok_normalize(lmd_fz_json, text, size, &n1) < 0 ||
+        lmd_tok_norm_bert_general(&lmd_fz_json->norms[0], text, size, &n2) < 0 ||
+        n1.len != n2.len || (n1.len && memcmp(n1.data, n2.data, n1.len) != 0))
+        abort();
+    lmd_buf_free(&n1);
+    lmd_buf_free(&n2);
     int has_special = 0;
     for (size_t i = 0; i < lmd_fz_json->n_added; i++) {
         const lmd_added_tok *x = &lmd_fz_json->added[i];

@@ -4,8 +4,8 @@
  * BertNormalizer, as Hugging Face's tokenizers applies it, in this order:
  *   clean_text            drop U+0000, U+FFFD and the "other" characters
  *                         (general category C*: Cc Cf Cn Co Cs) except
- *                         \t \n \r; every white-space character (Unicode
- *                         White_Space, and \t \n \r) becomes ' '
+ *                         \t \n \r; then every white-space character left
+ *                         (Unicode White_Space) becomes ' '
  *   handle_chinese_chars  ' ' before and after each CJK ideograph
  *   strip_accents         NFD, then drop the non-spacing marks (Mn)
  *   lowercase             Unicode lowercase, character by character (full
@@ -59,7 +59,9 @@ static int lmd_put_lower(lmd_buf *out, uint32_t cp) {
     return lmd_put_cp(out, (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp));
 }
 
-static int lmd_norm_bert(const lmd_norm_step *st, const char *s, size_t n, lmd_buf *out) {
+/* The general case: any text (lmd_norm_bert uses it for the runs of
+ * non-ASCII characters). */
+int lmd_tok_norm_bert_general(const lmd_norm_step *st, const char *s, size_t n, lmd_buf *out) {
     lmd_buf a = {0};
     int rc = -1;
     /* clean_text and handle_chinese_chars: character by character */
@@ -67,9 +69,11 @@ static int lmd_norm_bert(const lmd_norm_step *st, const char *s, size_t n, lmd_b
         uint32_t cp;
         i += (size_t)lmd_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         if (st->clean_text) {
-            int ws = cp == '\t' || cp == '\n' || cp == '\r' || lmd_is_white_space(cp);
-            if (!ws && (cp == 0 || cp == 0xFFFD || lmd_is_other(cp))) continue;
-            if (ws) cp = ' ';
+            /* first the filter (which drops U+000B, U+000C, U+0085: white
+             * space, but Cc), then the white space that is left -> ' ' */
+            int keep = cp == '\t' || cp == '\n' || cp == '\r';
+            if (!keep && (cp == 0 || cp == 0xFFFD || lmd_is_other(cp))) continue;
+            if (keep || lmd_is_white_space(cp)) cp = ' ';
         }
         if (st->chinese && lmd_is_cjk(cp)) {
             if (lmd_buf_put(&a, " ", 1) < 0 || lmd_put_cp(&a, cp) < 0 ||
@@ -127,6 +131,45 @@ static int lmd_norm_bert(const lmd_norm_step *st, const char *s, size_t n, lmd_b
 done:
     lmd_buf_free(&a);
     return rc;
+}
+
+/* ASCII characters are handled here directly (no decomposition, no marks,
+ * no CJK); each run of other characters goes through lmd_norm_bert_run.
+ * Cutting at ASCII characters is exact: they are starters, so NFD never
+ * reorders across them. */
+static int lmd_norm_bert(const lmd_norm_step *st, const char *s, size_t n, lmd_buf *out) {
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t j = i + 1;
+            while (j < n && (unsigned char)s[j] >= 0x80)
+                j++;
+            if (lmd_tok_norm_bert_general(st, s + i, j - i, out) < 0) return -1;
+            i = j;
+            continue;
+        }
+        /* a stretch of ASCII */
+        size_t j = i;
+        while (j < n && (unsigned char)s[j] < 0x80)
+            j++;
+        size_t at = out->len;
+        if (lmd_buf_put(out, s + i, j - i) < 0) return -1;
+        char *o = out->data + at, *w = o;
+        for (size_t k = 0; k < j - i; k++) {
+            char ch = o[k];
+            if (st->clean_text) {
+                if (ch == '\t' || ch == '\n' || ch == '\r')
+                    ch = ' ';
+                else if ((unsigned char)ch < 0x20 || ch == 0x7F)
+                    continue; /* Cc */
+            }
+            if (st->lowercase && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
+            *w++ = ch;
+        }
+        out->len = at + (size_t)(w - o);
+        i = j;
+    }
+    return 0;
 }
 
 static int lmd_norm_one(const lmd_norm_step *st, const char *s, size_t n, lmd_buf *out) {

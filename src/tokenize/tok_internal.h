@@ -247,6 +247,8 @@ int lmd_tok_add_norm(lmd_tokenizer *t, const lmd_norm_step *st, const char *name
 /* Appends the normalized s[0..n) (valid UTF-8) to out; -1 when out of
  * memory. */
 int lmd_tok_normalize(const lmd_tokenizer *t, const char *s, size_t n, lmd_buf *out);
+/* BertNormalizer without the ASCII shortcut (for tests and fuzzing). */
+int lmd_tok_norm_bert_general(const lmd_norm_step *st, const char *s, size_t n, lmd_buf *out);
 
 /* ---- the pre-tokenizer (pretok.c) */
 

@@ -502,8 +502,20 @@ static void test_normalizer(void **st) {
     expect_norm(t, "\xc3\x80\xc3\x89\xc3\x8e\xc3\x91", "aein"); /* ÀÉÎÑ */
     expect_norm(t, "\xc4\xb0", "i");
     expect_norm(t, "\xea\xb0\x80", "\xe1\x84\x80\xe1\x85\xa1"); /* 가 -> jamo (NFD) */
-    expect_norm(t, "\xe2\x84\xaa", "k");                        /* KELVIN SIGN */
-    expect_norm(t, "\xef\xac\x81", "\xef\xac\x81");             /* ﬁ: NFD keeps it */
+    /* white space that is also a control character is dropped, not a space */
+    expect_norm(t,
+                "a\x0b"
+                "b\x0c"
+                "c\xc2\x85"
+                "d\x1f"
+                "e\x7f",
+                "abcde");
+    expect_norm(t, "\xc3\xa9\x0b\xc3\xa9\xc2\x85\xc3\xa9\xe2\x80\xa8x", "eee x"); /* U+2028 is Zl */
+    expect_norm(t, "Mixed \xc3\x89t\xc3\xa9 ASCII\tand \xe5\xa4\xa9!",
+                "mixed ete ascii and  \xe5\xa4\xa9 !");
+    expect_norm(t, "e\xcc\x81\xcc\xa3" "E\xcc\x81", "ee"); /* marks after an ASCII base */
+    expect_norm(t, "\xe2\x84\xaa", "k");                /* KELVIN SIGN */
+    expect_norm(t, "\xef\xac\x81", "\xef\xac\x81");     /* ﬁ: NFD keeps it */
     lmd_tokenizer_free(t);
     t = from_json(wp_json("{\"type\": \"BertNormalizer\", \"strip_accents\": false}", "", wp_dec));
     expect_norm(t, "\xc4\xb0", "i\xcc\x87");                /* full lowercase */

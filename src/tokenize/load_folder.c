@@ -288,7 +288,9 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
         char *data;
         size_t len;
         if (lmd_read_file(tj, &data, &len, err) < 0) goto done;
-        rc = lmd_tokenizer_from_json(data, len, tj, &t, err);
+        char *cfg_path = lmd_path_join(dir, "tokenizer_config.json");
+        rc = lmd_tok_from_json_cfg(data, len, tj, config, cfg_path ? cfg_path : "tokenizer_config.json", &t, err);
+        free(cfg_path);
         free(data);
         if (rc < 0) goto done;
     } else if (lmd_file_exists(vt) && !lmd_file_exists(vj)) {

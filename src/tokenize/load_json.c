@@ -237,6 +237,7 @@ static int lmd_json_norm_one(lmd_tokenizer *t, const cJSON *n, const char *name,
         lmd_norm_step st = {.kind = LMD_NORM_BERT};
         st.clean_text = (uint8_t)clean, st.chinese = (uint8_t)chinese;
         st.strip_accents = (uint8_t)strip, st.lowercase = (uint8_t)lower;
+        st.strip_given = cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(n, "strip_accents"));
         return lmd_tok_add_norm(t, &st, name, err);
     }
     return lmd_fail(err, "%s: normalizer %s is not supported (lmdiff supports BertNormalizer)",
@@ -294,6 +295,11 @@ static int lmd_only_space(const char *s, size_t n) {
 
 int lmd_tokenizer_from_json(const char *json, size_t len, const char *name,
                             lmd_tokenizer **out, lmd_error *err) {
+    return lmd_tok_from_json_cfg(json, len, name, NULL, NULL, out, err);
+}
+
+int lmd_tok_from_json_cfg(const char *json, size_t len, const char *name, const cJSON *config,
+                          const char *config_name, lmd_tokenizer **out, lmd_error *err) {
     if (out) *out = NULL;
     if (!name) name = "tokenizer.json";
     if (!out || (!json && len)) return lmd_fail(err, "%s: bad arguments", name);
@@ -321,6 +327,7 @@ int lmd_tokenizer_from_json(const char *json, size_t len, const char *name,
     }
     if (lmd_json_model(t, cJSON_GetObjectItemCaseSensitive(root, "model"), name, err) < 0 ||
         lmd_json_checks(t, root, name, err) < 0 ||
+        (config && lmd_tok_bert_config(t, config, config_name, err) < 0) ||
         lmd_json_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), name, err) < 0 ||
         lmd_json_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), name, err) < 0 ||
         lmd_tok_json_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"),

@@ -148,3 +148,25 @@ fail:
     lmd_tokenizer_free(t);
     return -1;
 }
+
+int lmd_tok_bert_config(lmd_tokenizer *t, const cJSON *config, const char *config_name,
+                        lmd_error *err) {
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(config, "tokenizer_class");
+    if (!cJSON_IsString(cls) ||
+        (!strstr(cls->valuestring, "Bert") && !strstr(cls->valuestring, "Electra")))
+        return 0;
+    if (t->n_norms != 1 || t->norms[0].kind != LMD_NORM_BERT) return 0;
+    int lower, chinese, strip;
+    if (lmd_cfg_bool(config, "do_lower_case", 1, config_name, err, &lower) < 0 ||
+        lmd_cfg_bool(config, "tokenize_chinese_chars", 1, config_name, err, &chinese) < 0 ||
+        lmd_cfg_bool(config, "strip_accents", -1, config_name, err, &strip) < 0)
+        return -1;
+    lmd_norm_step *n = &t->norms[0];
+    int file_strip = n->strip_given ? n->strip_accents : -1; /* -1: null */
+    if (n->lowercase == lower && n->chinese == chinese && file_strip == strip) return 0;
+    n->lowercase = (uint8_t)lower;
+    n->chinese = (uint8_t)chinese;
+    n->strip_given = strip >= 0;
+    n->strip_accents = (uint8_t)(strip >= 0 ? strip : lower);
+    return 0;
+}

@@ -129,8 +129,9 @@ enum { LMD_NORM_BERT };
 
 typedef struct lmd_norm_step {
     int kind;
-    /* LMD_NORM_BERT; strip_accents is resolved (null = lowercase) */
-    uint8_t clean_text, chinese, strip_accents, lowercase;
+    /* LMD_NORM_BERT; strip_accents is resolved (null = lowercase);
+     * strip_given: strip_accents was a boolean in the file, not null */
+    uint8_t clean_text, chinese, strip_accents, lowercase, strip_given;
 } lmd_norm_step;
 
 /* The model and the decoder. */
@@ -310,6 +311,17 @@ int lmd_tok_from_vocab_txt(const char *vocab, size_t len, const char *vocab_name
                            const struct cJSON *config, const char *config_name,
                            const struct cJSON *special_map, const char *map_name,
                            lmd_tokenizer **out, lmd_error *err);
+/* transformers' BertTokenizerFast (and its kin, a tokenizer_class with
+ * "Bert" or "Electra" in its name) sets do_lower_case, strip_accents and
+ * tokenize_chinese_chars of tokenizer_config.json (with its defaults true,
+ * null, true) over a BertNormalizer of tokenizer.json when any of them
+ * differs; this does the same to t before finalize. */
+int lmd_tok_bert_config(lmd_tokenizer *t, const struct cJSON *config, const char *config_name,
+                        lmd_error *err);
+/* lmd_tokenizer_from_json with the folder's tokenizer_config.json (NULL: none). */
+int lmd_tok_from_json_cfg(const char *json, size_t len, const char *name,
+                          const struct cJSON *config, const char *config_name, lmd_tokenizer **out,
+                          lmd_error *err);
 /* The special tokens of tokenizer_config.json / special_tokens_map.json
  * (load_folder.c). */
 int lmd_tok_add_specials_of(lmd_tokenizer *t, const struct cJSON *root,

@@ -225,6 +225,61 @@ static void test_vectors_vocab_txt(void **st) {
     free(dir);
 }
 
+/* transformers' BertTokenizerFast re-applies do_lower_case & co. of
+ * tokenizer_config.json over tokenizer.json's BertNormalizer */
+static void test_config_over_json(void **st) {
+    (void)st;
+    char *dir = bert_dir();
+    if (!dir) skip();
+    lmd_tokenizer *ref = load_dir(dir);
+    char href[65], h[65];
+    lmd_tokenizer_hash(ref, href);
+    char *tmp = tu_tmpdir();
+    copy_file(dir, tmp, "tokenizer.json");
+    static const struct {
+        const char *config;
+        int same; /* tokenizes as tokenizer.json says */
+    } cases[] = {
+        {"{\"tokenizer_class\": \"BertTokenizer\"}", 1}, /* the defaults agree */
+        {"{\"tokenizer_class\": \"BertTokenizer\", \"do_lower_case\": true, "
+         "\"strip_accents\": null, \"tokenize_chinese_chars\": true}",
+         1},
+        {"{\"do_lower_case\": false}", 1}, /* no class: tokenizer.json alone */
+        {"{\"tokenizer_class\": \"GPT2Tokenizer\", \"do_lower_case\": false}", 1},
+        {"{\"tokenizer_class\": \"BertTokenizerFast\", \"do_lower_case\": false}", 0},
+        {"{\"tokenizer_class\": \"DistilBertTokenizer\", \"strip_accents\": false}", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        write_str(tmp, "tokenizer_config.json", cases[i].config);
+        lmd_tokenizer *t = load_dir(tmp);
+        lmd_tokenizer_hash(t, h);
+        if ((strcmp(h, href) == 0) != cases[i].same) fail_msg("config %s", cases[i].config);
+        if (i == 4) EXPECT(t, "Hello hello", 100, 7592);
+        if (i == 5) EXPECT(t, "H\xc3\xa9llo", 100); /* lowercase, é kept: unknown */
+        lmd_tokenizer_free(t);
+    }
+    /* the same as vocab.txt with that config */
+    copy_file(dir, tmp, "vocab.txt");
+    lmd_tokenizer *tj = load_dir(tmp);
+    char *p = lmd_path_join(tmp, "tokenizer.json");
+    unlink(p);
+    free(p);
+    lmd_tokenizer *tv = load_dir(tmp);
+    assert_true(lmd_tokenizers_compatible(tj, tv));
+    lmd_tokenizer_free(tj);
+    lmd_tokenizer_free(tv);
+    /* tiniest-bert's files agree with each other */
+    char *tb = tu_shared_path("fixtures/hf-models/tiniest-bert");
+    lmd_tokenizer *t = load_dir(tb);
+    lmd_tokenizer_hash(t, h);
+    assert_string_equal(h, href);
+    lmd_tokenizer_free(t);
+    free(tb);
+    lmd_tokenizer_free(ref);
+    rm_dir(tmp);
+    free(dir);
+}
+
 /* ------------------------------------------------- edge cases, bert-base-uncased */
 
 static void test_edge_cases(void **st) {
@@ -513,9 +568,12 @@ static void test_normalizer(void **st) {
     expect_norm(t, "\xc3\xa9\x0b\xc3\xa9\xc2\x85\xc3\xa9\xe2\x80\xa8x", "eee x"); /* U+2028 is Zl */
     expect_norm(t, "Mixed \xc3\x89t\xc3\xa9 ASCII\tand \xe5\xa4\xa9!",
                 "mixed ete ascii and  \xe5\xa4\xa9 !");
-    expect_norm(t, "e\xcc\x81\xcc\xa3" "E\xcc\x81", "ee"); /* marks after an ASCII base */
-    expect_norm(t, "\xe2\x84\xaa", "k");                /* KELVIN SIGN */
-    expect_norm(t, "\xef\xac\x81", "\xef\xac\x81");     /* ﬁ: NFD keeps it */
+    expect_norm(t,
+                "e\xcc\x81\xcc\xa3"
+                "E\xcc\x81",
+                "ee");                              /* marks after an ASCII base */
+    expect_norm(t, "\xe2\x84\xaa", "k");            /* KELVIN SIGN */
+    expect_norm(t, "\xef\xac\x81", "\xef\xac\x81"); /* ﬁ: NFD keeps it */
     lmd_tokenizer_free(t);
     t = from_json(wp_json("{\"type\": \"BertNormalizer\", \"strip_accents\": false}", "", wp_dec));
     expect_norm(t, "\xc4\xb0", "i\xcc\x87");                /* full lowercase */
@@ -624,6 +682,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vectors_tokenizer_json),
         cmocka_unit_test(test_vectors_vocab_txt),
+        cmocka_unit_test(test_config_over_json),
         cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_small_wordpiece),

@@ -1,5 +1,7 @@
 /* attention.c - see attention.h. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 #include "model/attention.h"
 
 #include <cblas.h>

@@ -1,5 +1,7 @@
 /* matmul.c - see matmul.h. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 #include "model/matmul.h"
 
 #include <cblas.h>

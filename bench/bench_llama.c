@@ -66,12 +66,15 @@ static int write_tokenizer(const char *dir, int V) {
         int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174) ? b : 256 + extra++;
         char u[8];
         int n = 0;
-        if (cp < 0x80) u[n++] = (char)cp;
-        else u[n++] = (char)(0xC0 | (cp >> 6)), u[n++] = (char)(0x80 | (cp & 0x3F));
+        if (cp < 0x80)
+            u[n++] = (char)cp;
+        else
+            u[n++] = (char)(0xC0 | (cp >> 6)), u[n++] = (char)(0x80 | (cp & 0x3F));
         u[n] = 0;
         fprintf(f, "%s\"%s%s\":%d", id ? "," : "", cp == '"' || cp == '\\' ? "\\" : "", u, id);
     }
-    for (; id < V - 1; id++) fprintf(f, ",\"filler%d\":%d", id, id);
+    for (; id < V - 1; id++)
+        fprintf(f, ",\"filler%d\":%d", id, id);
     fprintf(f, ",\"<|endoftext|>\":%d}", id);
     fclose(f);
     snprintf(path, sizeof path, "%s/merges.txt", dir);
@@ -143,16 +146,18 @@ static int make_model(const char *dir, const shape *s, int bf16) {
     for (size_t i = 0; i < k; i++) {
         size_t n = (size_t)t[i].s0 * (size_t)t[i].s1, nb = n * es;
         if (t[i].ndim == 1)
-            lmd_buf_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%ld],\"data_offsets\":[%zu,%zu]}",
+            lmd_buf_printf(&h,
+                           ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%ld],\"data_offsets\":[%zu,%zu]}",
                            t[i].name, bf16 ? "BF16" : "F32", t[i].s0, off, off + nb);
         else
-            lmd_buf_printf(&h,
-                           ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%ld,%ld],\"data_offsets\":[%zu,%zu]}",
-                           t[i].name, bf16 ? "BF16" : "F32", t[i].s0, t[i].s1, off, off + nb);
+            lmd_buf_printf(
+                &h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%ld,%ld],\"data_offsets\":[%zu,%zu]}",
+                t[i].name, bf16 ? "BF16" : "F32", t[i].s0, t[i].s1, off, off + nb);
         off += nb;
     }
     lmd_buf_printf(&h, "}");
-    while (h.len % 8) lmd_buf_printf(&h, " ");
+    while (h.len % 8)
+        lmd_buf_printf(&h, " ");
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     f = fopen(path, "wb");
     if (!f) return -1;
@@ -167,7 +172,8 @@ static int make_model(const char *dir, const shape *s, int bf16) {
         size_t n = (size_t)t[i].s0 * (size_t)t[i].s1;
         for (size_t a = 0; a < n; a += CH) {
             size_t c = n - a < CH ? n - a : CH;
-            for (size_t q = 0; q < c; q++) buf[q] = t[i].base + t[i].scale * frand();
+            for (size_t q = 0; q < c; q++)
+                buf[q] = t[i].base + t[i].scale * frand();
             if (bf16) {
                 for (size_t q = 0; q < c; q++) {
                     uint32_t u;
@@ -187,9 +193,12 @@ static int make_model(const char *dir, const shape *s, int bf16) {
 static double sgemm_gflops(void) {
     /* the shape of the MLP's up projection for a batch of 512 tokens */
     const int M = 512, N = 8192, K = 2048;
-    float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)K * N * 4), *C = malloc((size_t)M * N * 4);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
-    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = frand();
+    float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)K * N * 4),
+          *C = malloc((size_t)M * N * 4);
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        A[i] = frand();
+    for (size_t i = 0; i < (size_t)K * N; i++)
+        B[i] = frand();
     double best = 0;
     for (int r = 0; r < 4; r++) {
         double t0 = now();
@@ -218,12 +227,18 @@ int main(int argc, char **argv) {
     const char *prefix = "/tmp/lmdiff-bench-llama", *shape_name = "1b", *dtype = "BF16";
     int n_texts = 4, len = 128, reps = 2;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--dir") && i + 1 < argc) prefix = argv[++i];
-        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) shape_name = argv[++i];
-        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) dtype = argv[++i];
-        else if (!strcmp(argv[i], "--texts") && i + 1 < argc) n_texts = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--len") && i + 1 < argc) len = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+            prefix = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc)
+            shape_name = argv[++i];
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc)
+            dtype = argv[++i];
+        else if (!strcmp(argv[i], "--texts") && i + 1 < argc)
+            n_texts = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--len") && i + 1 < argc)
+            len = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: bench_llama [--dir PREFIX] [--shape 1b|7b] [--dtype F32|BF16] "
                             "[--texts N] [--len L] [--reps R]\n");
@@ -274,7 +289,8 @@ int main(int argc, char **argv) {
     for (int t = 0; t < n_texts; t++) {
         ids[t] = malloc((size_t)len * sizeof **ids);
         n[t] = (size_t)len;
-        for (int i = 0; i < len; i++) ids[t][i] = (int32_t)((frand() + 1) * 0.5 * (s->V - 2));
+        for (int i = 0; i < len; i++)
+            ids[t][i] = (int32_t)((frand() + 1) * 0.5 * (s->V - 2));
     }
     lmd_scores *out = calloc((size_t)n_texts, sizeof *out);
     lmd_score_opts so = {.top_k = 10};
@@ -287,7 +303,8 @@ int main(int argc, char **argv) {
     }
     printf("first text of %zu tokens (weights paged in): %.2f s; logprob of its tokens:", n8,
            now() - t0);
-    for (size_t i = 0; i < out[0].n; i++) printf(" %.3f", out[0].logprob[i]);
+    for (size_t i = 0; i < out[0].n; i++)
+        printf(" %.3f", out[0].logprob[i]);
     printf("\n");
     lmd_scores_free(&out[0]);
     double best = 1e30;
@@ -299,7 +316,8 @@ int main(int argc, char **argv) {
         }
         double dt = now() - t0;
         if (dt < best) best = dt;
-        for (int t = 0; t < n_texts; t++) lmd_scores_free(&out[t]);
+        for (int t = 0; t < n_texts; t++)
+            lmd_scores_free(&out[t]);
     }
     double ceiling2 = sgemm_gflops();
     printf("sgemm ceiling (512x2048 * 2048x8192, best of 4): %.1f GFLOP/s before, %.1f after\n",
@@ -318,7 +336,8 @@ int main(int argc, char **argv) {
     long hwm = status_kb("VmHWM"), anon = status_kb("RssAnon"), file = status_kb("RssFile");
     printf("peak RSS %.2f GB; now: %.2f GB file pages (the mapped weights) + %.2f GB anonymous\n",
            hwm / 1048576.0, file / 1048576.0, anon / 1048576.0);
-    for (int t = 0; t < n_texts; t++) free(ids[t]);
+    for (int t = 0; t < n_texts; t++)
+        free(ids[t]);
     free(ids), free(n), free(out);
     lmd_model_free(m);
     return 0;

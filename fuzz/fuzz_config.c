@@ -15,9 +15,9 @@
 
 static char fuzz_dirs[3][256];
 
-static const char *fuzz_files[] = {"model.safetensors", "tokenizer.json", "vocab.json",
-                                   "merges.txt", "tokenizer_config.json",
-                                   "special_tokens_map.json", "config.json"};
+static const char *fuzz_files[] = {
+    "model.safetensors",     "tokenizer.json",          "vocab.json", "merges.txt",
+    "tokenizer_config.json", "special_tokens_map.json", "config.json"};
 #define N_LINKED 6 /* all but config.json */
 
 static void cleanup(void) {

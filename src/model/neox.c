@@ -60,6 +60,10 @@ int lmd_neox_load(lmd_model *m, const cJSON *cfg, const char *path, lmd_error *e
         lmd_cfg_bool(cfg, "tie_word_embeddings", 0, &tie, path, err) < 0 ||
         lmd_cfg_bool(cfg, "attention_bias", 1, &bias, path, err) < 0)
         return -1;
+    /* newer configs may name them partial_rotary_factor and rope_theta */
+    if (!cJSON_GetObjectItemCaseSensitive(cfg, "rotary_pct") &&
+        lmd_cfg_float(cfg, "partial_rotary_factor", 0.25, &pct, path, err) < 0)
+        return -1;
     if (!cJSON_GetObjectItemCaseSensitive(cfg, "rotary_emb_base") &&
         lmd_cfg_float(cfg, "rope_theta", 10000.0, &base, path, err) < 0)
         return -1;

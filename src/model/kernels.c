@@ -1,6 +1,8 @@
 /* kernels.c - see kernels.h.  Plain C loops written so that GCC vectorises
  * them; target_clones builds each for several instruction sets. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 #include "kernels.h"
 
 #include <math.h>

@@ -50,7 +50,7 @@ def added(content, i):
 
 def bert_tokenizer(base):
     tj = copy.deepcopy(base)
-    V0 = len(tj["model"]["vocab"]) + len(tj["added_tokens"])  # 557
+    V0 = 1 + max(list(tj["model"]["vocab"].values()) + [a["id"] for a in tj["added_tokens"]])  # 557
     cls, sep, mask = V0, V0 + 1, V0 + 2
     tj["added_tokens"] += [added("[CLS]", cls), added("[SEP]", sep), added("[MASK]", mask)]
     tj["post_processor"] = {"type": "BertProcessing", "sep": ["[SEP]", sep], "cls": ["[CLS]", cls]}

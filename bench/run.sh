@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (`make bench`): the engine on a GPT-2-124M-shaped
-# random model, one 100-token text end to end through the CLI, then the
-# corpus benchmarks.  Each prints its own ceiling or reference in the run.
+# random model, one 100-token text end to end through the CLI, masked-LM
+# pseudo-likelihood on a BERT-base-shaped random model, then the corpus
+# benchmarks.  Each prints its own ceiling or reference in the run.
 set -euo pipefail
 BUILD=${1:-build}
 MODEL=${LMDIFF_BENCH_MODEL:-/tmp/lmdiff-bench-gpt2-124m}
@@ -17,3 +18,5 @@ for _ in 1 2 3 4 5; do
   e=$(date +%s.%N)
   python3 -c "print(f'  {$e - $s:.3f} s')"
 done
+# masked LM: 2 texts of 128 tokens, 128 masked copies each (about 2 minutes here)
+"$BUILD/bench_mlm" "${LMDIFF_BENCH_MLM_MODEL:-/tmp/lmdiff-bench-bert-base}"

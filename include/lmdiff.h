@@ -138,7 +138,9 @@ typedef struct lmd_score_opts {
 
 /* Scores n_texts token sequences in one batch.  A BOS id is prepended to each
  * and never reported; texts longer than the context are scored with a sliding
- * window (see docs/measures.md).  out[i] receives the scores of text i and is
+ * window (see docs/measures.md).  Masked LMs (info.masked_lm) are scored by
+ * pseudo-likelihood instead: each token masked in its own copy of the text,
+ * framed by the tokenizer's special tokens (docs/scoring.md).  out[i] receives the scores of text i and is
  * freed with lmd_scores_free.  opts may be NULL. */
 int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n_ids,
                   size_t n_texts, const lmd_score_opts *opts, lmd_scores *out, lmd_error *err);

@@ -26,5 +26,5 @@ LLAMA=${LMDIFF_BENCH_LLAMA:-/tmp/lmdiff-bench-llama}
 "$BUILD/bench_llama" --dir "$LLAMA" --shape 1b --dtype BF16
 "$BUILD/bench_llama" --dir "$LLAMA" --shape 1b --dtype F32
 [ "${LMDIFF_BENCH_KEEP:-0}" = 1 ] || rm -rf "$LLAMA-1b-bf16" "$LLAMA-1b-f32"
-# masked LM: 2 texts of 128 tokens, 128 masked copies each (about 2 minutes here)
+# masked LM: one text of 128 tokens, 128 masked copies (about a minute here)
 "$BUILD/bench_mlm" "${LMDIFF_BENCH_MLM_MODEL:-/tmp/lmdiff-bench-bert-base}"

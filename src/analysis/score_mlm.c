@@ -98,7 +98,8 @@ int lmd_score_mlm(const lmd_model *m, const int32_t *const *ids, const size_t *n
     int *sel = malloc(max_copies * sizeof *sel);
     size_t *ct = malloc(max_copies * sizeof *ct), *ci = malloc(max_copies * sizeof *ci);
     float *hidden = malloc(max_copies * (size_t)d * sizeof *hidden);
-    float *logits = malloc((size_t)LOGIT_BLOCK * V * sizeof *logits);
+    const size_t lb = max_copies < LOGIT_BLOCK ? max_copies : LOGIT_BLOCK;
+    float *logits = malloc(lb * (size_t)V * sizeof *logits);
     float *scratch = malloc((size_t)nthreads * V * sizeof *scratch);
     float *tk_val = malloc((size_t)nthreads * k * sizeof *tk_val);
     int32_t *tk_id = malloc((size_t)nthreads * k * sizeof *tk_id);

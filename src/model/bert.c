@@ -357,6 +357,10 @@ int lmd_bert_load(lmd_model *m, const cJSON *cfg, const char *path, const char *
 }
 
 /* out[T x n_out] (row stride ldo) (+)= in[T x n_in] W^T + b */
+/* loops over fewer values than this run on one thread: a parallel region
+ * costs more than they do (and tiny models would pay it thousands of times) */
+#define PAR_MIN 32768
+
 static int linear(const float *in, const lmd_mat *W, const float *b, float *out, size_t ldo,
                   size_t T, int accumulate) {
     if (T == 0) return 0;
@@ -364,7 +368,7 @@ static int linear(const float *in, const lmd_mat *W, const float *b, float *out,
     if (ldo == (size_t)W->n_out) {
         lmd_add_bias(out, T, ldo, b);
     } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * ldo >= PAR_MIN)
         for (size_t r = 0; r < T; r++)
             lmd_add_bias(out + r * ldo, 1, (size_t)W->n_out, b);
     }
@@ -373,13 +377,13 @@ static int linear(const float *in, const lmd_mat *W, const float *b, float *out,
 
 static void layernorm_rows(float *x, size_t rows, int d, const float *w, const float *b,
                            float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * (size_t)d >= PAR_MIN)
     for (size_t r = 0; r < rows; r++)
         lmd_layernorm_row(x + r * (size_t)d, x + r * (size_t)d, d, w, b, eps);
 }
 
 static void activate_rows(float *x, size_t rows, size_t cols, lmd_activation act) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * cols >= PAR_MIN)
     for (size_t r = 0; r < rows; r++)
         lmd_activate(x + r * cols, cols, act);
 }
@@ -426,7 +430,7 @@ static int bert_run(const lmd_model *m, const lmd_seq *seqs, int n_seqs, const i
         off[s] = o;
         o += (size_t)seqs[s].len;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T * (size_t)d >= PAR_MIN)
     for (int s = 0; s < n_seqs; s++)
         for (int p = 0; p < seqs[s].len; p++) {
             float *row = x + (off[s] + (size_t)p) * d;
@@ -450,7 +454,7 @@ static int bert_run(const lmd_model *m, const lmd_seq *seqs, int n_seqs, const i
         if (linear(x, &L->v_w, L->v_b, qkv + 2 * d, d3, T, 0) < 0) goto oom;
         if (!last) {
             if (linear(x, &L->q_w, L->q_b, qkv, d3, T, 0) < 0) goto oom;
-#pragma omp parallel for schedule(dynamic) collapse(2)
+#pragma omp parallel for schedule(dynamic) collapse(2) if (T * (size_t)Lmax * hd >= PAR_MIN)
             for (int s = 0; s < n_seqs; s++)
                 for (int j = 0; j < H; j++) {
                     int Ls = seqs[s].len;
@@ -477,7 +481,7 @@ static int bert_run(const lmd_model *m, const lmd_seq *seqs, int n_seqs, const i
                 memcpy(xs + (size_t)s * d, x + (off[s] + (size_t)sel[s]) * d,
                        (size_t)d * sizeof *xs);
             if (linear(xs, &L->q_w, L->q_b, qs, d, R, 0) < 0) goto oom;
-#pragma omp parallel for schedule(dynamic) collapse(2)
+#pragma omp parallel for schedule(dynamic) collapse(2) if (T * (size_t)hd >= PAR_MIN)
             for (int s = 0; s < n_seqs; s++)
                 for (int j = 0; j < H; j++) {
                     int Ls = seqs[s].len;

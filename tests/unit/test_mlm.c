@@ -160,19 +160,6 @@ static void test_tiniest_bert(void **state) {
         printf("SKIP: ../shared is absent; tiniest-bert (saved by HF transformers) not checked\n");
         skip();
     }
-    /* until the WordPiece tokenizer (branch tokbert) is merged the folder
-     * cannot load; skip saying so rather than fail (remove after the merge) */
-    lmd_tokenizer *tok;
-    lmd_error err;
-    if (lmd_tokenizer_load(dir, &tok, &err) < 0) {
-        if (strstr(err.msg, "WordPiece")) {
-            printf("SKIP: tiniest-bert needs the WordPiece tokenizer: %s\n", err.msg);
-            free(dir);
-            skip();
-        }
-        fail_msg("%s", err.msg);
-    }
-    lmd_tokenizer_free(tok);
     char *golden = tu_src_path("tests/golden/tiniest-bert.jsonl");
     check_model(dir, golden);
     free(dir);

@@ -31,8 +31,51 @@ static int lmd_added_id_cmp(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
+/* "normalizer none", or the count and one line per step. */
+static int lmd_put_normalizer(const lmd_tokenizer *t, lmd_buf *b) {
+    if (!t->n_norms) return lmd_buf_puts(b, "normalizer none\n");
+    if (lmd_buf_printf(b, "normalizer %zu\n", t->n_norms) < 0) return -1;
+    for (size_t i = 0; i < t->n_norms; i++) {
+        const lmd_norm_op *op = &t->norms[i];
+        static const char *const forms[] = {"nfc", "nfd", "nfkc", "nfkd"};
+        int rc;
+        if (op->kind == LMD_NORM_PREPEND) {
+            rc = lmd_buf_puts(b, "norm prepend ");
+            if (rc == 0) rc = lmd_put_str(b, lmd_tok_str(t, op->a_off), op->a_len);
+        } else if (op->kind == LMD_NORM_REPLACE) {
+            rc = lmd_buf_puts(b, "norm replace ");
+            if (rc == 0) rc = lmd_put_str(b, lmd_tok_str(t, op->a_off), op->a_len);
+            if (rc == 0) rc = lmd_buf_puts(b, " ");
+            if (rc == 0) rc = lmd_put_str(b, lmd_tok_str(t, op->b_off), op->b_len);
+        } else {
+            rc = lmd_buf_printf(b, "norm %s", forms[(op->kind - LMD_NORM_NFC) & 3]);
+        }
+        if (rc < 0 || lmd_buf_puts(b, "\n") < 0) return -1;
+    }
+    return 0;
+}
+
+/* How an id becomes bytes: GPT-2's byte map, or a text vocabulary with its
+ * decoder (replacements in order, <0xNN> byte tokens, leading spaces
+ * stripped from a decoded text). */
+static int lmd_put_bytes(const lmd_tokenizer *t, lmd_buf *b) {
+    if (!t->text_vocab) return lmd_buf_puts(b, "bytes gpt2\n");
+    if (lmd_buf_printf(b, "bytes text byte_fallback %d strip %u replace %zu\n",
+                       t->dec_byte_fallback ? 1 : 0, (unsigned)t->dec_strip, t->n_dec_repl) < 0)
+        return -1;
+    for (size_t i = 0; i < t->n_dec_repl; i++) {
+        const lmd_norm_op *op = &t->dec_repl[i];
+        if (lmd_buf_puts(b, "r ") < 0 || lmd_put_str(b, lmd_tok_str(t, op->a_off), op->a_len) < 0 ||
+            lmd_buf_puts(b, " ") < 0 || lmd_put_str(b, lmd_tok_str(t, op->b_off), op->b_len) < 0 ||
+            lmd_buf_puts(b, "\n") < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
-    if (lmd_buf_puts(b, LMD_HASH_VERSION "\nnormalizer none\n") < 0) return -1;
+    if (lmd_buf_puts(b, LMD_HASH_VERSION "\n") < 0) return -1;
+    if (lmd_put_normalizer(t, b) < 0) return -1;
     if (lmd_buf_printf(b, "pre_tokenizer %zu\n", t->n_steps) < 0) return -1;
     for (size_t i = 0; i < t->n_steps; i++) {
         const lmd_pretok_step *st = &t->steps[i];
@@ -40,16 +83,29 @@ int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
             if (lmd_buf_puts(b, "step prefix-space\n") < 0) return -1;
             continue;
         }
+        if (st->kind == LMD_STEP_METASPACE) {
+            static const char *const scheme[] = {"always", "first", "never"};
+            if (lmd_buf_puts(b, "step metaspace ") < 0 ||
+                lmd_put_str(b, lmd_tok_str(t, st->src_off), st->src_len) < 0 ||
+                lmd_buf_printf(b, " prepend %s split %d\n", scheme[st->prepend % 3],
+                               st->split ? 1 : 0) < 0)
+                return -1;
+            continue;
+        }
         if (lmd_buf_puts(b, st->kind == LMD_STEP_SPLIT_REGEX ? "step split-regex " : "step split-literal ") < 0 ||
             lmd_put_str(b, lmd_tok_str(t, st->src_off), st->src_len) < 0 || lmd_buf_puts(b, "\n") < 0)
             return -1;
     }
-    if (lmd_buf_puts(b, "bytes gpt2\nmodel bpe unk ") < 0) return -1;
+    if (lmd_put_bytes(t, b) < 0 || lmd_buf_puts(b, "model bpe unk ") < 0) return -1;
     if (t->has_unk ? lmd_put_str(b, lmd_tok_str(t, t->unk_off), t->unk_len) : lmd_buf_puts(b, "none"))
         return -1;
-    if (lmd_buf_printf(b, " fuse_unk %d ignore_merges %d\n", t->fuse_unk ? 1 : 0,
+    if (lmd_buf_printf(b, " fuse_unk %d ignore_merges %d", t->fuse_unk ? 1 : 0,
                        t->ignore_merges ? 1 : 0) < 0)
         return -1;
+    /* (written only when set, so that the text of GPT-2 style tokenizers
+     * stays as it was) */
+    if (t->byte_fallback && lmd_buf_puts(b, " byte_fallback 1") < 0) return -1;
+    if (lmd_buf_puts(b, "\n") < 0) return -1;
 
     size_t n_vocab = 0;
     for (int32_t id = 0; id < t->n_ids; id++) n_vocab += (t->slots[id].kind & LMD_SLOT_VOCAB) != 0;

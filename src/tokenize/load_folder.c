@@ -1,7 +1,8 @@
 /* load_folder.c - lmd_tokenizer_load: finding the tokenizer files of a model
  * folder.  tokenizer.json is preferred; otherwise vocab.json + merges.txt
  * (GPT-2's original files) with the optional added_tokens.json,
- * special_tokens_map.json and tokenizer_config.json.  tokenizer_config.json
+ * special_tokens_map.json and tokenizer_config.json; otherwise a
+ * SentencePiece tokenizer.model (with tokenizer_config.json's options).  tokenizer_config.json
  * also names the BOS token. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -247,16 +248,48 @@ static void lmd_apply_mask(lmd_tokenizer *t, const cJSON *config) {
     if (id >= 0) t->mask_id = id;
 }
 
+/* tokenizer_config.json's options of a SentencePiece model (LlamaTokenizer:
+ * legacy, add_prefix_space, add_bos_token, add_eos_token). */
+static int lmd_spm_config(const cJSON *config, lmd_spm_options *o, const char *name,
+                          lmd_error *err) {
+    *o = lmd_spm_options_default();
+    static const char *const keys[] = {"legacy", "add_prefix_space", "add_bos_token",
+                                       "add_eos_token"};
+    int *vals[] = {&o->legacy, &o->add_prefix_space, &o->add_bos, &o->add_eos};
+    for (size_t i = 0; i < 4; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(config, keys[i]);
+        if (!x || cJSON_IsNull(x)) continue;
+        if (!cJSON_IsBool(x)) return lmd_fail(err, "%s: %s is not a boolean", name, keys[i]);
+        *vals[i] = cJSON_IsTrue(x);
+    }
+    return 0;
+}
+
+static int lmd_load_spm(const char *dir, const char *path, const cJSON *config,
+                        lmd_tokenizer **out, lmd_error *err) {
+    char *cfg = lmd_path_join(dir, "tokenizer_config.json"), *data = NULL;
+    size_t len;
+    lmd_spm_options o;
+    int rc = -1;
+    if (!cfg) return lmd_fail(err, "%s: out of memory", dir);
+    if (lmd_spm_config(config, &o, cfg, err) == 0 && lmd_read_file(path, &data, &len, err) == 0)
+        rc = lmd_tokenizer_from_spm(data, len, path, &o, out, err);
+    free(data);
+    free(cfg);
+    return rc;
+}
+
 int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
     if (out) *out = NULL;
     if (!dir || !out) return lmd_fail(err, "lmd_tokenizer_load: bad arguments");
     char *tj = lmd_path_join(dir, "tokenizer.json");
     char *vj = lmd_path_join(dir, "vocab.json");
     char *mt = lmd_path_join(dir, "merges.txt");
+    char *sp = lmd_path_join(dir, "tokenizer.model");
     cJSON *config = NULL;
     lmd_tokenizer *t = NULL;
     int rc = -1;
-    if (!tj || !vj || !mt) {
+    if (!tj || !vj || !mt || !sp) {
         lmd_fail(err, "%s: out of memory", dir);
         goto done;
     }
@@ -270,17 +303,22 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
         if (rc < 0) goto done;
     } else {
         int hv = lmd_file_exists(vj), hm = lmd_file_exists(mt);
+        if ((!hv || !hm) && lmd_file_exists(sp)) {
+            if (lmd_load_spm(dir, sp, config, &t, err) < 0) goto done;
+            goto loaded;
+        }
         if (!hv || !hm) {
             if (hv || hm)
                 lmd_fail(err, "%s: has %s but no %s (and no tokenizer.json)", dir,
                          hv ? "vocab.json" : "merges.txt", hv ? "merges.txt" : "vocab.json");
             else
-                lmd_fail(err, "%s: no tokenizer found (looked for tokenizer.json, and for vocab.json + merges.txt)", dir);
+                lmd_fail(err, "%s: no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, and tokenizer.model)", dir);
             goto done;
         }
         rc = lmd_load_vocab_merges(dir, vj, mt, config, &t, err);
         if (rc < 0) goto done;
     }
+loaded:
     lmd_apply_bos(t, config);
     lmd_apply_mask(t, config);
     *out = t;
@@ -290,5 +328,6 @@ done:
     free(tj);
     free(vj);
     free(mt);
+    free(sp);
     return rc;
 }

@@ -1,5 +1,5 @@
-/* load_json.c - reading a Hugging Face tokenizer.json (model type BPE with a
- * ByteLevel pre-tokenizer).  Everything that would make Hugging Face tokenize
+/* load_json.c - reading a Hugging Face tokenizer.json (model type BPE, byte
+ * level or SentencePiece style).  Everything that would make Hugging Face tokenize
  * differently from what we implement is refused with an error that names the
  * file and the unsupported setting. */
 #include <cjson/cJSON.h>
@@ -66,35 +66,54 @@ static int lmd_json_split(lmd_tokenizer *t, const cJSON *pt, const char *name, l
     return lmd_fail(err, "%s: Split pre-tokenizer without a Regex or String pattern", name);
 }
 
-/* pre_tokenizer: ByteLevel, or a Sequence of Split steps ending in ByteLevel. */
+static int lmd_json_metaspace(lmd_tokenizer *t, const cJSON *pt, const char *name, lmd_error *err) {
+    int scheme, split;
+    const char *rep = lmd_tok_metaspace_replacement(pt, name, err);
+    if (!rep || lmd_tok_metaspace_scheme(pt, &scheme, name, err) < 0 ||
+        lmd_get_bool(pt, "split", 1, &split, name, "Metaspace", err) < 0)
+        return -1;
+    return lmd_tok_add_metaspace(t, rep, strlen(rep), scheme, split, name, err);
+}
+
+/* pre_tokenizer: ByteLevel, or a Sequence of Split steps ending in ByteLevel
+ * (a byte-level vocabulary); or null, Metaspace, Split steps and Metaspace
+ * in a Sequence (a text vocabulary, SentencePiece style). */
 static int lmd_json_pretok(lmd_tokenizer *t, const cJSON *pt, const char *name, lmd_error *err) {
     const char *type = lmd_type_of(pt);
-    if (lmd_is_null(pt))
-        return lmd_fail(err, "%s: no pre_tokenizer; lmdiff supports ByteLevel only", name);
+    t->text_vocab = 1;
+    if (lmd_is_null(pt)) return 0;
     if (!type) return lmd_fail(err, "%s: pre_tokenizer has no type", name);
-    if (strcmp(type, "ByteLevel") == 0) return lmd_json_bytelevel(t, pt, name, err);
+    if (strcmp(type, "ByteLevel") == 0) {
+        t->text_vocab = 0;
+        return lmd_json_bytelevel(t, pt, name, err);
+    }
+    if (strcmp(type, "Metaspace") == 0) return lmd_json_metaspace(t, pt, name, err);
+    if (strcmp(type, "Split") == 0) return lmd_json_split(t, pt, name, err);
     if (strcmp(type, "Sequence") != 0)
         return lmd_fail(err, "%s: pre_tokenizer %s is not supported (lmdiff supports ByteLevel, "
-                        "optionally after Split steps in a Sequence)", name, type);
+                        "Metaspace and Split, alone or in a Sequence)", name, type);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers");
     if (!cJSON_IsArray(list)) return lmd_fail(err, "%s: pre_tokenizer Sequence without a pretokenizers list", name);
-    int n = cJSON_GetArraySize(list), i = 0, seen_bytelevel = 0;
+    int n = cJSON_GetArraySize(list), i = 0, seen_metaspace = 0;
     for (const cJSON *x = list->child; x; x = x->next, i++) {
         const char *ty = lmd_type_of(x);
         if (!ty) return lmd_fail(err, "%s: pre_tokenizer %d of the Sequence has no type", name, i);
         if (strcmp(ty, "ByteLevel") == 0) {
             if (i != n - 1)
                 return lmd_fail(err, "%s: ByteLevel that is not the last pre_tokenizer of the Sequence is not supported", name);
+            if (seen_metaspace)
+                return lmd_fail(err, "%s: pre_tokenizer Sequence with both Metaspace and ByteLevel is not supported", name);
             if (lmd_json_bytelevel(t, x, name, err) < 0) return -1;
-            seen_bytelevel = 1;
+            t->text_vocab = 0;
         } else if (strcmp(ty, "Split") == 0) {
             if (lmd_json_split(t, x, name, err) < 0) return -1;
+        } else if (strcmp(ty, "Metaspace") == 0) {
+            if (lmd_json_metaspace(t, x, name, err) < 0) return -1;
+            seen_metaspace = 1;
         } else {
             return lmd_fail(err, "%s: pre_tokenizer %s (in a Sequence) is not supported", name, ty);
         }
     }
-    if (!seen_bytelevel)
-        return lmd_fail(err, "%s: pre_tokenizer Sequence without ByteLevel is not supported", name);
     return 0;
 }
 
@@ -108,9 +127,7 @@ static int lmd_json_model(lmd_tokenizer *t, const cJSON *model, const char *name
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(model, "dropout");
     if (!lmd_is_null(x) && !(cJSON_IsNumber(x) && x->valuedouble == 0))
         return lmd_fail(err, "%s: BPE dropout is not supported", name);
-    int v;
-    if (lmd_get_bool(model, "byte_fallback", 0, &v, name, "model", err) < 0) return -1;
-    if (v) return lmd_fail(err, "%s: BPE byte_fallback is not supported", name);
+    if (lmd_get_bool(model, "byte_fallback", 0, &t->byte_fallback, name, "model", err) < 0) return -1;
     static const char *const affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         x = cJSON_GetObjectItemCaseSensitive(model, affixes[i]);
@@ -180,25 +197,6 @@ static int lmd_json_added(lmd_tokenizer *t, const cJSON *list, const char *name,
     return 0;
 }
 
-static int lmd_json_checks(const cJSON *root, const char *name, lmd_error *err) {
-    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    if (!lmd_is_null(norm)) {
-        const char *ty = lmd_type_of(norm);
-        const cJSON *list = cJSON_GetObjectItemCaseSensitive(norm, "normalizers");
-        if (!(ty && strcmp(ty, "Sequence") == 0 && cJSON_IsArray(list) && !list->child))
-            return lmd_fail(err, "%s: normalizer %s is not supported (lmdiff supports none)", name,
-                            ty ? ty : "(without a type)");
-    }
-    const cJSON *dec = cJSON_GetObjectItemCaseSensitive(root, "decoder");
-    if (!lmd_is_null(dec)) {
-        const char *ty = lmd_type_of(dec);
-        if (!ty || strcmp(ty, "ByteLevel") != 0)
-            return lmd_fail(err, "%s: decoder %s is not supported (lmdiff supports ByteLevel)", name,
-                            ty ? ty : "(without a type)");
-    }
-    return 0;
-}
-
 /* After the JSON value only white space may follow (as serde_json wants). */
 static int lmd_only_space(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -234,8 +232,9 @@ int lmd_tokenizer_from_json(const char *json, size_t len, const char *name,
         goto fail;
     }
     if (lmd_json_model(t, cJSON_GetObjectItemCaseSensitive(root, "model"), name, err) < 0 ||
-        lmd_json_checks(root, name, err) < 0 ||
+        lmd_tok_json_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), name, err) < 0 ||
         lmd_json_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), name, err) < 0 ||
+        lmd_tok_json_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), name, err) < 0 ||
         lmd_json_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), name, err) < 0 ||
         lmd_tok_json_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"),
                                     name, err) < 0 ||

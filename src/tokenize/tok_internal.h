@@ -106,7 +106,9 @@ enum { LMD_SLOT_VOCAB = 1, LMD_SLOT_ADDED = 2 };
 typedef struct lmd_tok_slot {
     size_t raw_off, bytes_off; /* arena offsets, NUL-terminated */
     uint32_t raw_len, bytes_len;
-    uint8_t kind; /* LMD_SLOT_* bits; 0 = an unused id */
+    uint8_t kind;      /* LMD_SLOT_* bits; 0 = an unused id */
+    uint8_t byte_tok;  /* a <0xNN> token the decoder's ByteFallback turns into
+                          one byte */
 } lmd_tok_slot;
 
 typedef struct lmd_added_tok {
@@ -117,14 +119,41 @@ typedef struct lmd_added_tok {
 } lmd_added_tok;
 
 /* One step of the pre-tokenizer, applied to every piece in turn. */
-enum { LMD_STEP_SPLIT_REGEX, LMD_STEP_SPLIT_LITERAL, LMD_STEP_PREFIX_SPACE };
+enum {
+    LMD_STEP_SPLIT_REGEX,
+    LMD_STEP_SPLIT_LITERAL,
+    LMD_STEP_PREFIX_SPACE,
+    LMD_STEP_METASPACE /* spaces -> replacement, prepend it, split before it */
+};
+
+/* Metaspace's prepend_scheme. */
+enum { LMD_PREPEND_ALWAYS, LMD_PREPEND_FIRST, LMD_PREPEND_NEVER };
 
 typedef struct lmd_pretok_step {
     int kind;
-    size_t src_off; /* the pattern as written in the file, in the arena */
+    size_t src_off; /* the pattern as written in the file (Metaspace: the
+                       replacement), in the arena */
     uint32_t src_len;
-    pcre2_code *re; /* NULL for PREFIX_SPACE */
+    pcre2_code *re;    /* NULL for PREFIX_SPACE and METASPACE */
+    uint8_t prepend;   /* METASPACE: LMD_PREPEND_* */
+    uint8_t split;     /* METASPACE: split before each replacement */
 } lmd_pretok_step;
+
+/* One normalizer step (normalize.c), applied to the text in order. */
+enum {
+    LMD_NORM_PREPEND, /* a = the prefix, put before a non-empty text */
+    LMD_NORM_REPLACE, /* every a (a literal string) becomes b */
+    LMD_NORM_NFC,
+    LMD_NORM_NFD,
+    LMD_NORM_NFKC,
+    LMD_NORM_NFKD
+};
+
+typedef struct lmd_norm_op {
+    int kind;
+    size_t a_off, b_off; /* arena offsets */
+    uint32_t a_len, b_len;
+} lmd_norm_op;
 
 struct lmd_tokenizer {
     lmd_buf arena;     /* every string, NUL-terminated */
@@ -138,6 +167,26 @@ struct lmd_tokenizer {
     lmd_pretok_step *steps;
     size_t n_steps;
 
+    lmd_norm_op *norms; /* the normalizer, in order (none for GPT-2) */
+    size_t n_norms;
+
+    /* 0: byte-level BPE (GPT-2): the vocabulary spells bytes with GPT-2's byte
+     * map, BPE starts from one symbol per byte.  1: the vocabulary is text
+     * (SentencePiece style: "▁hello"); BPE starts from one symbol per
+     * character, with byte_fallback's <0xNN> tokens or unk for a character
+     * that is not in the vocabulary. */
+    int text_vocab;
+    int byte_fallback;
+    /* The decoder of a text vocabulary (normalize.c): each token's bytes are
+     * its string with the replacements applied in order, or one byte for a
+     * <0xNN> token with dec_byte_fallback; lmd_detokenize removes up to
+     * dec_strip leading spaces of the whole text (Strip after Fuse,
+     * Metaspace's prefix). */
+    lmd_norm_op *dec_repl; /* LMD_NORM_REPLACE ops */
+    size_t n_dec_repl;
+    int dec_byte_fallback;
+    uint32_t dec_strip;
+
     int has_unk; /* the model names an unk_token */
     size_t unk_off;
     uint32_t unk_len;
@@ -147,14 +196,16 @@ struct lmd_tokenizer {
     lmd_tok_slot *slots;
     int32_t n_ids;
     int32_t byte_id[256]; /* id of each byte's one-character token, or -1 */
+    int32_t fallback_id[256]; /* id of "<0xNN>" for each byte, or -1 */
     int32_t unk_id;       /* -1: none; -2: named but not in the vocabulary */
     int added_two_pass;        /* both normalized and non-normalized added tokens */
     uint32_t *added_order;     /* added indices by pass, first byte, length desc */
     uint32_t bucket[2][257];   /* [pass][first byte] -> start in added_order */
     int any_single_word;
     pcre2_code *word_re;       /* Rust regex's \w, for single_word tokens */
-    lmd_strmap whole; /* bytes of a vocabulary token -> its id, for the tokens
-                         that BPE gives back whole (a shortcut, exact) */
+    lmd_strmap whole; /* what BPE starts from (bytes; the raw string for a
+                         text vocabulary) -> the id of a vocabulary token that
+                         BPE gives back whole (a shortcut, exact) */
     int32_t bos;
     /* the post-processor's special tokens around one sequence (frame.c) */
     int32_t *frame_pre, *frame_post;
@@ -180,6 +231,15 @@ int lmd_tok_add_added(lmd_tokenizer *t, const lmd_added_tok *tmpl, const char *c
 int lmd_tok_add_step(lmd_tokenizer *t, int kind, const char *src, size_t len, const char *name,
                      lmd_error *err);
 int lmd_tok_set_unk(lmd_tokenizer *t, const char *s, size_t len);
+/* Appends a normalizer op (a, b as in lmd_norm_op; NULL/0 when unused). */
+int lmd_tok_add_norm(lmd_tokenizer *t, int kind, const char *a, size_t alen, const char *b,
+                     size_t blen, const char *name, lmd_error *err);
+/* Appends a replacement of the decoder of a text vocabulary. */
+int lmd_tok_add_dec_replace(lmd_tokenizer *t, const char *a, size_t alen, const char *b,
+                            size_t blen, const char *name, lmd_error *err);
+/* Appends a Metaspace pre-tokenizer step. */
+int lmd_tok_add_metaspace(lmd_tokenizer *t, const char *rep, size_t len, int prepend, int split,
+                          const char *name, lmd_error *err);
 /* Checks and indexes everything; computes the hash.  BOS = <|endoftext|>. */
 int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err);
 
@@ -197,6 +257,29 @@ int lmd_tok_set_frame(lmd_tokenizer *t, const int32_t *pre, size_t n_pre, const 
  * the default mask ("[MASK]" or "<mask>" among the added tokens) when none
  * was set.  Called by lmd_tok_finalize. */
 int lmd_tok_check_frame(lmd_tokenizer *t, const char *name, lmd_error *err);
+/* ---- normalizers and decoders (normalize.c) */
+
+struct cJSON;
+/* Reads tokenizer.json's normalizer (null, Prepend, Replace with a String
+ * pattern, NFC/NFD/NFKC/NFKD, a Sequence of them). */
+int lmd_tok_json_normalizer(lmd_tokenizer *t, const struct cJSON *norm, const char *name,
+                            lmd_error *err);
+/* Reads tokenizer.json's decoder and checks that it fits the model:
+ * ByteLevel (or null) for a byte-level vocabulary; for a text vocabulary
+ * null, Metaspace, or a Sequence of Replace (String), ByteFallback, Fuse,
+ * Strip (after Fuse, spaces at the start only) and Metaspace. */
+int lmd_tok_json_decoder(lmd_tokenizer *t, const struct cJSON *dec, const char *name,
+                         lmd_error *err);
+/* Metaspace's prepend scheme (prepend_scheme, or the older add_prefix_space)
+ * and replacement character, as read by the pre-tokenizer and the decoder. */
+int lmd_tok_metaspace_scheme(const struct cJSON *x, int *scheme, const char *name,
+                             lmd_error *err);
+const char *lmd_tok_metaspace_replacement(const struct cJSON *x, const char *name,
+                                          lmd_error *err);
+/* Applies the normalizer to s[0..n); the result is malloc'ed in *out (NUL
+ * after it), its length in *out_len. */
+int lmd_tok_normalize(const lmd_tokenizer *t, const char *s, size_t n, char **out,
+                      size_t *out_len, lmd_error *err);
 
 /* ---- the pre-tokenizer (pretok.c) */
 

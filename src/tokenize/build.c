@@ -506,6 +506,10 @@ int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
     }
     t->bos = lmd_tokenizer_token_id(t, "<|endoftext|>", 13);
     if (lmd_tok_check_frame(t, name, err) < 0) return -1;
+    /* Without <|endoftext|>, a causal LM's BOS is the one special token its
+     * post-processor puts before the text (Llama's <s>, Llama-3's
+     * <|begin_of_text|>); not for masked LMs, whose frame is [CLS]-like. */
+    if (t->bos < 0 && t->n_frame_pre == 1 && t->mask_id < 0) t->bos = t->frame_pre[0];
     lmd_buf canon = {0};
     if (lmd_tok_canonical(t, &canon) < 0) {
         lmd_buf_free(&canon);

@@ -18,7 +18,7 @@
  *   ModelProto      1 pieces (repeated), 2 trainer_spec, 3 normalizer_spec
  *   SentencePiece   1 piece (string), 2 score (float), 3 type (enum)
  *   TrainerSpec     3 model_type, 24 treat_whitespace_as_suffix,
- *                   35 byte_fallback, 41 bos_id
+ *                   35 byte_fallback, 41 bos_id, 42 eos_id
  *   NormalizerSpec  1 name, 2 precompiled_charsmap, 3 add_dummy_prefix,
  *                   4 remove_extra_whitespaces, 5 escape_whitespaces
  * Unigram (and word/char) models and normalisations we cannot reproduce are
@@ -130,7 +130,7 @@ typedef struct spm_model {
     spm_piece *pieces;
     size_t n_pieces, cap;
     int model_type, byte_fallback, ws_suffix;
-    int64_t bos_id;
+    int64_t bos_id, eos_id;
     const unsigned char *norm_name;
     size_t norm_name_len, charsmap_len;
     int add_dummy_prefix, remove_extra_ws, escape_ws;
@@ -225,6 +225,7 @@ static int spm_parse(spm_model *m, const unsigned char *data, size_t len, const 
     /* the defaults of sentencepiece_model.proto */
     m->model_type = SPM_UNIGRAM;
     m->bos_id = 1;
+    m->eos_id = 2;
     m->add_dummy_prefix = m->remove_extra_ws = m->escape_ws = 1;
     spm_reader r = {data, len, 0};
     spm_field f;
@@ -385,8 +386,18 @@ int lmd_tokenizer_from_spm(const char *data, size_t len, const char *name,
         lmd_fail(err, "%s: out of memory", name);
         goto done;
     }
-    if (spm_build(t, &m, &o, name, err) < 0 || lmd_tok_finalize(t, name, err) < 0) goto done;
-    if (m.bos_id >= 0 && (size_t)m.bos_id < m.n_pieces) lmd_tokenizer_set_bos(t, (int32_t)m.bos_id);
+    if (spm_build(t, &m, &o, name, err) < 0) goto done;
+    /* the post-processor: TemplateProcessing [<s>] $A [</s>] */
+    int has_bos = m.bos_id >= 0 && (size_t)m.bos_id < m.n_pieces;
+    int has_eos = m.eos_id >= 0 && (size_t)m.eos_id < m.n_pieces;
+    int32_t bos = (int32_t)m.bos_id, eos = (int32_t)m.eos_id;
+    if (lmd_tok_set_frame(t, &bos, o.add_bos && has_bos ? 1 : 0, &eos,
+                          o.add_eos && has_eos ? 1 : 0) < 0) {
+        lmd_fail(err, "%s: out of memory", name);
+        goto done;
+    }
+    if (lmd_tok_finalize(t, name, err) < 0) goto done;
+    if (has_bos) lmd_tokenizer_set_bos(t, bos);
     *out = t;
     t = NULL;
     rc = 0;

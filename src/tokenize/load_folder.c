@@ -279,6 +279,44 @@ static int lmd_load_spm(const char *dir, const char *path, const cJSON *config,
     return rc;
 }
 
+/* The id of tokenizer_config.json's key (a string or {"content": ...}), or
+ * of def when the key is absent; -1 when the tokenizer does not know it. */
+static int32_t lmd_config_token(const lmd_tokenizer *t, const cJSON *config, const char *key,
+                                const char *def) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(config, key);
+    if (cJSON_IsObject(x)) x = cJSON_GetObjectItemCaseSensitive(x, "content");
+    const char *s = cJSON_IsString(x) ? x->valuestring : x ? NULL : def;
+    return s ? lmd_tokenizer_token_id(t, s, strlen(s)) : -1;
+}
+
+/* transformers' LlamaTokenizerFast rebuilds the post-processor from
+ * tokenizer_config.json: [bos_token if add_bos_token (default true)] $A
+ * [eos_token if add_eos_token (default false)], whatever tokenizer.json
+ * says.  Other tokenizer classes keep tokenizer.json's post_processor. */
+static int lmd_apply_llama_frame(lmd_tokenizer *t, const cJSON *config, const char *dir,
+                                 lmd_error *err) {
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(config, "tokenizer_class");
+    static const char *const llama[] = {"LlamaTokenizer", "LlamaTokenizerFast",
+                                        "CodeLlamaTokenizer", "CodeLlamaTokenizerFast"};
+    int is_llama = 0;
+    for (size_t i = 0; i < 4 && cJSON_IsString(cls); i++)
+        is_llama |= strcmp(cls->valuestring, llama[i]) == 0;
+    if (!is_llama) return 0;
+    lmd_spm_options o;
+    char *cfg = lmd_path_join(dir, "tokenizer_config.json");
+    if (!cfg) return lmd_fail(err, "%s: out of memory", dir);
+    int rc = lmd_spm_config(config, &o, cfg, err);
+    int32_t bos = lmd_config_token(t, config, "bos_token", "<s>");
+    int32_t eos = lmd_config_token(t, config, "eos_token", "</s>");
+    if (rc == 0 && ((o.add_bos && bos < 0) || (o.add_eos && eos < 0)))
+        rc = lmd_fail(err, "%s: add_%s_token is set but the tokenizer does not know %s_token", cfg,
+                      o.add_bos && bos < 0 ? "bos" : "eos", o.add_bos && bos < 0 ? "bos" : "eos");
+    if (rc == 0 && lmd_tok_set_frame(t, &bos, o.add_bos ? 1 : 0, &eos, o.add_eos ? 1 : 0) < 0)
+        rc = lmd_fail(err, "%s: out of memory", cfg);
+    free(cfg);
+    return rc;
+}
+
 int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
     if (out) *out = NULL;
     if (!dir || !out) return lmd_fail(err, "lmd_tokenizer_load: bad arguments");
@@ -301,6 +339,11 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
         rc = lmd_tokenizer_from_json(data, len, tj, &t, err);
         free(data);
         if (rc < 0) goto done;
+        rc = lmd_apply_llama_frame(t, config, dir, err);
+        if (rc < 0) {
+            lmd_tokenizer_free(t);
+            goto done;
+        }
     } else {
         int hv = lmd_file_exists(vj), hm = lmd_file_exists(mt);
         if ((!hv || !hm) && lmd_file_exists(sp)) {

@@ -379,6 +379,117 @@ static void test_folder_model_only(void **st) {
     lmd_tokenizer_free(t);
 }
 
+/* A folder with a Llama tokenizer.json: tokenizer_config.json's
+ * add_bos_token / add_eos_token rebuild the frame for LlamaTokenizer (as
+ * transformers' LlamaTokenizerFast does); otherwise the post_processor's. */
+static void test_llama_json_folder(void **st) {
+    (void)st;
+    char *dir = tu_tmpdir();
+    convert_llama(dir);
+    struct {
+        const char *config;
+        size_t npre, npost;
+    } cases[] = {
+        {NULL, 1, 0},
+        {"{\"tokenizer_class\": \"LlamaTokenizer\", \"add_eos_token\": true}", 1, 1},
+        {"{\"tokenizer_class\": \"LlamaTokenizerFast\", \"add_bos_token\": false}", 0, 0},
+        {"{\"tokenizer_class\": \"PreTrainedTokenizerFast\", \"add_bos_token\": false}", 1, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *cp = lmd_path_join(dir, "tokenizer_config.json");
+        unlink(cp);
+        if (cases[i].config)
+            write_file(dir, "tokenizer_config.json", cases[i].config, strlen(cases[i].config));
+        lmd_tokenizer *t = NULL;
+        lmd_error err;
+        if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
+        const int32_t *pre, *post;
+        size_t npre, npost;
+        lmd_tokenizer_frame(t, &pre, &npre, &post, &npost);
+        assert_int_equal(npre, cases[i].npre);
+        assert_int_equal(npost, cases[i].npost);
+        if (npre) assert_int_equal(pre[0], 1);
+        if (npost) assert_int_equal(post[0], 2);
+        assert_int_equal(lmd_tokenizer_bos(t), 1);
+        EXPECT(t, "Hello", 15043);
+        lmd_tokenizer_free(t);
+        unlink(cp);
+        free(cp);
+    }
+    write_file(dir, "tokenizer_config.json",
+               "{\"tokenizer_class\": \"LlamaTokenizer\", \"bos_token\": \"<nope>\"}", 60);
+    lmd_tokenizer *t = NULL;
+    lmd_error err;
+    assert_int_equal(lmd_tokenizer_load(dir, &t, &err), -1);
+    assert_non_null(strstr(err.msg, "bos_token"));
+    char *cp = lmd_path_join(dir, "tokenizer_config.json"),
+         *tp = lmd_path_join(dir, "tokenizer.json");
+    unlink(cp);
+    unlink(tp);
+    rmdir(dir);
+    free(cp);
+    free(tp);
+    free(dir);
+}
+
+/* A Llama-3-shaped tokenizer.json: Split + ByteLevel without its regex,
+ * ignore_merges, <|begin_of_text|> in a TemplateProcessing. */
+static void test_llama3_shape(void **st) {
+    (void)st;
+    cJSON *v = cJSON_CreateObject();
+    for (int b = 0; b < 256; b++) {
+        char u[3] = {0};
+        lmd_byte_to_utf8((uint8_t)b, u);
+        cJSON_AddNumberToObject(v, u, b);
+    }
+    cJSON_AddNumberToObject(v, "he", 256);
+    cJSON_AddNumberToObject(v, "ll", 257);
+    cJSON_AddNumberToObject(v, "hell", 258);
+    cJSON_AddNumberToObject(v, "hello", 259);
+    cJSON_AddNumberToObject(v, "\xC4\xA0hello", 260); /* "Ġhello", reachable only whole */
+    char *vs = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    lmd_buf b = {0};
+    lmd_buf_printf(
+        &b,
+        "{\"added_tokens\": [{\"id\": 300, \"content\": \"<|begin_of_text|>\", \"special\": "
+        "true, \"normalized\": false}, {\"id\": 301, \"content\": \"<|end_of_text|>\", "
+        "\"special\": true, \"normalized\": false}], \"normalizer\": null, \"pre_tokenizer\": "
+        "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": "
+        "{\"Regex\": \"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|"
+        "\\\\p{N}{1,3}| "
+        "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|"
+        "\\\\s+\"}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", "
+        "\"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": false}]}, "
+        "\"post_processor\": {\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\", "
+        "\"add_prefix_space\": true, \"trim_offsets\": false, \"use_regex\": true}, {\"type\": "
+        "\"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<|begin_of_text|>\", "
+        "\"type_id\": 0}}, {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"pair\": [], "
+        "\"special_tokens\": {\"<|begin_of_text|>\": {\"id\": \"<|begin_of_text|>\", \"ids\": "
+        "[300], \"tokens\": [\"<|begin_of_text|>\"]}}}]}, \"decoder\": {\"type\": \"ByteLevel\", "
+        "\"add_prefix_space\": true, \"trim_offsets\": true, \"use_regex\": true}, \"model\": "
+        "{\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, "
+        "\"continuing_subword_prefix\": null, \"end_of_word_suffix\": null, \"fuse_unk\": false, "
+        "\"byte_fallback\": false, \"ignore_merges\": true, \"vocab\": %s, \"merges\": [\"h e\", "
+        "\"l l\", \"he ll\", \"hell o\"]}}",
+        vs);
+    free(vs);
+    lmd_buf_put(&b, "", 1);
+    lmd_tokenizer *t = json_tok(b.data);
+    assert_int_equal(lmd_tokenizer_bos(t), 300);
+    EXPECT(t, "hello", 259);
+    EXPECT(t, " hello", 260); /* ignore_merges: the whole piece is a token */
+    EXPECT(t, "<|begin_of_text|>HELLO'S 1234", 300, 'H', 'E', 'L', 'L', 'O', '\'', 'S', ' ', '1',
+           '2', '3', '4');
+    char canon_has[] = "ignore_merges 1";
+    size_t cl;
+    char *c = lmd_tokenizer_canonical(t, &cl);
+    assert_non_null(strstr(c, canon_has));
+    free(c);
+    lmd_tokenizer_free(t);
+    lmd_buf_free(&b);
+}
+
 /* ------------------------------------------- tokenizer.model errors */
 
 /* A protobuf writer, for hand-made models. */
@@ -960,6 +1071,8 @@ int main(void) {
         cmocka_unit_test(test_model_json_same_hash),
         cmocka_unit_test(test_llama_details),
         cmocka_unit_test(test_folder_model_only),
+        cmocka_unit_test(test_llama_json_folder),
+        cmocka_unit_test(test_llama3_shape),
         cmocka_unit_test(test_spm_small_and_errors),
         cmocka_unit_test(test_metaspace),
         cmocka_unit_test(test_normalizers_and_decoders),

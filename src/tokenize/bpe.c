@@ -122,6 +122,9 @@ static void lmd_bpe_short(const lmd_tokenizer *t, int32_t *sym, size_t m) {
     sym[m] = -1; /* end marker for the caller */
 }
 
+static int lmd_bpe_part(const lmd_tokenizer *t, const unsigned char *s, size_t n,
+                        lmd_bpe_scratch *sc, lmd_idvec *out, lmd_error *err);
+
 int lmd_bpe_word(const lmd_tokenizer *t, const unsigned char *s, size_t n, lmd_bpe_scratch *sc,
                  lmd_idvec *out, lmd_error *err) {
     if (n == 0) return 0;
@@ -144,6 +147,26 @@ int lmd_bpe_word(const lmd_tokenizer *t, const unsigned char *s, size_t n, lmd_b
         const lmd_str_entry *e = lmd_strmap_get(&t->vocab, t->arena.data, key, m);
         if (e) return lmd_idvec_push(out, e->id) < 0 ? lmd_fail(err, "out of memory") : 0;
     }
+    if (t->split_spiece) {
+        /* No token of the vocabulary holds a character other than ▁
+         * followed by ▁, so no merge ever crosses the start of such a ▁ run:
+         * the parts between them are encoded on their own, with the same
+         * result (and mostly with one lookup in t->whole). */
+        size_t start = 0;
+        for (size_t i = 1; i + 3 <= n; i++) {
+            if (memcmp(s + i, LMD_SPIECE, 3) != 0 || (i >= 3 && memcmp(s + i - 3, LMD_SPIECE, 3) == 0))
+                continue;
+            if (lmd_bpe_part(t, s + start, i - start, sc, out, err) < 0) return -1;
+            start = i;
+            i += 2;
+        }
+        return lmd_bpe_part(t, s + start, n - start, sc, out, err);
+    }
+    return lmd_bpe_part(t, s, n, sc, out, err);
+}
+
+static int lmd_bpe_part(const lmd_tokenizer *t, const unsigned char *s, size_t n,
+                        lmd_bpe_scratch *sc, lmd_idvec *out, lmd_error *err) {
     const lmd_str_entry *w = lmd_strmap_get(&t->whole, t->arena.data, (const char *)s, n);
     if (w) return lmd_idvec_push(out, w->id) < 0 ? lmd_fail(err, "out of memory") : 0;
     if (lmd_scratch_reserve(sc, n + 1) < 0) return lmd_fail(err, "out of memory");

@@ -479,6 +479,18 @@ static int lmd_fill_whole(lmd_tokenizer *t, const char *name, lmd_error *err) {
     return rc;
 }
 
+/* Whether some vocabulary token has ▁ right after another character. */
+static int lmd_any_inner_spiece(const lmd_tokenizer *t) {
+    for (size_t i = 0; i < t->vocab.n; i++) {
+        const char *s = lmd_tok_str(t, t->vocab.e[i].off);
+        uint32_t n = t->vocab.e[i].len;
+        for (uint32_t k = 1; k + 3 <= n; k++)
+            if (memcmp(s + k, LMD_SPIECE, 3) == 0 && (k < 3 || memcmp(s + k - 3, LMD_SPIECE, 3) != 0))
+                return 1;
+    }
+    return 0;
+}
+
 int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
     if (lmd_fill_slots(t, name, err) < 0 || lmd_fill_bytes(t, name, err) < 0) return -1;
     for (int b = 0; b < 256; b++) {
@@ -493,6 +505,9 @@ int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
         t->unk_id = id >= 0 ? id : -2;
     }
     if (lmd_index_added(t, name, err) < 0) return -1;
+    /* (▁ must be a token itself, or unk fusing could cross the cut) */
+    t->split_spiece = t->text_vocab && lmd_vocab_id(t, LMD_SPIECE, 3) >= 0 &&
+                      !lmd_any_inner_spiece(t);
     if (lmd_fill_whole(t, name, err) < 0) return -1;
     for (size_t i = 0; i < t->n_added; i++) t->any_single_word |= t->added[i].single_word;
     if (t->any_single_word) {

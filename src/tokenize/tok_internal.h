@@ -19,6 +19,9 @@
 #define LMD_GPT2_PATTERN \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 
+/* U+2581, SentencePiece's space. */
+#define LMD_SPIECE "\xE2\x96\x81"
+
 /* ---- byte <-> unicode map of GPT-2 (bytemap.c) */
 
 /* The code point that stands for byte b (b itself for printable Latin-1,
@@ -177,6 +180,11 @@ struct lmd_tokenizer {
      * that is not in the vocabulary. */
     int text_vocab;
     int byte_fallback;
+    /* A text vocabulary that has ▁ as a token and none of whose tokens has
+     * ▁ after another character: BPE may then encode the parts of a piece
+     * that start at a ▁ run on their own (an exact shortcut; set by
+     * lmd_tok_finalize). */
+    int split_spiece;
     /* The decoder of a text vocabulary (normalize.c): each token's bytes are
      * its string with the replacements applied in order, or one byte for a
      * <0xNN> token with dec_byte_fallback; lmd_detokenize removes up to

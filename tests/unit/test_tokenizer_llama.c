@@ -302,6 +302,42 @@ static void test_llama_details(void **st) {
     lmd_tokenizer_free(t);
 }
 
+/* The ▁-run shortcut of bpe.c (split_spiece) gives the ids that BPE over the
+ * whole piece gives, on real prose and on the vectors. */
+static void test_spiece_split_exact(void **st) {
+    (void)st;
+    lmd_tokenizer *t = llama_model();
+    assert_true(t->split_spiece);
+    static const char *const corpora[] = {"corpora/austen-emma-paragraphs.txt",
+                                          "corpora/devils-dictionary.txt"};
+    size_t total = 0;
+    for (size_t c = 0; c < 2; c++) {
+        char *p = shared(corpora[c]);
+        size_t len;
+        char *text = slurp(p, &len);
+        if (len > 150000) len = 150000;
+        while (len && ((unsigned char)text[len] & 0xC0) == 0x80)
+            len--; /* whole characters */
+        int32_t *a, *b;
+        size_t na, nb;
+        lmd_error err;
+        t->split_spiece = 1;
+        assert_int_equal(lmd_tokenize(t, text, len, &a, &na, &err), 0);
+        t->split_spiece = 0;
+        assert_int_equal(lmd_tokenize(t, text, len, &b, &nb, &err), 0);
+        assert_int_equal(na, nb);
+        assert_memory_equal(a, b, na * sizeof *a);
+        total += na;
+        free(a);
+        free(b);
+        free(text);
+        free(p);
+    }
+    t->split_spiece = 1;
+    assert_true(total > 50000);
+    lmd_tokenizer_free(t);
+}
+
 /* lmd_tokenizer_load on a folder with only tokenizer.model, and the
  * tokenizer_config.json options. */
 static void test_folder_model_only(void **st) {
@@ -1070,6 +1106,7 @@ int main(void) {
         cmocka_unit_test(test_vectors_converted_json),
         cmocka_unit_test(test_model_json_same_hash),
         cmocka_unit_test(test_llama_details),
+        cmocka_unit_test(test_spiece_split_exact),
         cmocka_unit_test(test_folder_model_only),
         cmocka_unit_test(test_llama_json_folder),
         cmocka_unit_test(test_llama3_shape),

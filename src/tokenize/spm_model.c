@@ -268,9 +268,23 @@ static size_t spm_chars(const char *s, size_t n) {
     return c;
 }
 
+/* Deriving the merges looks up both halves of every split of every piece:
+ * about the sum of the squared piece lengths in bytes hashed.  Real models
+ * stay far below this bound (Llama-2: 2e6); a file above it is refused
+ * rather than left to run for minutes. */
+#define SPM_MERGE_WORK_MAX 200000000ull
+
 static int spm_add_merges(lmd_tokenizer *t, const spm_model *m, const char *name, lmd_error *err) {
     spm_merge *list = NULL;
     size_t n = 0, cap = 0;
+    uint64_t work = 0;
+    for (size_t i = 0; i < m->n_pieces; i++)
+        work += (uint64_t)m->pieces[i].n * m->pieces[i].n;
+    if (work > SPM_MERGE_WORK_MAX)
+        return lmd_fail(err,
+                        "%s: the pieces are too long for lmdiff to derive their merges (the sum of "
+                        "their squared lengths is %llu bytes^2, above %llu)",
+                        name, (unsigned long long)work, SPM_MERGE_WORK_MAX);
     for (size_t i = 0; i < m->n_pieces; i++) {
         const spm_piece *p = &m->pieces[i];
         size_t total = spm_chars(p->s, p->n), lc = 0;

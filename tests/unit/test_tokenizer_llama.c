@@ -662,6 +662,22 @@ static void test_spm_small_and_errors(void **st) {
     pb_int(&ns, 4, 0);
     pb_bytes(&junk, 3, ns.data, ns.len);
     spm_refused(&junk, "appears twice");
+    /* a piece so long that deriving its merges would take minutes */
+    junk.len = 0;
+    char *huge = malloc(20001);
+    memset(huge, 'a', 20000);
+    huge[20000] = 0;
+    pb_piece(&junk, "<unk>", 0, 2);
+    pb_piece(&junk, huge, 0, 1);
+    free(huge);
+    lmd_buf ts2 = {0}, ns2 = {0};
+    pb_int(&ts2, 3, 2);
+    pb_bytes(&junk, 2, ts2.data, ts2.len);
+    pb_int(&ns2, 4, 0);
+    pb_bytes(&junk, 3, ns2.data, ns2.len);
+    lmd_buf_free(&ts2);
+    lmd_buf_free(&ns2);
+    spm_refused(&junk, "too long");
     lmd_buf_free(&ts);
     lmd_buf_free(&ns);
     lmd_buf_free(&junk);

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs the benchmarks (`make bench`): the engine on a GPT-2-124M-shaped
-# random model, one 100-token text end to end through the CLI, then the
-# corpus benchmarks.  Each prints its own ceiling or reference in the run.
+# random model, one 100-token text end to end through the CLI, the Llama
+# forward on a Llama-3.2-1B-shaped random model in BF16 and in F32 (7.4 GB
+# written under $LMDIFF_BENCH_LLAMA, removed afterwards unless
+# LMDIFF_BENCH_KEEP=1), masked-LM pseudo-likelihood on a BERT-base-shaped
+# random model.  Each prints its own ceiling or
+# reference in the run.
 set -euo pipefail
 BUILD=${1:-build}
 MODEL=${LMDIFF_BENCH_MODEL:-/tmp/lmdiff-bench-gpt2-124m}
@@ -17,3 +21,10 @@ for _ in 1 2 3 4 5; do
   e=$(date +%s.%N)
   python3 -c "print(f'  {$e - $s:.3f} s')"
 done
+# Llama-1B shape: the same random weights stored as BF16 and as F32
+LLAMA=${LMDIFF_BENCH_LLAMA:-/tmp/lmdiff-bench-llama}
+"$BUILD/bench_llama" --dir "$LLAMA" --shape 1b --dtype BF16
+"$BUILD/bench_llama" --dir "$LLAMA" --shape 1b --dtype F32
+[ "${LMDIFF_BENCH_KEEP:-0}" = 1 ] || rm -rf "$LLAMA-1b-bf16" "$LLAMA-1b-f32"
+# masked LM: 2 texts of 128 tokens, 128 masked copies each (about 2 minutes here)
+"$BUILD/bench_mlm" "${LMDIFF_BENCH_MLM_MODEL:-/tmp/lmdiff-bench-bert-base}"

@@ -12,6 +12,7 @@
 static const char *const lmd_fuzz_texts[] = {
     "Hello world", " 's 'll  \t\n\n  x!!", "<|endoftext|>abc<|endoftext|", "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80 123 4567",
     "", "a", "   ", "\xe1\xa0\x8e!\xc2\x85 ab<m>cd",
+    "[CLS] Caf\xc3\xa9, na\xc3\xafve \xe5\xa4\xa9\xe5\xa4\xa9 ##ing [MASK]\x01\xe2\x80\x8b.",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -97,7 +97,7 @@ void lmd_model_free(lmd_model *m);
 const lmd_tokenizer *lmd_model_tokenizer(const lmd_model *m);
 
 typedef struct lmd_model_info {
-    const char *arch;       /* "GPT2LMHeadModel" */
+    const char *arch;       /* "GPT2LMHeadModel", "BertForMaskedLM", ... */
     const char *name;       /* the folder's basename */
     int32_t vocab_size;     /* rows of the output layer */
     int32_t n_ctx;          /* context length in tokens */
@@ -105,6 +105,7 @@ typedef struct lmd_model_info {
     int64_t n_params;       /* parameters, the tied head counted once */
     double flops_per_token; /* 2 x multiply-adds of one position through the
                                weight matrices (attention scores excluded) */
+    int masked_lm;          /* 1: scored by pseudo-likelihood (docs/scoring.md) */
 } lmd_model_info;
 
 void lmd_model_get_info(const lmd_model *m, lmd_model_info *info);
@@ -137,7 +138,9 @@ typedef struct lmd_score_opts {
 
 /* Scores n_texts token sequences in one batch.  A BOS id is prepended to each
  * and never reported; texts longer than the context are scored with a sliding
- * window (see docs/measures.md).  out[i] receives the scores of text i and is
+ * window (see docs/measures.md).  Masked LMs (info.masked_lm) are scored by
+ * pseudo-likelihood instead: each token masked in its own copy of the text,
+ * framed by the tokenizer's special tokens (docs/scoring.md).  out[i] receives the scores of text i and is
  * freed with lmd_scores_free.  opts may be NULL. */
 int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n_ids,
                   size_t n_texts, const lmd_score_opts *opts, lmd_scores *out, lmd_error *err);

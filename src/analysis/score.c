@@ -11,6 +11,7 @@
 
 #include "model/kernels.h"
 #include "model/model.h"
+#include "analysis/score_internal.h"
 
 #define DEFAULT_TOP_K 10
 #define DEFAULT_BATCH_TOKENS 4096
@@ -58,8 +59,8 @@ int lmd_scores_alloc(lmd_scores *s, size_t n, int k) {
 }
 
 /* Reduces one logit row z[V] for true id y into slot i of s. */
-static void score_row(const float *z, int V, int32_t y, lmd_scores *s, size_t i, float *scratch,
-                      float *tk_val, int32_t *tk_id) {
+void lmd_score_row(const float *z, int V, int32_t y, lmd_scores *s, size_t i, float *scratch,
+                   float *tk_val, int32_t *tk_id) {
     const int k = s->k;
     float m = lmd_vmax(z, (size_t)V);
     double wsum;
@@ -130,6 +131,7 @@ static int cut_windows(size_t t, size_t n, int W, window **ws, size_t *nw, size_
 
 int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n_ids,
                   size_t n_texts, const lmd_score_opts *opts, lmd_scores *out, lmd_error *err) {
+    if (m->info.masked_lm) return lmd_score_mlm(m, ids, n_ids, n_texts, opts, out, err);
     int k = opts && opts->top_k > 0 ? opts->top_k : DEFAULT_TOP_K;
     size_t budget = opts && opts->max_batch_tokens > 0 ? (size_t)opts->max_batch_tokens
                                                         : DEFAULT_BATCH_TOKENS;
@@ -220,7 +222,7 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
             for (int b = 0; b < nb; b++) {
                 int th = omp_get_thread_num();
                 size_t tt = bt[b], pos = bp[b];
-                score_row(logits + (size_t)b * V, V, seq[tt][pos], &out[tt], pos - 1,
+                lmd_score_row(logits + (size_t)b * V, V, seq[tt][pos], &out[tt], pos - 1,
                           scratch + (size_t)th * V, tk_val + (size_t)th * k, tk_id + (size_t)th * k);
             }
         }

@@ -10,8 +10,8 @@
 static const char *help =
     "usage: lmdiff tokenize MODEL_DIR (TEXT | --file F) [--json]\n\n"
     "Splits a text into tokens with the tokenizer of MODEL_DIR (tokenizer.json,\n"
-    "vocab.json + merges.txt, or a SentencePiece tokenizer.model); the weights are not\n"
-    "read.  No special tokens are added.\n\n"
+    "vocab.json + merges.txt, vocab.txt, or a SentencePiece tokenizer.model); the weights\n"
+    "are not read.  No special tokens are added.\n\n"
     "  --file F   read the text from F, byte for byte (a trailing newline is kept)\n"
     "  --json     print {\"ids\": [...], \"tokens\": [...]}\n";
 

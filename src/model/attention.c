@@ -1,5 +1,7 @@
 /* attention.c - see attention.h. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 #include "model/attention.h"
 
 #include <cblas.h>
@@ -25,8 +27,9 @@ int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim,
                   double theta, lmd_error *err) {
     memset(r, 0, sizeof *r);
     if (rot_dim < 0 || rot_dim > head_dim || rot_dim % 2)
-        return lmd_fail(err, "%s: %d rotary dimensions of a head of %d (must be even and at most "
-                             "the head size)",
+        return lmd_fail(err,
+                        "%s: %d rotary dimensions of a head of %d (must be even and at most "
+                        "the head size)",
                         path, rot_dim, head_dim);
     if (!(theta > 0) || !isfinite(theta))
         return lmd_fail(err, "%s: rotary base (rope_theta / rotary_emb_base) %g must be positive",
@@ -38,20 +41,24 @@ int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim,
             return lmd_fail(err, "%s: \"rope_scaling\" must be an object or null", path);
         const char *t = lmd_cfg_str(sc, "rope_type");
         if (!t) t = lmd_cfg_str(sc, "type");
-        if (!t) return lmd_fail(err, "%s: \"rope_scaling\" has no \"rope_type\" (or \"type\")", path);
+        if (!t)
+            return lmd_fail(err, "%s: \"rope_scaling\" has no \"rope_type\" (or \"type\")", path);
         type = t;
     }
     int half = rot_dim / 2;
     r->rot_dim = rot_dim;
     r->inv_freq = malloc((size_t)(half ? half : 1) * sizeof *r->inv_freq);
     if (!r->inv_freq) return lmd_fail(err, "out of memory");
-    for (int i = 0; i < half; i++) r->inv_freq[i] = 1.0 / pow(theta, (double)(2 * i) / rot_dim);
+    for (int i = 0; i < half; i++)
+        r->inv_freq[i] = 1.0 / pow(theta, (double)(2 * i) / rot_dim);
     if (!strcmp(type, "default")) return 0;
     double factor = 1;
     if (!strcmp(type, "linear")) {
         if (rope_num(sc, "factor", &factor, path, err) < 0) return -1;
-        if (!(factor > 0)) return lmd_fail(err, "%s: rope_scaling factor %g must be positive", path, factor);
-        for (int i = 0; i < half; i++) r->inv_freq[i] /= factor;
+        if (!(factor > 0))
+            return lmd_fail(err, "%s: rope_scaling factor %g must be positive", path, factor);
+        for (int i = 0; i < half; i++)
+            r->inv_freq[i] /= factor;
         return 0;
     }
     if (!strcmp(type, "llama3")) {
@@ -62,15 +69,17 @@ int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim,
             rope_num(sc, "original_max_position_embeddings", &old, path, err) < 0)
             return -1;
         if (!(factor > 0) || !(lo > 0) || !(hi > lo) || !(old > 0))
-            return lmd_fail(err, "%s: rope_scaling llama3 needs factor > 0, 0 < low_freq_factor < "
-                                 "high_freq_factor and original_max_position_embeddings > 0",
+            return lmd_fail(err,
+                            "%s: rope_scaling llama3 needs factor > 0, 0 < low_freq_factor < "
+                            "high_freq_factor and original_max_position_embeddings > 0",
                             path);
         double lo_wl = old / lo, hi_wl = old / hi;
         for (int i = 0; i < half; i++) {
             double f = r->inv_freq[i], wl = 2.0 * M_PI / f;
-            if (wl < hi_wl) continue;                       /* high frequency: kept */
-            if (wl > lo_wl) r->inv_freq[i] = f / factor;    /* low frequency: scaled */
-            else {                                          /* in between: blended */
+            if (wl < hi_wl) continue; /* high frequency: kept */
+            if (wl > lo_wl)
+                r->inv_freq[i] = f / factor; /* low frequency: scaled */
+            else {                           /* in between: blended */
                 double s = (old / wl - lo) / (hi - lo);
                 r->inv_freq[i] = (1.0 - s) * f / factor + s * f;
             }
@@ -108,7 +117,8 @@ int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x,
             cs[((size_t)p * half + i) * 2 + 1] = (float)sin(a);
         }
     off[0] = 0;
-    for (int s = 0; s < n_seqs; s++) off[s + 1] = off[s] + (size_t)seqs[s].len;
+    for (int s = 0; s < n_seqs; s++)
+        off[s + 1] = off[s] + (size_t)seqs[s].len;
 #pragma omp parallel for schedule(static)
     for (int s = 0; s < n_seqs; s++)
         for (int p = 0; p < seqs[s].len; p++) {
@@ -129,7 +139,8 @@ int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x,
 
 void lmd_rmsnorm_rows(const float *x, float *y, size_t rows, int d, const float *w, float eps) {
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++) lmd_rmsnorm_row(x + r * (size_t)d, y + r * (size_t)d, d, w, eps);
+    for (size_t r = 0; r < rows; r++)
+        lmd_rmsnorm_row(x + r * (size_t)d, y + r * (size_t)d, d, w, eps);
 }
 
 int lmd_attention(const lmd_seq *seqs, int n_seqs, int H, int KV, int D, float scale,
@@ -182,8 +193,8 @@ int lmd_attention(const lmd_seq *seqs, int n_seqs, int H, int KV, int D, float s
             lmd_softmax_row(row, n);
             memset(row + n, 0, (size_t)(i1 - n) * sizeof *row);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, i1, 1.0f, S, i1, V,
-                    (int)ld, 0.0f, out + (r0 + (size_t)i0) * ldo + (size_t)j * D, (int)ldo);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, i1, 1.0f, S, i1, V, (int)ld,
+                    0.0f, out + (r0 + (size_t)i0) * ldo + (size_t)j * D, (int)ldo);
     }
     free(bs), free(bi), free(boff), free(scratch);
     return 0;

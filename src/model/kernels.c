@@ -1,6 +1,8 @@
 /* kernels.c - see kernels.h.  Plain C loops written so that GCC vectorises
  * them; target_clones builds each for several instruction sets. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 #include "kernels.h"
 
 #include <math.h>
@@ -81,6 +83,25 @@ LMD_CLONES static void gelu_tanh(float *x, size_t n) {
     }
 }
 
+/* 0.5 x (1 + erf(x / sqrt 2)), with erf from Abramowitz & Stegun 7.1.26
+ * (|error| <= 1.5e-7; erf(u) = 1 - poly(t) exp(-u^2), t = 1/(1 + p|u|)), so
+ * that the loop vectorises; libm's erff does not (it took 40x longer). */
+LMD_CLONES static void gelu_erf(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = v * 0.7071067811865476f;
+        float au = u < 0 ? -u : u;
+        float t = 1.0f / (1.0f + 0.3275911f * au);
+        float p = 1.061405429f;
+        p = p * t - 1.453152027f;
+        p = p * t + 1.421413741f;
+        p = p * t - 0.284496736f;
+        p = p * t + 0.254829592f;
+        float e = 1.0f - p * t * exp_one(-au * au);
+        x[i] = 0.5f * v * (1.0f + (u < 0 ? -e : e));
+    }
+}
+
 LMD_CLONES static void silu(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_one(-x[i]));
 }
@@ -91,7 +112,7 @@ void lmd_activate(float *x, size_t n, lmd_activation act) {
         gelu_tanh(x, n);
         break;
     case LMD_ACT_GELU_ERF:
-        for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+        gelu_erf(x, n);
         break;
     case LMD_ACT_RELU:
         for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;

@@ -87,7 +87,8 @@ int lmd_llama_load(lmd_model *m, const cJSON *cfg, const char *path, const char 
         lmd_cfg_bool(cfg, "tie_word_embeddings", 0, &tie, path, err) < 0 ||
         refuse_unsupported(cfg, path, arch, err) < 0)
         return -1;
-    if (H <= 0 || d <= 0) return lmd_fail(err, "%s: hidden_size and num_attention_heads must be positive", path);
+    if (H <= 0 || d <= 0)
+        return lmd_fail(err, "%s: hidden_size and num_attention_heads must be positive", path);
     if (lmd_cfg_int(cfg, "head_dim", d / H, &D, path, err) < 0) return -1;
     if (d <= 0 || nl <= 0 || H <= 0 || KV <= 0 || D <= 0 || I <= 0 || V <= 0 || np <= 1 ||
         H % KV != 0 || d > 65536 || nl > 1024 || H > 1024 || D > 4096 || I > (1 << 20) ||
@@ -98,7 +99,8 @@ int lmd_llama_load(lmd_model *m, const cJSON *cfg, const char *path, const char 
                         "intermediate_size %ld, vocab_size %ld, max_position_embeddings %ld; "
                         "num_attention_heads must be a multiple of num_key_value_heads)",
                         path, d, nl, H, KV, D, I, V, np);
-    if (!(eps > 0 && eps < 1)) return lmd_fail(err, "%s: rms_norm_eps %g is not in (0, 1)", path, eps);
+    if (!(eps > 0 && eps < 1))
+        return lmd_fail(err, "%s: rms_norm_eps %g is not in (0, 1)", path, eps);
     const char *act_name = lmd_cfg_str(cfg, "hidden_act");
     if (act_name && strcmp(act_name, "silu") && strcmp(act_name, "swish"))
         return lmd_fail(err, "%s: \"hidden_act\" \"%s\" is not supported for %s (silu is)", path,
@@ -143,9 +145,9 @@ int lmd_llama_load(lmd_model *m, const cJSON *cfg, const char *path, const char 
             const int64_t *dims;
             lmd_mat *dst;
         } mw[] = {
-            {"self_attn.q_proj.weight", s_q, &L->wq},  {"self_attn.k_proj.weight", s_kv, &L->wk},
-            {"self_attn.v_proj.weight", s_kv, &L->wv}, {"self_attn.o_proj.weight", s_o, &L->wo},
-            {"mlp.gate_proj.weight", s_up, &L->wgate}, {"mlp.up_proj.weight", s_up, &L->wup},
+            {"self_attn.q_proj.weight", s_q, &L->wq},    {"self_attn.k_proj.weight", s_kv, &L->wk},
+            {"self_attn.v_proj.weight", s_kv, &L->wv},   {"self_attn.o_proj.weight", s_o, &L->wo},
+            {"mlp.gate_proj.weight", s_up, &L->wgate},   {"mlp.up_proj.weight", s_up, &L->wup},
             {"mlp.down_proj.weight", s_down, &L->wdown},
         };
         for (size_t i = 0; i < sizeof mw / sizeof mw[0]; i++) {
@@ -184,7 +186,9 @@ int lmd_llama_load(lmd_model *m, const cJSON *cfg, const char *path, const char 
     m->lm_bias = NULL;
 
     lmd_model_info *info = &m->info;
-    info->arch = is_qwen2 ? "Qwen2ForCausalLM" : is_mistral ? "MistralForCausalLM" : "LlamaForCausalLM";
+    info->arch = is_qwen2     ? "Qwen2ForCausalLM"
+                 : is_mistral ? "MistralForCausalLM"
+                              : "LlamaForCausalLM";
     info->vocab_size = (int32_t)V;
     info->n_ctx = (int32_t)n_ctx;
     info->n_layer = (int32_t)nl;
@@ -203,7 +207,8 @@ int lmd_llama_load(lmd_model *m, const cJSON *cfg, const char *path, const char 
 static void bias_rows(float *x, size_t rows, size_t ld, int n, const float *b) {
     if (!b) return;
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++) lmd_add_bias(x + r * ld, 1, (size_t)n, b);
+    for (size_t r = 0; r < rows; r++)
+        lmd_add_bias(x + r * ld, 1, (size_t)n, b);
 }
 
 static int llama_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,

@@ -1,5 +1,7 @@
 /* matmul.c - see matmul.h. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 #include "model/matmul.h"
 
 #include <cblas.h>
@@ -33,21 +35,28 @@ static inline uint32_t f16_bits(uint16_t h) {
 
 LMD_CLONES static void f16_to_f32(const uint16_t *restrict s, float *restrict d, size_t n) {
     uint32_t *du = (uint32_t *)d;
-    for (size_t i = 0; i < n; i++) du[i] = f16_bits(s[i]);
+    for (size_t i = 0; i < n; i++)
+        du[i] = f16_bits(s[i]);
 }
 
 LMD_CLONES static void bf16_to_f32(const uint16_t *restrict s, float *restrict d, size_t n) {
     uint32_t *du = (uint32_t *)d;
-    for (size_t i = 0; i < n; i++) du[i] = (uint32_t)s[i] << 16;
+    for (size_t i = 0; i < n; i++)
+        du[i] = (uint32_t)s[i] << 16;
 }
 
 void lmd_convert_f32(const void *src, lmd_dtype dt, float *dst, size_t n) {
-    if (dt == LMD_F16) f16_to_f32(src, dst, n);
-    else if (dt == LMD_BF16) bf16_to_f32(src, dst, n);
-    else memcpy(dst, src, n * sizeof *dst);
+    if (dt == LMD_F16)
+        f16_to_f32(src, dst, n);
+    else if (dt == LMD_BF16)
+        bf16_to_f32(src, dst, n);
+    else
+        memcpy(dst, src, n * sizeof *dst);
 }
 
-static size_t esize(lmd_dtype dt) { return dt == LMD_F32 ? 4 : 2; }
+static size_t esize(lmd_dtype dt) {
+    return dt == LMD_F32 ? 4 : 2;
+}
 
 void lmd_mat_row(const lmd_mat *W, int r, float *out) {
     const uint8_t *p = (const uint8_t *)W->data + (size_t)r * (size_t)W->n_in * esize(W->dtype);
@@ -60,8 +69,8 @@ int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
     if (T == 0) return 0;
     if (W->dtype == LMD_F32) {
         if (!W->in_major)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, k,
-                        W->data, k, beta, Y, (int)ldy);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, k, W->data,
+                        k, beta, Y, (int)ldy);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n, k, 1.0f, X, k,
                         W->data, n, beta, Y, (int)ldy);
@@ -87,14 +96,14 @@ int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
         const uint8_t *base = W->data;
         if (!W->in_major) {
             lmd_convert_f32(base + j0 * (size_t)k * es, W->dtype, S, cnt * (size_t)k);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)cnt, k, 1.0f, X, k,
-                        S, k, beta, Y + j0, (int)ldy);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)cnt, k, 1.0f, X, k, S,
+                        k, beta, Y + j0, (int)ldy);
         } else {
             for (int i = 0; i < k; i++)
                 lmd_convert_f32(base + ((size_t)i * (size_t)n + j0) * es, W->dtype,
                                 S + (size_t)i * cnt, cnt);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)cnt, k, 1.0f, X,
-                        k, S, (int)cnt, beta, Y + j0, (int)ldy);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)cnt, k, 1.0f, X, k,
+                        S, (int)cnt, beta, Y + j0, (int)ldy);
         }
     }
     free(scratch);

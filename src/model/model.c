@@ -196,6 +196,11 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
         {"MistralForCausalLM", "mistral", &lmd_llama_ops},
         {"Qwen2ForCausalLM", "qwen2", &lmd_llama_ops},
         {"GPTNeoXForCausalLM", "gpt_neox", &lmd_neox_ops},
+        {"BertForMaskedLM", "bert", &lmd_bert_ops},
+        {"DistilBertForMaskedLM", "distilbert", &lmd_bert_ops},
+        {"RobertaForMaskedLM", "roberta", &lmd_bert_ops},
+        {"BertLMHeadModel", "bert", &lmd_bert_ops},
+        {"BertForPreTraining", "bert", &lmd_bert_ops},
     };
     const size_t n_known = sizeof archs_known / sizeof archs_known[0];
     size_t which = n_known;
@@ -203,7 +208,10 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
         if (arch ? !strcmp(arch, archs_known[i].arch)
                  : model_type && !strcmp(model_type, archs_known[i].model_type))
             which = i;
-    if (which == n_known) {
+    /* other BERT-family classes (BertModel, ...ForSequenceClassification)
+     * go to bert.c, which says why they cannot be scored */
+    int bert_family = which == n_known && lmd_bert_is_family(arch, model_type);
+    if (which == n_known && !bert_family) {
         char list[512] = "";
         size_t ll = 0;
         for (size_t i = 0; i < n_known; i++)
@@ -216,11 +224,12 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
     }
     if (lmd_tokenizer_load(dir, &m->tok, err) < 0) goto done;
     if (lmd_st_open_dir(dir, &m->st, err) < 0) goto done;
-    m->ops = archs_known[which].ops;
+    m->ops = bert_family ? &lmd_bert_ops : archs_known[which].ops;
     {
-        const char *name = archs_known[which].arch;
+        const char *name = bert_family || arch ? arch : archs_known[which].arch;
         int lrc = m->ops == &lmd_gpt2_ops   ? lmd_gpt2_load(m, cfg, cfg_path, err)
                   : m->ops == &lmd_neox_ops ? lmd_neox_load(m, cfg, cfg_path, err)
+                  : m->ops == &lmd_bert_ops ? lmd_bert_load(m, cfg, cfg_path, name, err)
                                             : lmd_llama_load(m, cfg, cfg_path, name, err);
         if (lrc < 0) goto done;
     }
@@ -239,7 +248,14 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
                  lmd_tokenizer_vocab_size(m->tok), m->info.vocab_size);
         goto done;
     }
-    if (lmd_tokenizer_bos(m->tok) < 0) {
+    if (m->info.masked_lm) {
+        if (lmd_tokenizer_mask(m->tok) < 0 || lmd_tokenizer_mask(m->tok) >= m->info.vocab_size) {
+            lmd_fail(err, "%s: a masked LM needs a mask token and the tokenizer has none "
+                          "([MASK] / <mask>, or mask_token in tokenizer_config.json)",
+                     dir);
+            goto done;
+        }
+    } else if (lmd_tokenizer_bos(m->tok) < 0) {
         lmd_fail(err, "%s: no BOS token: config.json has no bos_token_id and the tokenizer has no "
                       "<|endoftext|>",
                  dir);

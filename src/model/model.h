@@ -83,4 +83,17 @@ int lmd_neox_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, lmd_erro
 extern const lmd_arch_ops lmd_gpt2_ops;
 int lmd_gpt2_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, lmd_error *err);
 
+/* BERT, DistilBERT, RoBERTa masked LMs (bert.c). is_family: the
+ * architecture name (or, without one, model_type) is of these families, so
+ * lmd_bert_load is the loader that explains what it accepts. */
+extern const lmd_arch_ops lmd_bert_ops;
+int lmd_bert_is_family(const char *arch, const char *model_type);
+int lmd_bert_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, const char *arch,
+                  lmd_error *err);
+/* Like ops->forward of a masked LM, but only row sel[s] of sequence s is
+ * wanted: writes n_seqs rows into hidden [n_seqs x n_embd] (the last layer
+ * runs on those rows only). */
+int lmd_bert_forward_sel(const lmd_model *m, const lmd_seq *seqs, int n_seqs, const int *sel,
+                         float *hidden, lmd_error *err);
+
 #endif

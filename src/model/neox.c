@@ -60,6 +60,10 @@ int lmd_neox_load(lmd_model *m, const cJSON *cfg, const char *path, lmd_error *e
         lmd_cfg_bool(cfg, "tie_word_embeddings", 0, &tie, path, err) < 0 ||
         lmd_cfg_bool(cfg, "attention_bias", 1, &bias, path, err) < 0)
         return -1;
+    /* newer configs may name them partial_rotary_factor and rope_theta */
+    if (!cJSON_GetObjectItemCaseSensitive(cfg, "rotary_pct") &&
+        lmd_cfg_float(cfg, "partial_rotary_factor", 0.25, &pct, path, err) < 0)
+        return -1;
     if (!cJSON_GetObjectItemCaseSensitive(cfg, "rotary_emb_base") &&
         lmd_cfg_float(cfg, "rope_theta", 10000.0, &base, path, err) < 0)
         return -1;
@@ -71,21 +75,29 @@ int lmd_neox_load(lmd_model *m, const cJSON *cfg, const char *path, lmd_error *e
                         "max_position_embeddings %ld; hidden_size must be a multiple of "
                         "num_attention_heads)",
                         path, d, nl, H, I, V, np);
-    if (!(eps > 0 && eps < 1)) return lmd_fail(err, "%s: layer_norm_eps %g is not in (0, 1)", path, eps);
-    if (!(pct >= 0 && pct <= 1)) return lmd_fail(err, "%s: rotary_pct %g is not in [0, 1]", path, pct);
+    if (!(eps > 0 && eps < 1))
+        return lmd_fail(err, "%s: layer_norm_eps %g is not in (0, 1)", path, eps);
+    if (!(pct >= 0 && pct <= 1))
+        return lmd_fail(err, "%s: rotary_pct %g is not in [0, 1]", path, pct);
     const char *act_name = lmd_cfg_str(cfg, "hidden_act");
     if (!act_name) act_name = "gelu";
     lmd_activation act;
-    if (!strcmp(act_name, "gelu")) act = LMD_ACT_GELU_ERF;
-    else if (!strcmp(act_name, "gelu_new") || !strcmp(act_name, "gelu_pytorch_tanh")) act = LMD_ACT_GELU_TANH;
-    else if (!strcmp(act_name, "relu")) act = LMD_ACT_RELU;
-    else if (!strcmp(act_name, "silu") || !strcmp(act_name, "swish")) act = LMD_ACT_SILU;
+    if (!strcmp(act_name, "gelu"))
+        act = LMD_ACT_GELU_ERF;
+    else if (!strcmp(act_name, "gelu_new") || !strcmp(act_name, "gelu_pytorch_tanh"))
+        act = LMD_ACT_GELU_TANH;
+    else if (!strcmp(act_name, "relu"))
+        act = LMD_ACT_RELU;
+    else if (!strcmp(act_name, "silu") || !strcmp(act_name, "swish"))
+        act = LMD_ACT_SILU;
     else
-        return lmd_fail(err, "%s: \"hidden_act\" \"%s\" is not supported (gelu, gelu_new, "
-                             "gelu_pytorch_tanh, relu, silu are)",
+        return lmd_fail(err,
+                        "%s: \"hidden_act\" \"%s\" is not supported (gelu, gelu_new, "
+                        "gelu_pytorch_tanh, relu, silu are)",
                         path, act_name);
     const cJSON *sw = cJSON_GetObjectItemCaseSensitive(cfg, "sliding_window");
-    if (sw && !cJSON_IsNull(sw)) return lmd_fail(err, "%s: \"sliding_window\" is not supported for GPT-NeoX", path);
+    if (sw && !cJSON_IsNull(sw))
+        return lmd_fail(err, "%s: \"sliding_window\" is not supported for GPT-NeoX", path);
 
     neox *g = calloc(1, sizeof *g);
     if (!g) return lmd_fail(err, "out of memory");
@@ -168,7 +180,8 @@ int lmd_neox_load(lmd_model *m, const cJSON *cfg, const char *path, lmd_error *e
 static void bias_rows(float *x, size_t rows, size_t ld, int n, const float *b) {
     if (!b) return;
 #pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++) lmd_add_bias(x + r * ld, 1, (size_t)n, b);
+    for (size_t r = 0; r < rows; r++)
+        lmd_add_bias(x + r * ld, 1, (size_t)n, b);
 }
 
 static void layernorm_rows(const float *x, float *y, size_t rows, int d, const float *w,
@@ -213,8 +226,8 @@ static int neox_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, flo
         /* head j: q at j*3D, k at j*3D + D, v at j*3D + 2D */
         if (lmd_rope_apply(&g->rope, seqs, n_seqs, qkv, W, H, 3 * (size_t)D) < 0 ||
             lmd_rope_apply(&g->rope, seqs, n_seqs, qkv + D, W, H, 3 * (size_t)D) < 0 ||
-            lmd_attention(seqs, n_seqs, H, H, D, scale, qkv, 3 * (size_t)D, qkv + D,
-                          3 * (size_t)D, qkv + 2 * D, 3 * (size_t)D, W, att, (size_t)d) < 0)
+            lmd_attention(seqs, n_seqs, H, H, D, scale, qkv, 3 * (size_t)D, qkv + D, 3 * (size_t)D,
+                          qkv + 2 * D, 3 * (size_t)D, W, att, (size_t)d) < 0)
             goto oom;
         /* the MLP's input: LN2 of x (parallel) or of x + attention (sequential) */
         if (g->parallel) layernorm_rows(x, h, T, d, L->ln2_w, L->ln2_b, g->eps);
@@ -226,7 +239,8 @@ static int neox_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, flo
             if (lmd_matmul(h + r0 * (size_t)d, rows, &L->up, f, (size_t)I, 0) < 0) goto oom;
             bias_rows(f, rows, (size_t)I, I, L->up_b);
 #pragma omp parallel for schedule(static)
-            for (size_t r = 0; r < rows; r++) lmd_activate(f + r * (size_t)I, (size_t)I, g->act);
+            for (size_t r = 0; r < rows; r++)
+                lmd_activate(f + r * (size_t)I, (size_t)I, g->act);
             if (lmd_matmul(f, rows, &L->down, x + r0 * (size_t)d, (size_t)d, 1) < 0) goto oom;
             bias_rows(x + r0 * (size_t)d, rows, (size_t)d, d, L->down_b);
         }

@@ -210,11 +210,11 @@ int lmd_tok_add_metaspace(lmd_tokenizer *t, const char *rep, size_t len, int pre
     return 0;
 }
 
-static int lmd_add_op(lmd_tokenizer *t, lmd_norm_op **list, size_t *n, int kind, const char *a,
+static int lmd_add_op(lmd_tokenizer *t, lmd_norm_step **list, size_t *n, int kind, const char *a,
                       size_t alen, const char *b, size_t blen, const char *name, lmd_error *err) {
     if (alen > UINT32_MAX / 2 || blen > UINT32_MAX / 2)
         return lmd_fail(err, "%s: normalizer string too long", name);
-    lmd_norm_op op = {.kind = kind, .a_len = (uint32_t)alen, .b_len = (uint32_t)blen};
+    lmd_norm_step op = {.kind = kind, .a_len = (uint32_t)alen, .b_len = (uint32_t)blen};
     if (alen) op.a_off = lmd_arena_add(t, a, alen);
     if (blen) op.b_off = lmd_arena_add(t, b, blen);
     if (op.a_off == (size_t)-1 || op.b_off == (size_t)-1)
@@ -222,15 +222,16 @@ static int lmd_add_op(lmd_tokenizer *t, lmd_norm_op **list, size_t *n, int kind,
     if (lmd_utf8_check(lmd_tok_str(t, op.a_off), alen) != alen ||
         lmd_utf8_check(lmd_tok_str(t, op.b_off), blen) != blen)
         return lmd_fail(err, "%s: a normalizer or decoder string is not valid UTF-8", name);
-    lmd_norm_op *p = realloc(*list, (*n + 1) * sizeof *p);
+    if (list == &t->norms) return lmd_tok_add_norm(t, &op, name, err);
+    lmd_norm_step *p = realloc(*list, (*n + 1) * sizeof *p);
     if (!p) return lmd_fail(err, "%s: out of memory", name);
     *list = p;
     p[(*n)++] = op;
     return 0;
 }
 
-int lmd_tok_add_norm(lmd_tokenizer *t, int kind, const char *a, size_t alen, const char *b,
-                     size_t blen, const char *name, lmd_error *err) {
+int lmd_tok_add_norm_str(lmd_tokenizer *t, int kind, const char *a, size_t alen, const char *b,
+                         size_t blen, const char *name, lmd_error *err) {
     return lmd_add_op(t, &t->norms, &t->n_norms, kind, a, alen, b, blen, name, err);
 }
 
@@ -257,7 +258,7 @@ int lmd_tok_set_unk(lmd_tokenizer *t, const char *s, size_t len) {
  * a normalizer and when every token has the same flag there is a single pass
  * (0); otherwise the normalized ones form pass 1. */
 static int lmd_added_two_pass(const lmd_tokenizer *t) {
-    if (t->n_norms) return 1;
+    if (t->n_norms) return 1; /* normalized tokens are matched in normalized text */
     for (size_t i = 1; i < t->n_added; i++)
         if (t->added[i].normalized != t->added[0].normalized) return 1;
     return 0;
@@ -280,9 +281,42 @@ static int lmd_added_cmp(const void *pa, const void *pb) {
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* What each added token matches: its content, or for a normalized token of
+ * a tokenizer with a normalizer its normalized content, as Hugging Face. */
+static int lmd_added_match(lmd_tokenizer *t, const char *name, lmd_error *err) {
+    char q[160];
+    lmd_buf b = {0};
+    for (size_t i = 0; i < t->n_added; i++) {
+        lmd_added_tok *a = &t->added[i];
+        a->match_off = a->off;
+        a->match_len = a->len;
+        if (!lmd_tok_added_pass(t, a) || t->n_norms == 0) continue;
+        b.len = 0;
+        if (lmd_tok_normalize(t, lmd_tok_str(t, a->off), a->len, &b) < 0 || b.len > UINT32_MAX / 2) {
+            lmd_buf_free(&b);
+            return lmd_fail(err, "%s: out of memory", name);
+        }
+        if (b.len == 0) {
+            lmd_buf_free(&b);
+            return lmd_fail(err, "%s: added token %s is empty after normalization", name,
+                            lmd_quote(lmd_tok_str(t, a->off), a->len, q, sizeof q));
+        }
+        size_t off = lmd_arena_add(t, b.data, b.len);
+        if (off == (size_t)-1) {
+            lmd_buf_free(&b);
+            return lmd_fail(err, "%s: out of memory", name);
+        }
+        a->match_off = off;
+        a->match_len = (uint32_t)b.len;
+    }
+    lmd_buf_free(&b);
+    return 0;
+}
+
 static int lmd_index_added(lmd_tokenizer *t, const char *name, lmd_error *err) {
     size_t n = t->n_added;
     t->added_two_pass = lmd_added_two_pass(t);
+    if (lmd_added_match(t, name, err) < 0) return -1;
     t->added_order = malloc((n + 1) * sizeof *t->added_order);
     lmd_added_key *keys = malloc((n + 1) * sizeof *keys);
     if (!t->added_order || !keys) {
@@ -292,8 +326,8 @@ static int lmd_index_added(lmd_tokenizer *t, const char *name, lmd_error *err) {
     for (size_t i = 0; i < n; i++) {
         const lmd_added_tok *a = &t->added[i];
         keys[i] = (lmd_added_key){lmd_tok_added_pass(t, a),
-                                  (unsigned char)lmd_tok_str(t, a->off)[0], a->len, a->id,
-                                  (uint32_t)i};
+                                  (unsigned char)lmd_tok_str(t, a->match_off)[0], a->match_len,
+                                  a->id, (uint32_t)i};
     }
     qsort(keys, n, sizeof *keys, lmd_added_cmp);
     /* bucket[p][c] = first index in added_order of pass p with first byte >= c;
@@ -380,7 +414,7 @@ static int lmd_text_bytes(lmd_tokenizer *t, lmd_tok_slot *s, lmd_buf *tmp) {
     if (lmd_buf_put(tmp, raw, s->raw_len) < 0) return -1;
     lmd_buf next = {0};
     for (size_t k = 0; k < t->n_dec_repl; k++) {
-        const lmd_norm_op *op = &t->dec_repl[k];
+        const lmd_norm_step *op = &t->dec_repl[k];
         const char *a = lmd_tok_str(t, op->a_off), *b = lmd_tok_str(t, op->b_off);
         next.len = 0;
         for (size_t i = 0; i < tmp->len;) {
@@ -404,6 +438,24 @@ oom:
 
 static int lmd_fill_bytes(lmd_tokenizer *t, const char *name, lmd_error *err) {
     lmd_buf tmp = {0};
+    if (t->decoder == LMD_DEC_WORDPIECE || t->decoder == LMD_DEC_NONE) {
+        /* the WordPiece decoder (or none): every token, added ones too, as it
+         * decodes when it is not the first */
+        for (int32_t id = 0; id < t->n_ids; id++) {
+            lmd_tok_slot *s = &t->slots[id];
+            if (!s->kind) continue;
+            tmp.len = 0;
+            if (lmd_wp_token_bytes(t, lmd_tok_str(t, s->raw_off), s->raw_len, &tmp) < 0 ||
+                tmp.len > UINT32_MAX / 2)
+                goto oom;
+            size_t off = lmd_arena_add(t, tmp.data ? tmp.data : "", tmp.len);
+            if (off == (size_t)-1) goto oom;
+            s->bytes_off = off;
+            s->bytes_len = (uint32_t)tmp.len;
+        }
+        lmd_buf_free(&tmp);
+        return 0;
+    }
     for (int32_t id = 0; id < t->n_ids; id++) {
         lmd_tok_slot *s = &t->slots[id];
         if (s->kind != LMD_SLOT_VOCAB) continue;
@@ -504,11 +556,20 @@ int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
         int32_t id = lmd_vocab_id(t, lmd_tok_str(t, t->unk_off), t->unk_len);
         t->unk_id = id >= 0 ? id : -2;
     }
+    if (t->model == LMD_MODEL_WORDPIECE) {
+        char q[160];
+        if (t->unk_id < 0)
+            return lmd_fail(err, "%s: the WordPiece unk_token %s is not in the vocabulary", name,
+                            t->has_unk ? lmd_quote(lmd_tok_str(t, t->unk_off), t->unk_len, q, sizeof q)
+                                       : "(none)");
+        for (size_t i = 0; i < t->vocab.n; i++)
+            if (t->vocab.e[i].len > t->wp_max_token_len) t->wp_max_token_len = t->vocab.e[i].len;
+    }
     if (lmd_index_added(t, name, err) < 0) return -1;
     /* (▁ must be a token itself, or unk fusing could cross the cut) */
-    t->split_spiece = t->text_vocab && lmd_vocab_id(t, LMD_SPIECE, 3) >= 0 &&
-                      !lmd_any_inner_spiece(t);
-    if (lmd_fill_whole(t, name, err) < 0) return -1;
+    t->split_spiece = t->model == LMD_MODEL_BPE && t->text_vocab &&
+                      lmd_vocab_id(t, LMD_SPIECE, 3) >= 0 && !lmd_any_inner_spiece(t);
+    if (t->model == LMD_MODEL_BPE && lmd_fill_whole(t, name, err) < 0) return -1;
     for (size_t i = 0; i < t->n_added; i++) t->any_single_word |= t->added[i].single_word;
     if (t->any_single_word) {
         /* Rust regex's Unicode \w: Alphabetic, marks, decimal digits,

@@ -26,6 +26,32 @@ size_t lmd_token_bytes(const lmd_tokenizer *tok, int32_t id, const char **bytes)
     return s->bytes_len;
 }
 
+/* The WordPiece decoder (or none): the first token is its raw string
+ * (cleaned up), every other one its bytes (" hello", "ing"). */
+static char *lmd_detokenize_wp(const lmd_tokenizer *tok, const int32_t *ids, size_t n,
+                               size_t *len) {
+    lmd_buf b = {0};
+    int first = 1, rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const lmd_tok_slot *s = lmd_slot(tok, ids[i]);
+        if (!s) continue;
+        if (first && tok->decoder == LMD_DEC_WORDPIECE && tok->dec_cleanup)
+            rc = lmd_wp_cleanup(lmd_tok_str(tok, s->raw_off), s->raw_len, &b);
+        else if (first)
+            rc = lmd_buf_put(&b, lmd_tok_str(tok, s->raw_off), s->raw_len);
+        else
+            rc = lmd_buf_put(&b, lmd_tok_str(tok, s->bytes_off), s->bytes_len);
+        first = 0;
+    }
+    if (rc == 0) rc = lmd_buf_put(&b, "", 1);
+    if (rc < 0) {
+        lmd_buf_free(&b);
+        return NULL;
+    }
+    if (len) *len = b.len - 1;
+    return b.data;
+}
+
 /* Appends a run of <0xNN> byte tokens as Hugging Face's ByteFallback decoder
  * does: the bytes when they are valid UTF-8, otherwise U+FFFD per byte. */
 static int lmd_put_byte_run(lmd_buf *out, const char *run, size_t n) {
@@ -36,6 +62,8 @@ static int lmd_put_byte_run(lmd_buf *out, const char *run, size_t n) {
 }
 
 char *lmd_detokenize(const lmd_tokenizer *tok, const int32_t *ids, size_t n, size_t *len) {
+    if (tok && (tok->decoder == LMD_DEC_WORDPIECE || tok->decoder == LMD_DEC_NONE))
+        return lmd_detokenize_wp(tok, ids, n, len);
     lmd_buf out = {0}, run = {0};
     int rc = lmd_buf_put(&out, "", 0);
     for (size_t i = 0; i < n && rc == 0; i++) {

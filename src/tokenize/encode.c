@@ -16,6 +16,7 @@ typedef struct lmd_enc {
     pcre2_match_context *mctx;
     lmd_idvec out;
     lmd_bpe_scratch sc;
+    lmd_buf wp; /* WordPiece's work space */
     lmd_error *err;
     void (*piece_cb)(void *ctx, const char *s, size_t n); /* instead of BPE */
     void *piece_ctx;
@@ -107,6 +108,24 @@ static int lmd_enc_metaspace(lmd_enc *c, const lmd_pretok_step *st, const char *
     return rc;
 }
 
+/* BertPreTokenizer: white space separates pieces and is dropped; each
+ * punctuation character is a piece of its own. */
+static int lmd_enc_bert(lmd_enc *c, const char *s, size_t n, size_t k, int first) {
+    size_t start = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        int l = lmd_utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        int ws = lmd_is_white_space(cp), punct = !ws && lmd_is_bert_punct(cp);
+        if (ws || punct) {
+            if (lmd_enc_steps(c, s + start, i - start, k + 1, first && start == 0) < 0) return -1;
+            if (punct && lmd_enc_steps(c, s + i, (size_t)l, k + 1, 0) < 0) return -1;
+            start = i + (size_t)l;
+        }
+        i += (size_t)l;
+    }
+    return lmd_enc_steps(c, s + start, n - start, k + 1, first && start == 0);
+}
+
 static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k, int first) {
     const lmd_tokenizer *t = c->t;
     if (n == 0) return 0; /* empty pieces are dropped */
@@ -115,9 +134,11 @@ static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k, int firs
             c->piece_cb(c->piece_ctx, s, n);
             return 0;
         }
+        if (t->model == LMD_MODEL_WORDPIECE) return lmd_wp_word(t, s, n, &c->wp, &c->out, c->err);
         return lmd_bpe_word(t, (const unsigned char *)s, n, &c->sc, &c->out, c->err);
     }
     const lmd_pretok_step *st = &t->steps[k];
+    if (st->kind == LMD_STEP_BERT) return lmd_enc_bert(c, s, n, k, first);
     if (st->kind == LMD_STEP_METASPACE) return lmd_enc_metaspace(c, st, s, n, k, first);
     if (st->kind == LMD_STEP_PREFIX_SPACE) {
         if (s[0] == ' ') return lmd_enc_steps(c, s, n, k + 1, first);
@@ -149,27 +170,27 @@ static size_t lmd_last_char(const char *s, size_t n) {
     return i;
 }
 
-static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass, int first);
+static int lmd_enc_added_pass(lmd_enc *c, const char *s, size_t n, int pass, int first);
 
-/* A piece that goes on to pass `pass`: the normalizer runs before pass 1. */
-static int lmd_enc_gap(lmd_enc *c, const char *s, size_t n, int pass, int first) {
+/* Splits s on the added tokens of one pass; the text between the tokens of
+ * pass 0 (normalized=false) is normalized before pass 1 looks at it. */
+static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass, int first) {
     if (n == 0) return 0;
-    if (pass != 1 || !c->t->n_norms) return lmd_enc_added(c, s, n, pass, first);
-    char *norm;
-    size_t m;
-    if (lmd_tok_normalize(c->t, s, n, &norm, &m, c->err) < 0) return -1;
-    int rc = lmd_enc_added(c, norm, m, 1, first);
-    free(norm);
+    if (pass != 1 || c->t->n_norms == 0) return lmd_enc_added_pass(c, s, n, pass, first);
+    lmd_buf b = {0};
+    int rc = lmd_tok_normalize(c->t, s, n, &b) < 0 ? lmd_fail(c->err, "out of memory")
+                                                   : lmd_enc_added_pass(c, b.data, b.len, 1, first);
+    lmd_buf_free(&b);
     return rc;
 }
 
 /* Splits s on the added tokens of one pass (Hugging Face's find_matches on
  * one piece); gaps go on to the next pass, then to the pre-tokenizer. */
-static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass, int first) {
+static int lmd_enc_added_pass(lmd_enc *c, const char *s, size_t n, int pass, int first) {
     const lmd_tokenizer *t = c->t;
     if (n == 0) return 0;
     if (pass == 2) return lmd_enc_steps(c, s, n, 0, first);
-    if (t->bucket[pass][0] == t->bucket[pass][256]) return lmd_enc_gap(c, s, n, pass + 1, first);
+    if (t->bucket[pass][0] == t->bucket[pass][256]) return lmd_enc_added(c, s, n, pass + 1, first);
     size_t i = 0, start_offset = 0;
     while (i < n) {
         unsigned b = (unsigned char)s[i];
@@ -177,7 +198,8 @@ static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass, int firs
         const lmd_added_tok *hit = NULL;
         for (uint32_t k = lo; k < hi; k++) { /* longest first */
             const lmd_added_tok *a = &t->added[t->added_order[k]];
-            if (a->len <= n - i && memcmp(s + i, lmd_tok_str(t, a->off), a->len) == 0) {
+            if (a->match_len <= n - i &&
+                memcmp(s + i, lmd_tok_str(t, a->match_off), a->match_len) == 0) {
                 hit = a;
                 break;
             }
@@ -186,7 +208,7 @@ static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass, int firs
             i++;
             continue;
         }
-        size_t start = i, stop = i + hit->len;
+        size_t start = i, stop = i + hit->match_len;
         i = stop; /* the automaton goes on after the match, taken or not */
         if (hit->single_word) {
             if (start > 0 && lmd_is_word_char(c, s + lmd_last_char(s, start), start - lmd_last_char(s, start)))
@@ -213,7 +235,7 @@ static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass, int firs
             }
         }
         if (start > start_offset &&
-            lmd_enc_gap(c, s + start_offset, start - start_offset, pass + 1,
+            lmd_enc_added(c, s + start_offset, start - start_offset, pass + 1,
                         first && start_offset == 0) < 0)
             return -1;
         if (!c->piece_cb && lmd_idvec_push(&c->out, hit->id) < 0)
@@ -221,7 +243,7 @@ static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass, int firs
         start_offset = stop;
     }
     if (start_offset < n)
-        return lmd_enc_gap(c, s + start_offset, n - start_offset, pass + 1,
+        return lmd_enc_added(c, s + start_offset, n - start_offset, pass + 1,
                            first && start_offset == 0);
     return 0;
 }
@@ -242,7 +264,7 @@ int lmd_tokenize(const lmd_tokenizer *tok, const char *text, size_t len, int32_t
         goto done;
     }
     pcre2_set_match_limit(c.mctx, 10000000); /* Oniguruma's default retry limit */
-    if (lmd_enc_gap(&c, text, len, 0, 1) < 0) goto done;
+    if (lmd_enc_added(&c, text, len, 0, 1) < 0) goto done;
     if (lmd_idvec_push(&c.out, 0) < 0) { /* never empty: *ids is not NULL on success */
         lmd_fail(err, "out of memory");
         goto done;
@@ -254,6 +276,8 @@ int lmd_tokenize(const lmd_tokenizer *tok, const char *text, size_t len, int32_t
 done:
     free(c.out.v);
     lmd_bpe_scratch_free(&c.sc);
+    lmd_buf_free(&c.wp);
+    lmd_buf_free(&c.wp);
     pcre2_match_context_free(c.mctx);
     pcre2_match_data_free(c.md);
     return rc;
@@ -273,12 +297,14 @@ int lmd_tokenizer_pretokenize(const lmd_tokenizer *tok, const char *text, size_t
         lmd_fail(err, "out of memory");
     } else {
         pcre2_set_match_limit(c.mctx, 10000000);
-        char *norm = NULL;
-        size_t m = len;
-        rc = tok->n_norms ? lmd_tok_normalize(tok, text ? text : "", len, &norm, &m, err) : 0;
-        if (rc == 0) rc = lmd_enc_steps(&c, norm ? norm : text, m, 0, 1);
-        free(norm);
+        lmd_buf norm = {0};
+        if (lmd_tok_normalize(tok, text ? text : "", len, &norm) < 0)
+            rc = lmd_fail(err, "out of memory");
+        else
+            rc = lmd_enc_steps(&c, norm.data ? norm.data : "", norm.len, 0, 1);
+        lmd_buf_free(&norm);
     }
+    lmd_buf_free(&c.wp);
     pcre2_match_context_free(c.mctx);
     pcre2_match_data_free(c.md);
     return rc;

@@ -225,3 +225,61 @@ int lmd_tok_check_frame(lmd_tokenizer *t, const char *name, lmd_error *err) {
     }
     return 0;
 }
+
+const char *lmd_tok_cfg_token(const cJSON *config, const cJSON *map, const char *key,
+                              const char *def) {
+    for (int k = 0; k < 2; k++) {
+        const cJSON *root = k == 0 ? map : config; /* the map wins, as in transformers */
+        const cJSON *x = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, key) : NULL;
+        if (!x) continue;
+        if (cJSON_IsObject(x)) x = cJSON_GetObjectItemCaseSensitive(x, "content");
+        return cJSON_IsString(x) ? x->valuestring : NULL;
+    }
+    return def;
+}
+
+int lmd_tok_roberta_specials(lmd_tokenizer *t, const cJSON *config, const cJSON *map,
+                             const char *name, lmd_error *err) {
+    const cJSON *cls_x = cJSON_GetObjectItemCaseSensitive(config, "tokenizer_class");
+    if (!cJSON_IsString(cls_x) || strncmp(cls_x->valuestring, "Roberta", 7) != 0) return 0;
+    static const char *const keys[][2] = {{"bos_token", "<s>"},    {"eos_token", "</s>"},
+                                          {"sep_token", "</s>"},   {"cls_token", "<s>"},
+                                          {"unk_token", "<unk>"},  {"pad_token", "<pad>"},
+                                          {"mask_token", "<mask>"}};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        int named = 0;
+        for (int r = 0; r < 2; r++) {
+            const cJSON *root = r ? config : map;
+            named |= cJSON_IsObject(root) && cJSON_GetObjectItemCaseSensitive(root, keys[k][0]);
+        }
+        const char *def = keys[k][1];
+        const lmd_str_entry *e = lmd_strmap_get(&t->vocab, t->arena.data, def, strlen(def));
+        if (named || !e) continue; /* a missing default is simply not there */
+        lmd_added_tok a = {.id = e->id, .special = 1, .lstrip = k == 6};
+        if (lmd_tok_add_added(t, &a, def, strlen(def), name, err) < 0) return -1;
+    }
+    /* RobertaTokenizer makes a mask_token given as a plain string lstrip */
+    for (int r = 0; r < 2; r++) {
+        const cJSON *root = r ? config : map;
+        const cJSON *m =
+            cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "mask_token") : NULL;
+        if (!m) continue;
+        for (size_t i = 0; cJSON_IsString(m) && i < t->n_added; i++)
+            if (t->added[i].len == strlen(m->valuestring) &&
+                memcmp(lmd_tok_str(t, t->added[i].off), m->valuestring, t->added[i].len) == 0)
+                t->added[i].lstrip = 1;
+        break;
+    }
+    const char *cls = lmd_tok_cfg_token(config, map, "cls_token", "<s>");
+    const char *sep = lmd_tok_cfg_token(config, map, "sep_token", "</s>");
+    if (!cls || !sep) return 0;
+    int32_t c = lmd_tokenizer_token_id(t, cls, strlen(cls));
+    int32_t s = lmd_tokenizer_token_id(t, sep, strlen(sep));
+    if (c < 0 || s < 0)
+        return lmd_fail(err,
+                        "%s: the %s token \"%.60s\" of a RobertaTokenizer is not in the "
+                        "vocabulary",
+                        name, c < 0 ? "cls" : "sep", c < 0 ? cls : sep);
+    if (lmd_tok_set_frame(t, &c, 1, &s, 1) < 0) return lmd_fail(err, "%s: out of memory", name);
+    return 0;
+}

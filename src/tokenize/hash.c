@@ -36,10 +36,13 @@ static int lmd_put_normalizer(const lmd_tokenizer *t, lmd_buf *b) {
     if (!t->n_norms) return lmd_buf_puts(b, "normalizer none\n");
     if (lmd_buf_printf(b, "normalizer %zu\n", t->n_norms) < 0) return -1;
     for (size_t i = 0; i < t->n_norms; i++) {
-        const lmd_norm_op *op = &t->norms[i];
+        const lmd_norm_step *op = &t->norms[i];
         static const char *const forms[] = {"nfc", "nfd", "nfkc", "nfkd"};
         int rc;
-        if (op->kind == LMD_NORM_PREPEND) {
+        if (op->kind == LMD_NORM_BERT) {
+            rc = lmd_buf_printf(b, "norm bert clean_text %d chinese %d strip_accents %d lowercase %d",
+                                op->clean_text, op->chinese, op->strip_accents, op->lowercase);
+        } else if (op->kind == LMD_NORM_PREPEND) {
             rc = lmd_buf_puts(b, "norm prepend ");
             if (rc == 0) rc = lmd_put_str(b, lmd_tok_str(t, op->a_off), op->a_len);
         } else if (op->kind == LMD_NORM_REPLACE) {
@@ -55,16 +58,14 @@ static int lmd_put_normalizer(const lmd_tokenizer *t, lmd_buf *b) {
     return 0;
 }
 
-/* How an id becomes bytes: GPT-2's byte map, or a text vocabulary with its
- * decoder (replacements in order, <0xNN> byte tokens, leading spaces
- * stripped from a decoded text). */
-static int lmd_put_bytes(const lmd_tokenizer *t, lmd_buf *b) {
-    if (!t->text_vocab) return lmd_buf_puts(b, "bytes gpt2\n");
+/* The decoder of a text vocabulary: replacements in order, <0xNN> byte
+ * tokens, leading spaces stripped from a decoded text. */
+static int lmd_put_text_bytes(const lmd_tokenizer *t, lmd_buf *b) {
     if (lmd_buf_printf(b, "bytes text byte_fallback %d strip %u replace %zu\n",
                        t->dec_byte_fallback ? 1 : 0, (unsigned)t->dec_strip, t->n_dec_repl) < 0)
         return -1;
     for (size_t i = 0; i < t->n_dec_repl; i++) {
-        const lmd_norm_op *op = &t->dec_repl[i];
+        const lmd_norm_step *op = &t->dec_repl[i];
         if (lmd_buf_puts(b, "r ") < 0 || lmd_put_str(b, lmd_tok_str(t, op->a_off), op->a_len) < 0 ||
             lmd_buf_puts(b, " ") < 0 || lmd_put_str(b, lmd_tok_str(t, op->b_off), op->b_len) < 0 ||
             lmd_buf_puts(b, "\n") < 0)
@@ -79,8 +80,9 @@ int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
     if (lmd_buf_printf(b, "pre_tokenizer %zu\n", t->n_steps) < 0) return -1;
     for (size_t i = 0; i < t->n_steps; i++) {
         const lmd_pretok_step *st = &t->steps[i];
-        if (st->kind == LMD_STEP_PREFIX_SPACE) {
-            if (lmd_buf_puts(b, "step prefix-space\n") < 0) return -1;
+        if (st->kind == LMD_STEP_PREFIX_SPACE || st->kind == LMD_STEP_BERT) {
+            if (lmd_buf_puts(b, st->kind == LMD_STEP_BERT ? "step bert\n" : "step prefix-space\n") < 0)
+                return -1;
             continue;
         }
         if (st->kind == LMD_STEP_METASPACE) {
@@ -96,16 +98,33 @@ int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
             lmd_put_str(b, lmd_tok_str(t, st->src_off), st->src_len) < 0 || lmd_buf_puts(b, "\n") < 0)
             return -1;
     }
-    if (lmd_put_bytes(t, b) < 0 || lmd_buf_puts(b, "model bpe unk ") < 0) return -1;
+    int rc = 0;
+    if (t->decoder == LMD_DEC_BYTELEVEL) rc = lmd_buf_puts(b, "bytes gpt2\n");
+    else if (t->decoder == LMD_DEC_NONE) rc = lmd_buf_puts(b, "bytes space-joined\n");
+    else if (t->decoder == LMD_DEC_TEXT) rc = lmd_put_text_bytes(t, b);
+    else if (lmd_buf_puts(b, "bytes wordpiece prefix ") < 0 ||
+             lmd_put_str(b, lmd_tok_str(t, t->dec_prefix_off), t->dec_prefix_len) < 0 ||
+             lmd_buf_printf(b, " cleanup %d\n", t->dec_cleanup) < 0)
+        rc = -1;
+    if (rc < 0) return -1;
+    if (lmd_buf_puts(b, t->model == LMD_MODEL_WORDPIECE ? "model wordpiece unk " : "model bpe unk ") < 0)
+        return -1;
     if (t->has_unk ? lmd_put_str(b, lmd_tok_str(t, t->unk_off), t->unk_len) : lmd_buf_puts(b, "none"))
         return -1;
-    if (lmd_buf_printf(b, " fuse_unk %d ignore_merges %d", t->fuse_unk ? 1 : 0,
-                       t->ignore_merges ? 1 : 0) < 0)
-        return -1;
-    /* (written only when set, so that the text of GPT-2 style tokenizers
-     * stays as it was) */
-    if (t->byte_fallback && lmd_buf_puts(b, " byte_fallback 1") < 0) return -1;
-    if (lmd_buf_puts(b, "\n") < 0) return -1;
+    if (t->model == LMD_MODEL_WORDPIECE) {
+        if (lmd_buf_puts(b, " prefix ") < 0 ||
+            lmd_put_str(b, lmd_tok_str(t, t->wp_prefix_off), t->wp_prefix_len) < 0 ||
+            lmd_buf_printf(b, " max_chars %zu\n", t->wp_max_chars) < 0)
+            return -1;
+    } else {
+        if (lmd_buf_printf(b, " fuse_unk %d ignore_merges %d", t->fuse_unk ? 1 : 0,
+                           t->ignore_merges ? 1 : 0) < 0)
+            return -1;
+        /* (written only when set, so that the text of GPT-2 style tokenizers
+         * stays as it was) */
+        if (t->byte_fallback && lmd_buf_puts(b, " byte_fallback 1") < 0) return -1;
+        if (lmd_buf_puts(b, "\n") < 0) return -1;
+    }
 
     size_t n_vocab = 0;
     for (int32_t id = 0; id < t->n_ids; id++) n_vocab += (t->slots[id].kind & LMD_SLOT_VOCAB) != 0;
@@ -128,7 +147,7 @@ int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
         m[k++] = (lmd_rank_pair){s->rank, (int32_t)(key >> 32), (int32_t)(uint32_t)key};
     }
     qsort(m, k, sizeof *m, lmd_rank_cmp);
-    int rc = lmd_buf_printf(b, "merges %zu\n", k);
+    rc = lmd_buf_printf(b, "merges %zu\n", k);
     for (size_t i = 0; i < k && rc == 0; i++) rc = lmd_buf_printf(b, "m %d %d\n", (int)m[i].a, (int)m[i].b);
     free(m);
     if (rc < 0) return -1;

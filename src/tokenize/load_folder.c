@@ -146,8 +146,8 @@ static int lmd_add_special(lmd_tokenizer *t, const cJSON *x, const cJSON *added_
 static const char *const lmd_special_keys[] = {"bos_token", "eos_token", "unk_token", "sep_token",
                                                "pad_token", "cls_token", "mask_token"};
 
-static int lmd_add_specials_of(lmd_tokenizer *t, const cJSON *root, const cJSON *added_json,
-                               const char *name, lmd_error *err) {
+int lmd_tok_add_specials_of(lmd_tokenizer *t, const cJSON *root, const cJSON *added_json,
+                            const char *name, lmd_error *err) {
     if (!cJSON_IsObject(root)) return 0;
     for (size_t i = 0; i < sizeof lmd_special_keys / sizeof *lmd_special_keys; i++)
         if (lmd_add_special(t, cJSON_GetObjectItemCaseSensitive(root, lmd_special_keys[i]), added_json, name, err) < 0)
@@ -197,8 +197,8 @@ static int lmd_load_vocab_merges(const char *dir, const char *vpath, const char 
         goto done;
     const cJSON *aps = cJSON_GetObjectItemCaseSensitive(config, "add_prefix_space");
     if (lmd_add_gpt2_steps(t, cJSON_IsTrue(aps), vpath, err) < 0 ||
-        lmd_add_specials_of(t, config, atj, cfg_path, err) < 0 ||
-        lmd_add_specials_of(t, stm, atj, stm_path, err) < 0)
+        lmd_tok_add_specials_of(t, config, atj, cfg_path, err) < 0 ||
+        lmd_tok_add_specials_of(t, stm, atj, stm_path, err) < 0)
         goto done;
     if (atj && !cJSON_IsObject(atj)) {
         lmd_fail(err, "%s: not a JSON object", at_path);
@@ -212,7 +212,9 @@ static int lmd_load_vocab_merges(const char *dir, const char *vpath, const char 
         lmd_added_tok a = {.id = (int32_t)x->valuedouble, .normalized = 1};
         if (lmd_tok_add_added(t, &a, x->string, strlen(x->string), at_path, err) < 0) goto done;
     }
-    if (lmd_add_default_eot(t, vpath, err) < 0 || lmd_tok_finalize(t, vpath, err) < 0) goto done;
+    if (lmd_tok_roberta_specials(t, config, stm, cfg_path, err) < 0 ||
+        lmd_add_default_eot(t, vpath, err) < 0 || lmd_tok_finalize(t, vpath, err) < 0)
+        goto done;
     *out = t;
     t = NULL;
     rc = 0;
@@ -225,6 +227,26 @@ done:
     free(cfg_path);
     free(stm_path);
     free(at_path);
+    return rc;
+}
+
+/* A WordPiece folder: vocab.txt with tokenizer_config.json and
+ * special_tokens_map.json (both optional). */
+static int lmd_load_vocab_txt(const char *dir, const char *vpath, const cJSON *config,
+                              lmd_tokenizer **out, lmd_error *err) {
+    char *data = NULL, *cfg_path = lmd_path_join(dir, "tokenizer_config.json");
+    char *stm_path = lmd_path_join(dir, "special_tokens_map.json");
+    cJSON *stm = NULL;
+    size_t len;
+    int rc = -1;
+    if (!cfg_path || !stm_path) lmd_fail(err, "%s: out of memory", dir);
+    else if (lmd_read_json_opt(dir, "special_tokens_map.json", &stm, err) == 0 &&
+             lmd_read_file(vpath, &data, &len, err) == 0)
+        rc = lmd_tok_from_vocab_txt(data, len, vpath, config, cfg_path, stm, stm_path, out, err);
+    cJSON_Delete(stm);
+    free(data);
+    free(cfg_path);
+    free(stm_path);
     return rc;
 }
 
@@ -324,10 +346,11 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
     char *vj = lmd_path_join(dir, "vocab.json");
     char *mt = lmd_path_join(dir, "merges.txt");
     char *sp = lmd_path_join(dir, "tokenizer.model");
+    char *vt = lmd_path_join(dir, "vocab.txt");
     cJSON *config = NULL;
     lmd_tokenizer *t = NULL;
     int rc = -1;
-    if (!tj || !vj || !mt || !sp) {
+    if (!tj || !vj || !mt || !sp || !vt) {
         lmd_fail(err, "%s: out of memory", dir);
         goto done;
     }
@@ -336,7 +359,9 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
         char *data;
         size_t len;
         if (lmd_read_file(tj, &data, &len, err) < 0) goto done;
-        rc = lmd_tokenizer_from_json(data, len, tj, &t, err);
+        char *cfg_path = lmd_path_join(dir, "tokenizer_config.json");
+        rc = lmd_tok_from_json_cfg(data, len, tj, config, cfg_path ? cfg_path : "tokenizer_config.json", &t, err);
+        free(cfg_path);
         free(data);
         if (rc < 0) goto done;
         rc = lmd_apply_llama_frame(t, config, dir, err);
@@ -344,6 +369,8 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
             lmd_tokenizer_free(t);
             goto done;
         }
+    } else if (lmd_file_exists(vt) && !lmd_file_exists(vj)) {
+        if (lmd_load_vocab_txt(dir, vt, config, &t, err) < 0) goto done;
     } else {
         int hv = lmd_file_exists(vj), hm = lmd_file_exists(mt);
         if ((!hv || !hm) && lmd_file_exists(sp)) {
@@ -355,7 +382,7 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
                 lmd_fail(err, "%s: has %s but no %s (and no tokenizer.json)", dir,
                          hv ? "vocab.json" : "merges.txt", hv ? "merges.txt" : "vocab.json");
             else
-                lmd_fail(err, "%s: no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, and tokenizer.model)", dir);
+                lmd_fail(err, "%s: no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, vocab.txt, and tokenizer.model)", dir);
             goto done;
         }
         rc = lmd_load_vocab_merges(dir, vj, mt, config, &t, err);
@@ -372,5 +399,6 @@ done:
     free(vj);
     free(mt);
     free(sp);
+    free(vt);
     return rc;
 }

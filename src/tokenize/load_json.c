@@ -77,12 +77,22 @@ static int lmd_json_metaspace(lmd_tokenizer *t, const cJSON *pt, const char *nam
 
 /* pre_tokenizer: ByteLevel, or a Sequence of Split steps ending in ByteLevel
  * (a byte-level vocabulary); or null, Metaspace, Split steps and Metaspace
- * in a Sequence (a text vocabulary, SentencePiece style). */
+ * in a Sequence (a text vocabulary, SentencePiece style); BertPreTokenizer
+ * for WordPiece. */
 static int lmd_json_pretok(lmd_tokenizer *t, const cJSON *pt, const char *name, lmd_error *err) {
     const char *type = lmd_type_of(pt);
+    if (t->model == LMD_MODEL_WORDPIECE) {
+        if (!type || strcmp(type, "BertPreTokenizer") != 0)
+            return lmd_fail(err, "%s: pre_tokenizer %s with a WordPiece model is not supported "
+                            "(lmdiff supports BertPreTokenizer)", name, type ? type : "(none)");
+        return lmd_tok_add_step(t, LMD_STEP_BERT, NULL, 0, name, err);
+    }
     t->text_vocab = 1;
     if (lmd_is_null(pt)) return 0;
     if (!type) return lmd_fail(err, "%s: pre_tokenizer has no type", name);
+    if (strcmp(type, "BertPreTokenizer") == 0)
+        return lmd_fail(err, "%s: pre_tokenizer BertPreTokenizer is supported with a WordPiece "
+                        "model only", name);
     if (strcmp(type, "ByteLevel") == 0) {
         t->text_vocab = 0;
         return lmd_json_bytelevel(t, pt, name, err);
@@ -117,13 +127,47 @@ static int lmd_json_pretok(lmd_tokenizer *t, const cJSON *pt, const char *name, 
     return 0;
 }
 
+/* model.type WordPiece: vocab, unk_token, continuing_subword_prefix,
+ * max_input_chars_per_word (Hugging Face's defaults when absent). */
+static int lmd_json_wordpiece(lmd_tokenizer *t, const cJSON *model, const char *name,
+                              lmd_error *err) {
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
+    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
+    const cJSON *mx = cJSON_GetObjectItemCaseSensitive(model, "max_input_chars_per_word");
+    if (!lmd_is_null(unk) && !cJSON_IsString(unk))
+        return lmd_fail(err, "%s: model.unk_token is not a string", name);
+    if (!lmd_is_null(pre) && !cJSON_IsString(pre))
+        return lmd_fail(err, "%s: model.continuing_subword_prefix is not a string", name);
+    double maxc = 100;
+    if (!lmd_is_null(mx)) {
+        if (!cJSON_IsNumber(mx) || !(mx->valuedouble >= 0) || mx->valuedouble > 1e9 ||
+            mx->valuedouble != (double)(long)mx->valuedouble)
+            return lmd_fail(err, "%s: model.max_input_chars_per_word is not a count", name);
+        maxc = mx->valuedouble;
+    }
+    const char *u = cJSON_IsString(unk) ? unk->valuestring : "[UNK]";
+    const char *p = cJSON_IsString(pre) ? pre->valuestring : "##";
+    if (lmd_tok_set_unk(t, u, strlen(u)) < 0) return lmd_fail(err, "%s: out of memory", name);
+    if (lmd_tok_set_wordpiece(t, p, strlen(p), (size_t)maxc, name, err) < 0) return -1;
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    if (!cJSON_IsObject(vocab)) return lmd_fail(err, "%s: model.vocab is not an object", name);
+    for (const cJSON *e = vocab->child; e; e = e->next) {
+        if (!cJSON_IsNumber(e)) return lmd_fail(err, "%s: model.vocab has a non-numeric id", name);
+        if (lmd_tok_add_vocab(t, e->string, strlen(e->string), e->valuedouble, name, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int lmd_json_model(lmd_tokenizer *t, const cJSON *model, const char *name, lmd_error *err) {
     if (!cJSON_IsObject(model)) return lmd_fail(err, "%s: no model object", name);
     const char *type = lmd_type_of(model);
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     if (!type && !merges) return lmd_fail(err, "%s: model has no type", name);
+    if (type && strcmp(type, "WordPiece") == 0) return lmd_json_wordpiece(t, model, name, err);
     if (type && strcmp(type, "BPE") != 0)
-        return lmd_fail(err, "%s: model type %s is not supported (lmdiff supports BPE)", name, type);
+        return lmd_fail(err, "%s: model type %s is not supported (lmdiff supports BPE and WordPiece)",
+                        name, type);
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(model, "dropout");
     if (!lmd_is_null(x) && !(cJSON_IsNumber(x) && x->valuedouble == 0))
         return lmd_fail(err, "%s: BPE dropout is not supported", name);
@@ -197,6 +241,72 @@ static int lmd_json_added(lmd_tokenizer *t, const cJSON *list, const char *name,
     return 0;
 }
 
+/* One normalizer (not a Sequence). */
+static int lmd_json_norm_one(lmd_tokenizer *t, const cJSON *n, const char *name, lmd_error *err) {
+    const char *ty = lmd_type_of(n);
+    if (ty && strcmp(ty, "BertNormalizer") == 0) {
+        int clean, chinese, lower, strip;
+        if (lmd_get_bool(n, "clean_text", 1, &clean, name, "normalizer", err) < 0 ||
+            lmd_get_bool(n, "handle_chinese_chars", 1, &chinese, name, "normalizer", err) < 0 ||
+            lmd_get_bool(n, "lowercase", 1, &lower, name, "normalizer", err) < 0 ||
+            lmd_get_bool(n, "strip_accents", lower, &strip, name, "normalizer", err) < 0)
+            return -1;
+        lmd_norm_step st = {.kind = LMD_NORM_BERT};
+        st.clean_text = (uint8_t)clean, st.chinese = (uint8_t)chinese;
+        st.strip_accents = (uint8_t)strip, st.lowercase = (uint8_t)lower;
+        st.strip_given = cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(n, "strip_accents"));
+        return lmd_tok_add_norm(t, &st, name, err);
+    }
+    int rc = lmd_tok_json_text_norm(t, n, name, err);
+    if (rc <= 0) return rc;
+    return lmd_fail(err,
+                    "%s: normalizer %s is not supported (lmdiff supports BertNormalizer, Prepend, "
+                    "Replace, NFC, NFD, NFKC, NFKD and Sequences of them)",
+                    name, ty ? ty : "(without a type)");
+}
+
+/* normalizer: null, one normalizer, or a Sequence of them. */
+static int lmd_json_normalizer(lmd_tokenizer *t, const cJSON *norm, const char *name,
+                               lmd_error *err) {
+    if (lmd_is_null(norm)) return 0;
+    const char *ty = lmd_type_of(norm);
+    if (!ty || strcmp(ty, "Sequence") != 0) return lmd_json_norm_one(t, norm, name, err);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(norm, "normalizers");
+    if (!cJSON_IsArray(list))
+        return lmd_fail(err, "%s: normalizer Sequence without a normalizers list", name);
+    for (const cJSON *x = list->child; x; x = x->next)
+        if (lmd_json_norm_one(t, x, name, err) < 0) return -1;
+    return 0;
+}
+
+/* decoder: ByteLevel (or null) for byte-level BPE; WordPiece (or null) for
+ * WordPiece; for a text vocabulary see lmd_tok_json_text_decoder.  After the
+ * pre-tokenizer, which tells the two kinds of BPE apart. */
+static int lmd_json_decoder(lmd_tokenizer *t, const cJSON *dec, const char *name, lmd_error *err) {
+    if (t->model == LMD_MODEL_BPE && t->text_vocab)
+        return lmd_tok_json_text_decoder(t, dec, name, err);
+    if (lmd_is_null(dec)) return 0;
+    const char *ty = lmd_type_of(dec);
+    if (t->model == LMD_MODEL_WORDPIECE && ty && strcmp(ty, "WordPiece") == 0) {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(dec, "prefix");
+        if (!lmd_is_null(p) && !cJSON_IsString(p))
+            return lmd_fail(err, "%s: decoder.prefix is not a string", name);
+        int cleanup;
+        if (lmd_get_bool(dec, "cleanup", 1, &cleanup, name, "decoder", err) < 0) return -1;
+        const char *ps = cJSON_IsString(p) ? p->valuestring : "##";
+        return lmd_tok_set_wp_decoder(t, ps, strlen(ps), cleanup, name, err);
+    }
+    if (t->model == LMD_MODEL_BPE && ty && strcmp(ty, "ByteLevel") == 0) return 0;
+    return lmd_fail(err, "%s: decoder %s is not supported with a %s model (lmdiff supports %s)",
+                    name, ty ? ty : "(without a type)",
+                    t->model == LMD_MODEL_WORDPIECE ? "WordPiece" : "ByteLevel BPE",
+                    t->model == LMD_MODEL_WORDPIECE ? "WordPiece" : "ByteLevel");
+}
+
+static int lmd_json_checks(lmd_tokenizer *t, const cJSON *root, const char *name, lmd_error *err) {
+    return lmd_json_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), name, err);
+}
+
 /* After the JSON value only white space may follow (as serde_json wants). */
 static int lmd_only_space(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -206,6 +316,11 @@ static int lmd_only_space(const char *s, size_t n) {
 
 int lmd_tokenizer_from_json(const char *json, size_t len, const char *name,
                             lmd_tokenizer **out, lmd_error *err) {
+    return lmd_tok_from_json_cfg(json, len, name, NULL, NULL, out, err);
+}
+
+int lmd_tok_from_json_cfg(const char *json, size_t len, const char *name, const cJSON *config,
+                          const char *config_name, lmd_tokenizer **out, lmd_error *err) {
     if (out) *out = NULL;
     if (!name) name = "tokenizer.json";
     if (!out || (!json && len)) return lmd_fail(err, "%s: bad arguments", name);
@@ -232,9 +347,10 @@ int lmd_tokenizer_from_json(const char *json, size_t len, const char *name,
         goto fail;
     }
     if (lmd_json_model(t, cJSON_GetObjectItemCaseSensitive(root, "model"), name, err) < 0 ||
-        lmd_tok_json_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), name, err) < 0 ||
+        lmd_json_checks(t, root, name, err) < 0 ||
+        (config && lmd_tok_bert_config(t, config, config_name, err) < 0) ||
         lmd_json_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), name, err) < 0 ||
-        lmd_tok_json_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), name, err) < 0 ||
+        lmd_json_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), name, err) < 0 ||
         lmd_json_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), name, err) < 0 ||
         lmd_tok_json_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"),
                                     name, err) < 0 ||

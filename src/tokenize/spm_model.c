@@ -364,15 +364,16 @@ static int spm_build(lmd_tokenizer *t, const spm_model *m, const lmd_spm_options
         return lmd_fail(err, "%s: normalizer_spec.escape_whitespaces false is not supported", name);
     if (o->legacy) {
         /* LlamaConverter, legacy: Sequence[Prepend("▁"), Replace(" ", "▁")] */
-        if (prefix && lmd_tok_add_norm(t, LMD_NORM_PREPEND, SPIECE, 3, NULL, 0, name, err) < 0)
+        if (prefix && lmd_tok_add_norm_str(t, LMD_NORM_PREPEND, SPIECE, 3, NULL, 0, name, err) < 0)
             return -1;
-        if (lmd_tok_add_norm(t, LMD_NORM_REPLACE, " ", 1, SPIECE, 3, name, err) < 0) return -1;
+        if (lmd_tok_add_norm_str(t, LMD_NORM_REPLACE, " ", 1, SPIECE, 3, name, err) < 0) return -1;
     } else if (lmd_tok_add_metaspace(t, SPIECE, 3, prefix ? LMD_PREPEND_FIRST : LMD_PREPEND_NEVER,
                                      0, name, err) < 0) {
         /* non-legacy: Metaspace(prepend_scheme "first", split false) */
         return -1;
     }
     if (lmd_tok_add_dec_replace(t, SPIECE, 3, " ", 1, name, err) < 0) return -1;
+    t->decoder = LMD_DEC_TEXT;
     t->dec_byte_fallback = 1;
     t->dec_strip = prefix ? 1 : 0;
     for (size_t i = 0; i < m->n_pieces; i++) {

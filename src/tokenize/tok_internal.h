@@ -119,18 +119,50 @@ typedef struct lmd_added_tok {
     size_t off; /* content, in the arena */
     uint32_t len;
     uint8_t special, lstrip, rstrip, single_word, normalized;
+    /* what is matched in the text: the content, or for a normalized token of
+     * a tokenizer with a normalizer the normalized content (finalize) */
+    size_t match_off;
+    uint32_t match_len;
 } lmd_added_tok;
 
-/* One step of the pre-tokenizer, applied to every piece in turn. */
+/* One step of the pre-tokenizer, applied to every piece in turn.
+ * LMD_STEP_BERT: Hugging Face's BertPreTokenizer (wordpiece.c). */
 enum {
     LMD_STEP_SPLIT_REGEX,
     LMD_STEP_SPLIT_LITERAL,
     LMD_STEP_PREFIX_SPACE,
+    LMD_STEP_BERT,
     LMD_STEP_METASPACE /* spaces -> replacement, prepend it, split before it */
 };
 
 /* Metaspace's prepend_scheme. */
 enum { LMD_PREPEND_ALWAYS, LMD_PREPEND_FIRST, LMD_PREPEND_NEVER };
+
+/* One step of the normalizer (normalize.c). */
+enum {
+    LMD_NORM_BERT,
+    LMD_NORM_PREPEND, /* a = the prefix, put before a non-empty text */
+    LMD_NORM_REPLACE, /* every a (a literal string) becomes b */
+    LMD_NORM_NFC,
+    LMD_NORM_NFD,
+    LMD_NORM_NFKC,
+    LMD_NORM_NFKD
+};
+
+typedef struct lmd_norm_step {
+    int kind;
+    /* LMD_NORM_BERT; strip_accents is resolved (null = lowercase);
+     * strip_given: strip_accents was a boolean in the file, not null */
+    uint8_t clean_text, chinese, strip_accents, lowercase, strip_given;
+    /* LMD_NORM_PREPEND, LMD_NORM_REPLACE: the strings (arena offsets) */
+    size_t a_off, b_off;
+    uint32_t a_len, b_len;
+} lmd_norm_step;
+
+/* The model and the decoder.  LMD_DEC_TEXT: the decoder of a text
+ * vocabulary (Replace, ByteFallback, Fuse, Strip, Metaspace). */
+enum { LMD_MODEL_BPE, LMD_MODEL_WORDPIECE };
+enum { LMD_DEC_BYTELEVEL, LMD_DEC_WORDPIECE, LMD_DEC_NONE, LMD_DEC_TEXT };
 
 typedef struct lmd_pretok_step {
     int kind;
@@ -141,22 +173,6 @@ typedef struct lmd_pretok_step {
     uint8_t prepend;   /* METASPACE: LMD_PREPEND_* */
     uint8_t split;     /* METASPACE: split before each replacement */
 } lmd_pretok_step;
-
-/* One normalizer step (normalize.c), applied to the text in order. */
-enum {
-    LMD_NORM_PREPEND, /* a = the prefix, put before a non-empty text */
-    LMD_NORM_REPLACE, /* every a (a literal string) becomes b */
-    LMD_NORM_NFC,
-    LMD_NORM_NFD,
-    LMD_NORM_NFKC,
-    LMD_NORM_NFKD
-};
-
-typedef struct lmd_norm_op {
-    int kind;
-    size_t a_off, b_off; /* arena offsets */
-    uint32_t a_len, b_len;
-} lmd_norm_op;
 
 struct lmd_tokenizer {
     lmd_buf arena;     /* every string, NUL-terminated */
@@ -170,12 +186,19 @@ struct lmd_tokenizer {
     lmd_pretok_step *steps;
     size_t n_steps;
 
-    lmd_norm_op *norms; /* the normalizer, in order (none for GPT-2) */
+    lmd_norm_step *norms; /* applied in order; none for GPT-2 */
     size_t n_norms;
 
-    /* 0: byte-level BPE (GPT-2): the vocabulary spells bytes with GPT-2's byte
-     * map, BPE starts from one symbol per byte.  1: the vocabulary is text
-     * (SentencePiece style: "▁hello"); BPE starts from one symbol per
+    int model; /* LMD_MODEL_* */
+    /* WordPiece: continuing_subword_prefix (arena), max_input_chars_per_word */
+    size_t wp_prefix_off;
+    uint32_t wp_prefix_len;
+    size_t wp_max_chars;
+    uint32_t wp_max_token_len; /* longest vocabulary string, bytes (finalize) */
+
+    /* BPE: 0: byte-level (GPT-2): the vocabulary spells bytes with GPT-2's
+     * byte map, BPE starts from one symbol per byte.  1: the vocabulary is
+     * text (SentencePiece style: "▁hello"); BPE starts from one symbol per
      * character, with byte_fallback's <0xNN> tokens or unk for a character
      * that is not in the vocabulary. */
     int text_vocab;
@@ -185,12 +208,16 @@ struct lmd_tokenizer {
      * that start at a ▁ run on their own (an exact shortcut; set by
      * lmd_tok_finalize). */
     int split_spiece;
-    /* The decoder of a text vocabulary (normalize.c): each token's bytes are
-     * its string with the replacements applied in order, or one byte for a
-     * <0xNN> token with dec_byte_fallback; lmd_detokenize removes up to
-     * dec_strip leading spaces of the whole text (Strip after Fuse,
-     * Metaspace's prefix). */
-    lmd_norm_op *dec_repl; /* LMD_NORM_REPLACE ops */
+
+    int decoder; /* LMD_DEC_*; byte-level BPE tokenizers use BYTELEVEL */
+    size_t dec_prefix_off; /* LMD_DEC_WORDPIECE: prefix (arena), cleanup */
+    uint32_t dec_prefix_len;
+    int dec_cleanup;
+    /* LMD_DEC_TEXT (normalize.c): each token's bytes are its string with the
+     * replacements applied in order, or one byte for a <0xNN> token with
+     * dec_byte_fallback; lmd_detokenize removes up to dec_strip leading
+     * spaces of the whole text (Strip after Fuse, Metaspace's prefix). */
+    lmd_norm_step *dec_repl; /* LMD_NORM_REPLACE steps */
     size_t n_dec_repl;
     int dec_byte_fallback;
     uint32_t dec_strip;
@@ -239,9 +266,6 @@ int lmd_tok_add_added(lmd_tokenizer *t, const lmd_added_tok *tmpl, const char *c
 int lmd_tok_add_step(lmd_tokenizer *t, int kind, const char *src, size_t len, const char *name,
                      lmd_error *err);
 int lmd_tok_set_unk(lmd_tokenizer *t, const char *s, size_t len);
-/* Appends a normalizer op (a, b as in lmd_norm_op; NULL/0 when unused). */
-int lmd_tok_add_norm(lmd_tokenizer *t, int kind, const char *a, size_t alen, const char *b,
-                     size_t blen, const char *name, lmd_error *err);
 /* Appends a replacement of the decoder of a text vocabulary. */
 int lmd_tok_add_dec_replace(lmd_tokenizer *t, const char *a, size_t alen, const char *b,
                             size_t blen, const char *name, lmd_error *err);
@@ -265,29 +289,45 @@ int lmd_tok_set_frame(lmd_tokenizer *t, const int32_t *pre, size_t n_pre, const 
  * the default mask ("[MASK]" or "<mask>" among the added tokens) when none
  * was set.  Called by lmd_tok_finalize. */
 int lmd_tok_check_frame(lmd_tokenizer *t, const char *name, lmd_error *err);
-/* ---- normalizers and decoders (normalize.c) */
+/* A special token of special_tokens_map.json (first) or tokenizer_config.json:
+ * a string or {"content": ...}; def when neither has the key, NULL when it
+ * is null. */
+const char *lmd_tok_cfg_token(const struct cJSON *config, const struct cJSON *map,
+                              const char *key, const char *def);
+/* vocab.json + merges.txt of a RobertaTokenizer (tokenizer_config.json's
+ * tokenizer_class): RobertaTokenizer's default special tokens (<mask> with
+ * lstrip) when the files do not name them, and the frame cls ... sep. */
+int lmd_tok_roberta_specials(lmd_tokenizer *t, const struct cJSON *config,
+                             const struct cJSON *map, const char *name, lmd_error *err);
 
-struct cJSON;
-/* Reads tokenizer.json's normalizer (null, Prepend, Replace with a String
- * pattern, NFC/NFD/NFKC/NFKD, a Sequence of them). */
-int lmd_tok_json_normalizer(lmd_tokenizer *t, const struct cJSON *norm, const char *name,
-                            lmd_error *err);
-/* Reads tokenizer.json's decoder and checks that it fits the model:
- * ByteLevel (or null) for a byte-level vocabulary; for a text vocabulary
- * null, Metaspace, or a Sequence of Replace (String), ByteFallback, Fuse,
- * Strip (after Fuse, spaces at the start only) and Metaspace. */
-int lmd_tok_json_decoder(lmd_tokenizer *t, const struct cJSON *dec, const char *name,
-                         lmd_error *err);
+/* ---- normalizers and text decoders (normalize.c) */
+
+int lmd_tok_add_norm(lmd_tokenizer *t, const lmd_norm_step *st, const char *name, lmd_error *err);
+/* Appends a Prepend / Replace / NF* step (a, b: its strings, NULL/0 when
+ * unused). */
+int lmd_tok_add_norm_str(lmd_tokenizer *t, int kind, const char *a, size_t alen, const char *b,
+                         size_t blen, const char *name, lmd_error *err);
+/* Appends the normalized s[0..n) (valid UTF-8) to out; -1 when out of
+ * memory. */
+int lmd_tok_normalize(const lmd_tokenizer *t, const char *s, size_t n, lmd_buf *out);
+/* BertNormalizer without the ASCII shortcut (for tests and fuzzing). */
+int lmd_tok_norm_bert_general(const lmd_norm_step *st, const char *s, size_t n, lmd_buf *out);
+/* Reads the normalizers of tokenizer.json other than BertNormalizer:
+ * Prepend, Replace (String pattern), NFC/NFD/NFKC/NFKD.  0 when x is one of
+ * them (added), 1 when it is not one of these types, -1 on error. */
+int lmd_tok_json_text_norm(lmd_tokenizer *t, const struct cJSON *x, const char *name,
+                           lmd_error *err);
+/* Reads the decoder of a text vocabulary (null, Metaspace, or a Sequence of
+ * Replace (String), ByteFallback, Fuse, Strip after Fuse, Metaspace) and
+ * makes t's decoder LMD_DEC_TEXT. */
+int lmd_tok_json_text_decoder(lmd_tokenizer *t, const struct cJSON *dec, const char *name,
+                              lmd_error *err);
 /* Metaspace's prepend scheme (prepend_scheme, or the older add_prefix_space)
  * and replacement character, as read by the pre-tokenizer and the decoder. */
 int lmd_tok_metaspace_scheme(const struct cJSON *x, int *scheme, const char *name,
                              lmd_error *err);
 const char *lmd_tok_metaspace_replacement(const struct cJSON *x, const char *name,
                                           lmd_error *err);
-/* Applies the normalizer to s[0..n); the result is malloc'ed in *out (NUL
- * after it), its length in *out_len. */
-int lmd_tok_normalize(const lmd_tokenizer *t, const char *s, size_t n, char **out,
-                      size_t *out_len, lmd_error *err);
 
 /* ---- the pre-tokenizer (pretok.c) */
 
@@ -319,6 +359,51 @@ typedef struct lmd_bpe_scratch {
 int lmd_bpe_word(const lmd_tokenizer *t, const unsigned char *s, size_t n, lmd_bpe_scratch *sc,
                  lmd_idvec *out, lmd_error *err);
 void lmd_bpe_scratch_free(lmd_bpe_scratch *sc);
+
+/* ---- WordPiece (wordpiece.c) */
+
+/* Makes t a WordPiece tokenizer: prefix = continuing_subword_prefix. */
+int lmd_tok_set_wordpiece(lmd_tokenizer *t, const char *prefix, size_t prefix_len,
+                          size_t max_chars, const char *name, lmd_error *err);
+/* Sets the WordPiece decoder (prefix, cleanup). */
+int lmd_tok_set_wp_decoder(lmd_tokenizer *t, const char *prefix, size_t prefix_len, int cleanup,
+                           const char *name, lmd_error *err);
+/* Unicode punctuation as BertPreTokenizer defines it (ASCII punctuation or
+ * a P* general category). */
+int lmd_is_bert_punct(uint32_t cp);
+/* Hugging Face's WordPiece decoder cleanup (" ." -> "." ...), appended to
+ * out. */
+int lmd_wp_cleanup(const char *s, size_t n, lmd_buf *out);
+/* The text of token id as the WordPiece decoder gives it for a token that is
+ * not the first: "##ing" -> "ing", "hello" -> " hello" (finalize). */
+int lmd_wp_token_bytes(const lmd_tokenizer *t, const char *raw, size_t n, lmd_buf *out);
+/* Appends the ids of one pre-tokenized piece; scratch is reused. */
+int lmd_wp_word(const lmd_tokenizer *t, const char *s, size_t n, lmd_buf *scratch,
+                lmd_idvec *out, lmd_error *err);
+/* Builds a WordPiece tokenizer from vocab.txt (one token a line, id = line
+ * number) and the parsed tokenizer_config.json (NULL when absent):
+ * do_lower_case, strip_accents, tokenize_chinese_chars, the special tokens;
+ * special_tokens_map.json (NULL when absent) adds its special tokens.  The
+ * frame is cls ... sep. */
+int lmd_tok_from_vocab_txt(const char *vocab, size_t len, const char *vocab_name,
+                           const struct cJSON *config, const char *config_name,
+                           const struct cJSON *special_map, const char *map_name,
+                           lmd_tokenizer **out, lmd_error *err);
+/* transformers' BertTokenizerFast (and its kin, a tokenizer_class with
+ * "Bert" or "Electra" in its name) sets do_lower_case, strip_accents and
+ * tokenize_chinese_chars of tokenizer_config.json (with its defaults true,
+ * null, true) over a BertNormalizer of tokenizer.json when any of them
+ * differs; this does the same to t before finalize. */
+int lmd_tok_bert_config(lmd_tokenizer *t, const struct cJSON *config, const char *config_name,
+                        lmd_error *err);
+/* lmd_tokenizer_from_json with the folder's tokenizer_config.json (NULL: none). */
+int lmd_tok_from_json_cfg(const char *json, size_t len, const char *name,
+                          const struct cJSON *config, const char *config_name, lmd_tokenizer **out,
+                          lmd_error *err);
+/* The special tokens of tokenizer_config.json / special_tokens_map.json
+ * (load_folder.c). */
+int lmd_tok_add_specials_of(lmd_tokenizer *t, const struct cJSON *root,
+                            const struct cJSON *added_json, const char *name, lmd_error *err);
 
 /* ---- the hash (hash.c) */
 

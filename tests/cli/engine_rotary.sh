@@ -43,6 +43,8 @@ cfg tiny-neox "c['rotary_pct']=0.3"    # 16 x 0.3 = 4.8 -> 4 dims, as HF's int()
 expect_ok "$LMDIFF" score "$TMP/m" "hi"
 cfg tiny-neox "c['rotary_pct']=0.2"    # 16 x 0.2 = 3 dims: odd
 expect_fail 'config.json: 3 rotary dimensions of a head of 16' "$LMDIFF" score "$TMP/m" "hi"
+cfg tiny-neox "del c['rotary_pct']; c['partial_rotary_factor']=0.2"   # the newer name, read too
+expect_fail 'config.json: 3 rotary dimensions of a head of 16' "$LMDIFF" score "$TMP/m" "hi"
 cfg tiny-neox "c['rope_scaling']={'type':'dynamic','factor':2.0}"
 expect_fail 'rope_scaling type "dynamic" is not supported' "$LMDIFF" score "$TMP/m" "hi"
 cfg tiny-mistral "c['sliding_window']=None"   # no window: the context is max_position_embeddings

@@ -1,5 +1,6 @@
 /* test_golden.c - the C engine against the independent PyTorch reference
- * (tools/reference/lmref.py, float64).  For every committed golden file
+ * (tools/reference/lmref.py; causalref.py for Llama/Mistral/Qwen2/NeoX;
+ * float64).  For every committed golden file
  * tests/golden/<model>.jsonl:
  *   - the C tokenizer gives the reference's ids;
  *   - |log p(C) - log p(ref)| <= 1e-4 and |H(C) - H(ref)| <= 1e-4 nats;
@@ -8,8 +9,9 @@
  *   - the top-k ids are the reference's, except where the two ids' logits
  *     tie within 1e-5 in the reference.
  * Each model is scored twice: all texts in one batch, and with a batch of
- * 64 tokens (many forward passes), which must agree exactly in rank and
- * within BATCH_TOL in log p: OpenBLAS picks other kernels (its small-matrix
+ * 64 tokens (many forward passes), which must agree exactly in rank (where
+ * the reference's rank is not itself a tie within 1e-5) and within BATCH_TOL
+ * in log p: OpenBLAS picks other kernels (its small-matrix
  * path on SkylakeX) for other row counts, which reorders float32 sums; seen up
  * to 1.5e-5 on the 4-layer BF16 Llama model. */
 #include <cjson/cJSON.h>
@@ -109,8 +111,15 @@ static int check_model(const char *model_dir, const char *golden_path) {
             if (s->rank[i] < lo || s->rank[i] > hi)
                 fail_msg("%s: text %zu token %zu: rank %d outside the reference's [%d, %d]",
                          model_dir, c, i, s->rank[i], lo, hi);
-            if (s->rank[i] != small[c].rank[i] || fabs(s->logprob[i] - small[c].logprob[i]) > BATCH_TOL)
-                fail_msg("%s: text %zu token %zu: batching changes the result", model_dir, c, i);
+            /* batching may reorder float32 sums: the rank must not change
+             * unless the reference itself has a tie within 1e-5 there */
+            int rank_moved = lo == hi ? s->rank[i] != small[c].rank[i]
+                                      : small[c].rank[i] < lo || small[c].rank[i] > hi;
+            if (rank_moved || fabs(s->logprob[i] - small[c].logprob[i]) > BATCH_TOL)
+                fail_msg("%s: text %zu token %zu: batching changes the result (rank %d / %d, "
+                         "logprob %.9g / %.9g; reference ranks [%d, %d])",
+                         model_dir, c, i, s->rank[i], small[c].rank[i], s->logprob[i],
+                         small[c].logprob[i], lo, hi);
             for (int j = 0; j < s->k; j++) {
                 int32_t cid = s->topk_ids[i * (size_t)s->k + j];
                 const cJSON *rj = cJSON_GetArrayItem(topk, j);

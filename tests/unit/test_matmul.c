@@ -27,7 +27,8 @@ static void test_convert_all(void **state) {
     (void)state;
     uint16_t *src = malloc(65536 * 2);
     float *a = malloc(65536 * 4), *b = malloc(65536 * 4);
-    for (int i = 0; i < 65536; i++) src[i] = (uint16_t)i;
+    for (int i = 0; i < 65536; i++)
+        src[i] = (uint16_t)i;
     lmd_convert_f32(src, LMD_F16, a, 65536);
     lmd_f16_to_f32(src, b, 65536);
     assert_memory_equal(a, b, 65536 * 4);
@@ -38,7 +39,8 @@ static void test_convert_all(void **state) {
     uint16_t h[] = {0x3C00, 0xC000, 0x0001, 0x7C00, 0x03FF};
     float want[] = {1.0f, -2.0f, 5.9604644775390625e-08f, INFINITY, 6.097555160522461e-05f};
     lmd_convert_f32(h, LMD_F16, a, 5);
-    for (int i = 0; i < 5; i++) assert_true(a[i] == want[i]);
+    for (int i = 0; i < 5; i++)
+        assert_true(a[i] == want[i]);
     free(src), free(a), free(b);
 }
 
@@ -61,12 +63,16 @@ static void check_product(lmd_dtype dt, int in_major, int T, int n, int k, int a
         w32[i] = frand();
         if (dt != LMD_F32) w16[i] = to16(w32[i], dt);
     }
-    if (dt != LMD_F32) lmd_convert_f32(w16, dt, wf, nw);
-    else memcpy(wf, w32, nw * 4);
+    if (dt != LMD_F32)
+        lmd_convert_f32(w16, dt, wf, nw);
+    else
+        memcpy(wf, w32, nw * 4);
     float *X = malloc((size_t)T * k * 4), *Y = malloc((size_t)T * (n + 3) * 4);
-    for (size_t i = 0; i < (size_t)T * k; i++) X[i] = frand();
+    for (size_t i = 0; i < (size_t)T * k; i++)
+        X[i] = frand();
     size_t ldy = (size_t)n + 3; /* a row stride wider than n */
-    for (size_t i = 0; i < (size_t)T * ldy; i++) Y[i] = acc ? frand() : NAN;
+    for (size_t i = 0; i < (size_t)T * ldy; i++)
+        Y[i] = acc ? frand() : NAN;
     float *Y0 = malloc((size_t)T * ldy * 4);
     memcpy(Y0, Y, (size_t)T * ldy * 4);
     lmd_mat W = {dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major};
@@ -96,8 +102,8 @@ static void check_product(lmd_dtype dt, int in_major, int T, int n, int k, int a
 static void test_products(void **state) {
     (void)state;
     lmd_dtype dts[] = {LMD_F32, LMD_F16, LMD_BF16};
-    int shapes[][3] = {{1, 7, 5}, {3, 16, 16}, {37, 61, 40}, {5, 300, 33}, {300, 130, 24},
-                       {2, 1000, 700}};
+    int shapes[][3] = {{1, 7, 5},    {3, 16, 16},    {37, 61, 40},
+                       {5, 300, 33}, {300, 130, 24}, {2, 1000, 700}};
     for (int d = 0; d < 3; d++)
         for (int lay = 0; lay < 2; lay++)
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
@@ -109,7 +115,8 @@ static void test_row(void **state) {
     (void)state;
     uint16_t w[6 * 4];
     float f[6 * 4], r[4];
-    for (int i = 0; i < 24; i++) w[i] = to16(frand(), LMD_BF16);
+    for (int i = 0; i < 24; i++)
+        w[i] = to16(frand(), LMD_BF16);
     lmd_convert_f32(w, LMD_BF16, f, 24);
     lmd_mat W = {w, LMD_BF16, 6, 4, 0};
     lmd_mat_row(&W, 5, r);

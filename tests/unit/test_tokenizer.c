@@ -691,12 +691,6 @@ static void test_load_errors(void **st) {
         lmd_buf_free(&b);
         free(j);
     }
-    /* the real BERT tokenizer (WordPiece) */
-    char *bert = tu_shared_path("fixtures/tokenizers/bert-base-uncased");
-    if (bert) {
-        expect_load_error(bert, "bert-base-uncased/tokenizer.json", "WordPiece");
-        free(bert);
-    }
     free(tj);
     rm_dir(dir);
 }

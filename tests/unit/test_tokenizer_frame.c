@@ -12,9 +12,16 @@
 #include "tokenize/tok_internal.h"
 #include "tokenize/tokenizer.h"
 
+/* Ġhello by merges, ids 261..265 */
+static const char *const rob_extra[] = {"\xc4\xa0h", "\xc4\xa0he", "ll", "\xc4\xa0hell",
+                                        "\xc4\xa0hello"};
+static const char *const rob_merges[] = {"\xc4\xa0 h", "\xc4\xa0h e", "l l", "\xc4\xa0he ll",
+                                         "\xc4\xa0hell o"};
+
 /* A byte-level tokenizer.json in RoBERTa's style: <s>=0 <pad>=1 </s>=2
- * <unk>=3, the 256 byte characters from 4 on, <mask>=260; post_processor is
- * JSON text (NULL: none). */
+ * <unk>=3, the 256 byte characters from 4 on, <mask>=260 (lstrip, as in
+ * roberta-base), Ġhello and its parts; post_processor is JSON text (NULL:
+ * none).  The other fields are those of roberta-base's tokenizer.json. */
 static char *roberta_like(const char *post_processor) {
     cJSON *vocab = cJSON_CreateObject();
     static const char *const sp[] = {"<s>", "<pad>", "</s>", "<unk>"};
@@ -26,10 +33,21 @@ static char *roberta_like(const char *post_processor) {
         cJSON_AddNumberToObject(vocab, u, 4 + b);
     }
     cJSON_AddNumberToObject(vocab, "<mask>", 260);
+    for (int i = 0; i < 5; i++)
+        cJSON_AddNumberToObject(vocab, rob_extra[i], 261 + i);
     cJSON *model = cJSON_CreateObject();
     cJSON_AddStringToObject(model, "type", "BPE");
+    cJSON_AddNullToObject(model, "dropout");
+    cJSON_AddNullToObject(model, "unk_token");
+    cJSON_AddStringToObject(model, "continuing_subword_prefix", "");
+    cJSON_AddStringToObject(model, "end_of_word_suffix", "");
+    cJSON_AddFalseToObject(model, "fuse_unk");
+    cJSON_AddFalseToObject(model, "byte_fallback");
     cJSON_AddItemToObject(model, "vocab", vocab);
-    cJSON_AddItemToObject(model, "merges", cJSON_CreateArray());
+    cJSON *merges = cJSON_CreateArray();
+    for (int i = 0; i < 5; i++)
+        cJSON_AddItemToArray(merges, cJSON_CreateString(rob_merges[i]));
+    cJSON_AddItemToObject(model, "merges", merges);
     cJSON *root = cJSON_CreateObject();
     cJSON_AddItemToObject(
         root, "added_tokens",
@@ -41,12 +59,15 @@ static char *roberta_like(const char *post_processor) {
                     "\"normalized\":false}]"));
     cJSON_AddNullToObject(root, "normalizer");
     cJSON_AddItemToObject(root, "pre_tokenizer",
-                          cJSON_Parse("{\"type\":\"ByteLevel\",\"add_prefix_space\":false}"));
+                          cJSON_Parse("{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+                                      "\"trim_offsets\":true,\"use_regex\":true}"));
     cJSON_AddItemToObject(root, "post_processor",
                           post_processor ? cJSON_Parse(post_processor) : cJSON_CreateNull());
     assert_true(!post_processor ||
                 !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "post_processor")));
-    cJSON_AddItemToObject(root, "decoder", cJSON_Parse("{\"type\":\"ByteLevel\"}"));
+    cJSON_AddItemToObject(root, "decoder",
+                          cJSON_Parse("{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+                                      "\"trim_offsets\":true,\"use_regex\":true}"));
     cJSON_AddItemToObject(root, "model", model);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -158,6 +179,112 @@ static void test_processors(void **st) {
     assert_int_equal(lmd_tokenizer_mask(NULL), -1);
 }
 
+static void expect_ids(const lmd_tokenizer *t, const char *text, const int32_t *want, size_t nw) {
+    int32_t *ids;
+    size_t n;
+    lmd_error err;
+    if (lmd_tokenize(t, text, strlen(text), &ids, &n, &err) < 0) fail_msg("%s", err.msg);
+    int same = n == nw && memcmp(ids, want, n * sizeof *ids) == 0;
+    if (!same) {
+        char got[256] = "";
+        for (size_t i = 0; i < n && strlen(got) < 200; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), " %d", ids[i]);
+        free(ids);
+        fail_msg("\"%s\": got [%s ]", text, got);
+    }
+    free(ids);
+}
+#define EXPECT(t, text, ...)                                                                       \
+    expect_ids(t, text, (const int32_t[]){__VA_ARGS__},                                            \
+               sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t))
+#define B(c) (4 + (c)) /* the id of a byte's token */
+
+/* RoBERTa: byte-level BPE without a prefix space, <s> ... </s>, <mask> that
+ * absorbs the space before it. */
+static void roberta_checks(const lmd_tokenizer *t) {
+    EXPECT(t, " hello", 265);
+    EXPECT(t, "hello", B('h'), B('e'), 263, B('o'));
+    EXPECT(t, "a <mask>", B('a'), 260);
+    EXPECT(t, "a<mask> hello", B('a'), 260, 265);
+    EXPECT(t, "<s> hello</s>", 0, 265, 2);
+    expect_frame(t, (int32_t[]){0}, 1, (int32_t[]){2}, 1);
+    assert_int_equal(lmd_tokenizer_mask(t), 260);
+    const char *b;
+    assert_int_equal(lmd_token_bytes(t, 265, &b), 6);
+    assert_memory_equal(b, " hello", 6);
+    int32_t ids[] = {0, 265, 260, 2};
+    char *d = lmd_detokenize(t, ids, 4, NULL);
+    assert_string_equal(d, "<s> hello<mask></s>");
+    free(d);
+}
+
+static void test_roberta_json(void **st) {
+    (void)st;
+    lmd_tokenizer *t = load_pp("{\"type\":\"RobertaProcessing\",\"sep\":[\"</s>\",2],"
+                               "\"cls\":[\"<s>\",0],\"trim_offsets\":true,"
+                               "\"add_prefix_space\":false}");
+    roberta_checks(t);
+    lmd_tokenizer_free(t);
+}
+
+/* The same as vocab.json + merges.txt with a RobertaTokenizer config: the
+ * defaults of RobertaTokenizer give the same specials and frame. */
+static void test_roberta_vocab_merges(void **st) {
+    (void)st;
+    char *js = roberta_like(NULL);
+    cJSON *root = cJSON_Parse(js);
+    cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    char *vocab = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(model, "vocab"));
+    char *dir = tu_tmpdir();
+    assert_non_null(dir);
+    char *pv = lmd_path_join(dir, "vocab.json"), *pm = lmd_path_join(dir, "merges.txt");
+    char *pc = lmd_path_join(dir, "tokenizer_config.json");
+    FILE *f = fopen(pv, "wb");
+    fputs(vocab, f);
+    fclose(f);
+    f = fopen(pm, "wb");
+    fputs("#version: 0.2\n", f);
+    for (int i = 0; i < 5; i++)
+        fprintf(f, "%s\n", rob_merges[i]);
+    fclose(f);
+    static const char *const configs[] = {
+        "{\"tokenizer_class\": \"RobertaTokenizer\"}",
+        /* a plain-string mask_token is made lstrip by RobertaTokenizer */
+        "{\"tokenizer_class\": \"RobertaTokenizerFast\", \"mask_token\": \"<mask>\"}"};
+    for (int c = 0; c < 2; c++) {
+        f = fopen(pc, "wb");
+        fputs(configs[c], f);
+        fclose(f);
+        lmd_tokenizer *t = NULL;
+        lmd_error err;
+        if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
+        roberta_checks(t);
+        lmd_tokenizer_free(t);
+    }
+    /* without the class: GPT-2's rules, no frame, "<mask>" is plain text */
+    f = fopen(pc, "wb");
+    fputs("{}", f);
+    fclose(f);
+    lmd_tokenizer *t = NULL;
+    lmd_error err;
+    if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
+    expect_frame(t, NULL, 0, NULL, 0);
+    assert_int_equal(lmd_tokenizer_mask(t), -1);
+    EXPECT(t, "<s>", B('<'), B('s'), B('>'));
+    lmd_tokenizer_free(t);
+    remove(pv);
+    remove(pm);
+    remove(pc);
+    remove(dir);
+    free(pv);
+    free(pm);
+    free(pc);
+    free(dir);
+    free(vocab);
+    cJSON_Delete(root);
+    free(js);
+}
+
 static void test_processor_errors(void **st) {
     (void)st;
     expect_pp_error("{\"type\":\"Magic\"}", "post_processor Magic is not supported");
@@ -236,10 +363,9 @@ static void test_gpt2(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_processors),
-        cmocka_unit_test(test_processor_errors),
-        cmocka_unit_test(test_mask_from_config),
-        cmocka_unit_test(test_gpt2),
+        cmocka_unit_test(test_processors),       cmocka_unit_test(test_processor_errors),
+        cmocka_unit_test(test_roberta_json),     cmocka_unit_test(test_roberta_vocab_merges),
+        cmocka_unit_test(test_mask_from_config), cmocka_unit_test(test_gpt2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,7 +227,7 @@ class NeoX(_Base):
         self.eps = float(cfg.get("layer_norm_eps", 1e-5))
         self.act = _act(cfg.get("hidden_act", "gelu"))
         self.parallel = bool(cfg.get("use_parallel_residual", True))
-        rot = int(D * float(cfg.get("rotary_pct", 0.25)))
+        rot = int(D * float(cfg.get("rotary_pct", cfg.get("partial_rotary_factor", 0.25))))
         base = float(cfg.get("rotary_emb_base", cfg.get("rope_theta", 10000.0)))
         self.inv_freq = rope_inv_freq(cfg, rot, base)
         self.n_positions = cfg.get("max_position_embeddings", 2048)

@@ -671,7 +671,9 @@ static void test_vocab_txt_files(void **st) {
     expect_load_error(dir, "tokenizer_config.json", "<x>");
     write_str(dir, "tokenizer_config.json", "[");
     expect_load_error(dir, "tokenizer_config.json", "invalid JSON");
-    unlink(lmd_path_join(dir, "tokenizer_config.json")); /* leaks a path; fine in a test */
+    char *cfg = lmd_path_join(dir, "tokenizer_config.json");
+    unlink(cfg);
+    free(cfg);
     write_file(dir, "vocab.txt", "[UNK]\n\xff\n", 8);
     expect_load_error(dir, "vocab.txt", "UTF-8");
     write_str(dir, "vocab.txt", "");

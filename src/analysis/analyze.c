@@ -56,9 +56,10 @@ int lmd_analyze_expected_info(const lmd_model *m, const lmd_dataset_meta *meta,
     lmd_model_weights_hash(m, h);
     info->weights_hash = strdup(h);
     info->model_arch = strdup(mi.arch ? mi.arch : "");
+    info->scoring = strdup(mi.masked_lm ? "pseudo-likelihood" : "causal");
     info->lmdiff_version = strdup(LMD_VERSION);
     if (!info->dataset_name || !info->dataset_checksum || !info->vocab_hash || !info->model_name ||
-        !info->weights_hash || !info->model_arch || !info->lmdiff_version) {
+        !info->weights_hash || !info->model_arch || !info->scoring || !info->lmdiff_version) {
         lmd_cache_info_free(info);
         return lmd_fail(err, "out of memory");
     }
@@ -66,7 +67,9 @@ int lmd_analyze_expected_info(const lmd_model *m, const lmd_dataset_meta *meta,
     info->top_k = o && o->top_k > 0 ? o->top_k : DEFAULT_TOP_K;
     if (info->top_k > mi.vocab_size) info->top_k = mi.vocab_size;
     info->context = mi.n_ctx;
-    info->stride = mi.n_ctx / 2; /* the scorer's window stride (docs/scoring.md) */
+    /* the scorer's window rule (docs/scoring.md): causal windows slide by W/2;
+     * a masked LM scores each token in a window centred on it (stride 0) */
+    info->stride = mi.masked_lm ? 0 : mi.n_ctx / 2;
     info->dataset_n_texts = sum->n_texts;
     uint64_t fn = o ? o->first_n : 0;
     info->first_n = fn && fn < sum->n_texts ? fn : 0;

@@ -182,6 +182,7 @@ void lmd_cache_info_free(lmd_cache_info *i) {
     free(i->lmdiff_version);
     free(i->weights_hash);
     free(i->model_arch);
+    free(i->scoring);
     memset(i, 0, sizeof *i);
 }
 
@@ -233,7 +234,8 @@ int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error 
     int present;
     if (lmd_h5_get_str_attr(f, "lmdiff_version", &info->lmdiff_version) < 0 ||
         lmd_h5_get_str_attr(f, "weights_hash", &info->weights_hash) < 0 ||
-        lmd_h5_get_str_attr(f, "model_arch", &info->model_arch) < 0)
+        lmd_h5_get_str_attr(f, "model_arch", &info->model_arch) < 0 ||
+        lmd_h5_get_str_attr(f, "scoring", &info->scoring) < 0)
         goto bad;
 #define INT_ATTR(name, field)                                                                      \
     if (lmd_h5_get_int_attr(f, name, &v, &present) < 0) goto bad;                                  \

@@ -80,6 +80,7 @@ static int write_root_attrs(hid_t f, const lmd_cache_info *in) {
     rc |= lmd_h5_put_str_attr(f, "lmdiff_version", LMD_VERSION);
     rc |= lmd_h5_put_str_attr(f, "weights_hash", in->weights_hash);
     rc |= lmd_h5_put_str_attr(f, "model_arch", in->model_arch);
+    rc |= lmd_h5_put_str_attr(f, "scoring", in->scoring ? in->scoring : "causal");
     rc |= lmd_h5_put_int_attr(f, "top_k", in->top_k);
     rc |= lmd_h5_put_int_attr(f, "context", in->context);
     rc |= lmd_h5_put_int_attr(f, "stride", in->stride);

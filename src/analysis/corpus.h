@@ -129,8 +129,11 @@ typedef struct lmd_cache_info {
      * has none of them (strings NULL, numbers 0) */
     int format;
     char *lmdiff_version, *weights_hash, *model_arch;
+    char *scoring;            /* "causal" or "pseudo-likelihood"; NULL = causal
+                                 (caches written before the attribute) */
     int top_k;                /* for format 0: the shape of the first text */
-    int context, stride;      /* sliding window of the scorer, tokens */
+    int context, stride;      /* sliding window of the scorer, tokens; stride 0 =
+                                 a window centred on each token (masked LMs) */
     uint64_t dataset_n_texts; /* texts in the dataset */
     uint64_t first_n;         /* 0 = the whole dataset */
     uint64_t n_texts;         /* texts in this file */

@@ -18,6 +18,8 @@ static int get_models(lmd_server *s, struct MHD_Connection *c) {
         lmd_json_str(&b, info.name, strlen(info.name));
         lmd_buf_puts(&b, ",\"arch\":");
         lmd_json_str(&b, info.arch, strlen(info.arch));
+        lmd_buf_puts(&b, info.masked_lm ? ",\"scoring\":\"pseudo-likelihood\""
+                                         : ",\"scoring\":\"causal\"");
         lmd_buf_printf(&b, ",\"group\":\"%s\"}", m->group);
     }
     lmd_buf_puts(&b, "]");

@@ -79,7 +79,8 @@ test('GET /api/models', async () => {
   const models = await res.json();
   assert.ok(Array.isArray(models) && models.length >= 2);
   for (const m of models) {
-    assert.deepEqual(Object.keys(m).sort(), ['arch', 'group', 'id', 'name']);
+    assert.deepEqual(Object.keys(m).sort(), ['arch', 'group', 'id', 'name', 'scoring']);
+    assert.ok(['causal', 'pseudo-likelihood'].includes(m.scoring), m.scoring);
     assert.match(m.group, /^[0-9a-f]{64}$/, 'group is the tokenizer hash');
   }
 });

@@ -11,8 +11,8 @@
 
 static char *dir;
 static const char *vocab[] = {"<|endoftext|>", "hello", "\xc4\xa0world", "!",
-                              "\xc4\xa0"
-                              "caf\xc3\xa9"};
+                              ("\xc4\xa0"
+                               "caf\xc3\xa9")}; /* "Ġcafé"; split so \xa0c is not one escape */
 
 static char *path_in(const char *name) {
     return lmd_path_join(dir, name);

@@ -13,7 +13,7 @@ const [m1, m2] = fx.models;
 const ds = fx.datasets.find((d) => d.id === 'news-mini');
 const out = (name, v) => writeFileSync(join(dir, 'examples', name), JSON.stringify(v, null, 1) + '\n');
 
-out('models.json', fx.models.map((m) => ({ id: m.id, name: m.name, arch: m.arch, group: m.group })));
+out('models.json', fx.models.map((m) => ({ id: m.id, name: m.name, arch: m.arch, scoring: /MaskedLM$/.test(m.arch) ? 'pseudo-likelihood' : 'causal', group: m.group })));
 out('datasets.json', fx.datasets.filter((d) => d.models.includes(m1.id) && d.models.includes(m2.id)).map((d) => ({ id: d.id, name: d.name, n_texts: d.texts.length })));
 out('analyze.request.json', { m1: m1.id, m2: m2.id, text: 'The quick brown fox.' });
 out('analyze.json', instance(fx, m1, m2, 'The quick brown fox.'));

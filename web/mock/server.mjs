@@ -97,7 +97,7 @@ const datasetsFor = (m1, m2) =>
   m1.group !== m2.group ? [] : fx.datasets.filter((d) => d.models.includes(m1.id) && d.models.includes(m2.id));
 
 const routes = {
-  'GET /api/models': () => fx.models.map((m) => ({ id: m.id, name: m.name, arch: m.arch, group: m.group })),
+  'GET /api/models': () => fx.models.map((m) => ({ id: m.id, name: m.name, arch: m.arch, scoring: /MaskedLM$/.test(m.arch) ? 'pseudo-likelihood' : 'causal', group: m.group })),
 
   'GET /api/datasets': (q) => {
     const m1 = model(q.get('m1'), 'm1');

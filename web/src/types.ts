@@ -4,6 +4,8 @@ export interface Model {
   id: string;
   name: string;
   arch: string;
+  /** 'causal' or 'pseudo-likelihood' (masked LMs; docs/scoring.md) */
+  scoring: string;
   group: string;
 }
 

@@ -107,7 +107,7 @@ export class Header {
     for (const m of models) groups.set(m.group, [...(groups.get(m.group) ?? []), m]);
     sel.replaceChildren(
       ...[...groups.entries()].map(([g, ms]) =>
-        h('optgroup', { label: `tokenizer ${short(g)}` }, ...ms.map((m) => h('option', { value: m.id, title: `${m.arch} · ${m.id}` }, m.name))),
+        h('optgroup', { label: `tokenizer ${short(g)}` }, ...ms.map((m) => h('option', { value: m.id, title: `${m.arch} · ${m.scoring} · ${m.id}` }, m.name))),
       ),
     );
     sel.value = value;
@@ -119,7 +119,12 @@ export class Header {
     const a = s.models.find((m) => m.id === s.m1);
     const b = s.models.find((m) => m.id === s.m2);
     const bad = !!a && !!b && a.group !== b.group;
-    this.compat.textContent = a && b && !bad ? `same tokenizer · ${short(a.group)}` : '';
+    const masked = [a, b].filter((m) => m?.scoring === 'pseudo-likelihood').map((m) => m!.name);
+    this.compat.textContent =
+      a && b && !bad
+        ? `same tokenizer · ${short(a.group)}` +
+          (masked.length ? ` · ${[...new Set(masked)].join(', ')}: masked LM, each token scored with itself masked` : '')
+        : '';
     this.compat.title = a ? `tokenizer hash ${a.group}` : '';
     this.warning.hidden = !bad;
     if (bad) {

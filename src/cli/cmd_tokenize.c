@@ -9,8 +9,9 @@
 
 static const char *help =
     "usage: lmdiff tokenize MODEL_DIR (TEXT | --file F) [--json]\n\n"
-    "Splits a text into tokens with the tokenizer of MODEL_DIR (tokenizer.json, or\n"
-    "vocab.json + merges.txt); the weights are not read.  No special tokens are added.\n\n"
+    "Splits a text into tokens with the tokenizer of MODEL_DIR (tokenizer.json,\n"
+    "vocab.json + merges.txt, vocab.txt, or a SentencePiece tokenizer.model); the weights\n"
+    "are not read.  No special tokens are added.\n\n"
     "  --file F   read the text from F, byte for byte (a trailing newline is kept)\n"
     "  --json     print {\"ids\": [...], \"tokens\": [...]}\n";
 

@@ -122,45 +122,100 @@ static void lmd_bpe_short(const lmd_tokenizer *t, int32_t *sym, size_t m) {
     sym[m] = -1; /* end marker for the caller */
 }
 
+static int lmd_bpe_part(const lmd_tokenizer *t, const unsigned char *s, size_t n,
+                        lmd_bpe_scratch *sc, lmd_idvec *out, lmd_error *err);
+
 int lmd_bpe_word(const lmd_tokenizer *t, const unsigned char *s, size_t n, lmd_bpe_scratch *sc,
                  lmd_idvec *out, lmd_error *err) {
     if (n == 0) return 0;
     if (n >= INT32_MAX / 2) return lmd_fail(err, "a pre-tokenized piece is too long (%zu bytes)", n);
     if (t->ignore_merges) {
         /* A piece that is a vocabulary token as a whole is taken as it is. */
-        if (sc->mapped_cap < 2 * n) {
-            char *p = realloc(sc->mapped, 2 * n);
-            if (!p) return lmd_fail(err, "out of memory");
-            sc->mapped = p;
-            sc->mapped_cap = 2 * n;
+        const char *key = (const char *)s;
+        size_t m = n;
+        if (!t->text_vocab) {
+            if (sc->mapped_cap < 2 * n) {
+                char *p = realloc(sc->mapped, 2 * n);
+                if (!p) return lmd_fail(err, "out of memory");
+                sc->mapped = p;
+                sc->mapped_cap = 2 * n;
+            }
+            m = 0;
+            for (size_t i = 0; i < n; i++) m += (size_t)lmd_byte_to_utf8(s[i], sc->mapped + m);
+            key = sc->mapped;
         }
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++) m += (size_t)lmd_byte_to_utf8(s[i], sc->mapped + m);
-        const lmd_str_entry *e = lmd_strmap_get(&t->vocab, t->arena.data, sc->mapped, m);
+        const lmd_str_entry *e = lmd_strmap_get(&t->vocab, t->arena.data, key, m);
         if (e) return lmd_idvec_push(out, e->id) < 0 ? lmd_fail(err, "out of memory") : 0;
     }
+    if (t->split_spiece) {
+        /* No token of the vocabulary holds a character other than ▁
+         * followed by ▁, so no merge ever crosses the start of such a ▁ run:
+         * the parts between them are encoded on their own, with the same
+         * result (and mostly with one lookup in t->whole). */
+        size_t start = 0;
+        for (size_t i = 1; i + 3 <= n; i++) {
+            if (memcmp(s + i, LMD_SPIECE, 3) != 0 || (i >= 3 && memcmp(s + i - 3, LMD_SPIECE, 3) == 0))
+                continue;
+            if (lmd_bpe_part(t, s + start, i - start, sc, out, err) < 0) return -1;
+            start = i;
+            i += 2;
+        }
+        return lmd_bpe_part(t, s + start, n - start, sc, out, err);
+    }
+    return lmd_bpe_part(t, s, n, sc, out, err);
+}
+
+static int lmd_bpe_part(const lmd_tokenizer *t, const unsigned char *s, size_t n,
+                        lmd_bpe_scratch *sc, lmd_idvec *out, lmd_error *err) {
     const lmd_str_entry *w = lmd_strmap_get(&t->whole, t->arena.data, (const char *)s, n);
     if (w) return lmd_idvec_push(out, w->id) < 0 ? lmd_fail(err, "out of memory") : 0;
     if (lmd_scratch_reserve(sc, n + 1) < 0) return lmd_fail(err, "out of memory");
     int32_t *sym = sc->sym;
     size_t m = 0;
-    int prev_unk = 0;
-    for (size_t i = 0; i < n; i++) {
-        int32_t id = t->byte_id[s[i]];
+    /* The first symbols, as Hugging Face's BPE::merge_word makes them: one
+     * per character (per byte for byte-level vocabularies) that is in the
+     * vocabulary; otherwise its <0xNN> byte tokens (byte_fallback, when all
+     * exist); otherwise unk_token, one per character or one for a run of
+     * them (fuse_unk); without unk_token the character is dropped.  A pending
+     * unk goes out only before the next vocabulary character or at the end,
+     * so byte tokens may come before it, as in Hugging Face. */
+    int unk_pending = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l = 1;
+        int32_t id;
+        if (t->text_vocab) {
+            int k = lmd_utf8_seq_len(s + i, n - i);
+            l = k > 0 ? (size_t)k : 1;
+            const lmd_str_entry *e = lmd_strmap_get(&t->vocab, t->arena.data, (const char *)s + i, l);
+            id = e ? e->id : -1;
+        } else {
+            id = t->byte_id[s[i]];
+        }
         if (id >= 0) {
+            if (unk_pending) sym[m++] = t->unk_id;
+            unk_pending = 0;
             sym[m++] = id;
-            prev_unk = 0;
+            i += l;
             continue;
         }
-        /* A byte without a token: dropped, or unk_token (fused when asked). */
+        if (t->byte_fallback) {
+            size_t b = 0;
+            while (b < l && t->fallback_id[s[i + b]] >= 0) b++;
+            if (b == l) {
+                for (b = 0; b < l; b++) sym[m++] = t->fallback_id[s[i + b]];
+                i += l;
+                continue;
+            }
+        }
+        i += l;
         if (t->unk_id == -1) continue;
         if (t->unk_id == -2)
             return lmd_fail(err, "the text needs unk_token \"%s\", which is not in the vocabulary",
                             lmd_tok_str(t, t->unk_off));
-        if (t->fuse_unk && prev_unk) continue;
-        sym[m++] = t->unk_id;
-        prev_unk = 1;
+        if (unk_pending && !t->fuse_unk) sym[m++] = t->unk_id;
+        unk_pending = 1;
     }
+    if (unk_pending) sym[m++] = t->unk_id;
     if (m > 1 && m <= LMD_BPE_SHORT) {
         lmd_bpe_short(t, sym, m);
         for (size_t i = 0; i < m && sym[i] >= 0; i++)

@@ -2,6 +2,7 @@
  * tokens, pre-tokenizer steps), the consistency checks that make us refuse
  * what we would tokenize differently from Hugging Face, and freeing. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@ void lmd_tokenizer_free(lmd_tokenizer *t) {
     for (size_t i = 0; i < t->n_steps; i++) pcre2_code_free(t->steps[i].re);
     free(t->steps);
     free(t->norms);
+    free(t->dec_repl);
     pcre2_code_free(t->word_re);
     lmd_strmap_free(&t->vocab);
     lmd_strmap_free(&t->whole);
@@ -193,6 +195,53 @@ int lmd_tok_add_step(lmd_tokenizer *t, int kind, const char *src, size_t len, co
     return 0;
 }
 
+int lmd_tok_add_metaspace(lmd_tokenizer *t, const char *rep, size_t len, int prepend, int split,
+                          const char *name, lmd_error *err) {
+    lmd_pretok_step st = {.kind = LMD_STEP_METASPACE, .prepend = (uint8_t)prepend,
+                          .split = (uint8_t)(split != 0)};
+    if (len == 0 || len > 4) return lmd_fail(err, "%s: bad Metaspace replacement", name);
+    st.src_off = lmd_arena_add(t, rep, len);
+    if (st.src_off == (size_t)-1) return lmd_fail(err, "%s: out of memory", name);
+    st.src_len = (uint32_t)len;
+    lmd_pretok_step *p = realloc(t->steps, (t->n_steps + 1) * sizeof *p);
+    if (!p) return lmd_fail(err, "%s: out of memory", name);
+    t->steps = p;
+    t->steps[t->n_steps++] = st;
+    return 0;
+}
+
+static int lmd_add_op(lmd_tokenizer *t, lmd_norm_step **list, size_t *n, int kind, const char *a,
+                      size_t alen, const char *b, size_t blen, const char *name, lmd_error *err) {
+    if (alen > UINT32_MAX / 2 || blen > UINT32_MAX / 2)
+        return lmd_fail(err, "%s: normalizer string too long", name);
+    lmd_norm_step op = {.kind = kind, .a_len = (uint32_t)alen, .b_len = (uint32_t)blen};
+    if (alen) op.a_off = lmd_arena_add(t, a, alen);
+    if (blen) op.b_off = lmd_arena_add(t, b, blen);
+    if (op.a_off == (size_t)-1 || op.b_off == (size_t)-1)
+        return lmd_fail(err, "%s: out of memory", name);
+    if (lmd_utf8_check(lmd_tok_str(t, op.a_off), alen) != alen ||
+        lmd_utf8_check(lmd_tok_str(t, op.b_off), blen) != blen)
+        return lmd_fail(err, "%s: a normalizer or decoder string is not valid UTF-8", name);
+    if (list == &t->norms) return lmd_tok_add_norm(t, &op, name, err);
+    lmd_norm_step *p = realloc(*list, (*n + 1) * sizeof *p);
+    if (!p) return lmd_fail(err, "%s: out of memory", name);
+    *list = p;
+    p[(*n)++] = op;
+    return 0;
+}
+
+int lmd_tok_add_norm_str(lmd_tokenizer *t, int kind, const char *a, size_t alen, const char *b,
+                         size_t blen, const char *name, lmd_error *err) {
+    return lmd_add_op(t, &t->norms, &t->n_norms, kind, a, alen, b, blen, name, err);
+}
+
+int lmd_tok_add_dec_replace(lmd_tokenizer *t, const char *a, size_t alen, const char *b,
+                            size_t blen, const char *name, lmd_error *err) {
+    if (alen == 0) return lmd_fail(err, "%s: decoder Replace with an empty pattern", name);
+    return lmd_add_op(t, &t->dec_repl, &t->n_dec_repl, LMD_NORM_REPLACE, a, alen, b, blen, name,
+                      err);
+}
+
 int lmd_tok_set_unk(lmd_tokenizer *t, const char *s, size_t len) {
     size_t off = lmd_arena_add(t, s, len);
     if (off == (size_t)-1) return -1;
@@ -205,8 +254,9 @@ int lmd_tok_set_unk(lmd_tokenizer *t, const char *s, size_t len) {
 /* ---- finalize */
 
 /* Hugging Face first splits on the added tokens with normalized=false, then
- * on those with normalized=true.  When every token has the same flag there is
- * a single pass (0); otherwise the normalized ones form pass 1. */
+ * normalizes the rest and splits it on those with normalized=true.  Without
+ * a normalizer and when every token has the same flag there is a single pass
+ * (0); otherwise the normalized ones form pass 1. */
 static int lmd_added_two_pass(const lmd_tokenizer *t) {
     if (t->n_norms) return 1; /* normalized tokens are matched in normalized text */
     for (size_t i = 1; i < t->n_added; i++)
@@ -341,9 +391,54 @@ static int lmd_fill_slots(lmd_tokenizer *t, const char *name, lmd_error *err) {
 /* The bytes of a vocabulary token: each character through the inverse byte
  * map; a token with a character outside the map keeps its raw bytes, as the
  * Hugging Face ByteLevel decoder does. */
+/* The byte of a "<0xNN>" token (upper-case hex, as Hugging Face writes
+ * them), or -1. */
+static int lmd_fallback_byte(const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return -1;
+    const char *h = s[3] ? strchr(hex, s[3]) : NULL, *l = s[4] ? strchr(hex, s[4]) : NULL;
+    if (!h || !l) return -1;
+    return (int)((h - hex) * 16 + (l - hex));
+}
+
+/* The bytes of a token of a text vocabulary: the decoder's replacements in
+ * order, or the byte of a <0xNN> token when the decoder has ByteFallback. */
+static int lmd_text_bytes(lmd_tokenizer *t, lmd_tok_slot *s, lmd_buf *tmp) {
+    const char *raw = lmd_tok_str(t, s->raw_off);
+    int fb = t->dec_byte_fallback ? lmd_fallback_byte(raw, s->raw_len) : -1;
+    if (fb >= 0) {
+        char c = (char)fb;
+        s->byte_tok = 1;
+        return lmd_buf_put(tmp, &c, 1);
+    }
+    if (lmd_buf_put(tmp, raw, s->raw_len) < 0) return -1;
+    lmd_buf next = {0};
+    for (size_t k = 0; k < t->n_dec_repl; k++) {
+        const lmd_norm_step *op = &t->dec_repl[k];
+        const char *a = lmd_tok_str(t, op->a_off), *b = lmd_tok_str(t, op->b_off);
+        next.len = 0;
+        for (size_t i = 0; i < tmp->len;) {
+            if (i + op->a_len <= tmp->len && memcmp(tmp->data + i, a, op->a_len) == 0) {
+                if (lmd_buf_put(&next, b, op->b_len) < 0) goto oom;
+                i += op->a_len;
+            } else {
+                if (lmd_buf_put(&next, tmp->data + i, 1) < 0) goto oom;
+                i++;
+            }
+        }
+        tmp->len = 0;
+        if (lmd_buf_put(tmp, next.data ? next.data : "", next.len) < 0) goto oom;
+    }
+    lmd_buf_free(&next);
+    return 0;
+oom:
+    lmd_buf_free(&next);
+    return -1;
+}
+
 static int lmd_fill_bytes(lmd_tokenizer *t, const char *name, lmd_error *err) {
     lmd_buf tmp = {0};
-    if (t->decoder != LMD_DEC_BYTELEVEL) {
+    if (t->decoder == LMD_DEC_WORDPIECE || t->decoder == LMD_DEC_NONE) {
         /* the WordPiece decoder (or none): every token, added ones too, as it
          * decodes when it is not the first */
         for (int32_t id = 0; id < t->n_ids; id++) {
@@ -365,6 +460,14 @@ static int lmd_fill_bytes(lmd_tokenizer *t, const char *name, lmd_error *err) {
         lmd_tok_slot *s = &t->slots[id];
         if (s->kind != LMD_SLOT_VOCAB) continue;
         tmp.len = 0;
+        if (t->text_vocab) {
+            if (lmd_text_bytes(t, s, &tmp) < 0) goto oom;
+            size_t off = lmd_arena_add(t, tmp.data ? tmp.data : "", tmp.len);
+            if (off == (size_t)-1) goto oom;
+            s->bytes_off = off;
+            s->bytes_len = (uint32_t)tmp.len;
+            continue;
+        }
         int ok = 1;
         for (uint32_t i = 0; i < s->raw_len && ok;) {
             uint32_t cp;
@@ -412,13 +515,15 @@ static int lmd_fill_whole(lmd_tokenizer *t, const char *name, lmd_error *err) {
     int rc = 0;
     for (int32_t id = 0; id < t->n_ids && rc == 0; id++) {
         const lmd_tok_slot *s = &t->slots[id];
-        if (s->kind != LMD_SLOT_VOCAB || s->bytes_len == 0) continue;
+        /* BPE starts from bytes, or from the text for a text vocabulary */
+        size_t off = t->text_vocab ? s->raw_off : s->bytes_off;
+        uint32_t len = t->text_vocab ? s->raw_len : s->bytes_len;
+        if (s->kind != LMD_SLOT_VOCAB || len == 0) continue;
         v.n = 0;
-        if (lmd_bpe_word(t, (const unsigned char *)lmd_tok_str(t, s->bytes_off), s->bytes_len, &sc,
-                         &v, &ignored) < 0)
+        if (lmd_bpe_word(t, (const unsigned char *)lmd_tok_str(t, off), len, &sc, &v, &ignored) <
+            0)
             continue;
-        if (v.n == 1 && v.v[0] == id &&
-            lmd_strmap_put(&t->whole, t->arena.data, s->bytes_off, s->bytes_len, id) < 0)
+        if (v.n == 1 && v.v[0] == id && lmd_strmap_put(&t->whole, t->arena.data, off, len, id) < 0)
             rc = lmd_fail(err, "%s: out of memory", name);
     }
     lmd_bpe_scratch_free(&sc);
@@ -426,12 +531,26 @@ static int lmd_fill_whole(lmd_tokenizer *t, const char *name, lmd_error *err) {
     return rc;
 }
 
+/* Whether some vocabulary token has ▁ right after another character. */
+static int lmd_any_inner_spiece(const lmd_tokenizer *t) {
+    for (size_t i = 0; i < t->vocab.n; i++) {
+        const char *s = lmd_tok_str(t, t->vocab.e[i].off);
+        uint32_t n = t->vocab.e[i].len;
+        for (uint32_t k = 1; k + 3 <= n; k++)
+            if (memcmp(s + k, LMD_SPIECE, 3) == 0 && (k < 3 || memcmp(s + k - 3, LMD_SPIECE, 3) != 0))
+                return 1;
+    }
+    return 0;
+}
+
 int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
     if (lmd_fill_slots(t, name, err) < 0 || lmd_fill_bytes(t, name, err) < 0) return -1;
     for (int b = 0; b < 256; b++) {
-        char u[2];
+        char u[2], fb[8];
         int n = lmd_byte_to_utf8((uint8_t)b, u);
-        t->byte_id[b] = lmd_vocab_id(t, u, (size_t)n);
+        t->byte_id[b] = t->text_vocab ? -1 : lmd_vocab_id(t, u, (size_t)n);
+        snprintf(fb, sizeof fb, "<0x%02X>", (unsigned)b);
+        t->fallback_id[b] = t->byte_fallback ? lmd_vocab_id(t, fb, 6) : -1;
     }
     if (t->has_unk) {
         int32_t id = lmd_vocab_id(t, lmd_tok_str(t, t->unk_off), t->unk_len);
@@ -447,6 +566,9 @@ int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
             if (t->vocab.e[i].len > t->wp_max_token_len) t->wp_max_token_len = t->vocab.e[i].len;
     }
     if (lmd_index_added(t, name, err) < 0) return -1;
+    /* (▁ must be a token itself, or unk fusing could cross the cut) */
+    t->split_spiece = t->model == LMD_MODEL_BPE && t->text_vocab &&
+                      lmd_vocab_id(t, LMD_SPIECE, 3) >= 0 && !lmd_any_inner_spiece(t);
     if (t->model == LMD_MODEL_BPE && lmd_fill_whole(t, name, err) < 0) return -1;
     for (size_t i = 0; i < t->n_added; i++) t->any_single_word |= t->added[i].single_word;
     if (t->any_single_word) {
@@ -460,6 +582,10 @@ int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
     }
     t->bos = lmd_tokenizer_token_id(t, "<|endoftext|>", 13);
     if (lmd_tok_check_frame(t, name, err) < 0) return -1;
+    /* Without <|endoftext|>, a causal LM's BOS is the one special token its
+     * post-processor puts before the text (Llama's <s>, Llama-3's
+     * <|begin_of_text|>); not for masked LMs, whose frame is [CLS]-like. */
+    if (t->bos < 0 && t->n_frame_pre == 1 && t->mask_id < 0) t->bos = t->frame_pre[0];
     lmd_buf canon = {0};
     if (lmd_tok_canonical(t, &canon) < 0) {
         lmd_buf_free(&canon);

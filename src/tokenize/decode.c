@@ -52,25 +52,44 @@ static char *lmd_detokenize_wp(const lmd_tokenizer *tok, const int32_t *ids, siz
     return b.data;
 }
 
+/* Appends a run of <0xNN> byte tokens as Hugging Face's ByteFallback decoder
+ * does: the bytes when they are valid UTF-8, otherwise U+FFFD per byte. */
+static int lmd_put_byte_run(lmd_buf *out, const char *run, size_t n) {
+    if (lmd_utf8_check(run, n) == n) return lmd_buf_put(out, run, n);
+    for (size_t i = 0; i < n; i++)
+        if (lmd_buf_put(out, "\xEF\xBF\xBD", 3) < 0) return -1;
+    return 0;
+}
+
 char *lmd_detokenize(const lmd_tokenizer *tok, const int32_t *ids, size_t n, size_t *len) {
-    if (tok && tok->decoder != LMD_DEC_BYTELEVEL) return lmd_detokenize_wp(tok, ids, n, len);
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        const lmd_tok_slot *s = lmd_slot(tok, ids[i]);
-        if (s) total += s->bytes_len;
-    }
-    char *out = malloc(total + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
+    if (tok && (tok->decoder == LMD_DEC_WORDPIECE || tok->decoder == LMD_DEC_NONE))
+        return lmd_detokenize_wp(tok, ids, n, len);
+    lmd_buf out = {0}, run = {0};
+    int rc = lmd_buf_put(&out, "", 0);
+    for (size_t i = 0; i < n && rc == 0; i++) {
         const lmd_tok_slot *s = lmd_slot(tok, ids[i]);
         if (!s) continue; /* unknown ids decode to nothing */
-        memcpy(out + o, lmd_tok_str(tok, s->bytes_off), s->bytes_len);
-        o += s->bytes_len;
+        const char *b = lmd_tok_str(tok, s->bytes_off);
+        if (s->byte_tok) {
+            rc = lmd_buf_put(&run, b, s->bytes_len);
+            continue;
+        }
+        if (run.len) rc = lmd_put_byte_run(&out, run.data, run.len);
+        run.len = 0;
+        if (rc == 0) rc = lmd_buf_put(&out, b, s->bytes_len);
     }
-    out[o] = 0;
-    if (len) *len = o;
-    return out;
+    if (rc == 0 && run.len) rc = lmd_put_byte_run(&out, run.data, run.len);
+    lmd_buf_free(&run);
+    if (rc == 0) rc = lmd_buf_put(&out, "", 1);
+    if (rc < 0) {
+        lmd_buf_free(&out);
+        return NULL;
+    }
+    size_t skip = 0; /* the decoder's Strip / Metaspace: leading spaces */
+    while (tok && skip < tok->dec_strip && skip + 1 < out.len && out.data[skip] == ' ') skip++;
+    if (skip) memmove(out.data, out.data + skip, out.len - skip);
+    if (len) *len = out.len - 1 - skip;
+    return out.data;
 }
 
 char *lmd_token_display(const lmd_tokenizer *tok, int32_t id) {

@@ -18,12 +18,16 @@ typedef struct lmd_enc {
     lmd_bpe_scratch sc;
     lmd_buf wp; /* WordPiece's work space */
     lmd_error *err;
+    void (*piece_cb)(void *ctx, const char *s, size_t n); /* instead of BPE */
+    void *piece_ctx;
 } lmd_enc;
 
-static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k);
+/* `first`: the piece starts where the text starts (Metaspace's "first"). */
+static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k, int first);
 
 /* One regex step: matches and the gaps between them each become a piece. */
-static int lmd_enc_split(lmd_enc *c, const pcre2_code *re, const char *s, size_t n, size_t k) {
+static int lmd_enc_split(lmd_enc *c, const pcre2_code *re, const char *s, size_t n, size_t k,
+                         int first) {
     size_t pos = 0, prev = 0;
     uint32_t jit = 0;
     while (pos <= n) {
@@ -41,8 +45,9 @@ static int lmd_enc_split(lmd_enc *c, const pcre2_code *re, const char *s, size_t
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
         size_t ms = ov[0], me = ov[1];
         if (ms < prev || me < ms || me > n) return lmd_fail(c->err, "pre-tokenizer pattern gave a bad match");
-        if (ms > prev && lmd_enc_steps(c, s + prev, ms - prev, k + 1) < 0) return -1;
-        if (me > ms && lmd_enc_steps(c, s + ms, me - ms, k + 1) < 0) return -1;
+        if (ms > prev && lmd_enc_steps(c, s + prev, ms - prev, k + 1, first && prev == 0) < 0)
+            return -1;
+        if (me > ms && lmd_enc_steps(c, s + ms, me - ms, k + 1, first && ms == 0) < 0) return -1;
         prev = me;
         if (me == ms) {
             if (ms >= n) break;
@@ -52,48 +57,101 @@ static int lmd_enc_split(lmd_enc *c, const pcre2_code *re, const char *s, size_t
             pos = me;
         }
     }
-    if (prev < n && lmd_enc_steps(c, s + prev, n - prev, k + 1) < 0) return -1;
+    if (prev < n && lmd_enc_steps(c, s + prev, n - prev, k + 1, first && prev == 0) < 0) return -1;
     return 0;
+}
+
+/* Metaspace: every space becomes the replacement, which is put before the
+ * piece (prepend_scheme always, or first for the piece at the start of the
+ * text) unless it starts with it; with split, the piece is cut before each
+ * replacement (Hugging Face's MergedWithNext). */
+static int lmd_enc_metaspace(lmd_enc *c, const lmd_pretok_step *st, const char *s, size_t n,
+                             size_t k, int first) {
+    const char *rep = lmd_tok_str(c->t, st->src_off);
+    size_t rl = st->src_len, spaces = 0;
+    for (size_t i = 0; i < n; i++) spaces += s[i] == ' ';
+    char *p = malloc(n + (spaces + 1) * rl);
+    if (!p) return lmd_fail(c->err, "out of memory");
+    size_t m = 0;
+    int starts = n > 0 && (s[0] == ' ' || (n >= rl && memcmp(s, rep, rl) == 0));
+    if (!starts && (st->prepend == LMD_PREPEND_ALWAYS || (st->prepend == LMD_PREPEND_FIRST && first))) {
+        memcpy(p, rep, rl);
+        m = rl;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ' ') {
+            memcpy(p + m, rep, rl);
+            m += rl;
+        } else {
+            p[m++] = s[i];
+        }
+    }
+    int rc = 0;
+    if (!st->split) {
+        rc = lmd_enc_steps(c, p, m, k + 1, first);
+    } else {
+        size_t start = 0;
+        for (size_t i = 0; i + rl <= m && rc == 0;) {
+            if (memcmp(p + i, rep, rl) != 0) {
+                i++;
+                continue;
+            }
+            if (i > start) {
+                rc = lmd_enc_steps(c, p + start, i - start, k + 1, first && start == 0);
+                start = i;
+            }
+            i += rl;
+        }
+        if (rc == 0 && start < m) rc = lmd_enc_steps(c, p + start, m - start, k + 1, first && start == 0);
+    }
+    free(p);
+    return rc;
 }
 
 /* BertPreTokenizer: white space separates pieces and is dropped; each
  * punctuation character is a piece of its own. */
-static int lmd_enc_bert(lmd_enc *c, const char *s, size_t n, size_t k) {
+static int lmd_enc_bert(lmd_enc *c, const char *s, size_t n, size_t k, int first) {
     size_t start = 0;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
         int l = lmd_utf8_decode((const unsigned char *)s + i, n - i, &cp);
         int ws = lmd_is_white_space(cp), punct = !ws && lmd_is_bert_punct(cp);
         if (ws || punct) {
-            if (lmd_enc_steps(c, s + start, i - start, k + 1) < 0) return -1;
-            if (punct && lmd_enc_steps(c, s + i, (size_t)l, k + 1) < 0) return -1;
+            if (lmd_enc_steps(c, s + start, i - start, k + 1, first && start == 0) < 0) return -1;
+            if (punct && lmd_enc_steps(c, s + i, (size_t)l, k + 1, 0) < 0) return -1;
             start = i + (size_t)l;
         }
         i += (size_t)l;
     }
-    return lmd_enc_steps(c, s + start, n - start, k + 1);
+    return lmd_enc_steps(c, s + start, n - start, k + 1, first && start == 0);
 }
 
-static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k) {
+static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k, int first) {
     const lmd_tokenizer *t = c->t;
     if (n == 0) return 0; /* empty pieces are dropped */
-    if (k == t->n_steps && t->model == LMD_MODEL_WORDPIECE)
-        return lmd_wp_word(t, s, n, &c->wp, &c->out, c->err);
-    if (k == t->n_steps) return lmd_bpe_word(t, (const unsigned char *)s, n, &c->sc, &c->out, c->err);
+    if (k == t->n_steps) {
+        if (c->piece_cb) {
+            c->piece_cb(c->piece_ctx, s, n);
+            return 0;
+        }
+        if (t->model == LMD_MODEL_WORDPIECE) return lmd_wp_word(t, s, n, &c->wp, &c->out, c->err);
+        return lmd_bpe_word(t, (const unsigned char *)s, n, &c->sc, &c->out, c->err);
+    }
     const lmd_pretok_step *st = &t->steps[k];
-    if (st->kind == LMD_STEP_BERT) return lmd_enc_bert(c, s, n, k);
+    if (st->kind == LMD_STEP_BERT) return lmd_enc_bert(c, s, n, k, first);
+    if (st->kind == LMD_STEP_METASPACE) return lmd_enc_metaspace(c, st, s, n, k, first);
     if (st->kind == LMD_STEP_PREFIX_SPACE) {
-        if (s[0] == ' ') return lmd_enc_steps(c, s, n, k + 1);
+        if (s[0] == ' ') return lmd_enc_steps(c, s, n, k + 1, first);
         char *p = malloc(n + 1);
         if (!p) return lmd_fail(c->err, "out of memory");
         p[0] = ' ';
         memcpy(p + 1, s, n);
-        int rc = lmd_enc_steps(c, p, n + 1, k + 1);
+        int rc = lmd_enc_steps(c, p, n + 1, k + 1, first);
         free(p);
         return rc;
     }
-    if (!st->re) return lmd_enc_steps(c, s, n, k + 1);
-    return lmd_enc_split(c, st->re, s, n, k);
+    if (!st->re) return lmd_enc_steps(c, s, n, k + 1, first);
+    return lmd_enc_split(c, st->re, s, n, k, first);
 }
 
 /* Rust regex's \w on the character at s (a valid UTF-8 sequence). */
@@ -112,27 +170,27 @@ static size_t lmd_last_char(const char *s, size_t n) {
     return i;
 }
 
-static int lmd_enc_added_pass(lmd_enc *c, const char *s, size_t n, int pass);
+static int lmd_enc_added_pass(lmd_enc *c, const char *s, size_t n, int pass, int first);
 
 /* Splits s on the added tokens of one pass; the text between the tokens of
  * pass 0 (normalized=false) is normalized before pass 1 looks at it. */
-static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass) {
+static int lmd_enc_added(lmd_enc *c, const char *s, size_t n, int pass, int first) {
     if (n == 0) return 0;
-    if (pass != 1 || c->t->n_norms == 0) return lmd_enc_added_pass(c, s, n, pass);
+    if (pass != 1 || c->t->n_norms == 0) return lmd_enc_added_pass(c, s, n, pass, first);
     lmd_buf b = {0};
     int rc = lmd_tok_normalize(c->t, s, n, &b) < 0 ? lmd_fail(c->err, "out of memory")
-                                                   : lmd_enc_added_pass(c, b.data, b.len, 1);
+                                                   : lmd_enc_added_pass(c, b.data, b.len, 1, first);
     lmd_buf_free(&b);
     return rc;
 }
 
 /* Splits s on the added tokens of one pass (Hugging Face's find_matches on
  * one piece); gaps go on to the next pass, then to the pre-tokenizer. */
-static int lmd_enc_added_pass(lmd_enc *c, const char *s, size_t n, int pass) {
+static int lmd_enc_added_pass(lmd_enc *c, const char *s, size_t n, int pass, int first) {
     const lmd_tokenizer *t = c->t;
     if (n == 0) return 0;
-    if (pass == 2) return lmd_enc_steps(c, s, n, 0);
-    if (t->bucket[pass][0] == t->bucket[pass][256]) return lmd_enc_added(c, s, n, pass + 1);
+    if (pass == 2) return lmd_enc_steps(c, s, n, 0, first);
+    if (t->bucket[pass][0] == t->bucket[pass][256]) return lmd_enc_added(c, s, n, pass + 1, first);
     size_t i = 0, start_offset = 0;
     while (i < n) {
         unsigned b = (unsigned char)s[i];
@@ -176,12 +234,17 @@ static int lmd_enc_added_pass(lmd_enc *c, const char *s, size_t n, int pass) {
                 stop += (size_t)l;
             }
         }
-        if (start > start_offset && lmd_enc_added(c, s + start_offset, start - start_offset, pass + 1) < 0)
+        if (start > start_offset &&
+            lmd_enc_added(c, s + start_offset, start - start_offset, pass + 1,
+                        first && start_offset == 0) < 0)
             return -1;
-        if (lmd_idvec_push(&c->out, hit->id) < 0) return lmd_fail(c->err, "out of memory");
+        if (!c->piece_cb && lmd_idvec_push(&c->out, hit->id) < 0)
+            return lmd_fail(c->err, "out of memory");
         start_offset = stop;
     }
-    if (start_offset < n) return lmd_enc_added(c, s + start_offset, n - start_offset, pass + 1);
+    if (start_offset < n)
+        return lmd_enc_added(c, s + start_offset, n - start_offset, pass + 1,
+                           first && start_offset == 0);
     return 0;
 }
 
@@ -201,7 +264,7 @@ int lmd_tokenize(const lmd_tokenizer *tok, const char *text, size_t len, int32_t
         goto done;
     }
     pcre2_set_match_limit(c.mctx, 10000000); /* Oniguruma's default retry limit */
-    if (lmd_enc_added(&c, text, len, 0) < 0) goto done;
+    if (lmd_enc_added(&c, text, len, 0, 1) < 0) goto done;
     if (lmd_idvec_push(&c.out, 0) < 0) { /* never empty: *ids is not NULL on success */
         lmd_fail(err, "out of memory");
         goto done;
@@ -213,6 +276,34 @@ int lmd_tokenize(const lmd_tokenizer *tok, const char *text, size_t len, int32_t
 done:
     free(c.out.v);
     lmd_bpe_scratch_free(&c.sc);
+    lmd_buf_free(&c.wp);
+    lmd_buf_free(&c.wp);
+    pcre2_match_context_free(c.mctx);
+    pcre2_match_data_free(c.md);
+    return rc;
+}
+
+int lmd_tokenizer_pretokenize(const lmd_tokenizer *tok, const char *text, size_t len,
+                              void (*piece)(void *ctx, const char *s, size_t n), void *ctx,
+                              lmd_error *err) {
+    if (!tok || !piece || (!text && len)) return lmd_fail(err, "lmd_tokenizer_pretokenize: bad arguments");
+    size_t bad = lmd_utf8_check(text, len);
+    if (bad < len) return lmd_fail(err, "text is not valid UTF-8 at byte offset %zu", bad);
+    lmd_enc c = {.t = tok, .err = err, .piece_cb = piece, .piece_ctx = ctx};
+    c.md = pcre2_match_data_create(1, NULL);
+    c.mctx = pcre2_match_context_create(NULL);
+    int rc = -1;
+    if (!c.md || !c.mctx) {
+        lmd_fail(err, "out of memory");
+    } else {
+        pcre2_set_match_limit(c.mctx, 10000000);
+        lmd_buf norm = {0};
+        if (lmd_tok_normalize(tok, text ? text : "", len, &norm) < 0)
+            rc = lmd_fail(err, "out of memory");
+        else
+            rc = lmd_enc_steps(&c, norm.data ? norm.data : "", norm.len, 0, 1);
+        lmd_buf_free(&norm);
+    }
     lmd_buf_free(&c.wp);
     pcre2_match_context_free(c.mctx);
     pcre2_match_data_free(c.md);

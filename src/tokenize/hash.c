@@ -31,23 +31,66 @@ static int lmd_added_id_cmp(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
-int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
-    if (lmd_buf_puts(b, LMD_HASH_VERSION "\n") < 0) return -1;
-    if (t->n_norms == 0 ? lmd_buf_puts(b, "normalizer none\n")
-                        : lmd_buf_printf(b, "normalizer %zu\n", t->n_norms))
-        return -1;
+/* "normalizer none", or the count and one line per step. */
+static int lmd_put_normalizer(const lmd_tokenizer *t, lmd_buf *b) {
+    if (!t->n_norms) return lmd_buf_puts(b, "normalizer none\n");
+    if (lmd_buf_printf(b, "normalizer %zu\n", t->n_norms) < 0) return -1;
     for (size_t i = 0; i < t->n_norms; i++) {
-        const lmd_norm_step *nm = &t->norms[i];
-        if (nm->kind == LMD_NORM_BERT &&
-            lmd_buf_printf(b, "norm bert clean_text %d chinese %d strip_accents %d lowercase %d\n",
-                           nm->clean_text, nm->chinese, nm->strip_accents, nm->lowercase) < 0)
+        const lmd_norm_step *op = &t->norms[i];
+        static const char *const forms[] = {"nfc", "nfd", "nfkc", "nfkd"};
+        int rc;
+        if (op->kind == LMD_NORM_BERT) {
+            rc = lmd_buf_printf(b, "norm bert clean_text %d chinese %d strip_accents %d lowercase %d",
+                                op->clean_text, op->chinese, op->strip_accents, op->lowercase);
+        } else if (op->kind == LMD_NORM_PREPEND) {
+            rc = lmd_buf_puts(b, "norm prepend ");
+            if (rc == 0) rc = lmd_put_str(b, lmd_tok_str(t, op->a_off), op->a_len);
+        } else if (op->kind == LMD_NORM_REPLACE) {
+            rc = lmd_buf_puts(b, "norm replace ");
+            if (rc == 0) rc = lmd_put_str(b, lmd_tok_str(t, op->a_off), op->a_len);
+            if (rc == 0) rc = lmd_buf_puts(b, " ");
+            if (rc == 0) rc = lmd_put_str(b, lmd_tok_str(t, op->b_off), op->b_len);
+        } else {
+            rc = lmd_buf_printf(b, "norm %s", forms[(op->kind - LMD_NORM_NFC) & 3]);
+        }
+        if (rc < 0 || lmd_buf_puts(b, "\n") < 0) return -1;
+    }
+    return 0;
+}
+
+/* The decoder of a text vocabulary: replacements in order, <0xNN> byte
+ * tokens, leading spaces stripped from a decoded text. */
+static int lmd_put_text_bytes(const lmd_tokenizer *t, lmd_buf *b) {
+    if (lmd_buf_printf(b, "bytes text byte_fallback %d strip %u replace %zu\n",
+                       t->dec_byte_fallback ? 1 : 0, (unsigned)t->dec_strip, t->n_dec_repl) < 0)
+        return -1;
+    for (size_t i = 0; i < t->n_dec_repl; i++) {
+        const lmd_norm_step *op = &t->dec_repl[i];
+        if (lmd_buf_puts(b, "r ") < 0 || lmd_put_str(b, lmd_tok_str(t, op->a_off), op->a_len) < 0 ||
+            lmd_buf_puts(b, " ") < 0 || lmd_put_str(b, lmd_tok_str(t, op->b_off), op->b_len) < 0 ||
+            lmd_buf_puts(b, "\n") < 0)
             return -1;
     }
+    return 0;
+}
+
+int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
+    if (lmd_buf_puts(b, LMD_HASH_VERSION "\n") < 0) return -1;
+    if (lmd_put_normalizer(t, b) < 0) return -1;
     if (lmd_buf_printf(b, "pre_tokenizer %zu\n", t->n_steps) < 0) return -1;
     for (size_t i = 0; i < t->n_steps; i++) {
         const lmd_pretok_step *st = &t->steps[i];
         if (st->kind == LMD_STEP_PREFIX_SPACE || st->kind == LMD_STEP_BERT) {
             if (lmd_buf_puts(b, st->kind == LMD_STEP_BERT ? "step bert\n" : "step prefix-space\n") < 0)
+                return -1;
+            continue;
+        }
+        if (st->kind == LMD_STEP_METASPACE) {
+            static const char *const scheme[] = {"always", "first", "never"};
+            if (lmd_buf_puts(b, "step metaspace ") < 0 ||
+                lmd_put_str(b, lmd_tok_str(t, st->src_off), st->src_len) < 0 ||
+                lmd_buf_printf(b, " prepend %s split %d\n", scheme[st->prepend % 3],
+                               st->split ? 1 : 0) < 0)
                 return -1;
             continue;
         }
@@ -58,6 +101,7 @@ int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
     int rc = 0;
     if (t->decoder == LMD_DEC_BYTELEVEL) rc = lmd_buf_puts(b, "bytes gpt2\n");
     else if (t->decoder == LMD_DEC_NONE) rc = lmd_buf_puts(b, "bytes space-joined\n");
+    else if (t->decoder == LMD_DEC_TEXT) rc = lmd_put_text_bytes(t, b);
     else if (lmd_buf_puts(b, "bytes wordpiece prefix ") < 0 ||
              lmd_put_str(b, lmd_tok_str(t, t->dec_prefix_off), t->dec_prefix_len) < 0 ||
              lmd_buf_printf(b, " cleanup %d\n", t->dec_cleanup) < 0)
@@ -72,9 +116,14 @@ int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
             lmd_put_str(b, lmd_tok_str(t, t->wp_prefix_off), t->wp_prefix_len) < 0 ||
             lmd_buf_printf(b, " max_chars %zu\n", t->wp_max_chars) < 0)
             return -1;
-    } else if (lmd_buf_printf(b, " fuse_unk %d ignore_merges %d\n", t->fuse_unk ? 1 : 0,
-                              t->ignore_merges ? 1 : 0) < 0) {
-        return -1;
+    } else {
+        if (lmd_buf_printf(b, " fuse_unk %d ignore_merges %d", t->fuse_unk ? 1 : 0,
+                           t->ignore_merges ? 1 : 0) < 0)
+            return -1;
+        /* (written only when set, so that the text of GPT-2 style tokenizers
+         * stays as it was) */
+        if (t->byte_fallback && lmd_buf_puts(b, " byte_fallback 1") < 0) return -1;
+        if (lmd_buf_puts(b, "\n") < 0) return -1;
     }
 
     size_t n_vocab = 0;

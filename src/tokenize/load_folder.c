@@ -1,7 +1,8 @@
 /* load_folder.c - lmd_tokenizer_load: finding the tokenizer files of a model
  * folder.  tokenizer.json is preferred; otherwise vocab.json + merges.txt
  * (GPT-2's original files) with the optional added_tokens.json,
- * special_tokens_map.json and tokenizer_config.json.  tokenizer_config.json
+ * special_tokens_map.json and tokenizer_config.json; otherwise a
+ * SentencePiece tokenizer.model (with tokenizer_config.json's options).  tokenizer_config.json
  * also names the BOS token. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -269,17 +270,87 @@ static void lmd_apply_mask(lmd_tokenizer *t, const cJSON *config) {
     if (id >= 0) t->mask_id = id;
 }
 
+/* tokenizer_config.json's options of a SentencePiece model (LlamaTokenizer:
+ * legacy, add_prefix_space, add_bos_token, add_eos_token). */
+static int lmd_spm_config(const cJSON *config, lmd_spm_options *o, const char *name,
+                          lmd_error *err) {
+    *o = lmd_spm_options_default();
+    static const char *const keys[] = {"legacy", "add_prefix_space", "add_bos_token",
+                                       "add_eos_token"};
+    int *vals[] = {&o->legacy, &o->add_prefix_space, &o->add_bos, &o->add_eos};
+    for (size_t i = 0; i < 4; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(config, keys[i]);
+        if (!x || cJSON_IsNull(x)) continue;
+        if (!cJSON_IsBool(x)) return lmd_fail(err, "%s: %s is not a boolean", name, keys[i]);
+        *vals[i] = cJSON_IsTrue(x);
+    }
+    return 0;
+}
+
+static int lmd_load_spm(const char *dir, const char *path, const cJSON *config,
+                        lmd_tokenizer **out, lmd_error *err) {
+    char *cfg = lmd_path_join(dir, "tokenizer_config.json"), *data = NULL;
+    size_t len;
+    lmd_spm_options o;
+    int rc = -1;
+    if (!cfg) return lmd_fail(err, "%s: out of memory", dir);
+    if (lmd_spm_config(config, &o, cfg, err) == 0 && lmd_read_file(path, &data, &len, err) == 0)
+        rc = lmd_tokenizer_from_spm(data, len, path, &o, out, err);
+    free(data);
+    free(cfg);
+    return rc;
+}
+
+/* The id of tokenizer_config.json's key (a string or {"content": ...}), or
+ * of def when the key is absent; -1 when the tokenizer does not know it. */
+static int32_t lmd_config_token(const lmd_tokenizer *t, const cJSON *config, const char *key,
+                                const char *def) {
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(config, key);
+    if (cJSON_IsObject(x)) x = cJSON_GetObjectItemCaseSensitive(x, "content");
+    const char *s = cJSON_IsString(x) ? x->valuestring : x ? NULL : def;
+    return s ? lmd_tokenizer_token_id(t, s, strlen(s)) : -1;
+}
+
+/* transformers' LlamaTokenizerFast rebuilds the post-processor from
+ * tokenizer_config.json: [bos_token if add_bos_token (default true)] $A
+ * [eos_token if add_eos_token (default false)], whatever tokenizer.json
+ * says.  Other tokenizer classes keep tokenizer.json's post_processor. */
+static int lmd_apply_llama_frame(lmd_tokenizer *t, const cJSON *config, const char *dir,
+                                 lmd_error *err) {
+    const cJSON *cls = cJSON_GetObjectItemCaseSensitive(config, "tokenizer_class");
+    static const char *const llama[] = {"LlamaTokenizer", "LlamaTokenizerFast",
+                                        "CodeLlamaTokenizer", "CodeLlamaTokenizerFast"};
+    int is_llama = 0;
+    for (size_t i = 0; i < 4 && cJSON_IsString(cls); i++)
+        is_llama |= strcmp(cls->valuestring, llama[i]) == 0;
+    if (!is_llama) return 0;
+    lmd_spm_options o;
+    char *cfg = lmd_path_join(dir, "tokenizer_config.json");
+    if (!cfg) return lmd_fail(err, "%s: out of memory", dir);
+    int rc = lmd_spm_config(config, &o, cfg, err);
+    int32_t bos = lmd_config_token(t, config, "bos_token", "<s>");
+    int32_t eos = lmd_config_token(t, config, "eos_token", "</s>");
+    if (rc == 0 && ((o.add_bos && bos < 0) || (o.add_eos && eos < 0)))
+        rc = lmd_fail(err, "%s: add_%s_token is set but the tokenizer does not know %s_token", cfg,
+                      o.add_bos && bos < 0 ? "bos" : "eos", o.add_bos && bos < 0 ? "bos" : "eos");
+    if (rc == 0 && lmd_tok_set_frame(t, &bos, o.add_bos ? 1 : 0, &eos, o.add_eos ? 1 : 0) < 0)
+        rc = lmd_fail(err, "%s: out of memory", cfg);
+    free(cfg);
+    return rc;
+}
+
 int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
     if (out) *out = NULL;
     if (!dir || !out) return lmd_fail(err, "lmd_tokenizer_load: bad arguments");
     char *tj = lmd_path_join(dir, "tokenizer.json");
     char *vj = lmd_path_join(dir, "vocab.json");
     char *mt = lmd_path_join(dir, "merges.txt");
+    char *sp = lmd_path_join(dir, "tokenizer.model");
     char *vt = lmd_path_join(dir, "vocab.txt");
     cJSON *config = NULL;
     lmd_tokenizer *t = NULL;
     int rc = -1;
-    if (!tj || !vj || !mt || !vt) {
+    if (!tj || !vj || !mt || !sp || !vt) {
         lmd_fail(err, "%s: out of memory", dir);
         goto done;
     }
@@ -293,21 +364,31 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
         free(cfg_path);
         free(data);
         if (rc < 0) goto done;
+        rc = lmd_apply_llama_frame(t, config, dir, err);
+        if (rc < 0) {
+            lmd_tokenizer_free(t);
+            goto done;
+        }
     } else if (lmd_file_exists(vt) && !lmd_file_exists(vj)) {
         if (lmd_load_vocab_txt(dir, vt, config, &t, err) < 0) goto done;
     } else {
         int hv = lmd_file_exists(vj), hm = lmd_file_exists(mt);
+        if ((!hv || !hm) && lmd_file_exists(sp)) {
+            if (lmd_load_spm(dir, sp, config, &t, err) < 0) goto done;
+            goto loaded;
+        }
         if (!hv || !hm) {
             if (hv || hm)
                 lmd_fail(err, "%s: has %s but no %s (and no tokenizer.json)", dir,
                          hv ? "vocab.json" : "merges.txt", hv ? "merges.txt" : "vocab.json");
             else
-                lmd_fail(err, "%s: no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, and vocab.txt)", dir);
+                lmd_fail(err, "%s: no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, vocab.txt, and tokenizer.model)", dir);
             goto done;
         }
         rc = lmd_load_vocab_merges(dir, vj, mt, config, &t, err);
         if (rc < 0) goto done;
     }
+loaded:
     lmd_apply_bos(t, config);
     lmd_apply_mask(t, config);
     *out = t;
@@ -317,6 +398,7 @@ done:
     free(tj);
     free(vj);
     free(mt);
+    free(sp);
     free(vt);
     return rc;
 }

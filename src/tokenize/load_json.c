@@ -1,5 +1,5 @@
-/* load_json.c - reading a Hugging Face tokenizer.json (model type BPE with a
- * ByteLevel pre-tokenizer).  Everything that would make Hugging Face tokenize
+/* load_json.c - reading a Hugging Face tokenizer.json (model type BPE, byte
+ * level or SentencePiece style).  Everything that would make Hugging Face tokenize
  * differently from what we implement is refused with an error that names the
  * file and the unsupported setting. */
 #include <cjson/cJSON.h>
@@ -66,8 +66,19 @@ static int lmd_json_split(lmd_tokenizer *t, const cJSON *pt, const char *name, l
     return lmd_fail(err, "%s: Split pre-tokenizer without a Regex or String pattern", name);
 }
 
-/* pre_tokenizer: ByteLevel, or a Sequence of Split steps ending in ByteLevel;
- * BertPreTokenizer for WordPiece. */
+static int lmd_json_metaspace(lmd_tokenizer *t, const cJSON *pt, const char *name, lmd_error *err) {
+    int scheme, split;
+    const char *rep = lmd_tok_metaspace_replacement(pt, name, err);
+    if (!rep || lmd_tok_metaspace_scheme(pt, &scheme, name, err) < 0 ||
+        lmd_get_bool(pt, "split", 1, &split, name, "Metaspace", err) < 0)
+        return -1;
+    return lmd_tok_add_metaspace(t, rep, strlen(rep), scheme, split, name, err);
+}
+
+/* pre_tokenizer: ByteLevel, or a Sequence of Split steps ending in ByteLevel
+ * (a byte-level vocabulary); or null, Metaspace, Split steps and Metaspace
+ * in a Sequence (a text vocabulary, SentencePiece style); BertPreTokenizer
+ * for WordPiece. */
 static int lmd_json_pretok(lmd_tokenizer *t, const cJSON *pt, const char *name, lmd_error *err) {
     const char *type = lmd_type_of(pt);
     if (t->model == LMD_MODEL_WORDPIECE) {
@@ -76,35 +87,43 @@ static int lmd_json_pretok(lmd_tokenizer *t, const cJSON *pt, const char *name, 
                             "(lmdiff supports BertPreTokenizer)", name, type ? type : "(none)");
         return lmd_tok_add_step(t, LMD_STEP_BERT, NULL, 0, name, err);
     }
-    if (lmd_is_null(pt))
-        return lmd_fail(err, "%s: no pre_tokenizer; lmdiff supports ByteLevel only", name);
+    t->text_vocab = 1;
+    if (lmd_is_null(pt)) return 0;
     if (!type) return lmd_fail(err, "%s: pre_tokenizer has no type", name);
     if (strcmp(type, "BertPreTokenizer") == 0)
         return lmd_fail(err, "%s: pre_tokenizer BertPreTokenizer is supported with a WordPiece "
                         "model only", name);
-    if (strcmp(type, "ByteLevel") == 0) return lmd_json_bytelevel(t, pt, name, err);
+    if (strcmp(type, "ByteLevel") == 0) {
+        t->text_vocab = 0;
+        return lmd_json_bytelevel(t, pt, name, err);
+    }
+    if (strcmp(type, "Metaspace") == 0) return lmd_json_metaspace(t, pt, name, err);
+    if (strcmp(type, "Split") == 0) return lmd_json_split(t, pt, name, err);
     if (strcmp(type, "Sequence") != 0)
         return lmd_fail(err, "%s: pre_tokenizer %s is not supported (lmdiff supports ByteLevel, "
-                        "optionally after Split steps in a Sequence)", name, type);
+                        "Metaspace and Split, alone or in a Sequence)", name, type);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers");
     if (!cJSON_IsArray(list)) return lmd_fail(err, "%s: pre_tokenizer Sequence without a pretokenizers list", name);
-    int n = cJSON_GetArraySize(list), i = 0, seen_bytelevel = 0;
+    int n = cJSON_GetArraySize(list), i = 0, seen_metaspace = 0;
     for (const cJSON *x = list->child; x; x = x->next, i++) {
         const char *ty = lmd_type_of(x);
         if (!ty) return lmd_fail(err, "%s: pre_tokenizer %d of the Sequence has no type", name, i);
         if (strcmp(ty, "ByteLevel") == 0) {
             if (i != n - 1)
                 return lmd_fail(err, "%s: ByteLevel that is not the last pre_tokenizer of the Sequence is not supported", name);
+            if (seen_metaspace)
+                return lmd_fail(err, "%s: pre_tokenizer Sequence with both Metaspace and ByteLevel is not supported", name);
             if (lmd_json_bytelevel(t, x, name, err) < 0) return -1;
-            seen_bytelevel = 1;
+            t->text_vocab = 0;
         } else if (strcmp(ty, "Split") == 0) {
             if (lmd_json_split(t, x, name, err) < 0) return -1;
+        } else if (strcmp(ty, "Metaspace") == 0) {
+            if (lmd_json_metaspace(t, x, name, err) < 0) return -1;
+            seen_metaspace = 1;
         } else {
             return lmd_fail(err, "%s: pre_tokenizer %s (in a Sequence) is not supported", name, ty);
         }
     }
-    if (!seen_bytelevel)
-        return lmd_fail(err, "%s: pre_tokenizer Sequence without ByteLevel is not supported", name);
     return 0;
 }
 
@@ -152,9 +171,7 @@ static int lmd_json_model(lmd_tokenizer *t, const cJSON *model, const char *name
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(model, "dropout");
     if (!lmd_is_null(x) && !(cJSON_IsNumber(x) && x->valuedouble == 0))
         return lmd_fail(err, "%s: BPE dropout is not supported", name);
-    int v;
-    if (lmd_get_bool(model, "byte_fallback", 0, &v, name, "model", err) < 0) return -1;
-    if (v) return lmd_fail(err, "%s: BPE byte_fallback is not supported", name);
+    if (lmd_get_bool(model, "byte_fallback", 0, &t->byte_fallback, name, "model", err) < 0) return -1;
     static const char *const affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
         x = cJSON_GetObjectItemCaseSensitive(model, affixes[i]);
@@ -240,7 +257,11 @@ static int lmd_json_norm_one(lmd_tokenizer *t, const cJSON *n, const char *name,
         st.strip_given = cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(n, "strip_accents"));
         return lmd_tok_add_norm(t, &st, name, err);
     }
-    return lmd_fail(err, "%s: normalizer %s is not supported (lmdiff supports BertNormalizer)",
+    int rc = lmd_tok_json_text_norm(t, n, name, err);
+    if (rc <= 0) return rc;
+    return lmd_fail(err,
+                    "%s: normalizer %s is not supported (lmdiff supports BertNormalizer, Prepend, "
+                    "Replace, NFC, NFD, NFKC, NFKD and Sequences of them)",
                     name, ty ? ty : "(without a type)");
 }
 
@@ -258,8 +279,12 @@ static int lmd_json_normalizer(lmd_tokenizer *t, const cJSON *norm, const char *
     return 0;
 }
 
-/* decoder: ByteLevel (or null) for BPE; WordPiece (or null) for WordPiece. */
+/* decoder: ByteLevel (or null) for byte-level BPE; WordPiece (or null) for
+ * WordPiece; for a text vocabulary see lmd_tok_json_text_decoder.  After the
+ * pre-tokenizer, which tells the two kinds of BPE apart. */
 static int lmd_json_decoder(lmd_tokenizer *t, const cJSON *dec, const char *name, lmd_error *err) {
+    if (t->model == LMD_MODEL_BPE && t->text_vocab)
+        return lmd_tok_json_text_decoder(t, dec, name, err);
     if (lmd_is_null(dec)) return 0;
     const char *ty = lmd_type_of(dec);
     if (t->model == LMD_MODEL_WORDPIECE && ty && strcmp(ty, "WordPiece") == 0) {
@@ -274,16 +299,12 @@ static int lmd_json_decoder(lmd_tokenizer *t, const cJSON *dec, const char *name
     if (t->model == LMD_MODEL_BPE && ty && strcmp(ty, "ByteLevel") == 0) return 0;
     return lmd_fail(err, "%s: decoder %s is not supported with a %s model (lmdiff supports %s)",
                     name, ty ? ty : "(without a type)",
-                    t->model == LMD_MODEL_WORDPIECE ? "WordPiece" : "BPE",
+                    t->model == LMD_MODEL_WORDPIECE ? "WordPiece" : "ByteLevel BPE",
                     t->model == LMD_MODEL_WORDPIECE ? "WordPiece" : "ByteLevel");
 }
 
 static int lmd_json_checks(lmd_tokenizer *t, const cJSON *root, const char *name, lmd_error *err) {
-    if (lmd_json_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), name, err) < 0)
-        return -1;
-    if (t->n_norms && t->model != LMD_MODEL_WORDPIECE)
-        return lmd_fail(err, "%s: a normalizer with a BPE model is not supported", name);
-    return lmd_json_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), name, err);
+    return lmd_json_normalizer(t, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), name, err);
 }
 
 /* After the JSON value only white space may follow (as serde_json wants). */
@@ -329,6 +350,7 @@ int lmd_tok_from_json_cfg(const char *json, size_t len, const char *name, const 
         lmd_json_checks(t, root, name, err) < 0 ||
         (config && lmd_tok_bert_config(t, config, config_name, err) < 0) ||
         lmd_json_pretok(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), name, err) < 0 ||
+        lmd_json_decoder(t, cJSON_GetObjectItemCaseSensitive(root, "decoder"), name, err) < 0 ||
         lmd_json_added(t, cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), name, err) < 0 ||
         lmd_tok_json_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"),
                                     name, err) < 0 ||

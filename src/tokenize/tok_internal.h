@@ -19,6 +19,9 @@
 #define LMD_GPT2_PATTERN \
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 
+/* U+2581, SentencePiece's space. */
+#define LMD_SPIECE "\xE2\x96\x81"
+
 /* ---- byte <-> unicode map of GPT-2 (bytemap.c) */
 
 /* The code point that stands for byte b (b itself for printable Latin-1,
@@ -106,7 +109,9 @@ enum { LMD_SLOT_VOCAB = 1, LMD_SLOT_ADDED = 2 };
 typedef struct lmd_tok_slot {
     size_t raw_off, bytes_off; /* arena offsets, NUL-terminated */
     uint32_t raw_len, bytes_len;
-    uint8_t kind; /* LMD_SLOT_* bits; 0 = an unused id */
+    uint8_t kind;      /* LMD_SLOT_* bits; 0 = an unused id */
+    uint8_t byte_tok;  /* a <0xNN> token the decoder's ByteFallback turns into
+                          one byte */
 } lmd_tok_slot;
 
 typedef struct lmd_added_tok {
@@ -122,27 +127,51 @@ typedef struct lmd_added_tok {
 
 /* One step of the pre-tokenizer, applied to every piece in turn.
  * LMD_STEP_BERT: Hugging Face's BertPreTokenizer (wordpiece.c). */
-enum { LMD_STEP_SPLIT_REGEX, LMD_STEP_SPLIT_LITERAL, LMD_STEP_PREFIX_SPACE, LMD_STEP_BERT };
+enum {
+    LMD_STEP_SPLIT_REGEX,
+    LMD_STEP_SPLIT_LITERAL,
+    LMD_STEP_PREFIX_SPACE,
+    LMD_STEP_BERT,
+    LMD_STEP_METASPACE /* spaces -> replacement, prepend it, split before it */
+};
+
+/* Metaspace's prepend_scheme. */
+enum { LMD_PREPEND_ALWAYS, LMD_PREPEND_FIRST, LMD_PREPEND_NEVER };
 
 /* One step of the normalizer (normalize.c). */
-enum { LMD_NORM_BERT };
+enum {
+    LMD_NORM_BERT,
+    LMD_NORM_PREPEND, /* a = the prefix, put before a non-empty text */
+    LMD_NORM_REPLACE, /* every a (a literal string) becomes b */
+    LMD_NORM_NFC,
+    LMD_NORM_NFD,
+    LMD_NORM_NFKC,
+    LMD_NORM_NFKD
+};
 
 typedef struct lmd_norm_step {
     int kind;
     /* LMD_NORM_BERT; strip_accents is resolved (null = lowercase);
      * strip_given: strip_accents was a boolean in the file, not null */
     uint8_t clean_text, chinese, strip_accents, lowercase, strip_given;
+    /* LMD_NORM_PREPEND, LMD_NORM_REPLACE: the strings (arena offsets) */
+    size_t a_off, b_off;
+    uint32_t a_len, b_len;
 } lmd_norm_step;
 
-/* The model and the decoder. */
+/* The model and the decoder.  LMD_DEC_TEXT: the decoder of a text
+ * vocabulary (Replace, ByteFallback, Fuse, Strip, Metaspace). */
 enum { LMD_MODEL_BPE, LMD_MODEL_WORDPIECE };
-enum { LMD_DEC_BYTELEVEL, LMD_DEC_WORDPIECE, LMD_DEC_NONE };
+enum { LMD_DEC_BYTELEVEL, LMD_DEC_WORDPIECE, LMD_DEC_NONE, LMD_DEC_TEXT };
 
 typedef struct lmd_pretok_step {
     int kind;
-    size_t src_off; /* the pattern as written in the file, in the arena */
+    size_t src_off; /* the pattern as written in the file (Metaspace: the
+                       replacement), in the arena */
     uint32_t src_len;
-    pcre2_code *re; /* NULL for PREFIX_SPACE */
+    pcre2_code *re;    /* NULL for PREFIX_SPACE and METASPACE */
+    uint8_t prepend;   /* METASPACE: LMD_PREPEND_* */
+    uint8_t split;     /* METASPACE: split before each replacement */
 } lmd_pretok_step;
 
 struct lmd_tokenizer {
@@ -167,10 +196,31 @@ struct lmd_tokenizer {
     size_t wp_max_chars;
     uint32_t wp_max_token_len; /* longest vocabulary string, bytes (finalize) */
 
-    int decoder; /* LMD_DEC_*; BPE tokenizers use BYTELEVEL */
+    /* BPE: 0: byte-level (GPT-2): the vocabulary spells bytes with GPT-2's
+     * byte map, BPE starts from one symbol per byte.  1: the vocabulary is
+     * text (SentencePiece style: "▁hello"); BPE starts from one symbol per
+     * character, with byte_fallback's <0xNN> tokens or unk for a character
+     * that is not in the vocabulary. */
+    int text_vocab;
+    int byte_fallback;
+    /* A text vocabulary that has ▁ as a token and none of whose tokens has
+     * ▁ after another character: BPE may then encode the parts of a piece
+     * that start at a ▁ run on their own (an exact shortcut; set by
+     * lmd_tok_finalize). */
+    int split_spiece;
+
+    int decoder; /* LMD_DEC_*; byte-level BPE tokenizers use BYTELEVEL */
     size_t dec_prefix_off; /* LMD_DEC_WORDPIECE: prefix (arena), cleanup */
     uint32_t dec_prefix_len;
     int dec_cleanup;
+    /* LMD_DEC_TEXT (normalize.c): each token's bytes are its string with the
+     * replacements applied in order, or one byte for a <0xNN> token with
+     * dec_byte_fallback; lmd_detokenize removes up to dec_strip leading
+     * spaces of the whole text (Strip after Fuse, Metaspace's prefix). */
+    lmd_norm_step *dec_repl; /* LMD_NORM_REPLACE steps */
+    size_t n_dec_repl;
+    int dec_byte_fallback;
+    uint32_t dec_strip;
 
     int has_unk; /* the model names an unk_token */
     size_t unk_off;
@@ -181,14 +231,16 @@ struct lmd_tokenizer {
     lmd_tok_slot *slots;
     int32_t n_ids;
     int32_t byte_id[256]; /* id of each byte's one-character token, or -1 */
+    int32_t fallback_id[256]; /* id of "<0xNN>" for each byte, or -1 */
     int32_t unk_id;       /* -1: none; -2: named but not in the vocabulary */
     int added_two_pass;        /* both normalized and non-normalized added tokens */
     uint32_t *added_order;     /* added indices by pass, first byte, length desc */
     uint32_t bucket[2][257];   /* [pass][first byte] -> start in added_order */
     int any_single_word;
     pcre2_code *word_re;       /* Rust regex's \w, for single_word tokens */
-    lmd_strmap whole; /* bytes of a vocabulary token -> its id, for the tokens
-                         that BPE gives back whole (a shortcut, exact) */
+    lmd_strmap whole; /* what BPE starts from (bytes; the raw string for a
+                         text vocabulary) -> the id of a vocabulary token that
+                         BPE gives back whole (a shortcut, exact) */
     int32_t bos;
     /* the post-processor's special tokens around one sequence (frame.c) */
     int32_t *frame_pre, *frame_post;
@@ -214,6 +266,12 @@ int lmd_tok_add_added(lmd_tokenizer *t, const lmd_added_tok *tmpl, const char *c
 int lmd_tok_add_step(lmd_tokenizer *t, int kind, const char *src, size_t len, const char *name,
                      lmd_error *err);
 int lmd_tok_set_unk(lmd_tokenizer *t, const char *s, size_t len);
+/* Appends a replacement of the decoder of a text vocabulary. */
+int lmd_tok_add_dec_replace(lmd_tokenizer *t, const char *a, size_t alen, const char *b,
+                            size_t blen, const char *name, lmd_error *err);
+/* Appends a Metaspace pre-tokenizer step. */
+int lmd_tok_add_metaspace(lmd_tokenizer *t, const char *rep, size_t len, int prepend, int split,
+                          const char *name, lmd_error *err);
 /* Checks and indexes everything; computes the hash.  BOS = <|endoftext|>. */
 int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err);
 
@@ -242,14 +300,34 @@ const char *lmd_tok_cfg_token(const struct cJSON *config, const struct cJSON *ma
 int lmd_tok_roberta_specials(lmd_tokenizer *t, const struct cJSON *config,
                              const struct cJSON *map, const char *name, lmd_error *err);
 
-/* ---- normalizers (normalize.c) */
+/* ---- normalizers and text decoders (normalize.c) */
 
 int lmd_tok_add_norm(lmd_tokenizer *t, const lmd_norm_step *st, const char *name, lmd_error *err);
+/* Appends a Prepend / Replace / NF* step (a, b: its strings, NULL/0 when
+ * unused). */
+int lmd_tok_add_norm_str(lmd_tokenizer *t, int kind, const char *a, size_t alen, const char *b,
+                         size_t blen, const char *name, lmd_error *err);
 /* Appends the normalized s[0..n) (valid UTF-8) to out; -1 when out of
  * memory. */
 int lmd_tok_normalize(const lmd_tokenizer *t, const char *s, size_t n, lmd_buf *out);
 /* BertNormalizer without the ASCII shortcut (for tests and fuzzing). */
 int lmd_tok_norm_bert_general(const lmd_norm_step *st, const char *s, size_t n, lmd_buf *out);
+/* Reads the normalizers of tokenizer.json other than BertNormalizer:
+ * Prepend, Replace (String pattern), NFC/NFD/NFKC/NFKD.  0 when x is one of
+ * them (added), 1 when it is not one of these types, -1 on error. */
+int lmd_tok_json_text_norm(lmd_tokenizer *t, const struct cJSON *x, const char *name,
+                           lmd_error *err);
+/* Reads the decoder of a text vocabulary (null, Metaspace, or a Sequence of
+ * Replace (String), ByteFallback, Fuse, Strip after Fuse, Metaspace) and
+ * makes t's decoder LMD_DEC_TEXT. */
+int lmd_tok_json_text_decoder(lmd_tokenizer *t, const struct cJSON *dec, const char *name,
+                              lmd_error *err);
+/* Metaspace's prepend scheme (prepend_scheme, or the older add_prefix_space)
+ * and replacement character, as read by the pre-tokenizer and the decoder. */
+int lmd_tok_metaspace_scheme(const struct cJSON *x, int *scheme, const char *name,
+                             lmd_error *err);
+const char *lmd_tok_metaspace_replacement(const struct cJSON *x, const char *name,
+                                          lmd_error *err);
 
 /* ---- the pre-tokenizer (pretok.c) */
 

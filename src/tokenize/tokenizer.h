@@ -23,6 +23,30 @@ int lmd_tokenizer_from_vocab_merges(const char *vocab_json, size_t vocab_len,
                                     size_t merges_len, const char *merges_name,
                                     lmd_tokenizer **out, lmd_error *err);
 
+/* What tokenizer_config.json says about a SentencePiece model (transformers'
+ * LlamaTokenizer options).  lmd_spm_options_default: legacy 1,
+ * add_prefix_space -1 (the model's add_dummy_prefix), add_bos 1, add_eos 0. */
+typedef struct lmd_spm_options {
+    int legacy;           /* 1: Prepend + Replace normalizer; 0: Metaspace "first" */
+    int add_prefix_space; /* -1: the model's add_dummy_prefix; 0/1 overrides it */
+    int add_bos, add_eos; /* the post-processor's frame */
+} lmd_spm_options;
+lmd_spm_options lmd_spm_options_default(void);
+
+/* Builds a tokenizer from the bytes of a SentencePiece tokenizer.model (BPE
+ * models only; unigram ones are refused), as Hugging Face's LlamaConverter
+ * turns it into a tokenizer.json (docs/tokenizer.md).  BOS is the model's
+ * bos piece.  opts NULL: the defaults. */
+int lmd_tokenizer_from_spm(const char *data, size_t len, const char *name_for_errors,
+                           const lmd_spm_options *opts, lmd_tokenizer **out, lmd_error *err);
+
+/* The pieces the normalizer and the pre-tokenizer make of a text (no added
+ * tokens are split out), each as its bytes, for tests: the callback gets
+ * each piece in order.  0, or -1 with err filled. */
+int lmd_tokenizer_pretokenize(const lmd_tokenizer *tok, const char *text, size_t len,
+                              void (*piece)(void *ctx, const char *s, size_t n), void *ctx,
+                              lmd_error *err);
+
 /* Sets the BOS id (config.json's bos_token_id).  Ids the tokenizer does not
  * know are ignored.  Call it before the tokenizer is shared between threads. */
 void lmd_tokenizer_set_bos(lmd_tokenizer *tok, int32_t id);

@@ -666,9 +666,9 @@ static void test_load_errors(void **st) {
     } edits[] = {
         {"\"type\":\"BPE\"", "\"type\":\"Unigram\"", "Unigram"},
         {"\"dropout\":null", "\"dropout\":0.1", "dropout"},
-        {"\"dropout\":null", "\"byte_fallback\":true", "byte_fallback"},
+        {"\"dropout\":null", "\"end_of_word_suffix\":\"</w>\"", "end_of_word_suffix"},
         {"\"dropout\":null", "\"continuing_subword_prefix\":\"##\"", "continuing_subword_prefix"},
-        {"\"normalizer\":null", "\"normalizer\":{\"type\":\"NFC\"}", "NFC"},
+        {"\"normalizer\":null", "\"normalizer\":{\"type\":\"Precompiled\"}", "Precompiled"},
         {"\"decoder\":{\"type\":\"ByteLevel\"}", "\"decoder\":{\"type\":\"Metaspace\"}", "Metaspace"},
         {"\"type\":\"ByteLevel\",\"add_prefix_space\"", "\"type\":\"Whitespace\",\"add_prefix_space\"", "Whitespace"},
         {"\"ab\":256", "\"ab\":-3", "-3"},

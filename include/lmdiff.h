@@ -32,8 +32,9 @@ typedef struct lmd_error {
 
 typedef struct lmd_tokenizer lmd_tokenizer;
 
-/* Loads the tokenizer of a model folder: tokenizer.json, or vocab.json +
- * merges.txt.  Needs no weights. */
+/* Loads the tokenizer of a model folder: tokenizer.json, vocab.json +
+ * merges.txt, or a WordPiece vocab.txt (docs/tokenizer.md).  Needs no
+ * weights. */
 int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err);
 void lmd_tokenizer_free(lmd_tokenizer *tok);
 
@@ -51,7 +52,9 @@ int32_t lmd_tokenizer_vocab_size(const lmd_tokenizer *tok);
 const char *lmd_token_raw(const lmd_tokenizer *tok, int32_t id);
 
 /* The text an id stands for (" hello"), as UTF-8 bytes that may be an
- * incomplete character for byte-level tokens.  Returns the byte count and
+ * incomplete character for byte-level tokens.  WordPiece: the token as the
+ * decoder writes it after another one (" hello", "ing" for "##ing"), so
+ * the pieces of a text join into readable text.  Returns the byte count and
  * points *bytes at storage owned by the tokenizer; 0 for an unknown id. */
 size_t lmd_token_bytes(const lmd_tokenizer *tok, int32_t id, const char **bytes);
 

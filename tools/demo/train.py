@@ -29,13 +29,14 @@ LONG_PIECE = 200            # longer documents are cut into pieces of this many 
 
 PLANS = {
     # batch = sequences of T tokens (+1 for the targets): 16 x 256 = 4096 tokens
-    # a step (~1.9 s on one thread here, ~2 100 tokens/s; batch 4 ran at ~1 700
-    # with the same kernels).  gpt-base sees 1625 x 4096 = 6.66 M tokens.
+    # a step (~1.8 s on an idle core here, ~2 300 tokens/s; batch 4 ran at
+    # ~1 700 with the same kernels).  gpt-base sees 1625 x 4096 = 6.66 M tokens,
+    # gpt-austen and gpt-distil 150 x 4096 = 0.61 M each.
     "base":   dict(layers=common.N_LAYER, batch=16, steps=1625, lr=2e-3, warmup=100,
                    min_lr_frac=0.1, seed=common.SEED + 10, wd=0.1),
-    "austen": dict(layers=common.N_LAYER, batch=16, steps=200, lr=8e-4, warmup=20,
+    "austen": dict(layers=common.N_LAYER, batch=16, steps=150, lr=8e-4, warmup=20,
                    min_lr_frac=0.1, seed=common.SEED + 20, wd=0.1),
-    "distil": dict(layers=common.N_LAYER // 2, batch=16, steps=200, lr=2e-3, warmup=20,
+    "distil": dict(layers=common.N_LAYER // 2, batch=16, steps=150, lr=2e-3, warmup=20,
                    min_lr_frac=0.1, seed=common.SEED + 30, wd=0.1),
 }
 FOLDER = {"base": "gpt-base", "austen": "gpt-austen", "distil": "gpt-distil"}

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The demo BERT pair with one command: WordPiece vocabulary -> bert-base ->
 # bert-kjv -> golden pseudo-likelihood files (+ held-out numbers in the log).
-# CPU only, one thread, fixed seeds; about 20 minutes on one core.
+# CPU only, one thread, fixed seeds; about 15 minutes on one core.
 # Usage: tools/demo/train_bert.sh     (from anywhere; same env as train_all.sh)
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)

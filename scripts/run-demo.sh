@@ -26,6 +26,14 @@ for pair in "${pairs[@]}"; do
     "$LMDIFF" preprocess "$models/$1" "$models/$2" "$ds" --output-dir "$OUT/$1__$2__$name"
   done
 done
+# the masked-LM pair (pseudo-likelihood: one forward per token, so only the
+# short-text sets): in domain for bert-kjv (kjv) and out of it (glosses)
+if [ "$models" = demo/models ] && [ -f demo/models/bert-base/config.json ]; then
+  for name in kjv glosses; do
+    "$LMDIFF" preprocess demo/models/bert-base demo/models/bert-kjv "demo/datasets/$name.txt" \
+      --output-dir "$OUT/bert-base__bert-kjv__$name"
+  done
+fi
 echo "run-demo: preprocessing took $(( $(date +%s) - start )) s" >&2
 export LMDIFF_DEMO_DIR=$OUT
 exec "$LMDIFF" serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

@@ -16,6 +16,24 @@ import sys
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
+
+def _openblas_coretype():
+    """Debian's OpenBLAS 0.3.21 does not recognise newer Xeons and falls back
+    to its SSE3 kernels (2.3x slower training here).  On a CPU with AVX-512
+    ask for the SkylakeX kernels; must be set before OpenBLAS is loaded."""
+    if "OPENBLAS_CORETYPE" in os.environ:
+        return
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((ln for ln in f if ln.startswith("flags")), "").split()
+    except OSError:
+        return
+    if "avx512f" in flags and "avx512bw" in flags and "avx512dq" in flags:
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+
+
+_openblas_coretype()
+
 import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -24,10 +24,9 @@ import os
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
+import common  # noqa: E402  (first: sets OpenBLAS's environment)
+import numpy as np  # noqa: E402
 from common import lmref, log  # noqa: E402
 import make_datasets  # noqa: E402
 
@@ -263,8 +262,8 @@ OBJECTIVE = {
     "gpt-base": "next-token cross-entropy",
     "gpt-austen": "next-token cross-entropy",
     "gpt-distil": "KL(teacher || student) of the next-token distributions, temperature 1; "
-                  "student initialised from gpt-base's embeddings, final LayerNorm and "
-                  "layers 0 and 2",
+                  "the student's layers start fresh, its token/position embeddings and "
+                  "final LayerNorm are gpt-base's",
 }
 LIC = {
     "gpt-base": "WordNet 3.0 license (BSD-like); Jargon File, Devil's Dictionary and the US "

@@ -2,7 +2,7 @@
 # Build the whole demo zoo from /work/shared/corpora with one command:
 # tokenizer -> gpt-base -> gpt-austen -> gpt-distil -> datasets -> golden
 # outputs + cross-check + evaluation + model cards.  CPU only, one thread
-# (torch.set_num_threads(1)), fixed seeds; about 40 minutes on one core.
+# (torch.set_num_threads(1)), fixed seeds; about 70 minutes on one core.
 # Usage: tools/demo/train_all.sh        (from anywhere)
 # Env: PYTHON (default /usr/bin/python3: Debian's, with python3-torch, numpy, regex)
 #      LMDIFF_CORPORA (default ../shared/corpora beside the checkout)

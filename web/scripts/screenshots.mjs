@@ -1,8 +1,12 @@
 // screenshots.mjs - takes the README screenshots from the mock (or LMD_URL):
 //   node scripts/screenshots.mjs [outdir]     (default ../docs/img)
 // Writes web-instance.png and web-search.png.
+// With LMD_SHOTS=FILE.json (a list of {"file", "query", "width"?, "height"?}) it
+// takes those instead: each page is the app opened at ?query (a shared link, e.g.
+// m1=&m2=&ds=&i=&measure=&mode=), shot once its tokens are drawn.  This is how
+// docs/case-studies.md's screenshots are made (against the real server, LMD_URL).
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { comparablePair, launch, newPage, startServer } from '../../tests/browser/helpers.mjs';
 
@@ -10,6 +14,27 @@ const out = resolve(process.argv[2] ?? '../docs/img');
 mkdirSync(out, { recursive: true });
 const server = await startServer();
 let browser = null;
+if (process.env.LMD_SHOTS) {
+  try {
+    const shots = JSON.parse(readFileSync(process.env.LMD_SHOTS, 'utf8'));
+    for (const shot of shots) {
+      browser = await launch({ width: shot.width ?? 1280, height: shot.height ?? 860 });
+      const { page } = await newPage(browser.context, server.url);
+      await page.goto(`${server.url}?${shot.query}`);
+      await page.waitForSelector('[data-testid=result]', { timeout: 60000 });
+      await page.waitForSelector('.tok', { timeout: 60000 });
+      await page.waitForTimeout(400);
+      await page.screenshot({ path: `${out}/${shot.file}` });
+      console.log(`wrote ${out}/${shot.file}`);
+      await browser.close();
+      browser = null;
+    }
+  } finally {
+    await browser?.close();
+    await server.stop();
+  }
+  process.exit(0);
+}
 try {
   browser = await launch({ width: 1440, height: 980 });
   const [a, b] = await comparablePair(server.url);

@@ -153,6 +153,25 @@ static void test_roberta(void **state) {
     check_named("tiny-roberta");
 }
 
+/* The demo BERT pair (demo/models, trained by tools/demo/train_bert.py) against
+ * golden files from the training code's own float64 forward: ties the masked-LM
+ * engine to trained weights and a real WordPiece vocabulary. */
+static void check_demo(const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "demo/models/%s", name);
+    char *dir = tu_src_path(rel);
+    snprintf(rel, sizeof rel, "tests/golden/demo-%s.jsonl", name);
+    char *golden = tu_src_path(rel);
+    check_model(dir, golden);
+    free(dir);
+    free(golden);
+}
+static void test_demo_bert(void **state) {
+    (void)state;
+    check_demo("bert-base");
+    check_demo("bert-kjv");
+}
+
 static void test_tiniest_bert(void **state) {
     (void)state;
     char *dir = tu_shared_path("fixtures/hf-models/tiniest-bert");
@@ -261,6 +280,7 @@ int main(void) {
         cmocka_unit_test(test_distilbert),
         cmocka_unit_test(test_roberta),
         cmocka_unit_test(test_tiniest_bert),
+        cmocka_unit_test(test_demo_bert),
         cmocka_unit_test(test_headless_refused),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_forward_sel),

@@ -29,41 +29,10 @@ static lmd_tokenizer *load_dir(const char *dir) {
     return t;
 }
 
-static lmd_tokenizer *load_json_text(const char *json) {
-    lmd_tokenizer *t = NULL;
-    lmd_error err;
-    if (lmd_tokenizer_from_json(json, strlen(json), "test.json", &t, &err) < 0)
-        fail_msg("from_json: %s", err.msg);
-    return t;
-}
-
-static void write_file(const char *dir, const char *name, const char *data, size_t len) {
-    char *p = lmd_path_join(dir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-    free(p);
-}
-
-static void write_str(const char *dir, const char *name, const char *data) {
-    write_file(dir, name, data, strlen(data));
-}
-
-static void copy_file(const char *from_dir, const char *to_dir, const char *name) {
-    char *p = lmd_path_join(from_dir, name), *data;
-    size_t len;
-    lmd_error err;
-    if (lmd_read_file(p, &data, &len, &err) < 0) fail_msg("%s", err.msg);
-    write_file(to_dir, name, data, len);
-    free(data);
-    free(p);
-}
-
 static void rm_dir(char *dir) {
-    static const char *names[] = {"tokenizer.json", "vocab.json", "merges.txt",
-                                  "tokenizer_config.json", "special_tokens_map.json",
-                                  "added_tokens.json"};
+    static const char *names[] = {
+        "tokenizer.json",          "vocab.json",       "merges.txt", "tokenizer_config.json",
+        "special_tokens_map.json", "added_tokens.json"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         char *p = lmd_path_join(dir, names[i]);
         unlink(p);
@@ -92,77 +61,27 @@ static void expect_ids(const lmd_tokenizer *t, const char *text, size_t len, con
     }
     free(ids);
 }
-#define EXPECT(t, text, ...) \
-    expect_ids(t, text, sizeof(text) - 1, (const int32_t[]){__VA_ARGS__}, \
+#define EXPECT(t, text, ...)                                                                       \
+    expect_ids(t, text, sizeof(text) - 1, (const int32_t[]){__VA_ARGS__},                          \
                sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t))
 
 /* ------------------------------------------------- the GPT-2 vectors */
 
-typedef struct vectors {
-    char *inp, *out;
-    size_t n;
-    const char *text[64];
-    size_t text_len[64];
-    const char *ids_line[64];
-} vectors;
-
-static void read_vectors(vectors *v) {
-    char *pi = shared("fixtures/tokenizer-vectors/gpt-2.inp");
-    char *po = shared("fixtures/tokenizer-vectors/gpt-2.out");
-    size_t li, lo;
-    lmd_error err;
-    if (lmd_read_file(pi, &v->inp, &li, &err) < 0 || lmd_read_file(po, &v->out, &lo, &err) < 0)
-        fail_msg("%s", err.msg);
-    free(pi);
-    free(po);
-    /* Each text is followed by "\n__ggml_vocab_test__\n". */
-    static const char marker[] = "\n__ggml_vocab_test__\n";
-    v->n = 0;
-    char *s = v->inp;
-    for (char *m; (m = strstr(s, marker)) != NULL; s = m + sizeof marker - 1) {
-        assert_true(v->n < 64);
-        v->text[v->n] = s;
-        v->text_len[v->n] = (size_t)(m - s);
-        v->n++;
-    }
-    assert_int_equal(*s, 0); /* nothing after the last marker */
-    size_t lines = 0;
-    for (char *l = v->out; *l;) {
-        char *nl = strchr(l, '\n');
-        assert_non_null(nl);
-        *nl = 0;
-        assert_true(lines < 64);
-        v->ids_line[lines++] = l;
-        l = nl + 1;
-    }
-    assert_int_equal(v->n, 46);
-    assert_int_equal(lines, v->n);
-}
-
 static void check_vectors(const lmd_tokenizer *t) {
-    vectors v;
-    read_vectors(&v);
+    tu_vectors v;
+    tu_read_vectors(&v, "gpt-2");
     for (size_t i = 0; i < v.n; i++) {
-        int32_t want[256];
-        size_t nw = 0;
-        for (char *p = (char *)v.ids_line[i], *e; *p; p = e) {
-            long x = strtol(p, &e, 10);
-            if (e == p) break;
-            assert_true(nw < 256);
-            want[nw++] = (int32_t)x;
-        }
-        expect_ids(t, v.text[i], v.text_len[i], want, nw);
+        expect_ids(t, v.text[i], v.text_len[i], v.ids[i], v.n_ids[i]);
         /* decoding gives the text back */
         size_t len;
-        char *back = lmd_detokenize(t, want, nw, &len);
+        char *back = lmd_detokenize(t, v.ids[i], v.n_ids[i], &len);
         assert_non_null(back);
         assert_int_equal(len, v.text_len[i]);
         assert_memory_equal(back, v.text[i], len);
         assert_int_equal(back[len], 0);
         free(back);
     }
-    free(v.inp);
-    free(v.out);
+    tu_vectors_free(&v);
 }
 
 static void test_vectors_tokenizer_json(void **st) {
@@ -180,8 +99,8 @@ static char *gpt2_vocab_merges_dir(void) {
     char *src = shared("fixtures/tokenizers/gpt2");
     char *dir = tu_tmpdir();
     assert_non_null(dir);
-    copy_file(src, dir, "vocab.json");
-    copy_file(src, dir, "merges.txt");
+    tu_copy_file(src, dir, "vocab.json");
+    tu_copy_file(src, dir, "merges.txt");
     free(src);
     return dir;
 }
@@ -210,7 +129,8 @@ static void test_gpt2_details(void **st) {
     lmd_error err;
     assert_int_equal(lmd_tokenize(t, "<|endoftext|", 12, &ids, &n, &err), 0);
     assert_true(n > 2);
-    for (size_t i = 0; i < n; i++) assert_int_not_equal(ids[i], 50256);
+    for (size_t i = 0; i < n; i++)
+        assert_int_not_equal(ids[i], 50256);
     char *back = lmd_detokenize(t, ids, n, NULL);
     assert_string_equal(back, "<|endoftext|");
     free(back);
@@ -265,7 +185,11 @@ static void test_empty_and_invalid(void **st) {
     assert_int_equal(n, 0);
     free(ids);
     err.msg[0] = 0;
-    assert_int_equal(lmd_tokenize(t, "ab\xff" "cd", 5, &ids, &n, &err), -1);
+    assert_int_equal(lmd_tokenize(t,
+                                  "ab\xff"
+                                  "cd",
+                                  5, &ids, &n, &err),
+                     -1);
     assert_null(ids);
     assert_non_null(strstr(err.msg, "UTF-8"));
     assert_non_null(strstr(err.msg, "offset 2"));
@@ -301,7 +225,8 @@ static void test_hash_two_forms(void **st) {
         if (lmd_read_file(pv, &v, &vl, &e) < 0 || lmd_read_file(pm, &mm, &mml, &e) < 0)
             fail_msg("%s", e.msg);
         lmd_tokenizer *f;
-        if (lmd_tokenizer_from_vocab_merges(v, vl, pv, mm, mml, pm, &f, &e) < 0) fail_msg("%s", e.msg);
+        if (lmd_tokenizer_from_vocab_merges(v, vl, pv, mm, mml, pm, &f, &e) < 0)
+            fail_msg("%s", e.msg);
         char hf[65];
         lmd_tokenizer_hash(f, hf);
         assert_string_equal(hf, ha);
@@ -329,7 +254,7 @@ static void test_hash_two_forms(void **st) {
     if (lmd_read_file(p, &m, &ml, &err) < 0) fail_msg("%s", err.msg);
     assert_memory_equal(m, "#version: 0.2\n\xc4\xa0 t\n\xc4\xa0 a\n", 24);
     memcpy(m + 14, "\xc4\xa0 a\n\xc4\xa0 t\n", 10);
-    write_file(dir2, "merges.txt", m, ml);
+    tu_write_file(dir2, "merges.txt", m, ml);
     lmd_tokenizer *c = load_dir(dir2);
     char hcm[65];
     lmd_tokenizer_hash(c, hcm);
@@ -339,14 +264,15 @@ static void test_hash_two_forms(void **st) {
 
     /* drop the last merge */
     size_t cut = ml - 1;
-    while (cut > 0 && m[cut - 1] != '\n') cut--;
+    while (cut > 0 && m[cut - 1] != '\n')
+        cut--;
     memcpy(m + 14, "\xc4\xa0 t\n\xc4\xa0 a\n", 10);
-    write_file(dir2, "merges.txt", m, ml);
+    tu_write_file(dir2, "merges.txt", m, ml);
     c = load_dir(dir2);
     lmd_tokenizer_hash(c, hcm);
     assert_string_equal(hcm, ha); /* restored: equal again */
     lmd_tokenizer_free(c);
-    write_file(dir2, "merges.txt", m, cut);
+    tu_write_file(dir2, "merges.txt", m, cut);
     c = load_dir(dir2);
     lmd_tokenizer_hash(c, hcm);
     assert_string_not_equal(hcm, ha);
@@ -371,15 +297,17 @@ static void test_sequence_pretokenizer(void **st) {
     if (lmd_read_file(p, &data, &len, &err) < 0) fail_msg("%s", err.msg);
     cJSON *root = cJSON_ParseWithLength(data, len);
     assert_non_null(root);
-    cJSON *seq = cJSON_Parse(
-        "{\"type\":\"Sequence\",\"pretokenizers\":["
-        "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"'s|'t|'re|'ve|'m|'ll|'d| ?\\\\p{L}+| ?\\\\p{N}+| "
-        "?[^\\\\s\\\\p{L}\\\\p{N}]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\",\"invert\":false},"
-        "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]}");
+    cJSON *seq = cJSON_Parse("{\"type\":\"Sequence\",\"pretokenizers\":["
+                             "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"'s|'t|'re|'ve|'m|'ll|'d|"
+                             " ?\\\\p{L}+| ?\\\\p{N}+| "
+                             "?[^\\\\s\\\\p{L}\\\\p{N}]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":"
+                             "\"Isolated\",\"invert\":false},"
+                             "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":"
+                             "true,\"use_regex\":false}]}");
     assert_non_null(seq);
     cJSON_ReplaceItemInObjectCaseSensitive(root, "pre_tokenizer", seq);
     char *text = cJSON_PrintUnformatted(root);
-    lmd_tokenizer *a = load_dir(dir), *b = load_json_text(text);
+    lmd_tokenizer *a = load_dir(dir), *b = tu_tok_json(text);
     char ha[65], hb[65];
     lmd_tokenizer_hash(a, ha);
     lmd_tokenizer_hash(b, hb);
@@ -391,7 +319,7 @@ static void test_sequence_pretokenizer(void **st) {
     cJSON_ReplaceItemInObjectCaseSensitive(bl, "add_prefix_space", cJSON_CreateTrue());
     free(text);
     text = cJSON_PrintUnformatted(root);
-    lmd_tokenizer *c = load_json_text(text);
+    lmd_tokenizer *c = tu_tok_json(text);
     lmd_tokenizer_hash(c, hb);
     assert_string_not_equal(ha, hb);
     EXPECT(c, "Hello world", 18435, 995);
@@ -433,15 +361,16 @@ static void test_sequence_pretokenizer(void **st) {
 /* A byte-level tokenizer.json: ids 0..255 are the 256 byte characters (id =
  * byte value), then `extra` tokens from 256 on; merges, added tokens and the
  * pre-tokenizer are JSON text. */
-static char *tiny_json(const char *const *extra, int n_extra, const char *merges,
-                       const char *added, const char *pretok) {
+static char *tiny_json(const char *const *extra, int n_extra, const char *merges, const char *added,
+                       const char *pretok) {
     cJSON *vocab = cJSON_CreateObject();
     for (int b = 0; b < 256; b++) {
         char u[3] = {0};
         lmd_byte_to_utf8((uint8_t)b, u);
         cJSON_AddNumberToObject(vocab, u, b);
     }
-    for (int i = 0; i < n_extra; i++) cJSON_AddNumberToObject(vocab, extra[i], 256 + i);
+    for (int i = 0; i < n_extra; i++)
+        cJSON_AddNumberToObject(vocab, extra[i], 256 + i);
     cJSON *model = cJSON_CreateObject();
     cJSON_AddStringToObject(model, "type", "BPE");
     cJSON_AddNullToObject(model, "dropout");
@@ -465,8 +394,9 @@ static void test_merges_pairs_and_strings(void **st) {
     (void)st;
     static const char *const extra[] = {"ab", "abc", "\xc4\xa0\x61"};
     char *js = tiny_json(extra, 3, "[\"a b\", \"ab c\", \"\xc4\xa0 a\"]", NULL, NULL);
-    char *jp = tiny_json(extra, 3, "[[\"a\",\"b\"], [\"ab\",\"c\"], [\"\xc4\xa0\",\"a\"]]", NULL, NULL);
-    lmd_tokenizer *s = load_json_text(js), *p = load_json_text(jp);
+    char *jp =
+        tiny_json(extra, 3, "[[\"a\",\"b\"], [\"ab\",\"c\"], [\"\xc4\xa0\",\"a\"]]", NULL, NULL);
+    lmd_tokenizer *s = tu_tok_json(js), *p = tu_tok_json(jp);
     EXPECT(s, "abc", 257);
     EXPECT(p, "abc", 257);
     EXPECT(s, "abcab ab", 257, 256, ' ', 256); /* "a b" outranks "Ġ a" */
@@ -487,7 +417,7 @@ static void test_merges_pairs_and_strings(void **st) {
     static const char *const extra2[] = {"ab", "bc"};
     char *j1 = tiny_json(extra2, 2, "[\"b c\", \"a b\"]", NULL, NULL);
     char *j2 = tiny_json(extra2, 2, "[\"a b\", \"b c\"]", NULL, NULL);
-    lmd_tokenizer *t1 = load_json_text(j1), *t2 = load_json_text(j2);
+    lmd_tokenizer *t1 = tu_tok_json(j1), *t2 = tu_tok_json(j2);
     EXPECT(t1, "abc", 'a', 257);
     EXPECT(t2, "abc", 256, 'c');
     EXPECT(t2, "abcbc", 256, 'c', 257); /* bc at 1 is gone once ab merged */
@@ -503,7 +433,7 @@ static void test_merges_pairs_and_strings(void **st) {
     /* a long repeated word stays exact (and fast): 4001 a's */
     static const char *const extra3[] = {"aa", "aaaa"};
     char *j3 = tiny_json(extra3, 2, "[\"a a\", \"aa aa\"]", NULL, NULL);
-    lmd_tokenizer *t3 = load_json_text(j3);
+    lmd_tokenizer *t3 = tu_tok_json(j3);
     EXPECT(t3, "aaa", 256, 'a'); /* equal ranks: the leftmost pair first */
     char *txt = malloc(4002);
     memset(txt, 'a', 4001);
@@ -512,7 +442,8 @@ static void test_merges_pairs_and_strings(void **st) {
     lmd_error err;
     assert_int_equal(lmd_tokenize(t3, txt, 4001, &ids, &n, &err), 0);
     assert_int_equal(n, 1001);
-    for (size_t i = 0; i < 1000; i++) assert_int_equal(ids[i], 257);
+    for (size_t i = 0; i < 1000; i++)
+        assert_int_equal(ids[i], 257);
     assert_int_equal(ids[1000], 'a');
     free(ids);
     free(txt);
@@ -523,19 +454,20 @@ static void test_merges_pairs_and_strings(void **st) {
 static void test_added_token_rules(void **st) {
     (void)st;
     static const char *const extra[] = {"<m>", "ab", "bc"};
-    char *j = tiny_json(extra, 3, "[]",
-                        "[{\"id\":256,\"content\":\"<m>\",\"lstrip\":true,\"rstrip\":true,\"special\":true},"
-                        "{\"id\":300,\"content\":\"<n>\"},"
-                        "{\"id\":301,\"content\":\"<n>y\"},"
-                        "{\"id\":257,\"content\":\"ab\",\"single_word\":true}]",
-                        NULL);
-    lmd_tokenizer *t = load_json_text(j);
+    char *j = tiny_json(
+        extra, 3, "[]",
+        "[{\"id\":256,\"content\":\"<m>\",\"lstrip\":true,\"rstrip\":true,\"special\":true},"
+        "{\"id\":300,\"content\":\"<n>\"},"
+        "{\"id\":301,\"content\":\"<n>y\"},"
+        "{\"id\":257,\"content\":\"ab\",\"single_word\":true}]",
+        NULL);
+    lmd_tokenizer *t = tu_tok_json(j);
     assert_int_equal(lmd_tokenizer_vocab_size(t), 302);
-    EXPECT(t, "a  <m>  b", 'a', 256, 'b');   /* lstrip and rstrip eat the spaces */
+    EXPECT(t, "a  <m>  b", 'a', 256, 'b');         /* lstrip and rstrip eat the spaces */
     EXPECT(t, "a <n> b", 'a', ' ', 300, ' ', 'b'); /* id = byte value */
-    EXPECT(t, "<n>yz<n>", 301, 'z', 300);      /* longest first */
-    EXPECT(t, "ab cd", 257, 32, 'c', 'd');     /* a whole word */
-    EXPECT(t, "xab", 'x', 'a', 'b');           /* not a whole word */
+    EXPECT(t, "<n>yz<n>", 301, 'z', 300);          /* longest first */
+    EXPECT(t, "ab cd", 257, 32, 'c', 'd');         /* a whole word */
+    EXPECT(t, "xab", 'x', 'a', 'b');               /* not a whole word */
     EXPECT(t, "ab.", 257, '.');
     const char *b;
     assert_int_equal(lmd_token_bytes(t, 300, &b), 3);
@@ -548,7 +480,7 @@ static void test_added_token_rules(void **st) {
                   "[{\"id\":257,\"content\":\"ab\",\"normalized\":true},"
                   "{\"id\":258,\"content\":\"bc\",\"normalized\":false}]",
                   NULL);
-    t = load_json_text(j);
+    t = tu_tok_json(j);
     EXPECT(t, "abc", 'a', 258);
     EXPECT(t, "abab", 257, 257);
     lmd_tokenizer_free(t);
@@ -558,7 +490,7 @@ static void test_added_token_rules(void **st) {
                   "[{\"id\":257,\"content\":\"ab\",\"normalized\":false},"
                   "{\"id\":258,\"content\":\"bc\",\"normalized\":false}]",
                   NULL);
-    t = load_json_text(j);
+    t = tu_tok_json(j);
     EXPECT(t, "abc", 257, 'c');
     lmd_tokenizer_free(t);
     free(j);
@@ -579,7 +511,7 @@ static void test_whitespace_class(void **st) {
     char merges[128];
     snprintf(merges, sizeof merges, "[[\"%s\",\"!\"],[\"%s\",\"!\"]]", u[0], u[1]);
     char *j = tiny_json(extra, 2, merges, NULL, NULL);
-    lmd_tokenizer *t = load_json_text(j);
+    lmd_tokenizer *t = tu_tok_json(j);
     EXPECT(t, "\xe1\xa0\x8e!", 0xE1, 0xA0, 256);
     /* U+0085 is white space: "!" is a piece of its own */
     EXPECT(t, "\xc2\x85!", 0xC2, 0x85, '!');
@@ -591,11 +523,12 @@ static void test_whitespace_class(void **st) {
 static void test_split_steps(void **st) {
     (void)st;
     static const char *const extra[] = {"ab", "ax", "\xc4\xa0\x63"};
-    char *j = tiny_json(extra, 3, "[\"a b\", \"a x\", \"\xc4\xa0 c\"]", NULL,
-                        "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
-                        "\"pattern\":{\"String\":\" \"},\"behavior\":\"Isolated\",\"invert\":false},"
-                        "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}");
-    lmd_tokenizer *t = load_json_text(j);
+    char *j =
+        tiny_json(extra, 3, "[\"a b\", \"a x\", \"\xc4\xa0 c\"]", NULL,
+                  "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
+                  "\"pattern\":{\"String\":\" \"},\"behavior\":\"Isolated\",\"invert\":false},"
+                  "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}");
+    lmd_tokenizer *t = tu_tok_json(j);
     EXPECT(t, "ab cd", 256, ' ', 'c', 'd'); /* " " is a piece of its own: no "Ġc" */
     EXPECT(t, "axb", 257, 'b');
     lmd_tokenizer_free(t);
@@ -604,7 +537,7 @@ static void test_split_steps(void **st) {
                   "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
                   "\"pattern\":{\"Regex\":\"x*\"},\"behavior\":\"Isolated\",\"invert\":false},"
                   "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}");
-    t = load_json_text(j);
+    t = tu_tok_json(j);
     EXPECT(t, "axb", 'a', 'x', 'b');
     /* an empty match splits too (as Oniguruma's find_iter does): one piece
      * per character here */
@@ -616,7 +549,7 @@ static void test_split_steps(void **st) {
                   "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\","
                   "\"pattern\":{\"String\":\"\"},\"behavior\":\"Isolated\",\"invert\":false},"
                   "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]}");
-    t = load_json_text(j);
+    t = tu_tok_json(j);
     EXPECT(t, "abab", 'a', 'b', 'a', 'b');
     lmd_tokenizer_free(t);
     free(j);
@@ -641,23 +574,23 @@ static void test_load_errors(void **st) {
     expect_load_error(dir, dir, "tokenizer.json");
     expect_load_error(dir, "vocab.json", "merges.txt");
 
-    write_str(dir, "vocab.json", "{\"a\":0}");
+    tu_write_str(dir, "vocab.json", "{\"a\":0}");
     expect_load_error(dir, dir, "merges.txt");
 
-    write_str(dir, "merges.txt", "#version: 0.2\na b c\n");
+    tu_write_str(dir, "merges.txt", "#version: 0.2\na b c\n");
     expect_load_error(dir, "merges.txt:2", NULL);
-    write_str(dir, "merges.txt", "#version: 0.2\na b\n");
+    tu_write_str(dir, "merges.txt", "#version: 0.2\na b\n");
     expect_load_error(dir, "merges.txt", "not in the vocabulary");
 
-    write_str(dir, "vocab.json", "{\"a\": 0,");
+    tu_write_str(dir, "vocab.json", "{\"a\": 0,");
     expect_load_error(dir, "vocab.json", "invalid JSON");
 
     char *tj = lmd_path_join(dir, "tokenizer.json");
-    write_str(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", ");
+    tu_write_str(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", ");
     expect_load_error(dir, tj, "invalid JSON");
-    write_str(dir, "tokenizer.json", "{} {}");
+    tu_write_str(dir, "tokenizer.json", "{} {}");
     expect_load_error(dir, tj, "invalid JSON");
-    write_str(dir, "tokenizer.json", "{\"a\":\"\xff\"}");
+    tu_write_str(dir, "tokenizer.json", "{\"a\":\"\xff\"}");
     expect_load_error(dir, tj, "UTF-8");
 
     static const char *const extra[] = {"ab"};
@@ -669,8 +602,10 @@ static void test_load_errors(void **st) {
         {"\"dropout\":null", "\"end_of_word_suffix\":\"</w>\"", "end_of_word_suffix"},
         {"\"dropout\":null", "\"continuing_subword_prefix\":\"##\"", "continuing_subword_prefix"},
         {"\"normalizer\":null", "\"normalizer\":{\"type\":\"Precompiled\"}", "Precompiled"},
-        {"\"decoder\":{\"type\":\"ByteLevel\"}", "\"decoder\":{\"type\":\"Metaspace\"}", "Metaspace"},
-        {"\"type\":\"ByteLevel\",\"add_prefix_space\"", "\"type\":\"Whitespace\",\"add_prefix_space\"", "Whitespace"},
+        {"\"decoder\":{\"type\":\"ByteLevel\"}", "\"decoder\":{\"type\":\"Metaspace\"}",
+         "Metaspace"},
+        {"\"type\":\"ByteLevel\",\"add_prefix_space\"",
+         "\"type\":\"Whitespace\",\"add_prefix_space\"", "Whitespace"},
         {"\"ab\":256", "\"ab\":-3", "-3"},
         {"\"ab\":256", "\"ab\":255", "id 255"},
         {"[\"a b\"]", "[\"a b\", \"a\"]", "merge 2"},
@@ -686,7 +621,7 @@ static void test_load_errors(void **st) {
         lmd_buf_put(&b, j, (size_t)(at - j));
         lmd_buf_puts(&b, edits[i].to);
         lmd_buf_puts(&b, at + strlen(edits[i].from));
-        write_file(dir, "tokenizer.json", b.data, b.len);
+        tu_write_file(dir, "tokenizer.json", b.data, b.len);
         expect_load_error(dir, tj, edits[i].needle);
         lmd_buf_free(&b);
         free(j);
@@ -710,23 +645,25 @@ static void test_vocab_merges_extras(void **st) {
     cJSON_AddNumberToObject(v, "<|endoftext|>", 257);
     char *vs = cJSON_PrintUnformatted(v);
     cJSON_Delete(v);
-    write_file(dir, "vocab.json", vs, strlen(vs));
+    tu_write_file(dir, "vocab.json", vs, strlen(vs));
     free(vs);
-    write_str(dir, "merges.txt", "a b\r\n\r\n"); /* no #version, CRLF, a blank line */
-    write_str(dir, "added_tokens.json", "{\"<new>\": 258}");
-    write_str(dir, "special_tokens_map.json", "{\"pad_token\": {\"content\": \"ab\", \"lstrip\": true}}");
-    write_str(dir, "tokenizer_config.json", "{\"bos_token\": {\"content\": \"<new>\"}, \"add_prefix_space\": true}");
+    tu_write_str(dir, "merges.txt", "a b\r\n\r\n"); /* no #version, CRLF, a blank line */
+    tu_write_str(dir, "added_tokens.json", "{\"<new>\": 258}");
+    tu_write_str(dir, "special_tokens_map.json",
+                 "{\"pad_token\": {\"content\": \"ab\", \"lstrip\": true}}");
+    tu_write_str(dir, "tokenizer_config.json",
+                 "{\"bos_token\": {\"content\": \"<new>\"}, \"add_prefix_space\": true}");
     lmd_tokenizer *t = load_dir(dir);
     assert_int_equal(lmd_tokenizer_vocab_size(t), 259);
     assert_int_equal(lmd_tokenizer_bos(t), 258);
     EXPECT(t, "x<new><|endoftext|>", ' ', 'x', 258, 257); /* with the prefix space */
-    EXPECT(t, "c   ab", ' ', 'c', 256); /* ab is special with lstrip */
+    EXPECT(t, "c   ab", ' ', 'c', 256);                   /* ab is special with lstrip */
     lmd_tokenizer_free(t);
 
     /* a special token without an id */
-    write_str(dir, "special_tokens_map.json", "{\"mask_token\": \"<mask>\"}");
+    tu_write_str(dir, "special_tokens_map.json", "{\"mask_token\": \"<mask>\"}");
     expect_load_error(dir, "special_tokens_map.json", "<mask>");
-    write_str(dir, "special_tokens_map.json", "{\"mask_token\": ");
+    tu_write_str(dir, "special_tokens_map.json", "{\"mask_token\": ");
     expect_load_error(dir, "special_tokens_map.json", "invalid JSON");
     rm_dir(dir);
 }

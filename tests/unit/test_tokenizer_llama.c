@@ -25,14 +25,6 @@ static char *shared(const char *rel) {
     return p;
 }
 
-static lmd_tokenizer *json_tok(const char *json) {
-    lmd_tokenizer *t = NULL;
-    lmd_error err;
-    if (lmd_tokenizer_from_json(json, strlen(json), "test.json", &t, &err) < 0)
-        fail_msg("from_json: %s", err.msg);
-    return t;
-}
-
 /* The error message of a tokenizer.json that must be refused. */
 static void json_refused(const char *json, const char *needle) {
     lmd_tokenizer *t = NULL;
@@ -42,15 +34,6 @@ static void json_refused(const char *json, const char *needle) {
     assert_null(t);
     if (!strstr(err.msg, needle) || !strstr(err.msg, "test.json"))
         fail_msg("error \"%s\" does not name test.json and \"%s\"", err.msg, needle);
-}
-
-static void write_file(const char *dir, const char *name, const char *data, size_t len) {
-    char *p = lmd_path_join(dir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-    free(p);
 }
 
 static char *slurp(const char *path, size_t *len) {
@@ -154,71 +137,21 @@ static lmd_tokenizer *llama_json(void) {
     return t;
 }
 
-typedef struct vectors {
-    char *inp, *out;
-    size_t n;
-    const char *text[64];
-    size_t text_len[64];
-    const char *ids_line[64];
-} vectors;
-
-static void read_vectors(vectors *v, const char *base) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "fixtures/tokenizer-vectors/%s.inp", base);
-    char *pi = shared(rel);
-    snprintf(rel, sizeof rel, "fixtures/tokenizer-vectors/%s.out", base);
-    char *po = shared(rel);
-    size_t li, lo;
-    v->inp = slurp(pi, &li);
-    v->out = slurp(po, &lo);
-    free(pi);
-    free(po);
-    static const char marker[] = "\n__ggml_vocab_test__\n";
-    v->n = 0;
-    char *s = v->inp;
-    for (char *m; (m = strstr(s, marker)) != NULL; s = m + sizeof marker - 1) {
-        assert_true(v->n < 64);
-        v->text[v->n] = s;
-        v->text_len[v->n] = (size_t)(m - s);
-        v->n++;
-    }
-    assert_int_equal(*s, 0);
-    size_t lines = 0;
-    for (char *l = v->out; *l;) {
-        char *nl = strchr(l, '\n');
-        assert_non_null(nl);
-        *nl = 0;
-        assert_true(lines < 64);
-        v->ids_line[lines++] = l;
-        l = nl + 1;
-    }
-    assert_int_equal(v->n, 46);
-    assert_int_equal(lines, v->n);
-}
-
 /* The 46 llama-spm texts give the reference ids, and decode back. */
 static void check_llama_vectors(const lmd_tokenizer *t) {
-    vectors v;
-    read_vectors(&v, "llama-spm");
+    tu_require_shared();
+    tu_vectors v;
+    tu_read_vectors(&v, "llama-spm");
     for (size_t i = 0; i < v.n; i++) {
-        int32_t want[256];
-        size_t nw = 0;
-        for (char *p = (char *)v.ids_line[i], *e; *p; p = e) {
-            long x = strtol(p, &e, 10);
-            if (e == p) break;
-            assert_true(nw < 256);
-            want[nw++] = (int32_t)x;
-        }
-        expect_ids(t, v.text[i], v.text_len[i], want, nw);
+        expect_ids(t, v.text[i], v.text_len[i], v.ids[i], v.n_ids[i]);
         size_t len;
-        char *back = lmd_detokenize(t, want, nw, &len);
+        char *back = lmd_detokenize(t, v.ids[i], v.n_ids[i], &len);
         assert_non_null(back);
         if (len != v.text_len[i] || memcmp(back, v.text[i], len) != 0)
             fail_msg("vector %zu decodes to \"%s\"", i, back);
         free(back);
     }
-    free(v.inp);
-    free(v.out);
+    tu_vectors_free(&v);
 }
 
 static void test_vectors_model(void **st) {
@@ -346,7 +279,7 @@ static void test_folder_model_only(void **st) {
     size_t len;
     char *data = slurp(model, &len);
     char *dir = tu_tmpdir();
-    write_file(dir, "tokenizer.model", data, len);
+    tu_write_file(dir, "tokenizer.model", data, len);
     lmd_tokenizer *t = NULL, *u = NULL;
     lmd_error err;
     if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
@@ -358,7 +291,7 @@ static void test_folder_model_only(void **st) {
     /* legacy false: Metaspace with prepend_scheme first, no normalizer */
     static const char cfg[] = "{\"legacy\": false, \"add_bos_token\": false, "
                               "\"add_eos_token\": true, \"bos_token\": \"<s>\"}";
-    write_file(dir, "tokenizer_config.json", cfg, sizeof cfg - 1);
+    tu_write_file(dir, "tokenizer_config.json", cfg, sizeof cfg - 1);
     if (lmd_tokenizer_load(dir, &u, &err) < 0) fail_msg("%s", err.msg);
     lmd_tokenizer_hash(u, h2);
     assert_string_not_equal(h1, h2);
@@ -397,7 +330,7 @@ static void test_folder_model_only(void **st) {
     free(tool);
 
     /* a bad option is an error naming tokenizer_config.json */
-    write_file(dir, "tokenizer_config.json", "{\"legacy\": 3}", 13);
+    tu_write_file(dir, "tokenizer_config.json", "{\"legacy\": 3}", 13);
     assert_int_equal(lmd_tokenizer_load(dir, &u, &err), -1);
     assert_non_null(strstr(err.msg, "tokenizer_config.json"));
     assert_non_null(strstr(err.msg, "legacy"));
@@ -435,7 +368,7 @@ static void test_llama_json_folder(void **st) {
         char *cp = lmd_path_join(dir, "tokenizer_config.json");
         unlink(cp);
         if (cases[i].config)
-            write_file(dir, "tokenizer_config.json", cases[i].config, strlen(cases[i].config));
+            tu_write_file(dir, "tokenizer_config.json", cases[i].config, strlen(cases[i].config));
         lmd_tokenizer *t = NULL;
         lmd_error err;
         if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
@@ -452,8 +385,8 @@ static void test_llama_json_folder(void **st) {
         unlink(cp);
         free(cp);
     }
-    write_file(dir, "tokenizer_config.json",
-               "{\"tokenizer_class\": \"LlamaTokenizer\", \"bos_token\": \"<nope>\"}", 60);
+    tu_write_file(dir, "tokenizer_config.json",
+                  "{\"tokenizer_class\": \"LlamaTokenizer\", \"bos_token\": \"<nope>\"}", 60);
     lmd_tokenizer *t = NULL;
     lmd_error err;
     assert_int_equal(lmd_tokenizer_load(dir, &t, &err), -1);
@@ -511,7 +444,7 @@ static void test_llama3_shape(void **st) {
         vs);
     free(vs);
     lmd_buf_put(&b, "", 1);
-    lmd_tokenizer *t = json_tok(b.data);
+    lmd_tokenizer *t = tu_tok_json(b.data);
     assert_int_equal(lmd_tokenizer_bos(t), 300);
     EXPECT(t, "hello", 259);
     EXPECT(t, " hello", 260); /* ignore_merges: the whole piece is a token */
@@ -717,7 +650,7 @@ static char *text_json(const char *normalizer, const char *pretok, const char *d
 static lmd_tokenizer *text_tok(const char *normalizer, const char *pretok, const char *decoder,
                                const char *model_extra, const char *added) {
     char *j = text_json(normalizer, pretok, decoder, model_extra, added);
-    lmd_tokenizer *t = json_tok(j);
+    lmd_tokenizer *t = tu_tok_json(j);
     free(j);
     return t;
 }
@@ -923,7 +856,7 @@ static lmd_tokenizer *split_tok(const char *pat_json, const char *normalizer) {
                    vs, normalizer, pat_json);
     free(vs);
     lmd_buf_put(&b, "", 1);
-    lmd_tokenizer *t = json_tok(b.data);
+    lmd_tokenizer *t = tu_tok_json(b.data);
     lmd_buf_free(&b);
     return t;
 }
@@ -1018,8 +951,8 @@ static void random_texts(cJSON *texts, size_t count) {
 }
 
 static void add_vector_texts(cJSON *texts, const char *base) {
-    vectors v;
-    read_vectors(&v, base);
+    tu_vectors v;
+    tu_read_vectors(&v, base);
     for (size_t i = 0; i < v.n; i++) {
         char *c = malloc(v.text_len[i] + 1);
         memcpy(c, v.text[i], v.text_len[i]);
@@ -1027,8 +960,7 @@ static void add_vector_texts(cJSON *texts, const char *base) {
         cJSON_AddItemToArray(texts, cJSON_CreateString(c));
         free(c);
     }
-    free(v.inp);
-    free(v.out);
+    tu_vectors_free(&v);
 }
 
 /* Our pieces for each text against tools/reference/pretok_split.py. */
@@ -1046,7 +978,7 @@ static void check_split(const char *pattern, const char *pat_json, const char *n
     char *dir = tu_tmpdir();
     char *in = lmd_path_join(dir, "req.json"), *out = lmd_path_join(dir, "resp.json");
     char *js = cJSON_PrintUnformatted(req);
-    write_file(dir, "req.json", js, strlen(js));
+    tu_write_file(dir, "req.json", js, strlen(js));
     free(js);
     char *tool = tu_src_path("tools/reference/pretok_split.py"), cmd[4096];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' < '%s' > '%s'", tool, in, out);

@@ -27,29 +27,6 @@ static char *bert_dir(void) {
     return p;
 }
 
-static void write_file(const char *dir, const char *name, const char *data, size_t len) {
-    char *p = lmd_path_join(dir, name);
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-    free(p);
-}
-
-static void write_str(const char *dir, const char *name, const char *data) {
-    write_file(dir, name, data, strlen(data));
-}
-
-static void copy_file(const char *from_dir, const char *to_dir, const char *name) {
-    char *p = lmd_path_join(from_dir, name), *data;
-    size_t len;
-    lmd_error err;
-    if (lmd_read_file(p, &data, &len, &err) < 0) fail_msg("%s", err.msg);
-    write_file(to_dir, name, data, len);
-    free(data);
-    free(p);
-}
-
 static void rm_dir(char *dir) {
     static const char *names[] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
                                   "special_tokens_map.json", "added_tokens.json"};
@@ -113,37 +90,11 @@ static int32_t id_of(const lmd_tokenizer *t, const char *raw) {
 /* ------------------------------------------------- the reference vectors */
 
 static void run_vectors(const lmd_tokenizer *t) {
-    char *pi = tu_shared_path("fixtures/tokenizer-vectors/bert-bge.inp");
-    char *po = tu_shared_path("fixtures/tokenizer-vectors/bert-bge.out");
-    char *inp, *outp;
-    size_t li, lo;
-    lmd_error err;
-    if (lmd_read_file(pi, &inp, &li, &err) < 0 || lmd_read_file(po, &outp, &lo, &err) < 0)
-        fail_msg("%s", err.msg);
-    static const char marker[] = "\n__ggml_vocab_test__\n";
-    char *s = inp, *line = outp, *m;
-    int n_cases = 0;
-    for (; (m = strstr(s, marker)) != NULL; s = m + sizeof marker - 1, n_cases++) {
-        char *nl = strchr(line, '\n');
-        assert_non_null(nl);
-        *nl = 0;
-        int32_t want[1024];
-        size_t nw = 0;
-        for (char *q = line, *end; *q; q = end) {
-            long v = strtol(q, &end, 10);
-            if (end == q) break;
-            assert_true(nw < 1024);
-            want[nw++] = (int32_t)v;
-        }
-        expect_ids(t, s, (size_t)(m - s), want, nw);
-        line = nl + 1;
-    }
-    assert_int_equal(n_cases, 46);
-    assert_int_equal(*s, 0);
-    free(inp);
-    free(outp);
-    free(pi);
-    free(po);
+    tu_vectors v;
+    tu_read_vectors(&v, "bert-bge");
+    for (size_t i = 0; i < v.n; i++)
+        expect_ids(t, v.text[i], v.text_len[i], v.ids[i], v.n_ids[i]);
+    tu_vectors_free(&v);
 }
 
 static void test_vectors_tokenizer_json(void **st) {
@@ -161,7 +112,7 @@ static void test_vectors_vocab_txt(void **st) {
     char *dir = bert_dir();
     if (!dir) skip();
     char *tmp = tu_tmpdir();
-    copy_file(dir, tmp, "vocab.txt"); /* no tokenizer_config.json: BertTokenizer's defaults */
+    tu_copy_file(dir, tmp, "vocab.txt"); /* no tokenizer_config.json: BertTokenizer's defaults */
     lmd_tokenizer *tv = load_dir(tmp);
     run_vectors(tv);
     lmd_tokenizer *tj = load_dir(dir);
@@ -188,33 +139,34 @@ static void test_vectors_vocab_txt(void **st) {
 
     /* tokenizer_config.json with the real file's settings changes nothing;
      * do_lower_case=false does (and changes the hash) */
-    write_str(tmp, "tokenizer_config.json",
-              "{\"do_lower_case\": true, \"tokenize_chinese_chars\": true, \"strip_accents\": "
-              "null, \"mask_token\": \"[MASK]\", \"tokenizer_class\": \"BertTokenizer\"}");
+    tu_write_str(tmp, "tokenizer_config.json",
+                 "{\"do_lower_case\": true, \"tokenize_chinese_chars\": true, \"strip_accents\": "
+                 "null, \"mask_token\": \"[MASK]\", \"tokenizer_class\": \"BertTokenizer\"}");
     lmd_tokenizer *t2 = load_dir(tmp);
     char h2[65];
     lmd_tokenizer_hash(t2, h2);
     assert_string_equal(h2, hj);
     lmd_tokenizer_free(t2);
-    write_str(tmp, "tokenizer_config.json", "{\"do_lower_case\": false}");
+    tu_write_str(tmp, "tokenizer_config.json", "{\"do_lower_case\": false}");
     t2 = load_dir(tmp);
     lmd_tokenizer_hash(t2, h2);
     assert_string_not_equal(h2, hj);
     EXPECT(t2, "Hello", 100);         /* "Hello" is not in the uncased vocabulary */
     EXPECT(t2, "hello é", 7592, 100); /* no accent stripping either */
     lmd_tokenizer_free(t2);
-    write_str(tmp, "tokenizer_config.json", "{\"do_lower_case\": false, \"strip_accents\": true}");
+    tu_write_str(tmp, "tokenizer_config.json",
+                 "{\"do_lower_case\": false, \"strip_accents\": true}");
     t2 = load_dir(tmp);
     EXPECT(t2, "Hello é", 100, 1041); /* é -> e, but no lowercase */
     lmd_tokenizer_free(t2);
-    write_str(tmp, "tokenizer_config.json", "{\"strip_accents\": false}");
+    tu_write_str(tmp, "tokenizer_config.json", "{\"strip_accents\": false}");
     t2 = load_dir(tmp);
     EXPECT(t2, "Hello é", 7592, 100); /* lowercase, but é kept (and unknown) */
     EXPECT(t2, "Hello e", 7592, 1041);
     lmd_tokenizer_hash(t2, h2);
     assert_string_not_equal(h2, hj);
     lmd_tokenizer_free(t2);
-    write_str(tmp, "tokenizer_config.json", "{\"tokenize_chinese_chars\": false}");
+    tu_write_str(tmp, "tokenizer_config.json", "{\"tokenize_chinese_chars\": false}");
     t2 = load_dir(tmp);
     EXPECT(t2, "我想", 100); /* one piece, not two */
     lmd_tokenizer_free(t2);
@@ -235,7 +187,7 @@ static void test_config_over_json(void **st) {
     char href[65], h[65];
     lmd_tokenizer_hash(ref, href);
     char *tmp = tu_tmpdir();
-    copy_file(dir, tmp, "tokenizer.json");
+    tu_copy_file(dir, tmp, "tokenizer.json");
     static const struct {
         const char *config;
         int same; /* tokenizes as tokenizer.json says */
@@ -250,7 +202,7 @@ static void test_config_over_json(void **st) {
         {"{\"tokenizer_class\": \"DistilBertTokenizer\", \"strip_accents\": false}", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        write_str(tmp, "tokenizer_config.json", cases[i].config);
+        tu_write_str(tmp, "tokenizer_config.json", cases[i].config);
         lmd_tokenizer *t = load_dir(tmp);
         lmd_tokenizer_hash(t, h);
         if ((strcmp(h, href) == 0) != cases[i].same) fail_msg("config %s", cases[i].config);
@@ -259,7 +211,7 @@ static void test_config_over_json(void **st) {
         lmd_tokenizer_free(t);
     }
     /* the same as vocab.txt with that config */
-    copy_file(dir, tmp, "vocab.txt");
+    tu_copy_file(dir, tmp, "vocab.txt");
     lmd_tokenizer *tj = load_dir(tmp);
     char *p = lmd_path_join(tmp, "tokenizer.json");
     unlink(p);
@@ -634,8 +586,8 @@ static void test_vocab_txt_files(void **st) {
     (void)st;
     char *dir = tu_tmpdir();
     /* CRLF and CR line ends; "ba" repeated: the later line's id */
-    write_str(dir, "vocab.txt",
-              "[PAD]\r\n[UNK]\r[CLS]\n[SEP]\n[MASK]\nba\n##na\nba\nna\n!\n\xe5\xa4\xa9\n");
+    tu_write_str(dir, "vocab.txt",
+                 "[PAD]\r\n[UNK]\r[CLS]\n[SEP]\n[MASK]\nba\n##na\nba\nna\n!\n\xe5\xa4\xa9\n");
     lmd_tokenizer *t = load_dir(dir);
     EXPECT(t, "Banana!", 7, 6, 6, 9);
     EXPECT(t, "天na", 10, 8);
@@ -646,12 +598,12 @@ static void test_vocab_txt_files(void **st) {
     lmd_tokenizer_free(t);
 
     /* other special tokens named in tokenizer_config.json */
-    write_str(dir, "vocab.txt", "<pad>\n<unk>\n<cls>\n<sep>\n<mask>\nba\n##na\n");
+    tu_write_str(dir, "vocab.txt", "<pad>\n<unk>\n<cls>\n<sep>\n<mask>\nba\n##na\n");
     expect_load_error(dir, "vocab.txt", "[UNK]");
-    write_str(dir, "tokenizer_config.json",
-              "{\"unk_token\": \"<unk>\", \"cls_token\": {\"content\": \"<cls>\"}, "
-              "\"sep_token\": \"<sep>\", \"pad_token\": \"<pad>\", \"mask_token\": \"<mask>\", "
-              "\"do_lower_case\": false}");
+    tu_write_str(dir, "tokenizer_config.json",
+                 "{\"unk_token\": \"<unk>\", \"cls_token\": {\"content\": \"<cls>\"}, "
+                 "\"sep_token\": \"<sep>\", \"pad_token\": \"<pad>\", \"mask_token\": \"<mask>\", "
+                 "\"do_lower_case\": false}");
     t = load_dir(dir);
     EXPECT(t, "<cls>banana<mask>Ba", 2, 5, 6, 6, 4, 1);
     const int32_t *pre, *post;
@@ -663,20 +615,21 @@ static void test_vocab_txt_files(void **st) {
     lmd_tokenizer_free(t);
 
     /* errors name the file */
-    write_str(dir, "tokenizer_config.json", "{\"do_lower_case\": \"yes\"}");
+    tu_write_str(dir, "tokenizer_config.json", "{\"do_lower_case\": \"yes\"}");
     expect_load_error(dir, "tokenizer_config.json", "do_lower_case");
-    write_str(dir, "tokenizer_config.json", "{\"tokenizer_class\": \"MPNetTokenizer\"}");
+    tu_write_str(dir, "tokenizer_config.json", "{\"tokenizer_class\": \"MPNetTokenizer\"}");
     expect_load_error(dir, "tokenizer_config.json", "MPNetTokenizer");
-    write_str(dir, "tokenizer_config.json", "{\"unk_token\": \"<unk>\", \"cls_token\": \"<x>\"}");
+    tu_write_str(dir, "tokenizer_config.json",
+                 "{\"unk_token\": \"<unk>\", \"cls_token\": \"<x>\"}");
     expect_load_error(dir, "tokenizer_config.json", "<x>");
-    write_str(dir, "tokenizer_config.json", "[");
+    tu_write_str(dir, "tokenizer_config.json", "[");
     expect_load_error(dir, "tokenizer_config.json", "invalid JSON");
     char *cfg = lmd_path_join(dir, "tokenizer_config.json");
     unlink(cfg);
     free(cfg);
-    write_file(dir, "vocab.txt", "[UNK]\n\xff\n", 8);
+    tu_write_file(dir, "vocab.txt", "[UNK]\n\xff\n", 8);
     expect_load_error(dir, "vocab.txt", "UTF-8");
-    write_str(dir, "vocab.txt", "");
+    tu_write_str(dir, "vocab.txt", "");
     expect_load_error(dir, "vocab.txt", "empty");
     rm_dir(dir);
 }

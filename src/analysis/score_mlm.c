@@ -10,7 +10,7 @@
  * Copies of one text and of several texts are packed into forward batches of
  * at most max_batch_tokens tokens (at least one copy); the encoder computes
  * its last layer, the head transform and the output layer only at each
- * copy's masked row (lmd_bert_forward_sel), one logit row per copy,
+ * copy's masked row (lmd_model_forward_sel), one logit row per copy,
  * reduced by the same lmd_score_row as the causal scorer. */
 #include <omp.h>
 #include <stdlib.h>
@@ -137,7 +137,7 @@ int lmd_score_mlm(const lmd_model *m, const int32_t *const *ids, const size_t *n
                     t++;
             }
         }
-        if (lmd_bert_forward_sel(m, seqs, (int)nc, sel, hidden, err) < 0) goto done;
+        if (lmd_model_forward_sel(m, seqs, (int)nc, sel, hidden, err) < 0) goto done;
         for (size_t b0 = 0; b0 < nc; b0 += LOGIT_BLOCK) {
             int nb = (int)(nc - b0 < LOGIT_BLOCK ? nc - b0 : LOGIT_BLOCK);
             if (lmd_model_logits(m, hidden + b0 * (size_t)d, (size_t)nb, logits, (size_t)V) < 0) {

@@ -1,5 +1,7 @@
-/* model.c - loads a Hugging Face model folder: config.json, the safetensors
- * weights and the tokenizer, then hands over to the architecture's loader. */
+/* model.c - loads a Hugging Face model folder: config.json, the weights (a
+ * uniform tensor set, format/) and the tokenizer; finds the architecture's
+ * row in the table (arch/registry.c) and runs its loader; the helpers that
+ * fetch one tensor checked against the config. */
 #include "model/model.h"
 
 #include <libgen.h>
@@ -7,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/kernels.h"
+#include "model/arch/arch.h"
+#include "model/kernel/kernels.h"
 #include "tokenize/tokenizer.h"
 
 int lmd_cfg_int(const cJSON *cfg, const char *key, long def, long *out, const char *path,
@@ -73,11 +76,14 @@ static int find_checked(lmd_model *m, const char *prefix, const char *name, int 
     char want[128] = "", have[128] = "";
     size_t wl = 0, hl = 0;
     for (int i = 0; i < ndim; i++)
-        wl += (size_t)snprintf(want + wl, sizeof want - wl, "%s%lld", i ? "," : "", (long long)dims[i]);
+        wl += (size_t)snprintf(want + wl, sizeof want - wl, "%s%lld", i ? "," : "",
+                               (long long)dims[i]);
     for (int i = 0; i < t->ndim && hl < sizeof have; i++)
-        hl += (size_t)snprintf(have + hl, sizeof have - hl, "%s%lld", i ? "," : "", (long long)t->shape[i]);
+        hl += (size_t)snprintf(have + hl, sizeof have - hl, "%s%lld", i ? "," : "",
+                               (long long)t->shape[i]);
     int same = t->ndim == ndim;
-    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == dims[i];
+    for (int i = 0; same && i < ndim; i++)
+        same = t->shape[i] == dims[i];
     if (!same)
         return lmd_fail(err, "%s: tensor %s: shape [%s] but config.json says [%s]", file, t->name,
                         have, want);
@@ -120,7 +126,8 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
 int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits, size_t ldl) {
     if (lmd_matmul(h, T, &m->lm_head, logits, ldl, 0) < 0) return -1;
     if (m->lm_bias)
-        for (size_t r = 0; r < T; r++) lmd_add_bias(logits + r * ldl, 1, (size_t)m->lm_head.n_out, m->lm_bias);
+        for (size_t r = 0; r < T; r++)
+            lmd_add_bias(logits + r * ldl, 1, (size_t)m->lm_head.n_out, m->lm_bias);
     return 0;
 }
 
@@ -140,9 +147,12 @@ int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
         free(p);
         return lmd_fail(err, "%s: tensor %s: out of memory", file, t->name);
     }
-    if (t->dtype == LMD_F32) memcpy(p, t->data, t->nbytes);
-    else if (t->dtype == LMD_F16) lmd_f16_to_f32(t->data, p, (size_t)t->numel);
-    else lmd_bf16_to_f32(t->data, p, (size_t)t->numel);
+    if (t->dtype == LMD_F32)
+        memcpy(p, t->data, t->nbytes);
+    else if (t->dtype == LMD_F16)
+        lmd_f16_to_f32(t->data, p, (size_t)t->numel);
+    else
+        lmd_bf16_to_f32(t->data, p, (size_t)t->numel);
     *out = p;
     return 0;
 }
@@ -154,6 +164,64 @@ int lmd_weight(lmd_model *m, const char *prefix, const char *name, int ndim, con
         return lmd_fail(err, "%s: tensor %s%s (or %s) is missing from the weights", m->dir, prefix,
                         name, name);
     return 0;
+}
+
+/* Whether name is prefix followed by nothing or by For / LM / Model. */
+static int family_class(const char *name, const char *prefix) {
+    size_t l = strlen(prefix);
+    return !strncmp(name, prefix, l) &&
+           (!name[l] || !strncmp(name + l, "For", 3) || !strncmp(name + l, "LM", 2) ||
+            !strncmp(name + l, "Model", 5));
+}
+
+/* The table row of a config: by "architectures" (else by model_type); *name
+ * is the HF architecture name the model reports. */
+static int find_arch(const char *arch, const char *model_type, const char *path,
+                     const lmd_arch **out, const char **name, lmd_error *err) {
+    for (const lmd_arch *const *a = lmd_archs; *a; a++)
+        for (const char *const *n = (*a)->names; *n; n++) {
+            int hit = (*a)->refuse ? arch && family_class(arch, *n)
+                      : arch       ? !strcmp(arch, *n)
+                                   : model_type && !strcmp(model_type, (*a)->model_type);
+            if (!hit) continue;
+            if ((*a)->refuse)
+                return lmd_fail(err, "%s: architecture %s (model_type %s) %s", path, arch,
+                                model_type ? model_type : "(none)", (*a)->refuse);
+            *out = *a;
+            *name = arch ? *n : (*a)->names[0];
+            return 0;
+        }
+    lmd_buf list = {0};
+    for (const lmd_arch *const *a = lmd_archs; *a; a++)
+        for (const char *const *n = (*a)->names; *n && !(*a)->refuse; n++)
+            lmd_buf_printf(&list, "%s%s (%s)", list.len ? ", " : "", *n, (*a)->model_type);
+    lmd_fail(err, "%s: architecture %s (model_type %s) is not supported; supported: %s", path,
+             arch ? arch : "(none)", model_type ? model_type : "(none)", list.data);
+    lmd_buf_free(&list);
+    return -1;
+}
+
+/* The architecture's three steps: hyper-parameters, the tensor table, bind. */
+static int load_arch(lmd_model *m, const cJSON *cfg, const char *path, lmd_error *err) {
+    const lmd_arch *a = m->ops;
+    m->arch = calloc(1, a->size);
+    if (!m->arch) return lmd_fail(err, "out of memory");
+    if (a->read_hp(m, cfg, path, m->arch, err) < 0 || lmd_arch_load(m, a, err) < 0 ||
+        a->bind(m, m->arch, err) < 0)
+        return -1;
+    lmd_model_info *info = &m->info;
+    info->vocab_size = (int32_t)m->hp.vocab;
+    info->n_layer = (int32_t)m->hp.n_layer;
+    info->n_embd = (int32_t)m->hp.d;
+    info->n_head = (int32_t)m->hp.H;
+    info->n_inner = (int32_t)m->hp.inner;
+    return 0;
+}
+
+int lmd_model_forward_sel(const lmd_model *m, const lmd_seq *seqs, int n_seqs, const int *sel,
+                          float *hidden, lmd_error *err) {
+    if (!m->ops->forward_sel) return lmd_fail(err, "%s: not a masked LM", m->name);
+    return m->ops->forward_sel(m, seqs, n_seqs, sel, hidden, err);
 }
 
 int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
@@ -173,7 +241,8 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
         goto done;
     }
     /* the name is the folder's basename, without trailing slashes */
-    for (size_t l = strlen(tmp); l > 1 && tmp[l - 1] == '/'; l--) tmp[l - 1] = 0;
+    for (size_t l = strlen(tmp); l > 1 && tmp[l - 1] == '/'; l--)
+        tmp[l - 1] = 0;
     m->name = strdup(basename(tmp));
     m->info.name = m->name;
     if (lmd_read_file(cfg_path, &json, &len, err) < 0) goto done;
@@ -186,53 +255,10 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
     const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
     const char *arch = cJSON_IsString(a0) ? a0->valuestring : NULL;
-    /* the architecture, by "architectures" (else by model_type) */
-    static const struct {
-        const char *arch, *model_type;
-        const lmd_arch_ops *ops;
-    } archs_known[] = {
-        {"GPT2LMHeadModel", "gpt2", &lmd_gpt2_ops},
-        {"LlamaForCausalLM", "llama", &lmd_llama_ops},
-        {"MistralForCausalLM", "mistral", &lmd_llama_ops},
-        {"Qwen2ForCausalLM", "qwen2", &lmd_llama_ops},
-        {"GPTNeoXForCausalLM", "gpt_neox", &lmd_neox_ops},
-        {"BertForMaskedLM", "bert", &lmd_bert_ops},
-        {"DistilBertForMaskedLM", "distilbert", &lmd_bert_ops},
-        {"RobertaForMaskedLM", "roberta", &lmd_bert_ops},
-        {"BertLMHeadModel", "bert", &lmd_bert_ops},
-        {"BertForPreTraining", "bert", &lmd_bert_ops},
-    };
-    const size_t n_known = sizeof archs_known / sizeof archs_known[0];
-    size_t which = n_known;
-    for (size_t i = 0; i < n_known && which == n_known; i++)
-        if (arch ? !strcmp(arch, archs_known[i].arch)
-                 : model_type && !strcmp(model_type, archs_known[i].model_type))
-            which = i;
-    /* other BERT-family classes (BertModel, ...ForSequenceClassification)
-     * go to bert.c, which says why they cannot be scored */
-    int bert_family = which == n_known && lmd_bert_is_family(arch, model_type);
-    if (which == n_known && !bert_family) {
-        char list[512] = "";
-        size_t ll = 0;
-        for (size_t i = 0; i < n_known; i++)
-            ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s%s (%s)", i ? ", " : "",
-                                   archs_known[i].arch, archs_known[i].model_type);
-        lmd_fail(err,
-                 "%s: architecture %s (model_type %s) is not supported; supported: %s",
-                 cfg_path, arch ? arch : "(none)", model_type ? model_type : "(none)", list);
-        goto done;
-    }
+    if (find_arch(arch, model_type, cfg_path, &m->ops, &m->info.arch, err) < 0) goto done;
     if (lmd_tokenizer_load(dir, &m->tok, err) < 0) goto done;
     if (lmd_st_open_dir(dir, &m->st, err) < 0) goto done;
-    m->ops = bert_family ? &lmd_bert_ops : archs_known[which].ops;
-    {
-        const char *name = bert_family || arch ? arch : archs_known[which].arch;
-        int lrc = m->ops == &lmd_gpt2_ops   ? lmd_gpt2_load(m, cfg, cfg_path, err)
-                  : m->ops == &lmd_neox_ops ? lmd_neox_load(m, cfg, cfg_path, err)
-                  : m->ops == &lmd_bert_ops ? lmd_bert_load(m, cfg, cfg_path, name, err)
-                                            : lmd_llama_load(m, cfg, cfg_path, name, err);
-        if (lrc < 0) goto done;
-    }
+    if (load_arch(m, cfg, cfg_path, err) < 0) goto done;
     long bos;
     if (lmd_cfg_int(cfg, "bos_token_id", -1, &bos, cfg_path, err) < 0) goto done;
     if (bos >= 0) {
@@ -250,14 +276,16 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
     }
     if (m->info.masked_lm) {
         if (lmd_tokenizer_mask(m->tok) < 0 || lmd_tokenizer_mask(m->tok) >= m->info.vocab_size) {
-            lmd_fail(err, "%s: a masked LM needs a mask token and the tokenizer has none "
-                          "([MASK] / <mask>, or mask_token in tokenizer_config.json)",
+            lmd_fail(err,
+                     "%s: a masked LM needs a mask token and the tokenizer has none "
+                     "([MASK] / <mask>, or mask_token in tokenizer_config.json)",
                      dir);
             goto done;
         }
     } else if (lmd_tokenizer_bos(m->tok) < 0) {
-        lmd_fail(err, "%s: no BOS token: config.json has no bos_token_id and the tokenizer has no "
-                      "<|endoftext|>",
+        lmd_fail(err,
+                 "%s: no BOS token: config.json has no bos_token_id and the tokenizer has no "
+                 "<|endoftext|>",
                  dir);
         goto done;
     }
@@ -277,8 +305,11 @@ done:
 
 void lmd_model_free(lmd_model *m) {
     if (!m) return;
-    if (m->ops && m->ops->free_arch) m->ops->free_arch(m->arch);
-    for (size_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    if (m->arch && m->ops->free_arch) m->ops->free_arch(m->arch);
+    free(m->arch);
+    free(m->layers);
+    for (size_t i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
     free(m->owned);
     lmd_st_close(&m->st);
     lmd_tokenizer_free(m->tok);
@@ -288,9 +319,13 @@ void lmd_model_free(lmd_model *m) {
     free(m);
 }
 
-const lmd_tokenizer *lmd_model_tokenizer(const lmd_model *m) { return m->tok; }
+const lmd_tokenizer *lmd_model_tokenizer(const lmd_model *m) {
+    return m->tok;
+}
 
-void lmd_model_get_info(const lmd_model *m, lmd_model_info *info) { *info = m->info; }
+void lmd_model_get_info(const lmd_model *m, lmd_model_info *info) {
+    *info = m->info;
+}
 
 void lmd_model_weights_hash(const lmd_model *m, char hex[65]) {
     lmd_model *mm = (lmd_model *)m; /* the cache is logically const */
@@ -302,7 +337,8 @@ void lmd_model_weights_hash(const lmd_model *m, char hex[65]) {
             const lmd_tensor *t = &m->st.tensors[i];
             lmd_buf b = {0};
             lmd_buf_printf(&b, "%s\t%s\t[", t->name, t->dtype_name);
-            for (int d = 0; d < t->ndim; d++) lmd_buf_printf(&b, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+            for (int d = 0; d < t->ndim; d++)
+                lmd_buf_printf(&b, "%s%lld", d ? "," : "", (long long)t->shape[d]);
             lmd_buf_printf(&b, "]\t%zu\n", t->nbytes);
             lmd_sha256_update(h, b.data, b.len);
             lmd_buf_free(&b);

@@ -8,8 +8,8 @@
 #include <pthread.h>
 
 #include "base/base.h"
-#include "model/matmul.h"
-#include "model/safetensors.h"
+#include "model/format/safetensors.h"
+#include "model/kernel/matmul.h"
 
 /* One sequence of a forward batch: tokens with position ids 0..len-1. */
 typedef struct lmd_seq {
@@ -17,15 +17,50 @@ typedef struct lmd_seq {
     int len;
 } lmd_seq;
 
-typedef struct lmd_arch_ops {
-    const char *name;
+typedef int (*lmd_forward_fn)(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,
+                              lmd_error *err);
+typedef int (*lmd_forward_sel_fn)(const lmd_model *m, const lmd_seq *seqs, int n_seqs,
+                                  const int *sel, float *hidden, lmd_error *err);
+struct lmd_wspec;
+
+/* The hyper-parameters the generic tensor loop needs: tensor shapes are
+ * products of these, conditions are bits of `flags` (arch/arch.h). */
+typedef struct lmd_hp {
+    long d, n_layer, H, KV, D, inner, vocab;
+    long n_pos;   /* rows of a position table */
+    long n_types; /* rows of a token-type table */
+    long n_experts, expert_inner;
+    unsigned flags;
+} lmd_hp;
+
+/* One row of the architecture table (arch/registry.c): everything the
+ * loader and the scorer know of a family.  Loading = read_hp (config.json
+ * into m->hp and the family's struct m->arch), the generic loop over
+ * `tensors` into m->arch and m->layers (arch/load.c), then bind (the head,
+ * the rest of m->info). */
+typedef struct lmd_arch {
+    const char *id;
+    const char *const *names; /* HF "architectures" values, NULL-terminated */
+    const char *model_type;   /* config.json's model_type, when it has no architectures */
+    const char *prefix;       /* tried before each tensor name (then the name alone) */
+    size_t size, layer_size;  /* the family's struct and per-layer struct */
+    int (*read_hp)(lmd_model *m, const cJSON *cfg, const char *path, void *arch, lmd_error *err);
+    const struct lmd_wspec *tensors;
+    size_t n_tensors;
+    int (*bind)(lmd_model *m, void *arch, lmd_error *err);
     /* Runs the sequences through the network; writes the final hidden states
-     * (after the last norm) of every position, the sequences' rows one after
-     * the other, into hidden [sum(len) x n_embd]. */
-    int (*forward)(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,
-                   lmd_error *err);
-    void (*free_arch)(void *arch);
-} lmd_arch_ops;
+     * (after the last norm, or a masked LM's head transform) of every
+     * position, the sequences' rows one after the other, into hidden
+     * [sum(len) x n_embd]. */
+    lmd_forward_fn forward;
+    /* Masked LMs (else NULL): like forward, but only row sel[s] of sequence
+     * s is wanted; writes n_seqs rows into hidden [n_seqs x n_embd]. */
+    lmd_forward_sel_fn forward_sel;
+    void (*free_arch)(void *arch); /* what read_hp / bind allocated inside m->arch */
+    /* set: every name beginning with one of `names` (then For / LM / Model,
+     * or nothing) is refused with this reason */
+    const char *refuse;
+} lmd_arch;
 
 struct lmd_model {
     char *dir;
@@ -33,11 +68,13 @@ struct lmd_model {
     lmd_model_info info;
     lmd_tokenizer *tok;
     lmd_st_set st;
-    const lmd_arch_ops *ops;
-    void *arch;            /* the architecture's weights */
-    lmd_mat lm_head;       /* [vocab_size x n_embd], in its stored dtype */
-    const float *lm_bias;  /* [vocab_size] or NULL */
-    float **owned;         /* buffers converted from F16/BF16 or realigned */
+    const lmd_arch *ops; /* its row of the architecture table */
+    void *arch;          /* the architecture's struct: hyper-parameters, weights */
+    void *layers;        /* its per-layer structs */
+    lmd_hp hp;
+    lmd_mat lm_head;      /* [vocab_size x n_embd], in its stored dtype */
+    const float *lm_bias; /* [vocab_size] or NULL */
+    float **owned;        /* buffers converted from F16/BF16 or realigned */
     size_t n_owned;
     pthread_mutex_t hash_lock;
     char weights_hash[65]; /* empty until first asked */
@@ -74,26 +111,14 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
  * ldl) = h lm_head^T + lm_bias. */
 int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits, size_t ldl);
 
-/* Architectures besides GPT-2 (llama.c: Llama, Mistral, Qwen2; neox.c). */
-int lmd_llama_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, const char *arch,
-                   lmd_error *err);
-extern const lmd_arch_ops lmd_llama_ops, lmd_neox_ops;
-int lmd_neox_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, lmd_error *err);
+/* The architecture table (arch/registry.c), ending with NULL. */
+extern const lmd_arch *const lmd_archs[];
 
-extern const lmd_arch_ops lmd_gpt2_ops;
-int lmd_gpt2_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, lmd_error *err);
-
-/* BERT, DistilBERT, RoBERTa masked LMs (bert.c). is_family: the
- * architecture name (or, without one, model_type) is of these families, so
- * lmd_bert_load is the loader that explains what it accepts. */
-extern const lmd_arch_ops lmd_bert_ops;
-int lmd_bert_is_family(const char *arch, const char *model_type);
-int lmd_bert_load(lmd_model *m, const cJSON *cfg, const char *cfg_path, const char *arch,
-                  lmd_error *err);
-/* Like ops->forward of a masked LM, but only row sel[s] of sequence s is
- * wanted: writes n_seqs rows into hidden [n_seqs x n_embd] (the last layer
- * runs on those rows only). */
-int lmd_bert_forward_sel(const lmd_model *m, const lmd_seq *seqs, int n_seqs, const int *sel,
-                         float *hidden, lmd_error *err);
+/* Like m->ops->forward for a masked LM, but only row sel[s] of sequence s is
+ * wanted (see lmd_arch.forward_sel); an error for causal models. */
+int lmd_model_forward_sel(const lmd_model *m, const lmd_seq *seqs, int n_seqs, const int *sel,
+                          float *hidden, lmd_error *err);
+/* its first name, kept for the tests and benchmarks that use it */
+#define lmd_bert_forward_sel lmd_model_forward_sel
 
 #endif

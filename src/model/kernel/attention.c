@@ -2,7 +2,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
-#include "model/attention.h"
+#include "model/kernel/attention.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/kernels.h"
+#include "model/kernel/kernels.h"
 
 #define QBLOCK 64 /* query rows per attention task */
+/* less work than this (multiply-adds) runs on one thread */
+#define PAR_MIN_WORK 32768
 
 static int rope_num(const cJSON *o, const char *key, double *out, const char *path,
                     lmd_error *err) {
@@ -137,65 +139,85 @@ int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x,
     return 0;
 }
 
-void lmd_rmsnorm_rows(const float *x, float *y, size_t rows, int d, const float *w, float eps) {
-#pragma omp parallel for schedule(static)
-    for (size_t r = 0; r < rows; r++)
-        lmd_rmsnorm_row(x + r * (size_t)d, y + r * (size_t)d, d, w, eps);
-}
+/* The query blocks: sequence, first and end query position, first q/out
+ * row, first key row of the sequence. */
+typedef struct qblock {
+    int s, i0, i1;
+    size_t qrow, krow;
+} qblock;
 
-int lmd_attention(const lmd_seq *seqs, int n_seqs, int H, int KV, int D, float scale,
-                  const float *q, size_t qs, const float *k, size_t ks, const float *v, size_t vs,
-                  size_t ld, float *out, size_t ldo) {
-    /* tasks: (sequence, block of QBLOCK query rows) x head */
-    int Lmax = 0;
-    size_t nblk = 0;
+static qblock *make_blocks(const lmd_seq *seqs, int n_seqs, const int *sel, size_t *n) {
+    size_t nb = 0;
+    for (int s = 0; s < n_seqs; s++)
+        nb += sel ? 1 : ((size_t)seqs[s].len + QBLOCK - 1) / QBLOCK;
+    *n = nb;
+    qblock *b = malloc((nb ? nb : 1) * sizeof *b);
+    if (!b) return NULL;
+    size_t i = 0, o = 0;
     for (int s = 0; s < n_seqs; s++) {
-        if (seqs[s].len > Lmax) Lmax = seqs[s].len;
-        nblk += ((size_t)seqs[s].len + QBLOCK - 1) / QBLOCK;
-    }
-    if (nblk == 0) return 0;
-    const int nth = omp_get_max_threads();
-    size_t *bs = malloc(nblk * sizeof *bs), *bi = malloc(nblk * sizeof *bi),
-           *boff = malloc(nblk * sizeof *boff);
-    float *scratch = malloc((size_t)nth * QBLOCK * (size_t)Lmax * sizeof *scratch);
-    if (!bs || !bi || !boff || !scratch) {
-        free(bs), free(bi), free(boff), free(scratch);
-        return -1;
-    }
-    size_t b = 0, o = 0;
-    for (int s = 0; s < n_seqs; s++) {
-        for (int i0 = 0; i0 < seqs[s].len; i0 += QBLOCK, b++) {
-            bs[b] = (size_t)s;
-            bi[b] = (size_t)i0;
-            boff[b] = o;
+        if (sel) {
+            b[i++] = (qblock){s, sel[s], sel[s] + 1, (size_t)s, o};
+        } else {
+            for (int i0 = 0; i0 < seqs[s].len; i0 += QBLOCK) {
+                int i1 = i0 + QBLOCK < seqs[s].len ? i0 + QBLOCK : seqs[s].len;
+                b[i++] = (qblock){s, i0, i1, o + (size_t)i0, o};
+            }
         }
         o += (size_t)seqs[s].len;
     }
-    const int group = H / KV;
-    const size_t ntask = nblk * (size_t)H;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (size_t t = 0; t < ntask; t++) {
-        size_t blk = t / (size_t)H;
-        int j = (int)(t % (size_t)H), g = j / group;
-        int L = seqs[bs[blk]].len, i0 = (int)bi[blk];
-        int i1 = i0 + QBLOCK < L ? i0 + QBLOCK : L, rows = i1 - i0;
-        size_t r0 = boff[blk]; /* the sequence's first row */
-        float *S = scratch + (size_t)omp_get_thread_num() * QBLOCK * (size_t)Lmax;
-        const float *Q = q + (r0 + (size_t)i0) * ld + (size_t)j * qs;
-        const float *K = k + r0 * ld + (size_t)g * ks;
-        const float *V = v + r0 * ld + (size_t)g * vs;
-        /* scores of rows i0..i1-1 against keys 0..i1-1 (row stride i1) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, i1, D, scale, Q, (int)ld, K,
-                    (int)ld, 0.0f, S, i1);
-        for (int r = 0; r < rows; r++) {
-            float *row = S + (size_t)r * i1;
-            int n = i0 + r + 1;
-            lmd_softmax_row(row, n);
-            memset(row + n, 0, (size_t)(i1 - n) * sizeof *row);
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, i1, 1.0f, S, i1, V, (int)ld,
-                    0.0f, out + (r0 + (size_t)i0) * ldo + (size_t)j * D, (int)ldo);
+    return b;
+}
+
+/* One block and head: scores of the block's queries against keys k0..k1-1
+ * in S (row stride k1 - k0), masked, soft-maxed, times V. */
+static void attend(const lmd_attn *a, const qblock *b, int L, int j, float *S) {
+    const int g = j / (a->H / a->KV), rows = b->i1 - b->i0;
+    int k1 = a->causal ? b->i1 : L;
+    int k0 = a->causal && a->window > 0 && b->i0 - a->window + 1 > 0 ? b->i0 - a->window + 1 : 0;
+    const int n = k1 - k0;
+    const float *Q = a->q + b->qrow * a->q_ld + (size_t)j * a->q_hs;
+    const float *K = a->k + (b->krow + (size_t)k0) * a->kv_ld + (size_t)g * a->k_hs;
+    const float *V = a->v + (b->krow + (size_t)k0) * a->kv_ld + (size_t)g * a->v_hs;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, a->D, a->scale, Q, (int)a->q_ld,
+                K, (int)a->kv_ld, 0.0f, S, n);
+    for (int r = 0; r < rows; r++) {
+        float *row = S + (size_t)r * n;
+        int i = b->i0 + r;
+        int lo = a->causal && a->window > 0 && i - a->window + 1 > k0 ? i - a->window + 1 - k0 : 0;
+        int hi = a->causal ? i + 1 - k0 : n; /* visible: lo..hi-1 */
+        if (a->softcap > 0) lmd_softcap(row + lo, (size_t)(hi - lo), a->softcap);
+        memset(row, 0, (size_t)lo * sizeof *row);
+        lmd_softmax_row(row + lo, hi - lo);
+        memset(row + hi, 0, (size_t)(n - hi) * sizeof *row);
     }
-    free(bs), free(bi), free(boff), free(scratch);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, a->D, n, 1.0f, S, n, V,
+                (int)a->kv_ld, 0.0f, a->out + b->qrow * a->out_ld + (size_t)j * a->D,
+                (int)a->out_ld);
+}
+
+int lmd_attention(const lmd_seq *seqs, int n_seqs, const lmd_attn *a) {
+    int Lmax = 0;
+    size_t work = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        if (seqs[s].len > Lmax) Lmax = seqs[s].len;
+        work += (size_t)seqs[s].len * (size_t)(a->sel ? 1 : seqs[s].len);
+    }
+    size_t nblk;
+    qblock *blk = make_blocks(seqs, n_seqs, a->sel, &nblk);
+    const int nth = omp_get_max_threads();
+    float *scratch = malloc((size_t)nth * QBLOCK * (size_t)(Lmax ? Lmax : 1) * sizeof *scratch);
+    if (!blk || !scratch) {
+        free(blk), free(scratch);
+        return -1;
+    }
+    const size_t ntask = nblk * (size_t)a->H;
+    work *= (size_t)a->H * (size_t)a->D;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= PAR_MIN_WORK)
+    for (size_t t = 0; t < ntask; t++) {
+        const qblock *b = &blk[t / (size_t)a->H];
+        float *S = scratch + (size_t)omp_get_thread_num() * QBLOCK * (size_t)Lmax;
+        attend(a, b, seqs[b->s].len, (int)(t % (size_t)a->H), S);
+    }
+    free(blk), free(scratch);
     return 0;
 }

@@ -3,9 +3,10 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
-#include "kernels.h"
+#include "model/kernel/kernels.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #if defined(__x86_64__) && !defined(__clang__) && !defined(LMD_NO_CLONES)
@@ -44,13 +45,15 @@ static inline float exp_one(float x) {
 }
 
 LMD_CLONES void lmd_vexp(const float *x, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = exp_one(x[i]);
+    for (size_t i = 0; i < n; i++)
+        y[i] = exp_one(x[i]);
 }
 
 LMD_CLONES void lmd_layernorm_row(const float *x, float *y, int d, const float *w, const float *b,
                                   float eps) {
     float sum = 0;
-    for (int i = 0; i < d; i++) sum += x[i];
+    for (int i = 0; i < d; i++)
+        sum += x[i];
     float mean = sum / (float)d;
     float var = 0;
     for (int i = 0; i < d; i++) {
@@ -59,18 +62,22 @@ LMD_CLONES void lmd_layernorm_row(const float *x, float *y, int d, const float *
     }
     var /= (float)d;
     float inv = 1.0f / sqrtf(var + eps);
-    for (int i = 0; i < d; i++) y[i] = (x[i] - mean) * inv * w[i] + b[i];
+    for (int i = 0; i < d; i++)
+        y[i] = (x[i] - mean) * inv * w[i] + b[i];
 }
 
 LMD_CLONES void lmd_rmsnorm_row(const float *x, float *y, int d, const float *w, float eps) {
     float ss = 0;
-    for (int i = 0; i < d; i++) ss += x[i] * x[i];
+    for (int i = 0; i < d; i++)
+        ss += x[i] * x[i];
     float inv = 1.0f / sqrtf(ss / (float)d + eps);
-    for (int i = 0; i < d; i++) y[i] = x[i] * inv * w[i];
+    for (int i = 0; i < d; i++)
+        y[i] = x[i] * inv * w[i];
 }
 
 LMD_CLONES void lmd_vmul(float *x, const float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] *= y[i];
+    for (size_t i = 0; i < n; i++)
+        x[i] *= y[i];
 }
 
 LMD_CLONES static void gelu_tanh(float *x, size_t n) {
@@ -103,7 +110,8 @@ LMD_CLONES static void gelu_erf(float *x, size_t n) {
 }
 
 LMD_CLONES static void silu(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + exp_one(-x[i]));
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] / (1.0f + exp_one(-x[i]));
 }
 
 void lmd_activate(float *x, size_t n, lmd_activation act) {
@@ -115,7 +123,8 @@ void lmd_activate(float *x, size_t n, lmd_activation act) {
         gelu_erf(x, n);
         break;
     case LMD_ACT_RELU:
-        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] > 0 ? x[i] : 0;
         break;
     case LMD_ACT_SILU:
         silu(x, n);
@@ -126,14 +135,16 @@ void lmd_activate(float *x, size_t n, lmd_activation act) {
 LMD_CLONES void lmd_add_bias(float *x, size_t rows, size_t cols, const float *b) {
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * cols;
-        for (size_t c = 0; c < cols; c++) row[c] += b[c];
+        for (size_t c = 0; c < cols; c++)
+            row[c] += b[c];
     }
 }
 
 LMD_CLONES float lmd_vmax(const float *x, size_t n) {
     float m = x[0];
 #pragma omp simd reduction(max : m)
-    for (size_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (size_t i = 1; i < n; i++)
+        m = x[i] > m ? x[i] : m;
     return m;
 }
 
@@ -143,7 +154,8 @@ LMD_CLONES double lmd_expsum(const float *z, size_t n, float m, double *wsum, fl
     for (size_t i0 = 0; i0 < n; i0 += B) {
         size_t len = n - i0 < B ? n - i0 : B;
         float *d = scratch + i0;
-        for (size_t i = 0; i < len; i++) d[i] = z[i0 + i] - m;
+        for (size_t i = 0; i < len; i++)
+            d[i] = z[i0 + i] - m;
         float bs = 0, bw = 0;
         for (size_t i = 0; i < len; i++) {
             float e = exp_one(d[i]);
@@ -159,16 +171,81 @@ LMD_CLONES double lmd_expsum(const float *z, size_t n, float m, double *wsum, fl
 
 LMD_CLONES size_t lmd_count_greater(const float *x, size_t n, float t) {
     size_t c = 0;
-    for (size_t i = 0; i < n; i++) c += x[i] > t;
+    for (size_t i = 0; i < n; i++)
+        c += x[i] > t;
     return c;
 }
 
 void lmd_softmax_row(float *x, int n) {
     float m = lmd_vmax(x, (size_t)n);
-    for (int i = 0; i < n; i++) x[i] -= m;
+    for (int i = 0; i < n; i++)
+        x[i] -= m;
     lmd_vexp(x, x, (size_t)n);
     float s = 0;
-    for (int i = 0; i < n; i++) s += x[i];
+    for (int i = 0; i < n; i++)
+        s += x[i];
     float inv = 1.0f / s;
-    for (int i = 0; i < n; i++) x[i] *= inv;
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+/* loops over fewer values than this run on one thread: a parallel region
+ * costs more than they do (tiny models would pay it thousands of times) */
+#define PAR_MIN 32768
+
+void lmd_layernorm_rows(const float *x, float *y, size_t rows, int d, const float *w,
+                        const float *b, float eps) {
+#pragma omp parallel for schedule(static) if (rows * (size_t)d >= PAR_MIN)
+    for (size_t r = 0; r < rows; r++)
+        lmd_layernorm_row(x + r * (size_t)d, y + r * (size_t)d, d, w, b, eps);
+}
+
+void lmd_rmsnorm_rows(const float *x, float *y, size_t rows, int d, const float *w, float eps) {
+#pragma omp parallel for schedule(static) if (rows * (size_t)d >= PAR_MIN)
+    for (size_t r = 0; r < rows; r++)
+        lmd_rmsnorm_row(x + r * (size_t)d, y + r * (size_t)d, d, w, eps);
+}
+
+void lmd_rmsnorm_pieces(float *x, size_t rows, size_t ld, int n, size_t stride, int d,
+                        const float *w, float eps) {
+#pragma omp parallel for schedule(static) if (rows * (size_t)n * (size_t)d >= PAR_MIN)
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++) {
+            float *p = x + r * ld + (size_t)j * stride;
+            lmd_rmsnorm_row(p, p, d, w, eps);
+        }
+}
+
+void lmd_bias_rows(float *x, size_t rows, size_t ld, int n, const float *b) {
+    if (!b) return;
+#pragma omp parallel for schedule(static) if (rows * (size_t)n >= PAR_MIN)
+    for (size_t r = 0; r < rows; r++)
+        lmd_add_bias(x + r * ld, 1, (size_t)n, b);
+}
+
+void lmd_activate_rows(float *x, size_t rows, size_t ld, int n, lmd_activation act) {
+#pragma omp parallel for schedule(static) if (rows * (size_t)n >= PAR_MIN)
+    for (size_t r = 0; r < rows; r++)
+        lmd_activate(x + r * ld, (size_t)n, act);
+}
+
+void lmd_glu_rows(float *g, const float *u, size_t rows, size_t ld, int n, lmd_activation act) {
+#pragma omp parallel for schedule(static) if (rows * (size_t)n >= PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        lmd_activate(g + r * ld, (size_t)n, act);
+        lmd_vmul(g + r * ld, u + r * ld, (size_t)n);
+    }
+}
+
+int lmd_linear(const float *in, size_t T, const lmd_mat *W, const float *b, float *out, size_t ldo,
+               int accumulate) {
+    if (T == 0) return 0;
+    if (lmd_matmul(in, T, W, out, ldo, accumulate) < 0) return -1;
+    lmd_bias_rows(out, T, ldo, W->n_out, b);
+    return 0;
+}
+
+void lmd_softcap(float *x, size_t n, float cap) {
+    for (size_t i = 0; i < n; i++)
+        x[i] = cap * tanhf(x[i] / cap);
 }

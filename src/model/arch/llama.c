@@ -1,0 +1,326 @@
+/* llama.c - the RMSNorm / SwiGLU / RoPE decoders: LlamaForCausalLM,
+ * MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM and
+ * Olmo2ForCausalLM.  One forward; the families differ in their tensor
+ * tables and config keys.
+ *
+ * Per layer, Llama: h = x + o_proj(attn(rope(q_proj(n)), rope(k_proj(n)),
+ * v_proj(n))) with n = RMSNorm(x); x' = h + down(silu(gate(m)) * up(m)) with
+ * m = RMSNorm(h).  Grouped-query attention, RoPE in HF's rotate-half layout,
+ * optional biases (Llama attention_bias / mlp_bias, Qwen2's q/k/v biases),
+ * tied or separate head.  Qwen3 adds an RMSNorm over each head of q and k
+ * (before RoPE).  OLMo-2 has no norms before attention / MLP but after them
+ * (x' = x + RMSNorm(attn(x)), x'' = x' + RMSNorm(mlp(x'))), and its q/k
+ * RMSNorms span the whole projection.
+ *
+ * Sliding windows (Mistral's sliding_window, Qwen2's use_sliding_window):
+ * the context the scorer uses is capped at the window, so every forward
+ * fits in it and the full causal attention computed here is what the model
+ * computes; longer texts are scored with the scorer's own sliding windows
+ * (docs/scoring.md). */
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/arch/arch.h"
+#include "model/kernel/attention.h"
+
+#define MLP_ROWS 1024 /* rows of the MLP per pass: bounds its buffers */
+
+typedef struct dec_layer {
+    const float *ln_attn_in, *ln_attn_out, *ln_mlp_in, *ln_mlp_out, *q_norm, *k_norm;
+    const float *bq, *bk, *bv, *bo, *bgate, *bup, *bdown; /* NULL when absent */
+    lmd_mat wq, wk, wv, wo, wgate, wup, wdown;
+} dec_layer;
+
+typedef enum { QK_NONE, QK_PER_HEAD, QK_WHOLE } qk_norm;
+
+typedef struct decoder {
+    float eps;
+    qk_norm qk;
+    lmd_rope rope;
+    lmd_mat embed, head;
+    const float *norm;
+} decoder;
+
+#define G(f) offsetof(decoder, f)
+#define L(f) offsetof(dec_layer, f)
+#define LAYER_PROJ                                                                                 \
+    {"layers.%d.self_attn.q_proj.weight", W_MAT, {DIM_QD, DIM_D}, 0, 0, L(wq)},                    \
+        {"layers.%d.self_attn.k_proj.weight", W_MAT, {DIM_KVD, DIM_D}, 0, 0, L(wk)},               \
+        {"layers.%d.self_attn.v_proj.weight", W_MAT, {DIM_KVD, DIM_D}, 0, 0, L(wv)},               \
+        {"layers.%d.self_attn.o_proj.weight", W_MAT, {DIM_D, DIM_QD}, 0, 0, L(wo)},                \
+        {"layers.%d.mlp.gate_proj.weight", W_MAT, {DIM_I, DIM_D}, 0, 0, L(wgate)},                 \
+        {"layers.%d.mlp.up_proj.weight", W_MAT, {DIM_I, DIM_D}, 0, 0, L(wup)},                     \
+        {"layers.%d.mlp.down_proj.weight", W_MAT, {DIM_D, DIM_I}, 0, 0, L(wdown)},                 \
+        {"layers.%d.self_attn.q_proj.bias", W_F32, {DIM_QD}, IF_QKV_BIAS, 0, L(bq)},               \
+        {"layers.%d.self_attn.k_proj.bias", W_F32, {DIM_KVD}, IF_QKV_BIAS, 0, L(bk)},              \
+        {"layers.%d.self_attn.v_proj.bias", W_F32, {DIM_KVD}, IF_QKV_BIAS, 0, L(bv)},              \
+        {"layers.%d.self_attn.o_proj.bias", W_F32, {DIM_D}, IF_O_BIAS, 0, L(bo)},                  \
+        {"layers.%d.mlp.gate_proj.bias", W_F32, {DIM_I}, IF_MLP_BIAS, 0, L(bgate)},                \
+        {"layers.%d.mlp.up_proj.bias", W_F32, {DIM_I}, IF_MLP_BIAS, 0, L(bup)},                    \
+        {"layers.%d.mlp.down_proj.bias", W_F32, {DIM_D}, IF_MLP_BIAS, 0, L(bdown)},                \
+        {"embed_tokens.weight", W_MAT, {DIM_V, DIM_D}, 0, 0, G(embed)},                            \
+        {"norm.weight", W_F32, {DIM_D}, 0, 0,                                                      \
+         G(norm)}, /* tied: HF ignores a stored lm_head.weight */                                  \
+    {                                                                                              \
+        "^lm_head.weight", W_MAT, {DIM_V, DIM_D}, IF_UNTIED, 0, G(head)                            \
+    }
+
+static const lmd_wspec llama_tensors[] = {
+    LAYER_PROJ,
+    {"layers.%d.input_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_attn_in)},
+    {"layers.%d.post_attention_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_mlp_in)},
+    /* Qwen3: per head */
+    {"layers.%d.self_attn.q_norm.weight", W_F32, {DIM_HD}, IF_QK_NORM, 0, L(q_norm)},
+    {"layers.%d.self_attn.k_norm.weight", W_F32, {DIM_HD}, IF_QK_NORM, 0, L(k_norm)},
+};
+
+static const lmd_wspec olmo2_tensors[] = {
+    LAYER_PROJ,
+    {"layers.%d.post_attention_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_attn_out)},
+    {"layers.%d.post_feedforward_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_mlp_out)},
+    {"layers.%d.self_attn.q_norm.weight", W_F32, {DIM_QD}, 0, 0, L(q_norm)},
+    {"layers.%d.self_attn.k_norm.weight", W_F32, {DIM_KVD}, 0, 0, L(k_norm)},
+};
+
+static void dec_free(void *p) {
+    lmd_rope_free(&((decoder *)p)->rope);
+}
+
+typedef enum { LLAMA, MISTRAL, QWEN2, QWEN3, OLMO2 } variant;
+
+/* Keys whose non-default values change the maths in a way not implemented. */
+static int refuse_unsupported(const cJSON *cfg, const char *path, const char *arch,
+                              lmd_error *err) {
+    double prf;
+    if (lmd_cfg_float(cfg, "partial_rotary_factor", 1.0, &prf, path, err) < 0) return -1;
+    if (prf != 1.0)
+        return lmd_fail(err, "%s: \"partial_rotary_factor\" %g is not supported for %s (1 is)",
+                        path, prf, arch);
+    static const char *must_be_null[] = {"quantization_config", "attn_logit_softcapping",
+                                         "final_logit_softcapping"};
+    for (size_t i = 0; i < sizeof must_be_null / sizeof *must_be_null; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, must_be_null[i]);
+        if (v && !cJSON_IsNull(v))
+            return lmd_fail(err, "%s: \"%s\" is not supported", path, must_be_null[i]);
+    }
+    const char *act = lmd_cfg_str(cfg, "hidden_act");
+    if (act && strcmp(act, "silu") && strcmp(act, "swish"))
+        return lmd_fail(err, "%s: \"hidden_act\" \"%s\" is not supported for %s (silu is)", path,
+                        act, arch);
+    return 0;
+}
+
+/* The sliding attention window, 0 when none: the scoring context is capped at it. */
+static int read_window(const cJSON *cfg, const char *path, variant v, long *window,
+                       lmd_error *err) {
+    int use = v == MISTRAL;
+    *window = 0;
+    if ((v == QWEN2 || v == QWEN3) &&
+        lmd_cfg_bool(cfg, "use_sliding_window", 0, &use, path, err) < 0)
+        return -1;
+    if (use && v == QWEN3) /* its windows cover only some layers */
+        return lmd_fail(err, "%s: \"use_sliding_window\" true is not supported for Qwen3", path);
+    if (use && lmd_cfg_int(cfg, "sliding_window", 0, window, path, err) < 0) return -1;
+    if (*window < 0) return lmd_fail(err, "%s: \"sliding_window\" %ld is negative", path, *window);
+    if (*window > 0 && *window < 2)
+        return lmd_fail(err, "%s: \"sliding_window\" %ld is too small (2 or more)", path, *window);
+    return 0;
+}
+
+static int dec_hp(lmd_model *m, const cJSON *cfg, const char *path, decoder *g, variant var,
+                  lmd_error *err) {
+    long d, nl, H, KV, D, I, V, np, window;
+    double eps, theta;
+    int attn_bias, mlp_bias, tie;
+    if (lmd_cfg_int(cfg, "hidden_size", 4096, &d, path, err) < 0 ||
+        lmd_cfg_int(cfg, "num_hidden_layers", 32, &nl, path, err) < 0 ||
+        lmd_cfg_int(cfg, "num_attention_heads", 32, &H, path, err) < 0 ||
+        lmd_cfg_int(cfg, "num_key_value_heads", H, &KV, path, err) < 0 ||
+        lmd_cfg_int(cfg, "intermediate_size", 11008, &I, path, err) < 0 ||
+        lmd_cfg_int(cfg, "vocab_size", 32000, &V, path, err) < 0 ||
+        lmd_cfg_int(cfg, "max_position_embeddings", 2048, &np, path, err) < 0 ||
+        lmd_cfg_float(cfg, "rms_norm_eps", var == OLMO2 ? 1e-5 : 1e-6, &eps, path, err) < 0 ||
+        lmd_cfg_float(cfg, "rope_theta", 10000.0, &theta, path, err) < 0 ||
+        lmd_cfg_bool(cfg, "attention_bias", 0, &attn_bias, path, err) < 0 ||
+        lmd_cfg_bool(cfg, "mlp_bias", 0, &mlp_bias, path, err) < 0 ||
+        lmd_cfg_bool(cfg, "tie_word_embeddings", 0, &tie, path, err) < 0 ||
+        refuse_unsupported(cfg, path, m->info.arch, err) < 0 ||
+        read_window(cfg, path, var, &window, err) < 0)
+        return -1;
+    if (H <= 0 || d <= 0)
+        return lmd_fail(err, "%s: hidden_size and num_attention_heads must be positive", path);
+    if (lmd_cfg_int(cfg, "head_dim", d / H, &D, path, err) < 0) return -1;
+    if (nl <= 0 || KV <= 0 || D <= 0 || I <= 0 || V <= 0 || np <= 1 || H % KV != 0 || d > 65536 ||
+        nl > 1024 || H > 1024 || D > 4096 || I > (1 << 20) || V > (1 << 24) || np > (1 << 24))
+        return lmd_fail(err,
+                        "%s: implausible sizes (hidden_size %ld, num_hidden_layers %ld, "
+                        "num_attention_heads %ld, num_key_value_heads %ld, head_dim %ld, "
+                        "intermediate_size %ld, vocab_size %ld, max_position_embeddings %ld; "
+                        "num_attention_heads must be a multiple of num_key_value_heads)",
+                        path, d, nl, H, KV, D, I, V, np);
+    if (!(eps > 0 && eps < 1))
+        return lmd_fail(err, "%s: rms_norm_eps %g is not in (0, 1)", path, eps);
+    unsigned f = (tie ? IF_TIED : IF_UNTIED) | (attn_bias ? IF_QKV_BIAS | IF_O_BIAS : 0) |
+                 (mlp_bias ? IF_MLP_BIAS : 0) | (var == QWEN2 ? IF_QKV_BIAS : 0) |
+                 (var == QWEN3 ? IF_QK_NORM : 0);
+    m->hp = (lmd_hp){
+        .d = d, .n_layer = nl, .H = H, .KV = KV, .D = D, .inner = I, .vocab = V, .flags = f};
+    m->info.n_ctx = (int32_t)(window > 0 && window < np ? window : np);
+    g->eps = (float)eps;
+    g->qk = var == QWEN3 ? QK_PER_HEAD : var == OLMO2 ? QK_WHOLE : QK_NONE;
+    return lmd_rope_init(&g->rope, cfg, path, (int)D, (int)D, theta, err);
+}
+
+#define VARIANT_HP(fn, v)                                                                          \
+    static int fn(lmd_model *m, const cJSON *cfg, const char *path, void *g, lmd_error *err) {     \
+        return dec_hp(m, cfg, path, g, v, err);                                                    \
+    }
+VARIANT_HP(llama_hp, LLAMA)
+VARIANT_HP(mistral_hp, MISTRAL)
+VARIANT_HP(qwen2_hp, QWEN2)
+VARIANT_HP(qwen3_hp, QWEN3)
+VARIANT_HP(olmo2_hp, OLMO2)
+
+static int dec_bind(lmd_model *m, void *arch, lmd_error *err) {
+    (void)err;
+    decoder *g = arch;
+    const lmd_hp *hp = &m->hp;
+    m->lm_head = (hp->flags & IF_TIED) ? g->embed : g->head;
+    double qd = (double)hp->H * hp->D, kvd = (double)hp->KV * hp->D;
+    double per_layer = 2.0 * hp->d * qd + 2.0 * hp->d * kvd + 3.0 * hp->d * hp->inner;
+    m->info.flops_per_token = 2.0 * (hp->n_layer * per_layer + (double)hp->vocab * hp->d);
+    return 0;
+}
+
+/* x += RMSNorm(y) (y is scratch): a block's output normed before the residual. */
+static void add_normed(float *x, float *y, size_t rows, int d, const float *w, float eps) {
+    lmd_rmsnorm_rows(y, y, rows, d, w, eps);
+    lmd_add_bias(x, 1, rows * (size_t)d, y); /* one long row: x += y */
+}
+
+/* The MLP of rows [r0, r0 + rows): x += down(act(gate(h)) * up(h)). */
+static int dec_mlp(const dec_layer *L, const lmd_hp *hp, float eps, const float *h, float *x,
+                   size_t rows, float *gb, float *ub, float *y) {
+    const int d = (int)hp->d, I = (int)hp->inner;
+    if (lmd_linear(h, rows, &L->wgate, L->bgate, gb, (size_t)I, 0) < 0 ||
+        lmd_linear(h, rows, &L->wup, L->bup, ub, (size_t)I, 0) < 0)
+        return -1;
+    lmd_glu_rows(gb, ub, rows, (size_t)I, I, LMD_ACT_SILU);
+    if (!L->ln_mlp_out) return lmd_linear(gb, rows, &L->wdown, L->bdown, x, (size_t)d, 1);
+    if (lmd_linear(gb, rows, &L->wdown, L->bdown, y, (size_t)d, 0) < 0) return -1;
+    add_normed(x, y, rows, d, L->ln_mlp_out, eps);
+    return 0;
+}
+
+/* q, k, v of every row into qkv [T x (qd + 2 kvd)], normed and rotated. */
+static int dec_qkv(const lmd_model *m, const dec_layer *L, const lmd_seq *seqs, int n_seqs,
+                   const float *h, size_t T, float *qkv) {
+    const decoder *g = m->arch;
+    const int H = (int)m->hp.H, KV = (int)m->hp.KV, D = (int)m->hp.D;
+    const size_t qd = (size_t)H * D, kvd = (size_t)KV * D, W = qd + 2 * kvd;
+    if (lmd_linear(h, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
+        lmd_linear(h, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
+        lmd_linear(h, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
+        return -1;
+    if (g->qk == QK_PER_HEAD) {
+        lmd_rmsnorm_pieces(qkv, T, W, H, (size_t)D, D, L->q_norm, g->eps);
+        lmd_rmsnorm_pieces(qkv + qd, T, W, KV, (size_t)D, D, L->k_norm, g->eps);
+    } else if (g->qk == QK_WHOLE) {
+        lmd_rmsnorm_pieces(qkv, T, W, 1, 0, (int)qd, L->q_norm, g->eps);
+        lmd_rmsnorm_pieces(qkv + qd, T, W, 1, 0, (int)kvd, L->k_norm, g->eps);
+    }
+    if (lmd_rope_apply(&g->rope, seqs, n_seqs, qkv, W, H, (size_t)D) < 0 ||
+        lmd_rope_apply(&g->rope, seqs, n_seqs, qkv + qd, W, KV, (size_t)D) < 0)
+        return -1;
+    return 0;
+}
+
+static int dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,
+                       lmd_error *err) {
+    const decoder *g = m->arch;
+    const dec_layer *layers = m->layers;
+    const int d = (int)m->hp.d, I = (int)m->hp.inner, H = (int)m->hp.H, D = (int)m->hp.D;
+    const size_t qd = (size_t)H * D, kvd = (size_t)m->hp.KV * D, W = qd + 2 * kvd;
+    size_t T;
+    if (lmd_total_rows(m, seqs, n_seqs, m->info.n_ctx, &T, err) < 0) return -1;
+    if (T == 0) return 0;
+    size_t mrows = T < MLP_ROWS ? T : MLP_ROWS;
+    float *x = malloc(T * (size_t)d * sizeof *x), *h = malloc(T * (size_t)d * sizeof *h);
+    float *qkv = malloc(T * W * sizeof *qkv), *att = malloc(T * qd * sizeof *att);
+    float *gb = malloc(mrows * (size_t)I * sizeof *gb),
+          *ub = malloc(mrows * (size_t)I * sizeof *ub);
+    float *y = malloc(mrows * (size_t)d * sizeof *y);
+    int rc = -1;
+    if (!x || !h || !qkv || !att || !gb || !ub || !y) goto done;
+    for (int s = 0, o = 0; s < n_seqs; s++)
+        for (int p = 0; p < seqs[s].len; p++, o++)
+            lmd_mat_row(&g->embed, seqs[s].tokens[p], x + (size_t)o * d);
+    lmd_attn a = {.H = H,
+                  .KV = (int)m->hp.KV,
+                  .D = D,
+                  .scale = 1.0f / sqrtf((float)D),
+                  .causal = 1,
+                  .q = qkv,
+                  .k = qkv + qd,
+                  .v = qkv + qd + kvd,
+                  .q_ld = W,
+                  .q_hs = (size_t)D,
+                  .kv_ld = W,
+                  .k_hs = (size_t)D,
+                  .v_hs = (size_t)D,
+                  .out = att,
+                  .out_ld = qd};
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const dec_layer *L = &layers[l];
+        const float *in = x;
+        if (L->ln_attn_in) lmd_rmsnorm_rows(x, h, T, d, L->ln_attn_in, g->eps), in = h;
+        if (dec_qkv(m, L, seqs, n_seqs, in, T, qkv) < 0 || lmd_attention(seqs, n_seqs, &a) < 0)
+            goto done;
+        if (!L->ln_attn_out) {
+            if (lmd_linear(att, T, &L->wo, L->bo, x, (size_t)d, 1) < 0) goto done;
+        } else {
+            if (lmd_linear(att, T, &L->wo, L->bo, h, (size_t)d, 0) < 0) goto done;
+            add_normed(x, h, T, d, L->ln_attn_out, g->eps);
+        }
+        in = x;
+        if (L->ln_mlp_in) lmd_rmsnorm_rows(x, h, T, d, L->ln_mlp_in, g->eps), in = h;
+        for (size_t r0 = 0; r0 < T; r0 += mrows) {
+            size_t rows = T - r0 < mrows ? T - r0 : mrows;
+            if (dec_mlp(L, &m->hp, g->eps, in + r0 * (size_t)d, x + r0 * (size_t)d, rows, gb, ub,
+                        y) < 0)
+                goto done;
+        }
+    }
+    lmd_rmsnorm_rows(x, hidden, T, d, g->norm, g->eps);
+    rc = 0;
+done:
+    free(x), free(h), free(qkv), free(att), free(gb), free(ub), free(y);
+    if (rc < 0) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
+    return rc;
+}
+
+#define DECODER(var, id_, mt, names_, tensors_)                                                    \
+    const lmd_arch lmd_arch_##var = {.id = id_,                                                    \
+                                     .names = names_,                                              \
+                                     .model_type = mt,                                             \
+                                     .prefix = "model.",                                           \
+                                     .size = sizeof(decoder),                                      \
+                                     .layer_size = sizeof(dec_layer),                              \
+                                     .read_hp = var##_hp,                                          \
+                                     .tensors = tensors_,                                          \
+                                     .n_tensors = N_SPECS(tensors_),                               \
+                                     .bind = dec_bind,                                             \
+                                     .forward = dec_forward,                                       \
+                                     .free_arch = dec_free}
+static const char *const llama_names[] = {"LlamaForCausalLM", NULL};
+static const char *const mistral_names[] = {"MistralForCausalLM", NULL};
+static const char *const qwen2_names[] = {"Qwen2ForCausalLM", NULL};
+static const char *const qwen3_names[] = {"Qwen3ForCausalLM", NULL};
+static const char *const olmo2_names[] = {"Olmo2ForCausalLM", NULL};
+DECODER(llama, "llama", "llama", llama_names, llama_tensors);
+DECODER(mistral, "mistral", "mistral", mistral_names, llama_tensors);
+DECODER(qwen2, "qwen2", "qwen2", qwen2_names, llama_tensors);
+DECODER(qwen3, "qwen3", "qwen3", qwen3_names, llama_tensors);
+DECODER(olmo2, "olmo2", "olmo2", olmo2_names, olmo2_tensors);

@@ -45,6 +45,8 @@ static void test_info(void **state) {
     check("tiny-qwen2", "Qwen2ForCausalLM", 64);
     check("tiny-neox", "GPTNeoXForCausalLM", 64);
     check("tiny-neox-seq", "GPTNeoXForCausalLM", 32);
+    check("tiny-qwen3", "Qwen3ForCausalLM", 64);
+    check("tiny-olmo2", "Olmo2ForCausalLM", 64);
 }
 
 int main(void) {

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """causalref: float64 reference forward passes of the rotary decoders lmdiff
 reads besides GPT-2 -- LlamaForCausalLM, MistralForCausalLM,
-Qwen2ForCausalLM and GPTNeoXForCausalLM -- and scoring with them.
+Qwen2ForCausalLM, Qwen3ForCausalLM, Olmo2ForCausalLM and
+GPTNeoXForCausalLM -- and scoring with them.
 
 Written from the published model definitions (the maths of HF transformers'
-modeling_llama / modeling_mistral / modeling_qwen2 / modeling_gpt_neox), not
-from the C engine.  numpy only; the safetensors reader, the byte-level BPE
+modeling_llama / modeling_mistral / modeling_qwen2 / modeling_qwen3 /
+modeling_olmo2 / modeling_gpt_neox), not from the C engine.  numpy only; the safetensors reader, the byte-level BPE
 tokenizer and the scoring contract (BOS, sliding windows, ranks, top-k) are
 lmref.py's, imported.
 
@@ -115,7 +116,16 @@ class _Base:
 
 
 class Llama(_Base):
-    """LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM."""
+    """LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM /
+    Qwen3ForCausalLM / Olmo2ForCausalLM.
+
+    Qwen3 (modeling_qwen3.Qwen3Attention): q_norm / k_norm are RMSNorms of
+    head_dim applied to each head of q_proj / k_proj's output (viewed as
+    [T, heads, head_dim]) before RoPE.  OLMo-2 (modeling_olmo2): q_norm /
+    k_norm are RMSNorms over the whole q_proj / k_proj output (H*D and KV*D)
+    before the view and RoPE; the decoder layer is
+    x = x + post_attention_layernorm(attn(x)); x = x + post_feedforward_layernorm(mlp(x))
+    with no norm before attention or MLP."""
 
     def __init__(self, model_dir, cfg):
         self.config = cfg
@@ -129,7 +139,9 @@ class Llama(_Base):
         V = cfg["vocab_size"]
         self.d, self.H, self.KV, self.D, self.I = d, H, KV, D, I
         self.vocab_size = V
-        self.eps = float(cfg.get("rms_norm_eps", 1e-6))
+        self.olmo2 = arch == "Olmo2ForCausalLM"
+        self.qwen3 = arch == "Qwen3ForCausalLM"
+        self.eps = float(cfg.get("rms_norm_eps", 1e-5 if self.olmo2 else 1e-6))
         if cfg.get("hidden_act", "silu") not in ("silu", "swish"):
             raise ValueError("hidden_act %r" % cfg.get("hidden_act"))
         self.act = _act("silu")
@@ -154,9 +166,22 @@ class Llama(_Base):
         self.layers = []
         for li in range(cfg["num_hidden_layers"]):
             p = "model.layers.%d." % li
-            L = {
-                "ln1": t(p + "input_layernorm.weight", (d,)),
-                "ln2": t(p + "post_attention_layernorm.weight", (d,)),
+            if self.olmo2:
+                L = {
+                    "post_attn": t(p + "post_attention_layernorm.weight", (d,)),
+                    "post_mlp": t(p + "post_feedforward_layernorm.weight", (d,)),
+                    "q_norm": t(p + "self_attn.q_norm.weight", (H * D,)),
+                    "k_norm": t(p + "self_attn.k_norm.weight", (KV * D,)),
+                }
+            else:
+                L = {
+                    "ln1": t(p + "input_layernorm.weight", (d,)),
+                    "ln2": t(p + "post_attention_layernorm.weight", (d,)),
+                }
+            if self.qwen3:
+                L["q_norm"] = t(p + "self_attn.q_norm.weight", (D,))
+                L["k_norm"] = t(p + "self_attn.k_norm.weight", (D,))
+            L.update({
                 "q": t(p + "self_attn.q_proj.weight", (H * D, d)),
                 "k": t(p + "self_attn.k_proj.weight", (KV * D, d)),
                 "v": t(p + "self_attn.v_proj.weight", (KV * D, d)),
@@ -164,7 +189,7 @@ class Llama(_Base):
                 "gate": t(p + "mlp.gate_proj.weight", (I, d)),
                 "up": t(p + "mlp.up_proj.weight", (I, d)),
                 "down": t(p + "mlp.down_proj.weight", (d, I)),
-            }
+            })
             zero = np.zeros
             L["bq"] = t(p + "self_attn.q_proj.bias", (H * D,)) if qkv_bias else zero(H * D)
             L["bk"] = t(p + "self_attn.k_proj.bias", (KV * D,)) if qkv_bias else zero(KV * D)
@@ -194,17 +219,23 @@ class Llama(_Base):
         H, KV, D = self.H, self.KV, self.D
         x = self.embed[ids]
         for li, L in enumerate(self.layers):
-            n = _rms_norm(x, L["ln1"], self.eps)
-            q = (n @ L["q"].T + L["bq"]).reshape(T, H, D)
-            k = (n @ L["k"].T + L["bk"]).reshape(T, KV, D)
+            n = x if self.olmo2 else _rms_norm(x, L["ln1"], self.eps)
+            q = n @ L["q"].T + L["bq"]
+            k = n @ L["k"].T + L["bk"]
+            if self.olmo2:
+                q, k = _rms_norm(q, L["q_norm"], self.eps), _rms_norm(k, L["k_norm"], self.eps)
+            q, k = q.reshape(T, H, D), k.reshape(T, KV, D)
+            if self.qwen3:
+                q, k = _rms_norm(q, L["q_norm"], self.eps), _rms_norm(k, L["k_norm"], self.eps)
             v = (n @ L["v"].T + L["bv"]).reshape(T, KV, D)
             q, k = apply_rope(q, self.inv_freq), apply_rope(k, self.inv_freq)
             a = attention(q, k, v, self.window).reshape(T, H * D) @ L["o"].T + L["bo"]
-            x = x + a
-            n = _rms_norm(x, L["ln2"], self.eps)
+            x = x + (_rms_norm(a, L["post_attn"], self.eps) if self.olmo2 else a)
+            n = x if self.olmo2 else _rms_norm(x, L["ln2"], self.eps)
             g = self.act(n @ L["gate"].T + L["bgate"])
             u = n @ L["up"].T + L["bup"]
-            x = x + (g * u) @ L["down"].T + L["bdown"]
+            f = (g * u) @ L["down"].T + L["bdown"]
+            x = x + (_rms_norm(f, L["post_mlp"], self.eps) if self.olmo2 else f)
             if trace is not None:
                 trace["layer%d.out" % li] = x.copy()
         x = _rms_norm(x, self.norm, self.eps)
@@ -302,7 +333,8 @@ def load_model(model_dir):
     with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
         cfg = json.load(f)
     arch = (cfg.get("architectures") or [None])[0]
-    if arch in ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"):
+    if arch in ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                "Olmo2ForCausalLM"):
         return Llama(model_dir, cfg)
     if arch == "GPTNeoXForCausalLM":
         return NeoX(model_dir, cfg)

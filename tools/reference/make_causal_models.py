@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Generate the small random Llama / Mistral / Qwen2 / GPT-NeoX test models
+"""Generate the small random Llama / Mistral / Qwen2 / Qwen3 / OLMo-2 / GPT-NeoX test models
 in tests/models/<name>/ (fixed seeds, deterministic, byte-identical on rerun).
 
 They share the tiny byte-level BPE tokenizer of make_test_models.py (557 ids,
@@ -23,7 +23,8 @@ import make_test_models as mtm  # noqa: E402
 
 def llama_config(arch, V, bos, **kw):
     mt = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
-          "Qwen2ForCausalLM": "qwen2"}[arch]
+          "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3",
+          "Olmo2ForCausalLM": "olmo2"}[arch]
     cfg = {
         "architectures": [arch], "model_type": mt, "vocab_size": V,
         "bos_token_id": bos, "eos_token_id": bos, "hidden_act": "silu",
@@ -50,11 +51,23 @@ def llama_weights(cfg, seed):
     def n(*shape, std):
         return (rng.standard_normal(shape) * std).astype(np.float32)
 
+    def norm(k):
+        return (1 + n(k, std=0.2)).astype(np.float32)
+
+    olmo2 = arch == "Olmo2ForCausalLM"
     t = collections.OrderedDict()
     t["model.embed_tokens.weight"] = n(V, d, std=0.5)
     for li in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % li
-        t[p + "input_layernorm.weight"] = (1 + n(d, std=0.2)).astype(np.float32)
+        if olmo2:
+            t[p + "post_feedforward_layernorm.weight"] = norm(d)
+            t[p + "self_attn.q_norm.weight"] = norm(H * D)
+            t[p + "self_attn.k_norm.weight"] = norm(KV * D)
+        elif arch == "Qwen3ForCausalLM":
+            t[p + "self_attn.q_norm.weight"] = norm(D)
+            t[p + "self_attn.k_norm.weight"] = norm(D)
+        if not olmo2:
+            t[p + "input_layernorm.weight"] = (1 + n(d, std=0.2)).astype(np.float32)
         t[p + "self_attn.q_proj.weight"] = n(H * D, d, std=0.3)
         t[p + "self_attn.k_proj.weight"] = n(KV * D, d, std=0.3)
         t[p + "self_attn.v_proj.weight"] = n(KV * D, d, std=0.25)
@@ -145,7 +158,7 @@ def write(out, name, cfg, tensors, dtype, gen_tok):
 # name -> (what it covers); kept in step with tools/reference/README.md
 MODELS = [
     "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral", "tiny-qwen2",
-    "tiny-neox", "tiny-neox-seq",
+    "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2",
 ]
 
 
@@ -193,6 +206,17 @@ def main():
     c = neox_config(V, bos, use_parallel_residual=False, rotary_pct=0.5, hidden_act="gelu_new",
                     max_position_embeddings=32, rotary_emb_base=500)
     write(out, "tiny-neox-seq", c, neox_weights(c, seed=16), "F16", gen_tok)
+    # Qwen3: per-head q/k RMSNorm, head_dim 16 != hidden/heads, q/k/v/o
+    # biases (attention_bias), tied head, BF16
+    c = llama_config("Qwen3ForCausalLM", V, bos, head_dim=16, rope_theta=1000000.0,
+                     attention_bias=True, tie_word_embeddings=True, use_sliding_window=False,
+                     sliding_window=None, max_window_layers=2)
+    write(out, "tiny-qwen3", c, llama_weights(c, seed=17), "BF16", gen_tok)
+    # OLMo-2: norms after attention and MLP, q/k RMSNorm over the whole
+    # projection (GQA: 4 heads, 2 KV heads), untied, F16, eps 1e-5
+    c = llama_config("Olmo2ForCausalLM", V, bos, rms_norm_eps=1e-5, attention_bias=False,
+                     rope_theta=500000.0)
+    write(out, "tiny-olmo2", c, llama_weights(c, seed=18), "F16", gen_tok)
     print("models written to %s: %s" % (out, ", ".join(MODELS)))
 
 

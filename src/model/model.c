@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "model/arch/arch.h"
-#include "model/kernel/kernels.h"
+#include "model/kernels.h"
 #include "tokenize/tokenizer.h"
 
 int lmd_cfg_int(const cJSON *cfg, const char *key, long def, long *out, const char *path,

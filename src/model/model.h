@@ -8,8 +8,8 @@
 #include <pthread.h>
 
 #include "base/base.h"
-#include "model/format/safetensors.h"
-#include "model/kernel/matmul.h"
+#include "model/safetensors.h"
+#include "model/matmul.h"
 
 /* One sequence of a forward batch: tokens with position ids 0..len-1. */
 typedef struct lmd_seq {

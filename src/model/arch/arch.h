@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "model/kernel/kernels.h"
+#include "model/kernels.h"
 #include "model/model.h"
 
 /* A dimension of a tensor, from m->hp. */

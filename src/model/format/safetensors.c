@@ -2,7 +2,7 @@
  * JSON table of tensors, raw data) and the sharded index.  Every offset,
  * shape and dtype is validated against the file so that a truncated or
  * hostile file gives an error, never an out-of-bounds read. */
-#include "model/format/safetensors.h"
+#include "model/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>

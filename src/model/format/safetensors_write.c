@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/format/safetensors.h"
+#include "model/safetensors.h"
 
 int lmd_st_write(const char *path, const lmd_st_out *t, size_t n, lmd_error *err) {
     lmd_buf h = {0};

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/kernel/kernels.h"
+#include "model/kernels.h"
 
 #define QBLOCK 64 /* query rows per attention task */
 /* less work than this (multiply-adds) runs on one thread */

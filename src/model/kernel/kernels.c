@@ -3,7 +3,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
-#include "model/kernel/kernels.h"
+#include "model/kernels.h"
 
 #include <math.h>
 #include <omp.h>

@@ -52,6 +52,13 @@ def rope_inv_freq(cfg, rot_dim, theta):
         return inv
     if kind == "linear":
         return inv / float(sc["factor"])
+    if kind == "longrope":
+        # modeling_rope_utils._compute_longrope_parameters, with the short
+        # factors: lmdiff's context is capped at original_max_position_embeddings
+        # (the attention factor is returned by rope_attention_factor)
+        short = np.asarray(sc["short_factor"], dtype=np.float64)
+        assert len(short) == len(inv)
+        return 1.0 / (short * theta ** (np.arange(0, rot_dim, 2, dtype=np.float64) / rot_dim))
     if kind == "llama3":
         factor = float(sc["factor"])
         lo = float(sc["low_freq_factor"])
@@ -66,7 +73,23 @@ def rope_inv_freq(cfg, rot_dim, theta):
     raise ValueError("rope_scaling type %r not supported" % kind)
 
 
-def apply_rope(x, inv_freq):
+def rope_attention_factor(cfg):
+    """LongRoPE's scale of cos and sin (1 for every other kind)."""
+    sc = cfg.get("rope_scaling")
+    if not sc or sc.get("rope_type", sc.get("type")) != "longrope":
+        return 1.0
+    npos = cfg["max_position_embeddings"]
+    if cfg.get("original_max_position_embeddings"):
+        orig = cfg["original_max_position_embeddings"]
+        factor = npos / orig
+    else:
+        orig, factor = npos, sc.get("factor", 1.0)
+    if sc.get("attention_factor") is not None:
+        return float(sc["attention_factor"])
+    return 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig))
+
+
+def apply_rope(x, inv_freq, mscale=1.0):
     """x: [T, heads, D]; rotates the first 2*len(inv_freq) dims of each head,
     HF's rotate_half form: x*cos + rotate_half(x)*sin with cos/sin repeated
     over the two halves."""
@@ -76,7 +99,7 @@ def apply_rope(x, inv_freq):
     T = x.shape[0]
     ang = np.outer(np.arange(T, dtype=np.float64), inv_freq)      # [T, R/2]
     emb = np.concatenate([ang, ang], axis=-1)                     # [T, R]
-    cos, sin = np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
+    cos, sin = np.cos(emb)[:, None, :] * mscale, np.sin(emb)[:, None, :] * mscale
     xr, xp = x[..., :R], x[..., R:]
     half = R // 2
     rot = np.concatenate([-xr[..., half:], xr[..., :half]], axis=-1)
@@ -117,7 +140,13 @@ class _Base:
 
 class Llama(_Base):
     """LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM /
-    Qwen3ForCausalLM / Olmo2ForCausalLM.
+    Qwen3ForCausalLM / Olmo2ForCausalLM / Phi3ForCausalLM.
+
+    Phi-3 (modeling_phi3): qkv_proj's output is q (H*D), then k (KV*D), then
+    v; gate_up_proj's is gate (I) then up (I), up * silu(gate); RoPE on the
+    first int(head_dim * partial_rotary_factor) dims of each head, LongRoPE
+    when rope_scaling says so; sliding_window masks inside attention
+    (key j visible from query i when i - j < window).
 
     Qwen3 (modeling_qwen3.Qwen3Attention): q_norm / k_norm are RMSNorms of
     head_dim applied to each head of q_proj / k_proj's output (viewed as
@@ -145,7 +174,10 @@ class Llama(_Base):
         if cfg.get("hidden_act", "silu") not in ("silu", "swish"):
             raise ValueError("hidden_act %r" % cfg.get("hidden_act"))
         self.act = _act("silu")
-        self.inv_freq = rope_inv_freq(cfg, D, float(cfg.get("rope_theta", 10000.0)))
+        self.phi3 = arch == "Phi3ForCausalLM"
+        rot = int(D * float(cfg.get("partial_rotary_factor", 1.0))) if self.phi3 else D
+        self.inv_freq = rope_inv_freq(cfg, rot, float(cfg.get("rope_theta", 10000.0)))
+        self.mscale = rope_attention_factor(cfg)
         # the sliding attention window (the model's maths) and the scoring
         # context: max_position_embeddings, capped at the window
         window = None
@@ -156,6 +188,14 @@ class Llama(_Base):
         self.window = window
         npos = cfg.get("max_position_embeddings", 2048)
         self.n_positions = min(npos, window) if window else npos
+        if self.phi3:
+            # HF's window inside attention; the context: capped where LongRoPE's
+            # short factors end
+            self.window = cfg.get("sliding_window")
+            sc = cfg.get("rope_scaling") or {}
+            orig = cfg.get("original_max_position_embeddings") or npos
+            longrope = sc.get("rope_type", sc.get("type")) == "longrope"
+            self.n_positions = min(npos, orig) if longrope else npos
         attn_bias = bool(cfg.get("attention_bias", False))
         qkv_bias = attn_bias or arch == "Qwen2ForCausalLM"
         mlp_bias = bool(cfg.get("mlp_bias", False))
@@ -181,15 +221,21 @@ class Llama(_Base):
             if self.qwen3:
                 L["q_norm"] = t(p + "self_attn.q_norm.weight", (D,))
                 L["k_norm"] = t(p + "self_attn.k_norm.weight", (D,))
-            L.update({
-                "q": t(p + "self_attn.q_proj.weight", (H * D, d)),
-                "k": t(p + "self_attn.k_proj.weight", (KV * D, d)),
-                "v": t(p + "self_attn.v_proj.weight", (KV * D, d)),
-                "o": t(p + "self_attn.o_proj.weight", (d, H * D)),
-                "gate": t(p + "mlp.gate_proj.weight", (I, d)),
-                "up": t(p + "mlp.up_proj.weight", (I, d)),
-                "down": t(p + "mlp.down_proj.weight", (d, I)),
-            })
+            if self.phi3:
+                qkv = t(p + "self_attn.qkv_proj.weight", ((H + 2 * KV) * D, d))
+                gu = t(p + "mlp.gate_up_proj.weight", (2 * I, d))
+                L.update({"q": qkv[:H * D], "k": qkv[H * D:(H + KV) * D],
+                          "v": qkv[(H + KV) * D:], "gate": gu[:I], "up": gu[I:]})
+            else:
+                L.update({
+                    "q": t(p + "self_attn.q_proj.weight", (H * D, d)),
+                    "k": t(p + "self_attn.k_proj.weight", (KV * D, d)),
+                    "v": t(p + "self_attn.v_proj.weight", (KV * D, d)),
+                    "gate": t(p + "mlp.gate_proj.weight", (I, d)),
+                    "up": t(p + "mlp.up_proj.weight", (I, d)),
+                })
+            L["o"] = t(p + "self_attn.o_proj.weight", (d, H * D))
+            L["down"] = t(p + "mlp.down_proj.weight", (d, I))
             zero = np.zeros
             L["bq"] = t(p + "self_attn.q_proj.bias", (H * D,)) if qkv_bias else zero(H * D)
             L["bk"] = t(p + "self_attn.k_proj.bias", (KV * D,)) if qkv_bias else zero(KV * D)
@@ -228,7 +274,8 @@ class Llama(_Base):
             if self.qwen3:
                 q, k = _rms_norm(q, L["q_norm"], self.eps), _rms_norm(k, L["k_norm"], self.eps)
             v = (n @ L["v"].T + L["bv"]).reshape(T, KV, D)
-            q, k = apply_rope(q, self.inv_freq), apply_rope(k, self.inv_freq)
+            q = apply_rope(q, self.inv_freq, self.mscale)
+            k = apply_rope(k, self.inv_freq, self.mscale)
             a = attention(q, k, v, self.window).reshape(T, H * D) @ L["o"].T + L["bo"]
             x = x + (_rms_norm(a, L["post_attn"], self.eps) if self.olmo2 else a)
             n = x if self.olmo2 else _rms_norm(x, L["ln2"], self.eps)
@@ -334,7 +381,7 @@ def load_model(model_dir):
         cfg = json.load(f)
     arch = (cfg.get("architectures") or [None])[0]
     if arch in ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                "Olmo2ForCausalLM"):
+                "Olmo2ForCausalLM", "Phi3ForCausalLM"):
         return Llama(model_dir, cfg)
     if arch == "GPTNeoXForCausalLM":
         return NeoX(model_dir, cfg)

@@ -24,7 +24,7 @@ import make_test_models as mtm  # noqa: E402
 def llama_config(arch, V, bos, **kw):
     mt = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
           "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3",
-          "Olmo2ForCausalLM": "olmo2"}[arch]
+          "Olmo2ForCausalLM": "olmo2", "Phi3ForCausalLM": "phi3"}[arch]
     cfg = {
         "architectures": [arch], "model_type": mt, "vocab_size": V,
         "bos_token_id": bos, "eos_token_id": bos, "hidden_act": "silu",
@@ -89,6 +89,13 @@ def llama_weights(cfg, seed):
     t["model.norm.weight"] = (1 + n(d, std=0.2)).astype(np.float32)
     if not cfg.get("tie_word_embeddings"):
         t["lm_head.weight"] = n(V, d, std=0.3)
+    if arch == "Phi3ForCausalLM":  # fused: q, k, v rows; gate, up rows
+        for li in range(cfg["num_hidden_layers"]):
+            p = "model.layers.%d." % li
+            t[p + "self_attn.qkv_proj.weight"] = np.concatenate(
+                [t.pop(p + "self_attn.%s_proj.weight" % x) for x in "qkv"])
+            t[p + "mlp.gate_up_proj.weight"] = np.concatenate(
+                [t.pop(p + "mlp.gate_proj.weight"), t.pop(p + "mlp.up_proj.weight")])
     return t
 
 
@@ -158,7 +165,7 @@ def write(out, name, cfg, tensors, dtype, gen_tok):
 # name -> (what it covers); kept in step with tools/reference/README.md
 MODELS = [
     "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral", "tiny-qwen2",
-    "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2",
+    "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3",
 ]
 
 
@@ -217,6 +224,15 @@ def main():
     c = llama_config("Olmo2ForCausalLM", V, bos, rms_norm_eps=1e-5, attention_bias=False,
                      rope_theta=500000.0)
     write(out, "tiny-olmo2", c, llama_weights(c, seed=18), "F16", gen_tok)
+    # Phi-3: fused qkv_proj / gate_up_proj, partial rotary 0.5 (4 of 8
+    # dims), LongRoPE (short factors, attention factor from 64 / 32
+    # positions: context 32), sliding_window 8 inside attention, untied
+    half = 2
+    c = llama_config("Phi3ForCausalLM", V, bos, partial_rotary_factor=0.5,
+                     original_max_position_embeddings=32, sliding_window=8,
+                     rope_scaling={"type": "longrope", "short_factor": [1.0, 1.7][:half],
+                                   "long_factor": [2.5, 6.0][:half]})
+    write(out, "tiny-phi3", c, llama_weights(c, seed=19), "F32", gen_tok)
     print("models written to %s: %s" % (out, ", ".join(MODELS)))
 
 

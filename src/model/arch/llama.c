@@ -1,6 +1,6 @@
 /* llama.c - the RMSNorm / SwiGLU / RoPE decoders: LlamaForCausalLM,
- * MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM and
- * Olmo2ForCausalLM.  One forward; the families differ in their tensor
+ * MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Olmo2ForCausalLM
+ * and Phi3ForCausalLM.  One forward; the families differ in their tensor
  * tables and config keys.
  *
  * Per layer, Llama: h = x + o_proj(attn(rope(q_proj(n)), rope(k_proj(n)),
@@ -10,7 +10,12 @@
  * tied or separate head.  Qwen3 adds an RMSNorm over each head of q and k
  * (before RoPE).  OLMo-2 has no norms before attention / MLP but after them
  * (x' = x + RMSNorm(attn(x)), x'' = x' + RMSNorm(mlp(x'))), and its q/k
- * RMSNorms span the whole projection.
+ * RMSNorms span the whole projection.  Phi-3 fuses q/k/v (qkv_proj: q rows,
+ * then k, then v) and gate/up (gate_up_proj: gate rows, then up), which bind
+ * splits into row views; it rotates the first partial_rotary_factor of each
+ * head, may use LongRoPE (its short factors: the context is capped at
+ * original_max_position_embeddings, beyond which HF switches to the long
+ * ones), and applies its sliding_window inside attention as HF does.
  *
  * Sliding windows (Mistral's sliding_window, Qwen2's use_sliding_window):
  * the context the scorer uses is capped at the window, so every forward
@@ -31,6 +36,7 @@ typedef struct dec_layer {
     const float *ln_attn_in, *ln_attn_out, *ln_mlp_in, *ln_mlp_out, *q_norm, *k_norm;
     const float *bq, *bk, *bv, *bo, *bgate, *bup, *bdown; /* NULL when absent */
     lmd_mat wq, wk, wv, wo, wgate, wup, wdown;
+    lmd_mat wqkv, wgate_up; /* Phi-3's fused projections, split into the above */
 } dec_layer;
 
 typedef enum { QK_NONE, QK_PER_HEAD, QK_WHOLE } qk_norm;
@@ -38,6 +44,7 @@ typedef enum { QK_NONE, QK_PER_HEAD, QK_WHOLE } qk_norm;
 typedef struct decoder {
     float eps;
     qk_norm qk;
+    int window; /* > 0: the sliding window inside attention */
     lmd_rope rope;
     lmd_mat embed, head;
     const float *norm;
@@ -84,20 +91,31 @@ static const lmd_wspec olmo2_tensors[] = {
     {"layers.%d.self_attn.k_norm.weight", W_F32, {DIM_KVD}, 0, 0, L(k_norm)},
 };
 
+static const lmd_wspec phi3_tensors[] = {
+    {"layers.%d.self_attn.qkv_proj.weight", W_MAT, {DIM_QKV, DIM_D}, 0, 0, L(wqkv)},
+    {"layers.%d.self_attn.o_proj.weight", W_MAT, {DIM_D, DIM_QD}, 0, 0, L(wo)},
+    {"layers.%d.mlp.gate_up_proj.weight", W_MAT, {DIM_2I, DIM_D}, 0, 0, L(wgate_up)},
+    {"layers.%d.mlp.down_proj.weight", W_MAT, {DIM_D, DIM_I}, 0, 0, L(wdown)},
+    {"layers.%d.input_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_attn_in)},
+    {"layers.%d.post_attention_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_mlp_in)},
+    {"embed_tokens.weight", W_MAT, {DIM_V, DIM_D}, 0, 0, G(embed)},
+    {"norm.weight", W_F32, {DIM_D}, 0, 0, G(norm)},
+    {"^lm_head.weight", W_MAT, {DIM_V, DIM_D}, IF_UNTIED, 0, G(head)},
+};
+
 static void dec_free(void *p) {
     lmd_rope_free(&((decoder *)p)->rope);
 }
 
-typedef enum { LLAMA, MISTRAL, QWEN2, QWEN3, OLMO2 } variant;
+typedef enum { LLAMA, MISTRAL, QWEN2, QWEN3, OLMO2, PHI3 } variant;
 
 /* Keys whose non-default values change the maths in a way not implemented. */
-static int refuse_unsupported(const cJSON *cfg, const char *path, const char *arch,
-                              lmd_error *err) {
-    double prf;
-    if (lmd_cfg_float(cfg, "partial_rotary_factor", 1.0, &prf, path, err) < 0) return -1;
-    if (prf != 1.0)
-        return lmd_fail(err, "%s: \"partial_rotary_factor\" %g is not supported for %s (1 is)",
-                        path, prf, arch);
+static int refuse_unsupported(const cJSON *cfg, const char *path, const char *arch, variant v,
+                              double *prf, lmd_error *err) {
+    if (lmd_cfg_float(cfg, "partial_rotary_factor", 1.0, prf, path, err) < 0) return -1;
+    if (v == PHI3 ? !(*prf > 0 && *prf <= 1) : *prf != 1.0)
+        return lmd_fail(err, "%s: \"partial_rotary_factor\" %g is not supported for %s (%s is)",
+                        path, *prf, arch, v == PHI3 ? "(0, 1]" : "1");
     static const char *must_be_null[] = {"quantization_config", "attn_logit_softcapping",
                                          "final_logit_softcapping"};
     for (size_t i = 0; i < sizeof must_be_null / sizeof *must_be_null; i++) {
@@ -115,7 +133,7 @@ static int refuse_unsupported(const cJSON *cfg, const char *path, const char *ar
 /* The sliding attention window, 0 when none: the scoring context is capped at it. */
 static int read_window(const cJSON *cfg, const char *path, variant v, long *window,
                        lmd_error *err) {
-    int use = v == MISTRAL;
+    int use = v == MISTRAL || v == PHI3;
     *window = 0;
     if ((v == QWEN2 || v == QWEN3) &&
         lmd_cfg_bool(cfg, "use_sliding_window", 0, &use, path, err) < 0)
@@ -132,7 +150,7 @@ static int read_window(const cJSON *cfg, const char *path, variant v, long *wind
 static int dec_hp(lmd_model *m, const cJSON *cfg, const char *path, decoder *g, variant var,
                   lmd_error *err) {
     long d, nl, H, KV, D, I, V, np, window;
-    double eps, theta;
+    double eps, theta, prf;
     int attn_bias, mlp_bias, tie;
     if (lmd_cfg_int(cfg, "hidden_size", 4096, &d, path, err) < 0 ||
         lmd_cfg_int(cfg, "num_hidden_layers", 32, &nl, path, err) < 0 ||
@@ -146,7 +164,7 @@ static int dec_hp(lmd_model *m, const cJSON *cfg, const char *path, decoder *g, 
         lmd_cfg_bool(cfg, "attention_bias", 0, &attn_bias, path, err) < 0 ||
         lmd_cfg_bool(cfg, "mlp_bias", 0, &mlp_bias, path, err) < 0 ||
         lmd_cfg_bool(cfg, "tie_word_embeddings", 0, &tie, path, err) < 0 ||
-        refuse_unsupported(cfg, path, m->info.arch, err) < 0 ||
+        refuse_unsupported(cfg, path, m->info.arch, var, &prf, err) < 0 ||
         read_window(cfg, path, var, &window, err) < 0)
         return -1;
     if (H <= 0 || d <= 0)
@@ -162,15 +180,27 @@ static int dec_hp(lmd_model *m, const cJSON *cfg, const char *path, decoder *g, 
                         path, d, nl, H, KV, D, I, V, np);
     if (!(eps > 0 && eps < 1))
         return lmd_fail(err, "%s: rms_norm_eps %g is not in (0, 1)", path, eps);
-    unsigned f = (tie ? IF_TIED : IF_UNTIED) | (attn_bias ? IF_QKV_BIAS | IF_O_BIAS : 0) |
-                 (mlp_bias ? IF_MLP_BIAS : 0) | (var == QWEN2 ? IF_QKV_BIAS : 0) |
-                 (var == QWEN3 ? IF_QK_NORM : 0);
+    /* biases: Llama's attention_bias and mlp_bias (read for Mistral and
+     * Qwen2 as before), Qwen2's q/k/v always, Qwen3's and OLMo-2's
+     * attention_bias, none in Phi-3 */
+    unsigned f = (tie ? IF_TIED : IF_UNTIED) | (var == QWEN3 ? IF_QK_NORM : 0) |
+                 (attn_bias && var != PHI3 ? IF_QKV_BIAS | IF_O_BIAS : 0) |
+                 (mlp_bias && var <= QWEN2 ? IF_MLP_BIAS : 0) | (var == QWEN2 ? IF_QKV_BIAS : 0);
     m->hp = (lmd_hp){
         .d = d, .n_layer = nl, .H = H, .KV = KV, .D = D, .inner = I, .vocab = V, .flags = f};
-    m->info.n_ctx = (int32_t)(window > 0 && window < np ? window : np);
     g->eps = (float)eps;
     g->qk = var == QWEN3 ? QK_PER_HEAD : var == OLMO2 ? QK_WHOLE : QK_NONE;
-    return lmd_rope_init(&g->rope, cfg, path, (int)D, (int)D, theta, err);
+    /* HF: rotary dims = int(head_dim * partial_rotary_factor), even */
+    int rot = (int)((double)D * prf) & ~1;
+    if (lmd_rope_init(&g->rope, cfg, path, (int)D, rot, theta, var == PHI3, err) < 0) return -1;
+    long n_ctx = np;
+    if (var == PHI3)
+        g->window = (int)(window < np ? window : 0); /* inside attention */
+    else if (window > 0 && window < n_ctx)
+        n_ctx = window; /* the context capped */
+    if (g->rope.max_ctx > 0 && g->rope.max_ctx < n_ctx) n_ctx = g->rope.max_ctx;
+    m->info.n_ctx = (int32_t)n_ctx;
+    return 0;
 }
 
 #define VARIANT_HP(fn, v)                                                                          \
@@ -182,13 +212,36 @@ VARIANT_HP(mistral_hp, MISTRAL)
 VARIANT_HP(qwen2_hp, QWEN2)
 VARIANT_HP(qwen3_hp, QWEN3)
 VARIANT_HP(olmo2_hp, OLMO2)
+VARIANT_HP(phi3_hp, PHI3)
+
+/* Rows r0 .. r0+n-1 of an [out x in] matrix, as a matrix of its own. */
+static lmd_mat mat_rows(const lmd_mat *W, int r0, int n) {
+    lmd_mat v = *W;
+    size_t esize = W->dtype == LMD_F32 ? 4 : 2;
+    v.data = (const char *)W->data + (size_t)r0 * (size_t)W->n_in * esize;
+    v.n_out = n;
+    return v;
+}
 
 static int dec_bind(lmd_model *m, void *arch, lmd_error *err) {
     (void)err;
     decoder *g = arch;
     const lmd_hp *hp = &m->hp;
+    const int qd = (int)(hp->H * hp->D), kvd = (int)(hp->KV * hp->D), I = (int)hp->inner;
+    dec_layer *layers = m->layers;
+    for (long l = 0; l < hp->n_layer; l++) {
+        dec_layer *L = &layers[l];
+        if (L->wqkv.data) {
+            L->wq = mat_rows(&L->wqkv, 0, qd);
+            L->wk = mat_rows(&L->wqkv, qd, kvd);
+            L->wv = mat_rows(&L->wqkv, qd + kvd, kvd);
+        }
+        if (L->wgate_up.data) {
+            L->wgate = mat_rows(&L->wgate_up, 0, I);
+            L->wup = mat_rows(&L->wgate_up, I, I);
+        }
+    }
     m->lm_head = (hp->flags & IF_TIED) ? g->embed : g->head;
-    double qd = (double)hp->H * hp->D, kvd = (double)hp->KV * hp->D;
     double per_layer = 2.0 * hp->d * qd + 2.0 * hp->d * kvd + 3.0 * hp->d * hp->inner;
     m->info.flops_per_token = 2.0 * (hp->n_layer * per_layer + (double)hp->vocab * hp->d);
     return 0;
@@ -262,6 +315,7 @@ static int dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, floa
                   .D = D,
                   .scale = 1.0f / sqrtf((float)D),
                   .causal = 1,
+                  .window = g->window,
                   .q = qkv,
                   .k = qkv + qd,
                   .v = qkv + qd + kvd,
@@ -319,8 +373,10 @@ static const char *const mistral_names[] = {"MistralForCausalLM", NULL};
 static const char *const qwen2_names[] = {"Qwen2ForCausalLM", NULL};
 static const char *const qwen3_names[] = {"Qwen3ForCausalLM", NULL};
 static const char *const olmo2_names[] = {"Olmo2ForCausalLM", NULL};
+static const char *const phi3_names[] = {"Phi3ForCausalLM", NULL};
 DECODER(llama, "llama", "llama", llama_names, llama_tensors);
 DECODER(mistral, "mistral", "mistral", mistral_names, llama_tensors);
 DECODER(qwen2, "qwen2", "qwen2", qwen2_names, llama_tensors);
 DECODER(qwen3, "qwen3", "qwen3", qwen3_names, llama_tensors);
 DECODER(olmo2, "olmo2", "olmo2", olmo2_names, olmo2_tensors);
+DECODER(phi3, "phi3", "phi3", phi3_names, phi3_tensors);

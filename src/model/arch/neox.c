@@ -114,7 +114,7 @@ static int neox_hp(lmd_model *m, const cJSON *cfg, const char *path, void *arch,
     g->eps = (float)eps;
     /* HF: rotary_ndims = int(head_size * rotary_pct) */
     int rot = (int)((double)(d / H) * pct);
-    return lmd_rope_init(&g->rope, cfg, path, (int)(d / H), rot, base, err);
+    return lmd_rope_init(&g->rope, cfg, path, (int)(d / H), rot, base, 0, err);
 }
 
 static int neox_bind(lmd_model *m, void *arch, lmd_error *err) {

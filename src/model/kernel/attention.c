@@ -25,8 +25,64 @@ static int rope_num(const cJSON *o, const char *key, double *out, const char *pa
     return 0;
 }
 
+/* rope_scaling[key]: an array of n positive numbers into f. */
+static int factors(const cJSON *sc, const char *key, int n, double *f, const char *path,
+                   lmd_error *err) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(sc, key);
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
+        return lmd_fail(err, "%s: rope_scaling longrope needs \"%s\": %d numbers", path, key, n);
+    for (int i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
+            return lmd_fail(err, "%s: rope_scaling %s[%d] must be a positive number", path, key, i);
+        if (f) f[i] = v->valuedouble;
+    }
+    return 0;
+}
+
+/* HF's _compute_longrope_parameters with the short factors: inv_freq[i] =
+ * 1 / (short[i] theta^(2i/rot)), cos/sin scaled by attention_factor (by
+ * default sqrt(1 + ln(factor) / ln(original)), factor = max_position /
+ * original_max_position when the config has the latter). */
+static int longrope(lmd_rope *r, const cJSON *cfg, const cJSON *sc, const char *path, double theta,
+                    lmd_error *err) {
+    const int half = r->rot_dim / 2;
+    double *f = malloc((size_t)(half ? half : 1) * sizeof *f);
+    long np, orig;
+    double factor, af;
+    int rc = -1;
+    if (!f) return lmd_fail(err, "out of memory");
+    if (factors(sc, "short_factor", half, f, path, err) < 0 ||
+        factors(sc, "long_factor", half, NULL, path, err) < 0 ||
+        lmd_cfg_int(cfg, "max_position_embeddings", 4096, &np, path, err) < 0 ||
+        lmd_cfg_int(cfg, "original_max_position_embeddings", 0, &orig, path, err) < 0 ||
+        lmd_cfg_float(sc, "factor", 1.0, &factor, path, err) < 0 ||
+        lmd_cfg_float(sc, "attention_factor", -1.0, &af, path, err) < 0)
+        goto done;
+    if (orig > 0)
+        factor = (double)np / (double)orig;
+    else
+        orig = np;
+    if (orig < 2 || !(factor > 0)) {
+        lmd_fail(err,
+                 "%s: rope_scaling longrope needs original_max_position_embeddings >= 2 "
+                 "and a positive factor",
+                 path);
+        goto done;
+    }
+    if (af < 0) af = factor <= 1 ? 1.0 : sqrt(1 + log(factor) / log((double)orig));
+    for (int i = 0; i < half; i++)
+        r->inv_freq[i] = 1.0 / (f[i] * pow(theta, (double)(2 * i) / r->rot_dim));
+    r->mscale = af;
+    r->max_ctx = orig;
+    rc = 0;
+done:
+    free(f);
+    return rc;
+}
+
 int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim, int rot_dim,
-                  double theta, lmd_error *err) {
+                  double theta, int longrope_ok, lmd_error *err) {
     memset(r, 0, sizeof *r);
     if (rot_dim < 0 || rot_dim > head_dim || rot_dim % 2)
         return lmd_fail(err,
@@ -49,6 +105,7 @@ int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim,
     }
     int half = rot_dim / 2;
     r->rot_dim = rot_dim;
+    r->mscale = 1.0;
     r->inv_freq = malloc((size_t)(half ? half : 1) * sizeof *r->inv_freq);
     if (!r->inv_freq) return lmd_fail(err, "out of memory");
     for (int i = 0; i < half; i++)
@@ -88,8 +145,9 @@ int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim,
         }
         return 0;
     }
-    return lmd_fail(err, "%s: rope_scaling type \"%s\" is not supported (linear and llama3 are)",
-                    path, type);
+    if (longrope_ok && !strcmp(type, "longrope")) return longrope(r, cfg, sc, path, theta, err);
+    return lmd_fail(err, "%s: rope_scaling type \"%s\" is not supported (linear and llama3 are%s)",
+                    path, type, longrope_ok ? ", and longrope" : "");
 }
 
 void lmd_rope_free(lmd_rope *r) {
@@ -115,8 +173,8 @@ int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x,
     for (int p = 0; p < Lmax; p++)
         for (int i = 0; i < half; i++) {
             double a = (double)p * r->inv_freq[i];
-            cs[((size_t)p * half + i) * 2] = (float)cos(a);
-            cs[((size_t)p * half + i) * 2 + 1] = (float)sin(a);
+            cs[((size_t)p * half + i) * 2] = (float)(cos(a) * r->mscale);
+            cs[((size_t)p * half + i) * 2 + 1] = (float)(sin(a) * r->mscale);
         }
     off[0] = 0;
     for (int s = 0; s < n_seqs; s++)

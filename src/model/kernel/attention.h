@@ -12,13 +12,19 @@
 typedef struct lmd_rope {
     int rot_dim;      /* rotated dimensions per head (even, <= head_dim) */
     double *inv_freq; /* [rot_dim / 2], scaling already applied */
+    double mscale;    /* cos and sin are multiplied by it (LongRoPE's attention factor) */
+    long max_ctx;     /* > 0: these frequencies hold only for forwards this long */
 } lmd_rope;
 
 /* Sets up RoPE for heads of head_dim with the first rot_dim of them rotated,
  * base theta, and config.json's "rope_scaling" (null, "default", "linear",
- * "llama3"; anything else is refused naming the key). */
+ * "llama3", and "longrope" when longrope_ok; anything else is refused
+ * naming the key).  LongRoPE
+ * (Phi-3) switches from its short to its long factors for sequences longer
+ * than original_max_position_embeddings; lmdiff uses the short ones and sets
+ * max_ctx so that the caller caps its context there. */
 int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim, int rot_dim,
-                  double theta, lmd_error *err);
+                  double theta, int longrope_ok, lmd_error *err);
 void lmd_rope_free(lmd_rope *r);
 
 /* Rotates, in every row of x (row stride ld; the sequences' rows one after

@@ -27,28 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/arch/arch.h"
-#include "model/kernel/attention.h"
+#include "model/arch/decoder.h"
 
-#define MLP_ROWS 1024 /* rows of the MLP per pass: bounds its buffers */
-
-typedef struct dec_layer {
-    const float *ln_attn_in, *ln_attn_out, *ln_mlp_in, *ln_mlp_out, *q_norm, *k_norm;
-    const float *bq, *bk, *bv, *bo, *bgate, *bup, *bdown; /* NULL when absent */
-    lmd_mat wq, wk, wv, wo, wgate, wup, wdown;
-    lmd_mat wqkv, wgate_up; /* Phi-3's fused projections, split into the above */
-} dec_layer;
-
-typedef enum { QK_NONE, QK_PER_HEAD, QK_WHOLE } qk_norm;
-
-typedef struct decoder {
-    float eps;
-    qk_norm qk;
-    int window; /* > 0: the sliding window inside attention */
-    lmd_rope rope;
-    lmd_mat embed, head;
-    const float *norm;
-} decoder;
+typedef lmd_dec_layer dec_layer;
+typedef lmd_decoder decoder;
 
 #define G(f) offsetof(decoder, f)
 #define L(f) offsetof(dec_layer, f)
@@ -102,10 +84,6 @@ static const lmd_wspec phi3_tensors[] = {
     {"norm.weight", W_F32, {DIM_D}, 0, 0, G(norm)},
     {"^lm_head.weight", W_MAT, {DIM_V, DIM_D}, IF_UNTIED, 0, G(head)},
 };
-
-static void dec_free(void *p) {
-    lmd_rope_free(&((decoder *)p)->rope);
-}
 
 typedef enum { LLAMA, MISTRAL, QWEN2, QWEN3, OLMO2, PHI3 } variant;
 
@@ -190,14 +168,20 @@ static int dec_hp(lmd_model *m, const cJSON *cfg, const char *path, decoder *g, 
         .d = d, .n_layer = nl, .H = H, .KV = KV, .D = D, .inner = I, .vocab = V, .flags = f};
     g->eps = (float)eps;
     g->qk = var == QWEN3 ? QK_PER_HEAD : var == OLMO2 ? QK_WHOLE : QK_NONE;
+    g->act = LMD_ACT_SILU;
+    g->attn_scale = 1.0f / sqrtf((float)D);
     /* HF: rotary dims = int(head_dim * partial_rotary_factor), even */
     int rot = (int)((double)D * prf) & ~1;
     if (lmd_rope_init(&g->rope, cfg, path, (int)D, rot, theta, var == PHI3, err) < 0) return -1;
     long n_ctx = np;
-    if (var == PHI3)
-        g->window = (int)(window < np ? window : 0); /* inside attention */
-    else if (window > 0 && window < n_ctx)
+    if (var == PHI3 && window > 0 && window < np) { /* inside attention, every layer */
+        g->window = (int)window;
+        g->local = malloc((size_t)nl);
+        if (!g->local) return lmd_fail(err, "out of memory");
+        memset(g->local, 1, (size_t)nl);
+    } else if (var != PHI3 && window > 0 && window < n_ctx) {
         n_ctx = window; /* the context capped */
+    }
     if (g->rope.max_ctx > 0 && g->rope.max_ctx < n_ctx) n_ctx = g->rope.max_ctx;
     m->info.n_ctx = (int32_t)n_ctx;
     return 0;
@@ -214,147 +198,6 @@ VARIANT_HP(qwen3_hp, QWEN3)
 VARIANT_HP(olmo2_hp, OLMO2)
 VARIANT_HP(phi3_hp, PHI3)
 
-/* Rows r0 .. r0+n-1 of an [out x in] matrix, as a matrix of its own. */
-static lmd_mat mat_rows(const lmd_mat *W, int r0, int n) {
-    lmd_mat v = *W;
-    size_t esize = W->dtype == LMD_F32 ? 4 : 2;
-    v.data = (const char *)W->data + (size_t)r0 * (size_t)W->n_in * esize;
-    v.n_out = n;
-    return v;
-}
-
-static int dec_bind(lmd_model *m, void *arch, lmd_error *err) {
-    (void)err;
-    decoder *g = arch;
-    const lmd_hp *hp = &m->hp;
-    const int qd = (int)(hp->H * hp->D), kvd = (int)(hp->KV * hp->D), I = (int)hp->inner;
-    dec_layer *layers = m->layers;
-    for (long l = 0; l < hp->n_layer; l++) {
-        dec_layer *L = &layers[l];
-        if (L->wqkv.data) {
-            L->wq = mat_rows(&L->wqkv, 0, qd);
-            L->wk = mat_rows(&L->wqkv, qd, kvd);
-            L->wv = mat_rows(&L->wqkv, qd + kvd, kvd);
-        }
-        if (L->wgate_up.data) {
-            L->wgate = mat_rows(&L->wgate_up, 0, I);
-            L->wup = mat_rows(&L->wgate_up, I, I);
-        }
-    }
-    m->lm_head = (hp->flags & IF_TIED) ? g->embed : g->head;
-    double per_layer = 2.0 * hp->d * qd + 2.0 * hp->d * kvd + 3.0 * hp->d * hp->inner;
-    m->info.flops_per_token = 2.0 * (hp->n_layer * per_layer + (double)hp->vocab * hp->d);
-    return 0;
-}
-
-/* x += RMSNorm(y) (y is scratch): a block's output normed before the residual. */
-static void add_normed(float *x, float *y, size_t rows, int d, const float *w, float eps) {
-    lmd_rmsnorm_rows(y, y, rows, d, w, eps);
-    lmd_add_bias(x, 1, rows * (size_t)d, y); /* one long row: x += y */
-}
-
-/* The MLP of rows [r0, r0 + rows): x += down(act(gate(h)) * up(h)). */
-static int dec_mlp(const dec_layer *L, const lmd_hp *hp, float eps, const float *h, float *x,
-                   size_t rows, float *gb, float *ub, float *y) {
-    const int d = (int)hp->d, I = (int)hp->inner;
-    if (lmd_linear(h, rows, &L->wgate, L->bgate, gb, (size_t)I, 0) < 0 ||
-        lmd_linear(h, rows, &L->wup, L->bup, ub, (size_t)I, 0) < 0)
-        return -1;
-    lmd_glu_rows(gb, ub, rows, (size_t)I, I, LMD_ACT_SILU);
-    if (!L->ln_mlp_out) return lmd_linear(gb, rows, &L->wdown, L->bdown, x, (size_t)d, 1);
-    if (lmd_linear(gb, rows, &L->wdown, L->bdown, y, (size_t)d, 0) < 0) return -1;
-    add_normed(x, y, rows, d, L->ln_mlp_out, eps);
-    return 0;
-}
-
-/* q, k, v of every row into qkv [T x (qd + 2 kvd)], normed and rotated. */
-static int dec_qkv(const lmd_model *m, const dec_layer *L, const lmd_seq *seqs, int n_seqs,
-                   const float *h, size_t T, float *qkv) {
-    const decoder *g = m->arch;
-    const int H = (int)m->hp.H, KV = (int)m->hp.KV, D = (int)m->hp.D;
-    const size_t qd = (size_t)H * D, kvd = (size_t)KV * D, W = qd + 2 * kvd;
-    if (lmd_linear(h, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
-        lmd_linear(h, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
-        lmd_linear(h, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
-        return -1;
-    if (g->qk == QK_PER_HEAD) {
-        lmd_rmsnorm_pieces(qkv, T, W, H, (size_t)D, D, L->q_norm, g->eps);
-        lmd_rmsnorm_pieces(qkv + qd, T, W, KV, (size_t)D, D, L->k_norm, g->eps);
-    } else if (g->qk == QK_WHOLE) {
-        lmd_rmsnorm_pieces(qkv, T, W, 1, 0, (int)qd, L->q_norm, g->eps);
-        lmd_rmsnorm_pieces(qkv + qd, T, W, 1, 0, (int)kvd, L->k_norm, g->eps);
-    }
-    if (lmd_rope_apply(&g->rope, seqs, n_seqs, qkv, W, H, (size_t)D) < 0 ||
-        lmd_rope_apply(&g->rope, seqs, n_seqs, qkv + qd, W, KV, (size_t)D) < 0)
-        return -1;
-    return 0;
-}
-
-static int dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,
-                       lmd_error *err) {
-    const decoder *g = m->arch;
-    const dec_layer *layers = m->layers;
-    const int d = (int)m->hp.d, I = (int)m->hp.inner, H = (int)m->hp.H, D = (int)m->hp.D;
-    const size_t qd = (size_t)H * D, kvd = (size_t)m->hp.KV * D, W = qd + 2 * kvd;
-    size_t T;
-    if (lmd_total_rows(m, seqs, n_seqs, m->info.n_ctx, &T, err) < 0) return -1;
-    if (T == 0) return 0;
-    size_t mrows = T < MLP_ROWS ? T : MLP_ROWS;
-    float *x = malloc(T * (size_t)d * sizeof *x), *h = malloc(T * (size_t)d * sizeof *h);
-    float *qkv = malloc(T * W * sizeof *qkv), *att = malloc(T * qd * sizeof *att);
-    float *gb = malloc(mrows * (size_t)I * sizeof *gb),
-          *ub = malloc(mrows * (size_t)I * sizeof *ub);
-    float *y = malloc(mrows * (size_t)d * sizeof *y);
-    int rc = -1;
-    if (!x || !h || !qkv || !att || !gb || !ub || !y) goto done;
-    for (int s = 0, o = 0; s < n_seqs; s++)
-        for (int p = 0; p < seqs[s].len; p++, o++)
-            lmd_mat_row(&g->embed, seqs[s].tokens[p], x + (size_t)o * d);
-    lmd_attn a = {.H = H,
-                  .KV = (int)m->hp.KV,
-                  .D = D,
-                  .scale = 1.0f / sqrtf((float)D),
-                  .causal = 1,
-                  .window = g->window,
-                  .q = qkv,
-                  .k = qkv + qd,
-                  .v = qkv + qd + kvd,
-                  .q_ld = W,
-                  .q_hs = (size_t)D,
-                  .kv_ld = W,
-                  .k_hs = (size_t)D,
-                  .v_hs = (size_t)D,
-                  .out = att,
-                  .out_ld = qd};
-    for (int l = 0; l < m->hp.n_layer; l++) {
-        const dec_layer *L = &layers[l];
-        const float *in = x;
-        if (L->ln_attn_in) lmd_rmsnorm_rows(x, h, T, d, L->ln_attn_in, g->eps), in = h;
-        if (dec_qkv(m, L, seqs, n_seqs, in, T, qkv) < 0 || lmd_attention(seqs, n_seqs, &a) < 0)
-            goto done;
-        if (!L->ln_attn_out) {
-            if (lmd_linear(att, T, &L->wo, L->bo, x, (size_t)d, 1) < 0) goto done;
-        } else {
-            if (lmd_linear(att, T, &L->wo, L->bo, h, (size_t)d, 0) < 0) goto done;
-            add_normed(x, h, T, d, L->ln_attn_out, g->eps);
-        }
-        in = x;
-        if (L->ln_mlp_in) lmd_rmsnorm_rows(x, h, T, d, L->ln_mlp_in, g->eps), in = h;
-        for (size_t r0 = 0; r0 < T; r0 += mrows) {
-            size_t rows = T - r0 < mrows ? T - r0 : mrows;
-            if (dec_mlp(L, &m->hp, g->eps, in + r0 * (size_t)d, x + r0 * (size_t)d, rows, gb, ub,
-                        y) < 0)
-                goto done;
-        }
-    }
-    lmd_rmsnorm_rows(x, hidden, T, d, g->norm, g->eps);
-    rc = 0;
-done:
-    free(x), free(h), free(qkv), free(att), free(gb), free(ub), free(y);
-    if (rc < 0) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
-    return rc;
-}
-
 #define DECODER(var, id_, mt, names_, tensors_)                                                    \
     const lmd_arch lmd_arch_##var = {.id = id_,                                                    \
                                      .names = names_,                                              \
@@ -365,9 +208,9 @@ done:
                                      .read_hp = var##_hp,                                          \
                                      .tensors = tensors_,                                          \
                                      .n_tensors = N_SPECS(tensors_),                               \
-                                     .bind = dec_bind,                                             \
-                                     .forward = dec_forward,                                       \
-                                     .free_arch = dec_free}
+                                     .bind = lmd_dec_bind,                                         \
+                                     .forward = lmd_dec_forward,                                   \
+                                     .free_arch = lmd_dec_free}
 static const char *const llama_names[] = {"LlamaForCausalLM", NULL};
 static const char *const mistral_names[] = {"MistralForCausalLM", NULL};
 static const char *const qwen2_names[] = {"Qwen2ForCausalLM", NULL};

@@ -55,7 +55,7 @@ const char *lmd_cfg_str(const cJSON *cfg, const char *key) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static int own(lmd_model *m, float *p) {
+int lmd_model_own(lmd_model *m, float *p) {
     float **o = realloc(m->owned, (m->n_owned + 1) * sizeof *o);
     if (!o) return -1;
     m->owned = o;
@@ -114,7 +114,7 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
         return 0;
     }
     float *p = malloc(t->nbytes + 4); /* misaligned in the file: an aligned copy */
-    if (!p || own(m, p) < 0) {
+    if (!p || lmd_model_own(m, p) < 0) {
         free(p);
         return lmd_fail(err, "%s: tensor %s: out of memory", m->st.files[t->file], t->name);
     }
@@ -125,6 +125,9 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
 
 int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits, size_t ldl) {
     if (lmd_matmul(h, T, &m->lm_head, logits, ldl, 0) < 0) return -1;
+    if (m->logit_softcap > 0)
+        for (size_t r = 0; r < T; r++)
+            lmd_softcap(logits + r * ldl, (size_t)m->lm_head.n_out, m->logit_softcap);
     if (m->lm_bias)
         for (size_t r = 0; r < T; r++)
             lmd_add_bias(logits + r * ldl, 1, (size_t)m->lm_head.n_out, m->lm_bias);
@@ -143,7 +146,7 @@ int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
         return 0;
     }
     float *p = malloc((size_t)t->numel * sizeof *p + 1);
-    if (!p || own(m, p) < 0) {
+    if (!p || lmd_model_own(m, p) < 0) {
         free(p);
         return lmd_fail(err, "%s: tensor %s: out of memory", file, t->name);
     }

@@ -8,8 +8,8 @@
 #include <pthread.h>
 
 #include "base/base.h"
-#include "model/safetensors.h"
 #include "model/matmul.h"
+#include "model/safetensors.h"
 
 /* One sequence of a forward batch: tokens with position ids 0..len-1. */
 typedef struct lmd_seq {
@@ -74,11 +74,15 @@ struct lmd_model {
     lmd_hp hp;
     lmd_mat lm_head;      /* [vocab_size x n_embd], in its stored dtype */
     const float *lm_bias; /* [vocab_size] or NULL */
+    float logit_softcap;  /* > 0: logits = cap * tanh(logits / cap) (Gemma 2) */
     float **owned;        /* buffers converted from F16/BF16 or realigned */
     size_t n_owned;
     pthread_mutex_t hash_lock;
     char weights_hash[65]; /* empty until first asked */
 };
+
+/* Hands p (malloc'd) to the model, freed with it; -1 when out of memory. */
+int lmd_model_own(lmd_model *m, float *p);
 
 /* config.json accessors: integer / float / string values with a default when
  * the key is absent or null; a present value of the wrong type is an error. */
@@ -108,7 +112,7 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
                    int in_major, int optional, lmd_mat *out, lmd_error *err);
 
 /* The output layer for rows h[T x n_embd]: logits[T x vocab] (row stride
- * ldl) = h lm_head^T + lm_bias. */
+ * ldl) = h lm_head^T + lm_bias, soft-capped when logit_softcap > 0. */
 int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits, size_t ldl);
 
 /* The architecture table (arch/registry.c), ending with NULL. */

@@ -48,6 +48,8 @@ static void test_info(void **state) {
     check("tiny-qwen3", "Qwen3ForCausalLM", 64);
     check("tiny-olmo2", "Olmo2ForCausalLM", 64);
     check("tiny-phi3", "Phi3ForCausalLM", 32);
+    check("tiny-gemma2", "Gemma2ForCausalLM", 64);
+    check("tiny-gemma3", "Gemma3ForCausalLM", 64);
 }
 
 int main(void) {

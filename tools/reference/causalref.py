@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """causalref: float64 reference forward passes of the rotary decoders lmdiff
 reads besides GPT-2 -- LlamaForCausalLM, MistralForCausalLM,
-Qwen2ForCausalLM, Qwen3ForCausalLM, Olmo2ForCausalLM and
-GPTNeoXForCausalLM -- and scoring with them.
+Qwen2ForCausalLM, Qwen3ForCausalLM, Olmo2ForCausalLM, Phi3ForCausalLM,
+Gemma2ForCausalLM, Gemma3ForCausalLM and GPTNeoXForCausalLM -- and scoring
+with them.
 
 Written from the published model definitions (the maths of HF transformers'
 modeling_llama / modeling_mistral / modeling_qwen2 / modeling_qwen3 /
@@ -106,10 +107,11 @@ def apply_rope(x, inv_freq, mscale=1.0):
     return np.concatenate([xr * cos + rot * sin, xp], axis=-1)
 
 
-def attention(q, k, v, window=None):
+def attention(q, k, v, window=None, scale=None, softcap=None):
     """q: [T, H, D], k/v: [T, KV, D]; causal, query head h reads kv head
     h // (H // KV); with a sliding window, key j is seen from query i when
-    i - j < window."""
+    i - j < window.  Scores q k^T * scale (default 1/sqrt(D)), soft-capped
+    (softcap * tanh(s / softcap)) before the mask when softcap is given."""
     T, H, D = q.shape
     KV = k.shape[1]
     rep = H // KV
@@ -120,7 +122,9 @@ def attention(q, k, v, window=None):
         allowed &= (i - j) < window
     out = np.empty((T, H, D))
     for h in range(H):
-        s = q[:, h, :] @ k[:, h // rep, :].T / math.sqrt(D)
+        s = q[:, h, :] @ k[:, h // rep, :].T * (scale if scale else 1 / math.sqrt(D))
+        if softcap:
+            s = softcap * np.tanh(s / softcap)
         s = np.where(allowed, s, -np.inf)
         s = np.exp(s - s.max(axis=1, keepdims=True))
         out[:, h, :] = (s / s.sum(axis=1, keepdims=True)) @ v[:, h // rep, :]
@@ -376,6 +380,123 @@ class NeoX(_Base):
         return x @ self.head.T
 
 
+def _round_to(x, torch_dtype):
+    """x rounded to the dtype HF computes in (float16, bfloat16; else float32)."""
+    if torch_dtype == "float16":
+        return float(np.float16(x))
+    f = np.array([x], dtype=np.float32)
+    if torch_dtype == "bfloat16":
+        u = f.view(np.uint32)
+        u[:] = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    return float(f[0])
+
+
+class Gemma(_Base):
+    """Gemma2ForCausalLM / Gemma3ForCausalLM (text), from modeling_gemma2 /
+    modeling_gemma3: embeddings times sqrt(hidden_size) cast to the model's
+    dtype; RMSNorm output * (1 + w); layer:
+    x = x + post_attention_layernorm(attn(input_layernorm(x)));
+    x = x + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(x)));
+    mlp = down(act(gate(h)) * up(h)), act = hidden_activation; attention
+    scaled by query_pre_attn_scalar^-0.5, soft-capped by
+    attn_logit_softcapping, sliding_window on "sliding_attention" layers
+    (layer_types; default Gemma 2: even layers, Gemma 3: all but every
+    sliding_window_pattern-th); Gemma 3: q_norm / k_norm (head_dim, 1 + w)
+    per head before RoPE, local layers rotate with rope_local_base_freq and
+    no scaling; logits soft-capped by final_logit_softcapping."""
+
+    def __init__(self, model_dir, cfg):
+        self.config = cfg
+        self.g3 = (cfg.get("architectures") or [None])[0] == "Gemma3ForCausalLM"
+        d, H, KV = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+        D, I, V = cfg.get("head_dim", 256), cfg["intermediate_size"], cfg["vocab_size"]
+        self.d, self.H, self.KV, self.D, self.vocab_size = d, H, KV, D, V
+        self.eps = float(cfg.get("rms_norm_eps", 1e-6))
+        self.act = _act(cfg.get("hidden_activation") or cfg.get("hidden_act")
+                        or "gelu_pytorch_tanh")
+        self.scale = float(cfg.get("query_pre_attn_scalar", D)) ** -0.5
+        self.attn_cap = cfg.get("attn_logit_softcapping")
+        self.final_cap = cfg.get("final_logit_softcapping")
+        self.window = cfg["sliding_window"]
+        n = cfg["num_hidden_layers"]
+        pattern = cfg.get("sliding_window_pattern", 6) if self.g3 else 2
+        self.local = [t == "sliding_attention" for t in cfg["layer_types"]] \
+            if cfg.get("layer_types") else [bool((i + 1) % pattern) for i in range(n)]
+        self.inv_freq = rope_inv_freq(cfg, D, float(cfg.get("rope_theta", 10000.0)))
+        base_local = float(cfg.get("rope_local_base_freq", 10000.0))
+        self.inv_local = (1.0 / base_local ** (np.arange(0, D, 2, dtype=np.float64) / D)
+                          if self.g3 else self.inv_freq)
+        self.normalizer = _round_to(math.sqrt(d), cfg.get("torch_dtype"))
+        self.n_positions = cfg["max_position_embeddings"]
+        raw = lmref._load_weights(model_dir)
+        used = set()
+        t = lambda n_, s_: self._take(raw, n_, s_, used)  # noqa: E731
+        self.embed = t("model.embed_tokens.weight", (V, d))
+        self.layers = []
+        for li in range(n):
+            p = "model.layers.%d." % li
+            L = {k: t(p + k + ".weight", (d,)) for k in (
+                "input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                "post_feedforward_layernorm")}
+            L.update({
+                "q": t(p + "self_attn.q_proj.weight", (H * D, d)),
+                "k": t(p + "self_attn.k_proj.weight", (KV * D, d)),
+                "v": t(p + "self_attn.v_proj.weight", (KV * D, d)),
+                "o": t(p + "self_attn.o_proj.weight", (d, H * D)),
+                "gate": t(p + "mlp.gate_proj.weight", (I, d)),
+                "up": t(p + "mlp.up_proj.weight", (I, d)),
+                "down": t(p + "mlp.down_proj.weight", (d, I)),
+            })
+            if self.g3:
+                L["q_norm"] = t(p + "self_attn.q_norm.weight", (D,))
+                L["k_norm"] = t(p + "self_attn.k_norm.weight", (D,))
+            self.layers.append(L)
+        self.norm = t("model.norm.weight", (d,))
+        self.head = self.embed if cfg.get("tie_word_embeddings", True) else \
+            t("lm_head.weight", (V, d))
+        extra = sorted(set(raw) - used)
+        if extra:
+            sys.stderr.write("causalref: warning: unused tensors: %s\n" % ", ".join(extra))
+        self.bos_token_id = cfg.get("bos_token_id")
+
+    def _norm(self, x, w):
+        return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + self.eps) * (1.0 + w)
+
+    def forward(self, ids, trace=None):
+        ids = np.asarray(ids, dtype=np.int64)
+        T = len(ids)
+        if T == 0:
+            return np.zeros((0, self.vocab_size))
+        if T > self.n_positions:
+            raise ValueError("sequence of %d > context %d" % (T, self.n_positions))
+        H, KV, D = self.H, self.KV, self.D
+        x = self.embed[ids] * self.normalizer
+        for li, L in enumerate(self.layers):
+            h = self._norm(x, L["input_layernorm"])
+            q = (h @ L["q"].T).reshape(T, H, D)
+            k = (h @ L["k"].T).reshape(T, KV, D)
+            v = (h @ L["v"].T).reshape(T, KV, D)
+            if self.g3:
+                q, k = self._norm(q, L["q_norm"]), self._norm(k, L["k_norm"])
+            inv = self.inv_local if self.local[li] else self.inv_freq
+            q, k = apply_rope(q, inv), apply_rope(k, inv)
+            a = attention(q, k, v, self.window if self.local[li] else None, self.scale,
+                          self.attn_cap).reshape(T, H * D) @ L["o"].T
+            x = x + self._norm(a, L["post_attention_layernorm"])
+            h = self._norm(x, L["pre_feedforward_layernorm"])
+            f = (self.act(h @ L["gate"].T) * (h @ L["up"].T)) @ L["down"].T
+            x = x + self._norm(f, L["post_feedforward_layernorm"])
+            if trace is not None:
+                trace["layer%d.out" % li] = x.copy()
+        x = self._norm(x, self.norm)
+        if trace is not None:
+            trace["norm"] = x
+        logits = x @ self.head.T
+        if self.final_cap:
+            logits = self.final_cap * np.tanh(logits / self.final_cap)
+        return logits
+
+
 def load_model(model_dir):
     with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
         cfg = json.load(f)
@@ -385,6 +506,8 @@ def load_model(model_dir):
         return Llama(model_dir, cfg)
     if arch == "GPTNeoXForCausalLM":
         return NeoX(model_dir, cfg)
+    if arch in ("Gemma2ForCausalLM", "Gemma3ForCausalLM"):
+        return Gemma(model_dir, cfg)
     if arch == "GPT2LMHeadModel":
         return lmref.load_model(model_dir)
     raise ValueError("architecture %r not supported" % arch)

@@ -99,6 +99,54 @@ def llama_weights(cfg, seed):
     return t
 
 
+def gemma_config(arch, V, bos, **kw):
+    cfg = {
+        "architectures": [arch], "model_type": {"Gemma2ForCausalLM": "gemma2",
+                                                "Gemma3ForCausalLM": "gemma3_text"}[arch],
+        "vocab_size": V, "bos_token_id": bos, "eos_token_id": bos,
+        "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 32, "intermediate_size": 64,
+        "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "head_dim": 16, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0, "attention_bias": False, "attention_dropout": 0.0,
+        "query_pre_attn_scalar": 24, "sliding_window": 6, "tie_word_embeddings": True,
+        "initializer_range": 0.02, "transformers_version": "4.50.0", "use_cache": True,
+    }
+    cfg.update(kw)
+    return cfg
+
+
+def gemma_weights(cfg, seed):
+    rng = np.random.RandomState(seed)
+    d, H, KV, D = (cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"],
+                   cfg["head_dim"])
+    I, V = cfg["intermediate_size"], cfg["vocab_size"]
+
+    def n(*shape, std):
+        return (rng.standard_normal(shape) * std).astype(np.float32)
+
+    t = collections.OrderedDict()
+    t["model.embed_tokens.weight"] = n(V, d, std=0.5)
+    for li in range(cfg["num_hidden_layers"]):
+        p = "model.layers.%d." % li
+        for k in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                  "post_feedforward_layernorm"):
+            t[p + k + ".weight"] = n(d, std=0.2)   # used as 1 + w
+        t[p + "self_attn.q_proj.weight"] = n(H * D, d, std=0.3)
+        t[p + "self_attn.k_proj.weight"] = n(KV * D, d, std=0.3)
+        t[p + "self_attn.v_proj.weight"] = n(KV * D, d, std=0.25)
+        t[p + "self_attn.o_proj.weight"] = n(d, H * D, std=0.15)
+        if cfg["architectures"][0] == "Gemma3ForCausalLM":
+            t[p + "self_attn.q_norm.weight"] = n(D, std=0.2)
+            t[p + "self_attn.k_norm.weight"] = n(D, std=0.2)
+        t[p + "mlp.gate_proj.weight"] = n(I, d, std=0.25)
+        t[p + "mlp.up_proj.weight"] = n(I, d, std=0.25)
+        t[p + "mlp.down_proj.weight"] = n(d, I, std=0.2)
+    t["model.norm.weight"] = n(d, std=0.2)
+    if not cfg.get("tie_word_embeddings", True):
+        t["lm_head.weight"] = n(V, d, std=0.3)
+    return t
+
+
 def neox_config(V, bos, **kw):
     cfg = {
         "architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox", "vocab_size": V,
@@ -165,7 +213,8 @@ def write(out, name, cfg, tensors, dtype, gen_tok):
 # name -> (what it covers); kept in step with tools/reference/README.md
 MODELS = [
     "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral", "tiny-qwen2",
-    "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3",
+    "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3", "tiny-gemma2",
+    "tiny-gemma3",
 ]
 
 
@@ -233,6 +282,21 @@ def main():
                      rope_scaling={"type": "longrope", "short_factor": [1.0, 1.7][:half],
                                    "long_factor": [2.5, 6.0][:half]})
     write(out, "tiny-phi3", c, llama_weights(c, seed=19), "F32", gen_tok)
+    # Gemma 2: 3 layers (local, global, local: window 6), head_dim 16 !=
+    # hidden/heads, query_pre_attn_scalar 24, attention and final soft-caps
+    # small enough to bite, tied head, F16 (the embedding scale in F16)
+    c = gemma_config("Gemma2ForCausalLM", V, bos, attn_logit_softcapping=3.0,
+                     final_logit_softcapping=8.0)
+    write(out, "tiny-gemma2", c, gemma_weights(c, seed=20), "F16", gen_tok)
+    # Gemma 3 (text): per-head q/k norms, sliding_window_pattern 3 (local,
+    # local, global), local RoPE base 10000, global 1e6 with linear scaling,
+    # window 5, no soft-caps, untied head, BF16 (the embedding scale in BF16)
+    c = gemma_config("Gemma3ForCausalLM", V, bos, head_dim=8, query_pre_attn_scalar=8,
+                     sliding_window=5, sliding_window_pattern=3, rope_theta=1000000.0,
+                     rope_local_base_freq=10000.0, tie_word_embeddings=False,
+                     rope_scaling={"rope_type": "linear", "factor": 2.0},
+                     attn_logit_softcapping=None, final_logit_softcapping=None)
+    write(out, "tiny-gemma3", c, gemma_weights(c, seed=21), "BF16", gen_tok)
     print("models written to %s: %s" % (out, ", ".join(MODELS)))
 
 

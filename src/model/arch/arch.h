@@ -50,6 +50,7 @@ typedef enum {
     W_MAT,    /* lmd_mat [out x in] in its stored dtype (nn.Linear, embeddings) */
     W_MAT_IN, /* lmd_mat [in x out] (GPT-2's Conv1D) */
     W_F32,    /* const float *, converted to f32 when stored otherwise */
+    W_F32_1P, /* like W_F32, but 1 + the stored values (Gemma's RMSNorm weights) */
 } lmd_wkind;
 
 /* One tensor (per layer when the name holds "%d", the layer number). */

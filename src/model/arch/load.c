@@ -41,6 +41,19 @@ static long dim_value(const lmd_hp *hp, lmd_dim d) {
     return 0;
 }
 
+/* *w (n values) becomes an owned copy of 1 + w. */
+static int plus_one_n(lmd_model *m, const float **w, size_t n) {
+    float *p = malloc(n * sizeof *p);
+    if (!p || lmd_model_own(m, p) < 0) {
+        free(p);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = 1.0f + (*w)[i];
+    *w = p;
+    return 0;
+}
+
 /* Reads one tensor (the first present of its '|' alternatives) into dst;
  * *found says whether it was there. */
 static int load_one(lmd_model *m, const char *prefix, const lmd_wspec *w, const char *name,
@@ -54,10 +67,13 @@ static int load_one(lmd_model *m, const char *prefix, const lmd_wspec *w, const 
         size_t n = strcspn(p, "|");
         snprintf(alt, sizeof alt, "%.*s", (int)n, p);
         p += n + (p[n] == '|');
-        if (w->kind == W_F32) {
+        if (w->kind == W_F32 || w->kind == W_F32_1P) {
             const float **out = dst;
             if (lmd_weight_opt(m, prefix, alt, ndim, dims, out, err) < 0) return -1;
             found = *out != NULL;
+            size_t n = (size_t)dims[0] * (size_t)(ndim == 2 ? dims[1] : 1);
+            if (found && w->kind == W_F32_1P && plus_one_n(m, out, n) < 0)
+                return lmd_fail(err, "%s: tensor %s: out of memory", m->dir, alt);
         } else {
             lmd_mat *out = dst;
             if (lmd_weight_mat(m, prefix, alt, dims, w->kind == W_MAT_IN, 1, out, err) < 0)

@@ -2,8 +2,8 @@
  *   1. split out the added tokens (non-normalized ones first, then the
  *      normalized ones in what is left), leftmost-longest, with their
  *      single_word / lstrip / rstrip rules;
- *   2. run every other piece through the pre-tokenizer steps (regex splits,
- *      "Isolated"; ByteLevel's prefix space);
+ *   2. run every other piece through the pre-tokenizer steps (regex splits
+ *      with every Split behavior; ByteLevel's prefix space);
  *   3. byte-level BPE on each final piece (bpe.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +25,60 @@ typedef struct lmd_enc {
 /* `first`: the piece starts where the text starts (Metaspace's "first"). */
 static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k, int first);
 
-/* One regex step: matches and the gaps between them each become a piece. */
-static int lmd_enc_split(lmd_enc *c, const pcre2_code *re, const char *s, size_t n, size_t k,
-                         int first) {
+/* The pieces of a Split step, built from its segments (matches and the
+ * gaps between them, in order) by the step's behavior; `pend` is a piece
+ * not yet handed on, `last` whether the previous segment was a match. */
+typedef struct lmd_split_state {
+    lmd_enc *c;
+    const char *s;
+    size_t k;
+    int first, behavior;
+    size_t ps, pe;
+    int pending, pend_match, last;
+} lmd_split_state;
+
+static int lmd_split_flush(lmd_split_state *z) {
+    if (!z->pending) return 0;
+    z->pending = 0;
+    return lmd_enc_steps(z->c, z->s + z->ps, z->pe - z->ps, z->k + 1, z->first && z->ps == 0);
+}
+
+static int lmd_split_hold(lmd_split_state *z, size_t a, size_t b, int m) {
+    z->ps = a, z->pe = b, z->pending = 1, z->pend_match = m;
+    return 0;
+}
+
+/* One segment [a, b), a match or not (HF's SplitDelimiterBehavior). */
+static int lmd_split_segment(lmd_split_state *z, size_t a, size_t b, int m) {
+    int rc = 0, last = z->last;
+    z->last = m;
+    switch (z->behavior) {
+    case LMD_SPLIT_REMOVED:
+        if (m) return 0;
+        /* fall through */
+    case LMD_SPLIT_ISOLATED:
+        return lmd_enc_steps(z->c, z->s + a, b - a, z->k + 1, z->first && a == 0);
+    case LMD_SPLIT_MERGED_PREV: /* a match extends the piece before it */
+        if (m && !last && z->pending) return z->pe = b, 0;
+        break;
+    case LMD_SPLIT_MERGED_NEXT: /* a held match starts the next non-match */
+        if (!m && z->pending && z->pend_match) return z->pe = b, z->pend_match = 0, lmd_split_flush(z);
+        if (!m) return lmd_split_flush(z) < 0 ? -1 : lmd_enc_steps(z->c, z->s + a, b - a, z->k + 1, z->first && a == 0);
+        break;
+    case LMD_SPLIT_CONTIGUOUS: /* like segments run together */
+        if (z->pending && m == last) return z->pe = b, 0;
+        break;
+    }
+    rc = lmd_split_flush(z);
+    return rc < 0 ? -1 : lmd_split_hold(z, a, b, m);
+}
+
+/* One regex step: the matches and the gaps between them, to the behavior. */
+static int lmd_enc_split(lmd_enc *c, const lmd_pretok_step *st, const char *s, size_t n,
+                         size_t k, int first) {
+    const pcre2_code *re = st->re;
+    lmd_split_state z = {.c = c, .s = s, .k = k, .first = first, .behavior = st->behavior};
+    const int inv = st->invert;
     size_t pos = 0, prev = 0;
     uint32_t jit = 0;
     while (pos <= n) {
@@ -45,9 +96,8 @@ static int lmd_enc_split(lmd_enc *c, const pcre2_code *re, const char *s, size_t
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
         size_t ms = ov[0], me = ov[1];
         if (ms < prev || me < ms || me > n) return lmd_fail(c->err, "pre-tokenizer pattern gave a bad match");
-        if (ms > prev && lmd_enc_steps(c, s + prev, ms - prev, k + 1, first && prev == 0) < 0)
-            return -1;
-        if (me > ms && lmd_enc_steps(c, s + ms, me - ms, k + 1, first && ms == 0) < 0) return -1;
+        if (ms > prev && lmd_split_segment(&z, prev, ms, inv) < 0) return -1;
+        if (lmd_split_segment(&z, ms, me, !inv) < 0) return -1;
         prev = me;
         if (me == ms) {
             if (ms >= n) break;
@@ -57,8 +107,8 @@ static int lmd_enc_split(lmd_enc *c, const pcre2_code *re, const char *s, size_t
             pos = me;
         }
     }
-    if (prev < n && lmd_enc_steps(c, s + prev, n - prev, k + 1, first && prev == 0) < 0) return -1;
-    return 0;
+    if (prev < n && lmd_split_segment(&z, prev, n, inv) < 0) return -1;
+    return lmd_split_flush(&z);
 }
 
 /* Metaspace: every space becomes the replacement, which is put before the
@@ -151,7 +201,7 @@ static int lmd_enc_steps(lmd_enc *c, const char *s, size_t n, size_t k, int firs
         return rc;
     }
     if (!st->re) return lmd_enc_steps(c, s, n, k + 1, first);
-    return lmd_enc_split(c, st->re, s, n, k, first);
+    return lmd_enc_split(c, st, s, n, k, first);
 }
 
 /* Rust regex's \w on the character at s (a valid UTF-8 sequence). */

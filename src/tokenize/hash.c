@@ -95,8 +95,13 @@ int lmd_tok_canonical(const lmd_tokenizer *t, lmd_buf *b) {
             continue;
         }
         if (lmd_buf_puts(b, st->kind == LMD_STEP_SPLIT_REGEX ? "step split-regex " : "step split-literal ") < 0 ||
-            lmd_put_str(b, lmd_tok_str(t, st->src_off), st->src_len) < 0 || lmd_buf_puts(b, "\n") < 0)
+            lmd_put_str(b, lmd_tok_str(t, st->src_off), st->src_len) < 0)
             return -1;
+        /* Isolated, not inverted: the line as it always was */
+        if ((st->behavior || st->invert) &&
+            lmd_buf_printf(b, " behavior %d invert %d", st->behavior, st->invert) < 0)
+            return -1;
+        if (lmd_buf_puts(b, "\n") < 0) return -1;
     }
     int rc = 0;
     if (t->decoder == LMD_DEC_BYTELEVEL) rc = lmd_buf_puts(b, "bytes gpt2\n");

@@ -49,21 +49,31 @@ static int lmd_json_bytelevel(lmd_tokenizer *t, const cJSON *pt, const char *nam
 }
 
 static int lmd_json_split(lmd_tokenizer *t, const cJSON *pt, const char *name, lmd_error *err) {
+    static const char *const behaviors[] = {"Isolated", "Removed", "MergedWithPrevious",
+                                            "MergedWithNext", "Contiguous"};
     const cJSON *beh = cJSON_GetObjectItemCaseSensitive(pt, "behavior");
-    if (!cJSON_IsString(beh) || strcmp(beh->valuestring, "Isolated") != 0)
-        return lmd_fail(err, "%s: Split pre-tokenizer with behavior %s is not supported (only Isolated)",
+    int b = -1;
+    for (int i = 0; i < 5 && cJSON_IsString(beh); i++)
+        if (strcmp(beh->valuestring, behaviors[i]) == 0) b = i;
+    if (b < 0)
+        return lmd_fail(err, "%s: Split pre-tokenizer with behavior %s is not supported (Isolated, "
+                        "Removed, MergedWithPrevious, MergedWithNext and Contiguous are)",
                         name, cJSON_IsString(beh) ? beh->valuestring : "(missing)");
-    int invert;
+    int invert, rc;
     if (lmd_get_bool(pt, "invert", 0, &invert, name, "Split", err) < 0) return -1;
-    if (invert) return lmd_fail(err, "%s: Split pre-tokenizer with invert=true is not supported", name);
     const cJSON *pat = cJSON_GetObjectItemCaseSensitive(pt, "pattern");
     const cJSON *re = cJSON_GetObjectItemCaseSensitive(pat, "Regex");
     const cJSON *lit = cJSON_GetObjectItemCaseSensitive(pat, "String");
     if (cJSON_IsString(re))
-        return lmd_tok_add_step(t, LMD_STEP_SPLIT_REGEX, re->valuestring, strlen(re->valuestring), name, err);
-    if (cJSON_IsString(lit))
-        return lmd_tok_add_step(t, LMD_STEP_SPLIT_LITERAL, lit->valuestring, strlen(lit->valuestring), name, err);
-    return lmd_fail(err, "%s: Split pre-tokenizer without a Regex or String pattern", name);
+        rc = lmd_tok_add_step(t, LMD_STEP_SPLIT_REGEX, re->valuestring, strlen(re->valuestring), name, err);
+    else if (cJSON_IsString(lit))
+        rc = lmd_tok_add_step(t, LMD_STEP_SPLIT_LITERAL, lit->valuestring, strlen(lit->valuestring), name, err);
+    else
+        return lmd_fail(err, "%s: Split pre-tokenizer without a Regex or String pattern", name);
+    if (rc < 0) return -1;
+    t->steps[t->n_steps - 1].behavior = (uint8_t)b;
+    t->steps[t->n_steps - 1].invert = (uint8_t)invert;
+    return 0;
 }
 
 static int lmd_json_metaspace(lmd_tokenizer *t, const cJSON *pt, const char *name, lmd_error *err) {

@@ -135,6 +135,15 @@ enum {
     LMD_STEP_METASPACE /* spaces -> replacement, prepend it, split before it */
 };
 
+/* Split's behavior: what becomes of a match (HF SplitDelimiterBehavior). */
+enum {
+    LMD_SPLIT_ISOLATED, /* a piece of its own */
+    LMD_SPLIT_REMOVED,  /* dropped */
+    LMD_SPLIT_MERGED_PREV, /* joined to the piece before it (if that is not a match) */
+    LMD_SPLIT_MERGED_NEXT, /* joined to the piece after it (if that is not a match) */
+    LMD_SPLIT_CONTIGUOUS   /* adjacent matches joined into one piece */
+};
+
 /* Metaspace's prepend_scheme. */
 enum { LMD_PREPEND_ALWAYS, LMD_PREPEND_FIRST, LMD_PREPEND_NEVER };
 
@@ -172,6 +181,8 @@ typedef struct lmd_pretok_step {
     pcre2_code *re;    /* NULL for PREFIX_SPACE and METASPACE */
     uint8_t prepend;   /* METASPACE: LMD_PREPEND_* */
     uint8_t split;     /* METASPACE: split before each replacement */
+    uint8_t behavior;  /* SPLIT_*: LMD_SPLIT_* (0: Isolated) */
+    uint8_t invert;    /* SPLIT_*: the gaps are the matches */
 } lmd_pretok_step;
 
 struct lmd_tokenizer {

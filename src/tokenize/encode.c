@@ -43,34 +43,40 @@ static int lmd_split_flush(lmd_split_state *z) {
     return lmd_enc_steps(z->c, z->s + z->ps, z->pe - z->ps, z->k + 1, z->first && z->ps == 0);
 }
 
-static int lmd_split_hold(lmd_split_state *z, size_t a, size_t b, int m) {
-    z->ps = a, z->pe = b, z->pending = 1, z->pend_match = m;
-    return 0;
-}
-
 /* One segment [a, b), a match or not (HF's SplitDelimiterBehavior). */
 static int lmd_split_segment(lmd_split_state *z, size_t a, size_t b, int m) {
-    int rc = 0, last = z->last;
+    int last = z->last, extend = 0;
     z->last = m;
     switch (z->behavior) {
     case LMD_SPLIT_REMOVED:
         if (m) return 0;
-        /* fall through */
+        return lmd_enc_steps(z->c, z->s + a, b - a, z->k + 1, z->first && a == 0);
     case LMD_SPLIT_ISOLATED:
         return lmd_enc_steps(z->c, z->s + a, b - a, z->k + 1, z->first && a == 0);
     case LMD_SPLIT_MERGED_PREV: /* a match extends the piece before it */
-        if (m && !last && z->pending) return z->pe = b, 0;
+        extend = m && !last && z->pending;
         break;
     case LMD_SPLIT_MERGED_NEXT: /* a held match starts the next non-match */
-        if (!m && z->pending && z->pend_match) return z->pe = b, z->pend_match = 0, lmd_split_flush(z);
-        if (!m) return lmd_split_flush(z) < 0 ? -1 : lmd_enc_steps(z->c, z->s + a, b - a, z->k + 1, z->first && a == 0);
+        if (!m && z->pending && z->pend_match) {
+            z->pe = b;
+            return lmd_split_flush(z);
+        }
+        if (!m) {
+            if (lmd_split_flush(z) < 0) return -1;
+            return lmd_enc_steps(z->c, z->s + a, b - a, z->k + 1, z->first && a == 0);
+        }
         break;
     case LMD_SPLIT_CONTIGUOUS: /* like segments run together */
-        if (z->pending && m == last) return z->pe = b, 0;
+        extend = z->pending && m == last;
         break;
     }
-    rc = lmd_split_flush(z);
-    return rc < 0 ? -1 : lmd_split_hold(z, a, b, m);
+    if (extend) {
+        z->pe = b;
+        return 0;
+    }
+    if (lmd_split_flush(z) < 0) return -1;
+    z->ps = a, z->pe = b, z->pending = 1, z->pend_match = m;
+    return 0;
 }
 
 /* One regex step: the matches and the gaps between them, to the behavior. */

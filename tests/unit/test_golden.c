@@ -153,7 +153,7 @@ static const char *models[] = {"tiny-a",        "tiny-f16",  "tiny-bf16",   "tin
                                "tiny-noprefix", "tiny-ctx16", "tiny-untied", "tiny-b",
                                /* rotary decoders: tools/reference/causalref.py */
                                "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral",
-                               "tiny-qwen2", "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3", "tiny-gemma2", "tiny-gemma3"};
+                               "tiny-qwen2", "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3", "tiny-gemma2", "tiny-gemma3", "tiny-mixtral", "tiny-qwen3moe"};
 
 /* check_model on <dir_prefix><name> against tests/golden/<golden_prefix><name>.jsonl */
 static void check_named(const char *dir_prefix, const char *golden_prefix, const char *name) {

@@ -50,6 +50,8 @@ static void test_info(void **state) {
     check("tiny-phi3", "Phi3ForCausalLM", 32);
     check("tiny-gemma2", "Gemma2ForCausalLM", 64);
     check("tiny-gemma3", "Gemma3ForCausalLM", 64);
+    check("tiny-mixtral", "MixtralForCausalLM", 64);
+    check("tiny-qwen3moe", "Qwen3MoeForCausalLM", 64);
 }
 
 int main(void) {

@@ -146,6 +146,13 @@ class Llama(_Base):
     """LlamaForCausalLM / MistralForCausalLM / Qwen2ForCausalLM /
     Qwen3ForCausalLM / Olmo2ForCausalLM / Phi3ForCausalLM.
 
+    Mixtral / Qwen3-MoE (modeling_mixtral / modeling_qwen3_moe): the MLP is
+    a sparse MoE block: router logits h @ gate^T, softmax, the top
+    num_experts_per_tok experts (ties: the lower index), their weights
+    divided by their sum (Mixtral always, Qwen3-MoE when norm_topk_prob),
+    output sum of weight * expert(h), each expert a SwiGLU MLP; Qwen3-MoE's
+    attention is Qwen3's.
+
     Phi-3 (modeling_phi3): qkv_proj's output is q (H*D), then k (KV*D), then
     v; gate_up_proj's is gate (I) then up (I), up * silu(gate); RoPE on the
     first int(head_dim * partial_rotary_factor) dims of each head, LongRoPE
@@ -173,7 +180,17 @@ class Llama(_Base):
         self.d, self.H, self.KV, self.D, self.I = d, H, KV, D, I
         self.vocab_size = V
         self.olmo2 = arch == "Olmo2ForCausalLM"
-        self.qwen3 = arch == "Qwen3ForCausalLM"
+        self.qwen3 = arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM")
+        self.moe = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM")
+        if self.moe:
+            mix = arch == "MixtralForCausalLM"
+            self.n_experts = cfg["num_local_experts" if mix else "num_experts"]
+            self.top_k = cfg["num_experts_per_tok"]
+            self.norm_topk = True if mix else bool(cfg.get("norm_topk_prob", False))
+            EI = cfg["intermediate_size" if mix else "moe_intermediate_size"]
+            moe_names = (("block_sparse_moe.gate", "block_sparse_moe.experts.%d.", "w1", "w3",
+                          "w2") if mix else
+                         ("mlp.gate", "mlp.experts.%d.", "gate_proj", "up_proj", "down_proj"))
         self.eps = float(cfg.get("rms_norm_eps", 1e-5 if self.olmo2 else 1e-6))
         if cfg.get("hidden_act", "silu") not in ("silu", "swish"):
             raise ValueError("hidden_act %r" % cfg.get("hidden_act"))
@@ -185,7 +202,7 @@ class Llama(_Base):
         # the sliding attention window (the model's maths) and the scoring
         # context: max_position_embeddings, capped at the window
         window = None
-        if arch == "MistralForCausalLM":
+        if arch in ("MistralForCausalLM", "MixtralForCausalLM"):
             window = cfg.get("sliding_window")
         elif arch == "Qwen2ForCausalLM" and cfg.get("use_sliding_window"):
             window = cfg.get("sliding_window")
@@ -225,6 +242,14 @@ class Llama(_Base):
             if self.qwen3:
                 L["q_norm"] = t(p + "self_attn.q_norm.weight", (D,))
                 L["k_norm"] = t(p + "self_attn.k_norm.weight", (D,))
+            if self.moe:
+                r, ex, g_, u_, d_ = moe_names
+                L["router"] = t(p + r + ".weight", (self.n_experts, d))
+                L["experts"] = [(t(p + ex % e + g_ + ".weight", (EI, d)),
+                                 t(p + ex % e + u_ + ".weight", (EI, d)),
+                                 t(p + ex % e + d_ + ".weight", (d, EI)))
+                                for e in range(self.n_experts)]
+                I = EI
             if self.phi3:
                 qkv = t(p + "self_attn.qkv_proj.weight", ((H + 2 * KV) * D, d))
                 gu = t(p + "mlp.gate_up_proj.weight", (2 * I, d))
@@ -235,11 +260,13 @@ class Llama(_Base):
                     "q": t(p + "self_attn.q_proj.weight", (H * D, d)),
                     "k": t(p + "self_attn.k_proj.weight", (KV * D, d)),
                     "v": t(p + "self_attn.v_proj.weight", (KV * D, d)),
-                    "gate": t(p + "mlp.gate_proj.weight", (I, d)),
-                    "up": t(p + "mlp.up_proj.weight", (I, d)),
                 })
+                if not self.moe:
+                    L["gate"] = t(p + "mlp.gate_proj.weight", (I, d))
+                    L["up"] = t(p + "mlp.up_proj.weight", (I, d))
             L["o"] = t(p + "self_attn.o_proj.weight", (d, H * D))
-            L["down"] = t(p + "mlp.down_proj.weight", (d, I))
+            if not self.moe:
+                L["down"] = t(p + "mlp.down_proj.weight", (d, I))
             zero = np.zeros
             L["bq"] = t(p + "self_attn.q_proj.bias", (H * D,)) if qkv_bias else zero(H * D)
             L["bk"] = t(p + "self_attn.k_proj.bias", (KV * D,)) if qkv_bias else zero(KV * D)
@@ -283,9 +310,12 @@ class Llama(_Base):
             a = attention(q, k, v, self.window).reshape(T, H * D) @ L["o"].T + L["bo"]
             x = x + (_rms_norm(a, L["post_attn"], self.eps) if self.olmo2 else a)
             n = x if self.olmo2 else _rms_norm(x, L["ln2"], self.eps)
-            g = self.act(n @ L["gate"].T + L["bgate"])
-            u = n @ L["up"].T + L["bup"]
-            f = (g * u) @ L["down"].T + L["bdown"]
+            if self.moe:
+                f = self._moe(n, L)
+            else:
+                g = self.act(n @ L["gate"].T + L["bgate"])
+                u = n @ L["up"].T + L["bup"]
+                f = (g * u) @ L["down"].T + L["bdown"]
             x = x + (_rms_norm(f, L["post_mlp"], self.eps) if self.olmo2 else f)
             if trace is not None:
                 trace["layer%d.out" % li] = x.copy()
@@ -293,6 +323,27 @@ class Llama(_Base):
         if trace is not None:
             trace["norm"] = x
         return x @ self.head.T
+
+
+def _moe_forward(model, n, L):
+    """The sparse MoE block (see Llama's docstring)."""
+    logits = n @ L["router"].T
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    top = np.argsort(-p, axis=1, kind="stable")[:, :model.top_k]
+    w = np.take_along_axis(p, top, axis=1)
+    if model.norm_topk:
+        w = w / w.sum(axis=1, keepdims=True)
+    out = np.zeros_like(n)
+    for e, (g, u, dn) in enumerate(L["experts"]):
+        rows, slot = np.nonzero(top == e)
+        if len(rows):
+            h = n[rows]
+            out[rows] += w[rows, slot][:, None] * ((model.act(h @ g.T) * (h @ u.T)) @ dn.T)
+    return out
+
+
+Llama._moe = _moe_forward
 
 
 class NeoX(_Base):
@@ -502,7 +553,8 @@ def load_model(model_dir):
         cfg = json.load(f)
     arch = (cfg.get("architectures") or [None])[0]
     if arch in ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
-                "Olmo2ForCausalLM", "Phi3ForCausalLM"):
+                "Olmo2ForCausalLM", "Phi3ForCausalLM", "MixtralForCausalLM",
+                "Qwen3MoeForCausalLM"):
         return Llama(model_dir, cfg)
     if arch == "GPTNeoXForCausalLM":
         return NeoX(model_dir, cfg)

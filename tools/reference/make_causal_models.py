@@ -24,7 +24,8 @@ import make_test_models as mtm  # noqa: E402
 def llama_config(arch, V, bos, **kw):
     mt = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
           "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3",
-          "Olmo2ForCausalLM": "olmo2", "Phi3ForCausalLM": "phi3"}[arch]
+          "Olmo2ForCausalLM": "olmo2", "Phi3ForCausalLM": "phi3",
+          "MixtralForCausalLM": "mixtral", "Qwen3MoeForCausalLM": "qwen3_moe"}[arch]
     cfg = {
         "architectures": [arch], "model_type": mt, "vocab_size": V,
         "bos_token_id": bos, "eos_token_id": bos, "hidden_act": "silu",
@@ -63,7 +64,7 @@ def llama_weights(cfg, seed):
             t[p + "post_feedforward_layernorm.weight"] = norm(d)
             t[p + "self_attn.q_norm.weight"] = norm(H * D)
             t[p + "self_attn.k_norm.weight"] = norm(KV * D)
-        elif arch == "Qwen3ForCausalLM":
+        elif arch in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM"):
             t[p + "self_attn.q_norm.weight"] = norm(D)
             t[p + "self_attn.k_norm.weight"] = norm(D)
         if not olmo2:
@@ -79,6 +80,9 @@ def llama_weights(cfg, seed):
         if cfg.get("attention_bias"):
             t[p + "self_attn.o_proj.bias"] = n(d, std=0.05)
         t[p + "post_attention_layernorm.weight"] = (1 + n(d, std=0.2)).astype(np.float32)
+        if arch in MOE_NAMES:
+            moe_weights(cfg, t, p, n)
+            continue
         t[p + "mlp.gate_proj.weight"] = n(I, d, std=0.25)
         t[p + "mlp.up_proj.weight"] = n(I, d, std=0.25)
         t[p + "mlp.down_proj.weight"] = n(d, I, std=0.2)
@@ -145,6 +149,26 @@ def gemma_weights(cfg, seed):
     if not cfg.get("tie_word_embeddings", True):
         t["lm_head.weight"] = n(V, d, std=0.3)
     return t
+
+
+# the sparse MoE MLP's tensor names: router, then per expert gate, up, down
+MOE_NAMES = {
+    "MixtralForCausalLM": ("block_sparse_moe.gate", "block_sparse_moe.experts.%d.",
+                           ("w1", "w3", "w2"), "num_local_experts", "intermediate_size"),
+    "Qwen3MoeForCausalLM": ("mlp.gate", "mlp.experts.%d.", ("gate_proj", "up_proj", "down_proj"),
+                            "num_experts", "moe_intermediate_size"),
+}
+
+
+def moe_weights(cfg, t, p, n):
+    router, expert, (g, u, dn), ne, ni = MOE_NAMES[cfg["architectures"][0]]
+    d, E, I = cfg["hidden_size"], cfg[ne], cfg[ni]
+    t[p + router + ".weight"] = n(E, d, std=0.5)  # spread out: no near-tied routes
+    for e in range(E):
+        q = p + expert % e
+        t[q + g + ".weight"] = n(I, d, std=0.25)
+        t[q + u + ".weight"] = n(I, d, std=0.25)
+        t[q + dn + ".weight"] = n(d, I, std=0.2)
 
 
 def neox_config(V, bos, **kw):
@@ -214,7 +238,7 @@ def write(out, name, cfg, tensors, dtype, gen_tok):
 MODELS = [
     "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral", "tiny-qwen2",
     "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3", "tiny-gemma2",
-    "tiny-gemma3",
+    "tiny-gemma3", "tiny-mixtral", "tiny-qwen3moe",
 ]
 
 
@@ -297,6 +321,18 @@ def main():
                      rope_scaling={"rope_type": "linear", "factor": 2.0},
                      attn_logit_softcapping=None, final_logit_softcapping=None)
     write(out, "tiny-gemma3", c, gemma_weights(c, seed=21), "BF16", gen_tok)
+    # Mixtral: 4 experts, 2 per token (always renormalised), expert size 48,
+    # GQA, untied, BF16
+    c = llama_config("MixtralForCausalLM", V, bos, num_local_experts=4, num_experts_per_tok=2,
+                     intermediate_size=48, sliding_window=None, router_jitter_noise=0.0)
+    write(out, "tiny-mixtral", c, llama_weights(c, seed=22), "BF16", gen_tok)
+    # Qwen3-MoE: 6 experts, 3 per token, not renormalised (norm_topk_prob
+    # false), expert size 24, per-head q/k norms, head_dim 16, tied, F32
+    c = llama_config("Qwen3MoeForCausalLM", V, bos, num_experts=6, num_experts_per_tok=3,
+                     moe_intermediate_size=24, norm_topk_prob=False, decoder_sparse_step=1,
+                     mlp_only_layers=[], head_dim=16, tie_word_embeddings=True,
+                     use_sliding_window=False, rope_theta=1000000.0)
+    write(out, "tiny-qwen3moe", c, llama_weights(c, seed=23), "F32", gen_tok)
     print("models written to %s: %s" % (out, ", ".join(MODELS)))
 
 

@@ -20,10 +20,10 @@ for m in tiny-a tiny-f16 tiny-bf16 tiny-sharded tiny-noprefix tiny-ctx16 tiny-un
         -o "$ROOT/tests/golden/$m.jsonl"
     echo "golden: tests/golden/$m.jsonl"
 done
-# the rotary decoders (Llama, Mistral, Qwen2, Qwen3, OLMo-2, Phi-3, Gemma 2/3, GPT-NeoX): causalref.py
+# the rotary decoders (Llama, Mistral, Qwen2, Qwen3, OLMo-2, Phi-3, Gemma 2/3, Mixtral, Qwen3-MoE, GPT-NeoX): causalref.py
 "$PY" "$HERE/make_causal_models.py" --out "$ROOT/tests/models"
 for m in tiny-llama tiny-llama-bf16 tiny-llama3 tiny-mistral tiny-qwen2 tiny-neox tiny-neox-seq \
-         tiny-qwen3 tiny-olmo2 tiny-phi3 tiny-gemma2 tiny-gemma3; do
+         tiny-qwen3 tiny-olmo2 tiny-phi3 tiny-gemma2 tiny-gemma3 tiny-mixtral tiny-qwen3moe; do
     "$PY" "$HERE/causalref.py" score "$ROOT/tests/models/$m" --texts "$TEXTS" --top-k 10 \
         -o "$ROOT/tests/golden/$m.jsonl"
     echo "golden: tests/golden/$m.jsonl"

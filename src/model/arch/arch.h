@@ -51,9 +51,13 @@ typedef enum {
     W_MAT_IN, /* lmd_mat [in x out] (GPT-2's Conv1D) */
     W_F32,    /* const float *, converted to f32 when stored otherwise */
     W_F32_1P, /* like W_F32, but 1 + the stored values (Gemma's RMSNorm weights) */
+    /* an lmd_mat [out x in] per expert: the name's second %d is the expert,
+     * the destination an lmd_mat * set to an array of hp.n_experts */
+    W_MAT_EXPERTS,
 } lmd_wkind;
 
-/* One tensor (per layer when the name holds "%d", the layer number). */
+/* One tensor (per layer when the name holds "%d", the layer number; per
+ * expert too with W_MAT_EXPERTS). */
 typedef struct lmd_wspec {
     /* after the family's prefix (tried first, then the name alone), or
      * "^name": without it; "a|b": b when a is absent */

@@ -53,7 +53,11 @@ int lmd_dec_bind(lmd_model *m, void *arch, lmd_error *err) {
         }
     }
     m->lm_head = (hp->flags & IF_TIED) ? g->embed : g->head;
-    double per_layer = 2.0 * hp->d * qd + 2.0 * hp->d * kvd + 3.0 * hp->d * hp->inner;
+    /* a MoE layer: the router and the top_k experts a token runs through */
+    double mlp = hp->n_experts ? (double)g->top_k * 3.0 * hp->d * hp->expert_inner +
+                                     (double)hp->d * hp->n_experts
+                               : 3.0 * hp->d * hp->inner;
+    double per_layer = 2.0 * hp->d * qd + 2.0 * hp->d * kvd + mlp;
     m->info.flops_per_token = 2.0 * (hp->n_layer * per_layer + (double)hp->vocab * hp->d);
     return 0;
 }
@@ -77,6 +81,70 @@ static int dec_mlp(const dec_layer *L, const lmd_model *m, const float *h, float
     if (lmd_linear(gb, rows, &L->wdown, L->bdown, y, (size_t)d, 0) < 0) return -1;
     add_normed(x, y, rows, d, L->ln_mlp_out, g->eps);
     return 0;
+}
+
+/* Each row's top_k experts by router probability (softmax of the router's
+ * logits lg, in place), their weights renormalised when norm_topk. */
+static void route(const decoder *g, float *lg, size_t rows, int E, int *sel, float *wt) {
+    const int k = g->top_k;
+    for (size_t r = 0; r < rows; r++) {
+        float *p = lg + r * (size_t)E, sum = 0;
+        lmd_softmax_row(p, E);
+        for (int j = 0; j < k; j++) { /* the j-th largest; ties: the lower index */
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                int taken = 0;
+                for (int i = 0; i < j; i++)
+                    taken |= sel[r * (size_t)k + (size_t)i] == e;
+                if (!taken && (best < 0 || p[e] > p[best])) best = e;
+            }
+            sel[r * (size_t)k + (size_t)j] = best;
+            wt[r * (size_t)k + (size_t)j] = p[best];
+            sum += p[best];
+        }
+        for (int j = 0; g->norm_topk && j < k; j++)
+            wt[r * (size_t)k + (size_t)j] /= sum;
+    }
+}
+
+/* The sparse MoE MLP of `rows` rows: x += sum over each row's experts of
+ * weight * down(act(gate(h)) * up(h)); an expert runs only on the rows
+ * routed to it.  gb, ub: rows x expert_inner; y: rows x d. */
+static int dec_moe(const dec_layer *L, const lmd_model *m, const float *h, float *x, size_t rows,
+                   float *gb, float *ub, float *y) {
+    const decoder *g = m->arch;
+    const int d = (int)m->hp.d, E = (int)m->hp.n_experts, EI = (int)m->hp.expert_inner;
+    const int k = g->top_k;
+    float *lg = malloc(rows * (size_t)E * sizeof *lg), *xe = malloc(rows * (size_t)d * sizeof *xe);
+    float *wt = malloc(rows * (size_t)k * sizeof *wt), *we = malloc(rows * sizeof *we);
+    int *sel = malloc(rows * (size_t)k * sizeof *sel), *idx = malloc(rows * sizeof *idx);
+    int rc = -1;
+    if (!lg || !xe || !wt || !we || !sel || !idx ||
+        lmd_linear(h, rows, &L->router, NULL, lg, (size_t)E, 0) < 0)
+        goto done;
+    route(g, lg, rows, E, sel, wt);
+    for (int e = 0; e < E; e++) {
+        size_t n = 0;
+        for (size_t r = 0; r < rows; r++)
+            for (int j = 0; j < k; j++)
+                if (sel[r * (size_t)k + (size_t)j] == e) {
+                    idx[n] = (int)r, we[n] = wt[r * (size_t)k + (size_t)j];
+                    memcpy(xe + n++ * (size_t)d, h + r * (size_t)d, (size_t)d * sizeof *xe);
+                }
+        if (n == 0) continue;
+        if (lmd_linear(xe, n, &L->egate[e], NULL, gb, (size_t)EI, 0) < 0 ||
+            lmd_linear(xe, n, &L->eup[e], NULL, ub, (size_t)EI, 0) < 0)
+            goto done;
+        lmd_glu_rows(gb, ub, n, (size_t)EI, EI, g->act);
+        if (lmd_linear(gb, n, &L->edown[e], NULL, y, (size_t)d, 0) < 0) goto done;
+        for (size_t i = 0; i < n; i++)
+            for (int c = 0; c < d; c++)
+                x[(size_t)idx[i] * d + (size_t)c] += we[i] * y[i * (size_t)d + (size_t)c];
+    }
+    rc = 0;
+done:
+    free(lg), free(xe), free(wt), free(we), free(sel), free(idx);
+    return rc;
 }
 
 /* q, k, v of every row into qkv [T x (qd + 2 kvd)], normed and rotated. */
@@ -114,8 +182,8 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
     size_t mrows = T < MLP_ROWS ? T : MLP_ROWS;
     float *x = malloc(T * (size_t)d * sizeof *x), *h = malloc(T * (size_t)d * sizeof *h);
     float *qkv = malloc(T * W * sizeof *qkv), *att = malloc(T * qd * sizeof *att);
-    float *gb = malloc(mrows * (size_t)I * sizeof *gb),
-          *ub = malloc(mrows * (size_t)I * sizeof *ub);
+    const size_t gw = (size_t)(m->hp.expert_inner > I ? m->hp.expert_inner : I); /* MoE too */
+    float *gb = malloc(mrows * gw * sizeof *gb), *ub = malloc(mrows * gw * sizeof *ub);
     float *y = malloc(mrows * (size_t)d * sizeof *y);
     int rc = -1;
     if (!x || !h || !qkv || !att || !gb || !ub || !y) goto done;
@@ -161,7 +229,10 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
         if (L->ln_mlp_in) lmd_rmsnorm_rows(x, h, T, d, L->ln_mlp_in, g->eps), in = h;
         for (size_t r0 = 0; r0 < T; r0 += mrows) {
             size_t rows = T - r0 < mrows ? T - r0 : mrows;
-            if (dec_mlp(L, m, in + r0 * (size_t)d, x + r0 * (size_t)d, rows, gb, ub, y) < 0)
+            const float *hr = in + r0 * (size_t)d;
+            float *xr = x + r0 * (size_t)d;
+            if ((L->router.data ? dec_moe(L, m, hr, xr, rows, gb, ub, y)
+                                : dec_mlp(L, m, hr, xr, rows, gb, ub, y)) < 0)
                 goto done;
         }
     }

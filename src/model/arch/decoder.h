@@ -16,6 +16,8 @@ typedef struct lmd_dec_layer {
     const float *bq, *bk, *bv, *bo, *bgate, *bup, *bdown; /* NULL when absent */
     lmd_mat wq, wk, wv, wo, wgate, wup, wdown;
     lmd_mat wqkv, wgate_up; /* fused projections (Phi-3), split into the above by bind */
+    /* a sparse MoE MLP instead (router.data set): [n_experts x d] and per expert */
+    lmd_mat router, *egate, *eup, *edown;
 } lmd_dec_layer;
 
 typedef enum { QK_NONE, QK_PER_HEAD, QK_WHOLE } lmd_qk_norm;
@@ -32,6 +34,7 @@ typedef struct lmd_decoder {
     lmd_rope rope;        /* global layers' */
     lmd_rope rope_local;  /* local layers' when has_local_rope */
     int has_local_rope;
+    int top_k, norm_topk; /* MoE: experts per token; their weights renormalised to sum 1 */
     lmd_mat embed, head;
     const float *norm;
 } lmd_decoder;

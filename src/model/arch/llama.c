@@ -34,32 +34,36 @@ typedef lmd_decoder decoder;
 
 #define G(f) offsetof(decoder, f)
 #define L(f) offsetof(dec_layer, f)
-#define LAYER_PROJ                                                                                 \
-    {"layers.%d.self_attn.q_proj.weight", W_MAT, {DIM_QD, DIM_D}, 0, 0, L(wq)},                    \
-        {"layers.%d.self_attn.k_proj.weight", W_MAT, {DIM_KVD, DIM_D}, 0, 0, L(wk)},               \
-        {"layers.%d.self_attn.v_proj.weight", W_MAT, {DIM_KVD, DIM_D}, 0, 0, L(wv)},               \
-        {"layers.%d.self_attn.o_proj.weight", W_MAT, {DIM_D, DIM_QD}, 0, 0, L(wo)},                \
-        {"layers.%d.mlp.gate_proj.weight", W_MAT, {DIM_I, DIM_D}, 0, 0, L(wgate)},                 \
-        {"layers.%d.mlp.up_proj.weight", W_MAT, {DIM_I, DIM_D}, 0, 0, L(wup)},                     \
-        {"layers.%d.mlp.down_proj.weight", W_MAT, {DIM_D, DIM_I}, 0, 0, L(wdown)},                 \
-        {"layers.%d.self_attn.q_proj.bias", W_F32, {DIM_QD}, IF_QKV_BIAS, 0, L(bq)},               \
-        {"layers.%d.self_attn.k_proj.bias", W_F32, {DIM_KVD}, IF_QKV_BIAS, 0, L(bk)},              \
-        {"layers.%d.self_attn.v_proj.bias", W_F32, {DIM_KVD}, IF_QKV_BIAS, 0, L(bv)},              \
-        {"layers.%d.self_attn.o_proj.bias", W_F32, {DIM_D}, IF_O_BIAS, 0, L(bo)},                  \
-        {"layers.%d.mlp.gate_proj.bias", W_F32, {DIM_I}, IF_MLP_BIAS, 0, L(bgate)},                \
-        {"layers.%d.mlp.up_proj.bias", W_F32, {DIM_I}, IF_MLP_BIAS, 0, L(bup)},                    \
-        {"layers.%d.mlp.down_proj.bias", W_F32, {DIM_D}, IF_MLP_BIAS, 0, L(bdown)},                \
-        {"embed_tokens.weight", W_MAT, {DIM_V, DIM_D}, 0, 0, G(embed)},                            \
-        {"norm.weight", W_F32, {DIM_D}, 0, 0,                                                      \
-         G(norm)}, /* tied: HF ignores a stored lm_head.weight */                                  \
-    {                                                                                              \
-        "^lm_head.weight", W_MAT, {DIM_V, DIM_D}, IF_UNTIED, 0, G(head)                            \
-    }
+/* clang-format off */
+#define ATTN_PROJ \
+    {"layers.%d.self_attn.q_proj.weight", W_MAT, {DIM_QD, DIM_D}, 0, 0, L(wq)}, \
+    {"layers.%d.self_attn.k_proj.weight", W_MAT, {DIM_KVD, DIM_D}, 0, 0, L(wk)}, \
+    {"layers.%d.self_attn.v_proj.weight", W_MAT, {DIM_KVD, DIM_D}, 0, 0, L(wv)}, \
+    {"layers.%d.self_attn.o_proj.weight", W_MAT, {DIM_D, DIM_QD}, 0, 0, L(wo)}, \
+    {"layers.%d.self_attn.q_proj.bias", W_F32, {DIM_QD}, IF_QKV_BIAS, 0, L(bq)}, \
+    {"layers.%d.self_attn.k_proj.bias", W_F32, {DIM_KVD}, IF_QKV_BIAS, 0, L(bk)}, \
+    {"layers.%d.self_attn.v_proj.bias", W_F32, {DIM_KVD}, IF_QKV_BIAS, 0, L(bv)}, \
+    {"layers.%d.self_attn.o_proj.bias", W_F32, {DIM_D}, IF_O_BIAS, 0, L(bo)}, \
+    {"embed_tokens.weight", W_MAT, {DIM_V, DIM_D}, 0, 0, G(embed)}, \
+    {"norm.weight", W_F32, {DIM_D}, 0, 0, G(norm)}, \
+    /* tied: HF ignores a stored lm_head.weight */ \
+    {"^lm_head.weight", W_MAT, {DIM_V, DIM_D}, IF_UNTIED, 0, G(head)}
+#define DENSE_MLP \
+    {"layers.%d.mlp.gate_proj.weight", W_MAT, {DIM_I, DIM_D}, 0, 0, L(wgate)}, \
+    {"layers.%d.mlp.up_proj.weight", W_MAT, {DIM_I, DIM_D}, 0, 0, L(wup)}, \
+    {"layers.%d.mlp.down_proj.weight", W_MAT, {DIM_D, DIM_I}, 0, 0, L(wdown)}, \
+    {"layers.%d.mlp.gate_proj.bias", W_F32, {DIM_I}, IF_MLP_BIAS, 0, L(bgate)}, \
+    {"layers.%d.mlp.up_proj.bias", W_F32, {DIM_I}, IF_MLP_BIAS, 0, L(bup)}, \
+    {"layers.%d.mlp.down_proj.bias", W_F32, {DIM_D}, IF_MLP_BIAS, 0, L(bdown)}
+#define LAYER_PROJ ATTN_PROJ, DENSE_MLP
+#define PRE_NORMS \
+    {"layers.%d.input_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_attn_in)}, \
+    {"layers.%d.post_attention_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_mlp_in)}
+/* clang-format on */
 
 static const lmd_wspec llama_tensors[] = {
     LAYER_PROJ,
-    {"layers.%d.input_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_attn_in)},
-    {"layers.%d.post_attention_layernorm.weight", W_F32, {DIM_D}, 0, 0, L(ln_mlp_in)},
+    PRE_NORMS,
     /* Qwen3: per head */
     {"layers.%d.self_attn.q_norm.weight", W_F32, {DIM_HD}, IF_QK_NORM, 0, L(q_norm)},
     {"layers.%d.self_attn.k_norm.weight", W_F32, {DIM_HD}, IF_QK_NORM, 0, L(k_norm)},
@@ -85,7 +89,73 @@ static const lmd_wspec phi3_tensors[] = {
     {"^lm_head.weight", W_MAT, {DIM_V, DIM_D}, IF_UNTIED, 0, G(head)},
 };
 
-typedef enum { LLAMA, MISTRAL, QWEN2, QWEN3, OLMO2, PHI3 } variant;
+/* Mixtral: a router and the experts' w1 (gate), w3 (up), w2 (down) */
+static const lmd_wspec mixtral_tensors[] = {
+    ATTN_PROJ,
+    PRE_NORMS,
+    {"layers.%d.block_sparse_moe.gate.weight", W_MAT, {DIM_E, DIM_D}, 0, 0, L(router)},
+    {"layers.%d.block_sparse_moe.experts.%d.w1.weight",
+     W_MAT_EXPERTS,
+     {DIM_EI, DIM_D},
+     0,
+     0,
+     L(egate)},
+    {"layers.%d.block_sparse_moe.experts.%d.w3.weight",
+     W_MAT_EXPERTS,
+     {DIM_EI, DIM_D},
+     0,
+     0,
+     L(eup)},
+    {"layers.%d.block_sparse_moe.experts.%d.w2.weight",
+     W_MAT_EXPERTS,
+     {DIM_D, DIM_EI},
+     0,
+     0,
+     L(edown)},
+};
+
+/* Qwen3-MoE: Qwen3's attention, every layer sparse */
+static const lmd_wspec qwen3moe_tensors[] = {
+    ATTN_PROJ,
+    PRE_NORMS,
+    {"layers.%d.self_attn.q_norm.weight", W_F32, {DIM_HD}, IF_QK_NORM, 0, L(q_norm)},
+    {"layers.%d.self_attn.k_norm.weight", W_F32, {DIM_HD}, IF_QK_NORM, 0, L(k_norm)},
+    {"layers.%d.mlp.gate.weight", W_MAT, {DIM_E, DIM_D}, 0, 0, L(router)},
+    {"layers.%d.mlp.experts.%d.gate_proj.weight", W_MAT_EXPERTS, {DIM_EI, DIM_D}, 0, 0, L(egate)},
+    {"layers.%d.mlp.experts.%d.up_proj.weight", W_MAT_EXPERTS, {DIM_EI, DIM_D}, 0, 0, L(eup)},
+    {"layers.%d.mlp.experts.%d.down_proj.weight", W_MAT_EXPERTS, {DIM_D, DIM_EI}, 0, 0, L(edown)},
+};
+
+typedef enum { LLAMA, MISTRAL, QWEN2, QWEN3, OLMO2, PHI3, MIXTRAL, QWEN3MOE } variant;
+
+/* The experts: how many, how many per token, their size, renormalised or
+ * not (Mixtral always; Qwen3-MoE by norm_topk_prob); Qwen3-MoE's dense
+ * layers (mlp_only_layers, decoder_sparse_step) are refused. */
+static int read_moe(lmd_model *m, const cJSON *cfg, const char *path, decoder *g, variant v,
+                    lmd_error *err) {
+    long E, k, EI, step = 1;
+    int norm = 1;
+    if (lmd_cfg_int(cfg, v == MIXTRAL ? "num_local_experts" : "num_experts", 8, &E, path, err) <
+            0 ||
+        lmd_cfg_int(cfg, "num_experts_per_tok", 2, &k, path, err) < 0 ||
+        lmd_cfg_int(cfg, v == MIXTRAL ? "intermediate_size" : "moe_intermediate_size", 768, &EI,
+                    path, err) < 0 ||
+        (v == QWEN3MOE && (lmd_cfg_bool(cfg, "norm_topk_prob", 0, &norm, path, err) < 0 ||
+                           lmd_cfg_int(cfg, "decoder_sparse_step", 1, &step, path, err) < 0)))
+        return -1;
+    const cJSON *dense = cJSON_GetObjectItemCaseSensitive(cfg, "mlp_only_layers");
+    if (step != 1 || (cJSON_IsArray(dense) && cJSON_GetArraySize(dense) > 0))
+        return lmd_fail(err,
+                        "%s: dense layers among the sparse ones (decoder_sparse_step, "
+                        "mlp_only_layers) are not supported",
+                        path);
+    if (E < 1 || E > 4096 || k < 1 || k > E || EI < 1 || EI > (1 << 20))
+        return lmd_fail(err, "%s: implausible experts (%ld experts, %ld per token, size %ld)", path,
+                        E, k, EI);
+    m->hp.n_experts = E, m->hp.expert_inner = EI;
+    g->top_k = (int)k, g->norm_topk = norm;
+    return 0;
+}
 
 /* Keys whose non-default values change the maths in a way not implemented. */
 static int refuse_unsupported(const cJSON *cfg, const char *path, const char *arch, variant v,
@@ -111,12 +181,12 @@ static int refuse_unsupported(const cJSON *cfg, const char *path, const char *ar
 /* The sliding attention window, 0 when none: the scoring context is capped at it. */
 static int read_window(const cJSON *cfg, const char *path, variant v, long *window,
                        lmd_error *err) {
-    int use = v == MISTRAL || v == PHI3;
+    int use = v == MISTRAL || v == PHI3 || v == MIXTRAL;
     *window = 0;
-    if ((v == QWEN2 || v == QWEN3) &&
+    if ((v == QWEN2 || v == QWEN3 || v == QWEN3MOE) &&
         lmd_cfg_bool(cfg, "use_sliding_window", 0, &use, path, err) < 0)
         return -1;
-    if (use && v == QWEN3) /* its windows cover only some layers */
+    if (use && (v == QWEN3 || v == QWEN3MOE)) /* its windows cover only some layers */
         return lmd_fail(err, "%s: \"use_sliding_window\" true is not supported for Qwen3", path);
     if (use && lmd_cfg_int(cfg, "sliding_window", 0, window, path, err) < 0) return -1;
     if (*window < 0) return lmd_fail(err, "%s: \"sliding_window\" %ld is negative", path, *window);
@@ -161,13 +231,15 @@ static int dec_hp(lmd_model *m, const cJSON *cfg, const char *path, decoder *g, 
     /* biases: Llama's attention_bias and mlp_bias (read for Mistral and
      * Qwen2 as before), Qwen2's q/k/v always, Qwen3's and OLMo-2's
      * attention_bias, none in Phi-3 */
-    unsigned f = (tie ? IF_TIED : IF_UNTIED) | (var == QWEN3 ? IF_QK_NORM : 0) |
+    const int qwen3 = var == QWEN3 || var == QWEN3MOE;
+    unsigned f = (tie ? IF_TIED : IF_UNTIED) | (qwen3 ? IF_QK_NORM : 0) |
                  (attn_bias && var != PHI3 ? IF_QKV_BIAS | IF_O_BIAS : 0) |
                  (mlp_bias && var <= QWEN2 ? IF_MLP_BIAS : 0) | (var == QWEN2 ? IF_QKV_BIAS : 0);
     m->hp = (lmd_hp){
         .d = d, .n_layer = nl, .H = H, .KV = KV, .D = D, .inner = I, .vocab = V, .flags = f};
     g->eps = (float)eps;
-    g->qk = var == QWEN3 ? QK_PER_HEAD : var == OLMO2 ? QK_WHOLE : QK_NONE;
+    g->qk = qwen3 ? QK_PER_HEAD : var == OLMO2 ? QK_WHOLE : QK_NONE;
+    if ((var == MIXTRAL || var == QWEN3MOE) && read_moe(m, cfg, path, g, var, err) < 0) return -1;
     g->act = LMD_ACT_SILU;
     g->attn_scale = 1.0f / sqrtf((float)D);
     /* HF: rotary dims = int(head_dim * partial_rotary_factor), even */
@@ -197,6 +269,8 @@ VARIANT_HP(qwen2_hp, QWEN2)
 VARIANT_HP(qwen3_hp, QWEN3)
 VARIANT_HP(olmo2_hp, OLMO2)
 VARIANT_HP(phi3_hp, PHI3)
+VARIANT_HP(mixtral_hp, MIXTRAL)
+VARIANT_HP(qwen3moe_hp, QWEN3MOE)
 
 #define DECODER(var, id_, mt, names_, tensors_)                                                    \
     const lmd_arch lmd_arch_##var = {.id = id_,                                                    \
@@ -223,3 +297,7 @@ DECODER(qwen2, "qwen2", "qwen2", qwen2_names, llama_tensors);
 DECODER(qwen3, "qwen3", "qwen3", qwen3_names, llama_tensors);
 DECODER(olmo2, "olmo2", "olmo2", olmo2_names, olmo2_tensors);
 DECODER(phi3, "phi3", "phi3", phi3_names, phi3_tensors);
+static const char *const mixtral_names[] = {"MixtralForCausalLM", NULL};
+static const char *const qwen3moe_names[] = {"Qwen3MoeForCausalLM", NULL};
+DECODER(mixtral, "mixtral", "mixtral", mixtral_names, mixtral_tensors);
+DECODER(qwen3moe, "qwen3_moe", "qwen3_moe", qwen3moe_names, qwen3moe_tensors);

@@ -75,7 +75,7 @@ static int load_one(lmd_model *m, const char *prefix, const lmd_wspec *w, const 
             if (found && w->kind == W_F32_1P && plus_one_n(m, out, n) < 0)
                 return lmd_fail(err, "%s: tensor %s: out of memory", m->dir, alt);
         } else {
-            lmd_mat *out = dst;
+            lmd_mat *out = dst; /* W_MAT, W_MAT_IN, one of W_MAT_EXPERTS */
             if (lmd_weight_mat(m, prefix, alt, dims, w->kind == W_MAT_IN, 1, out, err) < 0)
                 return -1;
             found = out->data != NULL;
@@ -90,6 +90,48 @@ static int load_one(lmd_model *m, const char *prefix, const lmd_wspec *w, const 
     return 0;
 }
 
+/* pat with, in each '|' alternative, its first %d replaced by l and its
+ * second by e. */
+static void expand(const char *pat, long l, long e, char *name, size_t size) {
+    size_t o = 0;
+    int k = 0;
+    for (const char *p = pat; *p && o + 24 < size; p++) {
+        if (p[0] == '%' && p[1] == 'd') {
+            o += (size_t)snprintf(name + o, size - o, "%ld", k++ ? e : l);
+            p++;
+        } else {
+            k = *p == '|' ? 0 : k;
+            name[o++] = *p;
+        }
+    }
+    name[o] = 0;
+}
+
+/* One spec for layer l (or the global one): one tensor, or (W_MAT_EXPERTS)
+ * an array of n_experts, allocated and owned by the model. */
+static int load_spec(lmd_model *m, const lmd_arch *a, const lmd_wspec *w, long l, char *base,
+                     lmd_error *err) {
+    const int optional = (w->opt & (m->hp.flags | IF_ALWAYS)) != 0;
+    const int bare = w->name[0] == '^';
+    const char *prefix = bare ? "" : a->prefix;
+    char name[512];
+    if (w->kind != W_MAT_EXPERTS) {
+        expand(w->name + bare, l, 0, name, sizeof name);
+        return load_one(m, prefix, w, name, optional, base + w->dst, err);
+    }
+    lmd_mat *arr = calloc((size_t)m->hp.n_experts, sizeof *arr);
+    if (!arr || lmd_model_own(m, (float *)(void *)arr) < 0) {
+        free(arr);
+        return lmd_fail(err, "out of memory");
+    }
+    memcpy(base + w->dst, &arr, sizeof arr);
+    for (long e = 0; e < m->hp.n_experts; e++) {
+        expand(w->name + bare, l, e, name, sizeof name);
+        if (load_one(m, prefix, w, name, optional, &arr[e], err) < 0) return -1;
+    }
+    return 0;
+}
+
 int lmd_arch_load(lmd_model *m, const lmd_arch *a, lmd_error *err) {
     const lmd_hp *hp = &m->hp;
     m->layers = calloc((size_t)hp->n_layer, a->layer_size ? a->layer_size : 1);
@@ -98,29 +140,13 @@ int lmd_arch_load(lmd_model *m, const lmd_arch *a, lmd_error *err) {
     for (size_t i = 0; i < a->n_tensors; i++) {
         const lmd_wspec *w = &a->tensors[i];
         if ((hp->flags & w->when) != w->when) continue;
-        const int per_layer = strstr(w->name, "%d") != NULL;
-        const int optional = (w->opt & (hp->flags | IF_ALWAYS)) != 0;
-        for (long l = 0; l < (per_layer ? hp->n_layer : 1); l++) {
-            char name[512];
-            if (per_layer) {
-                /* every alternative holds one %d: expand them all */
-                size_t o = 0;
-                for (const char *p = w->name; *p && o + 16 < sizeof name; p++) {
-                    if (p[0] == '%' && p[1] == 'd')
-                        o += (size_t)snprintf(name + o, sizeof name - o, "%ld", l), p++;
-                    else
-                        name[o++] = *p;
-                }
-                name[o] = 0;
-            } else {
-                snprintf(name, sizeof name, "%s", w->name);
-            }
-            char *base = per_layer ? (char *)m->layers + (size_t)l * a->layer_size : m->arch;
-            const int bare = name[0] == '^';
-            if (load_one(m, bare ? "" : a->prefix, w, name + bare, optional, base + w->dst, err) <
-                0)
-                return -1;
+        if (!strstr(w->name, "%d")) {
+            if (load_spec(m, a, w, 0, m->arch, err) < 0) return -1;
+            continue;
         }
+        for (long l = 0; l < hp->n_layer; l++)
+            if (load_spec(m, a, w, l, (char *)m->layers + (size_t)l * a->layer_size, err) < 0)
+                return -1;
     }
     return 0;
 }

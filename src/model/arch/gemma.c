@@ -172,21 +172,26 @@ static int gemma3_hp(lmd_model *m, const cJSON *cfg, const char *path, void *g, 
     return gemma_hp(m, cfg, path, g, 1, err);
 }
 
+/* x (positive, normal in both formats) rounded to nearest even keeping
+ * `keep` of the 23 mantissa bits: 7 for BF16, 10 for F16. */
+static float round_mantissa(float x, int keep) {
+    union {
+        float f;
+        uint32_t u;
+    } b = {x};
+    const int drop = 23 - keep;
+    const uint32_t half = (1u << (drop - 1)) - 1;
+    b.u = (b.u + half + ((b.u >> drop) & 1)) & ~((1u << drop) - 1);
+    return b.f;
+}
+
 /* The embedding scale sqrt(hidden_size), in the embeddings' dtype as HF
  * casts it, then the decoder's bind. */
 static int gemma_bind(lmd_model *m, void *arch, lmd_error *err) {
     decoder *g = arch;
     float s = sqrtf((float)m->hp.d);
-    if (g->embed.dtype == LMD_BF16) {
-        union {
-            float f;
-            uint32_t u;
-        } b = {s};
-        b.u = (b.u + 0x7fff + ((b.u >> 16) & 1)) & 0xffff0000u; /* round to nearest even */
-        s = b.f;
-    } else if (g->embed.dtype == LMD_F16) {
-        s = (float)(_Float16)s;
-    }
+    if (g->embed.dtype == LMD_BF16) s = round_mantissa(s, 7);
+    if (g->embed.dtype == LMD_F16) s = round_mantissa(s, 10);
     g->emb_scale = s;
     return lmd_dec_bind(m, arch, err);
 }

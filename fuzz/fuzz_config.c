@@ -1,6 +1,7 @@
 /* fuzz_config.c - libFuzzer target: the input is the text of a config.json
  * placed beside the weights and tokenizer of a test model (tiny-llama,
- * tiny-neox or tiny-a, chosen by the input's first byte; folder
+ * tiny-neox, tiny-a, tiny-phi3, tiny-gemma3 or tiny-mixtral, chosen by the
+ * input's first byte; folder
  * $LMD_FUZZ_MODELS, default tests/models).  Loading must succeed or fail
  * with a message; whatever loads must score a short text, and every
  * log-probability must be finite and <= 0. */
@@ -13,7 +14,8 @@
 
 #include "lmdiff.h"
 
-static char fuzz_dirs[3][256];
+#define N_DIRS 6
+static char fuzz_dirs[N_DIRS][256];
 
 static const char *fuzz_files[] = {
     "model.safetensors",     "tokenizer.json",          "vocab.json", "merges.txt",
@@ -21,7 +23,7 @@ static const char *fuzz_files[] = {
 #define N_LINKED 6 /* all but config.json */
 
 static void cleanup(void) {
-    for (int d = 0; d < 3; d++) {
+    for (int d = 0; d < N_DIRS; d++) {
         for (size_t i = 0; i < sizeof fuzz_files / sizeof *fuzz_files; i++) {
             char p[1024];
             snprintf(p, sizeof p, "%s/%s", fuzz_dirs[d], fuzz_files[i]);
@@ -45,8 +47,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argv;
     const char *models = getenv("LMD_FUZZ_MODELS");
     if (!models) models = LMD_SOURCE_DIR "/tests/models";
-    static const char *names[] = {"tiny-llama", "tiny-neox", "tiny-a"};
-    for (int i = 0; i < 3; i++) {
+    static const char *names[N_DIRS] = {"tiny-llama", "tiny-neox",   "tiny-a",
+                                        "tiny-phi3",  "tiny-gemma3", "tiny-mixtral"};
+    for (int i = 0; i < N_DIRS; i++) {
         snprintf(fuzz_dirs[i], sizeof fuzz_dirs[i], "/tmp/lmd-fuzz-config-%d-%d", (int)getpid(), i);
         char src[1024];
         snprintf(src, sizeof src, "%s/%s", models, names[i]);
@@ -59,7 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    const char *dir = fuzz_dirs[data[0] % 3];
+    const char *dir = fuzz_dirs[data[0] % N_DIRS];
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "wb");

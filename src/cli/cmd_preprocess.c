@@ -20,7 +20,7 @@ static const char *help =
     "usage: lmdiff preprocess M1_DIR M2_DIR DATASET --output-dir DIR [--top-k K]\n"
     "                         [--max-clamp-rank C] [--first-n N] [--name1 NAME]\n"
     "                         [--name2 NAME] [--force] [--no-verify] [--threads N]\n"
-    "                         [--shard K/N]\n\n"
+    "                         [--shard K/N] [--batch-tokens N]\n\n"
     "Builds, in DIR:\n"
     "  <dataset>_._<m1>.h5, <dataset>_._<m2>.h5   the analysis caches ('lmdiff analyze')\n"
     "  <m1>_<m2>_<name>.csv/.lmdt and the reverse  the comparisons ('lmdiff compare')\n"
@@ -35,6 +35,7 @@ static const char *help =
     "  --force             rebuild the caches even when they match\n"
     "  --no-verify         accept a dataset whose header checksum does not match\n"
     "  --threads N         threads (default: all cores)\n"
+    "  --batch-tokens N    tokens scored per batch (default 8192)\n"
     "  --shard K/N         only shard K of N (see 'lmdiff analyze --help'): both\n"
     "                      models' NAME.shard-K-of-N.h5 in DIR, no comparison;\n"
     "                      'lmdiff cache merge' joins them (docs/cluster.md)\n";
@@ -75,16 +76,17 @@ static const char *file_part(const char *p) {
 int cmd_preprocess(int argc, char **argv) {
     const char *out = NULL, *out2 = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
                *name1 = NULL, *name2 = NULL, *force = NULL, *nover = NULL, *threads = NULL,
-               *hlp = NULL, *shard = NULL;
+               *hlp = NULL, *shard = NULL, *batch = NULL;
     const char *pos[3] = {0};
     cli_opt opts[] = {
         {"--output-dir", 1, &out},       {"--output", 1, &out2},    {"--top-k", 1, &topk},
         {"--max-clamp-rank", 1, &clamp}, {"--first-n", 1, &firstn}, {"--name1", 1, &name1},
         {"--name2", 1, &name2},          {"--force", 0, &force},    {"--no-verify", 0, &nover},
-        {"--threads", 1, &threads},      {"--help", 0, &hlp},       {"--shard", 1, &shard}};
+        {"--threads", 1, &threads},      {"--help", 0, &hlp},       {"--shard", 1, &shard},
+        {"--batch-tokens", 1, &batch}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("preprocess", argc, a, opts, 12, pos, 3);
+    int np = cli_parse("preprocess", argc, a, opts, 13, pos, 3);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -103,6 +105,8 @@ int cmd_preprocess(int argc, char **argv) {
     if (clamp && cli_int("preprocess", "--max-clamp-rank", clamp, 1, 1 << 30, &v) < 0) return 2;
     if (clamp) max_clamp = (int)v;
     o.no_verify = nover != NULL;
+    if (batch && cli_int("preprocess", "--batch-tokens", batch, 1, 1 << 24, &v) < 0) return 2;
+    o.batch_tokens = batch ? (int)v : 0;
     if (shard && lmd_shard_parse(shard, &o.shard_k, &o.shard_n) < 0)
         return cli_usage_error("preprocess",
                                "--shard wants K/N with 1 <= K <= N <= %d, not '%s'",

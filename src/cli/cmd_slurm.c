@@ -424,9 +424,11 @@ static int slurm_preprocess(int argc, char **argv) {
     for (int i = 0; i < 2; i++) {
         size_t n;
         uint32_t *m = missing_shards(&p, i, &n);
-        lmd_buf arr = {0};
-        if (!m || lmd_buf_puts(&arr, "--array=") < 0 || array_list(m, n, &arr) < 0 ||
+        lmd_buf arr = {0}, list = {0}; /* "--array=LIST%K", "LIST" */
+        if (!m || array_list(m, n, &list) < 0 ||
+            lmd_buf_printf(&arr, "--array=%s", n ? list.data : "") < 0 ||
             (p.max_running && lmd_buf_printf(&arr, "%%%d", p.max_running) < 0)) {
+            lmd_buf_free(&list);
             free(m);
             lmd_buf_free(&arr);
             cli_error("out of memory");
@@ -440,7 +442,7 @@ static int slurm_preprocess(int argc, char **argv) {
         int s = n ? submit(arr.data, NULL, scripts[i], ids[i]) : 0;
         if (n && s == 0) {
             fprintf(stderr, "%s: submitted %zu of %" PRIu32 " shards (%s) as job %s\n", p.name[i],
-                    n, p.shards, arr.data + 8, ids[i]);
+                    n, p.shards, list.data, ids[i]);
             jobs_note(&p, i ? "analyze-2" : "analyze-1", ids[i], arr.data + 8);
             any = 1;
         } else if (!n) {
@@ -448,6 +450,7 @@ static int slurm_preprocess(int argc, char **argv) {
         }
         free(m);
         lmd_buf_free(&arr);
+        lmd_buf_free(&list);
         if (s < 0) goto done;
     }
     if (!any && merge_done(&p)) {

@@ -51,6 +51,7 @@ cluster_start() {
   chown -R munge:munge "$d/munge" "$d/munge-run"
   chmod 700 "$d/munge"
   chmod 755 "$d/munge-run" "$d"
+  chmod go+x "$(dirname "$d")"  # the munge user passes through to its folders
   runuser -u munge -- munged --socket="$d/munge-run/sock" --key-file="$d/munge/munge.key" \
     --pid-file="$d/munge-run/munged.pid" --log-file="$d/munge/munged.log" \
     --seed-file="$d/munge/seed" || { echo "munged failed: $(cat "$d/munge/munged.log" 2>/dev/null)" >&2; return 1; }

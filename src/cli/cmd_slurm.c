@@ -459,7 +459,7 @@ static int slurm_preprocess(int argc, char **argv) {
         rc = 0;
         goto done;
     }
-    char dep[80] = "", mid[32];
+    char dep[128] = "", mid[32];
     if (any)
         snprintf(dep, sizeof dep, "--dependency=afterok%s%s%s%s", *ids[0] ? ":" : "", ids[0],
                  *ids[1] ? ":" : "", ids[1]);

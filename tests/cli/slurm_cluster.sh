@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `lmdiff slurm` on a real Slurm: starts a one-node cluster (munged,
 # slurmctld, slurmd) in the test's temp folder (tests/slurm/cluster.bash)
-# and checks, with the demo pair on 256 KJV verses:
+# and checks, with the demo pair on 192 KJV verses (three blocks of 64
+# texts: 4 shards leave one empty):
 #  - --dry-run scripts pass `sbatch --test-only` and nothing is submitted;
 #  - a 4-shard run equals a single-machine `lmdiff preprocess` (both caches
 #    read back by h5py, both CSVs byte for byte); a rerun submits nothing;
@@ -26,7 +27,7 @@ export LMD_PROGRESS=0
 cluster_start "$TMP/cluster" || { bad "the test cluster did not start"; finish; exit 1; }
 T0=$SECONDS
 
-tail -n +7 "$SRC/demo/datasets/kjv.txt" | head -n 256 > verses.txt
+tail -n +7 "$SRC/demo/datasets/kjv.txt" | head -n 192 > verses.txt
 expect_ok "$LMDIFF" dataset make verses.txt --name verses -o ds.txt
 BT=256  # tokens per scoring batch: many batches, so a cancelled shard has work to keep
 C1=ds_._gpt-base.h5 C2=ds_._gpt-distil.h5 CSV1=gpt-base_gpt-distil_verses.csv CSV2=gpt-distil_gpt-base_verses.csv

@@ -24,14 +24,25 @@ expect_ok "$LMDIFF" dataset make corpus.txt --name corpus -o ds.txt
 for k in 1 2 3 4; do expect_ok "$LMDIFF" analyze "$A" ds.txt --shard $k/4 -o sh/ --threads 1; done
 expect_ok "$LMDIFF" analyze "$A" ds.txt -o whole.h5 --threads 1
 [ -f sh/ds_._tiny-a.shard-3-of-4.h5 ] && ok || bad "shard names: $(ls sh)"
-# contiguous, complete, in blocks of 64 texts, about a quarter of the bytes each
-$PY - sh/ds_._tiny-a.shard-*-of-4.h5 <<'PYEOF' && ok || bad "shard layout"
+# the split, recomputed from its definition (docs/cluster.md): block j of 64
+# texts, starting at byte c of the C bytes of the texts joined by newlines,
+# goes to shard 1 + floor(c * N / C); contiguous, complete, a quarter each
+$PY - whole.h5 sh/ds_._tiny-a.shard-*-of-4.h5 <<'PYEOF' && ok || bad "shard layout"
 import sys, h5py
+w = h5py.File(sys.argv[1], "r")
+lens = [len(w["%015d" % i].attrs["phrase"].encode()) + 1 for i in range(300)]
+C, c, want = sum(lens), 0, {}
+for i, l in enumerate(lens):
+    if i % 64 == 0:
+        s = 1 + c * 4 // C
+        want.setdefault(s, i)
+    c += l
 nxt, sizes = 0, []
-for k, p in enumerate(sys.argv[1:], 1):
+for k, p in enumerate(sys.argv[2:], 1):
     f = h5py.File(p, "r")
     assert f.attrs["shard_k"] == k and f.attrs["shard_n"] == 4, p
     assert f.attrs["shard_first"] == nxt and nxt % 64 == 0, (p, nxt)
+    assert k not in want or want[k] == nxt, (p, want, nxt)
     n = int(f.attrs["n_texts"])
     sizes.append(sum(len(f["%015d" % i].attrs["phrase"].encode()) + 1 for i in range(n)))
     nxt += n

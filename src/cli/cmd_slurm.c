@@ -230,7 +230,7 @@ static void print_file(const char *path) {
 
 /* Early checks, as `lmdiff preprocess` makes them: shared tokenizer, valid
  * dataset. */
-static int check_inputs(const slurm_plan *p) {
+static int check_inputs(slurm_plan *p) {
     lmd_tokenizer *t[2] = {NULL, NULL};
     lmd_error err;
     int rc = -1;
@@ -256,6 +256,7 @@ static int check_inputs(const slurm_plan *p) {
         cli_error("%s", err.msg);
         goto done;
     }
+    memcpy(p->dataset_checksum, sum.checksum, sizeof p->dataset_checksum);
     rc = 0;
 done:
     for (int i = 0; i < 2; i++)
@@ -408,7 +409,8 @@ static int slurm_preprocess(int argc, char **argv) {
     rc = 1;
     char *scripts[3] = {slurm_path(&p, "analyze-1.sbatch"), slurm_path(&p, "analyze-2.sbatch"),
                         slurm_path(&p, "merge.sbatch")};
-    if (check_inputs(&p) < 0 || slurm_write_scripts(&p) < 0 || slurm_write_plan(&p) < 0)
+    if (check_inputs(&p) < 0 || slurm_plan_check(&p) < 0 || slurm_write_scripts(&p) < 0 ||
+        slurm_write_plan(&p) < 0)
         goto done;
     if (dry) {
         for (int i = 0; i < 3; i++)

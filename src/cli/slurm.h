@@ -19,6 +19,7 @@ typedef struct slurm_plan {
     char *dataset, *out_dir;      /* absolute */
     char *cache[2];               /* merged caches' file names (in out_dir) */
     char tag[9];                  /* job names: lmdiff-<what>-<tag>, from out_dir */
+    char dataset_checksum[65];
     uint32_t shards;
     /* sbatch settings (NULL / 0: not given) */
     char *partition, *time, *mem, *account; /* owned, like every string here */
@@ -42,6 +43,10 @@ void slurm_job_name(const slurm_plan *p, int what, char buf[32]);
 int slurm_write_scripts(const slurm_plan *p);
 /* Writes D/slurm/plan.json; reads it back for `status`. */
 int slurm_write_plan(const slurm_plan *p);
+/* 0 when D has no plan.json or one of the same inputs (models, names,
+ * dataset and its checksum, shards, top-k, first-n, batch tokens); else -1
+ * after printing which input differs. */
+int slurm_plan_check(const slurm_plan *p);
 int slurm_read_plan(const char *out_dir, slurm_plan *p);
 void slurm_plan_free(slurm_plan *p);
 

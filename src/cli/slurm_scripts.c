@@ -209,7 +209,7 @@ int slurm_write_scripts(const slurm_plan *p) {
     return write_analyze(p, 0) < 0 || write_analyze(p, 1) < 0 || write_merge(p) < 0 ? -1 : 0;
 }
 
-int slurm_write_plan(const slurm_plan *p) {
+static cJSON *plan_json(const slurm_plan *p) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "lmdiff", p->lmdiff);
     cJSON_AddStringToObject(j, "m1_dir", p->model_dir[0]);
@@ -221,6 +221,44 @@ int slurm_write_plan(const slurm_plan *p) {
     cJSON_AddStringToObject(j, "cache2", p->cache[1]);
     cJSON_AddStringToObject(j, "tag", p->tag);
     cJSON_AddNumberToObject(j, "shards", p->shards);
+    cJSON_AddStringToObject(j, "dataset_checksum", p->dataset_checksum);
+    cJSON_AddNumberToObject(j, "top_k", p->top_k);
+    cJSON_AddNumberToObject(j, "first_n", (double)p->first_n);
+    cJSON_AddNumberToObject(j, "batch_tokens", p->batch_tokens);
+    return j;
+}
+
+int slurm_plan_check(const slurm_plan *p) {
+    char *path = slurm_path(p, "plan.json"), *text = NULL;
+    size_t len;
+    lmd_error err;
+    if (!path || !lmd_file_exists(path) || lmd_read_file(path, &text, &len, &err) < 0) {
+        free(path);
+        return 0; /* a first run */
+    }
+    cJSON *old = cJSON_Parse(text), *now = plan_json(p);
+    free(text);
+    const char *diff = NULL;
+    for (const cJSON *e = now ? now->child : NULL; e && !diff && old; e = e->next) {
+        if (!strcmp(e->string, "lmdiff") || !strcmp(e->string, "tag")) continue;
+        if (!cJSON_Compare(e, cJSON_GetObjectItemCaseSensitive(old, e->string), 1))
+            diff = e->string;
+    }
+    int rc = 0;
+    if (diff || !old) {
+        cli_error("%s was made for other inputs (%s differs): use another --output-dir, or "
+                  "remove %s/slurm and %s/shards to start over",
+                  path, old ? diff : "it cannot be read", p->out_dir, p->out_dir);
+        rc = -1;
+    }
+    cJSON_Delete(old);
+    cJSON_Delete(now);
+    free(path);
+    return rc;
+}
+
+int slurm_write_plan(const slurm_plan *p) {
+    cJSON *j = plan_json(p);
     char *text = cJSON_Print(j), *path = slurm_path(p, "plan.json");
     cJSON_Delete(j);
     lmd_atomic a;

@@ -32,10 +32,14 @@ for r in $(seq 1 "$ROUNDS"); do
   "$LMD" analyze "$MODEL" "$DS" -o "$W/single.h5" --threads "$N" 2> "$W/single.log"
   t1=$(python3 -c "print($(now) - $s)")
   s=$(now)
+  pids=()
   for k in $(seq 1 "$N"); do
     "$LMD" analyze "$MODEL" "$DS" --shard "$k/$N" -o "$W/sh/" --threads 1 2> "$W/shard$k.log" &
+    pids+=($!)
   done
-  wait
+  for k in $(seq 1 "$N"); do
+    wait "${pids[k - 1]}" || { echo "shard $k/$N failed: $(cat "$W/shard$k.log")" >&2; exit 1; }
+  done
   t2=$(python3 -c "print($(now) - $s)")
   tok=$(tokens_of "$W/single.log")
   python3 -c "print(f'round $r: single run {$t1:.2f} s ({$tok / $t1:.0f} tokens/s), $N shards x 1 thread {$t2:.2f} s ({$tok / $t2:.0f} tokens/s): sharded / single = {$t2 / $t1:.3f}')"

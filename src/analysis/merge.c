@@ -130,6 +130,9 @@ static int scan_shards(const char *const *paths, size_t n, shard_ref *refs, lmd_
         int rc = 0;
         if (!sn)
             rc = lmd_fail(err, "%s: not a shard cache (made without analyze --shard)", paths[i]);
+        else if (in->shard_k < 1 || in->shard_k > sn)
+            rc = lmd_fail(err, "%s: shard number %" PRIu32 " of %" PRIu32 " is out of range",
+                          paths[i], in->shard_k, sn);
         else if (i == 0) {
             *sn0 = sn;
             *total = in->first_n ? in->first_n : in->dataset_n_texts;
@@ -191,9 +194,6 @@ static int check_set(shard_ref *refs, size_t n, uint32_t sn, uint64_t total, lmd
                             k, sn, next, end - 1);
         return lmd_fail(err, "shard %" PRIu32 "/%" PRIu32 " is missing", k, sn);
     }
-    if (i < n)
-        return lmd_fail(err, "%s: shard %" PRIu32 " of %" PRIu32 " is out of range", refs[i].path,
-                        refs[i].k, sn);
     if (next != total)
         return lmd_fail(err, "the %" PRIu32 " shards hold %" PRIu64 " texts, the dataset %" PRIu64,
                         sn, next, total);

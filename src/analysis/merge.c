@@ -20,8 +20,8 @@
 
 /* Root attributes that differ between a shard and the whole cache. */
 static int shard_own(const char *name) {
-    static const char *const own[] = {"n_texts", "complete", "shard_k", "shard_n", "shard_first",
-                                      "lmdiff_index_chunk"};
+    static const char *const own[] = {"n_texts", "complete",    "shard_k",
+                                      "shard_n", "shard_first", "lmdiff_index_chunk"};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         if (!strcmp(name, own[i])) return 1;
     return !strncmp(name, "lmdiff_index_", 13) || !strncmp(name, "lmdiff_phrases_", 15);
@@ -188,10 +188,9 @@ static int check_set(shard_ref *refs, size_t n, uint32_t sn, uint64_t total, lmd
         }
         uint64_t end = i < n ? refs[i].first : total;
         if (end > next)
-            return lmd_fail(err,
-                            "shard %" PRIu32 "/%" PRIu32 " is missing (texts %" PRIu64 "..%" PRIu64
-                            ")",
-                            k, sn, next, end - 1);
+            return lmd_fail(
+                err, "shard %" PRIu32 "/%" PRIu32 " is missing (texts %" PRIu64 "..%" PRIu64 ")", k,
+                sn, next, end - 1);
         return lmd_fail(err, "shard %" PRIu32 "/%" PRIu32 " is missing", k, sn);
     }
     if (next != total)
@@ -204,8 +203,7 @@ static int check_set(shard_ref *refs, size_t n, uint32_t sn, uint64_t total, lmd
 
 /* Creates out with shard 1's root attributes, less the shard's own, and
  * its vocabulary. */
-static int create_like(const char *path, const char *out, lmd_cache_writer **w,
-                       lmd_error *err) {
+static int create_like(const char *path, const char *out, lmd_cache_writer **w, lmd_error *err) {
     lmd_cache *c;
     if (lmd_cache_open(path, &c, err) < 0) return -1;
     lmd_cache_info info = *lmd_cache_get_info(c); /* borrowed from c: not freed */

@@ -44,7 +44,8 @@ int lmd_shard_range(lmd_dataset_reader *r, uint64_t n_texts, uint32_t k, uint32_
         if (got <= 0) return got < 0 ? -1 : lmd_fail(err, "the dataset changed while being read");
         total += len + 1;
     }
-    if (total > UINT64_MAX / n) return lmd_fail(err, "the dataset is too large for %" PRIu32 " shards", n);
+    if (total > UINT64_MAX / n)
+        return lmd_fail(err, "the dataset is too large for %" PRIu32 " shards", n);
     if (lmd_dataset_rewind(r, err) < 0) return -1;
     uint64_t lo = n_texts, hi = n_texts;
     uint32_t s = 1;
@@ -72,6 +73,7 @@ char *lmd_shard_file_name(const char *cache_name, uint32_t k, uint32_t n) {
     int w = snprintf(NULL, 0, "%" PRIu32, n);
     size_t cap = l + 2 * (size_t)w + 32;
     char *s = malloc(cap);
-    if (s) snprintf(s, cap, "%.*s.shard-%0*" PRIu32 "-of-%" PRIu32 ".h5", (int)l, cache_name, w, k, n);
+    if (s)
+        snprintf(s, cap, "%.*s.shard-%0*" PRIu32 "-of-%" PRIu32 ".h5", (int)l, cache_name, w, k, n);
     return s;
 }

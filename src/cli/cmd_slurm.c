@@ -287,14 +287,22 @@ static int plan_from_args(int argc, char **argv, slurm_plan *p, int *dry_run) {
                *acct = NULL, *maxrun = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
                *n1 = NULL, *n2 = NULL, *batch = NULL, *nover = NULL, *dry = NULL, *hlp = NULL;
     const char *pos[3] = {0};
-    cli_opt opts[] = {{"--output-dir", 1, &out},   {"--shards", 1, &shards},
-                      {"--partition", 1, &part},   {"--time", 1, &tm},
-                      {"--cpus-per-task", 1, &cpus}, {"--mem", 1, &mem},
-                      {"--account", 1, &acct},     {"--max-running", 1, &maxrun},
-                      {"--top-k", 1, &topk},       {"--max-clamp-rank", 1, &clamp},
-                      {"--first-n", 1, &firstn},   {"--name1", 1, &n1},
-                      {"--name2", 1, &n2},         {"--batch-tokens", 1, &batch},
-                      {"--no-verify", 0, &nover},  {"--dry-run", 0, &dry},
+    cli_opt opts[] = {{"--output-dir", 1, &out},
+                      {"--shards", 1, &shards},
+                      {"--partition", 1, &part},
+                      {"--time", 1, &tm},
+                      {"--cpus-per-task", 1, &cpus},
+                      {"--mem", 1, &mem},
+                      {"--account", 1, &acct},
+                      {"--max-running", 1, &maxrun},
+                      {"--top-k", 1, &topk},
+                      {"--max-clamp-rank", 1, &clamp},
+                      {"--first-n", 1, &firstn},
+                      {"--name1", 1, &n1},
+                      {"--name2", 1, &n2},
+                      {"--batch-tokens", 1, &batch},
+                      {"--no-verify", 0, &nover},
+                      {"--dry-run", 0, &dry},
                       {"--help", 0, &hlp}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
@@ -541,8 +549,8 @@ static int slurm_status(int argc, char **argv) {
     qjob *q = NULL;
     size_t nq = 0;
     int have_q = queue_read(&p, &q, &nq) == 0;
-    printf("%s: %s vs %s on %s, %" PRIu32 " shards per model%s\n", p.out_dir, p.name[0],
-           p.name[1], p.dataset, p.shards, have_q ? "" : " (squeue unavailable: files only)");
+    printf("%s: %s vs %s on %s, %" PRIu32 " shards per model%s\n", p.out_dir, p.name[0], p.name[1],
+           p.dataset, p.shards, have_q ? "" : " (squeue unavailable: files only)");
     int failed = 0, pending = 0;
     for (int i = 0; i < 2; i++) {
         uint32_t ndone = 0;

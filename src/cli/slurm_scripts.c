@@ -97,9 +97,10 @@ static int write_analyze(const slurm_plan *p, int i) {
     fprintf(f, "\n#SBATCH --requeue\n#SBATCH --output=\"%s/analyze-%d-shard-%%a.log\"\n", logs,
             i + 1);
     sbatch_common(f, p);
-    fprintf(f, "\nK=${SLURM_ARRAY_TASK_ID:?submit this script with sbatch}\n"
-               "echo \"== shard $K/%" PRIu32 " of %s on $(hostname) at $(date -u +%%FT%%TZ) "
-               "(job ${SLURM_JOB_ID:-?}, restart ${SLURM_RESTART_COUNT:-0})\"\n",
+    fprintf(f,
+            "\nK=${SLURM_ARRAY_TASK_ID:?submit this script with sbatch}\n"
+            "echo \"== shard $K/%" PRIu32 " of %s on $(hostname) at $(date -u +%%FT%%TZ) "
+            "(job ${SLURM_JOB_ID:-?}, restart ${SLURM_RESTART_COUNT:-0})\"\n",
             p->shards, p->name[i]);
     put_quoted(f, p->lmdiff);
     fputs(" analyze ", f);
@@ -144,8 +145,7 @@ static int write_merge(const slurm_plan *p) {
             LMD_VERSION, p->shards, p->out_dir);
     fprintf(f, "#SBATCH --job-name=%s\n#SBATCH --output=\"%s/merge.log\"\n", name, logs);
     sbatch_common(f, p);
-    fputs("\necho \"== merge and compare on $(hostname) at $(date -u +%FT%TZ)\"\n(\nset -e\n",
-          f);
+    fputs("\necho \"== merge and compare on $(hostname) at $(date -u +%FT%TZ)\"\n(\nset -e\n", f);
     for (int i = 0; i < 2; i++) {
         char *one = slurm_shard_path(p, i, 1), *out = lmd_path_join(p->out_dir, p->cache[i]);
         if (!one || !out) {
@@ -311,8 +311,8 @@ int slurm_read_plan(const char *out_dir, slurm_plan *p) {
     cJSON_Delete(j);
     if (tag) snprintf(p->tag, sizeof p->tag, "%s", tag);
     free(tag);
-    if (!p->out_dir || !p->name[0] || !p->name[1] || !p->cache[0] || !p->cache[1] ||
-        !p->dataset || !p->shards || !p->tag[0]) {
+    if (!p->out_dir || !p->name[0] || !p->name[1] || !p->cache[0] || !p->cache[1] || !p->dataset ||
+        !p->shards || !p->tag[0]) {
         cli_error("%s: damaged or incomplete", path);
         free(path);
         slurm_plan_free(p);
@@ -323,10 +323,9 @@ int slurm_read_plan(const char *out_dir, slurm_plan *p) {
 }
 
 void slurm_plan_free(slurm_plan *p) {
-    char **s[] = {&p->lmdiff,    &p->model_dir[0], &p->model_dir[1], &p->name[0],
-                  &p->name[1],   &p->dataset,      &p->out_dir,      &p->cache[0],
-                  &p->cache[1],  &p->partition,    &p->time,         &p->mem,
-                  &p->account};
+    char **s[] = {&p->lmdiff,  &p->model_dir[0], &p->model_dir[1], &p->name[0],  &p->name[1],
+                  &p->dataset, &p->out_dir,      &p->cache[0],     &p->cache[1], &p->partition,
+                  &p->time,    &p->mem,          &p->account};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         free(*s[i]);
         *s[i] = NULL;

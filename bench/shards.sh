@@ -44,8 +44,9 @@ for r in $(seq 1 "$ROUNDS"); do
   tok=$(tokens_of "$W/single.log")
   python3 -c "print(f'round $r: single run {$t1:.2f} s ({$tok / $t1:.0f} tokens/s), $N shards x 1 thread {$t2:.2f} s ({$tok / $t2:.0f} tokens/s): sharded / single = {$t2 / $t1:.3f}')"
 done
-s=$(now)
-"$LMD" cache merge "$W"/sh/*.h5 -o "$W/merged.h5" 2>/dev/null
-t3=$(python3 -c "print($(now) - $s)")
-python3 -c "print(f'merge of $N shards, $tok tokens: {$t3:.2f} s = {$t3 / $tok * 1e6:.2f} s per million tokens')"
+# wall and CPU (user + system) seconds of the merge
+read -r t3 cpu < <({ TIMEFORMAT='%R %U %S'; time "$LMD" cache merge "$W"/sh/*.h5 -o "$W/merged.h5" 2>/dev/null; } 2>&1 |
+  awk '{print $1, $2 + $3}')
+texts=$(/usr/bin/python3 -c "import h5py; print(h5py.File('$W/merged.h5', 'r').attrs['n_texts'])")
+python3 -c "print(f'merge of $N shards, $texts texts, $tok tokens: {$t3:.2f} s wall, {$cpu:.2f} s CPU = {$t3 / $tok * 1e6:.2f} s wall, {$cpu / $tok * 1e6:.2f} s CPU per million tokens ({$cpu / $texts * 1e6:.0f} us CPU per text)')"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -7,15 +7,19 @@ BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libhdf5-dev libmicrohttpd-dev libyaml-dev libcmocka-dev
   python3 python3-numpy python3-h5py curl)
 # Optional groups: `--reference` adds the PyTorch reference tools, `--web` the
-# browser the web app's tests drive (and Node.js when none is installed).
+# browser the web app's tests drive (and Node.js when none is installed),
+# `--slurm` Slurm and munge, for the test that starts a one-node cluster
+# (tests/cli/slurm_cluster.sh; the packages' own daemons are not used).
 REF_PKGS=(python3-torch python3-regex)
 WEB_PKGS=(chromium)
+SLURM_PKGS=(slurmctld slurmd slurm-client munge)
 command -v npm >/dev/null 2>&1 || WEB_PKGS+=(nodejs npm)
 want=("${BUILD_PKGS[@]}")
 for a in "$@"; do
   case "$a" in
     --reference) want+=("${REF_PKGS[@]}") ;;
     --web) want+=("${WEB_PKGS[@]}") ;;
+    --slurm) want+=("${SLURM_PKGS[@]}") ;;
     *) echo "install-deps.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done

@@ -75,6 +75,8 @@ int lmd_analyze_expected_info(const lmd_model *m, const lmd_dataset_meta *meta,
     info->first_n = fn && fn < sum->n_texts ? fn : 0;
     info->n_texts = info->first_n ? info->first_n : sum->n_texts;
     info->complete = 1;
+    info->shard_k = o ? o->shard_k : 0;
+    info->shard_n = o ? o->shard_n : 0;
     return 0;
 }
 
@@ -149,7 +151,8 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
         lmd_fail(err, "out of memory");
         goto done;
     }
-    if (!o.force && lmd_file_exists(out_path)) {
+    int have_out = !o.force && lmd_file_exists(out_path);
+    if (have_out && !o.resume) {
         lmd_fail(err, "%s exists (--force replaces it)", out_path);
         goto done;
     }
@@ -168,6 +171,26 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
         goto done;
     memcpy(st->dataset_checksum, sum.checksum, 65);
     if (lmd_analyze_expected_info(m, lmd_dataset_get_meta(r), &sum, &o, &info, err) < 0) goto done;
+    uint64_t first = 0, total = info.n_texts;
+    if (o.shard_n &&
+        lmd_shard_range(r, info.n_texts, o.shard_k, o.shard_n, &first, &total, err) < 0) {
+        lmd_err_prefix(err, "%s", dataset_path);
+        goto done;
+    }
+    info.shard_first = first;
+    if (have_out) { /* --resume: done already? */
+        char why[512];
+        if (lmd_cache_matches(out_path, &info, why, sizeof why) != 1) {
+            lmd_fail(err, "%s exists, but %s (--force replaces it)", out_path, why);
+            keep_partial = 1;
+            goto done;
+        }
+        st->up_to_date = 1;
+        st->n_texts = total;
+        keep_partial = 1;
+        rc = 0;
+        goto done;
+    }
 
     const lmd_tokenizer *tok = lmd_model_tokenizer(m);
     uint64_t done_n = 0;
@@ -193,7 +216,7 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
 
     const char *text;
     size_t len;
-    for (uint64_t i = 0; i < done_n; i++) {
+    for (uint64_t i = 0; i < first + done_n; i++) {
         int got = lmd_dataset_next(r, &text, &len, err);
         if (got < 0) goto done;
         if (got == 0) {
@@ -203,7 +226,7 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
     }
     lmd_score_opts so = {info.top_k, o.n_threads, 0};
     size_t budget = o.batch_tokens > 0 ? (size_t)o.batch_tokens : DEFAULT_BATCH_TOKENS;
-    uint64_t pos = done_n, total = info.n_texts;
+    uint64_t pos = done_n;
     if (o.progress) o.progress(o.progress_ctx, pos, total, 0);
     /* one batch at a time: scoring uses every core (OpenMP), and an HDF5
      * writer thread beside it only made the two fight */
@@ -212,7 +235,10 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
         batch *b = &bt;
         size_t tokens = 0;
         batch_clear(b);
-        while (b->n < MAX_BATCH_TEXTS && tokens < budget && pos < total) {
+        /* a batch ends at a multiple of LMD_SHARD_BLOCK texts, where shards
+           start: a shard's batches are then a single run's (shard.c) */
+        while (b->n < MAX_BATCH_TEXTS && tokens < budget && pos < total &&
+               (b->n == 0 || (first + pos) % LMD_SHARD_BLOCK)) {
             int got = lmd_dataset_next(r, &text, &len, err);
             if (got < 0) goto done;
             if (got == 0) {
@@ -227,7 +253,7 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
                 goto done;
             }
             if (lmd_tokenize(tok, text, len, &b->ids[b->n], &b->n_ids[b->n], err) < 0) {
-                lmd_err_prefix(err, "%s: text %" PRIu64, dataset_path, pos);
+                lmd_err_prefix(err, "%s: text %" PRIu64, dataset_path, first + pos);
                 goto done;
             }
             tokens += b->n_ids[b->n];
@@ -236,8 +262,8 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
         }
         if (lmd_score_ids(m, (const int32_t *const *)b->ids, b->n_ids, b->n, &so, b->scores, err) <
             0) {
-            lmd_err_prefix(err, "%s: texts %" PRIu64 "..%" PRIu64, dataset_path, pos - b->n,
-                           pos - 1);
+            lmd_err_prefix(err, "%s: texts %" PRIu64 "..%" PRIu64, dataset_path,
+                           first + pos - b->n, first + pos - 1);
             goto done;
         }
         for (size_t i = 0; i < b->n; i++) {
@@ -261,12 +287,14 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
                  pos, total, partial);
         goto done;
     }
-    if (total == sum.n_texts && done_n == 0) { /* the whole file was read twice: same texts? */
+    if (!info.first_n && done_n == 0) { /* the whole file was read twice: same texts? */
         char hex[65];
-        int got = lmd_dataset_next(r, &text, &len, err);
+        int got;
+        while ((got = lmd_dataset_next(r, &text, &len, err)) > 0) /* a shard's rest */
+            ;
         if (got < 0) goto done;
         lmd_dataset_checksum_of_read(r, hex);
-        if (got > 0 || strcmp(hex, sum.checksum)) {
+        if (strcmp(hex, sum.checksum)) {
             lmd_fail(err, "%s: changed while being analyzed", dataset_path);
             goto done;
         }

@@ -246,6 +246,9 @@ int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error 
     INT_ATTR("stride", stride);
     INT_ATTR("dataset_n_texts", dataset_n_texts);
     INT_ATTR("first_n", first_n);
+    INT_ATTR("shard_k", shard_k);
+    INT_ATTR("shard_n", shard_n);
+    INT_ATTR("shard_first", shard_first);
 #undef INT_ATTR
     if (lmd_h5_get_int_attr(f, "complete", &v, &present) < 0) goto bad;
     info->complete = present ? v != 0 : 1;

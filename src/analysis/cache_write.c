@@ -88,6 +88,11 @@ static int write_root_attrs(hid_t f, const lmd_cache_info *in) {
     rc |= lmd_h5_put_int_attr(f, "first_n", (int64_t)in->first_n);
     rc |= lmd_h5_put_int_attr(f, "n_texts", 0);
     rc |= lmd_h5_put_int_attr(f, "complete", 0);
+    if (in->shard_n) { /* analyze --shard K/N */
+        rc |= lmd_h5_put_int_attr(f, "shard_k", in->shard_k);
+        rc |= lmd_h5_put_int_attr(f, "shard_n", in->shard_n);
+        rc |= lmd_h5_put_int_attr(f, "shard_first", (int64_t)in->shard_first);
+    }
     return rc;
 }
 
@@ -259,7 +264,10 @@ int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_w
                        : !same(have.model_name, expect->model_name)           ? "model name"
                        : have.top_k != expect->top_k                          ? "top-k"
                        : have.first_n != expect->first_n                      ? "first-n"
-                                                                              : NULL;
+                       : have.shard_k != expect->shard_k || have.shard_n != expect->shard_n ||
+                               have.shard_first != expect->shard_first
+                           ? "shard"
+                           : NULL;
     if (what) {
         lmd_fail(err,
                  "%s: the partial cache was made with another %s; it cannot be resumed "

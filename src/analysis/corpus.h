@@ -139,6 +139,10 @@ typedef struct lmd_cache_info {
     uint64_t n_texts;         /* texts in this file */
     uint64_t n_vocab;         /* entries of `vocabulary` */
     int complete;             /* 0 only for an interrupted (partial) file */
+    /* a shard cache (analyze --shard K/N) holds texts shard_first ..
+       shard_first + n_texts - 1 of the dataset; shard_n = 0: the whole one */
+    uint32_t shard_k, shard_n;
+    uint64_t shard_first;
 } lmd_cache_info;
 void lmd_cache_info_free(lmd_cache_info *info);
 
@@ -214,6 +218,7 @@ typedef struct lmd_analyze_opts {
     int no_verify;          /* accept a dataset whose declared checksum is wrong */
     int n_threads;          /* 0 = OpenMP's default */
     int batch_tokens;       /* tokens per lmd_score_ids call; 0 = 8192 */
+    uint32_t shard_k, shard_n; /* only shard K of N (lmd_shard_range); 0 = all */
     lmd_progress_fn progress;
     void *progress_ctx;
     volatile sig_atomic_t *cancel; /* when it becomes non-zero: stop, keep OUT.partial */
@@ -225,12 +230,15 @@ typedef struct lmd_analyze_stats {
     uint64_t resumed_from; /* texts found in OUT.partial */
     double seconds;
     int interrupted; /* stopped by *cancel; OUT.partial kept for --resume */
+    int up_to_date;  /* resume found OUT complete and matching: nothing done */
     char dataset_checksum[65];
 } lmd_analyze_stats;
 
 /* Scores every text of a dataset and writes the cache to out_path through
  * out_path.partial (renamed at the end).  On an error the partial file is
- * removed; on cancel it is kept (checkpointed) for opts->resume. */
+ * removed; on cancel it is kept (checkpointed) for opts->resume.  With
+ * opts->resume, an existing out_path that matches (lmd_cache_matches) is
+ * left as it is (st->up_to_date); one that does not is an error. */
 int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_path,
                 const lmd_analyze_opts *opts, lmd_analyze_stats *st, lmd_error *err);
 /* "<dataset stem>_._<model>[_first<N>].h5", the original's file name. */
@@ -240,6 +248,39 @@ char *lmd_cache_default_name(const char *dataset_path, const char *model_name, u
 int lmd_analyze_expected_info(const lmd_model *m, const lmd_dataset_meta *meta,
                               const lmd_dataset_summary *sum, const lmd_analyze_opts *opts,
                               lmd_cache_info *info, lmd_error *err);
+
+/* ============================================================== shards */
+
+#define LMD_MAX_SHARDS 100000
+/* Shards start at multiples of this many texts, and so do analyze's
+ * scoring batches (a batch never crosses such a boundary). */
+#define LMD_SHARD_BLOCK 64
+/* Parses "K/N" (1 <= K <= N <= LMD_MAX_SHARDS); -1 when malformed. */
+int lmd_shard_parse(const char *s, uint32_t *k, uint32_t *n);
+/* The texts of shard K of N among the first n_texts of a dataset: contiguous
+ * slices balanced by bytes, in whole blocks of LMD_SHARD_BLOCK texts
+ * (shard.c, docs/cluster.md).  Reads the dataset
+ * from its start and rewinds it. */
+int lmd_shard_range(lmd_dataset_reader *r, uint64_t n_texts, uint32_t k, uint32_t n,
+                    uint64_t *first, uint64_t *count, lmd_error *err);
+/* "NAME.shard-K-of-N.h5" for the cache name "NAME.h5" (K zero-padded to
+ * the width of N, so that the files sort in shard order).  Malloc'ed. */
+char *lmd_shard_file_name(const char *cache_name, uint32_t k, uint32_t n);
+
+typedef struct lmd_merge_opts {
+    int force; /* replace an existing output */
+    lmd_progress_fn progress;
+    void *progress_ctx;
+    volatile sig_atomic_t *cancel;
+} lmd_merge_opts;
+
+/* Joins the shard caches of one model into the cache a single run would
+ * have written (out_path, through out_path.partial).  The set must be
+ * complete (shards 1..N, each once), matching (every root attribute but
+ * the shard's own equal) and contiguous; the error names the missing,
+ * doubled or foreign shard.  Streams one text at a time. */
+int lmd_cache_merge(const char *const *shards, size_t n_shards, const char *out_path,
+                    const lmd_merge_opts *opts, uint64_t *n_texts, lmd_error *err);
 
 /* ============================================ per-text measures (compare) */
 

@@ -23,6 +23,9 @@ int cmd_analyze(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_search(int argc, char **argv);
+/* shards and clusters (issue 13) */
+int cmd_cache(int argc, char **argv);
+int cmd_slurm(int argc, char **argv);
 /* web app (issue 4) */
 int cmd_serve(int argc, char **argv);
 

@@ -16,7 +16,7 @@
 static const char *help =
     "usage: lmdiff analyze MODEL_DIR DATASET [-o CACHE.h5|DIR] [--top-k K] [--first-n N]\n"
     "                      [--name NAME] [--force] [--resume] [--no-verify]\n"
-    "                      [--threads N] [--batch-tokens N]\n\n"
+    "                      [--threads N] [--batch-tokens N] [--shard K/N]\n\n"
     "Scores every text of DATASET with the model and writes an analysis cache: per\n"
     "token the id, rank (stored 0-based, as the original did), probability,\n"
     "log-probability, entropy and the top-K predictions (docs/corpus.md).\n\n"
@@ -29,9 +29,13 @@ static const char *help =
     "  --resume          continue the interrupted run whose CACHE.h5.partial is there\n"
     "  --no-verify       accept a dataset whose header checksum does not match\n"
     "  --threads N       threads (default: all cores)\n"
-    "  --batch-tokens N  tokens scored per batch (default 8192)\n\n"
+    "  --batch-tokens N  tokens scored per batch (default 8192)\n"
+    "  --shard K/N       only shard K (1..N) of N contiguous slices of the texts,\n"
+    "                    balanced by bytes; the default name gets .shard-K-of-N.h5\n"
+    "                    ('lmdiff cache merge' joins the N caches, docs/cluster.md)\n\n"
     "The cache is written as CACHE.h5.partial and renamed when complete.  Ctrl-C stops\n"
-    "after the current batch and keeps the partial file; --resume continues it.\n";
+    "after the current batch and keeps the partial file; --resume continues it\n"
+    "(and leaves a complete CACHE.h5 made from the same inputs as it is).\n";
 
 static int is_dir(const char *p) {
     struct stat st;
@@ -40,16 +44,17 @@ static int is_dir(const char *p) {
 
 int cmd_analyze(int argc, char **argv) {
     const char *out = NULL, *topk = NULL, *firstn = NULL, *name = NULL, *force = NULL,
-               *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL;
+               *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL, *shard = NULL;
     const char *pos[2] = {0};
     cli_opt opts[] = {{"--output", 1, &out},         {"--top-k", 1, &topk},
                       {"--first-n", 1, &firstn},     {"--name", 1, &name},
                       {"--force", 0, &force},        {"--resume", 0, &resume},
                       {"--no-verify", 0, &nover},    {"--threads", 1, &threads},
-                      {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp}};
+                      {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp},
+                      {"--shard", 1, &shard}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("analyze", argc, a, opts, 10, pos, 2);
+    int np = cli_parse("analyze", argc, a, opts, 11, pos, 2);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -68,6 +73,9 @@ int cmd_analyze(int argc, char **argv) {
     o.resume = resume != NULL;
     o.no_verify = nover != NULL;
     if (name && !*name) return cli_usage_error("analyze", "--name must not be empty");
+    if (shard && lmd_shard_parse(shard, &o.shard_k, &o.shard_n) < 0)
+        return cli_usage_error("analyze", "--shard wants K/N with 1 <= K <= N <= %d, not '%s'",
+                               LMD_MAX_SHARDS, shard);
 
     lmd_error err;
     lmd_model *m;
@@ -82,6 +90,11 @@ int cmd_analyze(int argc, char **argv) {
     }
     if (!out || is_dir(out)) {
         char *base = lmd_cache_default_name(pos[1], o.model_name, o.first_n);
+        if (base && o.shard_n) {
+            char *sb = lmd_shard_file_name(base, o.shard_k, o.shard_n);
+            free(base);
+            base = sb;
+        }
         path = base && out ? lmd_path_join(out, base) : base;
         if (base && out) free(base);
     } else {
@@ -115,6 +128,9 @@ int cmd_analyze(int argc, char **argv) {
     if (rc < 0) {
         cli_error("%s", err.msg);
         rc = st.interrupted ? 130 : 1;
+    } else if (st.up_to_date) {
+        fprintf(stderr, "%s is complete already (%" PRIu64 " texts from the same inputs)\n", path,
+                st.n_texts);
     } else {
         fprintf(stderr, "wrote %s: %" PRIu64 " texts", path, st.n_texts);
         if (st.resumed_from)

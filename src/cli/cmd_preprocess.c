@@ -19,7 +19,8 @@
 static const char *help =
     "usage: lmdiff preprocess M1_DIR M2_DIR DATASET --output-dir DIR [--top-k K]\n"
     "                         [--max-clamp-rank C] [--first-n N] [--name1 NAME]\n"
-    "                         [--name2 NAME] [--force] [--no-verify] [--threads N]\n\n"
+    "                         [--name2 NAME] [--force] [--no-verify] [--threads N]\n"
+    "                         [--shard K/N] [--batch-tokens N]\n\n"
     "Builds, in DIR:\n"
     "  <dataset>_._<m1>.h5, <dataset>_._<m2>.h5   the analysis caches ('lmdiff analyze')\n"
     "  <m1>_<m2>_<name>.csv/.lmdt and the reverse  the comparisons ('lmdiff compare')\n"
@@ -33,7 +34,11 @@ static const char *help =
     "  --name1/--name2     the models' names (default: their folders' names)\n"
     "  --force             rebuild the caches even when they match\n"
     "  --no-verify         accept a dataset whose header checksum does not match\n"
-    "  --threads N         threads (default: all cores)\n";
+    "  --threads N         threads (default: all cores)\n"
+    "  --batch-tokens N    tokens scored per batch (default 8192)\n"
+    "  --shard K/N         only shard K of N (see 'lmdiff analyze --help'): both\n"
+    "                      models' NAME.shard-K-of-N.h5 in DIR, no comparison;\n"
+    "                      'lmdiff cache merge' joins them (docs/cluster.md)\n";
 
 /* The folder's basename without trailing slashes (the model's default name). */
 static char *base_name(const char *dir) {
@@ -71,16 +76,17 @@ static const char *file_part(const char *p) {
 int cmd_preprocess(int argc, char **argv) {
     const char *out = NULL, *out2 = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
                *name1 = NULL, *name2 = NULL, *force = NULL, *nover = NULL, *threads = NULL,
-               *hlp = NULL;
+               *hlp = NULL, *shard = NULL, *batch = NULL;
     const char *pos[3] = {0};
     cli_opt opts[] = {
         {"--output-dir", 1, &out},       {"--output", 1, &out2},    {"--top-k", 1, &topk},
         {"--max-clamp-rank", 1, &clamp}, {"--first-n", 1, &firstn}, {"--name1", 1, &name1},
         {"--name2", 1, &name2},          {"--force", 0, &force},    {"--no-verify", 0, &nover},
-        {"--threads", 1, &threads},      {"--help", 0, &hlp}};
+        {"--threads", 1, &threads},      {"--help", 0, &hlp},       {"--shard", 1, &shard},
+        {"--batch-tokens", 1, &batch}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("preprocess", argc, a, opts, 11, pos, 3);
+    int np = cli_parse("preprocess", argc, a, opts, 13, pos, 3);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -99,6 +105,12 @@ int cmd_preprocess(int argc, char **argv) {
     if (clamp && cli_int("preprocess", "--max-clamp-rank", clamp, 1, 1 << 30, &v) < 0) return 2;
     if (clamp) max_clamp = (int)v;
     o.no_verify = nover != NULL;
+    if (batch && cli_int("preprocess", "--batch-tokens", batch, 1, 1 << 24, &v) < 0) return 2;
+    o.batch_tokens = batch ? (int)v : 0;
+    if (shard && lmd_shard_parse(shard, &o.shard_k, &o.shard_n) < 0)
+        return cli_usage_error("preprocess",
+                               "--shard wants K/N with 1 <= K <= N <= %d, not '%s'",
+                               LMD_MAX_SHARDS, shard);
     const char *dirs[2] = {pos[0], pos[1]}, *dataset = pos[2];
 
     lmd_error err;
@@ -160,6 +172,11 @@ int cmd_preprocess(int argc, char **argv) {
         mo.model_name = names[i];
         lmd_cache_info want;
         char *base = lmd_cache_default_name(dataset, names[i], o.first_n);
+        if (base && o.shard_n) {
+            char *sb = lmd_shard_file_name(base, o.shard_k, o.shard_n);
+            free(base);
+            base = sb;
+        }
         cache[i] = base ? lmd_path_join(out, base) : NULL;
         free(base);
         if (!cache[i] ||
@@ -214,6 +231,13 @@ int cmd_preprocess(int argc, char **argv) {
                     st.seconds > 0 ? (double)st.n_tokens / st.seconds : 0.0);
         }
         lmd_model_free(m);
+    }
+    if (o.shard_n) { /* the comparison needs every shard: cache merge, then preprocess */
+        fprintf(stderr, "shard %" PRIu32 "/%" PRIu32 " of both models done\n", o.shard_k,
+                o.shard_n);
+        printf("%s\n%s\n", cache[0], cache[1]);
+        rc = 0;
+        goto done;
     }
     /* forked readers: this process has OpenMP threads, but the workers use none */
     lmd_compare_opts copts = {.max_clamp_rank = max_clamp,

@@ -20,6 +20,8 @@ static const cli_command commands[] = {
      cmd_preprocess},
     {"search", "the texts where two models differ most, with a histogram", cmd_search},
     {"serve", "the web app and its JSON API", cmd_serve},
+    {"cache", "merge the shard caches of 'analyze --shard K/N' into one", cmd_cache},
+    {"slurm", "preprocess on a Slurm cluster as job arrays; their status", cmd_slurm},
 };
 
 static void usage(FILE *f) {

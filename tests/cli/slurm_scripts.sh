@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `lmdiff slurm` without a cluster: --dry-run writes scripts that bash
+# parses, with every path quoted (a space and a quote in the folder name);
+# inputs are checked before anything is written; a folder prepared for
+# other inputs is refused; `status` reports from the files when squeue is
+# not there (done, failed with the log's error, missing) with its exit codes.
+. "$(dirname "$0")/lib.bash"
+A=$SRC/tests/models/tiny-a
+B=$SRC/tests/models/tiny-b
+if [ ! -f "$A/config.json" ] || [ ! -f "$B/config.json" ]; then
+  echo "SKIP: tests/models/tiny-a and tiny-b are absent"; exit 77
+fi
+cd "$TMP"
+export LMD_PROGRESS=0
+for i in $(seq 1 100); do echo "Text $i: some words for the tiny models."; done > c.txt
+expect_ok "$LMDIFF" dataset make c.txt --name c -o ds.txt
+D="$TMP/out dir's"
+pre() { "$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir "$D" "$@"; }
+
+# ---- the scripts
+pre --shards 2 --max-running 1 --time 1:00:00 --mem 2G --account 'proj x' --dry-run > dry.out 2>err \
+  && ok || bad "dry run: $(cat err)"
+for s in analyze-1 analyze-2 merge; do
+  f="$D/slurm/$s.sbatch"
+  [ -f "$f" ] && bash -n "$f" && ok || bad "$s.sbatch missing or not bash"
+  grep -qF "==> $f <==" dry.out && ok || bad "--dry-run did not print $s.sbatch"
+done
+grep -qx '#SBATCH --array=1-2%1' "$D/slurm/analyze-1.sbatch" && grep -qx '#SBATCH --account=proj x' "$D/slurm/analyze-1.sbatch" \
+  && grep -qx '#SBATCH --requeue' "$D/slurm/analyze-2.sbatch" && grep -qx '#SBATCH --time=1:00:00' "$D/slurm/merge.sbatch" \
+  && grep -qF -- "--shard \"\$K/2\"" "$D/slurm/analyze-2.sbatch" && ok || bad "#SBATCH lines: $(cat "$D/slurm/analyze-1.sbatch")"
+# the quoted output folder reaches bash unchanged
+q=$(sed -n "s/^ *-o \(.*\) --resume$/\1/p" "$D/slurm/analyze-1.sbatch")
+[ "$(eval "printf %s $q")" = "$D/shards/" ] && ok || bad "quoting of the output folder: $q"
+[ ! -e "$D/slurm/jobs.tsv" ] && ok || bad "--dry-run submitted"
+
+# ---- refusals, before anything is written
+expect_fail "was made for other inputs (shards differs)" pre --shards 3 --dry-run
+expect_fail "was made for other inputs (top_k differs)" pre --shards 2 --top-k 5 --dry-run
+"$LMDIFF" slurm preprocess "$A" "$A" ds.txt --output-dir x --shards 2 --dry-run >/dev/null 2>&1
+[ $? -eq 2 ] && ok || bad "two models of one name accepted"
+"$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir x --shards 0 --dry-run >/dev/null 2>&1
+[ $? -eq 2 ] && ok || bad "--shards 0 accepted"
+"$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir x --shards 2 --time "$(printf '1\n#SBATCH --x')" --dry-run >/dev/null 2>&1
+[ $? -eq 2 ] && ok || bad "a line break in an #SBATCH value accepted"
+expect_fail "no-such.txt" "$LMDIFF" slurm preprocess "$A" "$B" no-such.txt --output-dir y --shards 2 --dry-run
+[ ! -e y/slurm/analyze-1.sbatch ] && ok || bad "scripts written for a missing dataset"
+
+# ---- status from the files
+PATH=/nonexistent "$LMDIFF" slurm status "$D" > st; rc=$?
+[ $rc -eq 3 ] && grep -q 'squeue unavailable' st && [ "$(grep -c '0 of 2 shards done' st)" -eq 2 ] \
+  && grep -q 'merge and compare: not run' st && ok || bad "status of a new folder (rc $rc): $(cat st)"
+expect_ok "$LMDIFF" analyze "$A" ds.txt --shard 1/2 -o "$D/shards/"
+mkdir -p "$D/slurm/logs" && echo "lmdiff: model.safetensors: truncated" > "$D/slurm/logs/analyze-2-shard-2.log"
+echo 1 > "$D/slurm/exit/analyze-2-2.rc"
+PATH=/nonexistent "$LMDIFF" slurm status "$D" > st; rc=$?
+[ $rc -eq 1 ] && grep -q '1 of 2 shards done' st && grep -q 'shard 1/2  done' st \
+  && grep -q 'shard 2/2  FAILED (exit 1); log .*analyze-2-shard-2.log: lmdiff: model.safetensors: truncated' st \
+  && ok || bad "status with a failed shard (rc $rc): $(cat st)"
+expect_fail "not a folder of 'lmdiff slurm preprocess'" "$LMDIFF" slurm status "$TMP"
+finish

@@ -589,6 +589,7 @@ int lmd_cache_matches(const char *path, const lmd_cache_info *want, char *why, s
                        : h->top_k != want->top_k                        ? "top-k"
                        : h->first_n != want->first_n                    ? "first-n"
                        : !same_str(h->model_name, want->model_name)     ? "model name"
+                       : strcmp(lmd_cache_precision(h), lmd_cache_precision(want)) ? "precision"
                                                                         : NULL;
     if (what)
         snprintf(why, why_len, "its %s differs", what);

@@ -29,7 +29,8 @@ static const char *help =
     "  --resume          continue the interrupted run whose CACHE.h5.partial is there\n"
     "  --no-verify       accept a dataset whose header checksum does not match\n"
     "  --threads N       threads (default: all cores)\n"
-    "  --batch-tokens N  tokens scored per batch (default 8192)\n\n"
+    "  --batch-tokens N  tokens scored per batch (default 8192)\n"
+    CLI_PRECISION_HELP "\n"
     "The cache is written as CACHE.h5.partial and renamed when complete.  Ctrl-C stops\n"
     "after the current batch and keeps the partial file; --resume continues it.\n";
 
@@ -40,16 +41,18 @@ static int is_dir(const char *p) {
 
 int cmd_analyze(int argc, char **argv) {
     const char *out = NULL, *topk = NULL, *firstn = NULL, *name = NULL, *force = NULL,
-               *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL;
+               *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL,
+               *prec = NULL, *verbose = NULL;
     const char *pos[2] = {0};
     cli_opt opts[] = {{"--output", 1, &out},         {"--top-k", 1, &topk},
                       {"--first-n", 1, &firstn},     {"--name", 1, &name},
                       {"--force", 0, &force},        {"--resume", 0, &resume},
                       {"--no-verify", 0, &nover},    {"--threads", 1, &threads},
-                      {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp}};
+                      {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp},
+                      {"--precision", 1, &prec},     {"--verbose", 0, &verbose}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("analyze", argc, a, opts, 10, pos, 2);
+    int np = cli_parse("analyze", argc, a, opts, 12, pos, 2);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -71,7 +74,8 @@ int cmd_analyze(int argc, char **argv) {
 
     lmd_error err;
     lmd_model *m;
-    if (lmd_model_load(pos[0], &m, &err) < 0) return cli_error("%s", err.msg);
+    int lrc = cli_load_model("analyze", pos[0], prec, verbose != NULL, &m);
+    if (lrc) return lrc;
     lmd_model_info mi;
     lmd_model_get_info(m, &mi);
     o.model_name = name ? name : mi.name;

@@ -226,6 +226,7 @@ int main(int argc, char **argv) {
     if (lmd_runtime_env_tune()) execv("/proc/self/exe", argv);
     const char *prefix = "/tmp/lmdiff-bench-llama", *shape_name = "1b", *dtype = "BF16";
     int n_texts = 4, len = 128, reps = 2;
+    lmd_model_opts mo = {LMD_PRECISION_F32};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             prefix = argv[++i];
@@ -239,6 +240,9 @@ int main(int argc, char **argv) {
             len = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc &&
+                 lmd_precision_parse(argv[i + 1], &mo.precision) == 0)
+            i++;
         else {
             fprintf(stderr, "usage: bench_llama [--dir PREFIX] [--shape 1b|7b] [--dtype F32|BF16] "
                             "[--texts N] [--len L] [--reps R]\n");
@@ -274,7 +278,7 @@ int main(int argc, char **argv) {
     lmd_error err;
     lmd_model *m;
     double t0 = now();
-    if (lmd_model_load(dir, &m, &err) < 0) {
+    if (lmd_model_load_opts(dir, &mo, &m, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -283,6 +287,7 @@ int main(int argc, char **argv) {
     lmd_model_get_info(m, &info);
     printf("model: Llama-%s shape, %s weights, %lld parameters, %.2f GB file; load %.3f s\n",
            s->name, dtype, (long long)info.n_params, (double)sb.st_size / 1e9, t_load);
+    printf("products: %s (%s)\n", info.precision, info.matmul_impl);
 
     int32_t **ids = malloc((size_t)n_texts * sizeof *ids);
     size_t *n = malloc((size_t)n_texts * sizeof *n);

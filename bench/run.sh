@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the benchmarks (`make bench`): the engine on a GPT-2-124M-shaped
+# Runs the benchmarks (`make bench`): bench_speed (lmdiff against PyTorch
+# and the matmul ceilings, one run), the engine on a GPT-2-124M-shaped
 # random model, one 100-token text end to end through the CLI, the Llama
 # forward on a Llama-3.2-1B-shaped random model in BF16 and in F32 (7.4 GB
 # written under $LMDIFF_BENCH_LLAMA, removed afterwards unless
@@ -8,6 +9,9 @@
 # reference in the run.
 set -euo pipefail
 BUILD=${1:-build}
+# the table of docs/performance.md: lmdiff in each precision, PyTorch BF16/F32,
+# the sgemm and oneDNN BF16 ceilings, GPT-2-124M and Llama-3.2-1B shapes
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$BUILD/bench_speed" --dir "${LMDIFF_BENCH_SPEED:-/tmp/lmdiff-bench}"
 MODEL=${LMDIFF_BENCH_MODEL:-/tmp/lmdiff-bench-gpt2-124m}
 "$BUILD/bench_score" "$MODEL"
 # one 100-token text (the bench model's vocabulary is byte-level: 100 bytes = 100 tokens)

@@ -147,8 +147,9 @@ int cmd_diff(int argc, char **argv) {
             cli_error("out of memory");
             goto done;
         }
-        fwrite(out.data, 1, out.len, stdout);
-        putchar('\n');
+        /* the document's last member: how each model's products ran */
+        fwrite(out.data, 1, out.len - 1, stdout);
+        printf(",\"precisions\":[\"%s\",\"%s\"]}\n", i1.precision, i2.precision);
         lmd_buf_free(&out);
     } else {
         printf("m1 = %s, m2 = %s, measure %s\n\n", i1.name, i2.name, lmd_measure_name(m));

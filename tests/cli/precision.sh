@@ -17,6 +17,8 @@ prec() { $PY -c 'import json,sys; print(json.load(sys.stdin)["precision"])'; }
   --precision f32 > f32.json && cmp -s auto.json f32.json && [ "$(prec < f32.json)" = f32 ] && ok \
   || bad "auto and f32 differ on F32 weights"
 "$LMDIFF" score "$LB" "Hello world" --json --precision f32 | prec | grep -qx f32 && ok || bad "f32 on BF16 weights"
+"$LMDIFF" diff "$A" "$LB" "Hi" --json --precision f32 2>/dev/null | $PY -c 'import json,sys; assert json.load(sys.stdin)["precisions"] == ["f32", "f32"]' \
+  && ok || bad "diff --json precisions"
 
 out=$("$LMDIFF" score "$A" hi --precision double 2>&1); rc=$?
 [ $rc -eq 2 ] && printf '%s' "$out" | grep -q "auto, f32 or bf16" && ok || bad "bad --precision: rc $rc $out"

@@ -20,7 +20,7 @@ fi
 M=$SRC/tests/models
 if $PY "$SRC/tools/reference/bf16ref.py" fidelity "$LMDIFF" "$M/tiny-a" "$M/tiny-bf16" \
     "$M/tiny-llama-bf16" "$M/tiny-llama3" "$SRC/demo/models/gpt-base" "$SRC/demo/models/gpt-distil" \
-    --random --max-texts 12; then
+    --random --max-texts 8; then
   ok
 else
   bad "BF16 fidelity out of tolerance (table above)"

@@ -12,7 +12,11 @@
  *     against a search over the two neighbouring BF16 values in double;
  *   - BF16 products through oneDNN (bf16_products = 1) equal a double
  *     product of the BF16 weights and the BF16-rounded activations within
- *     F32 accumulation error (skipped when oneDNN has no BF16 matmul here). */
+ *     F32 accumulation error (skipped when oneDNN has no BF16 matmul here);
+ *   - four threads running BF16 products at once (shared and new primitive
+ *     shapes, as server threads do) each get the single-threaded result
+ *     bit for bit. */
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +227,49 @@ static void test_bf16_products(void **state) {
                     check_bf16_product(lay, shapes[s][0], shapes[s][1], shapes[s][2], acc);
 }
 
+typedef struct job {
+    const lmd_mat *W;
+    const float *X;
+    int T;
+    float *Y;
+} job;
+
+static void *run_job(void *arg) {
+    job *j = arg;
+    for (int r = 0; r < 20; r++) /* again and again, while the others create and run */
+        if (lmd_matmul(j->X, (size_t)j->T, j->W, j->Y, (size_t)j->W->n_out, 0) < 0) return arg;
+    return NULL;
+}
+
+static void test_bf16_threads(void **state) {
+    (void)state;
+    if (!lmd_bf16_available(NULL)) skip();
+    enum { N = 96, K = 80, NT = 4 };
+    uint16_t *w = malloc(N * K * 2);
+    for (int i = 0; i < N * K; i++) w[i] = nearest_bf16(frand());
+    lmd_mat W = {w, LMD_BF16, N, K, 0, 1};
+    job jobs[NT];
+    float *want[NT];
+    for (int t = 0; t < NT; t++) { /* two threads share a shape; all shapes are new here */
+        int T = 7 + (t % 2 ? 100 + t : 0);
+        float *X = malloc((size_t)T * K * 4);
+        for (int i = 0; i < T * K; i++) X[i] = frand();
+        jobs[t] = (job){&W, X, T, calloc((size_t)T * N, 4)};
+    }
+    pthread_t th[NT];
+    for (int t = 0; t < NT; t++) assert_int_equal(pthread_create(&th[t], NULL, run_job, &jobs[t]), 0);
+    for (int t = 0; t < NT; t++) {
+        void *ret;
+        pthread_join(th[t], &ret);
+        assert_null(ret);
+        want[t] = malloc((size_t)jobs[t].T * N * 4); /* afterwards, alone */
+        assert_int_equal(lmd_matmul(jobs[t].X, (size_t)jobs[t].T, &W, want[t], N, 0), 0);
+        assert_memory_equal(jobs[t].Y, want[t], (size_t)jobs[t].T * N * 4);
+        free((void *)jobs[t].X), free(jobs[t].Y), free(want[t]);
+    }
+    free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convert_all),
@@ -230,6 +277,7 @@ int main(void) {
         cmocka_unit_test(test_row),
         cmocka_unit_test(test_round_bf16),
         cmocka_unit_test(test_bf16_products),
+        cmocka_unit_test(test_bf16_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,8 +54,10 @@ static double run(long M, long N, long K, int packed, int reps, const char **imp
     CK(dnnl_primitive_create(&p, pd));
     uint16_t *A = malloc((size_t)(M * K) * 2), *W = malloc((size_t)(N * K) * 2);
     float *Y = malloc((size_t)(M * N) * 4);
-    for (long i = 0; i < M * K; i++) A[i] = 0x3F80 ^ (uint16_t)(i & 0x7F);
-    for (long i = 0; i < N * K; i++) W[i] = 0x3C00 ^ (uint16_t)(i & 0x7F);
+    for (long i = 0; i < M * K; i++)
+        A[i] = 0x3F80 ^ (uint16_t)(i & 0x7F);
+    for (long i = 0; i < N * K; i++)
+        W[i] = 0x3C00 ^ (uint16_t)(i & 0x7F);
     dnnl_memory_t ma, mw, my, mwp = NULL;
     CK(dnnl_memory_create(&ma, &a, eng, A));
     CK(dnnl_memory_create(&mw, &wplain, eng, W));
@@ -74,7 +76,8 @@ static double run(long M, long N, long K, int packed, int reps, const char **imp
         dnnl_primitive_destroy(r);
         dnnl_primitive_desc_destroy(rpd);
     }
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, packed ? mwp : mw}, {DNNL_ARG_DST, my}};
+    dnnl_exec_arg_t args[3] = {
+        {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, packed ? mwp : mw}, {DNNL_ARG_DST, my}};
     double best = 0;
     for (int r = -1; r < reps; r++) {
         double t0 = bl_now();
@@ -97,9 +100,12 @@ int main(int argc, char **argv) {
     CK(dnnl_engine_create(&eng, dnnl_cpu, 0));
     CK(dnnl_stream_create(&st, eng, dnnl_stream_default_flags));
     /* q/o, k/v, gate/up, down, the head (Llama-3.2-1B) */
-    static const long shapes[][2] = {{2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192}, {128256, 2048}};
-    printf("oneDNN BF16 matmul, M = %ld rows, best of %d, plain then packed (alternating twice)\n", M, reps);
-    printf("%8s %8s %10s %10s %8s %s\n", "N", "K", "plain", "packed", "gain", "implementation, packed bytes");
+    static const long shapes[][2] = {
+        {2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192}, {128256, 2048}};
+    printf("oneDNN BF16 matmul, M = %ld rows, best of %d, plain then packed (alternating twice)\n",
+           M, reps);
+    printf("%8s %8s %10s %10s %8s %s\n", "N", "K", "plain", "packed", "gain",
+           "implementation, packed bytes");
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         double pl = 0, pk = 0;
         const char *impl, *impl2;

@@ -63,9 +63,9 @@ static void peer_cmd(const char *cmd, char *ans, size_t cap) {
 /* ---- one configuration of a shape */
 typedef struct cfg {
     char label[32];
-    lmd_model *m;   /* lmdiff, or NULL for the peer */
-    char key[32];   /* the peer's model */
-    int bf16;       /* products in BF16: compared with that ceiling */
+    lmd_model *m;     /* lmdiff, or NULL for the peer */
+    char key[32];     /* the peer's model */
+    int bf16;         /* products in BF16: compared with that ceiling */
     double wall, cpu; /* best wall time and the CPU time of that run */
 } cfg;
 
@@ -83,7 +83,8 @@ static int run_lmdiff(cfg *c, int32_t **ids, size_t *n, int texts) {
     int rc = lmd_score_ids(c->m, (const int32_t *const *)ids, n, (size_t)texts, &so, out, &err);
     double w = bl_now() - t0, cp = bl_cpu_now() - c0;
     if (rc < 0) fprintf(stderr, "%s: %s\n", c->label, err.msg);
-    for (int t = 0; rc == 0 && t < texts; t++) lmd_scores_free(&out[t]);
+    for (int t = 0; rc == 0 && t < texts; t++)
+        lmd_scores_free(&out[t]);
     free(out);
     if (rc == 0 && w < c->wall) c->wall = w, c->cpu = cp;
     return rc;
@@ -120,8 +121,8 @@ static void cpu_model(char *out, size_t cap) {
             have_model = 1;
         }
         if (!isa[0] && !strncmp(line, "flags", 5)) {
-            static const char *const want[] = {" avx2", " avx512f", " avx512_bf16", " avx512_fp16",
-                                               " amx_bf16", " avx512_vnni"};
+            static const char *const want[] = {" avx2",        " avx512f",  " avx512_bf16",
+                                               " avx512_fp16", " amx_bf16", " avx512_vnni"};
             for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
                 char pat[32];
                 snprintf(pat, sizeof pat, "%s ", want[i]);
@@ -136,8 +137,10 @@ static void cpu_model(char *out, size_t cap) {
 
 static void bench_shape(const shape *s, int texts, int len, int reps, int torch) {
     lmd_error err;
-    cfg c[4] = {{"lmdiff f32", NULL, "", 0, 1e30, 0}, {"lmdiff bf16", NULL, "", 1, 1e30, 0},
-                {"PyTorch f32", NULL, "", 0, 1e30, 0}, {"PyTorch bf16", NULL, "", 1, 1e30, 0}};
+    cfg c[4] = {{"lmdiff f32", NULL, "", 0, 1e30, 0},
+                {"lmdiff bf16", NULL, "", 1, 1e30, 0},
+                {"PyTorch f32", NULL, "", 0, 1e30, 0},
+                {"PyTorch bf16", NULL, "", 1, 1e30, 0}};
     lmd_model_opts o = LMD_MODEL_OPTS_INIT;
     for (int i = 0; i < 2; i++) {
         o.precision = i ? LMD_PRECISION_BF16 : LMD_PRECISION_F32;
@@ -155,7 +158,8 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch)
     for (int i = 2; torch && i < 4; i++) {
         char cmd[4300], ans[256];
         snprintf(c[i].key, sizeof c[i].key, "%s-%d", s->name, i);
-        snprintf(cmd, sizeof cmd, "load %s %s %s", c[i].key, s->dir, i == 2 ? "float32" : "bfloat16");
+        snprintf(cmd, sizeof cmd, "load %s %s %s", c[i].key, s->dir,
+                 i == 2 ? "float32" : "bfloat16");
         peer_cmd(cmd, ans, sizeof ans);
         if (strncmp(ans, "ok", 2)) {
             printf("PyTorch peer: %s\n", ans[0] ? ans : "not available");
@@ -168,11 +172,13 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch)
     for (int t = 0; t < texts; t++) {
         ids[t] = malloc((size_t)len * sizeof **ids);
         n[t] = (size_t)len;
-        for (int i = 0; i < len; i++) ids[t][i] = (int32_t)((bl_frand() + 1) * 0.5 * (s->V - 2));
+        for (int i = 0; i < len; i++)
+            ids[t][i] = (int32_t)((bl_frand() + 1) * 0.5 * (s->V - 2));
     }
     /* the ceilings: the MLP's first product for this batch, before and after */
     const int M = texts * len, N = 4 * s->d > 8192 ? 8192 : 4 * s->d, K = s->d;
-    double sg = bl_sgemm_gflops(M, N, K, 3, NULL), bf = bl_matmul_gflops(LMD_BF16, 1, M, N, K, 3, NULL);
+    double sg = bl_sgemm_gflops(M, N, K, 3, NULL),
+           bf = bl_matmul_gflops(LMD_BF16, 1, M, N, K, 3, NULL);
     for (int rep = -1; rep < reps; rep++) /* rep -1: warm-up (pages the weights in) */
         for (int i = 0; i < n_cfg; i++) {
             double keep_w = c[i].wall, keep_c = c[i].cpu;
@@ -182,7 +188,8 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch)
                 run_peer(&c[i], texts, len);
             if (rep < 0) c[i].wall = keep_w, c[i].cpu = keep_c;
         }
-    double sg2 = bl_sgemm_gflops(M, N, K, 3, NULL), bf2 = bl_matmul_gflops(LMD_BF16, 1, M, N, K, 3, NULL);
+    double sg2 = bl_sgemm_gflops(M, N, K, 3, NULL),
+           bf2 = bl_matmul_gflops(LMD_BF16, 1, M, N, K, 3, NULL);
     double f16 = bl_matmul_gflops(LMD_F16, 0, M, N, K, 3, NULL);
     printf("ceilings (%dx%d x %dx%d): sgemm %.0f / %.0f GFLOP/s (before / after), oneDNN BF16 "
            "%.0f / %.0f; F16 weights widened + sgemm %.0f\n",
@@ -201,7 +208,8 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch)
     }
     if (n_cfg == 4 && c[3].wall < 1e30 && c[2].wall < 1e30)
         printf("lmdiff / PyTorch: bf16 %.2fx (per CPU-s %.2fx), f32 %.2fx (per CPU-s %.2fx)\n",
-               c[3].wall / c[1].wall, c[3].cpu / c[1].cpu, c[2].wall / c[0].wall, c[2].cpu / c[0].cpu);
+               c[3].wall / c[1].wall, c[3].cpu / c[1].cpu, c[2].wall / c[0].wall,
+               c[2].cpu / c[0].cpu);
     double peak, file, anon;
     bl_memory(&peak, &file, &anon);
     printf("this process: peak RSS %.2f GB; now %.2f GB mapped weights + %.2f GB anonymous\n", peak,
@@ -211,7 +219,8 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch)
         snprintf(cmd, sizeof cmd, "drop %s", c[i].key);
         peer_cmd(cmd, ans, sizeof ans);
     }
-    for (int t = 0; t < texts; t++) free(ids[t]);
+    for (int t = 0; t < texts; t++)
+        free(ids[t]);
     free(ids), free(n);
     lmd_model_free(c[0].m), lmd_model_free(c[1].m);
 }
@@ -221,12 +230,18 @@ int main(int argc, char **argv) {
     const char *prefix = "/tmp/lmdiff-bench", *shapes = "gpt2,llama1b";
     int texts = 8, len = 96, reps = 3, torch = 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--dir") && i + 1 < argc) prefix = argv[++i];
-        else if (!strcmp(argv[i], "--texts") && i + 1 < argc) texts = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--len") && i + 1 < argc) len = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) shapes = argv[++i];
-        else if (!strcmp(argv[i], "--no-torch")) torch = 0;
+        if (!strcmp(argv[i], "--dir") && i + 1 < argc)
+            prefix = argv[++i];
+        else if (!strcmp(argv[i], "--texts") && i + 1 < argc)
+            texts = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--len") && i + 1 < argc)
+            len = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc)
+            shapes = argv[++i];
+        else if (!strcmp(argv[i], "--no-torch"))
+            torch = 0;
         else {
             fprintf(stderr, "usage: bench_speed [--dir PREFIX] [--texts N] [--len L] [--reps R] "
                             "[--shapes gpt2,llama1b] [--no-torch]\n");
@@ -244,16 +259,17 @@ int main(int argc, char **argv) {
     if (strstr(shapes, "gpt2")) {
         if (bl_make_in_child(gdir, make_gpt2, NULL) < 0) return 1;
         /* 12 layers x (4 + 8) d^2 multiply-adds + the head, x 2 */
-        shape s = {"GPT-2-124M", gdir, 50257, 12, 768, 2.0 * (12 * 12.0 * 768 * 768 + 50257.0 * 768)};
+        shape s = {"GPT-2-124M", gdir, 50257,
+                   12,           768,  2.0 * (12 * 12.0 * 768 * 768 + 50257.0 * 768)};
         bench_shape(&s, texts, len, reps, torch);
     }
     if (strstr(shapes, "llama1b")) {
         const bl_llama_shape *ls = bl_llama_shape_named("1b");
         if (bl_make_in_child(ldir, make_llama, NULL) < 0) return 1;
-        double per_layer = 2.0 * ls->d * ls->d + 2.0 * ls->d * (ls->d / ls->H * ls->KV) +
-                           3.0 * ls->d * ls->inter;
-        shape s = {"Llama-3.2-1B", ldir, ls->V, ls->L, ls->d,
-                   2.0 * (ls->L * per_layer + (double)ls->V * ls->d)};
+        double per_layer =
+            2.0 * ls->d * ls->d + 2.0 * ls->d * (ls->d / ls->H * ls->KV) + 3.0 * ls->d * ls->inter;
+        shape s = {"Llama-3.2-1B", ldir,  ls->V,
+                   ls->L,          ls->d, 2.0 * (ls->L * per_layer + (double)ls->V * ls->d)};
         bench_shape(&s, texts, len, reps, torch);
     }
     if (peer_in) {

@@ -50,7 +50,8 @@ int bl_write_byte_tokenizer(const char *dir, int V) {
         u[n] = 0;
         fprintf(f, "%s\"%s%s\":%d", id ? "," : "", cp == '"' || cp == '\\' ? "\\" : "", u, id);
     }
-    for (; id < V - 1; id++) fprintf(f, ",\"filler%d\":%d", id, id);
+    for (; id < V - 1; id++)
+        fprintf(f, ",\"filler%d\":%d", id, id);
     fprintf(f, ",\"<|endoftext|>\":%d}", id);
     fclose(f);
     snprintf(path, sizeof path, "%s/merges.txt", dir);
@@ -95,7 +96,8 @@ static int write_tensors(const char *dir, const tdesc *t, size_t k, int bf16) {
         off += nb;
     }
     lmd_buf_printf(&h, "}");
-    while (h.len % 8) lmd_buf_printf(&h, " ");
+    while (h.len % 8)
+        lmd_buf_printf(&h, " ");
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     FILE *f = fopen(path, "wb");
@@ -111,7 +113,8 @@ static int write_tensors(const char *dir, const tdesc *t, size_t k, int bf16) {
         size_t n = (size_t)t[i].s0 * (size_t)(t[i].ndim == 2 ? t[i].s1 : 1);
         for (size_t a = 0; a < n; a += CH) {
             size_t c = n - a < CH ? n - a : CH;
-            for (size_t q = 0; q < c; q++) buf[q] = t[i].base + t[i].scale * bl_frand();
+            for (size_t q = 0; q < c; q++)
+                buf[q] = t[i].base + t[i].scale * bl_frand();
             if (bf16) {
                 lmd_f32_to_bf16(buf, b16, c);
                 fwrite(b16, 2, c, f);
@@ -124,8 +127,8 @@ static int write_tensors(const char *dir, const tdesc *t, size_t k, int bf16) {
     return fclose(f) == 0 ? 0 : -1;
 }
 
-static void add(tdesc *t, size_t *k, const char *prefix, const char *name, int nd, long s0,
-                long s1, float scale, float base) {
+static void add(tdesc *t, size_t *k, const char *prefix, const char *name, int nd, long s0, long s1,
+                float scale, float base) {
     snprintf(t[*k].name, sizeof t[*k].name, "%s%s", prefix, name);
     t[*k].ndim = nd, t[*k].s0 = s0, t[*k].s1 = s1, t[*k].scale = scale, t[*k].base = base;
     (*k)++;
@@ -213,7 +216,8 @@ int bl_write_gpt2(const char *dir, int L, int d, int V, int P, int bf16) {
     return rc;
 }
 
-int bl_make_in_child(const char *dir, int (*make)(const char *dir, const void *arg), const void *arg) {
+int bl_make_in_child(const char *dir, int (*make)(const char *dir, const void *arg),
+                     const void *arg) {
     char st[4200];
     struct stat sb;
     snprintf(st, sizeof st, "%s/model.safetensors", dir);
@@ -230,13 +234,16 @@ int bl_make_in_child(const char *dir, int (*make)(const char *dir, const void *a
 double bl_sgemm_gflops(int M, int N, int K, int reps, double *per_cpu) {
     float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)K * N * 4),
           *C = malloc((size_t)M * N * 4);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = bl_frand();
-    for (size_t i = 0; i < (size_t)K * N; i++) B[i] = bl_frand();
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        A[i] = bl_frand();
+    for (size_t i = 0; i < (size_t)K * N; i++)
+        B[i] = bl_frand();
     double best = 0, best_cpu = 0;
     for (int r = 0; r < reps; r++) {
         double t0 = bl_now(), c0 = bl_cpu_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, A, K, B, K, 0, C, N);
-        double g = 2.0 * M * N * K / (bl_now() - t0) / 1e9, gc = 2.0 * M * N * K / (bl_cpu_now() - c0) / 1e9;
+        double g = 2.0 * M * N * K / (bl_now() - t0) / 1e9,
+               gc = 2.0 * M * N * K / (bl_cpu_now() - c0) / 1e9;
         if (g > best) best = g;
         if (gc > best_cpu) best_cpu = gc;
     }
@@ -248,10 +255,13 @@ double bl_sgemm_gflops(int M, int N, int K, int reps, double *per_cpu) {
 double bl_matmul_gflops(int dt, int bf16, int M, int N, int K, int reps, double *per_cpu) {
     if (per_cpu) *per_cpu = 0;
     if (bf16 && !lmd_bf16_available(NULL)) return 0;
-    float *X = malloc((size_t)M * K * 4), *Y = malloc((size_t)M * N * 4), *w = malloc((size_t)N * K * 4);
+    float *X = malloc((size_t)M * K * 4), *Y = malloc((size_t)M * N * 4),
+          *w = malloc((size_t)N * K * 4);
     uint16_t *W = malloc((size_t)N * K * 2);
-    for (size_t i = 0; i < (size_t)M * K; i++) X[i] = bl_frand();
-    for (size_t i = 0; i < (size_t)N * K; i++) w[i] = bl_frand() * 0.5f;
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        X[i] = bl_frand();
+    for (size_t i = 0; i < (size_t)N * K; i++)
+        w[i] = bl_frand() * 0.5f;
     if (dt == LMD_F16)
         for (size_t i = 0; i < (size_t)N * K; i++) { /* |w| < 1: F16 normal range */
             _Float16 h = (_Float16)w[i];
@@ -265,7 +275,8 @@ double bl_matmul_gflops(int dt, int bf16, int M, int N, int K, int reps, double 
     for (int r = 0; r < reps; r++) {
         double t0 = bl_now(), c0 = bl_cpu_now();
         lmd_matmul(X, (size_t)M, &m, Y, (size_t)N, 0);
-        double g = 2.0 * M * N * K / (bl_now() - t0) / 1e9, gc = 2.0 * M * N * K / (bl_cpu_now() - c0) / 1e9;
+        double g = 2.0 * M * N * K / (bl_now() - t0) / 1e9,
+               gc = 2.0 * M * N * K / (bl_cpu_now() - c0) / 1e9;
         if (g > best) best = g;
         if (gc > best_cpu) best_cpu = gc;
     }

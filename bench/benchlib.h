@@ -32,7 +32,8 @@ int bl_write_llama(const char *dir, const bl_llama_shape *s, int bf16);
 int bl_write_gpt2(const char *dir, int L, int d, int V, int P, int bf16);
 /* Runs make(arg) in a child unless dir/model.safetensors exists; 0 when the
  * file is there afterwards. */
-int bl_make_in_child(const char *dir, int (*make)(const char *dir, const void *arg), const void *arg);
+int bl_make_in_child(const char *dir, int (*make)(const char *dir, const void *arg),
+                     const void *arg);
 
 /* Matrix-product ceilings: best GFLOP/s of reps products Y[M x N] = X[M x K]
  * W^T with W stored [N x K] (the layout of nn.Linear weights), by wall time;

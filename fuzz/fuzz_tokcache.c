@@ -10,8 +10,12 @@
 
 #include "tokenize/tok_internal.h"
 
-static const char *const texts[] = {"Hello world", " 's 'll  \t\n\n  x!!", "<|endoftext|>abc<s>",
-                                    "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80 123", "", "[CLS] ##ing [MASK]"};
+static const char *const texts[] = {"Hello world",
+                                    " 's 'll  \t\n\n  x!!",
+                                    "<|endoftext|>abc<s>",
+                                    "\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80 123",
+                                    "",
+                                    "[CLS] ##ing [MASK]"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *copy = malloc(size ? size : 1);

@@ -145,11 +145,10 @@ int lmd_dnnl_bf16(const uint16_t *A, size_t T, const uint16_t *W, int n, int k, 
         dnnl_memory_create(&ms, &sd, engine, scratch) != dnnl_success ||
         dnnl_stream_create(&st, engine, dnnl_stream_default_flags) != dnnl_success)
         goto done;
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, ma},
-                              {DNNL_ARG_WEIGHTS, mw},
-                              {DNNL_ARG_DST, my},
-                              {DNNL_ARG_SCRATCHPAD, ms}};
-    if (dnnl_primitive_execute(p, st, 4, args) == dnnl_success && dnnl_stream_wait(st) == dnnl_success)
+    dnnl_exec_arg_t args[] = {
+        {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, my}, {DNNL_ARG_SCRATCHPAD, ms}};
+    if (dnnl_primitive_execute(p, st, 4, args) == dnnl_success &&
+        dnnl_stream_wait(st) == dnnl_success)
         rc = 0;
 done:
     if (st) dnnl_stream_destroy(st);

@@ -61,7 +61,8 @@ static uint64_t tc_checksum(const unsigned char *p, size_t n) {
         h = (h ^ w) * 0xFF51AFD7ED558CCDull;
         h ^= h >> 32;
     }
-    for (; i < n; i++) h = (h ^ p[i]) * 0x100000001B3ull;
+    for (; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001B3ull;
     return h;
 }
 
@@ -83,7 +84,9 @@ static int tc_section(lmd_buf *b, const void *p, size_t nbytes) {
     return lmd_buf_put(b, zero, (8 - nbytes % 8) % 8);
 }
 
-static size_t tc_map_slots(const lmd_strmap *m) { return m->slot ? m->mask + 1 : 0; }
+static size_t tc_map_slots(const lmd_strmap *m) {
+    return m->slot ? m->mask + 1 : 0;
+}
 
 int lmd_tokcache_write(const lmd_tokenizer *t, lmd_buf *out) {
     lmd_buf b = {0};
@@ -151,15 +154,16 @@ static int tc_str(const lmd_tokenizer *t, size_t off, uint32_t len) {
     return off < t->arena.len && len < t->arena.len - off && t->arena.data[off + len] == 0;
 }
 
-static int tc_id(const lmd_tokenizer *t, int32_t id) { return id >= 0 && id < t->n_ids; }
+static int tc_id(const lmd_tokenizer *t, int32_t id) {
+    return id >= 0 && id < t->n_ids;
+}
 
 static int tc_map(const lmd_tokenizer *t, const lmd_strmap *m) {
     if (!m->slot) return m->n == 0 && !m->e;
     size_t size = m->mask + 1;
     if (size & m->mask || m->n >= size) return 0; /* a power of two with an empty slot */
     for (size_t i = 0; i < size; i++)
-        if (m->slot[i] && ((uint32_t)m->slot[i] == 0 || (uint32_t)m->slot[i] - 1 >= m->n))
-            return 0;
+        if (m->slot[i] && ((uint32_t)m->slot[i] == 0 || (uint32_t)m->slot[i] - 1 >= m->n)) return 0;
     for (size_t i = 0; i < m->n; i++)
         if (!tc_str(t, m->e[i].off, m->e[i].len) || !tc_id(t, m->e[i].id)) return 0;
     return 1;
@@ -189,21 +193,25 @@ static int tc_valid(const lmd_tokenizer *t) {
     for (int32_t i = 0; i < t->n_ids; i++) {
         const lmd_tok_slot *s = &t->slots[i];
         if (s->kind & ~(LMD_SLOT_VOCAB | LMD_SLOT_ADDED)) return 0;
-        if (s->kind && (!tc_str(t, s->raw_off, s->raw_len) || !tc_str(t, s->bytes_off, s->bytes_len)))
+        if (s->kind &&
+            (!tc_str(t, s->raw_off, s->raw_len) || !tc_str(t, s->bytes_off, s->bytes_len)))
             return 0;
     }
     for (size_t i = 0; i < t->n_added; i++) {
         const lmd_added_tok *a = &t->added[i];
-        if (!tc_id(t, a->id) || !tc_str(t, a->off, a->len) || !tc_str(t, a->match_off, a->match_len) ||
-            a->match_len == 0 || t->added_order[i] >= t->n_added)
+        if (!tc_id(t, a->id) || !tc_str(t, a->off, a->len) ||
+            !tc_str(t, a->match_off, a->match_len) || a->match_len == 0 ||
+            t->added_order[i] >= t->n_added)
             return 0;
     }
     for (int p = 0; p < 2; p++)
         for (int c = 0; c <= 256; c++)
-            if (t->bucket[p][c] > t->n_added || (c && t->bucket[p][c] < t->bucket[p][c - 1])) return 0;
+            if (t->bucket[p][c] > t->n_added || (c && t->bucket[p][c] < t->bucket[p][c - 1]))
+                return 0;
     for (size_t i = 0; i < t->n_steps; i++) {
         const lmd_pretok_step *s = &t->steps[i];
-        if (s->kind < LMD_STEP_SPLIT_REGEX || s->kind > LMD_STEP_METASPACE || s->prepend > LMD_PREPEND_NEVER)
+        if (s->kind < LMD_STEP_SPLIT_REGEX || s->kind > LMD_STEP_METASPACE ||
+            s->prepend > LMD_PREPEND_NEVER)
             return 0;
         if (s->kind != LMD_STEP_PREFIX_SPACE && !tc_str(t, s->src_off, s->src_len)) return 0;
     }
@@ -260,7 +268,8 @@ int lmd_tokcache_read(const void *data, size_t len, lmd_tokenizer **out, lmd_err
     if (!t) return lmd_fail(err, "out of memory");
     memcpy(t, p, sizeof *t);
     /* whether the hash tables had slots, from the pointers as written */
-    int vslot = t->vocab.slot != NULL, wslot = t->whole.slot != NULL, mslot = t->merges.slot != NULL;
+    int vslot = t->vocab.slot != NULL, wslot = t->whole.slot != NULL,
+        mslot = t->merges.slot != NULL;
     /* every pointer is replaced before anything can fail */
     t->arena.data = NULL, t->vocab.e = NULL, t->vocab.slot = NULL, t->merges.slot = NULL;
     t->added = NULL, t->steps = NULL, t->norms = NULL, t->dec_repl = NULL, t->slots = NULL;
@@ -273,8 +282,8 @@ int lmd_tokcache_read(const void *data, size_t len, lmd_tokenizer **out, lmd_err
     /* counts that size allocations must be sane before they are used */
     if (t->n_ids < 0 || t->n_ids > LMD_TOK_MAX_ID || t->vocab.n > r.n || t->whole.n > r.n ||
         t->n_added > r.n || n_steps > r.n || t->n_norms > r.n || t->n_dec_repl > r.n ||
-        t->n_frame_pre > r.n || t->n_frame_post > r.n || t->vocab.mask > r.n || t->whole.mask > r.n ||
-        t->merges.mask > r.n)
+        t->n_frame_pre > r.n || t->n_frame_post > r.n || t->vocab.mask > r.n ||
+        t->whole.mask > r.n || t->merges.mask > r.n)
         ok = 0;
     t->arena.data = tc_take(&r, ok ? t->arena.len : 0, 1, &ok);
     t->arena.cap = t->arena.len + 1;
@@ -324,10 +333,14 @@ int lmd_tokcache_read(const void *data, size_t len, lmd_tokenizer **out, lmd_err
 /* ----------------------------------------------------------- the folder */
 
 /* the files lmd_tokenizer_load may read */
-static const char *const tc_files[] = {"tokenizer.json",          "tokenizer_config.json",
-                                       "vocab.json",              "merges.txt",
-                                       "tokenizer.model",         "vocab.txt",
-                                       "special_tokens_map.json", "added_tokens.json"};
+static const char *const tc_files[] = {"tokenizer.json",
+                                       "tokenizer_config.json",
+                                       "vocab.json",
+                                       "merges.txt",
+                                       "tokenizer.model",
+                                       "vocab.txt",
+                                       "special_tokens_map.json",
+                                       "added_tokens.json"};
 
 /* The cache folder, malloc'ed, or NULL when the cache is off. */
 static char *tc_dir(void) {

@@ -16,8 +16,8 @@
  *   - four threads running BF16 products at once (shared and new primitive
  *     shapes, as server threads do) each get the single-threaded result
  *     bit for bit. */
-#include <pthread.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,7 +171,8 @@ static void test_round_bf16(void **state) {
     lmd_f32_to_bf16(sp, o, 4);
     assert_true((o[0] & 0x7F80) == 0x7F80 && (o[0] & 0x7F) != 0); /* NaN */
     assert_int_equal(o[1], 0xFF80);
-    assert_int_equal(o[2], 0x7F80); /* 0x1.ffp127: a tie above the largest BF16 (0x1.fep127), to inf */
+    assert_int_equal(o[2],
+                     0x7F80); /* 0x1.ffp127: a tie above the largest BF16 (0x1.fep127), to inf */
     assert_int_equal(o[3], 0x8000);
     free(x), free(got);
 }
@@ -180,7 +181,8 @@ static void check_bf16_product(int in_major, int T, int n, int k, int acc) {
     size_t nw = (size_t)n * k;
     uint16_t *w16 = malloc(nw * 2), *x16 = malloc((size_t)T * k * 2);
     float *wf = malloc(nw * 4), *X = malloc((size_t)T * k * 4), *xf = malloc((size_t)T * k * 4);
-    for (size_t i = 0; i < nw; i++) w16[i] = nearest_bf16(frand());
+    for (size_t i = 0; i < nw; i++)
+        w16[i] = nearest_bf16(frand());
     lmd_convert_f32(w16, LMD_BF16, wf, nw);
     for (size_t i = 0; i < (size_t)T * k; i++) {
         X[i] = frand();
@@ -189,7 +191,8 @@ static void check_bf16_product(int in_major, int T, int n, int k, int acc) {
     lmd_convert_f32(x16, LMD_BF16, xf, (size_t)T * k);
     size_t ldy = (size_t)n + 5;
     float *Y = malloc((size_t)T * ldy * 4), *Y0 = malloc((size_t)T * ldy * 4);
-    for (size_t i = 0; i < (size_t)T * ldy; i++) Y[i] = acc ? frand() : NAN;
+    for (size_t i = 0; i < (size_t)T * ldy; i++)
+        Y[i] = acc ? frand() : NAN;
     memcpy(Y0, Y, (size_t)T * ldy * 4);
     lmd_mat W = {w16, LMD_BF16, n, k, in_major, 1};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
@@ -219,7 +222,8 @@ static void test_bf16_products(void **state) {
     const char *impl;
     if (!lmd_bf16_available(&impl)) skip();
     print_message("oneDNN BF16 matmul: %s (native %d)\n", impl, lmd_bf16_native());
-    int shapes[][3] = {{1, 7, 5}, {3, 16, 16}, {37, 61, 40}, {5, 300, 33}, {300, 130, 24}, {2, 1000, 700}};
+    int shapes[][3] = {{1, 7, 5},    {3, 16, 16},    {37, 61, 40},
+                       {5, 300, 33}, {300, 130, 24}, {2, 1000, 700}};
     for (int rep = 0; rep < 2; rep++) /* the second time from the primitive cache */
         for (int lay = 0; lay < 2; lay++)
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
@@ -246,18 +250,21 @@ static void test_bf16_threads(void **state) {
     if (!lmd_bf16_available(NULL)) skip();
     enum { N = 96, K = 80, NT = 4 };
     uint16_t *w = malloc(N * K * 2);
-    for (int i = 0; i < N * K; i++) w[i] = nearest_bf16(frand());
+    for (int i = 0; i < N * K; i++)
+        w[i] = nearest_bf16(frand());
     lmd_mat W = {w, LMD_BF16, N, K, 0, 1};
     job jobs[NT];
     float *want[NT];
     for (int t = 0; t < NT; t++) { /* two threads share a shape; all shapes are new here */
         int T = 7 + (t % 2 ? 100 + t : 0);
         float *X = malloc((size_t)T * K * 4);
-        for (int i = 0; i < T * K; i++) X[i] = frand();
+        for (int i = 0; i < T * K; i++)
+            X[i] = frand();
         jobs[t] = (job){&W, X, T, calloc((size_t)T * N, 4)};
     }
     pthread_t th[NT];
-    for (int t = 0; t < NT; t++) assert_int_equal(pthread_create(&th[t], NULL, run_job, &jobs[t]), 0);
+    for (int t = 0; t < NT; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, run_job, &jobs[t]), 0);
     for (int t = 0; t < NT; t++) {
         void *ret;
         pthread_join(th[t], &ret);
@@ -272,12 +279,9 @@ static void test_bf16_threads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_convert_all),
-        cmocka_unit_test(test_products),
-        cmocka_unit_test(test_row),
-        cmocka_unit_test(test_round_bf16),
-        cmocka_unit_test(test_bf16_products),
-        cmocka_unit_test(test_bf16_threads),
+        cmocka_unit_test(test_convert_all),   cmocka_unit_test(test_products),
+        cmocka_unit_test(test_row),           cmocka_unit_test(test_round_bf16),
+        cmocka_unit_test(test_bf16_products), cmocka_unit_test(test_bf16_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,8 +78,8 @@ static void roundtrip(const char *dir) {
     lmd_tokenizer_free(t);
 }
 
-static const char *const model_dirs[] = {"tests/models/tiny-a", "tests/models/tiny-llama",
-                                         "tests/models/tiny-bert", "tests/models/tiny-llama3",
+static const char *const model_dirs[] = {"tests/models/tiny-a",       "tests/models/tiny-llama",
+                                         "tests/models/tiny-bert",    "tests/models/tiny-llama3",
                                          "tests/models/tiny-roberta", "demo/models/gpt-base"};
 
 static void test_roundtrip(void **state) {
@@ -161,7 +161,8 @@ static int count_files(const char *dir) {
     DIR *d = opendir(dir);
     int n = 0;
     if (!d) return 0;
-    for (struct dirent *e; (e = readdir(d));) n += strncmp(e->d_name, "tok-", 4) == 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strncmp(e->d_name, "tok-", 4) == 0;
     closedir(d);
     return n;
 }
@@ -171,7 +172,8 @@ static void test_folder(void **state) {
     char *tmp = tu_tmpdir(), *model = tu_tmpdir(), *src = tu_src_path("tests/models/tiny-llama");
     static const char *const files[] = {"tokenizer.json", "tokenizer_config.json",
                                         "special_tokens_map.json"};
-    for (size_t i = 0; i < 3; i++) tu_copy_file(src, model, files[i]);
+    for (size_t i = 0; i < 3; i++)
+        tu_copy_file(src, model, files[i]);
     setenv("XDG_CACHE_HOME", tmp, 1);
     char *cdir = malloc(strlen(tmp) + 16);
     sprintf(cdir, "%s/lmdiff", tmp);

@@ -433,8 +433,11 @@ void lmd_tokcache_store(const char *key, const lmd_tokenizer *t) {
     char *d = tc_dir(), *path = tc_path(key);
     lmd_buf b = {0};
     if (!d || !path || tc_mkdirs(d) < 0 || lmd_tokcache_write(t, &b) < 0) goto done;
+    /* a name of its own per process and call: threads may store at once */
+    static unsigned long seq;
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    snprintf(tmp, sizeof tmp, "%s.%ld.%lu.tmp", path, (long)getpid(),
+             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) goto done;
     size_t off = 0;

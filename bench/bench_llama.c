@@ -31,6 +31,7 @@
 #include "base/base.h"
 #include "benchlib.h"
 #include "lmdiff.h"
+#include "model/safetensors.h"
 
 static int make(const char *dir, const void *arg) {
     const bl_llama_shape *s = ((const void *const *)arg)[0];
@@ -142,6 +143,11 @@ int main(int argc, char **argv) {
     printf("FLOPs per token: %.3f G (weights %.3f G + attention %.3f G)\n", fpt / 1e9,
            info.flops_per_token / 1e9, attn / 1e9);
     printf("ratio (tokens/s x FLOPs/token) / sgemm FLOP/s = %.3f\n", tps * fpt / (ceiling * 1e9));
+    if (info.precision[0] == 'b') { /* BF16 products: their own ceiling, measured now */
+        double bf = bl_matmul_gflops(LMD_BF16, 1, 512, 8192, 2048, 4, NULL);
+        printf("oneDNN BF16 ceiling (same shape, after): %.1f GFLOP/s; ratio %.3f\n", bf,
+               tps * fpt / (bf * 1e9));
+    }
     double hwm, file, anon;
     bl_memory(&hwm, &file, &anon);
     printf("peak RSS %.2f GB; now: %.2f GB file pages (the mapped weights) + %.2f GB anonymous\n",

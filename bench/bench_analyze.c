@@ -22,16 +22,12 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
+#include "benchlib.h"
 
 #define BATCH_TOKENS 8192
 #define BATCH_TEXTS 256
 #define REPEAT 3
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct result {
     double seconds;
@@ -47,7 +43,7 @@ static void raw_score(const lmd_model *m, const lmd_dataset *ds, int batched, re
     lmd_scores s[BATCH_TEXTS];
     lmd_score_opts so = {10, 0, 0};
     lmd_error err;
-    double t0 = now();
+    double t0 = bl_now();
     size_t i = 0, end = batched || ds->n_texts < ONE_BY_ONE_TEXTS ? ds->n_texts : ONE_BY_ONE_TEXTS;
     while (i < end) {
         size_t n = 0, tokens = 0;
@@ -70,7 +66,7 @@ static void raw_score(const lmd_model *m, const lmd_dataset *ds, int batched, re
         }
         r->tokens += tokens;
     }
-    r->seconds = now() - t0;
+    r->seconds = bl_now() - t0;
 }
 
 /* Runs a phase in a child; returns its result and peak RSS (KiB). */
@@ -102,12 +98,12 @@ static int phase(int which, const char *model, const char *dataset, const char *
             lmd_analyze_opts o = {0};
             o.force = 1;
             lmd_analyze_stats st;
-            double t0 = now();
+            double t0 = bl_now();
             if (lmd_analyze(m, dataset, out, &o, &st, &err) < 0) {
                 fprintf(stderr, "%s\n", err.msg);
                 _exit(1);
             }
-            res.seconds = now() - t0;
+            res.seconds = bl_now() - t0;
             res.tokens = st.n_tokens;
         }
         if (write(fd[1], &res, sizeof res) != (ssize_t)sizeof res) _exit(1);

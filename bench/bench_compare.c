@@ -17,12 +17,8 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
+#include "benchlib.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t rng = 1;
 static uint32_t rnd(void) {
@@ -111,12 +107,12 @@ int main(int argc, char **argv) {
         lmd_cache_close(c);
     }
     if (!reuse) {
-        double t0 = now();
+        double t0 = bl_now();
         if (write_pair(pa, pb, n, &err) < 0) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        printf("wrote two caches of %" PRIu64 " texts in %.1f s\n", n, now() - t0);
+        printf("wrote two caches of %" PRIu64 " texts in %.1f s\n", n, bl_now() - t0);
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int runs[2] = {1, (int)cpus};
@@ -124,12 +120,12 @@ int main(int argc, char **argv) {
         if (r == 1 && cpus <= 1) break;
         lmd_compare_opts o = {.force = 1, .workers = runs[r]};
         lmd_compare_out co;
-        double t0 = now();
+        double t0 = bl_now();
         if (lmd_compare(pa, pb, out, &o, &co, &err) < 0) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        double dt = now() - t0;
+        double dt = bl_now() - t0;
         printf("compare %" PRIu64 " texts, %d worker%s: %.2f s (%.0f texts/s)%s\n", n, runs[r],
                runs[r] > 1 ? "s" : "", dt, (double)n / dt,
                n == 100000 ? (dt < 10 ? "  [target < 10 s: met]" : "  [target < 10 s: MISSED]")

@@ -22,30 +22,10 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "benchlib.h"
 #include "lmdiff.h"
 #include "model/model.h"
 #include "model/safetensors.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of the whole process (all threads): on a shared machine a
- * ratio of FLOPs per CPU second is far less sensitive to other load than
- * one per wall second (threads that wait sleep: OMP_WAIT_POLICY=passive) */
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static float frand(void) { /* uniform in [-1, 1) */
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
 
 /* tokenizer.json: a byte-level BPE vocabulary of V-3 entries (the 256 byte
  * symbols, then fillers), no merges, [CLS] [SEP] [MASK] as added tokens at
@@ -114,7 +94,7 @@ static int make_model(const char *dir, int L, int d, int inner, int V, int P) {
         size_t cnt = (size_t)(s0) * (nd == 2 ? (size_t)(s1) : 1);                                  \
         bufs[k] = malloc(cnt * 4);                                                                 \
         for (size_t q = 0; q < cnt; q++)                                                           \
-            bufs[k][q] = (base) + (scale)*frand();                                                 \
+            bufs[k][q] = (base) + (scale)*bl_frand();                                                 \
         t[k] = (lmd_st_out){names[k], "F32", nd, {s0, s1}, bufs[k], cnt * 4};                      \
         k++;                                                                                       \
     } while (0)
@@ -160,30 +140,6 @@ static int make_model(const char *dir, int L, int d, int inner, int V, int P) {
     return rc;
 }
 
-/* best GFLOP/s of 6 runs; *per_cpu: the best GFLOP per CPU second */
-static double sgemm_gflops(double *per_cpu) {
-    /* the shape of the FFN's first product for a 2048-row batch */
-    const int M = 2048, N = 3072, K = 768;
-    float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)K * N * 4),
-          *C = malloc((size_t)M * N * 4);
-    for (size_t i = 0; i < (size_t)M * K; i++)
-        A[i] = frand();
-    for (size_t i = 0; i < (size_t)K * N; i++)
-        B[i] = frand();
-    double best = 0, best_cpu = 0;
-    for (int r = 0; r < 6; r++) {
-        double t0 = now(), c0 = cpu_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1, A, K, B, N, 0, C, N);
-        double g = 2.0 * M * N * K / (now() - t0) / 1e9;
-        double gc = 2.0 * M * N * K / (cpu_now() - c0) / 1e9;
-        if (g > best) best = g;
-        if (gc > best_cpu) best_cpu = gc;
-    }
-    *per_cpu = best_cpu;
-    free(A), free(B), free(C);
-    return best;
-}
-
 int main(int argc, char **argv) {
     if (lmd_runtime_env_tune()) execv("/proc/self/exe", argv);
     const char *dir = "/tmp/lmdiff-bench-bert-base";
@@ -214,16 +170,16 @@ int main(int argc, char **argv) {
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || stat(st, &sb) != 0) return 1;
     }
     double ceiling_cpu, ceiling2_cpu;
-    double ceiling = sgemm_gflops(&ceiling_cpu);
+    double ceiling = bl_sgemm_gflops(2048, 3072, 768, 6, &ceiling_cpu);
     printf("OpenBLAS kernels: %s\n", lmd_blas_corename());
     lmd_error err;
     lmd_model *m;
-    double t0 = now();
+    double t0 = bl_now();
     if (lmd_model_load(dir, &m, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    printf("load: %.3f s (%.1f MB of weights)\n", now() - t0, (double)sb.st_size / 1e6);
+    printf("load: %.3f s (%.1f MB of weights)\n", bl_now() - t0, (double)sb.st_size / 1e6);
 
     int32_t **ids = malloc((size_t)n_texts * sizeof *ids);
     size_t *n = malloc((size_t)n_texts * sizeof *n);
@@ -231,7 +187,7 @@ int main(int argc, char **argv) {
         ids[t] = malloc((size_t)len * sizeof **ids);
         n[t] = (size_t)len;
         for (int i = 0; i < len; i++)
-            ids[t][i] = (int32_t)((frand() + 1) * 0.5 * (V - 4));
+            ids[t][i] = (int32_t)((bl_frand() + 1) * 0.5 * (V - 4));
     }
     lmd_scores *out = calloc((size_t)n_texts, sizeof *out);
     lmd_score_opts so = {.top_k = 10};
@@ -245,13 +201,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     lmd_scores_free(&out[0]);
-    t0 = now();
-    double c0 = cpu_now();
+    t0 = bl_now();
+    double c0 = bl_cpu_now();
     if (lmd_score_ids(m, (const int32_t *const *)ids, n, (size_t)n_texts, &so, out, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    double dt = now() - t0, dc = cpu_now() - c0;
+    double dt = bl_now() - t0, dc = bl_cpu_now() - c0;
     for (int t = 0; t < n_texts; t++)
         lmd_scores_free(&out[t]);
 
@@ -286,16 +242,16 @@ int main(int argc, char **argv) {
     double t_full = 1e30, t_sel = 1e30, c_full = 1e30, c_sel = 1e30;
     int rc1 = 0, rc2 = 0;
     for (int rep = 0; rep < 2; rep++) {
-        t0 = now(), c0 = cpu_now();
+        t0 = bl_now(), c0 = bl_cpu_now();
         rc1 |= m->ops->forward(m, seqs, nc, hid, &err);
-        if (now() - t0 < t_full) t_full = now() - t0;
-        if (cpu_now() - c0 < c_full) c_full = cpu_now() - c0;
-        t0 = now(), c0 = cpu_now();
+        if (bl_now() - t0 < t_full) t_full = bl_now() - t0;
+        if (bl_cpu_now() - c0 < c_full) c_full = bl_cpu_now() - c0;
+        t0 = bl_now(), c0 = bl_cpu_now();
         rc2 |= lmd_bert_forward_sel(m, seqs, nc, sel, hid, &err);
-        if (now() - t0 < t_sel) t_sel = now() - t0;
-        if (cpu_now() - c0 < c_sel) c_sel = cpu_now() - c0;
+        if (bl_now() - t0 < t_sel) t_sel = bl_now() - t0;
+        if (bl_cpu_now() - c0 < c_sel) c_sel = bl_cpu_now() - c0;
     }
-    double ceiling2 = sgemm_gflops(&ceiling2_cpu);
+    double ceiling2 = bl_sgemm_gflops(2048, 3072, 768, 6, &ceiling2_cpu);
     if (rc1 < 0 || rc2 < 0) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;

@@ -92,8 +92,34 @@ void lmd_tokenizer_hash(const lmd_tokenizer *tok, char hex[65]);
 
 typedef struct lmd_model lmd_model;
 
+/* How the weight matrices are multiplied (docs/scoring.md, "Precision"). */
+typedef enum lmd_precision {
+    LMD_PRECISION_AUTO = 0, /* BF16 products for BF16 weights where the CPU has BF16
+                               instructions (AVX512-BF16, AMX), else F32 */
+    LMD_PRECISION_F32,      /* F32 products, 16-bit weights widened exactly: the
+                               reference path, bit for bit the same on every run */
+    LMD_PRECISION_BF16,     /* BF16 products (F32 accumulation) for every matrix; F32
+                               and F16 weights are rounded to BF16 once at load */
+} lmd_precision;
+
+/* "auto", "f32", "bf16" */
+const char *lmd_precision_name(lmd_precision p);
+/* Parses one of those names; -1 for anything else. */
+int lmd_precision_parse(const char *s, lmd_precision *out);
+
+typedef struct lmd_model_opts {
+    lmd_precision precision;
+} lmd_model_opts;
+#define LMD_MODEL_OPTS_INIT {LMD_PRECISION_AUTO}
+
 /* Loads config.json, the weights (model.safetensors or a sharded index) and
- * the tokenizer of a Hugging Face model folder. */
+ * the tokenizer of a Hugging Face model folder.  opts NULL: the defaults of
+ * LMD_MODEL_OPTS_INIT.  LMD_PRECISION_BF16 on a CPU where oneDNN has no BF16
+ * product is an error. */
+int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model **out,
+                        lmd_error *err);
+/* lmd_model_load_opts with LMD_PRECISION_F32: the exact path, as before
+ * precisions existed. */
 int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err);
 void lmd_model_free(lmd_model *m);
 
@@ -109,6 +135,9 @@ typedef struct lmd_model_info {
     double flops_per_token; /* 2 x multiply-adds of one position through the
                                weight matrices (attention scores excluded) */
     int masked_lm;          /* 1: scored by pseudo-likelihood (docs/scoring.md) */
+    const char *precision;  /* how the products run after load: "f32" or "bf16" */
+    const char *matmul_impl; /* what runs them: "OpenBLAS sgemm" or "oneDNN " + oneDNN's
+                               implementation name, e.g. "oneDNN brg:avx512_core_amx" */
 } lmd_model_info;
 
 void lmd_model_get_info(const lmd_model *m, lmd_model_info *info);

@@ -58,8 +58,10 @@ int lmd_analyze_expected_info(const lmd_model *m, const lmd_dataset_meta *meta,
     info->model_arch = strdup(mi.arch ? mi.arch : "");
     info->scoring = strdup(mi.masked_lm ? "pseudo-likelihood" : "causal");
     info->lmdiff_version = strdup(LMD_VERSION);
+    info->precision = strdup(mi.precision ? mi.precision : "f32");
     if (!info->dataset_name || !info->dataset_checksum || !info->vocab_hash || !info->model_name ||
-        !info->weights_hash || !info->model_arch || !info->scoring || !info->lmdiff_version) {
+        !info->weights_hash || !info->model_arch || !info->scoring || !info->lmdiff_version ||
+        !info->precision) {
         lmd_cache_info_free(info);
         return lmd_fail(err, "out of memory");
     }

@@ -183,7 +183,12 @@ void lmd_cache_info_free(lmd_cache_info *i) {
     free(i->weights_hash);
     free(i->model_arch);
     free(i->scoring);
+    free(i->precision);
     memset(i, 0, sizeof *i);
+}
+
+const char *lmd_cache_precision(const lmd_cache_info *i) {
+    return i->precision ? i->precision : "f32";
 }
 
 hid_t lmd_h5_file_access(void) {
@@ -235,7 +240,8 @@ int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error 
     if (lmd_h5_get_str_attr(f, "lmdiff_version", &info->lmdiff_version) < 0 ||
         lmd_h5_get_str_attr(f, "weights_hash", &info->weights_hash) < 0 ||
         lmd_h5_get_str_attr(f, "model_arch", &info->model_arch) < 0 ||
-        lmd_h5_get_str_attr(f, "scoring", &info->scoring) < 0)
+        lmd_h5_get_str_attr(f, "scoring", &info->scoring) < 0 ||
+        lmd_h5_get_str_attr(f, "precision", &info->precision) < 0)
         goto bad;
 #define INT_ATTR(name, field)                                                                      \
     if (lmd_h5_get_int_attr(f, name, &v, &present) < 0) goto bad;                                  \

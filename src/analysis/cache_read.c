@@ -590,6 +590,7 @@ int lmd_cache_matches(const char *path, const lmd_cache_info *want, char *why, s
                        : h->first_n != want->first_n                    ? "first-n"
                        : !same_str(h->model_name, want->model_name)     ? "model name"
                        : h->shard_k != want->shard_k || h->shard_n != want->shard_n ? "shard"
+                       : strcmp(lmd_cache_precision(h), lmd_cache_precision(want)) ? "precision"
                                                                         : NULL;
     if (what)
         snprintf(why, why_len, "its %s differs", what);

@@ -81,6 +81,7 @@ static int write_root_attrs(hid_t f, const lmd_cache_info *in) {
     rc |= lmd_h5_put_str_attr(f, "weights_hash", in->weights_hash);
     rc |= lmd_h5_put_str_attr(f, "model_arch", in->model_arch);
     rc |= lmd_h5_put_str_attr(f, "scoring", in->scoring ? in->scoring : "causal");
+    rc |= lmd_h5_put_str_attr(f, "precision", in->precision ? in->precision : "f32");
     rc |= lmd_h5_put_int_attr(f, "top_k", in->top_k);
     rc |= lmd_h5_put_int_attr(f, "context", in->context);
     rc |= lmd_h5_put_int_attr(f, "stride", in->stride);
@@ -262,6 +263,8 @@ int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_w
                        : !same(have.vocab_hash, expect->vocab_hash)           ? "vocab hash"
                        : !same(have.weights_hash, expect->weights_hash)       ? "weights hash"
                        : !same(have.model_name, expect->model_name)           ? "model name"
+                       : strcmp(lmd_cache_precision(&have), lmd_cache_precision(expect))
+                           ? "precision"
                        : have.top_k != expect->top_k                          ? "top-k"
                        : have.first_n != expect->first_n                      ? "first-n"
                        : have.shard_k != expect->shard_k || have.shard_n != expect->shard_n ||

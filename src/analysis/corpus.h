@@ -131,6 +131,8 @@ typedef struct lmd_cache_info {
     char *lmdiff_version, *weights_hash, *model_arch;
     char *scoring;            /* "causal" or "pseudo-likelihood"; NULL = causal
                                  (caches written before the attribute) */
+    char *precision;          /* how the products ran: "f32" or "bf16"; NULL = f32
+                                 (caches written before the attribute) */
     int top_k;                /* for format 0: the shape of the first text */
     int context, stride;      /* sliding window of the scorer, tokens; stride 0 =
                                  a window centred on each token (masked LMs) */
@@ -145,6 +147,8 @@ typedef struct lmd_cache_info {
     uint64_t shard_first;
 } lmd_cache_info;
 void lmd_cache_info_free(lmd_cache_info *info);
+/* info->precision, "f32" when the cache has none */
+const char *lmd_cache_precision(const lmd_cache_info *info);
 
 /* --- writing */
 typedef struct lmd_cache_writer lmd_cache_writer;

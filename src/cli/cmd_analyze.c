@@ -32,7 +32,8 @@ static const char *help =
     "  --batch-tokens N  tokens scored per batch (default 8192)\n"
     "  --shard K/N       only shard K (1..N) of N contiguous slices of the texts,\n"
     "                    balanced by bytes; the default name gets .shard-K-of-N.h5\n"
-    "                    ('lmdiff cache merge' joins the N caches, docs/cluster.md)\n\n"
+    "                    ('lmdiff cache merge' joins the N caches, docs/cluster.md)\n"
+    CLI_PRECISION_HELP "\n"
     "The cache is written as CACHE.h5.partial and renamed when complete.  Ctrl-C stops\n"
     "after the current batch and keeps the partial file; --resume continues it\n"
     "(and leaves a complete CACHE.h5 made from the same inputs as it is).\n";
@@ -44,17 +45,19 @@ static int is_dir(const char *p) {
 
 int cmd_analyze(int argc, char **argv) {
     const char *out = NULL, *topk = NULL, *firstn = NULL, *name = NULL, *force = NULL,
-               *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL, *shard = NULL;
+               *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL,
+               *shard = NULL, *prec = NULL, *verbose = NULL;
     const char *pos[2] = {0};
     cli_opt opts[] = {{"--output", 1, &out},         {"--top-k", 1, &topk},
                       {"--first-n", 1, &firstn},     {"--name", 1, &name},
                       {"--force", 0, &force},        {"--resume", 0, &resume},
                       {"--no-verify", 0, &nover},    {"--threads", 1, &threads},
                       {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp},
-                      {"--shard", 1, &shard}};
+                      {"--shard", 1, &shard},        {"--precision", 1, &prec},
+                      {"--verbose", 0, &verbose}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("analyze", argc, a, opts, 11, pos, 2);
+    int np = cli_parse("analyze", argc, a, opts, sizeof opts / sizeof *opts, pos, 2);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -79,7 +82,8 @@ int cmd_analyze(int argc, char **argv) {
 
     lmd_error err;
     lmd_model *m;
-    if (lmd_model_load(pos[0], &m, &err) < 0) return cli_error("%s", err.msg);
+    int lrc = cli_load_model("analyze", pos[0], prec, verbose != NULL, &m);
+    if (lrc) return lrc;
     lmd_model_info mi;
     lmd_model_get_info(m, &mi);
     o.model_name = name ? name : mi.name;

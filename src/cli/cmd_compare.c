@@ -25,6 +25,24 @@ static const char *help =
     "  --max-clamp-rank C  the C of clamped_rank_diff (default 50)\n"
     "  --force             replace existing files\n";
 
+/* A warning when the two caches were scored at different precisions (an
+ * unreadable cache is left to lmd_compare to report). */
+static void warn_precision(const char *p1, const char *p2) {
+    lmd_cache *c1 = NULL, *c2 = NULL;
+    lmd_error e;
+    if (lmd_cache_open(p1, &c1, &e) == 0 && lmd_cache_open(p2, &c2, &e) == 0) {
+        const char *a = lmd_cache_precision(lmd_cache_get_info(c1));
+        const char *b = lmd_cache_precision(lmd_cache_get_info(c2));
+        if (strcmp(a, b))
+            fprintf(stderr,
+                    "lmdiff compare: warning: %s was scored with %s products and %s with %s; "
+                    "part of the differences comes from the precision (docs/scoring.md)\n",
+                    p1, a, p2, b);
+    }
+    if (c1) lmd_cache_close(c1);
+    if (c2) lmd_cache_close(c2);
+}
+
 int cmd_compare(int argc, char **argv) {
     const char *out = NULL, *clamp = NULL, *force = NULL, *hlp = NULL;
     const char *pos[2] = {0};
@@ -50,6 +68,7 @@ int cmd_compare(int argc, char **argv) {
     o.progress_ctx = p;
     corpus_catch_signals();
     o.cancel = &corpus_cancel;
+    warn_precision(pos[0], pos[1]);
     lmd_compare_out co;
     lmd_error err;
     int rc = lmd_compare(pos[0], pos[1], out ? out : ".", &o, &co, &err);

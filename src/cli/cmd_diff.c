@@ -20,7 +20,8 @@ static const char *help =
     "                    (H2-H1); default logprob\n"
     "  --top-k K         top predictions per token (default 10)\n"
     "  --max-clamp-rank C  the clamp of rank_clamped (default 50)\n"
-    "  --json            the document described in docs/cli.md\n";
+    "  --json            the document described in docs/cli.md\n"
+    CLI_PRECISION_HELP;
 
 /* +1 when a positive value of the measure means model 2 does better. */
 static int good_sign(lmd_measure m) {
@@ -88,11 +89,12 @@ static void table(const lmd_tokenizer *tok, const char *n1, const lmd_scores *a,
 
 int cmd_diff(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *measure = NULL, *topk = NULL,
-               *clamps = NULL, *pos[3] = {0};
+               *clamps = NULL, *pos[3] = {0}, *prec = NULL, *verbose = NULL;
     cli_opt opts[] = {{"--file", 1, &file},       {"--json", 0, &json},
                       {"--measure", 1, &measure}, {"--top-k", 1, &topk},
-                      {"--max-clamp-rank", 1, &clamps}, {"--help", 0, &hlp}};
-    int np = cli_parse("diff", argc, argv, opts, 6, pos, 3);
+                      {"--max-clamp-rank", 1, &clamps}, {"--help", 0, &hlp},
+                      {"--precision", 1, &prec},  {"--verbose", 0, &verbose}};
+    int np = cli_parse("diff", argc, argv, opts, 8, pos, 3);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np < 2) return cli_usage_error("diff", "needs M1_DIR and M2_DIR");
@@ -116,10 +118,10 @@ int cmd_diff(int argc, char **argv) {
     lmd_model *m1 = NULL, *m2 = NULL;
     lmd_scores a = {0}, b = {0};
     int rc = 1;
-    if (lmd_model_load(pos[0], &m1, &err) < 0 || lmd_model_load(pos[1], &m2, &err) < 0) {
-        cli_error("%s", err.msg);
+    if ((rc = cli_load_model("diff", pos[0], prec, verbose != NULL, &m1)) ||
+        (rc = cli_load_model("diff", pos[1], prec, verbose != NULL, &m2)))
         goto done;
-    }
+    rc = 1;
     if (!lmd_tokenizers_compatible(lmd_model_tokenizer(m1), lmd_model_tokenizer(m2))) {
         char h1[65], h2[65];
         lmd_tokenizer_hash(lmd_model_tokenizer(m1), h1);
@@ -145,8 +147,9 @@ int cmd_diff(int argc, char **argv) {
             cli_error("out of memory");
             goto done;
         }
-        fwrite(out.data, 1, out.len, stdout);
-        putchar('\n');
+        /* the document's last member: how each model's products ran */
+        fwrite(out.data, 1, out.len - 1, stdout);
+        printf(",\"precisions\":[\"%s\",\"%s\"]}\n", i1.precision, i2.precision);
         lmd_buf_free(&out);
     } else {
         printf("m1 = %s, m2 = %s, measure %s\n\n", i1.name, i2.name, lmd_measure_name(m));

@@ -38,7 +38,8 @@ static const char *help =
     "  --batch-tokens N    tokens scored per batch (default 8192)\n"
     "  --shard K/N         only shard K of N (see 'lmdiff analyze --help'): both\n"
     "                      models' NAME.shard-K-of-N.h5 in DIR, no comparison;\n"
-    "                      'lmdiff cache merge' joins them (docs/cluster.md)\n";
+    "                      'lmdiff cache merge' joins them (docs/cluster.md)\n"
+    CLI_PRECISION_HELP;
 
 /* The folder's basename without trailing slashes (the model's default name). */
 static char *base_name(const char *dir) {
@@ -76,17 +77,17 @@ static const char *file_part(const char *p) {
 int cmd_preprocess(int argc, char **argv) {
     const char *out = NULL, *out2 = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
                *name1 = NULL, *name2 = NULL, *force = NULL, *nover = NULL, *threads = NULL,
-               *hlp = NULL, *shard = NULL, *batch = NULL;
+               *hlp = NULL, *shard = NULL, *batch = NULL, *prec = NULL, *verbose = NULL;
     const char *pos[3] = {0};
     cli_opt opts[] = {
         {"--output-dir", 1, &out},       {"--output", 1, &out2},    {"--top-k", 1, &topk},
         {"--max-clamp-rank", 1, &clamp}, {"--first-n", 1, &firstn}, {"--name1", 1, &name1},
         {"--name2", 1, &name2},          {"--force", 0, &force},    {"--no-verify", 0, &nover},
         {"--threads", 1, &threads},      {"--help", 0, &hlp},       {"--shard", 1, &shard},
-        {"--batch-tokens", 1, &batch}};
+        {"--batch-tokens", 1, &batch},   {"--precision", 1, &prec}, {"--verbose", 0, &verbose}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("preprocess", argc, a, opts, 13, pos, 3);
+    int np = cli_parse("preprocess", argc, a, opts, sizeof opts / sizeof *opts, pos, 3);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -117,6 +118,7 @@ int cmd_preprocess(int argc, char **argv) {
     char *names[2] = {name1 ? strdup(name1) : base_name(dirs[0]),
                       name2 ? strdup(name2) : base_name(dirs[1])};
     char *cache[2] = {NULL, NULL}, *whash[2] = {NULL, NULL};
+    const char *precs[2] = {"f32", "f32"};
     lmd_tokenizer *tok[2] = {NULL, NULL};
     lmd_dataset_reader *r = NULL;
     lmd_compare_out co = {0};
@@ -164,8 +166,9 @@ int cmd_preprocess(int argc, char **argv) {
     for (int i = 0; i < 2; i++) {
         lmd_model *m;
         fprintf(stderr, "[%d/3] %s: loading %s\n", i + 1, names[i], dirs[i]);
-        if (lmd_model_load(dirs[i], &m, &err) < 0) {
-            cli_error("%s", err.msg);
+        int lrc = cli_load_model("preprocess", dirs[i], prec, verbose != NULL, &m);
+        if (lrc) {
+            rc = lrc;
             goto done;
         }
         lmd_analyze_opts mo = o;
@@ -186,6 +189,7 @@ int cmd_preprocess(int argc, char **argv) {
             goto done;
         }
         whash[i] = strdup(want.weights_hash);
+        precs[i] = lmd_cache_precision(&want)[0] == 'b' ? "bf16" : "f32"; /* want is freed */
         int reuse = 0;
         if (lmd_file_exists(cache[i])) {
             char why[512];
@@ -277,6 +281,8 @@ int cmd_preprocess(int argc, char **argv) {
     cJSON_AddStringToObject(meta, "m2_dir", abs2 ? abs2 : dirs[1]);
     cJSON_AddStringToObject(meta, "m1_weights_hash", whash[0] ? whash[0] : "");
     cJSON_AddStringToObject(meta, "m2_weights_hash", whash[1] ? whash[1] : "");
+    cJSON_AddStringToObject(meta, "m1_precision", precs[0]);
+    cJSON_AddStringToObject(meta, "m2_precision", precs[1]);
     free(abs1);
     free(abs2);
     cJSON *caches = cJSON_AddObjectToObject(meta, "caches");

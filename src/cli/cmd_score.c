@@ -18,13 +18,15 @@ static const char *help =
     "  --file F    read the text from F, byte for byte\n"
     "  --top-k K   predictions to list per token (default 10)\n"
     "  --threads N threads (default: all cores)\n"
-    "  --json      print {\"model\", \"tokens\": [{\"id\", \"text\", \"prob\", \"logprob\",\n"
-    "              \"rank\", \"entropy\", \"topk\": [{\"id\", \"text\", \"prob\"}]}]}\n";
+    "  --json      print {\"model\", \"precision\", \"tokens\": [{\"id\", \"text\", \"prob\",\n"
+    "              \"logprob\", \"rank\", \"entropy\", \"topk\": [{\"id\", \"text\", \"prob\"}]}]}\n"
+    CLI_PRECISION_HELP;
 
-static void print_json(const char *name, const lmd_tokenizer *tok, const lmd_scores *s) {
+static void print_json(const lmd_model_info *info, const lmd_tokenizer *tok, const lmd_scores *s) {
     lmd_buf b = {0};
     lmd_buf_puts(&b, "{\"model\":");
-    lmd_json_str(&b, name, strlen(name));
+    lmd_json_str(&b, info->name, strlen(info->name));
+    lmd_buf_printf(&b, ",\"precision\":\"%s\"", info->precision);
     lmd_buf_puts(&b, ",\"tokens\":[");
     for (size_t i = 0; i < s->n; i++) {
         char *t = lmd_token_display(tok, s->ids[i]);
@@ -78,13 +80,13 @@ static void print_table(const char *name, const lmd_tokenizer *tok, const lmd_sc
 
 int cmd_score(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *topk = NULL, *threads = NULL;
+    const char *prec = NULL, *verbose = NULL;
     const char *pos[2] = {0};
-    cli_opt opts[] = {{"--file", 1, &file},
-                      {"--json", 0, &json},
-                      {"--top-k", 1, &topk},
-                      {"--threads", 1, &threads},
+    cli_opt opts[] = {{"--file", 1, &file},           {"--json", 0, &json},
+                      {"--top-k", 1, &topk},          {"--threads", 1, &threads},
+                      {"--precision", 1, &prec},      {"--verbose", 0, &verbose},
                       {"--help", 0, &hlp}};
-    int np = cli_parse("score", argc, argv, opts, 5, pos, 2);
+    int np = cli_parse("score", argc, argv, opts, 7, pos, 2);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np < 1) return cli_usage_error("score", "missing MODEL_DIR");
@@ -105,9 +107,10 @@ int cmd_score(int argc, char **argv) {
     if (cli_read_text(np == 2 ? pos[1] : NULL, file, &text, &len) < 0) return 1;
     lmd_error err;
     lmd_model *m;
-    if (lmd_model_load(pos[0], &m, &err) < 0) {
+    int lrc = cli_load_model("score", pos[0], prec, verbose != NULL, &m);
+    if (lrc) {
         free(text);
-        return cli_error("%s", err.msg);
+        return lrc;
     }
     lmd_scores s;
     int rc = 0;
@@ -116,7 +119,7 @@ int cmd_score(int argc, char **argv) {
     } else {
         lmd_model_info info;
         lmd_model_get_info(m, &info);
-        if (json) print_json(info.name, lmd_model_tokenizer(m), &s);
+        if (json) print_json(&info, lmd_model_tokenizer(m), &s);
         else print_table(info.name, lmd_model_tokenizer(m), &s);
         lmd_scores_free(&s);
     }

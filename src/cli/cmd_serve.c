@@ -27,7 +27,9 @@ static const char *help =
     "  --max-body B   largest request body in bytes (default 1048576)\n"
     "  --max-tokens N longest text to analyze, in tokens (default 8192)\n"
     "  --timeout S    idle connection timeout in seconds (default 30)\n"
-    "  --no-supervise run the server in this process (no restart after a crash)\n";
+    "  --no-supervise run the server in this process (no restart after a crash)\n"
+    "  --precision P  auto (default), f32 or bf16: how the models' products run\n"
+    "                 (docs/scoring.md)\n";
 
 static volatile sig_atomic_t child_pid, stopping;
 static void forward(int sig) {
@@ -84,7 +86,8 @@ static int run_server(void *p) {
 
 int cmd_serve(int argc, char **argv) {
     const char *m1 = NULL, *m2 = NULL, *host = NULL, *port = NULL, *threads = NULL, *web = NULL,
-               *maxb = NULL, *maxt = NULL, *tmo = NULL, *nosup = NULL, *hlp = NULL;
+               *maxb = NULL, *maxt = NULL, *tmo = NULL, *nosup = NULL, *hlp = NULL,
+               *prec = NULL;
     /* --config may repeat: collect them by hand before the generic parser */
     const char *configs[64];
     int nconf = 0;
@@ -107,9 +110,9 @@ int cmd_serve(int argc, char **argv) {
                       {"--threads", 1, &threads}, {"--web", 1, &web},
                       {"--max-body", 1, &maxb},  {"--max-tokens", 1, &maxt},
                       {"--timeout", 1, &tmo},    {"--no-supervise", 0, &nosup},
-                      {"--help", 0, &hlp}};
+                      {"--help", 0, &hlp},       {"--precision", 1, &prec}};
     const char *pos[1];
-    if (cli_parse("serve", nrest, rest, opts, 11, pos, 0) < 0) return 2;
+    if (cli_parse("serve", nrest, rest, opts, 12, pos, 0) < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if ((m1 == NULL) != (m2 == NULL)) return cli_usage_error("serve", "give both --m1 and --m2");
     lmd_server_config cfg = {.host = host ? host : "127.0.0.1", .port = 8000, .web_dir = web,
@@ -135,10 +138,14 @@ int cmd_serve(int argc, char **argv) {
         if (cli_int("serve", "--timeout", tmo, 1, 3600, &v) < 0) return 2;
         cfg.timeout_s = (int)v;
     }
+    lmd_model_opts mo = LMD_MODEL_OPTS_INIT;
+    if (prec && lmd_precision_parse(prec, &mo.precision) < 0)
+        return cli_usage_error("serve", "--precision must be auto, f32 or bf16, not '%s'", prec);
     lmd_app *app = lmd_app_new();
     lmd_error err;
     int rc = 0;
     if (!app) return cli_error("out of memory");
+    lmd_app_set_model_opts(app, &mo);
     if (m1 && (lmd_app_add_model(app, m1, NULL, &err) < 0 || lmd_app_add_model(app, m2, NULL, &err) < 0))
         rc = cli_error("%s", err.msg);
     for (int i = 0; rc == 0 && i < nconf; i++)

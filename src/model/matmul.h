@@ -1,11 +1,17 @@
 /* matmul.h - weight matrices in their stored dtype (F32, F16, BF16) and the
- * product of activations with them.
+ * one entry for products of activations with them.
  *
- * F32 weights go to one cblas_sgemm.  F16/BF16 weights are never converted
- * as a whole: the product walks the output features in tiles, each thread
- * converts its tile of weights to F32 in its own scratch (exactly: both
- * formats are subsets of F32) and calls sgemm on it.  A BF16 model thus
- * needs its file size in memory (mapped), not twice that in F32. */
+ * Two ways a product runs:
+ *  - F32 products (the exact path): F32 weights go to one cblas_sgemm.
+ *    Other dtypes are never converted as a whole: the product walks the
+ *    output features in tiles, each thread widens its tile of weights to F32
+ *    in its own scratch (lmd_widen_tile; exact for F16/BF16) and calls
+ *    sgemm on it.  A BF16 model thus needs its file size in memory.
+ *  - BF16 products (bf16_products = 1, BF16 data): oneDNN's matmul
+ *    primitive, activations rounded to BF16 (nearest even), F32
+ *    accumulation and F32 output.  oneDNN picks the ISA at run time (AMX,
+ *    AVX512-BF16, ...).  One primitive per shape, created on first use and
+ *    cached for the life of the process (thread-safe). */
 #ifndef LMD_MATMUL_H
 #define LMD_MATMUL_H
 
@@ -15,19 +21,26 @@
 #include "model/safetensors.h"
 
 typedef struct lmd_mat {
-    const void *data; /* the mapping (or an owned copy when misaligned) */
+    const void *data; /* the mapping (or an owned copy) */
     lmd_dtype dtype;  /* LMD_F32, LMD_F16 or LMD_BF16 */
     int n_out, n_in;
     /* 0: stored [n_out x n_in] (nn.Linear, embeddings, output heads);
      * 1: stored [n_in x n_out] (GPT-2's Conv1D) */
     int in_major;
+    /* 1: products in BF16 through oneDNN (dtype must be LMD_BF16) */
+    int bf16_products;
 } lmd_mat;
 
 /* Y[T x n_out] (row stride ldy) = X[T x n_in] (contiguous) W^T, or += when
  * accumulate.  Runs its own OpenMP/BLAS threads; call it from outside a
- * parallel region.  Returns -1 only when the tile scratch cannot be
- * allocated (16-bit weights). */
+ * parallel region.  Returns -1 only when scratch memory cannot be allocated
+ * or oneDNN refuses the product. */
 int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy, int accumulate);
+
+/* Widens output features j0 .. j0+cnt-1 of W to F32 in dst: [cnt x n_in]
+ * when !in_major, [n_in x cnt] when in_major (the layout sgemm then reads).
+ * The one place that knows how to read a tile of each stored dtype. */
+void lmd_widen_tile(const lmd_mat *W, size_t j0, size_t cnt, float *dst);
 
 /* Row r (0 <= r < n_out) of an in_major = 0 matrix as n_in floats: the
  * embedding lookup. */
@@ -35,5 +48,17 @@ void lmd_mat_row(const lmd_mat *W, int r, float *out);
 
 /* Converts n values of a 16-bit or F32 buffer to F32 (vectorised). */
 void lmd_convert_f32(const void *src, lmd_dtype dt, float *dst, size_t n);
+
+/* Rounds n floats to BF16, to nearest even (NaN stays NaN). */
+void lmd_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
+
+/* 1 when oneDNN runs BF16 products natively on this CPU (AVX512-BF16 or
+ * AMX), 0 when it would emulate them or cannot run them at all. */
+int lmd_bf16_native(void);
+
+/* 1 when oneDNN can run BF16 products here at all (natively or emulated);
+ * *impl (if not NULL) is then oneDNN's implementation name for a typical
+ * shape, e.g. "brg:avx512_core_bf16" or "brg:avx512_core_amx". */
+int lmd_bf16_available(const char **impl);
 
 #endif

@@ -94,6 +94,36 @@ static int find_checked(lmd_model *m, const char *prefix, const char *name, int 
     return 0;
 }
 
+/* Whether a matrix stored in dtype dt gets BF16 products under the model's
+ * precision. */
+static int bf16_wanted(const lmd_model *m, lmd_dtype dt) {
+    if (m->precision == LMD_PRECISION_BF16) return 1;
+    if (m->precision == LMD_PRECISION_F32) return 0;
+    return dt == LMD_BF16 && lmd_bf16_native();
+}
+
+/* A BF16 copy (owned by the model) of an F32 or F16 tensor, rounded to
+ * nearest even, converted in chunks so no F32 copy of the whole exists. */
+static int round_to_bf16(lmd_model *m, const lmd_tensor *t, lmd_mat *out, lmd_error *err) {
+    size_t n = (size_t)t->numel;
+    uint16_t *p = malloc(n * sizeof *p + 2);
+    if (!p || lmd_model_own(m, (float *)p) < 0) {
+        free(p);
+        return lmd_fail(err, "%s: tensor %s: out of memory", m->st.files[t->file], t->name);
+    }
+    float chunk[4096], raw[4096]; /* raw: the stored bytes, realigned */
+    const size_t es = t->dtype == LMD_F32 ? 4 : 2;
+    for (size_t i = 0; i < n; i += 4096) {
+        size_t c = n - i < 4096 ? n - i : 4096;
+        memcpy(raw, (const uint8_t *)t->data + i * es, c * es);
+        lmd_convert_f32(raw, t->dtype, chunk, c);
+        lmd_f32_to_bf16(chunk, p + i, c);
+    }
+    out->data = p;
+    out->dtype = LMD_BF16;
+    return 0;
+}
+
 int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int64_t dims[2],
                    int in_major, int optional, lmd_mat *out, lmd_error *err) {
     memset(out, 0, sizeof *out);
@@ -108,11 +138,14 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
     out->in_major = in_major;
     out->n_out = (int)(in_major ? dims[1] : dims[0]);
     out->n_in = (int)(in_major ? dims[0] : dims[1]);
-    size_t align = t->dtype == LMD_F32 ? 4 : 2;
-    if (((uintptr_t)t->data & (align - 1)) == 0) {
-        out->data = t->data;
-        return 0;
+    out->data = t->data;
+    if (bf16_wanted(m, t->dtype)) {
+        out->bf16_products = 1;
+        m->n_bf16_mats++;
+        if (t->dtype != LMD_BF16) return round_to_bf16(m, t, out, err);
     }
+    size_t align = t->dtype == LMD_F32 ? 4 : 2;
+    if (((uintptr_t)t->data & (align - 1)) == 0) return 0;
     float *p = malloc(t->nbytes + 4); /* misaligned in the file: an aligned copy */
     if (!p || lmd_model_own(m, p) < 0) {
         free(p);
@@ -227,10 +260,40 @@ int lmd_model_forward_sel(const lmd_model *m, const lmd_seq *seqs, int n_seqs, c
     return m->ops->forward_sel(m, seqs, n_seqs, sel, hidden, err);
 }
 
+const char *lmd_precision_name(lmd_precision p) {
+    return p == LMD_PRECISION_F32 ? "f32" : p == LMD_PRECISION_BF16 ? "bf16" : "auto";
+}
+
+int lmd_precision_parse(const char *s, lmd_precision *out) {
+    static const lmd_precision all[] = {LMD_PRECISION_AUTO, LMD_PRECISION_F32, LMD_PRECISION_BF16};
+    for (size_t i = 0; i < 3; i++)
+        if (s && !strcmp(s, lmd_precision_name(all[i]))) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
+}
+
 int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
+    lmd_model_opts o = {LMD_PRECISION_F32};
+    return lmd_model_load_opts(dir, &o, out, err);
+}
+
+int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model **out,
+                        lmd_error *err) {
     *out = NULL;
+    lmd_model_opts o = LMD_MODEL_OPTS_INIT;
+    if (opts) o = *opts;
+    if (o.precision != LMD_PRECISION_AUTO && o.precision != LMD_PRECISION_F32 &&
+        o.precision != LMD_PRECISION_BF16)
+        return lmd_fail(err, "%s: unknown precision %d", dir, (int)o.precision);
+    if (o.precision == LMD_PRECISION_BF16 && !lmd_bf16_available(NULL))
+        return lmd_fail(err, "%s: precision bf16: oneDNN has no BF16 matrix product on this CPU "
+                             "(use f32 or auto)",
+                        dir);
     lmd_model *m = calloc(1, sizeof *m);
     if (!m) return lmd_fail(err, "out of memory");
+    m->precision = o.precision;
     pthread_mutex_init(&m->hash_lock, NULL);
     m->dir = strdup(dir);
     char *tmp = strdup(dir);
@@ -292,6 +355,12 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
                  dir);
         goto done;
     }
+    m->info.precision = m->n_bf16_mats ? "bf16" : "f32";
+    const char *impl = NULL;
+    if (m->n_bf16_mats) lmd_bf16_available(&impl);
+    snprintf(m->matmul_impl, sizeof m->matmul_impl, "%s%s", impl ? "oneDNN " : "OpenBLAS sgemm",
+             impl ? impl : "");
+    m->info.matmul_impl = m->matmul_impl;
     rc = 0;
 done:
     cJSON_Delete(cfg);

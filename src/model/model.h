@@ -77,6 +77,9 @@ struct lmd_model {
     float logit_softcap;  /* > 0: logits = cap * tanh(logits / cap) (Gemma 2) */
     float **owned;        /* buffers converted from F16/BF16 or realigned */
     size_t n_owned;
+    lmd_precision precision; /* as asked (auto, f32, bf16) */
+    int n_bf16_mats;         /* matrices whose products run in BF16 */
+    char matmul_impl[96];    /* info.matmul_impl */
     pthread_mutex_t hash_lock;
     char weights_hash[65]; /* empty until first asked */
 };
@@ -105,7 +108,9 @@ int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
                    const int64_t *dims, const float **out, lmd_error *err);
 
 /* A 2-D weight matrix left in its stored dtype (F32, F16 or BF16; copied
- * only when its data is misaligned): stored shape [dims[0] x dims[1]];
+ * only when its data is misaligned, or rounded once to BF16 when the model's
+ * precision wants BF16 products of F32/F16 weights): stored shape
+ * [dims[0] x dims[1]];
  * in_major says which of them is the input (see lmd_mat).  out->data is
  * NULL when the tensor is missing and `optional`; else missing is an error. */
 int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int64_t dims[2],

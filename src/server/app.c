@@ -9,7 +9,13 @@
 
 #include "server/internal.h"
 
-lmd_app *lmd_app_new(void) { return calloc(1, sizeof(lmd_app)); }
+lmd_app *lmd_app_new(void) {
+    lmd_app *app = calloc(1, sizeof(lmd_app));
+    if (app) app->model_opts = (lmd_model_opts)LMD_MODEL_OPTS_INIT;
+    return app;
+}
+
+void lmd_app_set_model_opts(lmd_app *app, const lmd_model_opts *o) { app->model_opts = *o; }
 
 void lmd_app_free(lmd_app *app) {
     if (!app) return;
@@ -45,7 +51,7 @@ int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error 
     app->models = p;
     app_model *m = &p[app->n_models];
     memset(m, 0, sizeof *m);
-    if (lmd_model_load(real, &m->model, err) < 0) return -1;
+    if (lmd_model_load_opts(real, &app->model_opts, &m->model, err) < 0) return -1;
     lmd_tokenizer_hash(lmd_model_tokenizer(m->model), m->group);
     m->dir = strdup(real);
     /* the id: the basename, with -2, -3, ... when another folder has it */

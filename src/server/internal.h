@@ -34,6 +34,7 @@ struct lmd_app {
     size_t n_models;
     app_dataset *datasets;
     size_t n_datasets;
+    lmd_model_opts model_opts; /* how models added from now on load (precision) */
 };
 
 typedef struct lmd_server {

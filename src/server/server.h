@@ -29,6 +29,8 @@ int lmd_server_listen(lmd_server_config *cfg, lmd_error *err);
 
 lmd_app *lmd_app_new(void);
 void lmd_app_free(lmd_app *app);
+/* How the models added from now on load (default LMD_MODEL_OPTS_INIT). */
+void lmd_app_set_model_opts(lmd_app *app, const lmd_model_opts *o);
 /* Adds a model folder (loaded now); its id is the folder's basename, made
  * unique.  Adding the same folder twice returns the first id. */
 int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error *err);

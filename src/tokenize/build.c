@@ -543,6 +543,15 @@ static int lmd_any_inner_spiece(const lmd_tokenizer *t) {
     return 0;
 }
 
+pcre2_code *lmd_tok_word_re(void) {
+    /* Rust regex's Unicode \w: Alphabetic, marks, decimal digits, connector
+     * punctuation, join controls. */
+    static const char w[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
+    int ec;
+    PCRE2_SIZE eo;
+    return pcre2_compile((PCRE2_SPTR)w, sizeof w - 1, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+}
+
 int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
     if (lmd_fill_slots(t, name, err) < 0 || lmd_fill_bytes(t, name, err) < 0) return -1;
     for (int b = 0; b < 256; b++) {
@@ -571,15 +580,8 @@ int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err) {
                       lmd_vocab_id(t, LMD_SPIECE, 3) >= 0 && !lmd_any_inner_spiece(t);
     if (t->model == LMD_MODEL_BPE && lmd_fill_whole(t, name, err) < 0) return -1;
     for (size_t i = 0; i < t->n_added; i++) t->any_single_word |= t->added[i].single_word;
-    if (t->any_single_word) {
-        /* Rust regex's Unicode \w: Alphabetic, marks, decimal digits,
-         * connector punctuation, join controls. */
-        static const char w[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
-        int ec;
-        PCRE2_SIZE eo;
-        t->word_re = pcre2_compile((PCRE2_SPTR)w, sizeof w - 1, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
-        if (!t->word_re) return lmd_fail(err, "%s: cannot compile the word-character class", name);
-    }
+    if (t->any_single_word && !(t->word_re = lmd_tok_word_re()))
+        return lmd_fail(err, "%s: cannot compile the word-character class", name);
     t->bos = lmd_tokenizer_token_id(t, "<|endoftext|>", 13);
     if (lmd_tok_check_frame(t, name, err) < 0) return -1;
     /* Without <|endoftext|>, a causal LM's BOS is the one special token its

@@ -350,6 +350,12 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
     cJSON *config = NULL;
     lmd_tokenizer *t = NULL;
     int rc = -1;
+    char key[65];
+    int cached = lmd_tokcache_key(dir, key) == 0;
+    if (cached && lmd_tokcache_load(key, out) == 1) {
+        rc = 0;
+        goto done;
+    }
     if (!tj || !vj || !mt || !sp || !vt) {
         lmd_fail(err, "%s: out of memory", dir);
         goto done;
@@ -391,6 +397,7 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
 loaded:
     lmd_apply_bos(t, config);
     lmd_apply_mask(t, config);
+    if (cached) lmd_tokcache_store(key, t);
     *out = t;
     rc = 0;
 done:

@@ -425,6 +425,26 @@ static inline int lmd_tok_added_pass(const lmd_tokenizer *t, const lmd_added_tok
     return t->added_two_pass && a->normalized ? 1 : 0;
 }
 
+/* ---- the binary cache (tokcache.c); a new field of struct lmd_tokenizer
+ * needs its line there */
+
+/* The compact binary form of a finished tokenizer (malloc'ed in *out). */
+int lmd_tokcache_write(const lmd_tokenizer *t, lmd_buf *out);
+/* Sets the header's length and checksum for the len bytes at data (what
+ * lmd_tokcache_write does last; tests and the fuzz target use it to reach
+ * the checks behind the checksum). */
+void lmd_tokcache_seal(void *data, size_t len);
+/* Reads and validates that form; -1 with err for anything malformed. */
+int lmd_tokcache_read(const void *data, size_t len, lmd_tokenizer **out, lmd_error *err);
+/* The cache key of a folder's tokenizer files (and of this binary). */
+int lmd_tokcache_key(const char *dir, char key[65]);
+/* 1 and *out when the cache holds a valid tokenizer for key, else 0. */
+int lmd_tokcache_load(const char *key, lmd_tokenizer **out);
+/* Writes t under key (atomically; failures are ignored: it is a cache). */
+void lmd_tokcache_store(const char *key, const lmd_tokenizer *t);
+/* Rust regex's \w as a compiled PCRE2 class (build.c). */
+pcre2_code *lmd_tok_word_re(void);
+
 static inline const char *lmd_tok_str(const lmd_tokenizer *t, size_t off) {
     return t->arena.data + off;
 }

@@ -41,7 +41,7 @@ PYEOF
 
 # empty and one-token texts
 out=$("$LMDIFF" score "$A" "" --json)
-[ "$out" = '{"model":"tiny-a","tokens":[]}' ] && ok || bad "empty text: $out"
+[ "$out" = '{"model":"tiny-a","precision":"f32","tokens":[]}' ] && ok || bad "empty text: $out"
 n=$("$LMDIFF" score "$A" "H" --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)["tokens"]))')
 [ "$n" = 1 ] && ok || bad "one-token text gives $n tokens"
 

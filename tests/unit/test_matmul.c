@@ -7,8 +7,17 @@
  *     and Conv1D [in, out]), sizes that leave partial tiles, 1..300 rows,
  *     accumulate on and off, equals a double-precision product of the
  *     converted weights within float rounding;
- *   - lmd_mat_row gives the converted row. */
+ *   - lmd_mat_row gives the converted row;
+ *   - lmd_f32_to_bf16 rounds to the nearest BF16 (ties to even), checked
+ *     against a search over the two neighbouring BF16 values in double;
+ *   - BF16 products through oneDNN (bf16_products = 1) equal a double
+ *     product of the BF16 weights and the BF16-rounded activations within
+ *     F32 accumulation error (skipped when oneDNN has no BF16 matmul here);
+ *   - four threads running BF16 products at once (shared and new primitive
+ *     shapes, as server threads do) each get the single-threaded result
+ *     bit for bit. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +84,7 @@ static void check_product(lmd_dtype dt, int in_major, int T, int n, int k, int a
         Y[i] = acc ? frand() : NAN;
     float *Y0 = malloc((size_t)T * ldy * 4);
     memcpy(Y0, Y, (size_t)T * ldy * 4);
-    lmd_mat W = {dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major};
+    lmd_mat W = {dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major, 0};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
     double worst = 0;
     for (int t = 0; t < T; t++)
@@ -118,16 +127,161 @@ static void test_row(void **state) {
     for (int i = 0; i < 24; i++)
         w[i] = to16(frand(), LMD_BF16);
     lmd_convert_f32(w, LMD_BF16, f, 24);
-    lmd_mat W = {w, LMD_BF16, 6, 4, 0};
+    lmd_mat W = {w, LMD_BF16, 6, 4, 0, 0};
     lmd_mat_row(&W, 5, r);
     assert_memory_equal(r, f + 20, 16);
 }
 
+/* the nearest BF16 to x by definition: of the two BF16 values around x
+ * (truncation and the next one away from zero), the closer; a tie goes to the
+ * even one.  Finite x only. */
+static uint16_t nearest_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint16_t lo = (uint16_t)(u >> 16), hi = (uint16_t)(lo + 1);
+    float fl, fh;
+    uint32_t a = (uint32_t)lo << 16, b = (uint32_t)hi << 16;
+    memcpy(&fl, &a, 4);
+    memcpy(&fh, &b, 4);
+    /* past the largest finite BF16 the next value is inf: measure to 2^128 */
+    double vh = (hi & 0x7F80) == 0x7F80 ? copysign(0x1p128, (double)x) : (double)fh;
+    double dl = fabs((double)x - fl), dh = fabs((double)x - vh);
+    if (dl < dh) return lo;
+    if (dh < dl) return hi;
+    return (lo & 1) ? hi : lo;
+}
+
+static void test_round_bf16(void **state) {
+    (void)state;
+    enum { N = 200000 };
+    float *x = malloc(N * 4);
+    uint16_t *got = malloc(N * 2);
+    for (int i = 0; i < N; i++) {
+        uint32_t u = (uint32_t)(frand() * 2147483647.0f) * 2u + (uint32_t)(i & 1);
+        if (i % 4 == 0) u = (u & 0xFFFF0000u) | 0x8000u; /* exact ties */
+        memcpy(&x[i], &u, 4);
+        if (isnan(x[i]) || isinf(x[i])) x[i] = 1.0f;
+    }
+    lmd_f32_to_bf16(x, got, N);
+    for (int i = 0; i < N; i++)
+        if (got[i] != nearest_bf16(x[i]))
+            fail_msg("%a: got 0x%04x, want 0x%04x", (double)x[i], got[i], nearest_bf16(x[i]));
+    float sp[4] = {NAN, -INFINITY, 0x1.ffp127f, -0.0f};
+    uint16_t o[4];
+    lmd_f32_to_bf16(sp, o, 4);
+    assert_true((o[0] & 0x7F80) == 0x7F80 && (o[0] & 0x7F) != 0); /* NaN */
+    assert_int_equal(o[1], 0xFF80);
+    assert_int_equal(o[2],
+                     0x7F80); /* 0x1.ffp127: a tie above the largest BF16 (0x1.fep127), to inf */
+    assert_int_equal(o[3], 0x8000);
+    free(x), free(got);
+}
+
+static void check_bf16_product(int in_major, int T, int n, int k, int acc) {
+    size_t nw = (size_t)n * k;
+    uint16_t *w16 = malloc(nw * 2), *x16 = malloc((size_t)T * k * 2);
+    float *wf = malloc(nw * 4), *X = malloc((size_t)T * k * 4), *xf = malloc((size_t)T * k * 4);
+    for (size_t i = 0; i < nw; i++)
+        w16[i] = nearest_bf16(frand());
+    lmd_convert_f32(w16, LMD_BF16, wf, nw);
+    for (size_t i = 0; i < (size_t)T * k; i++) {
+        X[i] = frand();
+        x16[i] = nearest_bf16(X[i]);
+    }
+    lmd_convert_f32(x16, LMD_BF16, xf, (size_t)T * k);
+    size_t ldy = (size_t)n + 5;
+    float *Y = malloc((size_t)T * ldy * 4), *Y0 = malloc((size_t)T * ldy * 4);
+    for (size_t i = 0; i < (size_t)T * ldy; i++)
+        Y[i] = acc ? frand() : NAN;
+    memcpy(Y0, Y, (size_t)T * ldy * 4);
+    lmd_mat W = {w16, LMD_BF16, n, k, in_major, 1};
+    assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
+    double worst = 0;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < n; j++) {
+            double s = acc ? Y0[t * ldy + j] : 0, mag = fabs(s);
+            for (int i = 0; i < k; i++) {
+                double w = in_major ? wf[(size_t)i * n + j] : wf[(size_t)j * k + i];
+                s += (double)xf[(size_t)t * k + i] * w;
+                mag += fabs((double)xf[(size_t)t * k + i] * w);
+            }
+            double e = fabs(Y[t * ldy + j] - s) / (mag + 1e-30);
+            if (e > worst) worst = e;
+        }
+    for (int t = 0; t < T; t++)
+        for (size_t j = (size_t)n; j < ldy; j++)
+            assert_memory_equal(&Y[t * ldy + j], &Y0[t * ldy + j], 4);
+    if (!(worst < 1e-5))
+        fail_msg("bf16 in_major %d T %d n %d k %d acc %d: relative error %g", in_major, T, n, k,
+                 acc, worst);
+    free(w16), free(x16), free(wf), free(X), free(xf), free(Y), free(Y0);
+}
+
+static void test_bf16_products(void **state) {
+    (void)state;
+    const char *impl;
+    if (!lmd_bf16_available(&impl)) skip();
+    print_message("oneDNN BF16 matmul: %s (native %d)\n", impl, lmd_bf16_native());
+    int shapes[][3] = {{1, 7, 5},    {3, 16, 16},    {37, 61, 40},
+                       {5, 300, 33}, {300, 130, 24}, {2, 1000, 700}};
+    for (int rep = 0; rep < 2; rep++) /* the second time from the primitive cache */
+        for (int lay = 0; lay < 2; lay++)
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                for (int acc = 0; acc < 2; acc++)
+                    check_bf16_product(lay, shapes[s][0], shapes[s][1], shapes[s][2], acc);
+}
+
+typedef struct job {
+    const lmd_mat *W;
+    const float *X;
+    int T;
+    float *Y;
+} job;
+
+static void *run_job(void *arg) {
+    job *j = arg;
+    for (int r = 0; r < 20; r++) /* again and again, while the others create and run */
+        if (lmd_matmul(j->X, (size_t)j->T, j->W, j->Y, (size_t)j->W->n_out, 0) < 0) return arg;
+    return NULL;
+}
+
+static void test_bf16_threads(void **state) {
+    (void)state;
+    if (!lmd_bf16_available(NULL)) skip();
+    enum { N = 96, K = 80, NT = 4 };
+    uint16_t *w = malloc(N * K * 2);
+    for (int i = 0; i < N * K; i++)
+        w[i] = nearest_bf16(frand());
+    lmd_mat W = {w, LMD_BF16, N, K, 0, 1};
+    job jobs[NT];
+    float *want[NT];
+    for (int t = 0; t < NT; t++) { /* two threads share a shape; all shapes are new here */
+        int T = 7 + (t % 2 ? 100 + t : 0);
+        float *X = malloc((size_t)T * K * 4);
+        for (int i = 0; i < T * K; i++)
+            X[i] = frand();
+        jobs[t] = (job){&W, X, T, calloc((size_t)T * N, 4)};
+    }
+    pthread_t th[NT];
+    for (int t = 0; t < NT; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, run_job, &jobs[t]), 0);
+    for (int t = 0; t < NT; t++) {
+        void *ret;
+        pthread_join(th[t], &ret);
+        assert_null(ret);
+        want[t] = malloc((size_t)jobs[t].T * N * 4); /* afterwards, alone */
+        assert_int_equal(lmd_matmul(jobs[t].X, (size_t)jobs[t].T, &W, want[t], N, 0), 0);
+        assert_memory_equal(jobs[t].Y, want[t], (size_t)jobs[t].T * N * 4);
+        free((void *)jobs[t].X), free(jobs[t].Y), free(want[t]);
+    }
+    free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_convert_all),
-        cmocka_unit_test(test_products),
-        cmocka_unit_test(test_row),
+        cmocka_unit_test(test_convert_all),   cmocka_unit_test(test_products),
+        cmocka_unit_test(test_row),           cmocka_unit_test(test_round_bf16),
+        cmocka_unit_test(test_bf16_products), cmocka_unit_test(test_bf16_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,8 @@
 #endif
 #include "model/matmul.h"
 
+#include "model/matmul_dnnl.h"
+
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -58,26 +60,56 @@ static size_t esize(lmd_dtype dt) {
     return dt == LMD_F32 ? 4 : 2;
 }
 
+/* F32 -> BF16, round to nearest even; a NaN keeps its sign and stays NaN */
+LMD_CLONES static void f32_to_bf16(const float *restrict s, uint16_t *restrict d, size_t n) {
+    const uint32_t *su = (const uint32_t *)s;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = su[i];
+        uint32_t r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+        d[i] = (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? (u >> 16) | 0x40u : r);
+    }
+}
+
+void lmd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
+    f32_to_bf16(src, dst, n);
+}
+
 void lmd_mat_row(const lmd_mat *W, int r, float *out) {
     const uint8_t *p = (const uint8_t *)W->data + (size_t)r * (size_t)W->n_in * esize(W->dtype);
     lmd_convert_f32(p, W->dtype, out, (size_t)W->n_in);
 }
 
-int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy, int accumulate) {
-    const int n = W->n_out, k = W->n_in;
-    const float beta = accumulate ? 1.0f : 0.0f;
-    if (T == 0) return 0;
-    if (W->dtype == LMD_F32) {
-        if (!W->in_major)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, k, W->data,
-                        k, beta, Y, (int)ldy);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n, k, 1.0f, X, k,
-                        W->data, n, beta, Y, (int)ldy);
-        return 0;
+void lmd_widen_tile(const lmd_mat *W, size_t j0, size_t cnt, float *dst) {
+    const uint8_t *base = W->data;
+    const size_t k = (size_t)W->n_in, n = (size_t)W->n_out, es = esize(W->dtype);
+    if (!W->in_major) {
+        lmd_convert_f32(base + j0 * k * es, W->dtype, dst, cnt * k);
+        return;
     }
-    /* tiles of nb output features: a multiple of 16, at most TILE_BYTES of
-     * F32, and small enough that every thread gets one */
+    for (size_t i = 0; i < k; i++)
+        lmd_convert_f32(base + (i * n + j0) * es, W->dtype, dst + i * cnt, cnt);
+}
+
+/* BF16 products: the activations rounded to BF16, then one oneDNN call */
+static int matmul_bf16(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
+                       int accumulate) {
+    const size_t k = (size_t)W->n_in;
+    uint16_t *A = malloc(T * k * sizeof *A);
+    if (!A) return -1;
+#pragma omp parallel for schedule(static)
+    for (size_t t = 0; t < T; t++)
+        f32_to_bf16(X + t * k, A + t * k, k);
+    int rc = lmd_dnnl_bf16(A, T, W->data, W->n_out, W->n_in, W->in_major, Y, ldy, accumulate);
+    free(A);
+    return rc;
+}
+
+/* F32 products of 16-bit (or other non-F32) weights: tiles of nb output
+ * features, a multiple of 16, at most TILE_BYTES of F32 and small enough
+ * that every thread gets one, widened then multiplied by sgemm */
+static int matmul_widened(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
+                          float beta) {
+    const int n = W->n_out, k = W->n_in;
     const int nth = omp_get_max_threads();
     size_t nb = TILE_BYTES / (4 * (size_t)k);
     size_t per = ((size_t)n + (size_t)nth - 1) / (size_t)nth;
@@ -86,26 +118,45 @@ int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
     nb = nb / 16 * 16;
     if (nb < 16) nb = 16;
     const size_t ntiles = ((size_t)n + nb - 1) / nb;
-    const size_t es = esize(W->dtype);
     float *scratch = malloc((size_t)nth * nb * (size_t)k * sizeof *scratch);
     if (!scratch) return -1;
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t t = 0; t < ntiles; t++) {
         float *S = scratch + (size_t)omp_get_thread_num() * nb * (size_t)k;
         size_t j0 = t * nb, cnt = (size_t)n - j0 < nb ? (size_t)n - j0 : nb;
-        const uint8_t *base = W->data;
-        if (!W->in_major) {
-            lmd_convert_f32(base + j0 * (size_t)k * es, W->dtype, S, cnt * (size_t)k);
+        lmd_widen_tile(W, j0, cnt, S);
+        if (!W->in_major)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)cnt, k, 1.0f, X, k, S,
                         k, beta, Y + j0, (int)ldy);
-        } else {
-            for (int i = 0; i < k; i++)
-                lmd_convert_f32(base + ((size_t)i * (size_t)n + j0) * es, W->dtype,
-                                S + (size_t)i * cnt, cnt);
+        else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)cnt, k, 1.0f, X, k,
                         S, (int)cnt, beta, Y + j0, (int)ldy);
-        }
     }
     free(scratch);
     return 0;
+}
+
+int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy, int accumulate) {
+    const int n = W->n_out, k = W->n_in;
+    const float beta = accumulate ? 1.0f : 0.0f;
+    if (T == 0) return 0;
+    if (W->bf16_products && W->dtype == LMD_BF16) return matmul_bf16(X, T, W, Y, ldy, accumulate);
+    if (W->dtype != LMD_F32) return matmul_widened(X, T, W, Y, ldy, beta);
+    if (!W->in_major)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, k, W->data, k,
+                    beta, Y, (int)ldy);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n, k, 1.0f, X, k, W->data, n,
+                    beta, Y, (int)ldy);
+    return 0;
+}
+
+int lmd_bf16_native(void) {
+    return lmd_dnnl_bf16_native() && lmd_dnnl_bf16_impl() != NULL;
+}
+
+int lmd_bf16_available(const char **impl) {
+    const char *s = lmd_dnnl_bf16_impl();
+    if (impl) *impl = s;
+    return s != NULL;
 }

@@ -1,0 +1,304 @@
+/* benchlib.c - see benchlib.h. */
+#include "benchlib.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "model/matmul.h"
+
+double bl_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double bl_cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+float bl_frand(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+int bl_write_byte_tokenizer(const char *dir, int V) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fputc('{', f);
+    int id = 0, extra = 0;
+    for (int b = 0; b < 256; b++, id++) { /* GPT-2's byte -> printable code point map */
+        int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174) ? b : 256 + extra++;
+        char u[8];
+        int n = 0;
+        if (cp < 0x80)
+            u[n++] = (char)cp;
+        else
+            u[n++] = (char)(0xC0 | (cp >> 6)), u[n++] = (char)(0x80 | (cp & 0x3F));
+        u[n] = 0;
+        fprintf(f, "%s\"%s%s\":%d", id ? "," : "", cp == '"' || cp == '\\' ? "\\" : "", u, id);
+    }
+    for (; id < V - 1; id++)
+        fprintf(f, ",\"filler%d\":%d", id, id);
+    fprintf(f, ",\"<|endoftext|>\":%d}", id);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    f = fopen(path, "w");
+    if (!f) return -1;
+    fputs("#version: 0.2\n", f);
+    return fclose(f);
+}
+
+static const bl_llama_shape SHAPES[] = {
+    {"1b", 16, 2048, 32, 8, 8192, 128256, 131072, 1},
+    {"7b", 32, 4096, 32, 32, 11008, 32000, 4096, 0},
+    {"small", 2, 256, 8, 2, 512, 1000, 512, 1}, /* smoke test */
+};
+
+const bl_llama_shape *bl_llama_shape_named(const char *name) {
+    for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++)
+        if (!strcmp(SHAPES[i].name, name)) return &SHAPES[i];
+    return NULL;
+}
+
+/* one tensor to generate: values base + scale * uniform[-1, 1) */
+typedef struct tdesc {
+    char name[96];
+    int ndim;
+    long s0, s1;
+    float scale, base;
+} tdesc;
+
+/* Streams a safetensors file: the header, then every tensor in chunks. */
+static int write_tensors(const char *dir, const tdesc *t, size_t k, int bf16) {
+    const size_t es = bf16 ? 2 : 4;
+    lmd_buf h = {0};
+    lmd_buf_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+    size_t off = 0;
+    for (size_t i = 0; i < k; i++) {
+        size_t nb = (size_t)t[i].s0 * (size_t)(t[i].ndim == 2 ? t[i].s1 : 1) * es;
+        lmd_buf_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%ld", t[i].name,
+                       bf16 ? "BF16" : "F32", t[i].s0);
+        if (t[i].ndim == 2) lmd_buf_printf(&h, ",%ld", t[i].s1);
+        lmd_buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + nb);
+        off += nb;
+    }
+    lmd_buf_printf(&h, "}");
+    while (h.len % 8)
+        lmd_buf_printf(&h, " ");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    uint64_t hl = h.len;
+    fwrite(&hl, 8, 1, f);
+    fwrite(h.data, 1, h.len, f);
+    lmd_buf_free(&h);
+    const size_t CH = 1 << 20;
+    float *buf = malloc(CH * 4);
+    uint16_t *b16 = malloc(CH * 2);
+    for (size_t i = 0; i < k; i++) {
+        size_t n = (size_t)t[i].s0 * (size_t)(t[i].ndim == 2 ? t[i].s1 : 1);
+        for (size_t a = 0; a < n; a += CH) {
+            size_t c = n - a < CH ? n - a : CH;
+            for (size_t q = 0; q < c; q++)
+                buf[q] = t[i].base + t[i].scale * bl_frand();
+            if (bf16) {
+                lmd_f32_to_bf16(buf, b16, c);
+                fwrite(b16, 2, c, f);
+            } else {
+                fwrite(buf, 4, c, f);
+            }
+        }
+    }
+    free(buf), free(b16);
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static void add(tdesc *t, size_t *k, const char *prefix, const char *name, int nd, long s0, long s1,
+                float scale, float base) {
+    snprintf(t[*k].name, sizeof t[*k].name, "%s%s", prefix, name);
+    t[*k].ndim = nd, t[*k].s0 = s0, t[*k].s1 = s1, t[*k].scale = scale, t[*k].base = base;
+    (*k)++;
+}
+
+int bl_write_llama(const char *dir, const bl_llama_shape *s, int bf16) {
+    mkdir(dir, 0755);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f,
+            "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\","
+            "\"hidden_size\":%d,\"num_hidden_layers\":%d,\"num_attention_heads\":%d,"
+            "\"num_key_value_heads\":%d,\"intermediate_size\":%d,\"vocab_size\":%d,"
+            "\"max_position_embeddings\":%d,\"rms_norm_eps\":1e-5,\"rope_theta\":500000.0,"
+            "\"hidden_act\":\"silu\",\"tie_word_embeddings\":%s,\"bos_token_id\":%d,"
+            "\"eos_token_id\":%d,\"torch_dtype\":\"%s\"}\n",
+            s->d, s->L, s->H, s->KV, s->inter, s->V, s->P, s->tie ? "true" : "false", s->V - 1,
+            s->V - 1, bf16 ? "bfloat16" : "float32");
+    fclose(f);
+    if (bl_write_byte_tokenizer(dir, s->V) < 0) return -1;
+    const long D = s->d / s->H;
+    size_t k = 0;
+    tdesc *t = calloc(3 + 9 * (size_t)s->L, sizeof *t);
+    float ws = 1.7f / sqrtf((float)s->d), wi = 1.7f / sqrtf((float)s->inter);
+    add(t, &k, "", "model.embed_tokens.weight", 2, s->V, s->d, 0.05f, 0);
+    for (int l = 0; l < s->L; l++) {
+        char p[64];
+        snprintf(p, sizeof p, "model.layers.%d.", l);
+        add(t, &k, p, "input_layernorm.weight", 1, s->d, 1, 0.1f, 1.0f);
+        add(t, &k, p, "self_attn.q_proj.weight", 2, s->H * D, s->d, ws, 0);
+        add(t, &k, p, "self_attn.k_proj.weight", 2, s->KV * D, s->d, ws, 0);
+        add(t, &k, p, "self_attn.v_proj.weight", 2, s->KV * D, s->d, ws, 0);
+        add(t, &k, p, "self_attn.o_proj.weight", 2, s->d, s->H * D, ws, 0);
+        add(t, &k, p, "post_attention_layernorm.weight", 1, s->d, 1, 0.1f, 1.0f);
+        add(t, &k, p, "mlp.gate_proj.weight", 2, s->inter, s->d, ws, 0);
+        add(t, &k, p, "mlp.up_proj.weight", 2, s->inter, s->d, ws, 0);
+        add(t, &k, p, "mlp.down_proj.weight", 2, s->d, s->inter, wi, 0);
+    }
+    add(t, &k, "", "model.norm.weight", 1, s->d, 1, 0.1f, 1.0f);
+    if (!s->tie) add(t, &k, "", "lm_head.weight", 2, s->V, s->d, ws, 0);
+    int rc = write_tensors(dir, t, k, bf16);
+    free(t);
+    return rc;
+}
+
+int bl_write_gpt2(const char *dir, int L, int d, int V, int P, int bf16) {
+    mkdir(dir, 0755);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f,
+            "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"n_embd\":%d,"
+            "\"n_layer\":%d,\"n_head\":%d,\"n_positions\":%d,\"vocab_size\":%d,"
+            "\"bos_token_id\":%d,\"eos_token_id\":%d,\"activation_function\":\"gelu_new\"}\n",
+            d, L, d / 64, P, V, V - 1, V - 1);
+    fclose(f);
+    if (bl_write_byte_tokenizer(dir, V) < 0) return -1;
+    size_t k = 0;
+    tdesc *t = calloc(4 + 12 * (size_t)L, sizeof *t);
+    add(t, &k, "transformer.", "wte.weight", 2, V, d, 0.05f, 0);
+    add(t, &k, "transformer.", "wpe.weight", 2, P, d, 0.02f, 0);
+    add(t, &k, "transformer.", "ln_f.weight", 1, d, 0, 0.1f, 1.0f);
+    add(t, &k, "transformer.", "ln_f.bias", 1, d, 0, 0.02f, 0);
+    for (int l = 0; l < L; l++) {
+        char p[64];
+        snprintf(p, sizeof p, "transformer.h.%d.", l);
+        add(t, &k, p, "ln_1.weight", 1, d, 0, 0.1f, 1.0f);
+        add(t, &k, p, "ln_1.bias", 1, d, 0, 0.02f, 0);
+        add(t, &k, p, "attn.c_attn.weight", 2, d, 3L * d, 0.05f, 0);
+        add(t, &k, p, "attn.c_attn.bias", 1, 3L * d, 0, 0.02f, 0);
+        add(t, &k, p, "attn.c_proj.weight", 2, d, d, 0.03f, 0);
+        add(t, &k, p, "attn.c_proj.bias", 1, d, 0, 0.02f, 0);
+        add(t, &k, p, "ln_2.weight", 1, d, 0, 0.1f, 1.0f);
+        add(t, &k, p, "ln_2.bias", 1, d, 0, 0.02f, 0);
+        add(t, &k, p, "mlp.c_fc.weight", 2, d, 4L * d, 0.05f, 0);
+        add(t, &k, p, "mlp.c_fc.bias", 1, 4L * d, 0, 0.02f, 0);
+        add(t, &k, p, "mlp.c_proj.weight", 2, 4L * d, d, 0.03f, 0);
+        add(t, &k, p, "mlp.c_proj.bias", 1, d, 0, 0.02f, 0);
+    }
+    int rc = write_tensors(dir, t, k, bf16);
+    free(t);
+    return rc;
+}
+
+int bl_make_in_child(const char *dir, int (*make)(const char *dir, const void *arg),
+                     const void *arg) {
+    char st[4200];
+    struct stat sb;
+    snprintf(st, sizeof st, "%s/model.safetensors", dir);
+    if (stat(st, &sb) == 0) return 0;
+    printf("writing a random model to %s ...\n", dir);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) _exit(make(dir, arg) < 0 ? 1 : 0);
+    int status = 1;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && stat(st, &sb) == 0 ? 0 : -1;
+}
+
+double bl_sgemm_gflops(int M, int N, int K, int reps, double *per_cpu) {
+    float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)K * N * 4),
+          *C = malloc((size_t)M * N * 4);
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        A[i] = bl_frand();
+    for (size_t i = 0; i < (size_t)K * N; i++)
+        B[i] = bl_frand();
+    double best = 0, best_cpu = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = bl_now(), c0 = bl_cpu_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, A, K, B, K, 0, C, N);
+        double g = 2.0 * M * N * K / (bl_now() - t0) / 1e9,
+               gc = 2.0 * M * N * K / (bl_cpu_now() - c0) / 1e9;
+        if (g > best) best = g;
+        if (gc > best_cpu) best_cpu = gc;
+    }
+    if (per_cpu) *per_cpu = best_cpu;
+    free(A), free(B), free(C);
+    return best;
+}
+
+double bl_matmul_gflops(int dt, int bf16, int M, int N, int K, int reps, double *per_cpu) {
+    if (per_cpu) *per_cpu = 0;
+    if (bf16 && !lmd_bf16_available(NULL)) return 0;
+    float *X = malloc((size_t)M * K * 4), *Y = malloc((size_t)M * N * 4),
+          *w = malloc((size_t)N * K * 4);
+    uint16_t *W = malloc((size_t)N * K * 2);
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        X[i] = bl_frand();
+    for (size_t i = 0; i < (size_t)N * K; i++)
+        w[i] = bl_frand() * 0.5f;
+    if (dt == LMD_F16)
+        for (size_t i = 0; i < (size_t)N * K; i++) { /* |w| < 1: F16 normal range */
+            _Float16 h = (_Float16)w[i];
+            memcpy(&W[i], &h, 2);
+        }
+    else
+        lmd_f32_to_bf16(w, W, (size_t)N * K);
+    lmd_mat m = {dt == LMD_F32 ? (const void *)w : (const void *)W, (lmd_dtype)dt, N, K, 0, bf16};
+    double best = 0, best_cpu = 0;
+    lmd_matmul(X, (size_t)M, &m, Y, (size_t)N, 0); /* creates the primitive */
+    for (int r = 0; r < reps; r++) {
+        double t0 = bl_now(), c0 = bl_cpu_now();
+        lmd_matmul(X, (size_t)M, &m, Y, (size_t)N, 0);
+        double g = 2.0 * M * N * K / (bl_now() - t0) / 1e9,
+               gc = 2.0 * M * N * K / (bl_cpu_now() - c0) / 1e9;
+        if (g > best) best = g;
+        if (gc > best_cpu) best_cpu = gc;
+    }
+    if (per_cpu) *per_cpu = best_cpu;
+    free(X), free(Y), free(w), free(W);
+    return best;
+}
+
+static long status_kb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long v = -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, kl) && line[kl] == ':') v = atol(line + kl + 1);
+    fclose(f);
+    return v;
+}
+
+void bl_memory(double *peak, double *file, double *anon) {
+    *peak = status_kb("VmHWM") / 1048576.0;
+    *file = status_kb("RssFile") / 1048576.0;
+    *anon = status_kb("RssAnon") / 1048576.0;
+}

@@ -4,6 +4,8 @@
 #endif
 #include "model/matmul.h"
 
+#include "model/quant.h"
+
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -58,16 +60,28 @@ static size_t esize(lmd_dtype dt) {
     return dt == LMD_F32 ? 4 : 2;
 }
 
+/* Rows j0..j0+cnt of an in_major = 0 matrix to F32: GGUF's block types and
+ * row permutations through quant.c, the rest converted in one run. */
+static void widen_rows(const lmd_mat *W, size_t j0, size_t cnt, float *S) {
+    const size_t k = (size_t)W->n_in, rb = lmd_dtype_row_bytes(W->dtype, k);
+    const uint8_t *base = W->data;
+    if (!W->perm_head && !lmd_dtype_is_quant(W->dtype)) {
+        lmd_convert_f32(base + j0 * rb, W->dtype, S, cnt * k);
+        return;
+    }
+    for (size_t r = 0; r < cnt; r++)
+        lmd_dequant(W->dtype, base + lmd_perm_row(W->perm_head, j0 + r) * rb, S + r * k, k);
+}
+
 void lmd_mat_row(const lmd_mat *W, int r, float *out) {
-    const uint8_t *p = (const uint8_t *)W->data + (size_t)r * (size_t)W->n_in * esize(W->dtype);
-    lmd_convert_f32(p, W->dtype, out, (size_t)W->n_in);
+    widen_rows(W, (size_t)r, 1, out);
 }
 
 int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy, int accumulate) {
     const int n = W->n_out, k = W->n_in;
     const float beta = accumulate ? 1.0f : 0.0f;
     if (T == 0) return 0;
-    if (W->dtype == LMD_F32) {
+    if (W->dtype == LMD_F32 && !W->perm_head) {
         if (!W->in_major)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, k, W->data,
                         k, beta, Y, (int)ldy);
@@ -95,7 +109,7 @@ int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
         size_t j0 = t * nb, cnt = (size_t)n - j0 < nb ? (size_t)n - j0 : nb;
         const uint8_t *base = W->data;
         if (!W->in_major) {
-            lmd_convert_f32(base + j0 * (size_t)k * es, W->dtype, S, cnt * (size_t)k);
+            widen_rows(W, j0, cnt, S);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)cnt, k, 1.0f, X, k, S,
                         k, beta, Y + j0, (int)ldy);
         } else {

@@ -8,7 +8,24 @@
 
 #include "base/base.h"
 
-typedef enum { LMD_F32, LMD_F16, LMD_BF16, LMD_DTYPE_OTHER } lmd_dtype;
+/* The block-quantized types come from GGUF files (gguf.c, quant.c). */
+typedef enum {
+    LMD_F32,
+    LMD_F16,
+    LMD_BF16,
+    LMD_Q8_0,
+    LMD_Q4_0,
+    LMD_Q4_1,
+    LMD_Q5_0,
+    LMD_Q5_1,
+    LMD_Q2_K,
+    LMD_Q3_K,
+    LMD_Q4_K,
+    LMD_Q5_K,
+    LMD_Q6_K,
+    LMD_IQ4_NL,
+    LMD_DTYPE_OTHER
+} lmd_dtype;
 
 #define LMD_MAX_DIMS 8
 
@@ -22,6 +39,10 @@ typedef struct lmd_tensor {
     const uint8_t *data; /* into the file's mapping */
     size_t nbytes;
     int file; /* index into lmd_st_set.files */
+    /* GGUF only: 0, or the head size D of llama.cpp's q/k row permutation:
+     * row h*D + j*D/2 + i (j < 2, i < D/2) of the tensor as Hugging Face
+     * has it is stored as row h*D + 2*i + j (see lmd_perm_row). */
+    int perm_head;
 } lmd_tensor;
 
 typedef struct lmd_st_set {

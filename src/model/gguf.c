@@ -257,6 +257,10 @@ int lmd_gguf_parse(const uint8_t *buf, size_t len, const char *name, lmd_gguf *g
         return lmd_fail(err, "%s: out of memory", name);
     }
     g->alignment = 32;
+    if (!(g->path = strdup(name))) {
+        lmd_gguf_close(g);
+        return lmd_fail(err, "%s: out of memory", name);
+    }
     for (uint64_t i = 0; i < nkv; i++, g->n_kv++) {
         size_t at = r.pos;
         if (read_kv(&r, &g->kv[i]) < 0) goto fail;
@@ -319,11 +323,6 @@ int lmd_gguf_open(const char *path, lmd_gguf *g, lmd_error *err) {
         return -1;
     }
     g->map = map;
-    g->path = strdup(path);
-    if (!g->path) {
-        lmd_gguf_close(g);
-        return lmd_fail(err, "%s: out of memory", path);
-    }
     return 0;
 }
 

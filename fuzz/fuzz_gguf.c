@@ -2,7 +2,7 @@
  * reject any byte string without reading out of bounds; every tensor it
  * accepts lies inside the buffer; what is read from the metadata of an
  * accepted file (the model config, the tokenizer) must be refused cleanly or
- * built.  Seed corpus: fuzz/corpus/gguf/. */
+ * built.  Seed corpus: fuzz/seeds/gguf/. */
 #include <stdint.h>
 #include <stdlib.h>
 

@@ -6,7 +6,7 @@
 # diffs against its HF folder, and serves through the same reference.
 . "$(dirname "$0")/lib.bash"
 cd "$TMP"
-SEED="$SRC/fuzz/corpus/gguf/spm-vocab.gguf"
+SEED="$SRC/fuzz/seeds/gguf/spm-vocab.gguf"
 
 # a fake store: $OLLAMA_MODELS/manifests/registry.ollama.ai/library/NAME/TAG
 store() { # store NAME TAG FILE
@@ -43,7 +43,7 @@ printf 'GGUF\001\000\000\000' > v1.gguf
 expect_fail "v1.gguf: offset 4: version" "$LMDIFF" tokenize v1.gguf "x"
 head -c 100 "$SEED" > cut.gguf
 expect_fail "cut.gguf: offset" "$LMDIFF" score cut.gguf "x"
-expect_fail "no tokenizer.ggml.model" "$LMDIFF" tokenize "$SRC/fuzz/corpus/gguf/llama-tensors.gguf" "x"
+expect_fail "no tokenizer.ggml.model" "$LMDIFF" tokenize "$SRC/fuzz/seeds/gguf/llama-tensors.gguf" "x"
 
 F=${LMD_SHARED:-$SRC/../shared}/fixtures/gguf/tiny-llama-spm
 if [ -d "$F" ]; then

@@ -70,7 +70,7 @@ static void widen_rows(const lmd_mat *W, size_t j0, size_t cnt, float *S) {
         return;
     }
     for (size_t r = 0; r < cnt; r++)
-        lmd_dequant(W->dtype, base + lmd_perm_row(W->perm_head, j0 + r) * rb, S + r * k, k);
+        lmd_dequant(W->dtype, base + lmd_perm_row(W->perm_head, (size_t)W->n_out, j0 + r) * rb, S + r * k, k);
 }
 
 void lmd_mat_row(const lmd_mat *W, int r, float *out) {

@@ -103,11 +103,11 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
         return lmd_fail(err, "%s: tensor %s%s (or %s) is missing from the weights", m->dir, prefix,
                         name, name);
     }
-    if (in_major && (lmd_dtype_is_quant(t->dtype) || t->perm_head))
+    if ((in_major ^ t->transposed) && (lmd_dtype_is_quant(t->dtype) || t->perm_head))
         return lmd_fail(err, "%s: tensor %s: a %s matrix stored input-major is not supported",
                         m->st.files[t->file], t->name, t->dtype_name);
     out->dtype = t->dtype;
-    out->in_major = in_major;
+    out->in_major = in_major ^ t->transposed; /* dims[] are HF's either way */
     out->perm_head = t->perm_head;
     out->n_out = (int)(in_major ? dims[1] : dims[0]);
     out->n_in = (int)(in_major ? dims[0] : dims[1]);
@@ -140,6 +140,9 @@ int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
     if (find_checked(m, prefix, name, ndim, dims, &t, err) < 0) return -1;
     if (!t) return 0;
     const char *file = m->st.files[t->file];
+    if (t->transposed)
+        return lmd_fail(err, "%s: tensor %s: a transposed GGUF tensor is only read as a matrix",
+                        file, t->name);
     if (t->dtype == LMD_F32 && !t->perm_head && ((uintptr_t)t->data & 3) == 0) {
         *out = (const float *)t->data;
         return 0;

@@ -296,5 +296,5 @@ void lmd_tensor_to_f32(const lmd_tensor *t, float *dst) {
     const size_t rows = (size_t)t->shape[0], len = n / rows;
     const size_t rb = lmd_dtype_row_bytes(t->dtype, len);
     for (size_t r = 0; r < rows; r++)
-        lmd_dequant(t->dtype, t->data + lmd_perm_row(t->perm_head, r) * rb, dst + r * len, len);
+        lmd_dequant(t->dtype, t->data + lmd_perm_row(t->perm_head, rows, r) * rb, dst + r * len, len);
 }

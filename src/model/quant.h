@@ -35,11 +35,18 @@ void lmd_dequant_iq4_nl(const uint8_t *src, float *dst, size_t nb);
 /* n values (a multiple of the block) of any supported dtype to F32. */
 void lmd_dequant(lmd_dtype dt, const void *src, float *dst, size_t n);
 
-/* The stored row of row r of a tensor with lmd_tensor.perm_head D (0: r). */
-static inline size_t lmd_perm_row(int D, size_t r) {
-    if (D < 2) return r;
-    size_t h = r / (size_t)D, w = r % (size_t)D, half = (size_t)D / 2;
-    return h * (size_t)D + 2 * (w % half) + w / half;
+/* The stored row of row r of a tensor of `rows` rows with
+ * lmd_tensor.perm_head perm (0: r). */
+static inline size_t lmd_perm_row(int perm, size_t rows, size_t r) {
+    if (perm > 1) {
+        const size_t D = (size_t)perm, h = r / D, w = r % D, half = D / 2;
+        return h * D + 2 * (w % half) + w / half;
+    }
+    if (perm < -1) {
+        const size_t D = (size_t)-perm, h = r / (3 * D), p = r % (3 * D) / D, i = r % D;
+        return p * (rows / 3) + h * D + i;
+    }
+    return r;
 }
 
 /* A whole tensor to F32 (rows in Hugging Face order: perm_head undone). */

@@ -256,8 +256,13 @@ static void test_perm_row(void **state) {
      * reshape(heads, 2, D/2).swapaxes(1, 2)); the next head likewise */
     const size_t want[8] = {0, 2, 1, 3, 4, 6, 5, 7};
     for (size_t r = 0; r < 8; r++)
-        assert_int_equal(lmd_perm_row(4, r), want[r]);
-    assert_int_equal(lmd_perm_row(0, 5), 5);
+        assert_int_equal(lmd_perm_row(4, 8, r), want[r]);
+    assert_int_equal(lmd_perm_row(0, 8, 5), 5);
+    /* GPT-NeoX qkv, 2 heads of 2: HF rows q0 q0 k0 k0 v0 v0 q1 q1 k1 k1 v1 v1
+     * are stored as q0 q0 q1 q1 k0 k0 k1 k1 v0 v0 v1 v1 */
+    const size_t neox[12] = {0, 1, 4, 5, 8, 9, 2, 3, 6, 7, 10, 11};
+    for (size_t r = 0; r < 12; r++)
+        assert_int_equal(lmd_perm_row(-2, 12, r), neox[r]);
     /* a whole Q8_0 tensor, 4 rows of 32, head size 4: row r holds r + 1 */
     uint8_t b[4 * 34];
     for (int r = 0; r < 4; r++) {

@@ -20,6 +20,7 @@ static const cli_command commands[] = {
      cmd_preprocess},
     {"search", "the texts where two models differ most, with a histogram", cmd_search},
     {"serve", "the web app and its JSON API", cmd_serve},
+    {"convert", "write a model folder as a GGUF file (f32, f16, q8_0, q4_0)", cmd_convert},
 };
 
 static void usage(FILE *f) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/gguf_write.h"
 #include "model/quant.h"
 
 /* Tensor names: GGUF (after "blk.N." for layers) -> Hugging Face (with %u
@@ -304,7 +305,8 @@ static int reorder_of(int reorder, const char *suffix, int head, lmd_tensor *t) 
     const int is_qkv = !strncmp(suffix, "attn_qkv.", 9);
     const int is_w = strstr(suffix, ".weight") && t->ndim == 2;
     if (reorder == TRANSPOSE_CONV1D && is_w &&
-        (is_qkv || !strcmp(suffix, "attn_output.weight") || !strncmp(suffix, "ffn_", 4))) {
+        (is_qkv || !strcmp(suffix, "attn_output.weight") || !strcmp(suffix, "ffn_up.weight") ||
+         !strcmp(suffix, "ffn_down.weight"))) {
         int64_t x = t->shape[0]; /* HF's Conv1D shape is [n_in, n_out] = ne */
         t->shape[0] = t->shape[1];
         t->shape[1] = x;
@@ -365,5 +367,78 @@ int lmd_gguf_model_tensors(lmd_gguf *g, const cJSON *cfg, lmd_st_set *set, lmd_e
         }
     set->maps[0] = g->map; /* the set owns the mapping from now on */
     memset(&g->map, 0, sizeof g->map);
+    return 0;
+}
+
+/* ---- the other way: Hugging Face -> GGUF names and keys */
+
+static int arch_index(const char *gguf_arch) {
+    for (size_t i = 0; i < sizeof archs / sizeof *archs; i++)
+        if (!strcmp(archs[i].gguf, gguf_arch)) return (int)i;
+    return -1;
+}
+
+const char *lmd_gguf_arch_of(const char *hf_class) {
+    /* llama.cpp writes Mistral as llama (its sliding window has no key) */
+    if (hf_class && !strcmp(hf_class, "MistralForCausalLM")) return "llama";
+    for (size_t i = 0; hf_class && i < sizeof archs / sizeof *archs; i++)
+        if (!strcmp(archs[i].hf, hf_class)) return archs[i].gguf;
+    return NULL;
+}
+
+/* Matches name against an HF pattern with at most one %u. */
+static int match_hf(const char *pattern, const char *name, unsigned *layer) {
+    const char *pct = strstr(pattern, "%u");
+    if (!pct) return !strcmp(pattern, name);
+    const size_t pre = (size_t)(pct - pattern);
+    if (strncmp(pattern, name, pre)) return 0;
+    const char *p = name + pre, *q = p;
+    while (*q >= '0' && *q <= '9')
+        q++;
+    if (q == p || q - p > 6 || strcmp(q, pct + 2)) return 0;
+    *layer = (unsigned)strtoul(p, NULL, 10);
+    return 1;
+}
+
+int lmd_gguf_name_of(const char *gguf_arch, const char *hf_name, int head, char *out, size_t cap,
+                     lmd_gguf_reorder *how) {
+    const int w = arch_index(gguf_arch);
+    memset(how, 0, sizeof *how);
+    if (w < 0) return 0;
+    static const char *const prefixes[] = {"", "model.", "transformer.", "gpt_neox."};
+    for (size_t k = 0; k < sizeof prefixes / sizeof *prefixes; k++) {
+        char full[300];
+        snprintf(full, sizeof full, "%s%s", prefixes[k], hf_name);
+        for (const name_map *n = archs[w].names; n->gguf; n++) {
+            unsigned layer = 0;
+            if (!match_hf(n->hf, full, &layer)) continue;
+            if (strstr(n->hf, "%u"))
+                snprintf(out, cap, "blk.%u.%s", layer, n->gguf);
+            else
+                snprintf(out, cap, "%s", n->gguf);
+            lmd_tensor t = {.ndim = strstr(n->gguf, ".weight") ? 2 : 1, .shape = {3 * 2 * head, 1}};
+            reorder_of(archs[w].reorder, n->gguf, head, &t);
+            how->perm_head = t.perm_head;
+            how->transposed = t.transposed;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int lmd_gguf_write_keys(const char *gguf_arch, const cJSON *cfg, struct lmd_gguf_w *w,
+                        lmd_error *err) {
+    const int a = arch_index(gguf_arch);
+    if (a < 0) return lmd_fail(err, "architecture %s has no GGUF form", gguf_arch);
+    for (const key_map *k = archs[a].keys; k->gguf; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, k->hf);
+        if (!cJSON_IsNumber(v)) continue;
+        char key[128];
+        snprintf(key, sizeof key, "%s.%s", gguf_arch, k->gguf);
+        if (k->is_int)
+            lmd_gguf_w_u32(w, key, (uint32_t)v->valueint);
+        else
+            lmd_gguf_w_f32(w, key, (float)v->valuedouble);
+    }
     return 0;
 }

@@ -16,6 +16,7 @@
  * ggml's dequantize_row_* bit for bit. */
 #include "model/quant.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "model/matmul.h"
@@ -296,5 +297,62 @@ void lmd_tensor_to_f32(const lmd_tensor *t, float *dst) {
     const size_t rows = (size_t)t->shape[0], len = n / rows;
     const size_t rb = lmd_dtype_row_bytes(t->dtype, len);
     for (size_t r = 0; r < rows; r++)
-        lmd_dequant(t->dtype, t->data + lmd_perm_row(t->perm_head, rows, r) * rb, dst + r * len, len);
+        lmd_dequant(t->dtype, t->data + lmd_perm_row(t->perm_head, rows, r) * rb, dst + r * len,
+                    len);
+}
+
+/* ---- quantizing (the GGUF writer): ggml's reference quantizers */
+
+uint16_t lmd_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    const uint32_t ax = x & 0x7FFFFFFFu;
+    if (ax > 0x7F800000u) return sign | 0x7E00;  /* NaN */
+    if (ax >= 0x477FF000u) return sign | 0x7C00; /* rounds past 65504: inf */
+    if (ax < 0x38800000u) {                      /* below 2^-14: subnormal or 0 */
+        float a;
+        memcpy(&a, &ax, 4);
+        return sign | (uint16_t)lrintf(a * 0x1p24f); /* to nearest, ties to even */
+    }
+    uint32_t h = ((ax >> 23) - 112) << 10 | (ax & 0x7FFFFF) >> 13;
+    const uint32_t rem = ax & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
+    return sign | (uint16_t)h;
+}
+
+static void put_half(uint8_t *p, float v) {
+    const uint16_t h = lmd_f32_to_f16(v);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+/* quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d) */
+void lmd_quant_q8_0(const float *x, uint8_t *b, size_t nb) {
+    for (size_t i = 0; i < nb; i++, x += 32, b += 34) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+        put_half(b, d);
+        for (int j = 0; j < 32; j++)
+            b[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+    }
+}
+
+/* quantize_row_q4_0_ref: d = (the value of largest magnitude) / -8,
+ * q = min(15, (int8)(x / d + 8.5)) */
+void lmd_quant_q4_0(const float *x, uint8_t *b, size_t nb) {
+    for (size_t i = 0; i < nb; i++, x += 32, b += 18) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < 32; j++)
+            if (amax < fabsf(x[j])) amax = fabsf(x[j]), max = x[j];
+        const float d = max / -8, id = d ? 1.0f / d : 0.0f;
+        put_half(b, d);
+        for (int j = 0; j < 16; j++) {
+            const int8_t a = (int8_t)(x[j] * id + 8.5f), c = (int8_t)(x[j + 16] * id + 8.5f);
+            const uint8_t lo = (uint8_t)(a < 15 ? a : 15), hi = (uint8_t)(c < 15 ? c : 15);
+            b[2 + j] = (uint8_t)(lo | hi << 4);
+        }
+    }
 }

@@ -49,6 +49,12 @@ static inline size_t lmd_perm_row(int perm, size_t rows, size_t r) {
     return r;
 }
 
+/* F32 -> F16, rounding to nearest even; and ggml's reference quantizers
+ * (quantize_row_q8_0_ref, quantize_row_q4_0_ref) of nb blocks of 32. */
+uint16_t lmd_f32_to_f16(float f);
+void lmd_quant_q8_0(const float *x, uint8_t *dst, size_t nb);
+void lmd_quant_q4_0(const float *x, uint8_t *dst, size_t nb);
+
 /* A whole tensor to F32 (rows in Hugging Face order: perm_head undone). */
 void lmd_tensor_to_f32(const lmd_tensor *t, float *dst);
 

@@ -45,6 +45,15 @@ head -c 100 "$SEED" > cut.gguf
 expect_fail "cut.gguf: offset" "$LMDIFF" score cut.gguf "x"
 expect_fail "no tokenizer.ggml.model" "$LMDIFF" tokenize "$SRC/fuzz/seeds/gguf/llama-tensors.gguf" "x"
 
+# lmdiff convert: a model folder as Q4_0, scored and diffed against the folder
+expect_ok "$LMDIFF" convert "$SRC/tests/models/tiny-a" q4.gguf --type q4_0
+"$LMDIFF" diff "$SRC/tests/models/tiny-a" q4.gguf "Hello world" --json > cd.json 2>err \
+  && grep -q '"tokens"' cd.json && ok || bad "diff folder vs its Q4_0: $(cat err)"
+"$LMDIFF" convert "$SRC/tests/models/tiny-a" x.gguf --type q5_k 2>err; [ $? -eq 2 ] && grep -q "q5_k" err \
+  && ok || bad "convert --type q5_k: $(cat err)"
+expect_fail "no GGUF form" "$LMDIFF" convert "$SRC/tests/models/tiny-bert" x.gguf
+[ ! -e x.gguf ] && [ ! -e x.gguf.tmp ] && ok || bad "a refused convert left a file"
+
 F=${LMD_SHARED:-$SRC/../shared}/fixtures/gguf/tiny-llama-spm
 if [ -d "$F" ]; then
   store tiny q8 "$F/tiny-llama-spm-Q8_0.gguf"

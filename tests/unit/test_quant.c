@@ -284,6 +284,45 @@ static void test_perm_row(void **state) {
     check(y, 127, 4.0f);
 }
 
+static void test_f16_and_quantizers(void **state) {
+    (void)state;
+    /* every finite F16 value goes to F32 and back unchanged */
+    for (uint32_t h = 0; h < 65536; h++) {
+        if ((h & 0x7C00) == 0x7C00 && (h & 0x3FF)) continue; /* NaN */
+        float f;
+        uint16_t hh = (uint16_t)h;
+        lmd_dequant(LMD_F16, &hh, &f, 1);
+        if (lmd_f32_to_f16(f) != h)
+            fail_msg("f16 0x%04x -> %g -> 0x%04x", h, (double)f, lmd_f32_to_f16(f));
+    }
+    /* ties to even: 1 + 2^-11 is halfway between 1 and 1 + 2^-10 */
+    assert_int_equal(lmd_f32_to_f16(1.0f + 0x1p-11f), 0x3C00);
+    assert_int_equal(lmd_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3C02);
+    assert_int_equal(lmd_f32_to_f16(65520.0f), 0x7C00);
+    assert_int_equal(lmd_f32_to_f16(-0x1p-25f), 0x8000);
+    /* Q8_0: integers with max |x| 127 have d = 1 and come back exactly */
+    float x[32], y[32];
+    uint8_t b[34];
+    for (int j = 0; j < 32; j++)
+        x[j] = (float)(j * 8 - 127);
+    x[31] = 127;
+    lmd_quant_q8_0(x, b, 1);
+    lmd_dequant(LMD_Q8_0, b, y, 32);
+    for (int j = 0; j < 32; j++)
+        check(y, j, x[j]);
+    /* Q4_0: x = j - 16: the largest magnitude is -16, d = -16 / -8 = 2,
+     * q = (int)(x / 2 + 8.5) capped at 15: -16 -> 0 -> -16; -15 -> 1 -> -14;
+     * 15 -> 16 -> 15 -> 14 */
+    for (int j = 0; j < 32; j++)
+        x[j] = (float)(j - 16);
+    lmd_quant_q4_0(x, b, 1);
+    lmd_dequant(LMD_Q4_0, b, y, 32);
+    check(y, 0, -16.0f);
+    check(y, 1, -14.0f);
+    check(y, 16, 0.0f);
+    check(y, 31, 14.0f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),     cmocka_unit_test(test_q8_0),
@@ -291,7 +330,7 @@ int main(void) {
         cmocka_unit_test(test_iq4_nl),    cmocka_unit_test(test_q2_k),
         cmocka_unit_test(test_q3_k),      cmocka_unit_test(test_q4_k),
         cmocka_unit_test(test_q5_k),      cmocka_unit_test(test_q6_k),
-        cmocka_unit_test(test_perm_row),
+        cmocka_unit_test(test_perm_row),  cmocka_unit_test(test_f16_and_quantizers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

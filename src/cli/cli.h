@@ -27,6 +27,7 @@ int cmd_search(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 /* GGUF (issue 16) */
 int cmd_convert(int argc, char **argv);
+int cmd_quant_report(int argc, char **argv);
 
 /* Prints "lmdiff: <msg>" to stderr and returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -21,6 +21,8 @@ static const cli_command commands[] = {
     {"search", "the texts where two models differ most, with a histogram", cmd_search},
     {"serve", "the web app and its JSON API", cmd_serve},
     {"convert", "write a model folder as a GGUF file (f32, f16, q8_0, q4_0)", cmd_convert},
+    {"quant-report", "llama.cpp's KL-divergence statistics of two models over texts",
+     cmd_quant_report},
 };
 
 static void usage(FILE *f) {

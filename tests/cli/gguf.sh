@@ -54,6 +54,34 @@ expect_ok "$LMDIFF" convert "$SRC/tests/models/tiny-a" q4.gguf --type q4_0
 expect_fail "no GGUF form" "$LMDIFF" convert "$SRC/tests/models/tiny-bert" x.gguf
 [ ! -e x.gguf ] && [ ! -e x.gguf.tmp ] && ok || bad "a refused convert left a file"
 
+# diff --kl against the float64 reference (tools/reference/klref.py): two
+# unrelated GPT-2s (KL ~ 3) and a Llama against its BF16 copy (KL ~ 1e-4);
+# |d KL| <= 1e-6 + 1e-4 KL
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  for pair in "tiny-a tiny-b" "tiny-llama tiny-llama-bf16"; do
+    set -- $pair
+    T="The quick brown fox jumps over the lazy dog."
+    "$LMDIFF" diff "$SRC/tests/models/$1" "$SRC/tests/models/$2" "$T" --kl --json > kl.json 2>err || bad "diff --kl: $(cat err)"
+    /usr/bin/python3 "$SRC/tools/reference/klref.py" "$SRC/tests/models/$1" "$SRC/tests/models/$2" --text "$T" > klref.json
+    /usr/bin/python3 - kl.json klref.json <<'PYEOF' && ok || bad "KL of $pair differs from klref.py"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert [t["id"] for t in a["tokens"]] == b["ids"]
+worst = max(abs(x - y) / (1e-6 + 1e-4 * y) for x, y in zip(a["kl"], b["kl"]))
+print("KL vs klref: %d tokens, worst |d| / (1e-6 + 1e-4 KL) = %.3f" % (len(b["kl"]), worst))
+sys.exit(worst > 1)
+PYEOF
+  done
+else
+  echo "SKIP part: /usr/bin/python3 has no numpy"
+fi
+printf 'The quick brown fox.\n\nA second text, here.\n' > texts.txt
+"$LMDIFF" quant-report "$SRC/tests/models/tiny-a" q4.gguf --file texts.txt --json > qr.json 2>err \
+  && grep -q '"n_texts":2' qr.json && grep -q '"kld_mean":' qr.json && ok || bad "quant-report: $(cat err) $(cat qr.json)"
+"$LMDIFF" quant-report "$SRC/tests/models/tiny-a" "$SRC/tests/models/tiny-a" --file texts.txt > same.txt 2>&1 \
+  && grep -q 'Mean    KLD:   0.000000 ±   0.000000' same.txt && grep -q 'Same top p: 100.000' same.txt && ok \
+  || bad "quant-report of a model against itself: $(cat same.txt)"
+
 F=${LMD_SHARED:-$SRC/../shared}/fixtures/gguf/tiny-llama-spm
 if [ -d "$F" ]; then
   store tiny q8 "$F/tiny-llama-spm-Q8_0.gguf"

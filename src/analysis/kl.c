@@ -2,9 +2,10 @@
  * per-token KL(P1 || P2) over the whole vocabulary, and the statistics
  * llama.cpp's `llama-perplexity --kl-divergence` prints (docs/measures.md).
  *
- * Both models run over [BOS] + ids in one forward each; the logits are
- * made LOGIT_ROWS rows at a time for both, so the memory is the two hidden
- * state arrays plus 2 x LOGIT_ROWS x V floats, whatever the text length. */
+ * Both models run over [BOS] + ids in the scorer's sliding windows of the
+ * smaller context (docs/scoring.md), a window at a time; the logits are made
+ * LOGIT_ROWS rows at a time for both, so the memory is two windows of hidden
+ * states plus 2 x LOGIT_ROWS x V floats, whatever the text length. */
 #include "analysis/kl.h"
 
 #include <math.h>
@@ -41,19 +42,36 @@ static void row_kl(const float *z1, const float *z2, int V, int32_t y, lmd_kl_to
     out->logp2 = z2[y] - l2;
 }
 
+/* One window of the scorer's sliding windows (docs/scoring.md): s[a ..
+ * a+len) scores targets first..last of s = [BOS] + ids. */
+typedef struct kl_window {
+    size_t a, first, last;
+    int len;
+} kl_window;
+
+static kl_window next_window(size_t done, size_t n, size_t W) {
+    kl_window w;
+    if (done == 0) {
+        w.a = 0;
+        w.last = n + 1 <= W ? n : W - 1;
+        w.len = (int)(w.last + 1);
+        w.first = 1;
+    } else {
+        w.last = done + W / 2 < n ? done + W / 2 : n;
+        w.a = w.last + 1 - W;
+        w.len = (int)W;
+        w.first = done + 1;
+    }
+    return w;
+}
+
 int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, size_t n,
                   lmd_kl_token *out, lmd_error *err) {
     const lmd_model *ms[2] = {m1, m2};
     const int V = m1->info.vocab_size;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2; k++)
         if (ms[k]->info.masked_lm)
             return lmd_fail(err, "%s: KL needs causal LMs (this one is masked)", ms[k]->name);
-        if ((size_t)ms[k]->info.n_ctx < n + 1)
-            return lmd_fail(err,
-                            "%s: KL needs the text within one context: %zu tokens + BOS, "
-                            "context %d",
-                            ms[k]->name, n, ms[k]->info.n_ctx);
-    }
     if (m2->info.vocab_size != V)
         return lmd_fail(err, "%s and %s: vocabularies of %d and %d rows: KL needs the same one",
                         m1->name, m2->name, V, m2->info.vocab_size);
@@ -63,30 +81,39 @@ int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, 
         if (ids[i] < 0 || ids[i] >= V)
             return lmd_fail(err, "token id %d is outside the vocabulary", ids[i]);
     if (n == 0) return 0;
+    /* both models see the same windows: those of the smaller context */
+    const size_t W = (size_t)(m1->info.n_ctx < m2->info.n_ctx ? m1->info.n_ctx : m2->info.n_ctx);
+    const size_t rows_max = n + 1 < W ? n + 1 : W;
     int32_t *seq = malloc((n + 1) * sizeof *seq);
     float *h[2] = {NULL, NULL}, *z[2] = {NULL, NULL};
     int rc = -1;
     if (!seq) goto oom;
     seq[0] = lmd_tokenizer_bos(m1->tok);
     memcpy(seq + 1, ids, n * sizeof *ids);
-    lmd_seq s = {seq, (int)n + 1};
     for (int k = 0; k < 2; k++) {
-        const size_t d = (size_t)ms[k]->info.n_embd;
-        h[k] = malloc((n + 1) * d * sizeof **h);
+        h[k] = malloc(rows_max * (size_t)ms[k]->info.n_embd * sizeof **h);
         z[k] = malloc((size_t)LOGIT_ROWS * (size_t)V * sizeof **z);
         if (!h[k] || !z[k]) goto oom;
-        if (ms[k]->ops->forward(ms[k], &s, 1, h[k], err) < 0) goto done;
     }
-    /* row i of the hidden states predicts token i + 1 of seq = ids[i] */
-    for (size_t r0 = 0; r0 < n; r0 += LOGIT_ROWS) {
-        const size_t rows = n - r0 < LOGIT_ROWS ? n - r0 : LOGIT_ROWS;
+    for (size_t done = 0; done < n;) {
+        const kl_window w = next_window(done, n, W);
+        lmd_seq s = {seq + w.a, w.len};
         for (int k = 0; k < 2; k++)
-            if (lmd_model_logits(ms[k], h[k] + r0 * (size_t)ms[k]->info.n_embd, rows, z[k],
-                                 (size_t)V) < 0)
-                goto oom;
+            if (ms[k]->ops->forward(ms[k], &s, 1, h[k], err) < 0) goto done;
+        /* window row j predicts s[a + j + 1]: targets first..last */
+        for (size_t t0 = w.first; t0 <= w.last; t0 += LOGIT_ROWS) {
+            const size_t rows = w.last + 1 - t0 < LOGIT_ROWS ? w.last + 1 - t0 : LOGIT_ROWS;
+            for (int k = 0; k < 2; k++) {
+                const size_t d = (size_t)ms[k]->info.n_embd;
+                if (lmd_model_logits(ms[k], h[k] + (t0 - 1 - w.a) * d, rows, z[k], (size_t)V) < 0)
+                    goto oom;
+            }
 #pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < rows; r++)
-            row_kl(z[0] + r * (size_t)V, z[1] + r * (size_t)V, V, ids[r0 + r], &out[r0 + r]);
+            for (size_t r = 0; r < rows; r++)
+                row_kl(z[0] + r * (size_t)V, z[1] + r * (size_t)V, V, seq[t0 + r],
+                       &out[t0 + r - 1]);
+        }
+        done = w.last;
     }
     rc = 0;
     goto done;

@@ -15,9 +15,9 @@ typedef struct lmd_kl_token {
     int32_t top1_1, top1_2; /* each model's most likely token (lower id on ties) */
 } lmd_kl_token;
 
-/* Both models over [BOS] + ids (one context: n + 1 <= n_ctx of each); out[i]
- * describes the prediction of ids[i].  The models must share tokenizer and
- * vocabulary. */
+/* Both models over [BOS] + ids, in the scorer's sliding windows (of the
+ * smaller context) for long texts; out[i] describes the prediction of
+ * ids[i].  The models must share tokenizer and vocabulary. */
 int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, size_t n,
                   lmd_kl_token *out, lmd_error *err);
 

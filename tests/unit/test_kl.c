@@ -2,7 +2,7 @@
  * lmd_kl_stats on four tokens whose statistics are worked out by hand in
  * the comments; lmd_kl_tokens of a model against itself is 0 and its
  * log-probabilities and top-1 tokens are the scorer's (score.c, another code
- * path).  The KL values themselves are checked against the float64
+ * path), also for a text longer than the context (the sliding windows).  The KL values themselves are checked against the float64
  * tools/reference/klref.py in tests/cli/gguf.sh. */
 #include <math.h>
 #include <stdlib.h>
@@ -54,13 +54,13 @@ static void test_stats_by_hand(void **state) {
     assert_int_equal(lmd_kl_stats(t, 1, &r, &err), -1);
 }
 
-static void test_against_scorer(void **state) {
-    (void)state;
-    char *dir = tu_src_path("tests/models/tiny-llama");
+static void against_scorer(const char *model) {
+    char *dir = tu_src_path(model);
     lmd_model *m;
     lmd_error err;
     if (lmd_model_load(dir, &m, &err) < 0) fail_msg("%s", err.msg);
-    static const char text[] = "The scorer and the KL code must agree.";
+    /* longer than tiny-ctx16's 16-token context: the sliding windows */
+    static const char text[] = "The scorer and the KL code must agree, window after window.";
     lmd_scores s;
     if (lmd_score_text(m, text, sizeof text - 1, NULL, &s, &err) < 0) fail_msg("%s", err.msg);
     lmd_kl_token *k = calloc(s.n, sizeof *k);
@@ -75,6 +75,12 @@ static void test_against_scorer(void **state) {
     lmd_scores_free(&s);
     lmd_model_free(m);
     free(dir);
+}
+
+static void test_against_scorer(void **state) {
+    (void)state;
+    against_scorer("tests/models/tiny-llama");
+    against_scorer("tests/models/tiny-ctx16");
 }
 
 int main(void) {

@@ -80,7 +80,8 @@ static void round_trip(const char *model, const char *type_name, lmd_dtype type)
             const size_t rows = (size_t)g->shape[0], cols = (size_t)g->shape[1];
             float *xt = malloc((size_t)g->numel * sizeof *xt);
             for (size_t r = 0; r < rows; r++)
-                for (size_t c = 0; c < cols; c++) xt[c * rows + r] = x[r * cols + c];
+                for (size_t c = 0; c < cols; c++)
+                    xt[c * rows + r] = x[r * cols + c];
             free(x);
             x = xt;
         }

@@ -2,8 +2,8 @@
  * lmd_kl_stats on four tokens whose statistics are worked out by hand in
  * the comments; lmd_kl_tokens of a model against itself is 0 and its
  * log-probabilities and top-1 tokens are the scorer's (score.c, another code
- * path), also for a text longer than the context (the sliding windows).  The KL values themselves are checked against the float64
- * tools/reference/klref.py in tests/cli/gguf.sh. */
+ * path), also for a text longer than the context (the sliding windows).  The KL values themselves
+ * are checked against the float64 tools/reference/klref.py in tests/cli/gguf.sh. */
 #include <math.h>
 #include <stdlib.h>
 

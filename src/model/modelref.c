@@ -142,6 +142,18 @@ static int resolve_ollama(const char *ref, char **path, lmd_error *err) {
     return 0;
 }
 
+/* A regular file whose first bytes are GGUF's magic (an Ollama blob given
+ * by its path, a GGUF without the suffix). */
+static int starts_gguf(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    int yes = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
+    if (f) fclose(f);
+    return yes;
+}
+
 int lmd_model_ref_resolve(const char *ref, char **path, int *is_gguf, lmd_error *err) {
     *path = NULL;
     *is_gguf = 0;
@@ -151,6 +163,6 @@ int lmd_model_ref_resolve(const char *ref, char **path, int *is_gguf, lmd_error 
         return 0;
     }
     if (!(*path = strdup(ref))) return lmd_fail(err, "out of memory");
-    *is_gguf = lmd_gguf_is_file(ref);
+    *is_gguf = lmd_gguf_is_file(ref) || starts_gguf(ref);
     return 0;
 }

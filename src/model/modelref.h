@@ -7,7 +7,8 @@
 #include "base/base.h"
 
 /* The path the reference stands for (malloc'ed) and whether it is a GGUF
- * file.  A plain path is returned as it is. */
+ * file (ollama: references, paths ending in .gguf, regular files that start
+ * with GGUF's magic).  A plain path is returned as it is. */
 int lmd_model_ref_resolve(const char *ref, char **path, int *is_gguf, lmd_error *err);
 
 #endif

@@ -27,6 +27,8 @@ export OLLAMA_MODELS="$TMP/store"
 cmp -s direct.txt ref.txt && ok || bad "ollama:vocab tokenizes differently from its blob"
 "$LMDIFF" tokenize ollama:vocab:latest "Hello world" > ref2.txt 2>&1 && cmp -s direct.txt ref2.txt && ok \
   || bad "ollama:vocab:latest: $(cat ref2.txt)"
+"$LMDIFF" tokenize store/blobs/sha256-* "Hello world" > blob.txt 2>&1 && cmp -s direct.txt blob.txt && ok \
+  || bad "a GGUF without the suffix (the blob's path): $(cat blob.txt)"
 expect_fail "it has: vocab:latest" "$LMDIFF" tokenize ollama:nothere "x"
 expect_fail "no such model" "$LMDIFF" tokenize ollama:vocab:7b "x"
 expect_fail "not a model name" "$LMDIFF" tokenize "ollama:../x" "x"

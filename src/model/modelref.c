@@ -163,6 +163,6 @@ int lmd_model_ref_resolve(const char *ref, char **path, int *is_gguf, lmd_error 
         return 0;
     }
     if (!(*path = strdup(ref))) return lmd_fail(err, "out of memory");
-    *is_gguf = lmd_gguf_is_file(ref) || starts_gguf(ref);
+    *is_gguf = (lmd_gguf_is_file(ref) && !is_dir(ref)) || starts_gguf(ref);
     return 0;
 }

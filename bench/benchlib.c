@@ -269,7 +269,11 @@ double bl_matmul_gflops(int dt, int bf16, int M, int N, int K, int reps, double 
         }
     else
         lmd_f32_to_bf16(w, W, (size_t)N * K);
-    lmd_mat m = {dt == LMD_F32 ? (const void *)w : (const void *)W, (lmd_dtype)dt, N, K, 0, bf16};
+    lmd_mat m = {.data = dt == LMD_F32 ? (const void *)w : (const void *)W,
+                 .dtype = (lmd_dtype)dt,
+                 .n_out = N,
+                 .n_in = K,
+                 .bf16_products = bf16};
     double best = 0, best_cpu = 0;
     lmd_matmul(X, (size_t)M, &m, Y, (size_t)N, 0); /* creates the primitive */
     for (int r = 0; r < reps; r++) {

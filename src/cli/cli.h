@@ -28,6 +28,9 @@ int cmd_cache(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
 /* web app (issue 4) */
 int cmd_serve(int argc, char **argv);
+/* GGUF (issue 16) */
+int cmd_convert(int argc, char **argv);
+int cmd_quant_report(int argc, char **argv);
 
 /* Prints "lmdiff: <msg>" to stderr and returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

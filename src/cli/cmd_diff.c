@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "analysis/diff.h"
+#include "analysis/kl.h"
 #include "args.h"
 #include "cli.h"
 
@@ -20,6 +21,8 @@ static const char *help =
     "                    (H2-H1); default logprob\n"
     "  --top-k K         top predictions per token (default 10)\n"
     "  --max-clamp-rank C  the clamp of rank_clamped (default 50)\n"
+    "  --kl              also KL(P1||P2) per token over the whole vocabulary (both\n"
+    "                    models' full distributions; the text must fit one context)\n"
     "  --json            the document described in docs/cli.md\n"
     CLI_PRECISION_HELP;
 
@@ -31,9 +34,12 @@ static int good_sign(lmd_measure m) {
 static void colored_text(const lmd_tokenizer *tok, const lmd_scores *a, const lmd_scores *b,
                          lmd_measure m, int clamp) {
     double scale = 0;
-    if (m == LMD_MEASURE_PROB) scale = 1;
-    else if (m == LMD_MEASURE_RANK_CLAMPED) scale = clamp - 1;
-    else if (m == LMD_MEASURE_TOPK) scale = a->k;
+    if (m == LMD_MEASURE_PROB)
+        scale = 1;
+    else if (m == LMD_MEASURE_RANK_CLAMPED)
+        scale = clamp - 1;
+    else if (m == LMD_MEASURE_TOPK)
+        scale = a->k;
     else
         for (size_t i = 0; i < a->n; i++) {
             double v = fabs(lmd_token_measure(a, b, i, m, clamp));
@@ -47,8 +53,12 @@ static void colored_text(const lmd_tokenizer *tok, const lmd_scores *a, const lm
         if (u < -1) u = -1;
         /* white -> blue #4393c3 (model 2 better), white -> red #d6604d (worse) */
         int r = 255, g = 255, bl = 255;
-        if (u > 0) r = (int)(255 + (0x43 - 255) * u), g = (int)(255 + (0x93 - 255) * u), bl = (int)(255 + (0xc3 - 255) * u);
-        if (u < 0) r = (int)(255 + (0xd6 - 255) * -u), g = (int)(255 + (0x60 - 255) * -u), bl = (int)(255 + (0x4d - 255) * -u);
+        if (u > 0)
+            r = (int)(255 + (0x43 - 255) * u), g = (int)(255 + (0x93 - 255) * u),
+            bl = (int)(255 + (0xc3 - 255) * u);
+        if (u < 0)
+            r = (int)(255 + (0xd6 - 255) * -u), g = (int)(255 + (0x60 - 255) * -u),
+            bl = (int)(255 + (0x4d - 255) * -u);
         const char *bytes;
         size_t n = lmd_token_bytes(tok, a->ids[i], &bytes);
         if (color) printf("\x1b[48;2;%d;%d;%dm\x1b[38;2;0;0;0m", r, g, bl);
@@ -60,8 +70,10 @@ static void colored_text(const lmd_tokenizer *tok, const lmd_scores *a, const lm
                 putchar(bytes[j]);
             }
         }
-        if (color) fputs("\x1b[0m", stdout);
-        else if (i + 1 < a->n) putchar('|');
+        if (color)
+            fputs("\x1b[0m", stdout);
+        else if (i + 1 < a->n)
+            putchar('|');
     }
     putchar('\n');
 }
@@ -69,10 +81,11 @@ static void colored_text(const lmd_tokenizer *tok, const lmd_scores *a, const lm
 static void table(const lmd_tokenizer *tok, const char *n1, const lmd_scores *a, const char *n2,
                   const lmd_scores *b, lmd_measure m, int clamp) {
     double s1 = 0, s2 = 0;
-    for (size_t i = 0; i < a->n; i++) s1 += a->logprob[i], s2 += b->logprob[i];
+    for (size_t i = 0; i < a->n; i++)
+        s1 += a->logprob[i], s2 += b->logprob[i];
     double d = a->n ? (double)a->n : 1;
-    printf("\nm1 %s: mean log-prob %.4f   m2 %s: mean log-prob %.4f   (%zu tokens)\n\n", n1,
-           s1 / d, n2, s2 / d, a->n);
+    printf("\nm1 %s: mean log-prob %.4f   m2 %s: mean log-prob %.4f   (%zu tokens)\n\n", n1, s1 / d,
+           n2, s2 / d, a->n);
     printf("%5s  %-18s %9s %9s %7s %7s %9s  %s\n", "#", "token", "p1", "p2", "r1", "r2",
            lmd_measure_name(m), "top-1 m1 / m2");
     for (size_t i = 0; i < a->n; i++) {
@@ -87,14 +100,53 @@ static void table(const lmd_tokenizer *tok, const char *n1, const lmd_scores *a,
     }
 }
 
+/* --kl: per-token KL(P1||P2); JSON keys "kl" (per token), "kl_mean", "kl_max". */
+static int kl_json(lmd_buf *out, const lmd_kl_token *k, size_t n) {
+    double sum = 0, mx = 0;
+    lmd_buf_puts(out, ",\"kl\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) lmd_buf_puts(out, ",");
+        lmd_json_f64(out, k[i].kl);
+        sum += k[i].kl;
+        if (k[i].kl > mx) mx = k[i].kl;
+    }
+    lmd_buf_puts(out, "],\"kl_mean\":");
+    lmd_json_f64(out, n ? sum / (double)n : 0);
+    lmd_buf_puts(out, ",\"kl_max\":");
+    return lmd_json_f64(out, mx);
+}
+
+static void kl_text(const lmd_tokenizer *tok, const int32_t *ids, const lmd_kl_token *k, size_t n) {
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += k[i].kl;
+    printf("\nKL(P1||P2), nats: mean %.4g over %zu tokens; the highest:\n", n ? sum / (double)n : 0,
+           n);
+    size_t shown[5];
+    for (int j = 0; j < 5 && (size_t)j < n; j++) {
+        size_t best = n;
+        for (size_t i = 0; i < n; i++) {
+            int taken = 0;
+            for (int q = 0; q < j; q++)
+                taken |= shown[q] == i;
+            if (!taken && (best == n || k[i].kl > k[best].kl)) best = i;
+        }
+        shown[j] = best;
+        printf("%5zu  ", best);
+        cli_token_cell(tok, ids[best], 18);
+        printf(" %9.4g\n", k[best].kl);
+    }
+}
+
 int cmd_diff(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *measure = NULL, *topk = NULL,
-               *clamps = NULL, *pos[3] = {0}, *prec = NULL, *verbose = NULL;
+               *clamps = NULL, *pos[3] = {0}, *prec = NULL, *verbose = NULL, *klopt = NULL;
     cli_opt opts[] = {{"--file", 1, &file},       {"--json", 0, &json},
                       {"--measure", 1, &measure}, {"--top-k", 1, &topk},
                       {"--max-clamp-rank", 1, &clamps}, {"--help", 0, &hlp},
-                      {"--precision", 1, &prec},  {"--verbose", 0, &verbose}};
-    int np = cli_parse("diff", argc, argv, opts, 8, pos, 3);
+                      {"--precision", 1, &prec},  {"--verbose", 0, &verbose},
+                      {"--kl", 0, &klopt}};
+    int np = cli_parse("diff", argc, argv, opts, sizeof opts / sizeof *opts, pos, 3);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np < 2) return cli_usage_error("diff", "needs M1_DIR and M2_DIR");
@@ -102,8 +154,10 @@ int cmd_diff(int argc, char **argv) {
         return cli_usage_error("diff", "give the text either as an argument or with --file");
     int m = LMD_MEASURE_LOGPROB;
     if (measure && (m = lmd_measure_parse(measure)) < 0)
-        return cli_usage_error("diff", "unknown measure '%s' (prob, logprob, rank, rank_clamped, "
-                                       "topk, entropy)", measure);
+        return cli_usage_error("diff",
+                               "unknown measure '%s' (prob, logprob, rank, rank_clamped, "
+                               "topk, entropy)",
+                               measure);
     lmd_score_opts so = {.top_k = 10};
     long v, clamp = LMD_DEFAULT_CLAMP;
     if (topk) {
@@ -117,6 +171,7 @@ int cmd_diff(int argc, char **argv) {
     lmd_error err;
     lmd_model *m1 = NULL, *m2 = NULL;
     lmd_scores a = {0}, b = {0};
+    lmd_kl_token *kl = NULL;
     int rc = 1;
     if ((rc = cli_load_model("diff", pos[0], prec, verbose != NULL, &m1)) ||
         (rc = cli_load_model("diff", pos[1], prec, verbose != NULL, &m2)))
@@ -136,13 +191,23 @@ int cmd_diff(int argc, char **argv) {
         cli_error("%s: %s", file ? file : "text", err.msg);
         goto done;
     }
+    if (klopt && (!(kl = calloc(a.n ? a.n : 1, sizeof *kl)) ||
+                  lmd_kl_tokens(m1, m2, a.ids, a.n, kl, &err) < 0)) {
+        cli_error("--kl: %s", kl ? err.msg : "out of memory");
+        goto done;
+    }
     lmd_model_info i1, i2;
     lmd_model_get_info(m1, &i1);
     lmd_model_get_info(m2, &i2);
     const lmd_tokenizer *tok = lmd_model_tokenizer(m1);
     if (json) {
         lmd_buf out = {0};
-        if (lmd_json_diff(&out, tok, text, len, i1.name, &a, i2.name, &b, (int)clamp) < 0) {
+        int jrc = lmd_json_diff(&out, tok, text, len, i1.name, &a, i2.name, &b, (int)clamp);
+        if (jrc == 0 && kl) { /* the KL keys go inside the document's object */
+            out.len--;
+            jrc = kl_json(&out, kl, a.n) < 0 || lmd_buf_puts(&out, "}") < 0 ? -1 : 0;
+        }
+        if (jrc < 0) {
             lmd_buf_free(&out);
             cli_error("out of memory");
             goto done;
@@ -155,9 +220,11 @@ int cmd_diff(int argc, char **argv) {
         printf("m1 = %s, m2 = %s, measure %s\n\n", i1.name, i2.name, lmd_measure_name(m));
         colored_text(tok, &a, &b, m, (int)clamp);
         table(tok, i1.name, &a, i2.name, &b, m, (int)clamp);
+        if (kl) kl_text(tok, a.ids, kl, a.n);
     }
     rc = 0;
 done:
+    free(kl);
     lmd_scores_free(&a);
     lmd_scores_free(&b);
     lmd_model_free(m1);

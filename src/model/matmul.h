@@ -21,14 +21,17 @@
 #include "model/safetensors.h"
 
 typedef struct lmd_mat {
-    const void *data; /* the mapping (or an owned copy) */
-    lmd_dtype dtype;  /* LMD_F32, LMD_F16 or LMD_BF16 */
+    const void *data; /* the mapping (or an owned copy when misaligned) */
+    lmd_dtype dtype;  /* LMD_F32, LMD_F16, LMD_BF16 or a GGUF block type (quant.h) */
     int n_out, n_in;
     /* 0: stored [n_out x n_in] (nn.Linear, embeddings, output heads);
      * 1: stored [n_in x n_out] (GPT-2's Conv1D) */
     int in_major;
     /* 1: products in BF16 through oneDNN (dtype must be LMD_BF16) */
     int bf16_products;
+    /* GGUF: row permutation of the stored rows (lmd_tensor.perm_head); 0 none.
+     * Block-quantized and permuted matrices are in_major = 0. */
+    int perm_head;
 } lmd_mat;
 
 /* Y[T x n_out] (row stride ldy) = X[T x n_in] (contiguous) W^T, or += when

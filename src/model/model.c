@@ -10,7 +10,10 @@
 #include <string.h>
 
 #include "model/arch/arch.h"
+#include "model/gguf_model.h"
 #include "model/kernels.h"
+#include "model/modelref.h"
+#include "model/quant.h"
 #include "tokenize/tokenizer.h"
 
 int lmd_cfg_int(const cJSON *cfg, const char *key, long def, long *out, const char *path,
@@ -88,7 +91,9 @@ static int find_checked(lmd_model *m, const char *prefix, const char *name, int 
         return lmd_fail(err, "%s: tensor %s: shape [%s] but config.json says [%s]", file, t->name,
                         have, want);
     if (t->dtype == LMD_DTYPE_OTHER)
-        return lmd_fail(err, "%s: tensor %s: dtype %s is not supported (F32, F16 and BF16 are)",
+        return lmd_fail(err,
+                        "%s: tensor %s: dtype %s is not supported (F32, F16 and BF16 are; in "
+                        "GGUF files also Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K and IQ4_NL)",
                         file, t->name, t->dtype_name);
     *tp = t;
     return 0;
@@ -97,6 +102,7 @@ static int find_checked(lmd_model *m, const char *prefix, const char *name, int 
 /* Whether a matrix stored in dtype dt gets BF16 products under the model's
  * precision. */
 static int bf16_wanted(const lmd_model *m, lmd_dtype dt) {
+    if (lmd_dtype_is_quant(dt)) return 0; /* block types: widened tile by tile */
     if (m->precision == LMD_PRECISION_BF16) return 1;
     if (m->precision == LMD_PRECISION_F32) return 0;
     return dt == LMD_BF16 && lmd_bf16_native();
@@ -134,8 +140,12 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
         return lmd_fail(err, "%s: tensor %s%s (or %s) is missing from the weights", m->dir, prefix,
                         name, name);
     }
+    if ((in_major ^ t->transposed) && (lmd_dtype_is_quant(t->dtype) || t->perm_head))
+        return lmd_fail(err, "%s: tensor %s: a %s matrix stored input-major is not supported",
+                        m->st.files[t->file], t->name, t->dtype_name);
     out->dtype = t->dtype;
-    out->in_major = in_major;
+    out->in_major = in_major ^ t->transposed; /* dims[] are HF's either way */
+    out->perm_head = t->perm_head;
     out->n_out = (int)(in_major ? dims[1] : dims[0]);
     out->n_in = (int)(in_major ? dims[0] : dims[1]);
     out->data = t->data;
@@ -144,7 +154,7 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
         m->n_bf16_mats++;
         if (t->dtype != LMD_BF16) return round_to_bf16(m, t, out, err);
     }
-    size_t align = t->dtype == LMD_F32 ? 4 : 2;
+    size_t align = t->dtype == LMD_F32 ? 4 : lmd_dtype_is_quant(t->dtype) ? 1 : 2;
     if (((uintptr_t)t->data & (align - 1)) == 0) return 0;
     float *p = malloc(t->nbytes + 4); /* misaligned in the file: an aligned copy */
     if (!p || lmd_model_own(m, p) < 0) {
@@ -174,7 +184,10 @@ int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
     if (find_checked(m, prefix, name, ndim, dims, &t, err) < 0) return -1;
     if (!t) return 0;
     const char *file = m->st.files[t->file];
-    if (t->dtype == LMD_F32 && ((uintptr_t)t->data & 3) == 0) {
+    if (t->transposed)
+        return lmd_fail(err, "%s: tensor %s: a transposed GGUF tensor is only read as a matrix",
+                        file, t->name);
+    if (t->dtype == LMD_F32 && !t->perm_head && ((uintptr_t)t->data & 3) == 0) {
         *out = (const float *)t->data;
         return 0;
     }
@@ -183,12 +196,7 @@ int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
         free(p);
         return lmd_fail(err, "%s: tensor %s: out of memory", file, t->name);
     }
-    if (t->dtype == LMD_F32)
-        memcpy(p, t->data, t->nbytes);
-    else if (t->dtype == LMD_F16)
-        lmd_f16_to_f32(t->data, p, (size_t)t->numel);
-    else
-        lmd_bf16_to_f32(t->data, p, (size_t)t->numel);
+    lmd_tensor_to_f32(t, p);
     *out = p;
     return 0;
 }
@@ -297,7 +305,16 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
     pthread_mutex_init(&m->hash_lock, NULL);
     m->dir = strdup(dir);
     char *tmp = strdup(dir);
-    char *cfg_path = lmd_path_join(dir, "config.json");
+    /* a GGUF file (or a reference to one): its metadata stands for config.json */
+    lmd_gguf gg = {0};
+    char *path = NULL;
+    int is_gguf;
+    if (lmd_model_ref_resolve(dir, &path, &is_gguf, err) < 0) {
+        lmd_model_free(m);
+        free(tmp);
+        return -1;
+    }
+    char *cfg_path = is_gguf ? strdup(path) : lmd_path_join(dir, "config.json");
     char *json = NULL;
     size_t len;
     cJSON *cfg = NULL;
@@ -311,8 +328,14 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
         tmp[l - 1] = 0;
     m->name = strdup(basename(tmp));
     m->info.name = m->name;
-    if (lmd_read_file(cfg_path, &json, &len, err) < 0) goto done;
-    cfg = cJSON_ParseWithLength(json, len);
+    if (is_gguf) {
+        if (lmd_gguf_open(path, &gg, err) < 0 || lmd_gguf_model_config(&gg, &cfg, err) < 0)
+            goto done;
+    } else if (lmd_read_file(cfg_path, &json, &len, err) < 0) {
+        goto done;
+    } else {
+        cfg = cJSON_ParseWithLength(json, len);
+    }
     if (!cfg || !cJSON_IsObject(cfg)) {
         lmd_fail(err, "%s: not valid JSON", cfg_path);
         goto done;
@@ -322,8 +345,12 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
     const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
     const char *arch = cJSON_IsString(a0) ? a0->valuestring : NULL;
     if (find_arch(arch, model_type, cfg_path, &m->ops, &m->info.arch, err) < 0) goto done;
-    if (lmd_tokenizer_load(dir, &m->tok, err) < 0) goto done;
-    if (lmd_st_open_dir(dir, &m->st, err) < 0) goto done;
+    if (is_gguf ? lmd_tokenizer_from_gguf(&gg, &m->tok, err) < 0
+                : lmd_tokenizer_load(dir, &m->tok, err) < 0)
+        goto done;
+    if (is_gguf ? lmd_gguf_model_tensors(&gg, cfg, &m->st, err) < 0
+                : lmd_st_open_dir(dir, &m->st, err) < 0)
+        goto done;
     if (load_arch(m, cfg, cfg_path, err) < 0) goto done;
     long bos;
     if (lmd_cfg_int(cfg, "bos_token_id", -1, &bos, cfg_path, err) < 0) goto done;
@@ -367,6 +394,8 @@ done:
     free(json);
     free(cfg_path);
     free(tmp);
+    lmd_gguf_close(&gg);
+    free(path);
     if (rc < 0) {
         lmd_model_free(m);
         return -1;

@@ -8,7 +8,24 @@
 
 #include "base/base.h"
 
-typedef enum { LMD_F32, LMD_F16, LMD_BF16, LMD_DTYPE_OTHER } lmd_dtype;
+/* The block-quantized types come from GGUF files (gguf.c, quant.c). */
+typedef enum {
+    LMD_F32,
+    LMD_F16,
+    LMD_BF16,
+    LMD_Q8_0,
+    LMD_Q4_0,
+    LMD_Q4_1,
+    LMD_Q5_0,
+    LMD_Q5_1,
+    LMD_Q2_K,
+    LMD_Q3_K,
+    LMD_Q4_K,
+    LMD_Q5_K,
+    LMD_Q6_K,
+    LMD_IQ4_NL,
+    LMD_DTYPE_OTHER
+} lmd_dtype;
 
 #define LMD_MAX_DIMS 8
 
@@ -22,6 +39,15 @@ typedef struct lmd_tensor {
     const uint8_t *data; /* into the file's mapping */
     size_t nbytes;
     int file; /* index into lmd_st_set.files */
+    /* GGUF only: how llama.cpp's converter reordered the rows (shape[0])
+     * of this tensor; lmd_perm_row (quant.h) undoes it.  0: not at all;
+     * D > 0: Llama q/k, row h*D + j*D/2 + i (j < 2, i < D/2) is stored as
+     * row h*D + 2*i + j; -D < 0: GPT-NeoX fused qkv, row h*3D + p*D + i is
+     * stored as row p*rows/3 + h*D + i. */
+    int perm_head;
+    /* GGUF only: 1 when the data is stored as [shape[1] x shape[0]] (GPT-2's
+     * Conv1D weights, which the converter transposes). */
+    int transposed;
 } lmd_tensor;
 
 typedef struct lmd_st_set {

@@ -40,7 +40,10 @@ const app_model *lmd_app_find_model(const lmd_app *app, const char *id) {
 
 int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error *err) {
     char real[PATH_MAX];
-    if (!realpath(dir, real)) return lmd_fail(err, "%s: no such folder", dir);
+    if (!strncmp(dir, "ollama:", 7)) /* a model reference (modelref.c), not a path */
+        snprintf(real, sizeof real, "%s", dir);
+    else if (!realpath(dir, real))
+        return lmd_fail(err, "%s: no such folder", dir);
     for (size_t i = 0; i < app->n_models; i++)
         if (!strcmp(app->models[i].dir, real)) {
             if (id) *id = app->models[i].id;

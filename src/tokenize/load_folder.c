@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/modelref.h"
 #include "tokenize/tok_internal.h"
 
 /* The \u0000 and trailing-data checks of load_json.c matter less here: these
@@ -342,6 +343,14 @@ static int lmd_apply_llama_frame(lmd_tokenizer *t, const cJSON *config, const ch
 int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
     if (out) *out = NULL;
     if (!dir || !out) return lmd_fail(err, "lmd_tokenizer_load: bad arguments");
+    {   /* a GGUF file, or a model reference (ollama:NAME) */
+        char *path;
+        int is_gguf;
+        if (lmd_model_ref_resolve(dir, &path, &is_gguf, err) < 0) return -1;
+        int rc = is_gguf ? lmd_tokenizer_load_gguf(path, out, err) : 0;
+        free(path);
+        if (is_gguf) return rc;
+    }
     char *tj = lmd_path_join(dir, "tokenizer.json");
     char *vj = lmd_path_join(dir, "vocab.json");
     char *mt = lmd_path_join(dir, "merges.txt");

@@ -386,16 +386,13 @@ static int spm_build(lmd_tokenizer *t, const spm_model *m, const lmd_spm_options
     return 0;
 }
 
-int lmd_tokenizer_from_spm(const char *data, size_t len, const char *name,
-                           const lmd_spm_options *opts, lmd_tokenizer **out, lmd_error *err) {
-    lmd_spm_options o = opts ? *opts : lmd_spm_options_default();
-    if (out) *out = NULL;
-    if (!name) name = "tokenizer.model";
-    if (!out || (!data && len)) return lmd_fail(err, "%s: bad arguments", name);
-    spm_model m = {0};
+/* Builds the tokenizer of a parsed model, with its frame. */
+static int spm_finish(const spm_model *mp, const lmd_spm_options *opts, const char *name,
+                      lmd_tokenizer **out, lmd_error *err) {
+    const spm_model m = *mp;
+    const lmd_spm_options o = *opts;
     lmd_tokenizer *t = NULL;
     int rc = -1;
-    if (spm_parse(&m, (const unsigned char *)(data ? data : ""), len, name, err) < 0) goto done;
     t = lmd_tok_new();
     if (!t) {
         lmd_fail(err, "%s: out of memory", name);
@@ -418,6 +415,35 @@ int lmd_tokenizer_from_spm(const char *data, size_t len, const char *name,
     rc = 0;
 done:
     lmd_tokenizer_free(t);
+    return rc;
+}
+
+int lmd_tokenizer_from_spm(const char *data, size_t len, const char *name,
+                           const lmd_spm_options *opts, lmd_tokenizer **out, lmd_error *err) {
+    lmd_spm_options o = opts ? *opts : lmd_spm_options_default();
+    if (out) *out = NULL;
+    if (!name) name = "tokenizer.model";
+    if (!out || (!data && len)) return lmd_fail(err, "%s: bad arguments", name);
+    spm_model m = {0};
+    int rc = spm_parse(&m, (const unsigned char *)(data ? data : ""), len, name, err);
+    if (rc == 0) rc = spm_finish(&m, &o, name, out, err);
+    free(m.pieces);
+    return rc;
+}
+
+int lmd_tokenizer_from_spm_src(const lmd_spm_src *src, const char *name,
+                               const lmd_spm_options *opts, lmd_tokenizer **out, lmd_error *err) {
+    lmd_spm_options o = opts ? *opts : lmd_spm_options_default();
+    *out = NULL;
+    spm_model m = {.model_type = SPM_BPE, .byte_fallback = src->byte_fallback,
+                   .bos_id = src->bos_id, .eos_id = src->eos_id,
+                   .add_dummy_prefix = src->add_dummy_prefix, .escape_ws = 1};
+    m.pieces = calloc(src->n ? src->n : 1, sizeof *m.pieces);
+    if (!m.pieces) return lmd_fail(err, "%s: out of memory", name);
+    m.n_pieces = m.cap = src->n;
+    for (size_t i = 0; i < src->n; i++)
+        m.pieces[i] = (spm_piece){src->s[i], (size_t)src->len[i], src->score[i], src->type[i]};
+    int rc = spm_finish(&m, &o, name, out, err);
     free(m.pieces);
     return rc;
 }

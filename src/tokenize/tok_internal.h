@@ -286,6 +286,23 @@ int lmd_tok_add_metaspace(lmd_tokenizer *t, const char *rep, size_t len, int pre
 /* Checks and indexes everything; computes the hash.  BOS = <|endoftext|>. */
 int lmd_tok_finalize(lmd_tokenizer *t, const char *name, lmd_error *err);
 
+/* ---- SentencePiece BPE from its pieces (spm_model.c; GGUF metadata) */
+
+/* Piece i: s[i] (len[i] bytes), score[i], type[i] (SentencePiece's
+ * enum: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte). */
+typedef struct lmd_spm_src {
+    const char *const *s;
+    const uint64_t *len;
+    const float *score;
+    const int32_t *type;
+    size_t n;
+    int byte_fallback, add_dummy_prefix;
+    int64_t bos_id, eos_id; /* -1: none */
+} lmd_spm_src;
+/* Builds what lmd_tokenizer_from_spm builds from a tokenizer.model. */
+int lmd_tokenizer_from_spm_src(const lmd_spm_src *src, const char *name,
+                               const lmd_spm_options *opts, lmd_tokenizer **out, lmd_error *err);
+
 /* ---- the post-processor's frame and the mask token (frame.c) */
 
 struct cJSON;

@@ -40,6 +40,16 @@ lmd_spm_options lmd_spm_options_default(void);
 int lmd_tokenizer_from_spm(const char *data, size_t len, const char *name_for_errors,
                            const lmd_spm_options *opts, lmd_tokenizer **out, lmd_error *err);
 
+/* A tokenizer from a GGUF file's tokenizer.ggml.* metadata (load_gguf.c):
+ * from an open file, or from a path. */
+struct lmd_gguf;
+int lmd_tokenizer_from_gguf(const struct lmd_gguf *g, lmd_tokenizer **out, lmd_error *err);
+int lmd_tokenizer_load_gguf(const char *path, lmd_tokenizer **out, lmd_error *err);
+/* Writes the tokenizer.ggml.* keys of a GPT-2-style byte-level BPE
+ * tokenizer (export_gguf.c); other tokenizers are refused. */
+struct lmd_gguf_w;
+int lmd_tokenizer_to_gguf(const lmd_tokenizer *tok, struct lmd_gguf_w *w, lmd_error *err);
+
 /* The pieces the normalizer and the pre-tokenizer make of a text (no added
  * tokens are split out), each as its bytes, for tests: the callback gets
  * each piece in order.  0, or -1 with err filled. */

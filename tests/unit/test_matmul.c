@@ -84,7 +84,7 @@ static void check_product(lmd_dtype dt, int in_major, int T, int n, int k, int a
         Y[i] = acc ? frand() : NAN;
     float *Y0 = malloc((size_t)T * ldy * 4);
     memcpy(Y0, Y, (size_t)T * ldy * 4);
-    lmd_mat W = {dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major, 0};
+    lmd_mat W = {dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major, 0, 0};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
     double worst = 0;
     for (int t = 0; t < T; t++)
@@ -127,7 +127,7 @@ static void test_row(void **state) {
     for (int i = 0; i < 24; i++)
         w[i] = to16(frand(), LMD_BF16);
     lmd_convert_f32(w, LMD_BF16, f, 24);
-    lmd_mat W = {w, LMD_BF16, 6, 4, 0, 0};
+    lmd_mat W = {w, LMD_BF16, 6, 4, 0, 0, 0};
     lmd_mat_row(&W, 5, r);
     assert_memory_equal(r, f + 20, 16);
 }
@@ -194,7 +194,7 @@ static void check_bf16_product(int in_major, int T, int n, int k, int acc) {
     for (size_t i = 0; i < (size_t)T * ldy; i++)
         Y[i] = acc ? frand() : NAN;
     memcpy(Y0, Y, (size_t)T * ldy * 4);
-    lmd_mat W = {w16, LMD_BF16, n, k, in_major, 1};
+    lmd_mat W = {w16, LMD_BF16, n, k, in_major, 1, 0};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
     double worst = 0;
     for (int t = 0; t < T; t++)
@@ -252,7 +252,7 @@ static void test_bf16_threads(void **state) {
     uint16_t *w = malloc(N * K * 2);
     for (int i = 0; i < N * K; i++)
         w[i] = nearest_bf16(frand());
-    lmd_mat W = {w, LMD_BF16, N, K, 0, 1};
+    lmd_mat W = {w, LMD_BF16, N, K, 0, 1, 0};
     job jobs[NT];
     float *want[NT];
     for (int t = 0; t < NT; t++) { /* two threads share a shape; all shapes are new here */

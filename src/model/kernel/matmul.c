@@ -5,6 +5,7 @@
 #include "model/matmul.h"
 
 #include "model/matmul_dnnl.h"
+#include "model/quant.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -74,20 +75,33 @@ void lmd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
     f32_to_bf16(src, dst, n);
 }
 
+/* Rows j0..j0+cnt of an in_major = 0 matrix to F32: GGUF's block types and
+ * row permutations through quant.c, the rest converted in one run. */
+static void widen_rows(const lmd_mat *W, size_t j0, size_t cnt, float *S) {
+    const size_t k = (size_t)W->n_in, rb = lmd_dtype_row_bytes(W->dtype, k);
+    const uint8_t *base = W->data;
+    if (!W->perm_head && !lmd_dtype_is_quant(W->dtype)) {
+        lmd_convert_f32(base + j0 * rb, W->dtype, S, cnt * k);
+        return;
+    }
+    for (size_t r = 0; r < cnt; r++)
+        lmd_dequant(W->dtype, base + lmd_perm_row(W->perm_head, (size_t)W->n_out, j0 + r) * rb,
+                    S + r * k, k);
+}
+
 void lmd_mat_row(const lmd_mat *W, int r, float *out) {
-    const uint8_t *p = (const uint8_t *)W->data + (size_t)r * (size_t)W->n_in * esize(W->dtype);
-    lmd_convert_f32(p, W->dtype, out, (size_t)W->n_in);
+    widen_rows(W, (size_t)r, 1, out);
 }
 
 void lmd_widen_tile(const lmd_mat *W, size_t j0, size_t cnt, float *dst) {
     const uint8_t *base = W->data;
-    const size_t k = (size_t)W->n_in, n = (size_t)W->n_out, es = esize(W->dtype);
+    const size_t k = (size_t)W->n_in, n = (size_t)W->n_out;
     if (!W->in_major) {
-        lmd_convert_f32(base + j0 * k * es, W->dtype, dst, cnt * k);
+        widen_rows(W, j0, cnt, dst);
         return;
     }
     for (size_t i = 0; i < k; i++)
-        lmd_convert_f32(base + (i * n + j0) * es, W->dtype, dst + i * cnt, cnt);
+        lmd_convert_f32(base + (i * n + j0) * esize(W->dtype), W->dtype, dst + i * cnt, cnt);
 }
 
 /* BF16 products: the activations rounded to BF16, then one oneDNN call */
@@ -140,8 +154,9 @@ int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
     const int n = W->n_out, k = W->n_in;
     const float beta = accumulate ? 1.0f : 0.0f;
     if (T == 0) return 0;
-    if (W->bf16_products && W->dtype == LMD_BF16) return matmul_bf16(X, T, W, Y, ldy, accumulate);
-    if (W->dtype != LMD_F32) return matmul_widened(X, T, W, Y, ldy, beta);
+    if (W->bf16_products && W->dtype == LMD_BF16 && !W->perm_head)
+        return matmul_bf16(X, T, W, Y, ldy, accumulate);
+    if (W->dtype != LMD_F32 || W->perm_head) return matmul_widened(X, T, W, Y, ldy, beta);
     if (!W->in_major)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, k, W->data, k,
                     beta, Y, (int)ldy);

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# GGUF files and ollama: references on the command line: a fake Ollama store
+# (manifest -> model layer -> blob) built in a temp dir resolves like the file
+# it points to, an unknown name lists what the store has, broken manifests
+# and files are refused clearly; with ../shared, a quantized GGUF scores,
+# diffs against its HF folder, and serves through the same reference.
+. "$(dirname "$0")/lib.bash"
+cd "$TMP"
+SEED="$SRC/fuzz/seeds/gguf/spm-vocab.gguf"
+
+# a fake store: $OLLAMA_MODELS/manifests/registry.ollama.ai/library/NAME/TAG
+store() { # store NAME TAG FILE
+  local hex; hex=$(sha256sum "$3" | cut -c1-64)
+  mkdir -p "store/manifests/registry.ollama.ai/library/$1" store/blobs
+  ln -sf "$3" "store/blobs/sha256-$hex"
+  cat > "store/manifests/registry.ollama.ai/library/$1/$2" <<JSON
+{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
+ "config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"sha256:$(printf '0%.0s' {1..64})","size":1},
+ "layers":[{"mediaType":"application/vnd.ollama.image.template","digest":"sha256:$(printf '1%.0s' {1..64})","size":1},
+           {"mediaType":"application/vnd.ollama.image.model","digest":"sha256:$hex","size":$(stat -L -c %s "$3")}]}
+JSON
+}
+store vocab latest "$SEED"
+export OLLAMA_MODELS="$TMP/store"
+"$LMDIFF" tokenize "$SEED" "Hello world" > direct.txt 2>err || bad "tokenize the seed GGUF: $(cat err)"
+"$LMDIFF" tokenize ollama:vocab "Hello world" > ref.txt 2>err || bad "tokenize ollama:vocab: $(cat err)"
+cmp -s direct.txt ref.txt && ok || bad "ollama:vocab tokenizes differently from its blob"
+"$LMDIFF" tokenize ollama:vocab:latest "Hello world" > ref2.txt 2>&1 && cmp -s direct.txt ref2.txt && ok \
+  || bad "ollama:vocab:latest: $(cat ref2.txt)"
+"$LMDIFF" tokenize store/blobs/sha256-* "Hello world" > blob.txt 2>&1 && cmp -s direct.txt blob.txt && ok \
+  || bad "a GGUF without the suffix (the blob's path): $(cat blob.txt)"
+expect_fail "it has: vocab:latest" "$LMDIFF" tokenize ollama:nothere "x"
+expect_fail "no such model" "$LMDIFF" tokenize ollama:vocab:7b "x"
+expect_fail "not a model name" "$LMDIFF" tokenize "ollama:../x" "x"
+OLLAMA_MODELS="$TMP/empty" expect_fail "it has: nothing" "$LMDIFF" tokenize ollama:vocab "x"
+# a manifest without a model layer, and one whose blob is missing
+mkdir -p store/manifests/registry.ollama.ai/library/broken
+echo '{"layers":[]}' > store/manifests/registry.ollama.ai/library/broken/latest
+expect_fail "no layer of mediaType application/vnd.ollama.image.model" "$LMDIFF" tokenize ollama:broken "x"
+sed "s/sha256:[0-9a-f]\{64\}\",\"size\":$(stat -L -c %s "$SEED")/sha256:$(printf 'a%.0s' {1..64})\",\"size\":1/" \
+  store/manifests/registry.ollama.ai/library/vocab/latest > store/manifests/registry.ollama.ai/library/broken/latest
+expect_fail "which is not in" "$LMDIFF" tokenize ollama:broken "x"
+# broken GGUF files: named, with the offset
+printf 'GGUF\001\000\000\000' > v1.gguf
+expect_fail "v1.gguf: offset 4: version" "$LMDIFF" tokenize v1.gguf "x"
+head -c 100 "$SEED" > cut.gguf
+expect_fail "cut.gguf: offset" "$LMDIFF" score cut.gguf "x"
+expect_fail "no tokenizer.ggml.model" "$LMDIFF" tokenize "$SRC/fuzz/seeds/gguf/llama-tensors.gguf" "x"
+
+# lmdiff convert: a model folder as Q4_0, scored and diffed against the folder
+expect_ok "$LMDIFF" convert "$SRC/tests/models/tiny-a" q4.gguf --type q4_0
+"$LMDIFF" diff "$SRC/tests/models/tiny-a" q4.gguf "Hello world" --json > cd.json 2>err \
+  && grep -q '"tokens"' cd.json && ok || bad "diff folder vs its Q4_0: $(cat err)"
+"$LMDIFF" convert "$SRC/tests/models/tiny-a" x.gguf --type q5_k 2>err; [ $? -eq 2 ] && grep -q "q5_k" err \
+  && ok || bad "convert --type q5_k: $(cat err)"
+expect_fail "no GGUF form" "$LMDIFF" convert "$SRC/tests/models/tiny-bert" x.gguf
+[ ! -e x.gguf ] && [ ! -e x.gguf.tmp ] && ok || bad "a refused convert left a file"
+
+# diff --kl against the float64 reference (tools/reference/klref.py): two
+# unrelated GPT-2s (KL ~ 3) and a Llama against its BF16 copy (KL ~ 1e-4);
+# |d KL| <= 1e-6 + 1e-4 KL
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  for pair in "tiny-a tiny-b" "tiny-llama tiny-llama-bf16"; do
+    set -- $pair
+    T="The quick brown fox jumps over the lazy dog."
+    "$LMDIFF" diff "$SRC/tests/models/$1" "$SRC/tests/models/$2" "$T" --kl --json > kl.json 2>err || bad "diff --kl: $(cat err)"
+    /usr/bin/python3 "$SRC/tools/reference/klref.py" "$SRC/tests/models/$1" "$SRC/tests/models/$2" --text "$T" > klref.json
+    /usr/bin/python3 - kl.json klref.json <<'PYEOF' && ok || bad "KL of $pair differs from klref.py"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert [t["id"] for t in a["tokens"]] == b["ids"]
+worst = max(abs(x - y) / (1e-6 + 1e-4 * y) for x, y in zip(a["kl"], b["kl"]))
+print("KL vs klref: %d tokens, worst |d| / (1e-6 + 1e-4 KL) = %.3f" % (len(b["kl"]), worst))
+sys.exit(worst > 1)
+PYEOF
+  done
+else
+  echo "SKIP part: /usr/bin/python3 has no numpy"
+fi
+printf 'The quick brown fox.\n\nA second text, here.\n' > texts.txt
+"$LMDIFF" quant-report "$SRC/tests/models/tiny-a" q4.gguf --file texts.txt --json > qr.json 2>err \
+  && grep -q '"n_texts":2' qr.json && grep -q '"kld_mean":' qr.json && ok || bad "quant-report: $(cat err) $(cat qr.json)"
+"$LMDIFF" quant-report "$SRC/tests/models/tiny-a" "$SRC/tests/models/tiny-a" --file texts.txt > same.txt 2>&1 \
+  && grep -q 'Mean    KLD:   0.000000 ±   0.000000' same.txt && grep -q 'Same top p: 100.000' same.txt && ok \
+  || bad "quant-report of a model against itself: $(cat same.txt)"
+
+F=${LMD_SHARED:-$SRC/../shared}/fixtures/gguf/tiny-llama-spm
+if [ -d "$F" ]; then
+  store tiny q8 "$F/tiny-llama-spm-Q8_0.gguf"
+  "$LMDIFF" score "$F/tiny-llama-spm-Q8_0.gguf" "The quick brown fox" --json > a.json 2>err || bad "score: $(cat err)"
+  "$LMDIFF" score ollama:tiny:q8 "The quick brown fox" --json > b.json 2>err || bad "score ollama: $(cat err)"
+  [ "$(sed 's/"model":"[^"]*"//' a.json)" = "$(sed 's/"model":"[^"]*"//' b.json)" ] && ok \
+    || bad "ollama:tiny:q8 scores differently from its blob"
+  "$LMDIFF" diff "$F/hf" "$F/tiny-llama-spm-Q4_K_M.gguf" "The quick brown fox" --json > d.json 2>err \
+    && grep -q '"tokens"' d.json && ok || bad "diff hf vs Q4_K_M: $(cat err)"
+  # the weights of a quantized GGUF are never converted whole: the Q4_K_M
+  # (13 MB; 72 MB as F32) scores in less resident memory than the same model's
+  # F16 folder (36 MB of weights, mapped)
+  /usr/bin/time -f '%M' -o rss.txt "$LMDIFF" score "$F/tiny-llama-spm-Q4_K_M.gguf" "Hello" > /dev/null 2>&1
+  /usr/bin/time -f '%M' -o rss16.txt "$LMDIFF" score "$F/hf" "Hello" > /dev/null 2>&1
+  rss_kb=$(tail -1 rss.txt); rss16_kb=$(tail -1 rss16.txt)
+  [ "$rss_kb" -lt "$rss16_kb" ] && ok || bad "score Q4_K_M used $rss_kb KB, the F16 folder $rss16_kb KB"
+else
+  echo "SKIP part: $F is absent"
+fi
+finish

@@ -71,14 +71,14 @@ int cmd_analyze(int argc, char **argv) {
 
     lmd_error err;
     lmd_model *m;
-    if (lmd_model_load(pos[0], &m, &err) < 0) return cli_error("%s", err.msg);
+    if (lmd_model_load(pos[0], &m, &err) < 0) return cli_lib_error(&err);
     lmd_model_info mi;
     lmd_model_get_info(m, &mi);
     o.model_name = name ? name : mi.name;
     char *path = NULL;
     if (out && *out && out[strlen(out) - 1] == '/' && lmd_mkdirs(out, &err) < 0) {
         lmd_model_free(m);
-        return cli_error("%s", err.msg);
+        return cli_lib_error(&err);
     }
     if (!out || is_dir(out)) {
         char *base = lmd_cache_default_name(pos[1], o.model_name, o.first_n);
@@ -99,7 +99,7 @@ int cmd_analyze(int argc, char **argv) {
         if (bad) {
             free(path);
             lmd_model_free(m);
-            return cli_error("%s", err.msg);
+            return cli_lib_error(&err);
         }
     }
     char label[128];

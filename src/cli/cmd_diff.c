@@ -117,7 +117,7 @@ int cmd_diff(int argc, char **argv) {
     lmd_scores a = {0}, b = {0};
     int rc = 1;
     if (lmd_model_load(pos[0], &m1, &err) < 0 || lmd_model_load(pos[1], &m2, &err) < 0) {
-        cli_error("%s", err.msg);
+        rc = cli_lib_error(&err);
         goto done;
     }
     if (!lmd_tokenizers_compatible(lmd_model_tokenizer(m1), lmd_model_tokenizer(m2))) {
@@ -132,6 +132,7 @@ int cmd_diff(int argc, char **argv) {
     if (lmd_score_text(m1, text, len, &so, &a, &err) < 0 ||
         lmd_score_text(m2, text, len, &so, &b, &err) < 0) {
         cli_error("%s: %s", file ? file : "text", err.msg);
+        rc = cli_exit_status(err.code);
         goto done;
     }
     lmd_model_info i1, i2;

@@ -107,12 +107,13 @@ int cmd_score(int argc, char **argv) {
     lmd_model *m;
     if (lmd_model_load(pos[0], &m, &err) < 0) {
         free(text);
-        return cli_error("%s", err.msg);
+        return cli_lib_error(&err);
     }
     lmd_scores s;
     int rc = 0;
     if (lmd_score_text(m, text, len, &so, &s, &err) < 0) {
-        rc = cli_error("%s: %s", file ? file : "text", err.msg);
+        cli_error("%s: %s", file ? file : "text", err.msg);
+        rc = cli_exit_status(err.code);
     } else {
         lmd_model_info info;
         lmd_model_get_info(m, &info);

@@ -78,7 +78,7 @@ typedef struct serve_args {
 static int run_server(void *p) {
     serve_args *a = p;
     lmd_error err;
-    if (lmd_server_run(a->app, &a->cfg, &err) < 0) return cli_error("%s", err.msg);
+    if (lmd_server_run(a->app, &a->cfg, &err) < 0) return cli_lib_error(&err);
     return 0;
 }
 
@@ -140,15 +140,15 @@ int cmd_serve(int argc, char **argv) {
     int rc = 0;
     if (!app) return cli_error("out of memory");
     if (m1 && (lmd_app_add_model(app, m1, NULL, &err) < 0 || lmd_app_add_model(app, m2, NULL, &err) < 0))
-        rc = cli_error("%s", err.msg);
+        rc = cli_lib_error(&err);
     for (int i = 0; rc == 0 && i < nconf; i++)
-        if (lmd_app_add_config_dir(app, configs[i], &err) < 0) rc = cli_error("%s", err.msg);
+        if (lmd_app_add_config_dir(app, configs[i], &err) < 0) rc = cli_lib_error(&err);
     if (rc == 0 && !m1 && nconf == 0) {
         const char *demo = getenv("LMDIFF_DEMO_DIR");
-        rc = lmd_app_add_demo(app, demo, &err) < 0 ? cli_error("%s", err.msg) : 0;
+        rc = lmd_app_add_demo(app, demo, &err) < 0 ? cli_lib_error(&err) : 0;
     }
     /* bind before forking, so that a restarted server answers on the same port */
-    if (rc == 0 && lmd_server_listen(&cfg, &err) < 0) rc = cli_error("%s", err.msg);
+    if (rc == 0 && lmd_server_listen(&cfg, &err) < 0) rc = cli_lib_error(&err);
     if (rc == 0) {
         serve_args a = {app, cfg};
         rc = nosup ? run_server(&a) : supervise(run_server, &a);

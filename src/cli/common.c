@@ -19,6 +19,20 @@ int cli_error(const char *fmt, ...) {
     return 1;
 }
 
+int cli_exit_status(lmd_error_code code) {
+    switch (code) {
+    case LMD_ERR_IO: return 3;
+    case LMD_ERR_NO_MEMORY: return 4;
+    case LMD_ERR_BUSY: return 5;
+    default: return 1;
+    }
+}
+
+int cli_lib_error(const lmd_error *err) {
+    cli_error("%s", err->msg);
+    return cli_exit_status(err->code);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

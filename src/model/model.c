@@ -217,7 +217,7 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
         for (size_t i = 0; i < n_known; i++)
             ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s%s (%s)", i ? ", " : "",
                                    archs_known[i].arch, archs_known[i].model_type);
-        lmd_fail(err,
+        lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
                  "%s: architecture %s (model_type %s) is not supported; supported: %s",
                  cfg_path, arch ? arch : "(none)", model_type ? model_type : "(none)", list);
         goto done;

@@ -41,7 +41,7 @@ int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error 
             return 0;
         }
     app_model *p = realloc(app->models, (app->n_models + 1) * sizeof *p);
-    if (!p) return lmd_fail(err, "out of memory");
+    if (!p) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     app->models = p;
     app_model *m = &p[app->n_models];
     memset(m, 0, sizeof *m);
@@ -58,7 +58,7 @@ int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error 
     if (!m->dir || !m->id) {
         free(m->dir), free(m->id);
         lmd_model_free(m->model);
-        return lmd_fail(err, "out of memory");
+        return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     }
     app->n_models++;
     if (id) *id = m->id;

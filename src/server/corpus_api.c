@@ -20,7 +20,7 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     size_t len;
     cJSON *meta = NULL;
     int rc = -1;
-    if (!mp) return lmd_fail(err, "out of memory");
+    if (!mp) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     if (lmd_read_file(mp, &data, &len, err) < 0) goto done;
     meta = cJSON_ParseWithLength(data, len);
     const char *d1 = json_str(meta, "m1_dir"), *d2 = json_str(meta, "m2_dir");
@@ -37,7 +37,7 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     }
     app_dataset *p = realloc(app->datasets, (app->n_datasets + 1) * sizeof *p);
     if (!p) {
-        lmd_fail(err, "out of memory");
+        lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
         goto done;
     }
     app->datasets = p;
@@ -54,7 +54,7 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     }
     for (int w = 0; w < 2; w++) {
         char *cp = lmd_table_cache_path(ds->table[0], w);
-        int crc = cp ? lmd_cache_open(cp, &ds->cache[w], err) : lmd_fail(err, "out of memory");
+        int crc = cp ? lmd_cache_open(cp, &ds->cache[w], err) : lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
         free(cp);
         if (crc < 0) goto fail;
     }
@@ -72,7 +72,7 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     }
     ds->id = strdup(cand);
     if (!ds->name || !ds->dir || !ds->id) {
-        lmd_fail(err, "out of memory");
+        lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
     app->n_datasets++;

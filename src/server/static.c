@@ -51,7 +51,7 @@ int lmd_static_init(lmd_server *s, lmd_error *err) {
     char buf[PATH_MAX];
     if (!realpath(s->cfg.web_dir, buf)) return lmd_fail(err, "--web %s: %s", s->cfg.web_dir, strerror(errno));
     s->web_root = strdup(buf);
-    return s->web_root ? 0 : lmd_fail(err, "out of memory");
+    return s->web_root ? 0 : lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
 }
 
 void lmd_static_free(lmd_server *s) {

@@ -3,6 +3,7 @@
  * first NUL, so "ab\u0000cd" would read as "ab") and \u escapes of UTF-16
  * surrogates that are not a high-low pair. */
 #include <stdio.h>
+#include <string.h>
 
 #include "server/internal.h"
 
@@ -22,10 +23,14 @@ static long hex4(const char *p) {
 }
 
 int lmd_json_check(const char *body, size_t len, char *msg, size_t msg_len) {
+    const char *nul = memchr(body, 0, len);
+    if (nul) {
+        snprintf(msg, msg_len, "the request body has a NUL byte at byte %zu", (size_t)(nul - body));
+        return -1;
+    }
     int in_str = 0;
     for (size_t i = 0; i < len; i++) {
         char ch = body[i];
-        if (ch == 0) return snprintf(msg, msg_len, "the request body has a NUL byte at byte %zu", i), -1;
         if (ch == '"') in_str = !in_str;
         if (!in_str || ch != '\\') continue;
         if (i + 1 < len && body[i + 1] != 'u') { /* \" \\ \n ...: skip the escaped char */

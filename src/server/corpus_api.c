@@ -171,14 +171,14 @@ int lmd_api_search(lmd_server *s, struct MHD_Connection *c) {
     lmd_search_opts so = {.column = col, .order = (lmd_order)ord, .top = (size_t)k, .bins = (int)bins};
     lmd_search_result r;
     lmd_error err;
-    if (lmd_search(d->table[dir], &so, &r, &err) < 0) return lmd_http_error(c, 500, "%s", err.msg);
+    if (lmd_search(d->table[dir], &so, &r, &err) < 0) return lmd_http_error(c, lmd_http_status_of(err.code), "%s", err.msg);
     lmd_corpus_json_ctx ctx = {.m1 = m1, .m2 = m2, .dataset = ds_id,
                                .c1 = d->cache[dir], .c2 = d->cache[1 - dir],
                                .tok = lmd_model_tokenizer(a->model)};
     lmd_buf out = {0};
     int rc;
     if (lmd_search_json(&out, d->table[dir], &r, &ctx, &err) < 0)
-        rc = lmd_http_error(c, 500, "%s", err.msg);
+        rc = lmd_http_error(c, lmd_http_status_of(err.code), "%s", err.msg);
     else
         rc = lmd_http_json(c, 200, &out);
     lmd_buf_free(&out);

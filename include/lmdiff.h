@@ -157,7 +157,8 @@ typedef struct lmd_score_opts {
     int max_batch_tokens; /* tokens per forward batch; 0 = default (8192) */
 } lmd_score_opts;
 /* The defaults: `lmd_score_opts o = LMD_SCORE_OPTS_INIT;` */
-#define LMD_SCORE_OPTS_INIT {.top_k = 10, .n_threads = 0, .max_batch_tokens = 0}
+#define LMD_SCORE_OPTS_INIT                                                                        \
+    { .top_k = 10, .n_threads = 0, .max_batch_tokens = 0 }
 
 /* Scores n_texts token sequences in one batch.  A BOS id is prepended to each
  * and never reported; texts longer than the context are scored with a sliding

@@ -163,10 +163,11 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
                 lmd_fail_code(err, LMD_ERR_BAD_INPUT,
                               "%s: token id %d (text %zu, position %zu) is outside the vocabulary "
                               "of %d",
-                         m->name, ids[t][i], t, i, V);
+                              m->name, ids[t][i], t, i, V);
                 goto done;
             }
-        if (lmd_scores_alloc(&out[t], n, k, err) < 0 || !(seq[t] = malloc((n + 1) * sizeof **seq)) ||
+        if (lmd_scores_alloc(&out[t], n, k, err) < 0 ||
+            !(seq[t] = malloc((n + 1) * sizeof **seq)) ||
             cut_windows(t, n, W, &ws, &nw, &wcap) < 0) {
             lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
             goto done;

@@ -36,23 +36,34 @@ int lmd_fail_code(lmd_error *err, lmd_error_code code, const char *fmt, ...) {
 lmd_error_code lmd_errno_code(int e) {
     switch (e) {
     case ENOENT:
-    case ENOTDIR: return LMD_ERR_NOT_FOUND;
-    case ENOMEM: return LMD_ERR_NO_MEMORY;
+    case ENOTDIR:
+        return LMD_ERR_NOT_FOUND;
+    case ENOMEM:
+        return LMD_ERR_NO_MEMORY;
     case EWOULDBLOCK:
-    case EBUSY: return LMD_ERR_BUSY;
-    default: return LMD_ERR_IO;
+    case EBUSY:
+        return LMD_ERR_BUSY;
+    default:
+        return LMD_ERR_IO;
     }
 }
 
 const char *lmd_error_code_name(lmd_error_code code) {
     switch (code) {
-    case LMD_ERR_BAD_INPUT: return "BAD_INPUT";
-    case LMD_ERR_NOT_FOUND: return "NOT_FOUND";
-    case LMD_ERR_UNSUPPORTED: return "UNSUPPORTED";
-    case LMD_ERR_NO_MEMORY: return "NO_MEMORY";
-    case LMD_ERR_IO: return "IO";
-    case LMD_ERR_BUSY: return "BUSY";
-    default: return "FAILED";
+    case LMD_ERR_BAD_INPUT:
+        return "BAD_INPUT";
+    case LMD_ERR_NOT_FOUND:
+        return "NOT_FOUND";
+    case LMD_ERR_UNSUPPORTED:
+        return "UNSUPPORTED";
+    case LMD_ERR_NO_MEMORY:
+        return "NO_MEMORY";
+    case LMD_ERR_IO:
+        return "IO";
+    case LMD_ERR_BUSY:
+        return "BUSY";
+    default:
+        return "FAILED";
     }
 }
 

@@ -92,9 +92,9 @@ static int run_server(void *p) {
 
 int cmd_serve(int argc, char **argv) {
     const char *m1 = NULL, *m2 = NULL, *host = NULL, *port = NULL, *threads = NULL, *web = NULL,
-               *maxb = NULL, *maxt = NULL, *tmo = NULL, *nosup = NULL, *hlp = NULL,
-               *workers = NULL, *queue = NULL, *htmo = NULL, *btmo = NULL, *maxc = NULL,
-               *maxip = NULL, *allow = NULL;
+               *maxb = NULL, *maxt = NULL, *tmo = NULL, *nosup = NULL, *hlp = NULL, *workers = NULL,
+               *queue = NULL, *htmo = NULL, *btmo = NULL, *maxc = NULL, *maxip = NULL,
+               *allow = NULL;
     /* --config may repeat: collect them by hand before the generic parser */
     const char *configs[64];
     int nconf = 0;
@@ -112,15 +112,24 @@ int cmd_serve(int argc, char **argv) {
             rest[nrest++] = argv[i];
         }
     }
-    cli_opt opts[] = {{"--m1", 1, &m1},          {"--m2", 1, &m2},
-                      {"--host", 1, &host},      {"--port", 1, &port},
-                      {"--threads", 1, &threads}, {"--web", 1, &web},
-                      {"--max-body", 1, &maxb},  {"--max-tokens", 1, &maxt},
-                      {"--timeout", 1, &tmo},    {"--no-supervise", 0, &nosup},
-                      {"--help", 0, &hlp},       {"--workers", 1, &workers},
-                      {"--queue", 1, &queue},    {"--header-timeout", 1, &htmo},
-                      {"--body-timeout", 1, &btmo}, {"--max-connections", 1, &maxc},
-                      {"--max-per-ip", 1, &maxip}, {"--allow-host", 1, &allow}};
+    cli_opt opts[] = {{"--m1", 1, &m1},
+                      {"--m2", 1, &m2},
+                      {"--host", 1, &host},
+                      {"--port", 1, &port},
+                      {"--threads", 1, &threads},
+                      {"--web", 1, &web},
+                      {"--max-body", 1, &maxb},
+                      {"--max-tokens", 1, &maxt},
+                      {"--timeout", 1, &tmo},
+                      {"--no-supervise", 0, &nosup},
+                      {"--help", 0, &hlp},
+                      {"--workers", 1, &workers},
+                      {"--queue", 1, &queue},
+                      {"--header-timeout", 1, &htmo},
+                      {"--body-timeout", 1, &btmo},
+                      {"--max-connections", 1, &maxc},
+                      {"--max-per-ip", 1, &maxip},
+                      {"--allow-host", 1, &allow}};
     const char *pos[1];
     if (cli_parse("serve", nrest, rest, opts, (int)(sizeof opts / sizeof opts[0]), pos, 0) < 0)
         return 2;

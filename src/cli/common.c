@@ -21,10 +21,14 @@ int cli_error(const char *fmt, ...) {
 
 int cli_exit_status(lmd_error_code code) {
     switch (code) {
-    case LMD_ERR_IO: return 3;
-    case LMD_ERR_NO_MEMORY: return 4;
-    case LMD_ERR_BUSY: return 5;
-    default: return 1;
+    case LMD_ERR_IO:
+        return 3;
+    case LMD_ERR_NO_MEMORY:
+        return 4;
+    case LMD_ERR_BUSY:
+        return 5;
+    default:
+        return 1;
     }
 }
 

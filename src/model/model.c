@@ -218,8 +218,8 @@ int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
             ll += (size_t)snprintf(list + ll, sizeof list - ll, "%s%s (%s)", i ? ", " : "",
                                    archs_known[i].arch, archs_known[i].model_type);
         lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
-                 "%s: architecture %s (model_type %s) is not supported; supported: %s",
-                 cfg_path, arch ? arch : "(none)", model_type ? model_type : "(none)", list);
+                      "%s: architecture %s (model_type %s) is not supported; supported: %s",
+                      cfg_path, arch ? arch : "(none)", model_type ? model_type : "(none)", list);
         goto done;
     }
     if (lmd_tokenizer_load(dir, &m->tok, err) < 0) goto done;

@@ -57,8 +57,11 @@ static void analyze_work(lmd_job *j) {
     }
     if (n == 0 || n > a->s->cfg.max_text_tokens) {
         free(ids);
-        if (n == 0) lmd_job_fail(j, 422, LMD_MSG_NO_TOKENS);
-        else lmd_job_fail(j, 413, "text has %zu tokens; the limit is %zu", n, a->s->cfg.max_text_tokens);
+        if (n == 0)
+            lmd_job_fail(j, 422, LMD_MSG_NO_TOKENS);
+        else
+            lmd_job_fail(j, 413, "text has %zu tokens; the limit is %zu", n,
+                         a->s->cfg.max_text_tokens);
         return;
     }
     lmd_score_opts so = LMD_SCORE_OPTS_INIT;
@@ -89,7 +92,8 @@ static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const c
         return *rc = lmd_http_error(c, 400, "\"m1\", \"m2\" and \"text\" must be strings"), NULL;
     size_t tl = strlen(jt->valuestring); /* no NUL inside: lmd_json_check */
     size_t bad = lmd_utf8_check(jt->valuestring, tl);
-    if (bad != tl) return *rc = lmd_http_error(c, 400, "text is not valid UTF-8 (byte %zu)", bad), NULL;
+    if (bad != tl)
+        return *rc = lmd_http_error(c, 400, "text is not valid UTF-8 (byte %zu)", bad), NULL;
     const app_model *m1 = lmd_app_find_model(s->app, j1->valuestring);
     const app_model *m2 = lmd_app_find_model(s->app, j2->valuestring);
     if (!m1 || !m2)
@@ -98,8 +102,10 @@ static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const c
                NULL;
     if (tl == 0) return *rc = lmd_http_error(c, 422, "text is empty"), NULL;
     if (strcmp(m1->group, m2->group))
-        return *rc = lmd_http_error(c, 422, "models '%s' and '%s' have different tokenizers and "
-                                            "cannot be compared token by token", m1->id, m2->id),
+        return *rc = lmd_http_error(c, 422,
+                                    "models '%s' and '%s' have different tokenizers and "
+                                    "cannot be compared token by token",
+                                    m1->id, m2->id),
                NULL;
     analyze_job *a = calloc(1, sizeof *a);
     if (!a || !(a->text = malloc(tl + 1))) {
@@ -127,8 +133,10 @@ static int post_analyze(lmd_server *s, struct MHD_Connection *c, const char *bod
         return lmd_http_error(c, 400, "the request body is not valid JSON (at byte %zu)", at);
     }
     int rc = MHD_YES;
-    if (!cJSON_IsObject(req)) rc = lmd_http_error(c, 400, "the request body is not a JSON object");
-    else *defer = analyze_job_new(s, c, req, &rc);
+    if (!cJSON_IsObject(req))
+        rc = lmd_http_error(c, 400, "the request body is not a JSON object");
+    else
+        *defer = analyze_job_new(s, c, req, &rc);
     cJSON_Delete(req);
     return rc;
 }

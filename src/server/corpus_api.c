@@ -54,7 +54,8 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     }
     for (int w = 0; w < 2; w++) {
         char *cp = lmd_table_cache_path(ds->table[0], w);
-        int crc = cp ? lmd_cache_open(cp, &ds->cache[w], err) : lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+        int crc = cp ? lmd_cache_open(cp, &ds->cache[w], err)
+                     : lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
         free(cp);
         if (crc < 0) goto fail;
     }
@@ -171,7 +172,8 @@ int lmd_api_search(lmd_server *s, struct MHD_Connection *c) {
     lmd_search_opts so = {.column = col, .order = (lmd_order)ord, .top = (size_t)k, .bins = (int)bins};
     lmd_search_result r;
     lmd_error err;
-    if (lmd_search(d->table[dir], &so, &r, &err) < 0) return lmd_http_error(c, lmd_http_status_of(err.code), "%s", err.msg);
+    if (lmd_search(d->table[dir], &so, &r, &err) < 0)
+        return lmd_http_error(c, lmd_http_status_of(err.code), "%s", err.msg);
     lmd_corpus_json_ctx ctx = {.m1 = m1, .m2 = m2, .dataset = ds_id,
                                .c1 = d->cache[dir], .c2 = d->cache[1 - dir],
                                .tok = lmd_model_tokenizer(a->model)};

@@ -54,7 +54,8 @@ void lmd_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context
     lmd_guard *g = ((lmd_server *)cls)->guard;
     lmd_conn *k = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!ci || !(k = calloc(1, sizeof *k))) return; /* untracked: only the idle timeout */
         k->g = g;
         k->fd = ci->connect_fd;
@@ -68,8 +69,10 @@ void lmd_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context
         *socket_context = k;
     } else if (k) { /* closed: the socket is still open until this returns */
         pthread_mutex_lock(&g->mu);
-        if (k->prev) k->prev->next = k->next;
-        else g->head = k->next;
+        if (k->prev)
+            k->prev->next = k->next;
+        else
+            g->head = k->next;
         if (k->next) k->next->prev = k->prev;
         pthread_mutex_unlock(&g->mu);
         free(k);
@@ -78,7 +81,8 @@ void lmd_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context
 }
 
 static void set_phase(struct MHD_Connection *c, enum phase ph) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     lmd_conn *k = ci ? ci->socket_context : NULL;
     if (!k) return;
     pthread_mutex_lock(&k->g->mu);
@@ -87,9 +91,15 @@ static void set_phase(struct MHD_Connection *c, enum phase ph) {
     pthread_mutex_unlock(&k->g->mu);
 }
 
-void lmd_guard_headers_in(struct MHD_Connection *c) { set_phase(c, WAIT_BODY); }
-void lmd_guard_body_in(struct MHD_Connection *c) { set_phase(c, ANSWERING); }
-void lmd_guard_request_done(struct MHD_Connection *c) { set_phase(c, WAIT_HEADERS); }
+void lmd_guard_headers_in(struct MHD_Connection *c) {
+    set_phase(c, WAIT_BODY);
+}
+void lmd_guard_body_in(struct MHD_Connection *c) {
+    set_phase(c, ANSWERING);
+}
+void lmd_guard_request_done(struct MHD_Connection *c) {
+    set_phase(c, WAIT_HEADERS);
+}
 
 size_t lmd_guard_sweep(lmd_server *s) {
     lmd_guard *g = s->guard;
@@ -126,8 +136,10 @@ static int in_list(const char *list, const char *name, size_t len) {
  * how a DNS-rebinding page would reach it. */
 static int host_ok(const lmd_server *s, const char *host) {
     const char *name = host, *end;
-    if (host[0] == '[') name = host + 1, end = strchr(name, ']');
-    else end = strchr(host, ':');
+    if (host[0] == '[')
+        name = host + 1, end = strchr(name, ']');
+    else
+        end = strchr(host, ':');
     size_t len = end ? (size_t)(end - name) : strlen(name);
     char buf[64];
     const char *bound = s->cfg.host;
@@ -145,9 +157,11 @@ static int host_ok(const lmd_server *s, const char *host) {
 /* 1 when the media type of a Content-Type value is application/json. */
 static int json_type(const char *ct) {
     if (!ct) return 0;
-    while (*ct == ' ' || *ct == '\t') ct++;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
     size_t n = strcspn(ct, ";");
-    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
     return n == 16 && !strncasecmp(ct, "application/json", 16);
 }
 
@@ -156,8 +170,10 @@ int lmd_guard_check_headers(lmd_server *s, struct MHD_Connection *c, const char 
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
     if (host && !host_ok(s, host)) {
         *answer = (enum MHD_Result)lmd_http_error(
-            c, 421, "the Host header \"%.200s\" does not name this server (%s); start it with "
-                    "--allow-host NAME to accept that name", host, s->cfg.host);
+            c, 421,
+            "the Host header \"%.200s\" does not name this server (%s); start it with "
+            "--allow-host NAME to accept that name",
+            host, s->cfg.host);
         return 1;
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");

@@ -61,11 +61,15 @@ int lmd_http_method(struct MHD_Connection *c, const char *allow, const char *url
 int lmd_http_status_of(lmd_error_code code) {
     switch (code) {
     case LMD_ERR_BAD_INPUT:
-    case LMD_ERR_UNSUPPORTED: return 422;
-    case LMD_ERR_NOT_FOUND: return 404;
+    case LMD_ERR_UNSUPPORTED:
+        return 422;
+    case LMD_ERR_NOT_FOUND:
+        return 404;
     case LMD_ERR_NO_MEMORY:
-    case LMD_ERR_BUSY: return 503;
-    default: return 500;
+    case LMD_ERR_BUSY:
+        return 503;
+    default:
+        return 500;
     }
 }
 
@@ -90,8 +94,8 @@ void lmd_job_fail(lmd_job *j, int status, const char *fmt, ...) {
 #define RETRY_AFTER_S "2"
 
 static int send_json(struct MHD_Connection *c, int status, const lmd_buf *b) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data ? b->data : "",
-                                                             MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(b->len, b->data ? b->data : "", MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
     MHD_add_response_header(r, "Cache-Control", "no-store");
@@ -119,8 +123,10 @@ static enum MHD_Result defer(lmd_server *s, struct MHD_Connection *c, request *r
     if (lmd_pool_reserve(s->pool) < 0) {
         j->destroy(j);
         return (enum MHD_Result)lmd_http_busy(
-            c, "the server is busy: %d analyses are running and %d are waiting; try again in "
-               "a few seconds", s->cfg.workers, s->cfg.queue);
+            c,
+            "the server is busy: %d analyses are running and %d are waiting; try again in "
+            "a few seconds",
+            s->cfg.workers, s->cfg.queue);
     }
     j->c = c;
     rq->job = j;
@@ -183,8 +189,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                                                s->cfg.max_body);
     if (!strncmp(url, "/api/", 5)) {
         lmd_job *j = NULL;
-        int rc = lmd_api_route(s, c, url, method, rq->body.data ? rq->body.data : "",
-                               rq->body.len, &j);
+        int rc =
+            lmd_api_route(s, c, url, method, rq->body.data ? rq->body.data : "", rq->body.len, &j);
         return j ? defer(s, c, rq, j) : (enum MHD_Result)rc;
     }
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))

@@ -48,7 +48,8 @@ struct lmd_job {
     lmd_job *next;
 };
 /* Sets status and an {"error": ...} body. */
-void lmd_job_fail(lmd_job *j, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void lmd_job_fail(lmd_job *j, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 typedef struct lmd_pool lmd_pool;
 /* `workers` threads; at most `capacity` jobs wait besides the running ones. */
@@ -101,7 +102,8 @@ unsigned lmd_guard_fd_budget(unsigned want);
  * NOT_FOUND 404, NO_MEMORY, BUSY 503, IO and the rest 500. */
 int lmd_http_status_of(lmd_error_code code);
 /* 503 with Retry-After, as JSON. */
-int lmd_http_busy(struct MHD_Connection *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int lmd_http_busy(struct MHD_Connection *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 int lmd_http_send(struct MHD_Connection *c, int status, const char *type, const void *data,
                   size_t len, const char *cache);

@@ -40,21 +40,29 @@ int lmd_json_check(const char *body, size_t len, char *msg, size_t msg_len) {
         long u = i + 6 <= len ? hex4(body + i + 2) : -1;
         if (u < 0) continue; /* malformed: cJSON says so */
         if (u == 0) {
-            snprintf(msg, msg_len, "a JSON string has \\u0000 (a NUL) at byte %zu; texts and ids "
-                                   "must not contain NUL characters", i);
+            snprintf(msg, msg_len,
+                     "a JSON string has \\u0000 (a NUL) at byte %zu; texts and ids "
+                     "must not contain NUL characters",
+                     i);
             return -1;
         }
         if (u >= 0xDC00 && u <= 0xDFFF) {
-            snprintf(msg, msg_len, "a JSON string has a lone low surrogate \\u%04lX at byte %zu "
-                                   "(it must follow a high surrogate \\uD800-\\uDBFF)", u, i);
+            snprintf(msg, msg_len,
+                     "a JSON string has a lone low surrogate \\u%04lX at byte %zu "
+                     "(it must follow a high surrogate \\uD800-\\uDBFF)",
+                     u, i);
             return -1;
         }
         if (u >= 0xD800 && u <= 0xDBFF) {
-            long lo = i + 12 <= len && body[i + 6] == '\\' && body[i + 7] == 'u' ? hex4(body + i + 8) : -1;
+            long lo = i + 12 <= len && body[i + 6] == '\\' && body[i + 7] == 'u'
+                          ? hex4(body + i + 8)
+                          : -1;
             if (lo < 0xDC00 || lo > 0xDFFF) {
-                snprintf(msg, msg_len, "a JSON string has a lone high surrogate \\u%04lX at byte "
-                                       "%zu (it must be followed by a low surrogate "
-                                       "\\uDC00-\\uDFFF)", u, i);
+                snprintf(msg, msg_len,
+                         "a JSON string has a lone high surrogate \\u%04lX at byte "
+                         "%zu (it must be followed by a low surrogate "
+                         "\\uDC00-\\uDFFF)",
+                         u, i);
                 return -1;
             }
             i += 6; /* the pair's low half is checked */

@@ -25,7 +25,8 @@ static void *worker(void *arg) {
     for (;;) {
         pthread_mutex_lock(&p->mu);
         /* stopping: leave only when no reserved slot can still bring a job */
-        while (!p->head && !(p->stopping && p->reserved == 0)) pthread_cond_wait(&p->cv, &p->mu);
+        while (!p->head && !(p->stopping && p->reserved == 0))
+            pthread_cond_wait(&p->cv, &p->mu);
         lmd_job *j = p->head;
         if (j) {
             p->head = j->next;
@@ -34,8 +35,10 @@ static void *worker(void *arg) {
         int stopping = p->stopping;
         pthread_mutex_unlock(&p->mu);
         if (!j) return NULL;
-        if (stopping) lmd_job_fail(j, 503, "the server is shutting down");
-        else j->work(j);
+        if (stopping)
+            lmd_job_fail(j, 503, "the server is shutting down");
+        else
+            j->work(j);
         MHD_resume_connection(j->c); /* the HTTP thread owns j again */
         pthread_mutex_lock(&p->mu);
         p->reserved--;
@@ -72,8 +75,10 @@ int lmd_pool_reserve(lmd_pool *p) {
 void lmd_pool_push(lmd_pool *p, lmd_job *j) {
     pthread_mutex_lock(&p->mu);
     j->next = NULL;
-    if (p->tail) p->tail->next = j;
-    else p->head = j;
+    if (p->tail)
+        p->tail->next = j;
+    else
+        p->head = j;
     p->tail = j;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -92,7 +97,8 @@ void lmd_pool_free(lmd_pool *p) {
     p->stopping = 1; /* queued jobs are answered 503; running ones finish */
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n_workers; i++) pthread_join(p->workers[i], NULL);
+    for (int i = 0; i < p->n_workers; i++)
+        pthread_join(p->workers[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->workers);

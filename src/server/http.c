@@ -34,9 +34,20 @@ int lmd_http_send(struct MHD_Connection *c, int status, const char *type, const 
     return ok;
 }
 
+/* Seconds a client should wait after a 503 before it tries again. */
+#define RETRY_AFTER_S "2"
+
 int lmd_http_json(struct MHD_Connection *c, int status, const lmd_buf *b) {
-    return lmd_http_send(c, status, "application/json; charset=utf-8", b->data ? b->data : "",
-                         b->len, NULL);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(b->len, b->data ? b->data : "", MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (status == 503) MHD_add_response_header(r, "Retry-After", RETRY_AFTER_S);
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ok;
 }
 
 int lmd_http_method(struct MHD_Connection *c, const char *allow, const char *url) {
@@ -90,29 +101,13 @@ void lmd_job_fail(lmd_job *j, int status, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* Seconds a client should wait after a 503 before it tries again. */
-#define RETRY_AFTER_S "2"
-
-static int send_json(struct MHD_Connection *c, int status, const lmd_buf *b) {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(b->len, b->data ? b->data : "", MHD_RESPMEM_MUST_COPY);
-    if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    if (status == 503) MHD_add_response_header(r, "Retry-After", RETRY_AFTER_S);
-    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ok;
-}
-
 int lmd_http_busy(struct MHD_Connection *c, const char *fmt, ...) {
     lmd_buf b = {0};
     va_list ap;
     va_start(ap, fmt);
     error_body(&b, fmt, ap);
     va_end(ap);
-    int rc = send_json(c, 503, &b);
+    int rc = lmd_http_json(c, 503, &b);
     lmd_buf_free(&b);
     return rc;
 }
@@ -139,7 +134,7 @@ static enum MHD_Result defer(lmd_server *s, struct MHD_Connection *c, request *r
 static enum MHD_Result answer_job(struct MHD_Connection *c, request *rq) {
     lmd_job *j = rq->job;
     rq->job = NULL;
-    enum MHD_Result rc = (enum MHD_Result)send_json(c, j->status, &j->body);
+    enum MHD_Result rc = (enum MHD_Result)lmd_http_json(c, j->status, &j->body);
     j->destroy(j);
     return rc;
 }
@@ -150,7 +145,7 @@ int lmd_http_error(struct MHD_Connection *c, int status, const char *fmt, ...) {
     va_start(ap, fmt);
     error_body(&b, fmt, ap);
     va_end(ap);
-    int rc = send_json(c, status, &b);
+    int rc = lmd_http_json(c, status, &b);
     lmd_buf_free(&b);
     return rc;
 }

@@ -107,6 +107,7 @@ int lmd_http_busy(struct MHD_Connection *c, const char *fmt, ...)
 
 int lmd_http_send(struct MHD_Connection *c, int status, const char *type, const void *data,
                   size_t len, const char *cache);
+/* A JSON answer; a 503 gets Retry-After. */
 int lmd_http_json(struct MHD_Connection *c, int status, const lmd_buf *b);
 /* A 405 with the Allow header. */
 int lmd_http_method(struct MHD_Connection *c, const char *allow, const char *url);

@@ -34,7 +34,8 @@ const app_model *lmd_app_find_model(const lmd_app *app, const char *id) {
 
 int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error *err) {
     char real[PATH_MAX];
-    if (!realpath(dir, real)) return lmd_fail(err, "%s: no such folder", dir);
+    if (!realpath(dir, real))
+        return lmd_fail_code(err, LMD_ERR_NOT_FOUND, "%s: no such folder", dir);
     for (size_t i = 0; i < app->n_models; i++)
         if (!strcmp(app->models[i].dir, real)) {
             if (id) *id = app->models[i].id;
@@ -70,8 +71,10 @@ int lmd_app_add_demo(lmd_app *app, const char *dir, lmd_error *err) {
     const char *root = dir ? dir : LMD_SOURCE_DIR "/build/demo";
     DIR *d = opendir(root);
     if (!d)
-        return lmd_fail(err, "%s: no demo data; run 'make run' once (it preprocesses the demo "
-                             "models), or give --config DIR or --m1 DIR --m2 DIR", root);
+        return lmd_fail_code(err, LMD_ERR_NOT_FOUND,
+                             "%s: no demo data; run 'make run' once (it preprocesses the demo "
+                             "models), or give --config DIR or --m1 DIR --m2 DIR",
+                             root);
     struct dirent *e;
     char **names = NULL;
     size_t n = 0;
@@ -99,6 +102,7 @@ int lmd_app_add_demo(lmd_app *app, const char *dir, lmd_error *err) {
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     if (rc == 0 && n == 0)
-        return lmd_fail(err, "%s: no preprocessed folders; run 'make run' once", root);
+        return lmd_fail_code(err, LMD_ERR_NOT_FOUND,
+                             "%s: no preprocessed folders; run 'make run' once", root);
     return rc;
 }

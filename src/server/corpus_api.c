@@ -26,8 +26,10 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     const char *d1 = json_str(meta, "m1_dir"), *d2 = json_str(meta, "m2_dir");
     const char *name = json_str(meta, "dataset_name");
     if (!d1 || !d2 || !name) {
-        lmd_fail(err, "%s: not a metadata.json written by 'lmdiff preprocess' (needs m1_dir, "
-                      "m2_dir and dataset_name)", mp);
+        lmd_fail_code(err, LMD_ERR_BAD_INPUT,
+                      "%s: not a metadata.json written by 'lmdiff preprocess' (needs m1_dir, "
+                      "m2_dir and dataset_name)",
+                      mp);
         goto done;
     }
     const char *id1, *id2;

@@ -219,7 +219,7 @@ int lmd_server_listen(lmd_server_config *cfg, lmd_error *err) {
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)cfg->port);
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
-        return lmd_fail(err, "--host %s is not an IPv4 address", host);
+        return lmd_fail_code(err, LMD_ERR_BAD_INPUT, "--host %s is not an IPv4 address", host);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return lmd_fail(err, "socket: %s", strerror(errno));
     int one = 1;
@@ -227,7 +227,8 @@ int lmd_server_listen(lmd_server_config *cfg, lmd_error *err) {
     if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 1024) < 0) {
         int e = errno;
         close(fd);
-        return lmd_fail(err, "cannot listen on %s:%d: %s", host, cfg->port, strerror(e));
+        return lmd_fail_code(err, e == EADDRINUSE ? LMD_ERR_BUSY : LMD_ERR_IO,
+                             "cannot listen on %s:%d: %s", host, cfg->port, strerror(e));
     }
     socklen_t al = sizeof addr;
     if (getsockname(fd, (struct sockaddr *)&addr, &al) == 0) cfg->port = ntohs(addr.sin_port);

@@ -82,6 +82,16 @@ expect 400 'not valid JSON (at byte' -X POST -H "$JSON" "$U/api/analyze" -d '{"m
 expect 400 'not a JSON object' -X POST -H "$JSON" "$U/api/analyze" -d '[1]'
 stop
 
+# start-up failures exit with the status of their kind (docs/cli.md): a taken port is BUSY (5)
+$PY -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(1); print(s.getsockname()[1], flush=True); time.sleep(20)' > "$TMP/taken" &
+HOLD=$!
+for _ in $(seq 50); do [ -s "$TMP/taken" ] && break; sleep 0.1; done
+"$LMDIFF" serve --m1 "$A" --m2 "$B" --port "$(cat "$TMP/taken")" --no-supervise > /dev/null 2> "$TMP/taken.err"
+rc=$?; kill $HOLD 2>/dev/null; wait $HOLD 2>/dev/null
+[ $rc -eq 5 ] && grep -q "Address already in use" "$TMP/taken.err" && ok || bad "taken port: rc $rc $(cat "$TMP/taken.err")"
+expect_fail "not an IPv4 address" "$LMDIFF" serve --m1 "$A" --m2 "$B" --host 1.2.3 --no-supervise
+expect_fail "no such folder" "$LMDIFF" serve --m1 "$TMP/nope" --m2 "$B" --no-supervise
+
 # a text of 0 tokens after normalisation: 422 (BERT's normaliser drops U+200B, U+00AD, spaces)
 if [ -d "$BERT" ]; then
   start --m1 "$BERT" --m2 "$SRC/demo/models/bert-kjv" || bad "server start (bert)"

@@ -65,9 +65,10 @@ static int supervise(int (*fn)(void *), void *arg) {
         while (waitpid(pid, &st, 0) < 0) {
         }
         child_pid = 0;
-        /* exit 0: stopped; exit 1: could not start (said why).  Anything else is a
-         * crash: a signal, or a sanitizer's or abort()'s exit status. */
-        if (stopping || (WIFEXITED(st) && WEXITSTATUS(st) <= 1))
+        /* exit 0: stopped; exit 1-5: could not start (said why; cli_lib_error's
+         * statuses).  Anything else is a crash: a signal, or a sanitizer's or
+         * abort()'s exit status. */
+        if (stopping || (WIFEXITED(st) && WEXITSTATUS(st) <= 5))
             return WIFEXITED(st) ? WEXITSTATUS(st) : 0;
         if (WIFSIGNALED(st))
             fprintf(stderr, "lmdiff serve: the server died (signal %d); restarting\n", WTERMSIG(st));

@@ -102,7 +102,7 @@ int cmd_diff(int argc, char **argv) {
     if (measure && (m = lmd_measure_parse(measure)) < 0)
         return cli_usage_error("diff", "unknown measure '%s' (prob, logprob, rank, rank_clamped, "
                                        "topk, entropy)", measure);
-    lmd_score_opts so = {.top_k = 10};
+    lmd_score_opts so = LMD_SCORE_OPTS_INIT;
     long v, clamp = LMD_DEFAULT_CLAMP;
     if (topk) {
         if (cli_int("diff", "--top-k", topk, 1, 1000, &v) < 0) return 2;

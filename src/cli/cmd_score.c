@@ -90,7 +90,7 @@ int cmd_score(int argc, char **argv) {
     if (np < 1) return cli_usage_error("score", "missing MODEL_DIR");
     if ((np == 2) == (file != NULL))
         return cli_usage_error("score", "give the text either as an argument or with --file");
-    lmd_score_opts so = {.top_k = 10};
+    lmd_score_opts so = LMD_SCORE_OPTS_INIT;
     long v;
     if (topk) {
         if (cli_int("score", "--top-k", topk, 1, 1000, &v) < 0) return 2;

@@ -22,7 +22,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     const char *path = getenv("LMD_FUZZ_SPM_MODEL");
     const char *tries[] = {path, "../shared/fixtures/tokenizers/llama2/tokenizer.model",
                            LMD_SOURCE_DIR "/../shared/fixtures/tokenizers/llama2/tokenizer.model"};
-    lmd_error err = {{0}};
+    lmd_error err = {0};
     for (size_t i = 0; i < 3; i++) {
         char *data;
         size_t len;

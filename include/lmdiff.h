@@ -7,7 +7,8 @@
  * Conventions
  *   - Every function that can fail returns 0 on success and -1 on failure and
  *     fills the caller's lmd_error with a message that names the file and the
- *     problem.  The library never prints and never exits.
+ *     problem, and a code (lmd_error_code) that says what kind of failure it
+ *     is.  The library never prints and never exits.
  *   - Handles are opaque.  A loaded model or tokenizer is immutable and may be
  *     shared by any number of threads.
  *   - Ranks are 1-based everywhere in this API (1 = the model's top choice).
@@ -24,9 +25,26 @@ extern "C" {
 
 #define LMD_VERSION "0.1.0"
 
+/* What kind of failure an lmd_error is: for a program that reacts to it
+ * (the server's HTTP status, the CLI's exit status).  The message says the
+ * rest. */
+typedef enum lmd_error_code {
+    LMD_ERR_FAILED = 1,  /* not classified further */
+    LMD_ERR_BAD_INPUT,   /* a file or text is malformed or out of range */
+    LMD_ERR_NOT_FOUND,   /* a file, folder, tensor or id does not exist */
+    LMD_ERR_UNSUPPORTED, /* well-formed, but lmdiff cannot handle it */
+    LMD_ERR_NO_MEMORY,   /* an allocation failed */
+    LMD_ERR_IO,          /* reading or writing failed (disk full, permissions) */
+    LMD_ERR_BUSY,        /* in use by someone else (a lock); try again later */
+} lmd_error_code;
+
 typedef struct lmd_error {
     char msg[1024];
+    lmd_error_code code; /* set together with msg */
 } lmd_error;
+
+/* "BAD_INPUT", "NOT_FOUND", ...; "FAILED" for an unknown code. */
+const char *lmd_error_code_name(lmd_error_code code);
 
 /* ---------------------------------------------------------------- tokenizer */
 
@@ -167,6 +185,9 @@ typedef struct lmd_score_opts {
     int n_threads; /* 0 = OpenMP's default */
     int max_batch_tokens; /* tokens per forward batch; 0 = default (8192) */
 } lmd_score_opts;
+/* The defaults: `lmd_score_opts o = LMD_SCORE_OPTS_INIT;` */
+#define LMD_SCORE_OPTS_INIT                                                                        \
+    { .top_k = 10, .n_threads = 0, .max_batch_tokens = 0 }
 
 /* Scores n_texts token sequences in one batch.  A BOS id is prepended to each
  * and never reported; texts longer than the context are scored with a sliding
@@ -177,13 +198,16 @@ typedef struct lmd_score_opts {
 int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n_ids,
                   size_t n_texts, const lmd_score_opts *opts, lmd_scores *out, lmd_error *err);
 
-/* Tokenizes and scores one text. */
+/* Tokenizes and scores one text.  A text of 0 tokens (empty, or only
+ * characters the normaliser removes) fails with LMD_ERR_BAD_INPUT and
+ * LMD_MSG_NO_TOKENS. */
+#define LMD_MSG_NO_TOKENS "the text has no tokens after normalisation"
 int lmd_score_text(const lmd_model *m, const char *text, size_t len, const lmd_score_opts *opts,
                    lmd_scores *out, lmd_error *err);
 
 /* Allocates the arrays of s for n tokens and k predictions each, zeroed
  * (for callers that build scores themselves, e.g. from a cache). */
-int lmd_scores_alloc(lmd_scores *s, size_t n, int k);
+int lmd_scores_alloc(lmd_scores *s, size_t n, int k, lmd_error *err);
 void lmd_scores_free(lmd_scores *s);
 
 /* Two tokenizers that give the same ids for every text (the same hash). */

@@ -227,6 +227,9 @@ typedef struct lmd_analyze_opts {
     void *progress_ctx;
     volatile sig_atomic_t *cancel; /* when it becomes non-zero: stop, keep OUT.partial */
 } lmd_analyze_opts;
+/* The defaults: `lmd_analyze_opts o = LMD_ANALYZE_OPTS_INIT;` */
+#define LMD_ANALYZE_OPTS_INIT                                                                      \
+    { .top_k = 10, .first_n = 0 }
 
 typedef struct lmd_analyze_stats {
     uint64_t n_texts;      /* texts in the cache */
@@ -342,6 +345,8 @@ typedef struct lmd_compare_opts {
     void *progress_ctx;
     volatile sig_atomic_t *cancel;
 } lmd_compare_opts;
+#define LMD_COMPARE_OPTS_INIT                                                                      \
+    { .max_clamp_rank = 50, .force = 0 }
 
 typedef struct lmd_compare_out {
     char *csv[2]; /* m1_m2, m2_m1 */
@@ -403,6 +408,8 @@ typedef struct lmd_search_opts {
     size_t top; /* 0 = 50 */
     int bins;   /* 0 = 30 */
 } lmd_search_opts;
+#define LMD_SEARCH_OPTS_INIT                                                                       \
+    { .column = 0, .order = LMD_ORDER_ABS, .top = 50, .bins = 30 }
 
 typedef struct lmd_search_hit {
     uint64_t index;

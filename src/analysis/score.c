@@ -38,7 +38,7 @@ void lmd_scores_free(lmd_scores *s) {
     memset(s, 0, sizeof *s);
 }
 
-int lmd_scores_alloc(lmd_scores *s, size_t n, int k) {
+int lmd_scores_alloc(lmd_scores *s, size_t n, int k, lmd_error *err) {
     memset(s, 0, sizeof *s);
     s->n = n;
     s->k = k;
@@ -53,7 +53,8 @@ int lmd_scores_alloc(lmd_scores *s, size_t n, int k) {
     if (!s->ids || !s->prob || !s->logprob || !s->rank || !s->entropy || !s->topk_ids ||
         !s->topk_prob) {
         lmd_scores_free(s);
-        return -1;
+        return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for the scores of %zu tokens",
+                             n);
     }
     return 0;
 }
@@ -152,21 +153,23 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
     int rc = -1;
     for (size_t t = 0; t < n_texts; t++) memset(&out[t], 0, sizeof out[t]);
     if (!seq) {
-        lmd_fail(err, "out of memory");
+        lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
         goto done;
     }
     for (size_t t = 0; t < n_texts; t++) {
         size_t n = n_ids[t];
         for (size_t i = 0; i < n; i++)
             if (ids[t][i] < 0 || ids[t][i] >= V) {
-                lmd_fail(err, "%s: token id %d (text %zu, position %zu) is outside the vocabulary "
+                lmd_fail_code(err, LMD_ERR_BAD_INPUT,
+                              "%s: token id %d (text %zu, position %zu) is outside the vocabulary "
                               "of %d",
-                         m->name, ids[t][i], t, i, V);
+                              m->name, ids[t][i], t, i, V);
                 goto done;
             }
-        if (lmd_scores_alloc(&out[t], n, k) < 0 || !(seq[t] = malloc((n + 1) * sizeof **seq)) ||
+        if (lmd_scores_alloc(&out[t], n, k, err) < 0 ||
+            !(seq[t] = malloc((n + 1) * sizeof **seq)) ||
             cut_windows(t, n, W, &ws, &nw, &wcap) < 0) {
-            lmd_fail(err, "out of memory");
+            lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
             goto done;
         }
         seq[t][0] = bos;
@@ -183,7 +186,7 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
     seqs = malloc((nw ? nw : 1) * sizeof *seqs);
     row_of = malloc((nw ? nw : 1) * sizeof *row_of);
     if (!hidden || !hrows || !logits || !scratch || !tk_val || !tk_id || !seqs || !row_of) {
-        lmd_fail(err, "out of memory for scoring buffers");
+        lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for scoring buffers");
         goto done;
     }
     for (size_t w0 = 0; w0 < nw;) {
@@ -215,7 +218,7 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
                 }
             }
             if (lmd_model_logits(m, hrows, (size_t)nb, logits, (size_t)V) < 0) {
-                lmd_fail(err, "out of memory for the output layer");
+                lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for the output layer");
                 goto done;
             }
 #pragma omp parallel for schedule(static)
@@ -246,6 +249,10 @@ int lmd_score_text(const lmd_model *m, const char *text, size_t len, const lmd_s
     size_t n;
     memset(out, 0, sizeof *out);
     if (lmd_tokenize(m->tok, text, len, &ids, &n, err) < 0) return -1;
+    if (n == 0) {
+        free(ids);
+        return lmd_fail_code(err, LMD_ERR_BAD_INPUT, len ? LMD_MSG_NO_TOKENS : "the text is empty");
+    }
     const int32_t *const p[1] = {ids};
     int rc = lmd_score_ids(m, p, &n, 1, opts, out, err);
     free(ids);

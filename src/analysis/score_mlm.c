@@ -80,8 +80,7 @@ int lmd_score_mlm(const lmd_model *m, const int32_t *const *ids, const size_t *n
         total += n_ids[t];
     }
     for (size_t t = 0; t < n_texts; t++)
-        if (lmd_scores_alloc(&out[t], n_ids[t], k) < 0) {
-            lmd_fail(err, "out of memory");
+        if (lmd_scores_alloc(&out[t], n_ids[t], k, err) < 0) {
             goto fail_early;
         } else if (n_ids[t]) {
             memcpy(out[t].ids, ids[t], n_ids[t] * sizeof **ids);
@@ -106,7 +105,7 @@ int lmd_score_mlm(const lmd_model *m, const int32_t *const *ids, const size_t *n
     int rc = -1;
     if (!toks || !seqs || !sel || !ct || !ci || !hidden || !logits || !scratch || !tk_val ||
         !tk_id) {
-        lmd_fail(err, "out of memory for scoring buffers");
+        lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for scoring buffers");
         goto done;
     }
     size_t t = 0, i = 0; /* the next copy: token i of text t */
@@ -141,7 +140,7 @@ int lmd_score_mlm(const lmd_model *m, const int32_t *const *ids, const size_t *n
         for (size_t b0 = 0; b0 < nc; b0 += LOGIT_BLOCK) {
             int nb = (int)(nc - b0 < LOGIT_BLOCK ? nc - b0 : LOGIT_BLOCK);
             if (lmd_model_logits(m, hidden + b0 * (size_t)d, (size_t)nb, logits, (size_t)V) < 0) {
-                lmd_fail(err, "out of memory for the output layer");
+                lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for the output layer");
                 goto done;
             }
 #pragma omp parallel for schedule(static)

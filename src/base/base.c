@@ -17,8 +17,54 @@ int lmd_fail(lmd_error *err, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        err->code = LMD_ERR_FAILED;
     }
     return -1;
+}
+
+int lmd_fail_code(lmd_error *err, lmd_error_code code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return -1;
+}
+
+lmd_error_code lmd_errno_code(int e) {
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR:
+        return LMD_ERR_NOT_FOUND;
+    case ENOMEM:
+        return LMD_ERR_NO_MEMORY;
+    case EWOULDBLOCK:
+    case EBUSY:
+        return LMD_ERR_BUSY;
+    default:
+        return LMD_ERR_IO;
+    }
+}
+
+const char *lmd_error_code_name(lmd_error_code code) {
+    switch (code) {
+    case LMD_ERR_BAD_INPUT:
+        return "BAD_INPUT";
+    case LMD_ERR_NOT_FOUND:
+        return "NOT_FOUND";
+    case LMD_ERR_UNSUPPORTED:
+        return "UNSUPPORTED";
+    case LMD_ERR_NO_MEMORY:
+        return "NO_MEMORY";
+    case LMD_ERR_IO:
+        return "IO";
+    case LMD_ERR_BUSY:
+        return "BUSY";
+    default:
+        return "FAILED";
+    }
 }
 
 void lmd_err_prefix(lmd_error *err, const char *fmt, ...) {
@@ -43,7 +89,7 @@ int lmd_read_file(const char *path, char **data, size_t *len, lmd_error *err) {
     *data = NULL;
     *len = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return lmd_fail(err, "%s: %s", path, strerror(errno));
+    if (!f) return lmd_fail_code(err, lmd_errno_code(errno), "%s: %s", path, strerror(errno));
     lmd_buf b = {0};
     char chunk[65536];
     size_t got;
@@ -51,18 +97,18 @@ int lmd_read_file(const char *path, char **data, size_t *len, lmd_error *err) {
         if (lmd_buf_put(&b, chunk, got) < 0) {
             fclose(f);
             lmd_buf_free(&b);
-            return lmd_fail(err, "%s: out of memory", path);
+            return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "%s: out of memory", path);
         }
     }
     int bad = ferror(f);
     fclose(f);
     if (bad) {
         lmd_buf_free(&b);
-        return lmd_fail(err, "%s: read error", path);
+        return lmd_fail_code(err, LMD_ERR_IO, "%s: read error", path);
     }
     if (lmd_buf_put(&b, "", 1) < 0) { /* NUL terminator, not counted */
         lmd_buf_free(&b);
-        return lmd_fail(err, "%s: out of memory", path);
+        return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "%s: out of memory", path);
     }
     *data = b.data;
     *len = b.len - 1;
@@ -73,15 +119,16 @@ int lmd_map_file(const char *path, lmd_map *map, lmd_error *err) {
     map->data = NULL;
     map->len = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return lmd_fail(err, "%s: %s", path, strerror(errno));
+    if (fd < 0) return lmd_fail_code(err, lmd_errno_code(errno), "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0) {
+        int e = errno;
         close(fd);
-        return lmd_fail(err, "%s: %s", path, strerror(errno));
+        return lmd_fail_code(err, lmd_errno_code(e), "%s: %s", path, strerror(e));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return lmd_fail(err, "%s: not a regular file", path);
+        return lmd_fail_code(err, LMD_ERR_BAD_INPUT, "%s: not a regular file", path);
     }
     if (st.st_size == 0) {
         close(fd);
@@ -89,7 +136,8 @@ int lmd_map_file(const char *path, lmd_map *map, lmd_error *err) {
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
-    if (p == MAP_FAILED) return lmd_fail(err, "%s: mmap: %s", path, strerror(errno));
+    if (p == MAP_FAILED)
+        return lmd_fail_code(err, lmd_errno_code(errno), "%s: mmap: %s", path, strerror(errno));
     map->data = p;
     map->len = (size_t)st.st_size;
     return 0;

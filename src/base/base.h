@@ -16,11 +16,16 @@
 #define LMD_PRINTF(a, b)
 #endif
 
-/* Fills err (may be NULL) and returns -1, so that callers can write
- * `return lmd_fail(err, "...")`. */
+/* Fills err (may be NULL) with the message and LMD_ERR_FAILED and returns
+ * -1, so that callers can write `return lmd_fail(err, "...")`. */
 int lmd_fail(lmd_error *err, const char *fmt, ...) LMD_PRINTF(2, 3);
+/* The same with a code (lmd_error_code). */
+int lmd_fail_code(lmd_error *err, lmd_error_code code, const char *fmt, ...) LMD_PRINTF(3, 4);
+/* The code for a failed system call's errno: ENOENT, ENOTDIR -> NOT_FOUND,
+ * ENOMEM -> NO_MEMORY, EWOULDBLOCK, EBUSY -> BUSY, anything else -> IO. */
+lmd_error_code lmd_errno_code(int e);
 
-/* Prepends "prefix: " to the message already in err. */
+/* Prepends "prefix: " to the message already in err (the code stays). */
 void lmd_err_prefix(lmd_error *err, const char *fmt, ...) LMD_PRINTF(2, 3);
 
 /* Reads a whole file into a malloc'ed buffer with a NUL after the last byte. */

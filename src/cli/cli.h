@@ -1,6 +1,6 @@
 /* cli.h - the subcommands of the lmdiff binary and the helpers they share.
  * Each subcommand lives in its own cmd_<name>.c and returns the process exit
- * status (0 ok, 1 failure, 2 usage error). */
+ * status (docs/cli.md: 0 ok, 1 failure, 2 usage error, 3-5 see cli_lib_error). */
 #ifndef LMD_CLI_H
 #define LMD_CLI_H
 
@@ -34,6 +34,11 @@ int cmd_quant_report(int argc, char **argv);
 
 /* Prints "lmdiff: <msg>" to stderr and returns 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "lmdiff: <err->msg>" to stderr and returns the exit status of its
+ * code (docs/cli.md): 1 for a problem with the input (BAD_INPUT, NOT_FOUND,
+ * UNSUPPORTED, FAILED), 3 IO, 4 NO_MEMORY, 5 BUSY. */
+int cli_lib_error(const lmd_error *err);
+int cli_exit_status(lmd_error_code code);
 /* Prints "lmdiff <cmd>: <msg>\n(try 'lmdiff <cmd> --help')" and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

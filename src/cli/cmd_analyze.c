@@ -90,7 +90,7 @@ int cmd_analyze(int argc, char **argv) {
     char *path = NULL;
     if (out && *out && out[strlen(out) - 1] == '/' && lmd_mkdirs(out, &err) < 0) {
         lmd_model_free(m);
-        return cli_error("%s", err.msg);
+        return cli_lib_error(&err);
     }
     if (!out || is_dir(out)) {
         char *base = lmd_cache_default_name(pos[1], o.model_name, o.first_n);
@@ -116,7 +116,7 @@ int cmd_analyze(int argc, char **argv) {
         if (bad) {
             free(path);
             lmd_model_free(m);
-            return cli_error("%s", err.msg);
+            return cli_lib_error(&err);
         }
     }
     char label[128];

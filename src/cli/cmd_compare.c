@@ -73,7 +73,7 @@ int cmd_compare(int argc, char **argv) {
     lmd_error err;
     int rc = lmd_compare(pos[0], pos[1], out ? out : ".", &o, &co, &err);
     lmd_progress_end(p);
-    if (rc < 0) return corpus_cancel ? (cli_error("%s", err.msg), 130) : cli_error("%s", err.msg);
+    if (rc < 0) return corpus_cancel ? (cli_error("%s", err.msg), 130) : cli_lib_error(&err);
     for (int d = 0; d < 2; d++)
         printf("%s\n%s\n", co.csv[d], co.table[d]);
     fprintf(stderr, "compared %llu texts\n", (unsigned long long)co.n_texts);

@@ -47,7 +47,7 @@ static int make(int argc, char **argv) {
                                "--type must be human_created or machine_generated, not '%s'", type);
     lmd_error err;
     lmd_dataset *ds;
-    if (lmd_dataset_load(pos[0], !nover, &ds, &err) < 0) return cli_error("%s", err.msg);
+    if (lmd_dataset_load(pos[0], !nover, &ds, &err) < 0) return cli_lib_error(&err);
     free(ds->meta.name);
     ds->meta.name = strdup(name);
     if (type) {
@@ -70,12 +70,12 @@ static int make(int argc, char **argv) {
     char *slash = strrchr(parent, '/');
     if (slash && slash != parent) {
         *slash = 0;
-        if (lmd_mkdirs(parent, &err) < 0) rc = cli_error("%s", err.msg);
+        if (lmd_mkdirs(parent, &err) < 0) rc = cli_lib_error(&err);
     }
     free(parent);
     if (!rc && !force && lmd_file_exists(path.data))
         rc = cli_error("%s exists (--force replaces it)", path.data);
-    if (!rc && lmd_dataset_save(ds, path.data, &err) < 0) rc = cli_error("%s", err.msg);
+    if (!rc && lmd_dataset_save(ds, path.data, &err) < 0) rc = cli_lib_error(&err);
     if (!rc) {
         char hex[65];
         lmd_dataset_checksum((const char *const *)ds->texts, ds->lens, ds->n_texts, hex);
@@ -96,11 +96,11 @@ static int info(int argc, char **argv) {
     if (np != 1) return cli_usage_error("dataset info", "needs a dataset FILE");
     lmd_error err;
     lmd_dataset_reader *r;
-    if (lmd_dataset_open(pos[0], &r, &err) < 0) return cli_error("%s", err.msg);
+    if (lmd_dataset_open(pos[0], &r, &err) < 0) return cli_lib_error(&err);
     lmd_dataset_summary s;
     if (lmd_dataset_scan(r, 0, &s, &err) < 0) {
         lmd_dataset_close(r);
-        return cli_error("%s", err.msg);
+        return cli_lib_error(&err);
     }
     const lmd_dataset_meta *m = lmd_dataset_get_meta(r);
     if (json) {

@@ -154,11 +154,9 @@ int cmd_diff(int argc, char **argv) {
         return cli_usage_error("diff", "give the text either as an argument or with --file");
     int m = LMD_MEASURE_LOGPROB;
     if (measure && (m = lmd_measure_parse(measure)) < 0)
-        return cli_usage_error("diff",
-                               "unknown measure '%s' (prob, logprob, rank, rank_clamped, "
-                               "topk, entropy)",
-                               measure);
-    lmd_score_opts so = {.top_k = 10};
+        return cli_usage_error("diff", "unknown measure '%s' (prob, logprob, rank, rank_clamped, "
+                                       "topk, entropy)", measure);
+    lmd_score_opts so = LMD_SCORE_OPTS_INIT;
     long v, clamp = LMD_DEFAULT_CLAMP;
     if (topk) {
         if (cli_int("diff", "--top-k", topk, 1, 1000, &v) < 0) return 2;
@@ -189,6 +187,7 @@ int cmd_diff(int argc, char **argv) {
     if (lmd_score_text(m1, text, len, &so, &a, &err) < 0 ||
         lmd_score_text(m2, text, len, &so, &b, &err) < 0) {
         cli_error("%s: %s", file ? file : "text", err.msg);
+        rc = cli_exit_status(err.code);
         goto done;
     }
     if (klopt && (!(kl = calloc(a.n ? a.n : 1, sizeof *kl)) ||

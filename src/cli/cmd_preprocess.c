@@ -58,7 +58,7 @@ static int write_metadata(const char *dir, cJSON *meta, lmd_error *err) {
     int rc = -1;
     lmd_atomic a;
     if (!path || !text)
-        lmd_fail(err, "out of memory");
+        lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     else if (lmd_atomic_open(&a, path, err) == 0) {
         fputs(text, a.f);
         fputc('\n', a.f);

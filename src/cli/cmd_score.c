@@ -92,7 +92,7 @@ int cmd_score(int argc, char **argv) {
     if (np < 1) return cli_usage_error("score", "missing MODEL_DIR");
     if ((np == 2) == (file != NULL))
         return cli_usage_error("score", "give the text either as an argument or with --file");
-    lmd_score_opts so = {.top_k = 10};
+    lmd_score_opts so = LMD_SCORE_OPTS_INIT;
     long v;
     if (topk) {
         if (cli_int("score", "--top-k", topk, 1, 1000, &v) < 0) return 2;
@@ -115,7 +115,8 @@ int cmd_score(int argc, char **argv) {
     lmd_scores s;
     int rc = 0;
     if (lmd_score_text(m, text, len, &so, &s, &err) < 0) {
-        rc = cli_error("%s: %s", file ? file : "text", err.msg);
+        cli_error("%s: %s", file ? file : "text", err.msg);
+        rc = cli_exit_status(err.code);
     } else {
         lmd_model_info info;
         lmd_model_get_info(m, &info);

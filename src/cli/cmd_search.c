@@ -193,17 +193,17 @@ int cmd_search(int argc, char **argv) {
     lmd_error err;
     char *tpath;
     if (lmd_corpus_find_table(pos[0], m1, m2, rev != NULL, &tpath, &err) < 0)
-        return cli_error("%s", err.msg);
+        return cli_lib_error(&err);
     lmd_table *t;
     if (lmd_table_open(tpath, &t, &err) < 0) {
         free(tpath);
-        return cli_error("%s", err.msg);
+        return cli_lib_error(&err);
     }
     free(tpath);
     lmd_search_result r;
     if (lmd_search(t, &so, &r, &err) < 0) {
         lmd_table_close(t);
-        return cli_error("%s", err.msg);
+        return cli_lib_error(&err);
     }
     int rc = 0;
     if (json) {
@@ -214,7 +214,7 @@ int cmd_search(int argc, char **argv) {
             p2 = lmd_table_cache_path(t, 1);
             if (p1 && p2 && lmd_file_exists(p1) && lmd_file_exists(p2)) {
                 if (lmd_cache_open(p1, &x.c1, &err) < 0 || lmd_cache_open(p2, &x.c2, &err) < 0)
-                    rc = cli_error("%s", err.msg);
+                    rc = cli_lib_error(&err);
             } else {
                 fprintf(stderr, "lmdiff search: the caches of this table are not there; "
                                 "results have no per-token data\n");
@@ -222,7 +222,7 @@ int cmd_search(int argc, char **argv) {
             if (!rc && x.c1) x.tok = find_tokenizer(pos[0], tokdir);
         }
         lmd_buf b = {0};
-        if (!rc && lmd_search_json(&b, t, &r, &x, &err) < 0) rc = cli_error("%s", err.msg);
+        if (!rc && lmd_search_json(&b, t, &r, &x, &err) < 0) rc = cli_lib_error(&err);
         if (!rc) {
             fwrite(b.data, 1, b.len, stdout);
             putchar('\n');

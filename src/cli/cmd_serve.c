@@ -22,11 +22,19 @@ static const char *help =
     "  (no models)    the embedded demo: the folders 'make run' prepared\n"
     "  --host H       address to bind (default 127.0.0.1)\n"
     "  --port P       port (default 8000; 0 = any free port)\n"
-    "  --threads N    request threads (default 4)\n"
+    "  --threads N    HTTP threads: they parse, queue and answer (default 4)\n"
+    "  --workers N    analyses that run at once (default 2)\n"
+    "  --queue N      analyses that may wait for a worker; more get 503 (default 32)\n"
     "  --web DIR      serve the web app from DIR instead of the embedded bundle\n"
     "  --max-body B   largest request body in bytes (default 1048576)\n"
-    "  --max-tokens N longest text to analyze, in tokens (default 8192)\n"
+    "  --max-tokens N longest text to analyze, in tokens (default 4096)\n"
     "  --timeout S    idle connection timeout in seconds (default 30)\n"
+    "  --header-timeout S  a request's headers must arrive within S seconds (default 10)\n"
+    "  --body-timeout S    and its body within S seconds more (default 30)\n"
+    "  --max-connections N open connections (default 1000)\n"
+    "  --max-per-ip N      open connections from one address (default 64)\n"
+    "  --allow-host NAMES  more names the Host header may give, comma-separated (the\n"
+    "                 bound address, and localhost on 127.x, are always accepted)\n"
     "  --no-supervise run the server in this process (no restart after a crash)\n"
     "  --precision P  auto (default), f32 or bf16: how the models' products run\n"
     "                 (docs/scoring.md)\n";
@@ -59,16 +67,20 @@ static int supervise(int (*fn)(void *), void *arg) {
         while (waitpid(pid, &st, 0) < 0) {
         }
         child_pid = 0;
-        /* exit 0: stopped; exit 1: could not start (said why).  Anything else is a
-         * crash: a signal, or a sanitizer's or abort()'s exit status. */
-        if (stopping || (WIFEXITED(st) && WEXITSTATUS(st) <= 1))
+        /* exit 0: stopped; exit 1-5: could not start (said why; cli_lib_error's
+         * statuses).  Anything else is a crash: a signal, or a sanitizer's or
+         * abort()'s exit status. */
+        if (stopping || (WIFEXITED(st) && WEXITSTATUS(st) <= 5))
             return WIFEXITED(st) ? WEXITSTATUS(st) : 0;
         if (WIFSIGNALED(st))
-            fprintf(stderr, "lmdiff serve: the server died (signal %d); restarting\n", WTERMSIG(st));
+            fprintf(stderr, "lmdiff serve: the server died (signal %d); restarting\n",
+                    WTERMSIG(st));
         else
-            fprintf(stderr, "lmdiff serve: the server died (exit %d); restarting\n", WEXITSTATUS(st));
+            fprintf(stderr, "lmdiff serve: the server died (exit %d); restarting\n",
+                    WEXITSTATUS(st));
         if (time(NULL) - window > 60) window = time(NULL), restarts = 0;
-        if (++restarts > 5) return cli_error("the server crashed 5 times within a minute; giving up");
+        if (++restarts > 5)
+            return cli_error("the server crashed 5 times within a minute; giving up");
     }
 }
 
@@ -80,14 +92,15 @@ typedef struct serve_args {
 static int run_server(void *p) {
     serve_args *a = p;
     lmd_error err;
-    if (lmd_server_run(a->app, &a->cfg, &err) < 0) return cli_error("%s", err.msg);
+    if (lmd_server_run(a->app, &a->cfg, &err) < 0) return cli_lib_error(&err);
     return 0;
 }
 
 int cmd_serve(int argc, char **argv) {
     const char *m1 = NULL, *m2 = NULL, *host = NULL, *port = NULL, *threads = NULL, *web = NULL,
-               *maxb = NULL, *maxt = NULL, *tmo = NULL, *nosup = NULL, *hlp = NULL,
-               *prec = NULL;
+               *maxb = NULL, *maxt = NULL, *tmo = NULL, *nosup = NULL, *hlp = NULL, *workers = NULL,
+               *queue = NULL, *htmo = NULL, *btmo = NULL, *maxc = NULL, *maxip = NULL,
+               *allow = NULL, *prec = NULL;
     /* --config may repeat: collect them by hand before the generic parser */
     const char *configs[64];
     int nconf = 0;
@@ -105,19 +118,56 @@ int cmd_serve(int argc, char **argv) {
             rest[nrest++] = argv[i];
         }
     }
-    cli_opt opts[] = {{"--m1", 1, &m1},          {"--m2", 1, &m2},
-                      {"--host", 1, &host},      {"--port", 1, &port},
-                      {"--threads", 1, &threads}, {"--web", 1, &web},
-                      {"--max-body", 1, &maxb},  {"--max-tokens", 1, &maxt},
-                      {"--timeout", 1, &tmo},    {"--no-supervise", 0, &nosup},
-                      {"--help", 0, &hlp},       {"--precision", 1, &prec}};
+    cli_opt opts[] = {{"--m1", 1, &m1},
+                      {"--m2", 1, &m2},
+                      {"--host", 1, &host},
+                      {"--port", 1, &port},
+                      {"--threads", 1, &threads},
+                      {"--web", 1, &web},
+                      {"--max-body", 1, &maxb},
+                      {"--max-tokens", 1, &maxt},
+                      {"--timeout", 1, &tmo},
+                      {"--no-supervise", 0, &nosup},
+                      {"--help", 0, &hlp},
+                      {"--workers", 1, &workers},
+                      {"--queue", 1, &queue},
+                      {"--header-timeout", 1, &htmo},
+                      {"--body-timeout", 1, &btmo},
+                      {"--max-connections", 1, &maxc},
+                      {"--max-per-ip", 1, &maxip},
+                      {"--allow-host", 1, &allow},
+                      {"--precision", 1, &prec}};
     const char *pos[1];
-    if (cli_parse("serve", nrest, rest, opts, 12, pos, 0) < 0) return 2;
+    if (cli_parse("serve", nrest, rest, opts, (int)(sizeof opts / sizeof opts[0]), pos, 0) < 0)
+        return 2;
     if (hlp) return fputs(help, stdout), 0;
     if ((m1 == NULL) != (m2 == NULL)) return cli_usage_error("serve", "give both --m1 and --m2");
-    lmd_server_config cfg = {.host = host ? host : "127.0.0.1", .port = 8000, .web_dir = web,
-                             .listen_fd = -1};
+    lmd_server_config cfg = LMD_SERVER_CONFIG_INIT;
+    if (host) cfg.host = host;
+    cfg.web_dir = web;
+    cfg.allow_hosts = allow;
     long v;
+    const struct {
+        const char *opt, *val;
+        long lo, hi;
+        int *out;
+    } ints[] = {{"--workers", workers, 1, 256, &cfg.workers},
+                {"--queue", queue, 1, 100000, &cfg.queue},
+                {"--header-timeout", htmo, 1, 3600, &cfg.header_timeout_s},
+                {"--body-timeout", btmo, 1, 3600, &cfg.body_timeout_s}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (!ints[i].val) continue;
+        if (cli_int("serve", ints[i].opt, ints[i].val, ints[i].lo, ints[i].hi, &v) < 0) return 2;
+        *ints[i].out = (int)v;
+    }
+    if (maxc) {
+        if (cli_int("serve", "--max-connections", maxc, 16, 1000000, &v) < 0) return 2;
+        cfg.max_connections = (unsigned)v;
+    }
+    if (maxip) {
+        if (cli_int("serve", "--max-per-ip", maxip, 1, 1000000, &v) < 0) return 2;
+        cfg.max_per_ip = (unsigned)v;
+    }
     if (port) {
         if (cli_int("serve", "--port", port, 0, 65535, &v) < 0) return 2;
         cfg.port = (int)v;
@@ -146,16 +196,17 @@ int cmd_serve(int argc, char **argv) {
     int rc = 0;
     if (!app) return cli_error("out of memory");
     lmd_app_set_model_opts(app, &mo);
-    if (m1 && (lmd_app_add_model(app, m1, NULL, &err) < 0 || lmd_app_add_model(app, m2, NULL, &err) < 0))
-        rc = cli_error("%s", err.msg);
+    if (m1 &&
+        (lmd_app_add_model(app, m1, NULL, &err) < 0 || lmd_app_add_model(app, m2, NULL, &err) < 0))
+        rc = cli_lib_error(&err);
     for (int i = 0; rc == 0 && i < nconf; i++)
-        if (lmd_app_add_config_dir(app, configs[i], &err) < 0) rc = cli_error("%s", err.msg);
+        if (lmd_app_add_config_dir(app, configs[i], &err) < 0) rc = cli_lib_error(&err);
     if (rc == 0 && !m1 && nconf == 0) {
         const char *demo = getenv("LMDIFF_DEMO_DIR");
-        rc = lmd_app_add_demo(app, demo, &err) < 0 ? cli_error("%s", err.msg) : 0;
+        rc = lmd_app_add_demo(app, demo, &err) < 0 ? cli_lib_error(&err) : 0;
     }
     /* bind before forking, so that a restarted server answers on the same port */
-    if (rc == 0 && lmd_server_listen(&cfg, &err) < 0) rc = cli_error("%s", err.msg);
+    if (rc == 0 && lmd_server_listen(&cfg, &err) < 0) rc = cli_lib_error(&err);
     if (rc == 0) {
         serve_args a = {app, cfg};
         rc = nosup ? run_server(&a) : supervise(run_server, &a);

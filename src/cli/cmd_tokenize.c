@@ -31,7 +31,7 @@ int cmd_tokenize(int argc, char **argv) {
     lmd_tokenizer *tok;
     if (lmd_tokenizer_load(pos[0], &tok, &err) < 0) {
         free(text);
-        return cli_error("%s", err.msg);
+        return cli_lib_error(&err);
     }
     int32_t *ids;
     size_t n;

@@ -19,6 +19,24 @@ int cli_error(const char *fmt, ...) {
     return 1;
 }
 
+int cli_exit_status(lmd_error_code code) {
+    switch (code) {
+    case LMD_ERR_IO:
+        return 3;
+    case LMD_ERR_NO_MEMORY:
+        return 4;
+    case LMD_ERR_BUSY:
+        return 5;
+    default:
+        return 1;
+    }
+}
+
+int cli_lib_error(const lmd_error *err) {
+    cli_error("%s", err->msg);
+    return cli_exit_status(err->code);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -101,7 +119,7 @@ int cli_load_model(const char *cmd, const char *dir, const char *precision, int 
     if (precision && lmd_precision_parse(precision, &o.precision) < 0)
         return cli_usage_error(cmd, "--precision must be auto, f32 or bf16, not '%s'", precision);
     lmd_error err;
-    if (lmd_model_load_opts(dir, &o, m, &err) < 0) return cli_error("%s", err.msg);
+    if (lmd_model_load_opts(dir, &o, m, &err) < 0) return cli_lib_error(&err);
     if (verbose) {
         lmd_model_info info;
         lmd_model_get_info(*m, &info);

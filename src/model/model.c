@@ -229,8 +229,9 @@ static int find_arch(const char *arch, const char *model_type, const char *path,
                                    : model_type && !strcmp(model_type, (*a)->model_type);
             if (!hit) continue;
             if ((*a)->refuse)
-                return lmd_fail(err, "%s: architecture %s (model_type %s) %s", path, arch,
-                                model_type ? model_type : "(none)", (*a)->refuse);
+                return lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
+                                     "%s: architecture %s (model_type %s) %s", path, arch,
+                                     model_type ? model_type : "(none)", (*a)->refuse);
             *out = *a;
             *name = arch ? *n : (*a)->names[0];
             return 0;
@@ -239,8 +240,9 @@ static int find_arch(const char *arch, const char *model_type, const char *path,
     for (const lmd_arch *const *a = lmd_archs; *a; a++)
         for (const char *const *n = (*a)->names; *n && !(*a)->refuse; n++)
             lmd_buf_printf(&list, "%s%s (%s)", list.len ? ", " : "", *n, (*a)->model_type);
-    lmd_fail(err, "%s: architecture %s (model_type %s) is not supported; supported: %s", path,
-             arch ? arch : "(none)", model_type ? model_type : "(none)", list.data);
+    lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
+                  "%s: architecture %s (model_type %s) is not supported; supported: %s", path,
+                  arch ? arch : "(none)", model_type ? model_type : "(none)", list.data);
     lmd_buf_free(&list);
     return -1;
 }
@@ -296,8 +298,9 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
         o.precision != LMD_PRECISION_BF16)
         return lmd_fail(err, "%s: unknown precision %d", dir, (int)o.precision);
     if (o.precision == LMD_PRECISION_BF16 && !lmd_bf16_available(NULL))
-        return lmd_fail(err, "%s: precision bf16: oneDNN has no BF16 matrix product on this CPU "
-                             "(use f32 or auto)",
+        return lmd_fail(err,
+                        "%s: precision bf16: oneDNN has no BF16 matrix product on this CPU "
+                        "(use f32 or auto)",
                         dir);
     lmd_model *m = calloc(1, sizeof *m);
     if (!m) return lmd_fail(err, "out of memory");

@@ -28,86 +28,121 @@ static int get_models(lmd_server *s, struct MHD_Connection *c) {
     return rc;
 }
 
-static int post_analyze(lmd_server *s, struct MHD_Connection *c, const char *body, size_t len) {
-    cJSON *req = cJSON_ParseWithLength(body, len);
-    if (!req || !cJSON_IsObject(req)) {
-        cJSON_Delete(req);
-        return lmd_http_error(c, 400, "the request body is not a JSON object");
-    }
-    const cJSON *j1 = cJSON_GetObjectItemCaseSensitive(req, "m1");
-    const cJSON *j2 = cJSON_GetObjectItemCaseSensitive(req, "m2");
-    const cJSON *jt = cJSON_GetObjectItemCaseSensitive(req, "text");
-    int rc;
-    if (!cJSON_IsString(j1) || !cJSON_IsString(j2) || !cJSON_IsString(jt)) {
-        rc = lmd_http_error(c, 400, "\"m1\", \"m2\" and \"text\" must be strings");
-        goto done;
-    }
-    size_t bad = lmd_utf8_check(jt->valuestring, strlen(jt->valuestring));
-    if (bad != strlen(jt->valuestring)) {
-        rc = lmd_http_error(c, 400, "text is not valid UTF-8 (byte %zu)", bad);
-        goto done;
-    }
-    const app_model *m1 = lmd_app_find_model(s->app, j1->valuestring);
-    const app_model *m2 = lmd_app_find_model(s->app, j2->valuestring);
-    if (!m1 || !m2) {
-        rc = lmd_http_error(c, 404, "unknown model \"%s\"", !m1 ? j1->valuestring : j2->valuestring);
-        goto done;
-    }
-    if (strcmp(m1->group, m2->group)) {
-        rc = lmd_http_error(c, 422, "models '%s' and '%s' have different tokenizers and cannot be "
-                                    "compared token by token", m1->id, m2->id);
-        goto done;
-    }
-    const char *text = jt->valuestring;
-    size_t tl = strlen(text);
+/* One /api/analyze request on the pool: the text is tokenized and scored
+ * by a worker, never by an HTTP thread. */
+typedef struct analyze_job {
+    lmd_job base; /* first: the pool sees only this */
+    const lmd_server *s;
+    const app_model *m1, *m2;
+    char *text;
+    size_t len;
+} analyze_job;
+
+static void analyze_destroy(lmd_job *j) {
+    analyze_job *a = (analyze_job *)j;
+    lmd_buf_free(&a->base.body);
+    free(a->text);
+    free(a);
+}
+
+static void analyze_work(lmd_job *j) {
+    analyze_job *a = (analyze_job *)j;
+    const lmd_tokenizer *tok = lmd_model_tokenizer(a->m1->model);
     lmd_error err;
     int32_t *ids;
     size_t n;
-    if (tl == 0) {
-        rc = lmd_http_error(c, 422, "text is empty");
-        goto done;
+    if (lmd_tokenize(tok, a->text, a->len, &ids, &n, &err) < 0) {
+        lmd_job_fail(j, lmd_http_status_of(err.code), "%s", err.msg);
+        return;
     }
-    if (lmd_tokenize(lmd_model_tokenizer(m1->model), text, tl, &ids, &n, &err) < 0) {
-        rc = lmd_http_error(c, 500, "%s", err.msg);
-        goto done;
-    }
-    if (n > s->cfg.max_text_tokens) {
+    if (n == 0 || n > a->s->cfg.max_text_tokens) {
         free(ids);
-        rc = lmd_http_error(c, 413, "text has %zu tokens; the limit is %zu", n,
-                            s->cfg.max_text_tokens);
-        goto done;
+        if (n == 0)
+            lmd_job_fail(j, 422, LMD_MSG_NO_TOKENS);
+        else
+            lmd_job_fail(j, 413, "text has %zu tokens; the limit is %zu", n,
+                         a->s->cfg.max_text_tokens);
+        return;
     }
-    lmd_score_opts so = {.top_k = 10, .n_threads = s->cfg.score_threads};
-    lmd_scores a, b;
+    lmd_score_opts so = LMD_SCORE_OPTS_INIT;
+    so.n_threads = a->s->cfg.score_threads;
+    lmd_scores x = {0}, y = {0};
     const int32_t *const p[1] = {ids};
-    if (lmd_score_ids(m1->model, p, &n, 1, &so, &a, &err) < 0) {
-        free(ids);
-        rc = lmd_http_error(c, 500, "%s", err.msg);
-        goto done;
-    }
-    if (lmd_score_ids(m2->model, p, &n, 1, &so, &b, &err) < 0) {
-        free(ids);
-        lmd_scores_free(&a);
-        rc = lmd_http_error(c, 500, "%s", err.msg);
-        goto done;
-    }
-    free(ids);
-    lmd_buf out = {0};
-    if (lmd_json_diff(&out, lmd_model_tokenizer(m1->model), text, tl, m1->id, &a, m2->id, &b,
-                      LMD_DEFAULT_CLAMP) < 0)
-        rc = lmd_http_error(c, 500, "out of memory");
+    if (lmd_score_ids(a->m1->model, p, &n, 1, &so, &x, &err) < 0 ||
+        lmd_score_ids(a->m2->model, p, &n, 1, &so, &y, &err) < 0)
+        lmd_job_fail(j, lmd_http_status_of(err.code), "%s", err.msg);
+    else if (lmd_json_diff(&j->body, tok, a->text, a->len, a->m1->id, &x, a->m2->id, &y,
+                           LMD_DEFAULT_CLAMP) < 0)
+        lmd_job_fail(j, 503, "out of memory for the answer");
     else
-        rc = lmd_http_json(c, 200, &out);
-    lmd_buf_free(&out);
-    lmd_scores_free(&a);
-    lmd_scores_free(&b);
-done:
+        j->status = 200;
+    free(ids);
+    lmd_scores_free(&x);
+    lmd_scores_free(&y);
+}
+
+/* Checks the request on the HTTP thread (docs/api.md §5 order) and returns
+ * the job for the pool, or answers at once and returns NULL. */
+static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const cJSON *req,
+                                int *rc) {
+    const cJSON *j1 = cJSON_GetObjectItemCaseSensitive(req, "m1");
+    const cJSON *j2 = cJSON_GetObjectItemCaseSensitive(req, "m2");
+    const cJSON *jt = cJSON_GetObjectItemCaseSensitive(req, "text");
+    if (!cJSON_IsString(j1) || !cJSON_IsString(j2) || !cJSON_IsString(jt))
+        return *rc = lmd_http_error(c, 400, "\"m1\", \"m2\" and \"text\" must be strings"), NULL;
+    size_t tl = strlen(jt->valuestring); /* no NUL inside: lmd_json_check */
+    size_t bad = lmd_utf8_check(jt->valuestring, tl);
+    if (bad != tl)
+        return *rc = lmd_http_error(c, 400, "text is not valid UTF-8 (byte %zu)", bad), NULL;
+    const app_model *m1 = lmd_app_find_model(s->app, j1->valuestring);
+    const app_model *m2 = lmd_app_find_model(s->app, j2->valuestring);
+    if (!m1 || !m2)
+        return *rc = lmd_http_error(c, 404, "unknown model \"%s\"",
+                                    !m1 ? j1->valuestring : j2->valuestring),
+               NULL;
+    if (tl == 0) return *rc = lmd_http_error(c, 422, "text is empty"), NULL;
+    if (strcmp(m1->group, m2->group))
+        return *rc = lmd_http_error(c, 422,
+                                    "models '%s' and '%s' have different tokenizers and "
+                                    "cannot be compared token by token",
+                                    m1->id, m2->id),
+               NULL;
+    analyze_job *a = calloc(1, sizeof *a);
+    if (!a || !(a->text = malloc(tl + 1))) {
+        free(a);
+        return *rc = lmd_http_busy(c, "out of memory"), NULL;
+    }
+    memcpy(a->text, jt->valuestring, tl + 1);
+    a->len = tl;
+    a->s = s;
+    a->m1 = m1;
+    a->m2 = m2;
+    a->base.work = analyze_work;
+    a->base.destroy = analyze_destroy;
+    return &a->base;
+}
+
+static int post_analyze(lmd_server *s, struct MHD_Connection *c, const char *body, size_t len,
+                        lmd_job **defer) {
+    char msg[256];
+    if (lmd_json_check(body, len, msg, sizeof msg) < 0) return lmd_http_error(c, 400, "%s", msg);
+    const char *end = NULL;
+    cJSON *req = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!req) {
+        size_t at = end && end >= body ? (size_t)(end - body) : 0;
+        return lmd_http_error(c, 400, "the request body is not valid JSON (at byte %zu)", at);
+    }
+    int rc = MHD_YES;
+    if (!cJSON_IsObject(req))
+        rc = lmd_http_error(c, 400, "the request body is not a JSON object");
+    else
+        *defer = analyze_job_new(s, c, req, &rc);
     cJSON_Delete(req);
     return rc;
 }
 
 int lmd_api_route(lmd_server *s, struct MHD_Connection *c, const char *url, const char *method,
-                  const char *body, size_t len) {
+                  const char *body, size_t len, lmd_job **defer) {
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
     if (!strcmp(url, "/api/models")) {
         if (!get) return lmd_http_method(c, "GET", url);
@@ -115,7 +150,7 @@ int lmd_api_route(lmd_server *s, struct MHD_Connection *c, const char *url, cons
     }
     if (!strcmp(url, "/api/analyze")) {
         if (!post) return lmd_http_method(c, "POST", url);
-        return post_analyze(s, c, body, len);
+        return post_analyze(s, c, body, len, defer);
     }
     if (!strcmp(url, "/api/datasets")) {
         if (!get) return lmd_http_method(c, "GET", url);

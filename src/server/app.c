@@ -43,14 +43,14 @@ int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error 
     if (!strncmp(dir, "ollama:", 7)) /* a model reference (modelref.c), not a path */
         snprintf(real, sizeof real, "%s", dir);
     else if (!realpath(dir, real))
-        return lmd_fail(err, "%s: no such folder", dir);
+        return lmd_fail_code(err, LMD_ERR_NOT_FOUND, "%s: no such folder", dir);
     for (size_t i = 0; i < app->n_models; i++)
         if (!strcmp(app->models[i].dir, real)) {
             if (id) *id = app->models[i].id;
             return 0;
         }
     app_model *p = realloc(app->models, (app->n_models + 1) * sizeof *p);
-    if (!p) return lmd_fail(err, "out of memory");
+    if (!p) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     app->models = p;
     app_model *m = &p[app->n_models];
     memset(m, 0, sizeof *m);
@@ -67,7 +67,7 @@ int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error 
     if (!m->dir || !m->id) {
         free(m->dir), free(m->id);
         lmd_model_free(m->model);
-        return lmd_fail(err, "out of memory");
+        return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     }
     app->n_models++;
     if (id) *id = m->id;
@@ -79,8 +79,10 @@ int lmd_app_add_demo(lmd_app *app, const char *dir, lmd_error *err) {
     const char *root = dir ? dir : LMD_SOURCE_DIR "/build/demo";
     DIR *d = opendir(root);
     if (!d)
-        return lmd_fail(err, "%s: no demo data; run 'make run' once (it preprocesses the demo "
-                             "models), or give --config DIR or --m1 DIR --m2 DIR", root);
+        return lmd_fail_code(err, LMD_ERR_NOT_FOUND,
+                             "%s: no demo data; run 'make run' once (it preprocesses the demo "
+                             "models), or give --config DIR or --m1 DIR --m2 DIR",
+                             root);
     struct dirent *e;
     char **names = NULL;
     size_t n = 0;
@@ -108,6 +110,7 @@ int lmd_app_add_demo(lmd_app *app, const char *dir, lmd_error *err) {
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     if (rc == 0 && n == 0)
-        return lmd_fail(err, "%s: no preprocessed folders; run 'make run' once", root);
+        return lmd_fail_code(err, LMD_ERR_NOT_FOUND,
+                             "%s: no preprocessed folders; run 'make run' once", root);
     return rc;
 }

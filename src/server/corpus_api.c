@@ -20,14 +20,16 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     size_t len;
     cJSON *meta = NULL;
     int rc = -1;
-    if (!mp) return lmd_fail(err, "out of memory");
+    if (!mp) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     if (lmd_read_file(mp, &data, &len, err) < 0) goto done;
     meta = cJSON_ParseWithLength(data, len);
     const char *d1 = json_str(meta, "m1_dir"), *d2 = json_str(meta, "m2_dir");
     const char *name = json_str(meta, "dataset_name");
     if (!d1 || !d2 || !name) {
-        lmd_fail(err, "%s: not a metadata.json written by 'lmdiff preprocess' (needs m1_dir, "
-                      "m2_dir and dataset_name)", mp);
+        lmd_fail_code(err, LMD_ERR_BAD_INPUT,
+                      "%s: not a metadata.json written by 'lmdiff preprocess' (needs m1_dir, "
+                      "m2_dir and dataset_name)",
+                      mp);
         goto done;
     }
     const char *id1, *id2;
@@ -37,7 +39,7 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     }
     app_dataset *p = realloc(app->datasets, (app->n_datasets + 1) * sizeof *p);
     if (!p) {
-        lmd_fail(err, "out of memory");
+        lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
         goto done;
     }
     app->datasets = p;
@@ -54,7 +56,8 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     }
     for (int w = 0; w < 2; w++) {
         char *cp = lmd_table_cache_path(ds->table[0], w);
-        int crc = cp ? lmd_cache_open(cp, &ds->cache[w], err) : lmd_fail(err, "out of memory");
+        int crc = cp ? lmd_cache_open(cp, &ds->cache[w], err)
+                     : lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
         free(cp);
         if (crc < 0) goto fail;
     }
@@ -72,7 +75,7 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     }
     ds->id = strdup(cand);
     if (!ds->name || !ds->dir || !ds->id) {
-        lmd_fail(err, "out of memory");
+        lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
     app->n_datasets++;
@@ -171,14 +174,15 @@ int lmd_api_search(lmd_server *s, struct MHD_Connection *c) {
     lmd_search_opts so = {.column = col, .order = (lmd_order)ord, .top = (size_t)k, .bins = (int)bins};
     lmd_search_result r;
     lmd_error err;
-    if (lmd_search(d->table[dir], &so, &r, &err) < 0) return lmd_http_error(c, 500, "%s", err.msg);
+    if (lmd_search(d->table[dir], &so, &r, &err) < 0)
+        return lmd_http_error(c, lmd_http_status_of(err.code), "%s", err.msg);
     lmd_corpus_json_ctx ctx = {.m1 = m1, .m2 = m2, .dataset = ds_id,
                                .c1 = d->cache[dir], .c2 = d->cache[1 - dir],
                                .tok = lmd_model_tokenizer(a->model)};
     lmd_buf out = {0};
     int rc;
     if (lmd_search_json(&out, d->table[dir], &r, &ctx, &err) < 0)
-        rc = lmd_http_error(c, 500, "%s", err.msg);
+        rc = lmd_http_error(c, lmd_http_status_of(err.code), "%s", err.msg);
     else
         rc = lmd_http_json(c, 200, &out);
     lmd_buf_free(&out);

@@ -13,14 +13,24 @@ typedef struct lmd_app lmd_app;
 typedef struct lmd_server_config {
     const char *host;      /* default 127.0.0.1 */
     int port;              /* default 8000; 0 = any free port */
-    int threads;           /* request threads, default 4 */
+    int threads;           /* HTTP threads (parse, queue, answer), default 4 */
     const char *web_dir;   /* serve the web app from here instead of the embedded bundle */
     size_t max_body;       /* bytes, default 1 MiB */
-    size_t max_text_tokens;/* per analyze request, default 8192 */
+    size_t max_text_tokens; /* per analyze request, default 4096 */
     int timeout_s;         /* idle connection timeout, default 30 */
-    int score_threads;     /* OpenMP threads per analyze request; 0 = cores / threads */
+    int workers;           /* analyses running at once (the pool), default 2 */
+    int queue;             /* analyses waiting for a worker before 503, default 32 */
+    int score_threads;     /* OpenMP threads per analysis; 0 = cores / workers */
+    int header_timeout_s;  /* a request's headers must be in within this, default 10 */
+    int body_timeout_s;    /* and its body within this after the headers, default 30 */
+    unsigned max_connections; /* default 1000 (fewer when open files are limited) */
+    unsigned max_per_ip;      /* connections from one address, default 64 */
+    const char *allow_hosts;  /* more names for the Host header, comma-separated */
     int listen_fd;         /* a socket from lmd_server_listen, or -1: bind host:port */
 } lmd_server_config;
+/* Every field at its default (0 = default), no socket yet. */
+#define LMD_SERVER_CONFIG_INIT                                                                     \
+    { .host = "127.0.0.1", .port = 8000, .listen_fd = -1 }
 
 /* Binds and listens on cfg->host:cfg->port (port 0: any free one); sets
  * cfg->listen_fd and cfg->port.  A supervisor binds once so that a

@@ -49,9 +49,11 @@ static int safe_path(const char *p) {
 int lmd_static_init(lmd_server *s, lmd_error *err) {
     if (!s->cfg.web_dir) return 0;
     char buf[PATH_MAX];
-    if (!realpath(s->cfg.web_dir, buf)) return lmd_fail(err, "--web %s: %s", s->cfg.web_dir, strerror(errno));
+    if (!realpath(s->cfg.web_dir, buf))
+        return lmd_fail_code(err, lmd_errno_code(errno), "--web %s: %s", s->cfg.web_dir,
+                             strerror(errno));
     s->web_root = strdup(buf);
-    return s->web_root ? 0 : lmd_fail(err, "out of memory");
+    return s->web_root ? 0 : lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
 }
 
 void lmd_static_free(lmd_server *s) {

@@ -310,7 +310,9 @@ int lmd_tokenize(const lmd_tokenizer *tok, const char *text, size_t len, int32_t
     if (n_ids) *n_ids = 0;
     if (!tok || !ids || !n_ids || (!text && len)) return lmd_fail(err, "lmd_tokenize: bad arguments");
     size_t bad = lmd_utf8_check(text, len);
-    if (bad < len) return lmd_fail(err, "text is not valid UTF-8 at byte offset %zu", bad);
+    if (bad < len)
+        return lmd_fail_code(err, LMD_ERR_BAD_INPUT, "text is not valid UTF-8 at byte offset %zu",
+                             bad);
     lmd_enc c = {.t = tok, .err = err};
     c.md = pcre2_match_data_create(1, NULL);
     c.mctx = pcre2_match_context_create(NULL);

@@ -14,7 +14,7 @@ after(async () => {
 });
 
 const get = (path) => fetch(new URL(path, server.url));
-const post = (path, body) => fetch(new URL(path, server.url), { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+const post = (path, body) => fetch(new URL(path, server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 const q = (o) => new URLSearchParams(o).toString();
 
 async function expectError(res, status) {

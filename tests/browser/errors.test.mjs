@@ -77,7 +77,7 @@ test('an empty text cannot be sent; a search error is shown in its panel', async
   await page.fill('[data-testid=text-input]', '');
   assert.equal(await button(page).isDisabled(), true);
   // the server answers 422 for an empty text all the same
-  const res = await fetch(new URL('api/analyze', server.url), { method: 'POST', body: JSON.stringify({ m1: 'x', m2: 'y', text: '' }) });
+  const res = await fetch(new URL('api/analyze', server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ m1: 'x', m2: 'y', text: '' }) });
   assert.ok([404, 422].includes(res.status));
   assert.equal(typeof (await res.json()).error, 'string');
 

@@ -19,7 +19,7 @@ after(async () => {
 });
 
 async function analyzeApi(m1, m2, text) {
-  const res = await fetch(new URL('api/analyze', server.url), { method: 'POST', body: JSON.stringify({ m1, m2, text }) });
+  const res = await fetch(new URL('api/analyze', server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ m1, m2, text }) });
   assert.equal(res.status, 200);
   return res.json();
 }

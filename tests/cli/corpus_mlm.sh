@@ -65,7 +65,7 @@ assert m[0]["group"] == m[1]["group"]
 PYEOF
 ids=$($PY -c 'import json,sys; m=json.load(open("models.json")); print(m[0]["id"], m[1]["id"])')
 set -- $ids
-curl -s -X POST "$U/api/analyze" -d "{\"m1\":\"$1\",\"m2\":\"$2\",\"text\":\"Unbelievably, the cat sat.\"}" > an.json
+curl -s -X POST -H "Content-Type: application/json" "$U/api/analyze" -d "{\"m1\":\"$1\",\"m2\":\"$2\",\"text\":\"Unbelievably, the cat sat.\"}" > an.json
 $PY - an.json <<'PYEOF' && ok || bad "/api/analyze of a masked-LM pair: $(head -c 300 an.json)"
 import json, sys
 d = json.load(open(sys.argv[1]))

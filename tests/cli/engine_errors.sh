@@ -44,6 +44,16 @@ printf 'caf\xe9 au lait' > "$TMP/latin1.txt"
 expect_fail "latin1.txt" "$LMDIFF" score "$A" --file "$TMP/latin1.txt"
 expect_fail "UTF-8" "$LMDIFF" tokenize "$A" --file "$TMP/latin1.txt"
 expect_fail "nonexistent.txt" "$LMDIFF" score "$A" --file "$TMP/nonexistent.txt"
+# a text of 0 tokens after normalisation (issue 11 §3): exit 1 with the reason
+BERT=$SRC/demo/models/bert-base
+if [ -d "$BERT" ]; then
+  expect_fail "the text has no tokens after normalisation" "$LMDIFF" score "$BERT" "   "
+  expect_fail "the text has no tokens after normalisation" "$LMDIFF" score "$BERT" "$(printf '\u200b')"
+  expect_fail "the text has no tokens after normalisation" "$LMDIFF" diff "$BERT" "$SRC/demo/models/bert-kjv" "$(printf '\u00ad')"
+fi
+expect_fail "the text is empty" "$LMDIFF" diff "$A" "$A" ""
+# a missing folder is a problem with the input: exit 1 (docs/cli.md)
+expect_fail "no-such-folder" "$LMDIFF" score "$TMP/no-such-folder" "hi"
 # models with different tokenizers are refused by diff
 if [ -d "${LMD_SHARED:-}/fixtures/hf-models/fake-gpt2" ]; then
   expect_fail "different tokenizers" "$LMDIFF" diff "$A" "$LMD_SHARED/fixtures/hf-models/fake-gpt2" "hi"

@@ -24,7 +24,7 @@ assert all(t["prob"] < 0.5 for t in toks), [t["prob"] for t in toks]
 PYEOF
 expect_ok "$LMDIFF" score "$R" --file "$SRC/tools/reference/golden_texts.jsonl"
 expect_ok "$LMDIFF" diff "$B" "$D" "It was the best of times."
-expect_ok "$LMDIFF" score "$B" ""
+expect_fail "the text is empty" "$LMDIFF" score "$B" ""
 
 # refusals
 expect_fail "has no masked-LM head" "$LMDIFF" score "$SRC/tests/models/tiny-bert-cls" "hi"

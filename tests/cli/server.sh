@@ -24,8 +24,9 @@ start() { # start ARGS...: a server on a free port; sets PORT and SPID
 }
 stop() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
 trap 'stop; rm -rf "$TMP"' EXIT
-start --config "$TMP/pp" --max-tokens 300 --timeout 2 || { bad "server start"; finish; exit 1; }
+start --config "$TMP/pp" --max-tokens 300 --timeout 2 --queue 64 || { bad "server start"; finish; exit 1; }
 U=http://127.0.0.1:$PORT
+JSON="Content-Type: application/json"
 code() { curl -s -o "$TMP/body" -w '%{http_code}' "$@"; }
 expect_code() { # expect_code CODE CURL-ARGS...
   local want=$1; shift; local got; got=$(code "$@")
@@ -41,7 +42,7 @@ assert [x["id"] for x in m]==["tiny-a","tiny-b"] and m[0]["group"]==m[1]["group"
 curl -s "$U/api/datasets?m1=tiny-b&m2=tiny-a" | grep -q '"n_texts":20' && ok || bad "/api/datasets"
 
 # analyze gives the same numbers as `lmdiff diff --json`
-curl -s -X POST "$U/api/analyze" -d '{"m1":"tiny-a","m2":"tiny-b","text":"The cat sat on the mat."}' > "$TMP/an.json"
+curl -s -X POST -H "$JSON" "$U/api/analyze" -d '{"m1":"tiny-a","m2":"tiny-b","text":"The cat sat on the mat."}' > "$TMP/an.json"
 "$LMDIFF" diff "$A" "$B" "The cat sat on the mat." --json > "$TMP/cli.json"
 $PY - "$TMP/an.json" "$TMP/cli.json" <<'PYEOF' && ok || bad "analyze == diff --json"
 import json, sys
@@ -51,17 +52,17 @@ assert a["text"] == "The cat sat on the mat."
 PYEOF
 
 # error codes (docs/api.md §5-§7)
-expect_code 400 -X POST "$U/api/analyze" -d 'not json'
-expect_code 400 -X POST "$U/api/analyze" -d '{"m1":"tiny-a","text":"x"}'
-expect_code 400 -X POST "$U/api/analyze" -d '{"m1":"tiny-a","m2":"tiny-b","text":5}'
+expect_code 400 -X POST -H "$JSON" "$U/api/analyze" -d 'not json'
+expect_code 400 -X POST -H "$JSON" "$U/api/analyze" -d '{"m1":"tiny-a","text":"x"}'
+expect_code 400 -X POST -H "$JSON" "$U/api/analyze" -d '{"m1":"tiny-a","m2":"tiny-b","text":5}'
 printf '{"m1":"tiny-a","m2":"tiny-b","text":"caf\xe9"}' > "$TMP/latin1.json"
-expect_code 400 -X POST "$U/api/analyze" --data-binary "@$TMP/latin1.json"
-expect_code 404 -X POST "$U/api/analyze" -d '{"m1":"gpt3","m2":"tiny-b","text":"x"}'
-expect_code 422 -X POST "$U/api/analyze" -d '{"m1":"tiny-a","m2":"tiny-b","text":""}'
+expect_code 400 -X POST -H "$JSON" "$U/api/analyze" --data-binary "@$TMP/latin1.json"
+expect_code 404 -X POST -H "$JSON" "$U/api/analyze" -d '{"m1":"gpt3","m2":"tiny-b","text":"x"}'
+expect_code 422 -X POST -H "$JSON" "$U/api/analyze" -d '{"m1":"tiny-a","m2":"tiny-b","text":""}'
 long=$(printf 'word %.0s' $(seq 400))
-expect_code 413 -X POST "$U/api/analyze" -d "{\"m1\":\"tiny-a\",\"m2\":\"tiny-b\",\"text\":\"$long\"}"
+expect_code 413 -X POST -H "$JSON" "$U/api/analyze" -d "{\"m1\":\"tiny-a\",\"m2\":\"tiny-b\",\"text\":\"$long\"}"
 head -c 1100000 /dev/zero | tr '\0' 'a' > "$TMP/big.txt"
-expect_code 413 -X POST "$U/api/analyze" --data-binary "@$TMP/big.txt"
+expect_code 413 -X POST -H "$JSON" "$U/api/analyze" --data-binary "@$TMP/big.txt"
 expect_code 405 "$U/api/analyze"
 curl -s -D - -o /dev/null "$U/api/analyze" | grep -qi '^Allow: POST' && ok || bad "405 names the allowed method"
 expect_code 404 "$U/api/nothing"
@@ -86,7 +87,7 @@ for p in "/../../etc/passwd" "/assets/../../etc/passwd" "/%2e%2e/%2e%2e/etc/pass
 done
 
 # 50 concurrent analyze requests: all succeed; latency distribution printed
-seq 50 | xargs -P 50 -I{} curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST "$U/api/analyze" \
+seq 50 | xargs -P 50 -I{} curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST -H "$JSON" "$U/api/analyze" \
   -d '{"m1":"tiny-a","m2":"tiny-b","text":"Request number {} goes through the pool."}' > "$TMP/conc.txt"
 [ "$(grep -c '^200 ' "$TMP/conc.txt")" = 50 ] && ok || bad "concurrent: $(sort "$TMP/conc.txt" | uniq -c | head -3)"
 sort -k2 -n "$TMP/conc.txt" | awk '{t[NR]=$2} END {printf "concurrent analyze x50: p50 %.3fs p90 %.3fs max %.3fs\n", t[int(NR*0.5)], t[int(NR*0.9)], t[NR]}'

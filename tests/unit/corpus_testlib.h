@@ -14,7 +14,7 @@
 /* Scores of n tokens with top-k lists, zeroed (lmd_scores_alloc). */
 static inline lmd_scores ct_scores(size_t n, int k) {
     lmd_scores s;
-    if (lmd_scores_alloc(&s, n, k) < 0) abort();
+    if (lmd_scores_alloc(&s, n, k, NULL) < 0) abort();
     return s;
 }
 

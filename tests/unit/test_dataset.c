@@ -90,7 +90,7 @@ static void test_empty_body(void **st) {
 static void expect_error(const char *name, const char *content, int verify, const char *needle) {
     char *p = write_file(name, content, strlen(content));
     lmd_dataset *ds = NULL;
-    lmd_error err = {{0}};
+    lmd_error err = {0};
     assert_int_equal(lmd_dataset_load(p, verify, &ds, &err), -1);
     assert_null(ds);
     if (!strstr(err.msg, needle)) fail_msg("'%s' does not mention '%s'", err.msg, needle);

@@ -135,7 +135,7 @@ static void test_valid(void **state) {
 
 static void expect_error(const bb *b, const char *field, const char *why) {
     lmd_gguf g;
-    lmd_error err = {{0}};
+    lmd_error err = {0};
     int rc = lmd_gguf_parse(b->d, b->n, "x.gguf", &g, &err);
     if (rc != -1 || !strstr(err.msg, "x.gguf") || !strstr(err.msg, field) || !strstr(err.msg, why))
         fail_msg("rc %d, message '%s', wanted '%s' and '%s'", rc, err.msg, field, why);
@@ -151,7 +151,7 @@ static void test_truncated(void **state) {
      * data, is refused (the last byte of data is part of tensor t.q8) */
     for (size_t len = 0; len < b.n; len++) {
         lmd_gguf g;
-        lmd_error err = {{0}};
+        lmd_error err = {0};
         if (lmd_gguf_parse(b.d, len, "x.gguf", &g, &err) == 0)
             fail_msg("a %zu-byte prefix of %zu was accepted", len, b.n);
         if (!strstr(err.msg, "x.gguf")) fail_msg("prefix %zu: '%s'", len, err.msg);

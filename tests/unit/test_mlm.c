@@ -190,7 +190,7 @@ static void expect_refusal(const char *name, const char *needle) {
     snprintf(rel, sizeof rel, "tests/models/%s", name);
     char *dir = tu_src_path(rel);
     lmd_model *m = NULL;
-    lmd_error err = {{0}};
+    lmd_error err = {0};
     assert_int_equal(lmd_model_load(dir, &m, &err), -1);
     assert_null(m);
     if (!strstr(err.msg, needle)) fail_msg("%s: message lacks \"%s\": %s", name, needle, err.msg);

@@ -24,7 +24,7 @@ static void expect_error(const char *header, size_t data_len, const char *needle
     uint8_t *b = image(header, data_len, &len);
     lmd_tensor *t = NULL;
     size_t n = 99;
-    lmd_error err = {{0}};
+    lmd_error err = {0};
     int rc = lmd_st_parse(b, len, "x.safetensors", &t, &n, &err);
     if (rc != -1 || !strstr(err.msg, needle) || !strstr(err.msg, "x.safetensors"))
         fail_msg("header %s: rc %d, message '%s', wanted '%s'", header, rc, err.msg, needle);

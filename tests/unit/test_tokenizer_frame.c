@@ -87,7 +87,7 @@ static lmd_tokenizer *load_pp(const char *pp) {
 static void expect_pp_error(const char *pp, const char *needle) {
     char *js = roberta_like(pp);
     lmd_tokenizer *t = NULL;
-    lmd_error err = {{0}};
+    lmd_error err = {0};
     int rc = lmd_tokenizer_from_json(js, strlen(js), "rob.json", &t, &err);
     free(js);
     if (rc == 0) {

@@ -48,7 +48,7 @@ static lmd_tokenizer *load_dir(const char *dir) {
 
 static void expect_load_error(const char *dir, const char *needle1, const char *needle2) {
     lmd_tokenizer *t = NULL;
-    lmd_error err = {{0}};
+    lmd_error err = {0};
     if (lmd_tokenizer_load(dir, &t, &err) == 0) {
         lmd_tokenizer_free(t);
         fail_msg("loaded; expected an error with \"%s\"", needle2);
@@ -386,7 +386,7 @@ static lmd_tokenizer *from_json(const char *js) {
 
 static void expect_json_error(const char *js, const char *needle) {
     lmd_tokenizer *t = NULL;
-    lmd_error err = {{0}};
+    lmd_error err = {0};
     if (lmd_tokenizer_from_json(js, strlen(js), "wp.json", &t, &err) == 0) {
         lmd_tokenizer_free(t);
         fail_msg("loaded; expected an error with \"%s\"", needle);

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# `lmdiff serve` under load (issue 11 §2): while long analyses run on the
+# worker pool, static files and /api/models, /api/datasets, /api/search still
+# answer at once; a full queue answers 503 with Retry-After as JSON; 300
+# half-sent connections (slowloris, one header line every 0.5 s) do not lock
+# a normal client out and are cut off at the header deadline.
+. "$(dirname "$0")/lib.bash"
+A=$SRC/tests/models/tiny-a
+B=$SRC/tests/models/tiny-b
+BERT=$SRC/demo/models/bert-base
+KJV=$SRC/demo/models/bert-kjv
+PY=/usr/bin/python3
+command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
+[ -d "$BERT" ] && [ -d "$KJV" ] || { echo "SKIP: demo/models/bert-* missing"; exit 77; }
+
+"$LMDIFF" preprocess "$A" "$B" "$SRC/tests/data/sentences.txt" --output-dir "$TMP/pp" >/dev/null 2>&1 \
+  && ok || bad "preprocess"
+start() { # start ARGS...: a server on a free port; sets PORT and SPID
+  "$LMDIFF" serve "$@" --port 0 --no-supervise > "$TMP/serve.log" 2>&1 &
+  SPID=$!
+  for _ in $(seq 100); do
+    PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$TMP/serve.log")
+    [ -n "$PORT" ] && return 0
+    sleep 0.1
+  done
+  cat "$TMP/serve.log" >&2; return 1
+}
+stop() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
+trap 'stop; rm -rf "$TMP"' EXIT
+JSON="Content-Type: application/json"
+# a long text for the masked LMs: pseudo-likelihood costs one forward pass per token
+LONG=$($PY -c 'print(" ".join(["the quick brown fox jumps over the lazy dog"] * 5))')
+long_body() { printf '{"m1":"bert-base","m2":"bert-kjv","text":"%s %s"}' "$1" "$LONG"; }
+
+# 1. four long analyses in flight; the cheap endpoints answer meanwhile
+start --config "$TMP/pp" --m1 "$BERT" --m2 "$KJV" --workers 2 || { bad "server start"; finish; exit 1; }
+U=http://127.0.0.1:$PORT
+for i in 1 2 3 4; do
+  curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST -H "$JSON" "$U/api/analyze" \
+    -d "$(long_body "$i")" > "$TMP/long.$i" &
+done
+sleep 0.2
+probes=("$U/" "$U/api/models" "$U/api/datasets?m1=tiny-a&m2=tiny-b"
+        "$U/api/search?m1=tiny-a&m2=tiny-b&dataset=sentences&measure=avg_logprob_diff&k=5")
+: > "$TMP/probe.txt"
+# probe as long as an analysis is still running (at most 50 rounds of 4)
+running() { for i in 1 2 3 4; do [ -s "$TMP/long.$i" ] || echo x; done | wc -l; }
+for round in $(seq 50); do
+  [ "$(running)" -gt 0 ] || break
+  for p in "${probes[@]}"; do curl -s -o /dev/null -w '%{http_code} %{time_total}\n' "$p" >> "$TMP/probe.txt"; done
+done
+wait $(jobs -p | grep -v "^$SPID$") 2>/dev/null
+n=$(wc -l < "$TMP/probe.txt")
+[ "$n" -ge 8 ] && [ "$(grep -c '^200 ' "$TMP/probe.txt")" = "$n" ] && ok \
+  || bad "probes during the analyses ($n; want >= 8, all 200): $(sort "$TMP/probe.txt" | uniq -c | head -3)"
+cat "$TMP"/long.* | awk '$1 == 200 {n++} END {exit n != 4}' && ok || bad "long analyses: $(cat "$TMP"/long.*)"
+sort -k2 -n "$TMP/probe.txt" | awk '{t[NR]=$2} END {
+  printf "while 4 long analyses ran: %d GETs p50 %.1f ms, p90 %.1f ms, max %.1f ms\n", NR, 1000*t[int((NR+1)/2)], 1000*t[int(NR*0.9)], 1000*t[NR]
+  exit !(t[int((NR+1)/2)] < 0.05 && t[NR] < 1.0) }' && ok || bad "GETs were slow while analyses ran (want p50 < 50 ms, max < 1 s)"
+cat "$TMP"/long.* | sort -k2 -n | awk '{t[NR]=$2} END {printf "long analyses: fastest %.2f s, slowest %.2f s\n", t[1], t[NR]}'
+stop
+
+# 2. a full pool: 503 with Retry-After and a JSON error, the rest succeed
+start --m1 "$BERT" --m2 "$KJV" --workers 1 --queue 1 || bad "server start (queue)"
+U=http://127.0.0.1:$PORT
+for i in 1 2 3 4; do
+  curl -s -D "$TMP/h.$i" -o "$TMP/b.$i" -w '%{http_code}\n' -X POST -H "$JSON" "$U/api/analyze" \
+    -d "$(long_body "q$i")" > "$TMP/q.$i" &
+done
+wait $(jobs -p | grep -v "^$SPID$") 2>/dev/null
+n200=$(cat "$TMP"/q.* | grep -c '^200$'); n503=$(cat "$TMP"/q.* | grep -c '^503$')
+[ "$n503" -ge 1 ] && [ $((n200 + n503)) = 4 ] && ok || bad "full queue: $(cat "$TMP"/q.* | tr '\n' ' ')"
+for i in 1 2 3 4; do
+  if [ "$(cat "$TMP/q.$i")" = 503 ]; then
+    grep -qi '^Retry-After: [0-9]' "$TMP/h.$i" && grep -qi '^Content-Type: application/json' "$TMP/h.$i" \
+      && grep -q '"error":"the server is busy' "$TMP/b.$i" && ok || bad "503 answer: $(cat "$TMP/h.$i" "$TMP/b.$i")"
+  fi
+done
+echo "queue of 1 + 1 worker, 4 concurrent analyses: $n200 answered 200, $n503 answered 503"
+stop
+
+# 3. slowloris: 300 connections from 30 addresses trickle one header line every
+#    0.5 s; a normal client still gets through, and the header deadline (2 s)
+#    cuts them all off.  Then 100 from one address: the per-IP limit (64).
+start --m1 "$A" --m2 "$B" --header-timeout 2 || bad "server start (slowloris)"
+U=http://127.0.0.1:$PORT
+$PY - "$PORT" "$U" > "$TMP/slow.txt" 2>&1 <<'PYEOF'
+import socket, subprocess, sys, time
+port, url = int(sys.argv[1]), sys.argv[2]
+def attack(n, addrs):
+    socks = []
+    for i in range(n):
+        s = socket.socket()
+        s.bind((addrs[i % len(addrs)], 0))
+        s.settimeout(2)
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        socks.append(s)
+    return socks
+def closed(s):
+    s.setblocking(False)
+    try: return s.recv(1 << 16) == b""
+    except BlockingIOError: return False
+    except OSError: return True
+def normal(src):
+    t = time.time()
+    r = subprocess.run(["curl", "-s", "-m", "5", "--interface", src, "-o", "/dev/null", "-w", "%{http_code}", url + "/api/models"],
+                       capture_output=True, text=True)
+    return r.stdout, time.time() - t
+socks = attack(300, ["127.0.%d.%d" % (1, 2 + k) for k in range(30)])
+time.sleep(0.5)
+code, dt = normal("127.0.0.1")
+print("normal", code, "%.3f" % dt)
+t0 = time.time()
+while time.time() - t0 < 3.5:  # one header line every 0.5 s, as long as they last
+    for s in socks:
+        try: s.sendall(b"X-Slow: 1\r\n")
+        except OSError: pass
+    time.sleep(0.5)
+print("cut_off", sum(closed(s) for s in socks), "of", len(socks))
+for s in socks: s.close()
+socks = attack(100, ["127.0.2.9"])
+time.sleep(0.5)
+print("per_ip_open", sum(not closed(s) for s in socks))
+code, dt = normal("127.0.2.10")
+print("other_ip", code, "%.3f" % dt)
+PYEOF
+cat "$TMP/slow.txt"
+grep -q '^normal 200 ' "$TMP/slow.txt" && ok || bad "a normal client was locked out by 300 slow connections"
+grep -q '^cut_off 300 of 300' "$TMP/slow.txt" && ok || bad "slow connections outlived the header deadline"
+awk '$1 == "per_ip_open" {exit !($2 <= 64)}' "$TMP/slow.txt" && grep -q '^per_ip_open' "$TMP/slow.txt" && ok \
+  || bad "more than 64 connections from one address"
+grep -q '^other_ip 200 ' "$TMP/slow.txt" && ok || bad "another address was locked out"
+stop
+finish

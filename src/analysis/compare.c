@@ -132,6 +132,8 @@ static void aggregate(double *v, size_t n, double *out) {
     out[LMD_AGG_TOP5] = top / (double)t;
 }
 
+void lmd_aggregate(double *v, size_t n, double out[LMD_AGG_COUNT]) { aggregate(v, n, out); }
+
 typedef struct scratch {
     double *v;
     int32_t *ids;

@@ -271,6 +271,10 @@ typedef enum {
 #define LMD_N_COLUMNS (1 + LMD_TM_COUNT * LMD_AGG_COUNT)
 #define LMD_DEFAULT_MAX_CLAMP 50
 
+/* The six aggregations of v[0..n) (n > 0) into out, as the columns define
+ * them (docs/measures.md); sorts v. */
+void lmd_aggregate(double *v, size_t n, double out[LMD_AGG_COUNT]);
+
 int lmd_column_of(lmd_text_measure m, lmd_aggregation a);
 const char *lmd_column_name(int col);
 int lmd_column_find(const char *name); /* -1 when unknown */

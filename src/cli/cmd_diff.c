@@ -8,11 +8,13 @@
 #include "cli.h"
 
 static const char *help =
-    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--json]\n\n"
-    "Scores the text under both models (they must share a tokenizer) and shows\n"
-    "where they differ.  On a terminal the tokens are coloured on a red-white-blue\n"
-    "scale by the measure (blue: model 2 does better, red: model 2 does worse),\n"
-    "followed by a per-token table.\n\n"
+    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--segments] [--json]\n\n"
+    "Scores the text under both models and shows where they differ.  On a terminal\n"
+    "the tokens are coloured on a red-white-blue scale by the measure (blue: model 2\n"
+    "does better, red: model 2 does worse), followed by a per-token table.\n"
+    "Models with different tokenizers are compared by segments instead: the runs\n"
+    "of bytes between positions that are token boundaries for both, coloured by\n"
+    "the difference in bits per byte (docs/measures.md); --measure does not apply.\n\n"
     "  --file F          read the text from F, byte for byte\n"
     "  --measure M       prob (p2-p1), logprob (ln p2 - ln p1), rank (r2-r1),\n"
     "                    rank_clamped (min(r,50) difference), topk (how many of\n"
@@ -20,11 +22,21 @@ static const char *help =
     "                    (H2-H1); default logprob\n"
     "  --top-k K         top predictions per token (default 10)\n"
     "  --max-clamp-rank C  the clamp of rank_clamped (default 50)\n"
+    "  --segments        compare by segments even when the tokenizers are the same\n"
     "  --json            the document described in docs/cli.md\n";
 
 /* +1 when a positive value of the measure means model 2 does better. */
 static int good_sign(lmd_measure m) {
     return m == LMD_MEASURE_PROB || m == LMD_MEASURE_LOGPROB ? 1 : -1;
+}
+
+void cli_diff_color(double u, int *r, int *g, int *bl) {
+    if (u > 1) u = 1;
+    if (u < -1) u = -1;
+    /* white -> blue #4393c3 (model 2 better), white -> red #d6604d (worse) */
+    *r = 255, *g = 255, *bl = 255;
+    if (u > 0) *r = (int)(255 + (0x43 - 255) * u), *g = (int)(255 + (0x93 - 255) * u), *bl = (int)(255 + (0xc3 - 255) * u);
+    if (u < 0) *r = (int)(255 + (0xd6 - 255) * -u), *g = (int)(255 + (0x60 - 255) * -u), *bl = (int)(255 + (0x4d - 255) * -u);
 }
 
 static void colored_text(const lmd_tokenizer *tok, const lmd_scores *a, const lmd_scores *b,
@@ -41,13 +53,8 @@ static void colored_text(const lmd_tokenizer *tok, const lmd_scores *a, const lm
     if (scale <= 0) scale = 1;
     int color = cli_use_color();
     for (size_t i = 0; i < a->n; i++) {
-        double u = lmd_token_measure(a, b, i, m, clamp) / scale * good_sign(m);
-        if (u > 1) u = 1;
-        if (u < -1) u = -1;
-        /* white -> blue #4393c3 (model 2 better), white -> red #d6604d (worse) */
-        int r = 255, g = 255, bl = 255;
-        if (u > 0) r = (int)(255 + (0x43 - 255) * u), g = (int)(255 + (0x93 - 255) * u), bl = (int)(255 + (0xc3 - 255) * u);
-        if (u < 0) r = (int)(255 + (0xd6 - 255) * -u), g = (int)(255 + (0x60 - 255) * -u), bl = (int)(255 + (0x4d - 255) * -u);
+        int r, g, bl;
+        cli_diff_color(lmd_token_measure(a, b, i, m, clamp) / scale * good_sign(m), &r, &g, &bl);
         const char *bytes;
         size_t n = lmd_token_bytes(tok, a->ids[i], &bytes);
         if (color) printf("\x1b[48;2;%d;%d;%dm\x1b[38;2;0;0;0m", r, g, bl);
@@ -88,11 +95,12 @@ static void table(const lmd_tokenizer *tok, const char *n1, const lmd_scores *a,
 
 int cmd_diff(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *measure = NULL, *topk = NULL,
-               *clamps = NULL, *pos[3] = {0};
+               *clamps = NULL, *segs = NULL, *pos[3] = {0};
     cli_opt opts[] = {{"--file", 1, &file},       {"--json", 0, &json},
                       {"--measure", 1, &measure}, {"--top-k", 1, &topk},
-                      {"--max-clamp-rank", 1, &clamps}, {"--help", 0, &hlp}};
-    int np = cli_parse("diff", argc, argv, opts, 6, pos, 3);
+                      {"--max-clamp-rank", 1, &clamps}, {"--help", 0, &hlp},
+                      {"--segments", 0, &segs}};
+    int np = cli_parse("diff", argc, argv, opts, 7, pos, 3);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np < 2) return cli_usage_error("diff", "needs M1_DIR and M2_DIR");
@@ -120,13 +128,8 @@ int cmd_diff(int argc, char **argv) {
         cli_error("%s", err.msg);
         goto done;
     }
-    if (!lmd_tokenizers_compatible(lmd_model_tokenizer(m1), lmd_model_tokenizer(m2))) {
-        char h1[65], h2[65];
-        lmd_tokenizer_hash(lmd_model_tokenizer(m1), h1);
-        lmd_tokenizer_hash(lmd_model_tokenizer(m2), h2);
-        cli_error("%s and %s have different tokenizers (vocabulary hashes %.12s and %.12s), so "
-                  "their tokens cannot be compared one to one",
-                  pos[0], pos[1], h1, h2);
+    if (segs || !lmd_tokenizers_compatible(lmd_model_tokenizer(m1), lmd_model_tokenizer(m2))) {
+        rc = cli_diff_segments(m1, m2, file ? file : "text", text, len, &so, json != NULL);
         goto done;
     }
     if (lmd_score_text(m1, text, len, &so, &a, &err) < 0 ||

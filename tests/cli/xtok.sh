@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Models with different tokenizers (issue #15): `lmdiff diff` by segments.
+# Same tokenizer with --segments: the segments are the tokens and the
+# numbers are today's log-prob differences; a pair with different
+# tokenizers works, a causal-masked pair is labelled; tools/reference/segref.py
+# checks segments and bits against a float64 reference on GPT-2 BPE,
+# Llama-2 SentencePiece and BERT WordPiece models (skipped without numpy or
+# ../shared).
+. "$(dirname "$0")/lib.bash"
+A=$SRC/tests/models/tiny-a
+B=$SRC/tests/models/tiny-b
+BERT=$SRC/tests/models/tiny-bert
+PY=/usr/bin/python3
+TEXT="Hello world, caf\u00e9 \u4e2d\u6587 again."
+TEXT=$(printf "$TEXT")
+
+"$LMDIFF" diff "$A" "$B" "$TEXT" --json > "$TMP/tok.json" && ok || bad "diff --json"
+"$LMDIFF" diff "$A" "$B" "$TEXT" --segments --json > "$TMP/seg.json" && ok || bad "diff --segments --json"
+$PY - "$TMP/tok.json" "$TMP/seg.json" <<'PYEOF' && ok || bad "same tokenizer: segments = tokens, numbers = logprob diffs"
+import json, math, sys
+t = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2]))
+n = len(t["tokens"])
+sg = s["segments"]
+assert s["mode"] == "segments" and s["comparable"] is True and s["note"] is None
+assert len(sg["start"]) == n == s["summary"]["n_segments"], (len(sg["start"]), n)
+assert sg["m1_tokens"] == [[i, i + 1] for i in range(n)] == sg["m2_tokens"]
+assert [x["id"] for x in s["m1"]["tokens"]] == [x["id"] for x in t["tokens"]]
+for i in range(n):
+    d = t["diff"]["logprob"][i]
+    assert abs(-sg["dbits"][i] * math.log(2) - d) <= 1e-12 * max(1, abs(d)), (i, sg["dbits"][i], d)
+    assert abs(-sg["bits1"][i] * math.log(2) - t["m1"]["logprob"][i]) <= 1e-12 * max(1, abs(t["m1"]["logprob"][i]))
+    nb = sg["end"][i] - sg["start"][i]
+    assert abs(sg["dbpb"][i] - sg["dbits"][i] / nb) <= 1e-12 * max(1, abs(sg["dbpb"][i]))
+L = len(t["text"].encode())
+assert sg["start"][0] == 0 and sg["end"][-1] == L and sg["start"][1:] == sg["end"][:-1]
+sm = s["summary"]
+assert abs(sm["dbpb"] - (sm["bpb2"] - sm["bpb1"])) < 1e-12
+assert abs(sm["bpb1"] - sum(sg["bits1"]) / L) < 1e-9
+assert abs(sm["avg_dbpb"] - sum(sg["dbpb"]) / n) < 1e-9 and sm["max_dbpb"] == max(sg["dbpb"])
+PYEOF
+
+# the terminal view by segments
+out=$("$LMDIFF" diff "$A" "$B" "$TEXT" --segments)
+printf '%s' "$out" | grep -q "bits/byte" && ok || bad "segments view: $out"
+
+# causal vs masked: allowed, labelled
+"$LMDIFF" diff "$A" "$BERT" "$TEXT" --json > "$TMP/cm.json" && ok || bad "causal vs masked"
+$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["comparable"] is False and "not the same quantity" in d["note"] and d["m2"]["kind"] == "pll"' "$TMP/cm.json" && ok || bad "causal vs masked label"
+"$LMDIFF" diff "$A" "$BERT" "$TEXT" | grep -q "NOTE: one model is causal" && ok || bad "causal vs masked note"
+
+# the float64 reference on real tokenizers
+if [ -d "${LMD_SHARED:-}/fixtures/tokenizers/llama2" ]; then
+  $PY "$SRC/tools/reference/segref.py" "$LMDIFF" "$LMD_SHARED" > "$TMP/segref.out" 2>&1
+  rc=$?
+  tail -2 "$TMP/segref.out"
+  if [ $rc -eq 0 ]; then ok; elif [ $rc -eq 77 ]; then echo "segref skipped"; else cat "$TMP/segref.out"; bad "segref.py"; fi
+else
+  echo "SKIP segref.py: ../shared/fixtures/tokenizers is absent"
+fi
+finish

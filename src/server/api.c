@@ -53,9 +53,9 @@ static int post_analyze(lmd_server *s, struct MHD_Connection *c, const char *bod
         rc = lmd_http_error(c, 404, "unknown model \"%s\"", !m1 ? j1->valuestring : j2->valuestring);
         goto done;
     }
-    if (strcmp(m1->group, m2->group)) {
-        rc = lmd_http_error(c, 422, "models '%s' and '%s' have different tokenizers and cannot be "
-                                    "compared token by token", m1->id, m2->id);
+    if (strcmp(m1->group, m2->group) ||
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "segments"))) { /* by segments */
+        rc = lmd_api_analyze_segments(s, c, m1, m2, jt->valuestring, strlen(jt->valuestring));
         goto done;
     }
     const char *text = jt->valuestring;

@@ -48,6 +48,26 @@ printf '%s' "$out" | grep -q "bits/byte" && ok || bad "segments view: $out"
 $PY -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["comparable"] is False and "not the same quantity" in d["note"] and d["m2"]["kind"] == "pll"' "$TMP/cm.json" && ok || bad "causal vs masked label"
 "$LMDIFF" diff "$A" "$BERT" "$TEXT" | grep -q "NOTE: one model is causal" && ok || bad "causal vs masked note"
 
+# /api/analyze for a pair with different tokenizers = diff --json
+if command -v curl >/dev/null; then
+  "$LMDIFF" serve --m1 "$A" --m2 "$BERT" --port 0 > "$TMP/serve.log" 2>&1 &
+  SPID=$!
+  for _ in $(seq 50); do
+    PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$TMP/serve.log"); [ -n "$PORT" ] && break; sleep 0.1
+  done
+  printf '{"m1":"tiny-a","m2":"tiny-bert","text":"%s"}' "$TEXT" > "$TMP/req.json"
+  curl -s -X POST "http://127.0.0.1:$PORT/api/analyze" --data-binary "@$TMP/req.json" > "$TMP/an.json"
+  printf '{"m1":"tiny-a","m2":"tiny-a","text":"x","segments":true}' > "$TMP/req2.json"
+  curl -s -X POST "http://127.0.0.1:$PORT/api/analyze" --data-binary "@$TMP/req2.json" > "$TMP/an2.json"
+  kill "$SPID"; wait "$SPID" 2>/dev/null
+  $PY - "$TMP/an.json" "$TMP/cm.json" "$TMP/an2.json" <<'PYEOF' && ok || bad "/api/analyze by segments"
+import json, sys
+a, b, c = (json.load(open(p)) for p in sys.argv[1:])
+assert a == b, "api != cli"
+assert c["mode"] == "segments" and c["summary"]["n_segments"] == 1
+PYEOF
+fi
+
 # the float64 reference on real tokenizers
 if [ -d "${LMD_SHARED:-}/fixtures/tokenizers/llama2" ]; then
   $PY "$SRC/tools/reference/segref.py" "$LMDIFF" "$LMD_SHARED" > "$TMP/segref.out" 2>&1

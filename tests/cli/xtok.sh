@@ -59,6 +59,14 @@ if command -v curl >/dev/null; then
   curl -s -X POST "http://127.0.0.1:$PORT/api/analyze" --data-binary "@$TMP/req.json" > "$TMP/an.json"
   printf '{"m1":"tiny-a","m2":"tiny-a","text":"x","segments":true}' > "$TMP/req2.json"
   curl -s -X POST "http://127.0.0.1:$PORT/api/analyze" --data-binary "@$TMP/req2.json" > "$TMP/an2.json"
+  # the web app on this real server: a browser test for the cross-tokenizer pair
+  if [ -x /usr/bin/chromium ] && [ -d "$SRC/web/node_modules/playwright-core" ]; then
+    if (cd "$SRC/web" && LMD_URL=http://127.0.0.1:$PORT/ node --test ../tests/browser/segments.test.mjs > "$TMP/browser.log" 2>&1); then ok
+    else bad "browser test segments: $(grep -E '^not ok|^# (pass|fail)' "$TMP/browser.log")"; fi
+    grep -E '^# (pass|skipped)' "$TMP/browser.log" | tr '\n' ' '; echo
+  else
+    echo "note: chromium or web/node_modules missing: browser test not run here"
+  fi
   kill "$SPID"; wait "$SPID" 2>/dev/null
   $PY - "$TMP/an.json" "$TMP/cm.json" "$TMP/an2.json" <<'PYEOF' && ok || bad "/api/analyze by segments"
 import json, sys

@@ -3,7 +3,7 @@
 
 import './styles/fonts.css';
 import './styles/app.css';
-import { ApiError, api } from './api';
+import { ApiError, api, isSegments } from './api';
 import { h } from './dom';
 import type { ModeKey } from './measures';
 import { HoverBus, initialState, Store, type Source } from './store';
@@ -31,6 +31,12 @@ let booted = false;
 const isAbort = (e: unknown) => (e as Error)?.name === 'AbortError';
 const asApiError = (e: unknown) => (e instanceof ApiError ? e : new ApiError(0, (e as Error)?.message ?? String(e)));
 
+/** Both models exist: any pair can be analyzed (different tokenizers by segments). */
+function bothKnown(): boolean {
+  return s().models.some((m) => m.id === s().m1) && s().models.some((m) => m.id === s().m2);
+}
+
+/** The same tokenizer: compared token by token, with corpora to search. */
 function compatible(): boolean {
   const a = s().models.find((m) => m.id === s().m1);
   const b = s().models.find((m) => m.id === s().m2);
@@ -40,7 +46,7 @@ function compatible(): boolean {
 // ------------------------------------------------------------------ actions
 
 async function analyze(text: string, pins: number[] = []): Promise<void> {
-  if (!compatible() || text.length === 0) return;
+  if (!bothKnown() || text.length === 0) return;
   analyzeCtl?.abort();
   const ctl = (analyzeCtl = new AbortController());
   const before = s().source;
@@ -49,7 +55,8 @@ async function analyze(text: string, pins: number[] = []): Promise<void> {
     const inst = await api.analyze(s().m1, s().m2, text, ctl.signal);
     if (ctl !== analyzeCtl) return;
     hover.set(null, null);
-    store.set({ instance: inst, analyzeStatus: 'idle', pins: pins.filter((i) => i < inst.tokens.length) });
+    if (isSegments(inst)) store.set({ instance: null, segments: inst, analyzeStatus: 'idle', pins: [] });
+    else store.set({ instance: inst, segments: null, analyzeStatus: 'idle', pins: pins.filter((i) => i < inst.tokens.length) });
     if (booted) reveal();
   } catch (e) {
     if (isAbort(e) || ctl !== analyzeCtl) return;
@@ -100,6 +107,7 @@ function open(index: number, pins: number[] = []): boolean {
   store.set({
     source: { kind: 'dataset', dataset: res.request.dataset, index },
     instance: r,
+    segments: null,
     text: r.text,
     analyzeStatus: 'idle',
     analyzeError: null,
@@ -125,25 +133,25 @@ async function restore(src: Source, pins: number[]): Promise<void> {
     return;
   }
   if (!s().datasets.some((d) => d.id === src.dataset)) {
-    store.set({ source: null, instance: null, notice: `Dataset "${src.dataset}" is not available for these two models.` });
+    store.set({ source: null, instance: null, segments: null, notice: `Dataset "${src.dataset}" is not available for these two models.` });
     return;
   }
   store.set({ dataset: src.dataset });
   if (!(await search())) {
-    store.set({ source: null, instance: null });
+    store.set({ source: null, instance: null, segments: null });
     return;
   }
-  if (!open(src.index, pins)) store.set({ source: null, instance: null, notice: `Text #${src.index} of "${src.dataset}" is not among the top ${SEARCH_K} texts for this measure and order.` });
+  if (!open(src.index, pins)) store.set({ source: null, instance: null, segments: null, notice: `Text #${src.index} of "${src.dataset}" is not among the top ${SEARCH_K} texts for this measure and order.` });
 }
 
 async function setModels(m1: string, m2: string): Promise<void> {
   const src = s().source;
-  store.set({ m1, m2, search: null, searchError: null, searchStatus: 'idle', instance: null, pins: [], analyzeError: null, analyzeStatus: 'idle', notice: '' });
+  store.set({ m1, m2, search: null, searchError: null, searchStatus: 'idle', instance: null, segments: null, pins: [], analyzeError: null, analyzeStatus: 'idle', notice: '' });
   hover.set(null, null);
   if (!compatible()) {
-    analyzeCtl?.abort();
     searchCtl?.abort();
     store.set({ datasets: [], dataset: '', source: src });
+    if (src?.kind === 'text') await analyze(src.text);
     return;
   }
   await loadDatasets();
@@ -261,7 +269,9 @@ async function boot(): Promise<void> {
   store.set({ models, m1, m2, modelsStatus: 'idle', notice: notes.join(' ') });
   if (!compatible()) {
     if (url.source) store.set({ source: url.source });
+    if (url.source?.kind === 'text' && !notes.length) await analyze(url.source.text);
     booted = true;
+    writeUrl(s());
     return;
   }
   await loadDatasets(url.source?.kind === 'dataset' ? url.source.dataset : url.datasetPick);

@@ -64,9 +64,10 @@ static size_t check_text(const lmd_tokenizer *t, int kind, const char *s, size_t
             if (a != pos || bl != e - a || memcmp(b, s + a, bl) != 0)
                 fail_msg("token %zu of \"%.*s\": span [%zu,%zu) is not its bytes", i, (int)n, s, a, e);
             pos = e;
-        } else if (kind == SPM) { /* " x" for ▁x; the first ▁ was prepended */
-            size_t skip = i == 0 && bl > 0 && b[0] == ' ' ? 1 : 0;
-            if (bl - skip != e - a || memcmp(b + skip, s + a, e - a) != 0)
+        } else if (kind == SPM) { /* " x" for ▁x; the first ▁ may have been prepended */
+            int same = bl == e - a && memcmp(b, s + a, bl) == 0;
+            int prep = i == 0 && bl > 0 && b[0] == ' ' && bl - 1 == e - a && memcmp(b + 1, s + a, bl - 1) == 0;
+            if (!same && !prep)
                 fail_msg("token %zu \"%.*s\" of \"%.*s\": span [%zu,%zu)", i, (int)bl, b, (int)n, s,
                          a, e);
         } else if (ascii(s, n) && ids[i] != t->unk_id && t->slots[ids[i]].kind == LMD_SLOT_VOCAB) {
@@ -113,6 +114,35 @@ static void test_llama3_style(void **state) {
 static void test_llama2_spm(void **state) {
     (void)state;
     check_all("fixtures/tokenizers/llama2", 1, SPM, "llama-spm");
+}
+
+/* Llama-2 with legacy false: the Metaspace pre-tokenizer instead of the
+ * normalizer (prepend_scheme first). */
+static void test_llama2_metaspace(void **state) {
+    (void)state;
+    tu_require_shared();
+    char *model = tu_shared_path("fixtures/tokenizers/llama2/tokenizer.model"), *data;
+    size_t len;
+    lmd_error err;
+    if (lmd_read_file(model, &data, &len, &err) < 0) fail_msg("%s", err.msg);
+    char *dir = tu_tmpdir();
+    tu_write_file(dir, "tokenizer.model", data, len);
+    tu_write_str(dir, "tokenizer_config.json", "{\"legacy\": false}");
+    lmd_tokenizer *t;
+    if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
+    assert_int_equal(t->n_norms, 0);
+    tu_vectors v;
+    tu_read_vectors(&v, "llama-spm");
+    size_t total = 0;
+    for (size_t i = 0; i < v.n; i++) total += check_text(t, SPM, v.text[i], v.text_len[i]);
+    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
+        total += check_text(t, SPM, extra[i], strlen(extra[i]));
+    printf("llama2 Metaspace: %zu tokens checked\n", total);
+    tu_vectors_free(&v);
+    lmd_tokenizer_free(t);
+    free(data);
+    free(model);
+    free(dir);
 }
 
 static void test_bert(void **state) {
@@ -181,7 +211,8 @@ static void test_timing(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2),       cmocka_unit_test(test_llama3_style),
-        cmocka_unit_test(test_llama2_spm), cmocka_unit_test(test_bert),
+        cmocka_unit_test(test_llama2_spm), cmocka_unit_test(test_llama2_metaspace),
+        cmocka_unit_test(test_bert),
         cmocka_unit_test(test_timing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -157,6 +157,10 @@ int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_w
 /* Appends the next text (group "%015d") with its phrase and scores. */
 int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const lmd_scores *s,
                      lmd_error *err);
+/* Adds the token byte spans of the text appended last (dataset
+ * token_spans, [n, 2] u32: start, end; docs/corpus.md), which comparing
+ * models with different tokenizers needs. */
+int lmd_cache_append_spans(lmd_cache_writer *w, const lmd_span *sp, size_t n, lmd_error *err);
 /* Records the number of texts written and flushes, so that a crash after
  * it loses nothing before it. */
 int lmd_cache_checkpoint(lmd_cache_writer *w, lmd_error *err);
@@ -191,6 +195,10 @@ const char *lmd_cache_path(const lmd_cache *c);
 #define LMD_CACHE_NO_TOPK_PROBS 2 /* skip topk_probs (t->s.topk_prob = NULL) */
 int lmd_cache_read_text(lmd_cache *c, uint64_t index, int flags, lmd_cache_text *t, lmd_error *err);
 void lmd_cache_text_free(lmd_cache_text *t);
+/* The token byte spans of text index (*sp malloc'ed, *n of them): 0, or 1
+ * when the text has none (a cache written before they were kept, or by
+ * the original tool), -1 on error. */
+int lmd_cache_read_spans(lmd_cache *c, uint64_t index, lmd_span **sp, size_t *n, lmd_error *err);
 /* The vocabulary string of an id (loaded on first use); NULL when the id is
  * out of range or the vocabulary could not be read. */
 const char *lmd_cache_vocab(lmd_cache *c, int32_t id);

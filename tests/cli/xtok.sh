@@ -81,6 +81,30 @@ assert c["mode"] == "segments" and c["summary"]["n_segments"] == 1
 PYEOF
 fi
 
+# analysis caches keep each token's byte span (token_spans), as tokenize --json gives them
+printf 'Hello world.\ncaf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 again\n  spaces  \n' > "$TMP/ds.txt"
+"$LMDIFF" analyze "$A" "$TMP/ds.txt" -o "$TMP/a.h5" >/dev/null 2>&1 && ok || bad "analyze"
+if $PY -c 'import h5py' 2>/dev/null; then
+  $PY - "$LMDIFF" "$A" "$TMP/a.h5" <<'PYEOF' && ok || bad "token_spans in the cache"
+import h5py, json, subprocess, sys
+lmdiff, model, path = sys.argv[1:]
+with h5py.File(path, "r") as f:
+    groups = sorted(k for k in f.keys() if k.isdigit())
+    assert len(groups) == 3
+    for g in groups:
+        text = f[g].attrs["phrase"]
+        want = json.loads(subprocess.run([lmdiff, "tokenize", model, text, "--json"], capture_output=True, check=True).stdout)
+        got = f[g]["token_spans"][()].tolist()
+        assert got == want["spans"], (text, got, want["spans"])
+        assert f[g]["token_ids"][()].tolist() == want["ids"]
+PYEOF
+else
+  echo "note: h5py missing: token_spans not checked here"
+fi
+# caches of different tokenizers: compare refuses, saying so
+"$LMDIFF" analyze "$BERT" "$TMP/ds.txt" -o "$TMP/b.h5" >/dev/null 2>&1 && ok || bad "analyze bert"
+expect_fail "comparing a corpus across tokenizers is not implemented yet" "$LMDIFF" compare "$TMP/a.h5" "$TMP/b.h5" -o "$TMP/cmp"
+
 # the float64 reference on real tokenizers
 if [ -d "${LMD_SHARED:-}/fixtures/tokenizers/llama2" ]; then
   $PY "$SRC/tools/reference/segref.py" "$LMDIFF" "$LMD_SHARED" > "$TMP/segref.out" 2>&1

@@ -3,14 +3,16 @@
  * a model without tokens, an empty text), sums over segments = sums over
  * tokens, the aggregations; and the alignment of GPT-2 against Llama-2 on
  * 1 MB of text, checked against a brute-force alignment on a prefix and
- * timed (printed). */
+ * timed (printed); token spans kept in an analysis cache and read back. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "analysis/segments.h"
+#include "corpus_testlib.h"
 #include "testutil.h"
 
 static void align(const lmd_span *a, size_t na, const lmd_span *b, size_t nb, size_t len,
@@ -94,6 +96,42 @@ static void test_odd_spans(void **state) {
     assert_int_equal(lmd_segment_stats_of(&sg, &st, &err), 0);
     assert_true(isnan(st.agg[LMD_AGG_AVG]) && isnan(st.bpb[0]));
     lmd_segments_free(&sg);
+}
+
+/* token_spans written with a text and read back; a text without them says so */
+static void test_cache_spans(void **state) {
+    (void)state;
+    char *dir = tu_tmpdir(), *path = lmd_path_join(dir, "spans.h5");
+    const char *vocab[] = {"a", "b"};
+    lmd_cache_info in = ct_info("m", "w", 1);
+    lmd_cache_writer *w;
+    lmd_error err;
+    assert_int_equal(lmd_cache_create(path, &in, vocab, 2, &w, &err), 0);
+    assert_int_equal(lmd_cache_append_spans(w, NULL, 0, &err), -1); /* before any text */
+    lmd_scores s = ct_scores(3, 1);
+    const int32_t top[1] = {1};
+    for (size_t i = 0; i < 3; i++) ct_token(&s, i, 1, 1, 0.5f, 1.0f, top);
+    lmd_span sp[3] = {{0, 0}, {0, 4}, {4, 9}};
+    if (lmd_cache_append(w, "text", 4, &s, &err) < 0 || lmd_cache_append_spans(w, sp, 3, &err) < 0 ||
+        lmd_cache_append(w, "old", 3, &s, &err) < 0 || lmd_cache_finish(w, 1, &err) < 0)
+        fail_msg("%s", err.msg);
+    ct_scores_free(&s);
+    lmd_cache *c;
+    if (lmd_cache_open(path, &c, &err) < 0) fail_msg("%s", err.msg);
+    lmd_span *got;
+    size_t n;
+    assert_int_equal(lmd_cache_read_spans(c, 0, &got, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_memory_equal(got, sp, sizeof sp);
+    free(got);
+    assert_int_equal(lmd_cache_read_spans(c, 1, &got, &n, &err), 1);
+    assert_null(got);
+    assert_int_equal(lmd_cache_read_spans(c, 2, &got, &n, &err), -1);
+    lmd_cache_close(c);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
 }
 
 static double now(void) {
@@ -180,6 +218,7 @@ int main(void) {
         cmocka_unit_test(test_same_spans),
         cmocka_unit_test(test_different),
         cmocka_unit_test(test_odd_spans),
+        cmocka_unit_test(test_cache_spans),
         cmocka_unit_test(test_megabyte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -561,8 +561,7 @@ int lmd_cache_comparable(const lmd_cache *a, const lmd_cache *b, lmd_error *err)
                         b->path, x->vocab_hash, y->vocab_hash,
                         (x->format == 0) != (y->format == 0)
                             ? "; caches of the original tool hash the vocabulary differently"
-                            : "; comparing a corpus across tokenizers is not implemented yet "
-                              "(lmdiff diff compares one text by segments)");
+                            : "");
     if (x->n_texts != y->n_texts)
         return lmd_fail(err,
                         "%s holds %" PRIu64 " texts but %s holds %" PRIu64

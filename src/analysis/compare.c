@@ -2,7 +2,8 @@
  * one dataset.  For every text, six per-token differences (model 2 minus
  * model 1) are aggregated six ways; the rows go to a CSV per direction (the
  * original's columns first) and to a binary table per direction for search
- * and the server.  Definitions: docs/measures.md. */
+ * and the server.  Definitions: docs/measures.md.  Caches of models with
+ * different tokenizers go to compare_segments.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
+#include "analysis/segments.h"
 #include "analysis/diff.h"
 
 static const char *const measure_names[LMD_TM_COUNT] = {
@@ -481,9 +483,13 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
     lmd_table_meta tm[2];
     memset(tm, 0, sizeof tm);
     int rc = -1;
-    if (lmd_cache_open(cache1, &c[0], err) < 0 || lmd_cache_open(cache2, &c[1], err) < 0 ||
-        lmd_cache_comparable(c[0], c[1], err) < 0)
+    if (lmd_cache_open(cache1, &c[0], err) < 0 || lmd_cache_open(cache2, &c[1], err) < 0)
         goto done;
+    if (lmd_compare_is_cross(c[0], c[1])) { /* different tokenizers: by segments */
+        rc = lmd_compare_segments(c, out_dir, &o, out, err);
+        goto done;
+    }
+    if (lmd_cache_comparable(c[0], c[1], err) < 0) goto done;
     const lmd_cache_info *in[2] = {lmd_cache_get_info(c[0]), lmd_cache_get_info(c[1])};
     m[0] = lmd_file_safe_name(in[0]->model_name);
     m[1] = lmd_file_safe_name(in[1]->model_name);

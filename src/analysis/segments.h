@@ -44,6 +44,18 @@ int lmd_segment_stats_of(const lmd_segments *sg, lmd_segment_stats *st, lmd_erro
 /* Δ bits per byte of segment j: (bits2 - bits1) / bytes. */
 double lmd_segment_dbpb(const lmd_segments *sg, size_t j);
 
+/* ------------------------------------------- two caches (compare_segments.c) */
+
+/* Two caches of this tool whose tokenizers differ (different vocab hash). */
+int lmd_compare_is_cross(const lmd_cache *a, const lmd_cache *b);
+/* lmd_compare for such caches: needs token_spans in both (a cache without
+ * them is refused with how to rebuild it); writes, in out_dir,
+ * <m1>_<m2>_<dataset>.segments.csv and the reverse (out->csv; out->table
+ * stays NULL): per text n_bytes, n_segments, each model's tokens, bits per
+ * byte, their difference and its aggregations over the segments. */
+int lmd_compare_segments(lmd_cache *c[2], const char *out_dir, const lmd_compare_opts *o,
+                         lmd_compare_out *out, lmd_error *err);
+
 /* ------------------------------------------------ two models on one text */
 
 typedef struct lmd_model lmd_model;

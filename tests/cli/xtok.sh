@@ -3,7 +3,7 @@
 # Same tokenizer with --segments: the segments are the tokens and the
 # numbers are today's log-prob differences; a pair with different
 # tokenizers works, a causal-masked pair is labelled; tools/reference/segref.py
-# checks segments and bits against a float64 reference on GPT-2 BPE,
+# checks segments and bits against a float64 reference on GPT-2 BPE, a Llama-3-style split,
 # Llama-2 SentencePiece and BERT WordPiece models (skipped without numpy or
 # ../shared).
 . "$(dirname "$0")/lib.bash"

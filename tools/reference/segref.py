@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """segref.py - an independent reference for lmdiff's cross-tokenizer segments.
 
-Writes three small random models with real tokenizers into a temporary folder
+Writes four small random models with real tokenizers into a temporary folder
 (GPT-2's byte-level BPE, Llama-2's SentencePiece BPE with byte fallback,
-bert-base-uncased's WordPiece; the tokenizer files come from
-../shared/fixtures/tokenizers), runs `lmdiff diff A B --json` on every pair and
+bert-base-uncased's WordPiece, from ../shared/fixtures/tokenizers; and a
+Llama-3-style tokenizer.json: tests/models/tiny-a's byte-level BPE behind
+Llama-3's Split regex), runs `lmdiff diff A B --json` on every pair and
 checks it against what this script computes on its own in float64:
 
   * each token's id and byte span: its own tokenizers with offsets (GPT-2:
-    lmref's BPE, the spans are the tokens' bytes one after the other;
+    lmref's BPE, the spans are the tokens' bytes one after the other; the
+    Llama-3 style: the same after pretok_split.py's split with `regex`;
     SentencePiece: a BPE by piece score read from tokenizer.model, with
     byte fallback; WordPiece: mlmref's normalizer character by character),
     offsets as docs/tokenizer.md defines them;
@@ -43,11 +45,16 @@ try:
     import make_mlm_models as mmm
     import make_test_models as mtm
     import mlmref
+    import pretok_split
+    import regex
 except ImportError as e:  # numpy (or regex) missing
     print("SKIP: segref.py needs numpy and regex (%s)" % e)
     sys.exit(77)
 
 TOL = 1e-4
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+LLAMA3 = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+          "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
 TEXTS = [
     "Hello world! The quick brown fox jumps over the lazy dog.",
     "Caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u2014 \u201cquotes\u201d, \u4e2d\u6587\u5b57 and "
@@ -61,11 +68,25 @@ TEXTS = [
 # ------------------------------------------------------------- tokenizers
 
 
+class RegexSplit:
+    """A Split pre-tokenizer (Isolated) for lmref's tokenizer: pretok_split's
+    cut with Python's `regex` (\\s as Unicode White_Space, as Oniguruma)."""
+
+    def __init__(self, pattern):
+        src = pattern.replace("\\s", "\\p{White_Space}").replace("\\S", "\\P{White_Space}")
+        self.pat = regex.compile(src, regex.V0)
+
+    def findall(self, text):
+        return pretok_split.split(self.pat, text)
+
+
 class ByteLevel:
     """GPT-2: lmref's tokenizer; a token's span is its bytes, in order."""
 
-    def __init__(self, d):
+    def __init__(self, d, split=None):
         self.tok = lmref.load_tokenizer(d)
+        if split:
+            self.tok.pat = RegexSplit(split)
         self.dec = {c: b for b, c in lmref.bytes_to_unicode().items()}
         self.inv = {i: s for s, i in self.tok.vocab.items()}
 
@@ -254,6 +275,24 @@ def make_models(tmp, fix):
     d = os.path.join(tmp, "llama2-tok")
     out["llama2"] = (d, SentencePiece(os.path.join(d, "tokenizer.model")), "causal")
 
+    with open(os.path.join(ROOT, "tests", "models", "tiny-a", "tokenizer.json"), encoding="utf-8") as f:
+        tj = json.load(f)
+    tj["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        {"type": "Split", "pattern": {"Regex": LLAMA3}, "behavior": "Isolated", "invert": False},
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    V = 1 + max(list(tj["model"]["vocab"].values()) + [a["id"] for a in tj["added_tokens"]])
+    bos = {a["content"]: a["id"] for a in tj["added_tokens"]}["<|endoftext|>"]
+    cfg = mcm.llama_config("LlamaForCausalLM", V, bos, hidden_size=16, intermediate_size=32,
+                           num_attention_heads=2, num_key_value_heads=2,
+                           max_position_embeddings=32)
+
+    def llama3_files(d):
+        with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(tj, f, ensure_ascii=False)
+    mcm.write(tmp, "llama3-tok", cfg, mcm.llama_weights(cfg, 44), "F32", llama3_files)
+    d = os.path.join(tmp, "llama3-tok")
+    out["llama3"] = (d, ByteLevel(d, LLAMA3), "causal")
+
     with open(os.path.join(tok, "bert-base-uncased", "tokenizer.json"), encoding="utf-8") as f:
         tj = json.load(f)
     tc = {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "mask_token": "[MASK]",
@@ -366,7 +405,8 @@ def main():
     try:
         models = make_models(tmp, fix)
         cache, worst, n = {}, 0.0, 0
-        for n1, n2 in (("gpt2", "llama2"), ("llama2", "bert"), ("bert", "gpt2"), ("llama2", "gpt2")):
+        for n1, n2 in (("gpt2", "llama2"), ("llama2", "bert"), ("bert", "gpt2"), ("llama2", "gpt2"),
+                       ("llama3", "gpt2"), ("bert", "llama3"), ("llama3", "llama2")):
             for text in TEXTS:
                 worst = max(worst, run_pair(lmdiff, models, n1, n2, text, cache))
                 n += 1

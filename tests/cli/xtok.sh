@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Models with different tokenizers (issue #15): `lmdiff diff` by segments.
-# Same tokenizer with --segments: the segments are the tokens and the
-# numbers are today's log-prob differences; a pair with different
-# tokenizers works, a causal-masked pair is labelled; tools/reference/segref.py
-# checks segments and bits against a float64 reference on GPT-2 BPE, a Llama-3-style split,
-# Llama-2 SentencePiece and BERT WordPiece models (skipped without numpy or
-# ../shared).
+# Models with different tokenizers (issue #15), compared by segments.
+# Same tokenizer with --segments: the segments are the tokens and the numbers
+# are today's log-prob differences; a causal-masked pair is labelled;
+# /api/analyze answers as diff --json, and the browser test of the segments
+# view runs against that server (when chromium and web/node_modules are
+# there); analysis caches keep token_spans and compare writes the segment
+# measures per text, equal to diff --json's, refusing caches without spans;
+# tools/reference/segref.py checks tokens, spans, segments and bits against a
+# float64 reference on GPT-2, Llama-3-style, Llama-2 SentencePiece and BERT
+# WordPiece models (skipped without numpy or ../shared).
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 B=$SRC/tests/models/tiny-b

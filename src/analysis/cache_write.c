@@ -471,9 +471,9 @@ int lmd_cache_append_spans(lmd_cache_writer *w, const lmd_span *sp, size_t n, lm
     hid_t d = g < 0 || s < 0 ? -1
                              : H5Dcreate2(g, "token_spans", H5T_STD_U32LE, s, H5P_DEFAULT, w->dcpl,
                                           H5P_DEFAULT);
-    int rc = d < 0 || (n && H5Dwrite(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->u32) < 0)
-                 ? lmd_h5_note()
-                 : 0;
+    int bad = d < 0 || (n && H5Dwrite(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                      w->u32) < 0);
+    int rc = bad ? lmd_h5_note() : 0;
     if (rc < 0) LMD_H5_FAIL(err, "%s: cannot write the token spans of text %s", w->path, name);
     if (d >= 0) H5Dclose(d);
     if (s >= 0) H5Sclose(s);

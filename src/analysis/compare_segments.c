@@ -10,12 +10,31 @@
 
 #include "analysis/segments.h"
 
-enum { SC_BYTES, SC_SEGS, SC_TOK1, SC_TOK2, SC_BPB1, SC_BPB2, SC_DBPB, SC_AGG, SC_COUNT = SC_AGG + LMD_AGG_COUNT };
+enum {
+    SC_BYTES,
+    SC_SEGS,
+    SC_TOK1,
+    SC_TOK2,
+    SC_BPB1,
+    SC_BPB2,
+    SC_DBPB,
+    SC_AGG,
+    SC_COUNT = SC_AGG + LMD_AGG_COUNT
+};
 
-static const char *const seg_cols[SC_COUNT] = {
-    "n_bytes",  "n_segments", "n_tokens1", "n_tokens2",  "bpb1", "bpb2", "bpb_diff",
-    "avg_segment_bpb_diff", "max_segment_bpb_diff", "min_segment_bpb_diff",
-    "median_segment_bpb_diff", "q75_segment_bpb_diff", "top5_segment_bpb_diff"};
+static const char *const seg_cols[SC_COUNT] = {"n_bytes",
+                                               "n_segments",
+                                               "n_tokens1",
+                                               "n_tokens2",
+                                               "bpb1",
+                                               "bpb2",
+                                               "bpb_diff",
+                                               "avg_segment_bpb_diff",
+                                               "max_segment_bpb_diff",
+                                               "min_segment_bpb_diff",
+                                               "median_segment_bpb_diff",
+                                               "q75_segment_bpb_diff",
+                                               "top5_segment_bpb_diff"};
 
 int lmd_compare_is_cross(const lmd_cache *a, const lmd_cache *b) {
     const lmd_cache_info *x = lmd_cache_get_info(a), *y = lmd_cache_get_info(b);
@@ -65,7 +84,8 @@ static int seg_row(const side *s, int d, size_t len, double row[SC_COUNT], lmd_e
     row[SC_BPB1] = st.bpb[0];
     row[SC_BPB2] = st.bpb[1];
     row[SC_DBPB] = st.dbpb;
-    for (int k = 0; k < LMD_AGG_COUNT; k++) row[SC_AGG + k] = st.agg[k];
+    for (int k = 0; k < LMD_AGG_COUNT; k++)
+        row[SC_AGG + k] = st.agg[k];
     lmd_segments_free(&sg);
     return rc;
 }
@@ -87,9 +107,11 @@ int lmd_compare_segments(lmd_cache *c[2], const char *out_dir, const lmd_compare
                          lmd_compare_out *out, lmd_error *err) {
     const lmd_cache_info *in[2] = {lmd_cache_get_info(c[0]), lmd_cache_get_info(c[1])};
     memset(out, 0, sizeof *out);
-    if (strcmp(in[0]->dataset_checksum, in[1]->dataset_checksum) || in[0]->n_texts != in[1]->n_texts)
-        return lmd_fail(err, "%s and %s were not made from the same texts (dataset_checksum %s, %" PRIu64
-                             " texts vs %s, %" PRIu64 ")",
+    if (strcmp(in[0]->dataset_checksum, in[1]->dataset_checksum) ||
+        in[0]->n_texts != in[1]->n_texts)
+        return lmd_fail(err,
+                        "%s and %s were not made from the same texts (dataset_checksum %s, %" PRIu64
+                        " texts vs %s, %" PRIu64 ")",
                         lmd_cache_path(c[0]), lmd_cache_path(c[1]), in[0]->dataset_checksum,
                         in[0]->n_texts, in[1]->dataset_checksum, in[1]->n_texts);
     char *m[2] = {lmd_file_safe_name(in[0]->model_name), lmd_file_safe_name(in[1]->model_name)};
@@ -115,7 +137,8 @@ int lmd_compare_segments(lmd_cache *c[2], const char *out_dir, const lmd_compare
             goto done;
         }
         if (lmd_atomic_open(&f[d], p.data, err) < 0) goto done;
-        for (int k = 0; k < SC_COUNT; k++) fprintf(f[d].f, ",%s", seg_cols[k]);
+        for (int k = 0; k < SC_COUNT; k++)
+            fprintf(f[d].f, ",%s", seg_cols[k]);
         fputc('\n', f[d].f);
     }
     uint64_t n = in[0]->n_texts;
@@ -126,14 +149,18 @@ int lmd_compare_segments(lmd_cache *c[2], const char *out_dir, const lmd_compare
         }
         side s[2];
         int r = read_side(c[0], i, LMD_CACHE_PHRASE, &s[0], err);
-        if (r == 0) r = read_side(c[1], i, 0, &s[1], err);
-        else memset(&s[1], 0, sizeof s[1]);
+        if (r == 0)
+            r = read_side(c[1], i, 0, &s[1], err);
+        else
+            memset(&s[1], 0, sizeof s[1]);
         double row[2][SC_COUNT];
-        for (int d = 0; d < 2 && r == 0; d++) r = seg_row(s, d, s[0].t.phrase_len, row[d], err);
+        for (int d = 0; d < 2 && r == 0; d++)
+            r = seg_row(s, d, s[0].t.phrase_len, row[d], err);
         free_side(&s[0]);
         free_side(&s[1]);
         if (r < 0) goto done;
-        for (int d = 0; d < 2; d++) put_row(f[d].f, i, row[d]);
+        for (int d = 0; d < 2; d++)
+            put_row(f[d].f, i, row[d]);
         if (o->progress) o->progress(o->progress_ctx, i + 1, n, 0);
     }
     out->n_texts = n;

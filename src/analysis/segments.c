@@ -70,12 +70,15 @@ void lmd_segments_sum(lmd_segments *sg, const double *lp1, const double *lp2) {
     for (int m = 0; m < 2; m++)
         for (size_t j = 0; j < sg->n; j++) {
             double s = 0;
-            for (size_t t = sg->first[m][j]; t < sg->first[m][j + 1]; t++) s += lp[m][t];
+            for (size_t t = sg->first[m][j]; t < sg->first[m][j + 1]; t++)
+                s += lp[m][t];
             sg->lp[m][j] = s;
         }
 }
 
-double lmd_bits(double lp) { return -lp / M_LN2; }
+double lmd_bits(double lp) {
+    return -lp / M_LN2;
+}
 
 double lmd_segment_dbpb(const lmd_segments *sg, size_t j) {
     double bytes = (double)(sg->at[j + 1] - sg->at[j]);
@@ -85,16 +88,19 @@ double lmd_segment_dbpb(const lmd_segments *sg, size_t j) {
 int lmd_segment_stats_of(const lmd_segments *sg, lmd_segment_stats *st, lmd_error *err) {
     for (int m = 0; m < 2; m++) {
         double s = 0;
-        for (size_t j = 0; j < sg->n; j++) s += sg->lp[m][j];
+        for (size_t j = 0; j < sg->n; j++)
+            s += sg->lp[m][j];
         st->bits[m] = lmd_bits(s);
         st->bpb[m] = sg->len ? st->bits[m] / (double)sg->len : NAN;
     }
     st->dbpb = st->bpb[1] - st->bpb[0];
-    for (int a = 0; a < LMD_AGG_COUNT; a++) st->agg[a] = NAN;
+    for (int a = 0; a < LMD_AGG_COUNT; a++)
+        st->agg[a] = NAN;
     if (sg->n == 0) return 0;
     double *v = malloc(sg->n * sizeof *v);
     if (!v) return lmd_fail(err, "out of memory");
-    for (size_t j = 0; j < sg->n; j++) v[j] = lmd_segment_dbpb(sg, j);
+    for (size_t j = 0; j < sg->n; j++)
+        v[j] = lmd_segment_dbpb(sg, j);
     lmd_aggregate(v, sg->n, st->agg);
     free(v);
     return 0;

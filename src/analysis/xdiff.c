@@ -79,8 +79,12 @@ static int json_col(lmd_buf *b, const char *name, const lmd_segments *sg,
     return rc | lmd_buf_puts(b, "]");
 }
 
-static double seg_bits1(const lmd_segments *sg, size_t j) { return lmd_bits(sg->lp[0][j]); }
-static double seg_bits2(const lmd_segments *sg, size_t j) { return lmd_bits(sg->lp[1][j]); }
+static double seg_bits1(const lmd_segments *sg, size_t j) {
+    return lmd_bits(sg->lp[0][j]);
+}
+static double seg_bits2(const lmd_segments *sg, size_t j) {
+    return lmd_bits(sg->lp[1][j]);
+}
 static double seg_dbits(const lmd_segments *sg, size_t j) {
     return lmd_bits(sg->lp[1][j]) - lmd_bits(sg->lp[0][j]);
 }
@@ -108,9 +112,11 @@ int lmd_json_xdiff(lmd_buf *b, const lmd_xdiff *x, const lmd_model *m1, const ch
     rc |= lmd_buf_puts(b, ",\"m2\":");
     rc |= json_model(b, x, 1, lmd_model_tokenizer(m2));
     rc |= lmd_buf_puts(b, ",\"segments\":{\"start\":[");
-    for (size_t j = 0; j < sg->n; j++) rc |= lmd_buf_printf(b, "%s%u", j ? "," : "", sg->at[j]);
+    for (size_t j = 0; j < sg->n; j++)
+        rc |= lmd_buf_printf(b, "%s%u", j ? "," : "", sg->at[j]);
     rc |= lmd_buf_puts(b, "],\"end\":[");
-    for (size_t j = 0; j < sg->n; j++) rc |= lmd_buf_printf(b, "%s%u", j ? "," : "", sg->at[j + 1]);
+    for (size_t j = 0; j < sg->n; j++)
+        rc |= lmd_buf_printf(b, "%s%u", j ? "," : "", sg->at[j + 1]);
     for (int m = 0; m < 2; m++) {
         rc |= lmd_buf_printf(b, "],\"m%d_tokens\":[", m + 1);
         for (size_t j = 0; j < sg->n; j++)

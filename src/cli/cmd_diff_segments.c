@@ -34,8 +34,10 @@ static void colored_segments(const lmd_segments *sg, const char *text) {
         cli_diff_color(-lmd_segment_dbpb(sg, j) / scale, &r, &g, &bl); /* fewer bits: blue */
         if (color) printf("\x1b[48;2;%d;%d;%dm\x1b[38;2;0;0;0m", r, g, bl);
         put_bytes(text + sg->at[j], sg->at[j + 1] - sg->at[j], color, r, g, bl);
-        if (color) fputs("\x1b[0m", stdout);
-        else if (j + 1 < sg->n) putchar('|');
+        if (color)
+            fputs("\x1b[0m", stdout);
+        else if (j + 1 < sg->n)
+            putchar('|');
     }
     putchar('\n');
 }
@@ -73,11 +75,12 @@ static void segment_table(const lmd_xdiff *x, const lmd_model *m1, const lmd_mod
     }
 }
 
-int cli_diff_segments(const lmd_model *m1, const lmd_model *m2, const char *what,
-                      const char *text, size_t len, const lmd_score_opts *so, int json) {
+int cli_diff_segments(const lmd_model *m1, const lmd_model *m2, const char *what, const char *text,
+                      size_t len, const lmd_score_opts *so, int json) {
     lmd_error err;
     lmd_xdiff x;
-    if (lmd_xdiff_run(m1, m2, text, len, so, &x, &err) < 0) return cli_error("%s: %s", what, err.msg);
+    if (lmd_xdiff_run(m1, m2, text, len, so, &x, &err) < 0)
+        return cli_error("%s: %s", what, err.msg);
     lmd_model_info i1, i2;
     lmd_model_get_info(m1, &i1);
     lmd_model_get_info(m2, &i2);

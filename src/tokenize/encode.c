@@ -157,7 +157,8 @@ static int lmd_enc_metaspace(lmd_enc *c, const lmd_pretok_step *st, const char *
     int starts = n > 0 && (s[0] == ' ' || (n >= rl && memcmp(s, rep, rl) == 0));
     if (!starts && (st->prepend == LMD_PREPEND_ALWAYS || (st->prepend == LMD_PREPEND_FIRST && first))) {
         memcpy(p, rep, rl);
-        for (; al && m < rl; m++) al[m] = (lmd_span){lmd_enc_at(c, s).start, lmd_enc_at(c, s).start};
+        uint32_t at = al ? lmd_enc_at(c, s).start : 0; /* the replacement stands for nothing */
+        for (; al && m < rl; m++) al[m] = (lmd_span){at, at};
         m = rl;
     }
     for (size_t i = 0; i < n; i++) {
@@ -383,7 +384,8 @@ static int lmd_encode(const lmd_tokenizer *tok, const char *text, size_t len, in
     lmd_enc c = {.t = tok, .err = err, .base = text};
     if (spans) {
         *spans = NULL;
-        if (len >= UINT32_MAX) return lmd_fail(err, "text too long for byte spans (%zu bytes)", len);
+        if (len >= UINT32_MAX)
+            return lmd_fail(err, "text too long for byte spans (%zu bytes)", len);
         c.spans = malloc(64 * sizeof *c.spans);
         if (!c.spans) return lmd_fail(err, "out of memory");
         c.spans_cap = 64;

@@ -16,7 +16,8 @@
 lmd_span *lmd_span_identity(size_t off, size_t n) {
     lmd_span *al = malloc((n ? n : 1) * sizeof *al);
     if (!al) return NULL;
-    for (size_t i = 0; i < n; i++) al[i] = (lmd_span){(uint32_t)(off + i), (uint32_t)(off + i + 1)};
+    for (size_t i = 0; i < n; i++)
+        al[i] = (lmd_span){(uint32_t)(off + i), (uint32_t)(off + i + 1)};
     return al;
 }
 
@@ -24,13 +25,15 @@ lmd_span *lmd_span_identity(size_t off, size_t n) {
 static int lmd_al_fill(lmd_span **al, size_t *n, size_t *cap, lmd_span sp, size_t count) {
     if (*n + count > *cap) {
         size_t c = *cap ? *cap : 64;
-        while (c < *n + count) c *= 2;
+        while (c < *n + count)
+            c *= 2;
         lmd_span *p = realloc(*al, c * sizeof *p);
         if (!p) return -1;
         *al = p;
         *cap = c;
     }
-    for (size_t i = 0; i < count; i++) (*al)[(*n)++] = sp;
+    for (size_t i = 0; i < count; i++)
+        (*al)[(*n)++] = sp;
     return 0;
 }
 
@@ -61,12 +64,14 @@ static int lmd_norm_chunks(const lmd_tokenizer *t, const lmd_norm_step *st, cons
     int rc = lmd_tok_normalize_step(t, st, s, n, &whole);
     for (size_t i = 0; i < n && rc == 0;) {
         size_t j = i + 1;
-        while (j < n && !lmd_chunk_start(s, j, coarse)) j++;
+        while (j < n && !lmd_chunk_start(s, j, coarse))
+            j++;
         part.len = 0;
         rc = lmd_tok_normalize_step(t, st, s + i, j - i, &part);
         if (rc < 0) break;
         if (part.len == j - i && memcmp(part.data, s + i, j - i) == 0) {
-            for (size_t k = i; k < j && rc == 0; k++) rc = lmd_al_fill(oal, &on, &ocap, al[k], 1);
+            for (size_t k = i; k < j && rc == 0; k++)
+                rc = lmd_al_fill(oal, &on, &ocap, al[k], 1);
         } else {
             rc = lmd_al_fill(oal, &on, &ocap, lmd_al_join(al, i, j), part.len);
         }
@@ -166,8 +171,9 @@ static size_t lmd_unk_len(const lmd_tokenizer *t, const char *s, size_t n) {
         int l = lmd_utf8_seq_len((const unsigned char *)s + i, n - i);
         size_t step = l > 0 ? (size_t)l : 1;
         if (i > 0) {
-            int known = t->text_vocab ? lmd_strmap_get(&t->vocab, t->arena.data, s + i, step) != NULL
-                                      : t->byte_id[(unsigned char)s[i]] >= 0;
+            int known = t->text_vocab
+                            ? lmd_strmap_get(&t->vocab, t->arena.data, s + i, step) != NULL
+                            : t->byte_id[(unsigned char)s[i]] >= 0;
             if (known || t->byte_fallback) break;
         }
         i += step;

@@ -110,10 +110,12 @@ static void test_cache_spans(void **state) {
     assert_int_equal(lmd_cache_append_spans(w, NULL, 0, &err), -1); /* before any text */
     lmd_scores s = ct_scores(3, 1);
     const int32_t top[1] = {1};
-    for (size_t i = 0; i < 3; i++) ct_token(&s, i, 1, 1, 0.5f, 1.0f, top);
+    for (size_t i = 0; i < 3; i++)
+        ct_token(&s, i, 1, 1, 0.5f, 1.0f, top);
     lmd_span sp[3] = {{0, 0}, {0, 4}, {4, 9}};
-    if (lmd_cache_append(w, "text", 4, &s, &err) < 0 || lmd_cache_append_spans(w, sp, 3, &err) < 0 ||
-        lmd_cache_append(w, "old", 3, &s, &err) < 0 || lmd_cache_finish(w, 1, &err) < 0)
+    if (lmd_cache_append(w, "text", 4, &s, &err) < 0 ||
+        lmd_cache_append_spans(w, sp, 3, &err) < 0 || lmd_cache_append(w, "old", 3, &s, &err) < 0 ||
+        lmd_cache_finish(w, 1, &err) < 0)
         fail_msg("%s", err.msg);
     ct_scores_free(&s);
     lmd_cache *c;
@@ -158,7 +160,8 @@ static size_t brute_count(const lmd_span *a, size_t na, const lmd_span *b, size_
     for (size_t i = 1; i < nb; i++)
         if (b[i].start < len) cb[b[i].start] = 1;
     size_t n = 0;
-    for (size_t p = 0; p < len; p++) n += ca[p] && cb[p];
+    for (size_t p = 0; p < len; p++)
+        n += ca[p] && cb[p];
     free(ca);
     free(cb);
     return n;
@@ -176,8 +179,10 @@ static void test_megabyte(void **state) {
     /* 1 MiB: the corpus repeated */
     size_t L = 1u << 20;
     char *big = malloc(L);
-    for (size_t i = 0; i < L; i += len) memcpy(big + i, text, i + len <= L ? len : L - i);
-    while (((unsigned char)big[L - 1] & 0x80)) L--;
+    for (size_t i = 0; i < L; i += len)
+        memcpy(big + i, text, i + len <= L ? len : L - i);
+    while (((unsigned char)big[L - 1] & 0x80))
+        L--;
     int32_t *i1, *i2;
     lmd_span *s1, *s2;
     size_t n1, n2;
@@ -215,10 +220,8 @@ static void test_megabyte(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_spans),
-        cmocka_unit_test(test_different),
-        cmocka_unit_test(test_odd_spans),
-        cmocka_unit_test(test_cache_spans),
+        cmocka_unit_test(test_same_spans), cmocka_unit_test(test_different),
+        cmocka_unit_test(test_odd_spans),  cmocka_unit_test(test_cache_spans),
         cmocka_unit_test(test_megabyte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

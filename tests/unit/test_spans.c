@@ -19,7 +19,8 @@
 #include "tokenize/tok_internal.h"
 
 static const char *extra[] = {
-    "H\xc3\xa9llo  w\xc3\xb6rld, \xc4\xb0stanbul \xe4\xb8\xad\xe6\x96\x87 na\xc3\xafve \xef\xac\x81ne "
+    "H\xc3\xa9llo  w\xc3\xb6rld, \xc4\xb0stanbul \xe4\xb8\xad\xe6\x96\x87 na\xc3\xafve "
+    "\xef\xac\x81ne "
     "\xf0\x9f\x8e\x89!",
     "  leading and trailing  \n\n",
     "e\xcc\x81t\xc3\xa9 CAF\xc3\x89 \xe1\x84\x80\xe1\x85\xa1 <|endoftext|> tab\there",
@@ -62,11 +63,13 @@ static size_t check_text(const lmd_tokenizer *t, int kind, const char *s, size_t
             fail_msg("token %zu of \"%.*s\": bad span [%zu,%zu)", i, (int)n, s, a, e);
         if (kind == BYTES) { /* the spans tile the text, each with its bytes */
             if (a != pos || bl != e - a || memcmp(b, s + a, bl) != 0)
-                fail_msg("token %zu of \"%.*s\": span [%zu,%zu) is not its bytes", i, (int)n, s, a, e);
+                fail_msg("token %zu of \"%.*s\": span [%zu,%zu) is not its bytes", i, (int)n, s, a,
+                         e);
             pos = e;
         } else if (kind == SPM) { /* " x" for ▁x; the first ▁ may have been prepended */
             int same = bl == e - a && memcmp(b, s + a, bl) == 0;
-            int prep = i == 0 && bl > 0 && b[0] == ' ' && bl - 1 == e - a && memcmp(b + 1, s + a, bl - 1) == 0;
+            int prep = i == 0 && bl > 0 && b[0] == ' ' && bl - 1 == e - a &&
+                       memcmp(b + 1, s + a, bl - 1) == 0;
             if (!same && !prep)
                 fail_msg("token %zu \"%.*s\" of \"%.*s\": span [%zu,%zu)", i, (int)bl, b, (int)n, s,
                          a, e);
@@ -92,7 +95,8 @@ static void check_all(const char *rel, int shared, int kind, const char *vectors
     if (vectors) {
         tu_vectors v;
         tu_read_vectors(&v, vectors);
-        for (size_t i = 0; i < v.n; i++) total += check_text(t, kind, v.text[i], v.text_len[i]);
+        for (size_t i = 0; i < v.n; i++)
+            total += check_text(t, kind, v.text[i], v.text_len[i]);
         tu_vectors_free(&v);
     }
     for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
@@ -134,7 +138,8 @@ static void test_llama2_metaspace(void **state) {
     tu_vectors v;
     tu_read_vectors(&v, "llama-spm");
     size_t total = 0;
-    for (size_t i = 0; i < v.n; i++) total += check_text(t, SPM, v.text[i], v.text_len[i]);
+    for (size_t i = 0; i < v.n; i++)
+        total += check_text(t, SPM, v.text[i], v.text_len[i]);
     for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
         total += check_text(t, SPM, extra[i], strlen(extra[i]));
     printf("llama2 Metaspace: %zu tokens checked\n", total);
@@ -184,7 +189,8 @@ static void test_timing(void **state) {
     lmd_error err;
     if (lmd_read_file(path, &text, &len, &err) < 0) fail_msg("%s", err.msg);
     if (len > (1u << 20)) len = 1u << 20;
-    while (len && ((unsigned char)text[len] & 0xC0) == 0x80) len--;
+    while (len && ((unsigned char)text[len] & 0xC0) == 0x80)
+        len--;
     lmd_tokenizer *t = load("fixtures/tokenizers/gpt2", 1);
     double best[2] = {1e9, 1e9};
     for (int rep = 0; rep < 3; rep++)
@@ -212,8 +218,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpt2),       cmocka_unit_test(test_llama3_style),
         cmocka_unit_test(test_llama2_spm), cmocka_unit_test(test_llama2_metaspace),
-        cmocka_unit_test(test_bert),
-        cmocka_unit_test(test_timing),
+        cmocka_unit_test(test_bert),       cmocka_unit_test(test_timing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,22 +19,27 @@
 #include "analysis/segments.h"
 #include "analysis/diff.h"
 
-static const char *const measure_names[LMD_TM_COUNT] = {
-    "rank_diff", "clamped_rank_diff", "prob_diff", "topk_diff", "logprob_diff", "entropy_diff"};
+static const char *const measure_names[LMD_TM_SEGMENT_BPB + 1] = {
+    "rank_diff",    "clamped_rank_diff", "prob_diff",       "topk_diff",
+    "logprob_diff", "entropy_diff",      "segment_bpb_diff"};
 static const char *const agg_names[LMD_AGG_COUNT] = {"avg", "max", "min", "median", "q75", "top5"};
 
 static char col_names[LMD_N_COLUMNS][40];
-static int csv_order[LMD_N_COLUMNS];
+static int csv_order[LMD_N_CSV_COLUMNS];
 static pthread_once_t names_once = PTHREAD_ONCE_INIT;
 
 static void build_names(void) {
     snprintf(col_names[0], sizeof col_names[0], "n_tokens");
-    for (int m = 0; m < LMD_TM_COUNT; m++)
+    for (int m = 0; m <= LMD_TM_SEGMENT_BPB; m++)
         for (int a = 0; a < LMD_AGG_COUNT; a++)
             snprintf(col_names[lmd_column_of(m, a)], sizeof col_names[0], "%s_%s", agg_names[a],
                      measure_names[m]);
-    /* the original's columns first, in its order */
-    int n = 0, used[LMD_N_COLUMNS] = {0};
+    snprintf(col_names[LMD_COL_N_BYTES], sizeof col_names[0], "n_bytes");
+    snprintf(col_names[LMD_COL_BPB1], sizeof col_names[0], "bpb1");
+    snprintf(col_names[LMD_COL_BPB2], sizeof col_names[0], "bpb2");
+    snprintf(col_names[LMD_COL_BPB_DIFF], sizeof col_names[0], "bpb_diff");
+    /* the CSV: the original's columns first, in its order */
+    int n = 0, used[LMD_N_CSV_COLUMNS] = {0};
     csv_order[n++] = 0;
     used[0] = 1;
     for (int m = LMD_TM_RANK; m <= LMD_TM_TOPK; m++)
@@ -42,7 +47,7 @@ static void build_names(void) {
             csv_order[n++] = lmd_column_of(m, a);
             used[lmd_column_of(m, a)] = 1;
         }
-    for (int c = 0; c < LMD_N_COLUMNS; c++)
+    for (int c = 0; c < LMD_N_CSV_COLUMNS; c++)
         if (!used[c]) csv_order[n++] = c;
 }
 
@@ -63,8 +68,8 @@ int lmd_column_find(const char *name) {
 }
 
 int lmd_column_is_integer(int col) {
-    if (col == 0) return 1;
-    if (col < 0 || col >= LMD_N_COLUMNS) return 0;
+    if (col == 0 || col == LMD_COL_N_BYTES) return 1;
+    if (col < 0 || col >= LMD_N_CSV_COLUMNS) return 0;
     int m = (col - 1) / LMD_AGG_COUNT, a = (col - 1) % LMD_AGG_COUNT;
     return (m == LMD_TM_RANK || m == LMD_TM_CLAMPED_RANK || m == LMD_TM_TOPK) &&
            (a == LMD_AGG_MAX || a == LMD_AGG_MIN);
@@ -72,7 +77,7 @@ int lmd_column_is_integer(int col) {
 
 int lmd_csv_column(int i) {
     pthread_once(&names_once, build_names);
-    return i >= 0 && i < LMD_N_COLUMNS ? csv_order[i] : -1;
+    return i >= 0 && i < LMD_N_CSV_COLUMNS ? csv_order[i] : -1;
 }
 
 /* ------------------------------------------------------------ one text */
@@ -208,19 +213,19 @@ int lmd_compare_row(const lmd_scores *a, int a_entropy, const lmd_scores *b, int
 
 static void csv_header(FILE *f) {
     fputc(',', f);
-    for (int i = 0; i < LMD_N_COLUMNS; i++) {
+    for (int i = 0; i < LMD_N_CSV_COLUMNS; i++) {
         const char *name = lmd_column_name(lmd_csv_column(i));
         fputs(name ? name : "?", f);
-        fputc(i + 1 < LMD_N_COLUMNS ? ',' : '\n', f);
+        fputc(i + 1 < LMD_N_CSV_COLUMNS ? ',' : '\n', f);
     }
 }
 
 /* One CSV line: the index, then the columns in CSV order; NaN is an empty
  * field (as pandas writes it), integer columns have no fraction. */
 static void csv_row(FILE *f, const double *row, uint64_t index) {
-    char line[LMD_N_COLUMNS * 40 + 32], *p = line;
+    char line[LMD_N_CSV_COLUMNS * 40 + 32], *p = line;
     p += sprintf(p, "%" PRIu64, index);
-    for (int i = 0; i < LMD_N_COLUMNS; i++) {
+    for (int i = 0; i < LMD_N_CSV_COLUMNS; i++) {
         int c = lmd_csv_column(i);
         double v = row[c];
         *p++ = ',';

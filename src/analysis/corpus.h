@@ -259,7 +259,10 @@ typedef enum {
     LMD_TM_TOPK,         /* topk_diff:         |topk1 \ topk2| */
     LMD_TM_LOGPROB,      /* logprob_diff:      ln p2 - ln p1 */
     LMD_TM_ENTROPY,      /* entropy_diff:      H2 - H1 */
-    LMD_TM_COUNT
+    LMD_TM_COUNT,        /* the per-token measures above */
+    /* segment_bpb_diff: per byte-aligned segment, bits per byte of model 2
+     * minus model 1; tables of models with different tokenizers only */
+    LMD_TM_SEGMENT_BPB = LMD_TM_COUNT
 } lmd_text_measure;
 
 /* Aggregations over the tokens of a text. */
@@ -275,8 +278,19 @@ typedef enum {
 
 /* Columns of the per-text table: 0 = n_tokens, then measure by measure,
  * aggregation by aggregation (docs/api.md §6): avg_rank_diff,
- * max_rank_diff, min_rank_diff, ... top5_entropy_diff. */
-#define LMD_N_COLUMNS (1 + LMD_TM_COUNT * LMD_AGG_COUNT)
+ * max_rank_diff, min_rank_diff, ... top5_entropy_diff (the CSV's columns,
+ * LMD_N_CSV_COLUMNS), then avg_segment_bpb_diff ... top5_segment_bpb_diff
+ * and n_bytes, bpb1, bpb2, bpb_diff (whole text: bits per byte of each
+ * model and model 2 minus model 1).  A table of models with one tokenizer
+ * has NaN in the segment columns; one of models with different tokenizers
+ * (lmd_table_meta.segments) has NaN in the per-token columns and model 1's
+ * token count in n_tokens. */
+#define LMD_N_CSV_COLUMNS (1 + LMD_TM_COUNT * LMD_AGG_COUNT)
+#define LMD_COL_N_BYTES (LMD_N_CSV_COLUMNS + LMD_AGG_COUNT)
+#define LMD_COL_BPB1 (LMD_COL_N_BYTES + 1)
+#define LMD_COL_BPB2 (LMD_COL_N_BYTES + 2)
+#define LMD_COL_BPB_DIFF (LMD_COL_N_BYTES + 3)
+#define LMD_N_COLUMNS (LMD_COL_N_BYTES + 4)
 #define LMD_DEFAULT_MAX_CLAMP 50
 
 /* The six aggregations of v[0..n) (n > 0) into out, as the columns define
@@ -286,11 +300,12 @@ void lmd_aggregate(double *v, size_t n, double out[LMD_AGG_COUNT]);
 int lmd_column_of(lmd_text_measure m, lmd_aggregation a);
 const char *lmd_column_name(int col);
 int lmd_column_find(const char *name); /* -1 when unknown */
-/* 1 for columns whose values are integers (n_tokens, max/min of the rank,
- * clamped rank and top-k diffs). */
+/* 1 for columns whose values are integers (n_tokens, n_bytes, max/min of
+ * the rank, clamped rank and top-k diffs). */
 int lmd_column_is_integer(int col);
-/* The CSV's column order: n_tokens and the original's 8 columns first, then
- * the others; lmd_csv_column(i) is the table column of CSV column i. */
+/* The CSV's column order (LMD_N_CSV_COLUMNS of them): n_tokens and the
+ * original's 8 columns first, then the other per-token ones;
+ * lmd_csv_column(i) is the table column of CSV column i. */
 int lmd_csv_column(int i);
 
 /* The row of one text (a and b: the same token ids).  An empty text gives
@@ -330,6 +345,7 @@ typedef struct lmd_table_meta {
     char *cache1, *cache2;               /* absolute paths of the caches when written */
     char *weights_hash1, *weights_hash2; /* NULL when the cache has none */
     int max_clamp_rank, top_k;
+    int segments; /* 1: models with different tokenizers, compared by segments */
     uint64_t n_texts;
 } lmd_table_meta;
 

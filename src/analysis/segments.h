@@ -50,9 +50,10 @@ double lmd_segment_dbpb(const lmd_segments *sg, size_t j);
 int lmd_compare_is_cross(const lmd_cache *a, const lmd_cache *b);
 /* lmd_compare for such caches: needs token_spans in both (a cache without
  * them is refused with how to rebuild it); writes, in out_dir,
- * <m1>_<m2>_<dataset>.segments.csv and the reverse (out->csv; out->table
- * stays NULL): per text n_bytes, n_segments, each model's tokens, bits per
- * byte, their difference and its aggregations over the segments. */
+ * <m1>_<m2>_<dataset>.segments.csv and the reverse (out->csv): per text
+ * n_bytes, n_segments, each model's tokens, bits per byte, their difference
+ * and its aggregations over the segments; and the same numbers as the
+ * segment columns of <m1>_<m2>_<dataset>.lmdt and the reverse (out->table). */
 int lmd_compare_segments(lmd_cache *c[2], const char *out_dir, const lmd_compare_opts *o,
                          lmd_compare_out *out, lmd_error *err);
 

@@ -1,9 +1,11 @@
 // Browser test: two models with different tokenizers (issue #15). The pickers allow the pair, a
 // note says it is compared by segments, Analyze runs, the instance view draws the segments
 // (their texts join to the text, one per segment of the API's answer) with a step plot, and the
-// tooltip of a segment lists both models' own tokens in it. Skipped when the server has no two
-// models with different tokenizers (the C server of tests/cli/server.sh); tests/cli/xtok.sh runs
-// it against a real `lmdiff serve` with a causal and a masked model.
+// tooltip of a segment lists both models' own tokens in it; with a preprocessed corpus of such a
+// pair, the search view ranks its texts by bits per byte and a result opens as segments. Skipped
+// when the server has no two models with different tokenizers (the C server of
+// tests/cli/server.sh) or no such corpus; tests/cli/xtok.sh and xtok_corpus.sh run it against a
+// real `lmdiff serve` with a causal and a masked model.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -65,6 +67,42 @@ test('models with different tokenizers: analyzed by segments, tooltips list both
   assert.deepEqual(rows, [r1[1] - r1[0], r2[1] - r2[0]]);
   assert.match(await tip.textContent(), new RegExp(a.name.replace(/[()]/g, '.')));
   assert.match(await tip.textContent(), new RegExp(b.name.replace(/[()]/g, '.')));
+  assert.deepEqual(errors, []);
+  assert.deepEqual(foreign, []);
+  await page.close();
+});
+
+test('a corpus of models with different tokenizers: searched by bits per byte, a result opens as segments', async (t) => {
+  const models = await (await fetch(new URL('api/models', server.url))).json();
+  const a = models[0];
+  const b = models.find((m) => m.group !== a.group);
+  const q = b && new URLSearchParams({ m1: a.id, m2: b.id });
+  const datasets = b ? await (await fetch(new URL(`api/datasets?${q}`, server.url))).json() : [];
+  if (!datasets.length) {
+    t.skip('no corpus preprocessed for a pair with different tokenizers');
+    return;
+  }
+  const { page, errors, foreign } = await newPage(browser.context, server.url);
+  await page.goto(`${server.url}?${q}`);
+  await page.waitForSelector('[data-testid=search]:not([disabled])');
+  assert.equal(await page.locator('[data-testid=measure]').inputValue(), 'bpb_diff', 'the default measure of such a pair');
+  const answer = page.waitForResponse((r) => r.url().includes('/api/search'));
+  await page.click('[data-testid=search]');
+  const res = await (await answer).json();
+  assert.equal(res.request.measure, 'bpb_diff');
+  assert.ok(res.results.length > 0);
+  const items = page.locator('[data-testid=result]');
+  await items.first().waitFor();
+  assert.equal(await items.count(), res.results.length);
+  assert.match(await items.first().textContent(), /bytes/);
+  const analyzed = page.waitForResponse((r) => r.url().endsWith('/api/analyze'));
+  await items.first().click();
+  const resp = await analyzed;
+  assert.equal(JSON.parse(resp.request().postData()).text, res.results[0].text, 'the text of the result');
+  const doc = await resp.json();
+  assert.equal(doc.mode, 'segments');
+  await page.waitForSelector('[data-testid=segments-view]:not([hidden])');
+  assert.equal(await page.locator('[data-testid=segment]').count(), doc.segments.start.length);
   assert.deepEqual(errors, []);
   assert.deepEqual(foreign, []);
   await page.close();

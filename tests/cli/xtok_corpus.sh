@@ -3,8 +3,10 @@
 # preprocess accepts the pair and writes the segment measures into the
 # comparison tables; search (terminal, --json, --reverse) and the server's
 # /api/datasets and /api/search rank the texts by them; every value equals
-# the per-text `diff --json` summary within 1e-5 (relative).  A table of one
-# tokenizer keeps NaN in the segment columns.
+# the per-text `diff --json` summary within 1e-5 (relative); the browser test
+# of tests/browser/segments.test.mjs searches the corpus in the web app (when
+# chromium and web/node_modules are there).  A table of one tokenizer keeps
+# NaN in the segment columns.
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 BERT=$SRC/tests/models/tiny-bert
@@ -78,6 +80,14 @@ if command -v curl >/dev/null; then
   U="http://127.0.0.1:$PORT/api"
   curl -s "$U/datasets?m1=tiny-a&m2=tiny-bert" > "$TMP/ds.json"
   curl -s "$U/search?m1=tiny-bert&m2=tiny-a&dataset=ds&measure=bpb_diff&k=3" > "$TMP/as.json"
+  # the web app on this server: search view and a result opened as segments
+  if [ -x /usr/bin/chromium ] && [ -d "$SRC/web/node_modules/playwright-core" ]; then
+    if (cd "$SRC/web" && LMD_URL=http://127.0.0.1:$PORT/ node --test ../tests/browser/segments.test.mjs > "$TMP/browser.log" 2>&1); then ok
+    else bad "browser test segments: $(grep -E '^not ok|^# (pass|fail)' "$TMP/browser.log")"; cat "$TMP/browser.log" >&2; fi
+    grep -E '^# (pass|skipped)' "$TMP/browser.log" | tr '\n' ' '; echo
+  else
+    echo "note: chromium or web/node_modules missing: browser test not run here"
+  fi
   kill "$SPID"; wait "$SPID" 2>/dev/null
   $PY - "$TMP" <<'PYEOF' && ok || bad "/api/datasets and /api/search by segments: $(head -c 300 "$TMP/ds.json") $(head -c 300 "$TMP/as.json")"
 import json, sys

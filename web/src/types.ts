@@ -63,8 +63,10 @@ export interface SearchRequest {
   bins: number;
 }
 
-export interface SearchResult extends Instance {
+/** A pair with different tokenizers has no per-token data in its results (Partial). */
+export interface SearchResult extends Partial<Instance> {
   index: number;
+  text: string;
   value: number;
   measures: Record<string, number | null>;
 }

@@ -62,6 +62,20 @@ void lmd_tokenizer_free(lmd_tokenizer *tok);
 int lmd_tokenize(const lmd_tokenizer *tok, const char *text, size_t len, int32_t **ids,
                  size_t *n_ids, lmd_error *err);
 
+/* Where a token comes from: bytes [start, end) of the text. */
+typedef struct lmd_span {
+    uint32_t start, end;
+} lmd_span;
+
+/* lmd_tokenize that also gives each token's byte span in the text (*spans
+ * malloc'ed, n_ids of them), through the normalizer as Hugging Face's offset
+ * mapping keeps it (docs/tokenizer.md): a byte-level token covers exactly
+ * its bytes (it may end inside a UTF-8 character); a token made from a
+ * normalized character covers the whole original character.  Starts never
+ * decrease.  Texts of 4 GiB and more are refused. */
+int lmd_tokenize_spans(const lmd_tokenizer *tok, const char *text, size_t len, int32_t **ids,
+                       lmd_span **spans, size_t *n_ids, lmd_error *err);
+
 /* Number of ids the tokenizer knows (base vocabulary plus added tokens). */
 int32_t lmd_tokenizer_vocab_size(const lmd_tokenizer *tok);
 

@@ -34,6 +34,14 @@ if [ "$models" = demo/models ] && [ -f demo/models/bert-base/config.json ]; then
       --output-dir "$OUT/bert-base__bert-kjv__$name"
   done
 fi
+# two tokenizers (8000 and 512 ids), compared by byte-aligned segments in bits
+# per byte (issue #15): in domain (fortunes, held out) and out of it (kjv)
+if [ "$models" = demo/models ] && [ -f demo/models/gpt-bpe512/config.json ]; then
+  for name in fortunes kjv; do
+    "$LMDIFF" preprocess demo/models/gpt-base demo/models/gpt-bpe512 "demo/datasets/$name.txt" \
+      --output-dir "$OUT/gpt-base__gpt-bpe512__$name"
+  done
+fi
 echo "run-demo: preprocessing took $(( $(date +%s) - start )) s" >&2
 export LMDIFF_DEMO_DIR=$OUT
 exec "$LMDIFF" serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

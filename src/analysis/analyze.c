@@ -87,6 +87,7 @@ typedef struct batch {
     lmd_buf blob;
     size_t *off, *len;
     int32_t **ids;
+    lmd_span **spans; /* each token's bytes in its text (cross-tokenizer use) */
     size_t *n_ids;
     lmd_scores *scores;
     size_t n;
@@ -97,9 +98,10 @@ static int batch_alloc(batch *b) {
     b->off = calloc(MAX_BATCH_TEXTS, sizeof *b->off);
     b->len = calloc(MAX_BATCH_TEXTS, sizeof *b->len);
     b->ids = calloc(MAX_BATCH_TEXTS, sizeof *b->ids);
+    b->spans = calloc(MAX_BATCH_TEXTS, sizeof *b->spans);
     b->n_ids = calloc(MAX_BATCH_TEXTS, sizeof *b->n_ids);
     b->scores = calloc(MAX_BATCH_TEXTS, sizeof *b->scores);
-    return b->off && b->len && b->ids && b->n_ids && b->scores ? 0 : -1;
+    return b->off && b->len && b->ids && b->spans && b->n_ids && b->scores ? 0 : -1;
 }
 
 /* Frees a batch's texts and what is left of their scores. */
@@ -107,6 +109,8 @@ static void batch_clear(batch *b) {
     for (size_t i = 0; i < b->n; i++) {
         free(b->ids[i]);
         b->ids[i] = NULL;
+        free(b->spans[i]);
+        b->spans[i] = NULL;
         lmd_scores_free(&b->scores[i]);
     }
     b->n = 0;
@@ -119,6 +123,7 @@ static void batch_free(batch *b) {
     free(b->off);
     free(b->len);
     free(b->ids);
+    free(b->spans);
     free(b->n_ids);
     free(b->scores);
 }
@@ -254,7 +259,8 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
                 lmd_fail(err, "out of memory");
                 goto done;
             }
-            if (lmd_tokenize(tok, text, len, &b->ids[b->n], &b->n_ids[b->n], err) < 0) {
+            if (lmd_tokenize_spans(tok, text, len, &b->ids[b->n], &b->spans[b->n], &b->n_ids[b->n],
+                                   err) < 0) {
                 lmd_err_prefix(err, "%s: text %" PRIu64, dataset_path, first + pos);
                 goto done;
             }
@@ -269,7 +275,8 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
             goto done;
         }
         for (size_t i = 0; i < b->n; i++) {
-            if (lmd_cache_append(w, b->blob.data + b->off[i], b->len[i], &b->scores[i], err) < 0)
+            if (lmd_cache_append(w, b->blob.data + b->off[i], b->len[i], &b->scores[i], err) < 0 ||
+                lmd_cache_append_spans(w, b->spans[i], b->n_ids[i], err) < 0)
                 goto done;
             lmd_scores_free(&b->scores[i]);
         }

@@ -599,3 +599,53 @@ int lmd_cache_matches(const char *path, const lmd_cache_info *want, char *why, s
     lmd_cache_close(c);
     return what ? 0 : 1;
 }
+
+/* ------------------------------------------------------------ token spans */
+
+int lmd_cache_read_spans(lmd_cache *c, uint64_t index, lmd_span **sp, size_t *n, lmd_error *err) {
+    *sp = NULL;
+    *n = 0;
+    if (index >= c->info.n_texts)
+        return lmd_fail(err, "%s: no text %" PRIu64 " (the cache holds %" PRIu64 ")", c->path,
+                        index, c->info.n_texts);
+    char name[LMD_H5_GROUP_NAME_LEN];
+    lmd_h5_group_name(name, index);
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    int rc = -1;
+    hid_t g = H5Gopen2(c->file, name, H5P_DEFAULT), d = -1, s = -1;
+    if (g < 0) {
+        LMD_H5_FAIL(err, "%s: cannot open group %s", c->path, name);
+        goto done;
+    }
+    if (H5Lexists(g, "token_spans", H5P_DEFAULT) <= 0) {
+        rc = 1;
+        goto done;
+    }
+    hsize_t dims[2] = {0, 0};
+    if ((d = H5Dopen2(g, "token_spans", H5P_DEFAULT)) < 0 || (s = H5Dget_space(d)) < 0 ||
+        H5Sget_simple_extent_ndims(s) != 2 || H5Sget_simple_extent_dims(s, dims, NULL) != 2 ||
+        dims[1] != 2) {
+        lmd_fail(err, "%s: %s/token_spans is not an [n, 2] dataset", c->path, name);
+        goto done;
+    }
+    lmd_span *out = malloc((dims[0] ? dims[0] : 1) * sizeof *out);
+    if (!out) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
+    if (dims[0] && H5Dread(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+        free(out);
+        LMD_H5_FAIL(err, "%s: cannot read %s/token_spans", c->path, name);
+        goto done;
+    }
+    *sp = out;
+    *n = (size_t)dims[0];
+    rc = 0;
+done:
+    if (s >= 0) H5Sclose(s);
+    if (d >= 0) H5Dclose(d);
+    if (g >= 0) H5Gclose(g);
+    pthread_mutex_unlock(&lmd_h5_lock);
+    return rc;
+}

@@ -462,3 +462,33 @@ void lmd_cache_writer_abort(lmd_cache_writer *w) {
     writer_free(w);
     pthread_mutex_unlock(&lmd_h5_lock);
 }
+
+/* ------------------------------------------------------------ token spans */
+
+int lmd_cache_append_spans(lmd_cache_writer *w, const lmd_span *sp, size_t n, lmd_error *err) {
+    if (w->n_done == 0) return lmd_fail(err, "%s: token spans before any text", w->path);
+    if (grow(w, 2 * n) < 0) return lmd_fail(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        w->u32[2 * i] = sp[i].start;
+        w->u32[2 * i + 1] = sp[i].end;
+    }
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    char name[LMD_H5_GROUP_NAME_LEN];
+    lmd_h5_group_name(name, w->n_done - 1);
+    hid_t g = H5Gopen2(w->file, name, H5P_DEFAULT);
+    hsize_t dims[2] = {n, 2};
+    hid_t s = H5Screate_simple(2, dims, NULL);
+    hid_t d = g < 0 || s < 0 ? -1
+                             : H5Dcreate2(g, "token_spans", H5T_STD_U32LE, s, H5P_DEFAULT, w->dcpl,
+                                          H5P_DEFAULT);
+    int bad = d < 0 || (n && H5Dwrite(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                      w->u32) < 0);
+    int rc = bad ? lmd_h5_note() : 0;
+    if (rc < 0) LMD_H5_FAIL(err, "%s: cannot write the token spans of text %s", w->path, name);
+    if (d >= 0) H5Dclose(d);
+    if (s >= 0) H5Sclose(s);
+    if (g >= 0) H5Gclose(g);
+    pthread_mutex_unlock(&lmd_h5_lock);
+    return rc;
+}

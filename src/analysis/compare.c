@@ -2,7 +2,8 @@
  * one dataset.  For every text, six per-token differences (model 2 minus
  * model 1) are aggregated six ways; the rows go to a CSV per direction (the
  * original's columns first) and to a binary table per direction for search
- * and the server.  Definitions: docs/measures.md. */
+ * and the server.  Definitions: docs/measures.md.  Caches of models with
+ * different tokenizers go to compare_segments.c. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -15,24 +16,30 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
+#include "analysis/segments.h"
 #include "analysis/diff.h"
 
-static const char *const measure_names[LMD_TM_COUNT] = {
-    "rank_diff", "clamped_rank_diff", "prob_diff", "topk_diff", "logprob_diff", "entropy_diff"};
+static const char *const measure_names[LMD_TM_SEGMENT_BPB + 1] = {
+    "rank_diff",    "clamped_rank_diff", "prob_diff",       "topk_diff",
+    "logprob_diff", "entropy_diff",      "segment_bpb_diff"};
 static const char *const agg_names[LMD_AGG_COUNT] = {"avg", "max", "min", "median", "q75", "top5"};
 
 static char col_names[LMD_N_COLUMNS][40];
-static int csv_order[LMD_N_COLUMNS];
+static int csv_order[LMD_N_CSV_COLUMNS];
 static pthread_once_t names_once = PTHREAD_ONCE_INIT;
 
 static void build_names(void) {
     snprintf(col_names[0], sizeof col_names[0], "n_tokens");
-    for (int m = 0; m < LMD_TM_COUNT; m++)
+    for (int m = 0; m <= LMD_TM_SEGMENT_BPB; m++)
         for (int a = 0; a < LMD_AGG_COUNT; a++)
             snprintf(col_names[lmd_column_of(m, a)], sizeof col_names[0], "%s_%s", agg_names[a],
                      measure_names[m]);
-    /* the original's columns first, in its order */
-    int n = 0, used[LMD_N_COLUMNS] = {0};
+    snprintf(col_names[LMD_COL_N_BYTES], sizeof col_names[0], "n_bytes");
+    snprintf(col_names[LMD_COL_BPB1], sizeof col_names[0], "bpb1");
+    snprintf(col_names[LMD_COL_BPB2], sizeof col_names[0], "bpb2");
+    snprintf(col_names[LMD_COL_BPB_DIFF], sizeof col_names[0], "bpb_diff");
+    /* the CSV: the original's columns first, in its order */
+    int n = 0, used[LMD_N_CSV_COLUMNS] = {0};
     csv_order[n++] = 0;
     used[0] = 1;
     for (int m = LMD_TM_RANK; m <= LMD_TM_TOPK; m++)
@@ -40,7 +47,7 @@ static void build_names(void) {
             csv_order[n++] = lmd_column_of(m, a);
             used[lmd_column_of(m, a)] = 1;
         }
-    for (int c = 0; c < LMD_N_COLUMNS; c++)
+    for (int c = 0; c < LMD_N_CSV_COLUMNS; c++)
         if (!used[c]) csv_order[n++] = c;
 }
 
@@ -61,8 +68,8 @@ int lmd_column_find(const char *name) {
 }
 
 int lmd_column_is_integer(int col) {
-    if (col == 0) return 1;
-    if (col < 0 || col >= LMD_N_COLUMNS) return 0;
+    if (col == 0 || col == LMD_COL_N_BYTES) return 1;
+    if (col < 0 || col >= LMD_N_CSV_COLUMNS) return 0;
     int m = (col - 1) / LMD_AGG_COUNT, a = (col - 1) % LMD_AGG_COUNT;
     return (m == LMD_TM_RANK || m == LMD_TM_CLAMPED_RANK || m == LMD_TM_TOPK) &&
            (a == LMD_AGG_MAX || a == LMD_AGG_MIN);
@@ -70,7 +77,7 @@ int lmd_column_is_integer(int col) {
 
 int lmd_csv_column(int i) {
     pthread_once(&names_once, build_names);
-    return i >= 0 && i < LMD_N_COLUMNS ? csv_order[i] : -1;
+    return i >= 0 && i < LMD_N_CSV_COLUMNS ? csv_order[i] : -1;
 }
 
 /* ------------------------------------------------------------ one text */
@@ -131,6 +138,8 @@ static void aggregate(double *v, size_t n, double *out) {
     out[LMD_AGG_Q75] = quantile(v, n, 0.75);
     out[LMD_AGG_TOP5] = top / (double)t;
 }
+
+void lmd_aggregate(double *v, size_t n, double out[LMD_AGG_COUNT]) { aggregate(v, n, out); }
 
 typedef struct scratch {
     double *v;
@@ -204,19 +213,19 @@ int lmd_compare_row(const lmd_scores *a, int a_entropy, const lmd_scores *b, int
 
 static void csv_header(FILE *f) {
     fputc(',', f);
-    for (int i = 0; i < LMD_N_COLUMNS; i++) {
+    for (int i = 0; i < LMD_N_CSV_COLUMNS; i++) {
         const char *name = lmd_column_name(lmd_csv_column(i));
         fputs(name ? name : "?", f);
-        fputc(i + 1 < LMD_N_COLUMNS ? ',' : '\n', f);
+        fputc(i + 1 < LMD_N_CSV_COLUMNS ? ',' : '\n', f);
     }
 }
 
 /* One CSV line: the index, then the columns in CSV order; NaN is an empty
  * field (as pandas writes it), integer columns have no fraction. */
 static void csv_row(FILE *f, const double *row, uint64_t index) {
-    char line[LMD_N_COLUMNS * 40 + 32], *p = line;
+    char line[LMD_N_CSV_COLUMNS * 40 + 32], *p = line;
     p += sprintf(p, "%" PRIu64, index);
-    for (int i = 0; i < LMD_N_COLUMNS; i++) {
+    for (int i = 0; i < LMD_N_CSV_COLUMNS; i++) {
         int c = lmd_csv_column(i);
         double v = row[c];
         *p++ = ',';
@@ -479,9 +488,13 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
     lmd_table_meta tm[2];
     memset(tm, 0, sizeof tm);
     int rc = -1;
-    if (lmd_cache_open(cache1, &c[0], err) < 0 || lmd_cache_open(cache2, &c[1], err) < 0 ||
-        lmd_cache_comparable(c[0], c[1], err) < 0)
+    if (lmd_cache_open(cache1, &c[0], err) < 0 || lmd_cache_open(cache2, &c[1], err) < 0)
         goto done;
+    if (lmd_compare_is_cross(c[0], c[1])) { /* different tokenizers: by segments */
+        rc = lmd_compare_segments(c, out_dir, &o, out, err);
+        goto done;
+    }
+    if (lmd_cache_comparable(c[0], c[1], err) < 0) goto done;
     const lmd_cache_info *in[2] = {lmd_cache_get_info(c[0]), lmd_cache_get_info(c[1])};
     m[0] = lmd_file_safe_name(in[0]->model_name);
     m[1] = lmd_file_safe_name(in[1]->model_name);

@@ -165,6 +165,10 @@ int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_w
 /* Appends the next text (group "%015d") with its phrase and scores. */
 int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const lmd_scores *s,
                      lmd_error *err);
+/* Adds the token byte spans of the text appended last (dataset
+ * token_spans, [n, 2] u32: start, end; docs/corpus.md), which comparing
+ * models with different tokenizers needs. */
+int lmd_cache_append_spans(lmd_cache_writer *w, const lmd_span *sp, size_t n, lmd_error *err);
 /* Records the number of texts written and flushes, so that a crash after
  * it loses nothing before it. */
 int lmd_cache_checkpoint(lmd_cache_writer *w, lmd_error *err);
@@ -199,6 +203,10 @@ const char *lmd_cache_path(const lmd_cache *c);
 #define LMD_CACHE_NO_TOPK_PROBS 2 /* skip topk_probs (t->s.topk_prob = NULL) */
 int lmd_cache_read_text(lmd_cache *c, uint64_t index, int flags, lmd_cache_text *t, lmd_error *err);
 void lmd_cache_text_free(lmd_cache_text *t);
+/* The token byte spans of text index (*sp malloc'ed, *n of them): 0, or 1
+ * when the text has none (a cache written before they were kept, or by
+ * the original tool), -1 on error. */
+int lmd_cache_read_spans(lmd_cache *c, uint64_t index, lmd_span **sp, size_t *n, lmd_error *err);
 /* The vocabulary string of an id (loaded on first use); NULL when the id is
  * out of range or the vocabulary could not be read. */
 const char *lmd_cache_vocab(lmd_cache *c, int32_t id);
@@ -299,7 +307,10 @@ typedef enum {
     LMD_TM_TOPK,         /* topk_diff:         |topk1 \ topk2| */
     LMD_TM_LOGPROB,      /* logprob_diff:      ln p2 - ln p1 */
     LMD_TM_ENTROPY,      /* entropy_diff:      H2 - H1 */
-    LMD_TM_COUNT
+    LMD_TM_COUNT,        /* the per-token measures above */
+    /* segment_bpb_diff: per byte-aligned segment, bits per byte of model 2
+     * minus model 1; tables of models with different tokenizers only */
+    LMD_TM_SEGMENT_BPB = LMD_TM_COUNT
 } lmd_text_measure;
 
 /* Aggregations over the tokens of a text. */
@@ -315,18 +326,34 @@ typedef enum {
 
 /* Columns of the per-text table: 0 = n_tokens, then measure by measure,
  * aggregation by aggregation (docs/api.md §6): avg_rank_diff,
- * max_rank_diff, min_rank_diff, ... top5_entropy_diff. */
-#define LMD_N_COLUMNS (1 + LMD_TM_COUNT * LMD_AGG_COUNT)
+ * max_rank_diff, min_rank_diff, ... top5_entropy_diff (the CSV's columns,
+ * LMD_N_CSV_COLUMNS), then avg_segment_bpb_diff ... top5_segment_bpb_diff
+ * and n_bytes, bpb1, bpb2, bpb_diff (whole text: bits per byte of each
+ * model and model 2 minus model 1).  A table of models with one tokenizer
+ * has NaN in the segment columns; one of models with different tokenizers
+ * (lmd_table_meta.segments) has NaN in the per-token columns and model 1's
+ * token count in n_tokens. */
+#define LMD_N_CSV_COLUMNS (1 + LMD_TM_COUNT * LMD_AGG_COUNT)
+#define LMD_COL_N_BYTES (LMD_N_CSV_COLUMNS + LMD_AGG_COUNT)
+#define LMD_COL_BPB1 (LMD_COL_N_BYTES + 1)
+#define LMD_COL_BPB2 (LMD_COL_N_BYTES + 2)
+#define LMD_COL_BPB_DIFF (LMD_COL_N_BYTES + 3)
+#define LMD_N_COLUMNS (LMD_COL_N_BYTES + 4)
 #define LMD_DEFAULT_MAX_CLAMP 50
+
+/* The six aggregations of v[0..n) (n > 0) into out, as the columns define
+ * them (docs/measures.md); sorts v. */
+void lmd_aggregate(double *v, size_t n, double out[LMD_AGG_COUNT]);
 
 int lmd_column_of(lmd_text_measure m, lmd_aggregation a);
 const char *lmd_column_name(int col);
 int lmd_column_find(const char *name); /* -1 when unknown */
-/* 1 for columns whose values are integers (n_tokens, max/min of the rank,
- * clamped rank and top-k diffs). */
+/* 1 for columns whose values are integers (n_tokens, n_bytes, max/min of
+ * the rank, clamped rank and top-k diffs). */
 int lmd_column_is_integer(int col);
-/* The CSV's column order: n_tokens and the original's 8 columns first, then
- * the others; lmd_csv_column(i) is the table column of CSV column i. */
+/* The CSV's column order (LMD_N_CSV_COLUMNS of them): n_tokens and the
+ * original's 8 columns first, then the other per-token ones;
+ * lmd_csv_column(i) is the table column of CSV column i. */
 int lmd_csv_column(int i);
 
 /* The row of one text (a and b: the same token ids).  An empty text gives
@@ -368,6 +395,7 @@ typedef struct lmd_table_meta {
     char *cache1, *cache2;               /* absolute paths of the caches when written */
     char *weights_hash1, *weights_hash2; /* NULL when the cache has none */
     int max_clamp_rank, top_k;
+    int segments; /* 1: models with different tokenizers, compared by segments */
     uint64_t n_texts;
 } lmd_table_meta;
 

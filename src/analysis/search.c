@@ -229,7 +229,7 @@ int lmd_search_json(lmd_buf *b, const lmd_table *t, const lmd_search_result *r,
         }
         rc |= lmd_buf_put(b, "}", 1);
         if (rc) return lmd_fail(err, "out of memory");
-        if (ctx.c1 && ctx.c2) {
+        if (ctx.c1 && ctx.c2 && !m->segments) { /* by segments: no shared tokens */
             if (lmd_buf_put(b, ",", 1) < 0) return lmd_fail(err, "out of memory");
             if (lmd_corpus_text_fields(b, &ctx, i, err) < 0) return -1;
         }

@@ -3,7 +3,7 @@
  * text.  Layout (little-endian; docs/corpus.md):
  *
  *   0   "LMDTABLE"          magic
- *   8   u32 version = 1
+ *   8   u32 version = 2 (1: before the segment columns)
  *   12  u32 0x01020304      byte-order check
  *   16  u64 n_texts
  *   24  u32 n_cols
@@ -24,7 +24,7 @@
 #include "analysis/corpus.h"
 
 #define MAGIC "LMDTABLE"
-#define VERSION 1
+#define VERSION 2
 #define BOM 0x01020304u
 #define HEAD 32
 
@@ -55,6 +55,7 @@ int lmd_table_write(FILE *f, const lmd_table_meta *m, const double *const *cols,
     ok = ok && add_str(h, "weights_hash2", m->weights_hash2);
     ok = ok && cJSON_AddNumberToObject(h, "max_clamp_rank", m->max_clamp_rank);
     ok = ok && cJSON_AddNumberToObject(h, "top_k", m->top_k);
+    ok = ok && cJSON_AddBoolToObject(h, "segments", m->segments);
     cJSON *names = ok ? cJSON_AddArrayToObject(h, "columns") : NULL;
     for (int c = 0; names && c < LMD_N_COLUMNS; c++)
         ok = ok && cJSON_AddItemToArray(names, cJSON_CreateString(lmd_column_name(c)));
@@ -134,7 +135,8 @@ int lmd_table_open(const char *path, lmd_table **out, lmd_error *err) {
     if (bom != BOM)
         why = "written on a machine of the other byte order";
     else if (version != VERSION)
-        why = "written by another lmdiff version (table version)";
+        why = "written by another lmdiff version (table version; 'lmdiff compare --force' "
+              "remakes it)";
     else if (nc != LMD_N_COLUMNS)
         why = "written by another lmdiff version (column count)";
     size_t cols_at = HEAD + ((size_t)jl + 7) / 8 * 8;
@@ -179,6 +181,7 @@ int lmd_table_open(const char *path, lmd_table **out, lmd_error *err) {
         m->max_clamp_rank = cJSON_IsNumber(v) ? v->valueint : LMD_DEFAULT_MAX_CLAMP;
         v = cJSON_GetObjectItemCaseSensitive(h, "top_k");
         m->top_k = cJSON_IsNumber(v) ? v->valueint : 0;
+        m->segments = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "segments"));
         m->n_texts = n;
         if (!m->m1 || !m->m2 || !m->dataset_name || !m->dataset_checksum)
             why = "damaged (header lacks the model or dataset names)";

@@ -70,4 +70,11 @@ int cli_load_model(const char *cmd, const char *dir, const char *precision, int 
 /* 1 when stdout is a terminal and NO_COLOR is unset. */
 int cli_use_color(void);
 
+/* `lmdiff diff` by segments (cmd_diff_segments.c): prints the view or the
+ * JSON document; returns the exit status.  cli_diff_color: the background
+ * of a value u in [-1, 1] (> 0: model 2 better, blue). */
+int cli_diff_segments(const lmd_model *m1, const lmd_model *m2, const char *what,
+                      const char *text, size_t len, const lmd_score_opts *so, int json);
+void cli_diff_color(double u, int *r, int *g, int *bl);
+
 #endif

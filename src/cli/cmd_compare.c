@@ -21,7 +21,10 @@ static const char *help =
     "  <m2>_<m1>_<dataset>.csv   the same, model 2 against model 1\n"
     "  <m1>_<m2>_<dataset>.lmdt  (and the reverse) the same table in binary, for\n"
     "                            'lmdiff search' and the server\n"
-    "Differences are model 2 minus model 1; ranks are 1-based (docs/measures.md).\n\n"
+    "Differences are model 2 minus model 1; ranks are 1-based (docs/measures.md).\n"
+    "Caches of models with different tokenizers are compared by segments instead\n"
+    "(docs/measures.md): <m1>_<m2>_<dataset>.segments.csv and the reverse, with bits\n"
+    "per byte per text; both caches need token byte spans (this lmdiff's analyze).\n\n"
     "  --max-clamp-rank C  the C of clamped_rank_diff (default 50)\n"
     "  --force             replace existing files\n";
 
@@ -75,7 +78,7 @@ int cmd_compare(int argc, char **argv) {
     lmd_progress_end(p);
     if (rc < 0) return corpus_cancel ? (cli_error("%s", err.msg), 130) : cli_lib_error(&err);
     for (int d = 0; d < 2; d++)
-        printf("%s\n%s\n", co.csv[d], co.table[d]);
+        printf(co.table[d] ? "%s\n%s\n" : "%s\n", co.csv[d], co.table[d]);
     fprintf(stderr, "compared %llu texts\n", (unsigned long long)co.n_texts);
     lmd_compare_out_free(&co);
     return 0;

@@ -9,11 +9,13 @@
 #include "cli.h"
 
 static const char *help =
-    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--json]\n\n"
-    "Scores the text under both models (they must share a tokenizer) and shows\n"
-    "where they differ.  On a terminal the tokens are coloured on a red-white-blue\n"
-    "scale by the measure (blue: model 2 does better, red: model 2 does worse),\n"
-    "followed by a per-token table.\n\n"
+    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--segments] [--json]\n\n"
+    "Scores the text under both models and shows where they differ.  On a terminal\n"
+    "the tokens are coloured on a red-white-blue scale by the measure (blue: model 2\n"
+    "does better, red: model 2 does worse), followed by a per-token table.\n"
+    "Models with different tokenizers are compared by segments instead: the runs\n"
+    "of bytes between positions that are token boundaries for both, coloured by\n"
+    "the difference in bits per byte (docs/measures.md); --measure does not apply.\n\n"
     "  --file F          read the text from F, byte for byte\n"
     "  --measure M       prob (p2-p1), logprob (ln p2 - ln p1), rank (r2-r1),\n"
     "                    rank_clamped (min(r,50) difference), topk (how many of\n"
@@ -23,12 +25,25 @@ static const char *help =
     "  --max-clamp-rank C  the clamp of rank_clamped (default 50)\n"
     "  --kl              also KL(P1||P2) per token over the whole vocabulary (both\n"
     "                    models' full distributions; the text must fit one context)\n"
-    "  --json            the document described in docs/cli.md\n"
-    CLI_PRECISION_HELP;
+    "  --segments        compare by segments even when the tokenizers are the same\n"
+    "  --json            the document described in docs/cli.md\n" CLI_PRECISION_HELP;
 
 /* +1 when a positive value of the measure means model 2 does better. */
 static int good_sign(lmd_measure m) {
     return m == LMD_MEASURE_PROB || m == LMD_MEASURE_LOGPROB ? 1 : -1;
+}
+
+void cli_diff_color(double u, int *r, int *g, int *bl) {
+    if (u > 1) u = 1;
+    if (u < -1) u = -1;
+    /* white -> blue #4393c3 (model 2 better), white -> red #d6604d (worse) */
+    *r = 255, *g = 255, *bl = 255;
+    if (u > 0)
+        *r = (int)(255 + (0x43 - 255) * u), *g = (int)(255 + (0x93 - 255) * u),
+        *bl = (int)(255 + (0xc3 - 255) * u);
+    if (u < 0)
+        *r = (int)(255 + (0xd6 - 255) * -u), *g = (int)(255 + (0x60 - 255) * -u),
+        *bl = (int)(255 + (0x4d - 255) * -u);
 }
 
 static void colored_text(const lmd_tokenizer *tok, const lmd_scores *a, const lmd_scores *b,
@@ -48,17 +63,8 @@ static void colored_text(const lmd_tokenizer *tok, const lmd_scores *a, const lm
     if (scale <= 0) scale = 1;
     int color = cli_use_color();
     for (size_t i = 0; i < a->n; i++) {
-        double u = lmd_token_measure(a, b, i, m, clamp) / scale * good_sign(m);
-        if (u > 1) u = 1;
-        if (u < -1) u = -1;
-        /* white -> blue #4393c3 (model 2 better), white -> red #d6604d (worse) */
-        int r = 255, g = 255, bl = 255;
-        if (u > 0)
-            r = (int)(255 + (0x43 - 255) * u), g = (int)(255 + (0x93 - 255) * u),
-            bl = (int)(255 + (0xc3 - 255) * u);
-        if (u < 0)
-            r = (int)(255 + (0xd6 - 255) * -u), g = (int)(255 + (0x60 - 255) * -u),
-            bl = (int)(255 + (0x4d - 255) * -u);
+        int r, g, bl;
+        cli_diff_color(lmd_token_measure(a, b, i, m, clamp) / scale * good_sign(m), &r, &g, &bl);
         const char *bytes;
         size_t n = lmd_token_bytes(tok, a->ids[i], &bytes);
         if (color) printf("\x1b[48;2;%d;%d;%dm\x1b[38;2;0;0;0m", r, g, bl);
@@ -140,12 +146,18 @@ static void kl_text(const lmd_tokenizer *tok, const int32_t *ids, const lmd_kl_t
 
 int cmd_diff(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *measure = NULL, *topk = NULL,
-               *clamps = NULL, *pos[3] = {0}, *prec = NULL, *verbose = NULL, *klopt = NULL;
-    cli_opt opts[] = {{"--file", 1, &file},       {"--json", 0, &json},
-                      {"--measure", 1, &measure}, {"--top-k", 1, &topk},
-                      {"--max-clamp-rank", 1, &clamps}, {"--help", 0, &hlp},
-                      {"--precision", 1, &prec},  {"--verbose", 0, &verbose},
-                      {"--kl", 0, &klopt}};
+               *clamps = NULL, *pos[3] = {0}, *prec = NULL, *verbose = NULL, *klopt = NULL,
+               *segs = NULL;
+    cli_opt opts[] = {{"--file", 1, &file},
+                      {"--json", 0, &json},
+                      {"--measure", 1, &measure},
+                      {"--top-k", 1, &topk},
+                      {"--max-clamp-rank", 1, &clamps},
+                      {"--help", 0, &hlp},
+                      {"--precision", 1, &prec},
+                      {"--verbose", 0, &verbose},
+                      {"--kl", 0, &klopt},
+                      {"--segments", 0, &segs}};
     int np = cli_parse("diff", argc, argv, opts, sizeof opts / sizeof *opts, pos, 3);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -154,8 +166,10 @@ int cmd_diff(int argc, char **argv) {
         return cli_usage_error("diff", "give the text either as an argument or with --file");
     int m = LMD_MEASURE_LOGPROB;
     if (measure && (m = lmd_measure_parse(measure)) < 0)
-        return cli_usage_error("diff", "unknown measure '%s' (prob, logprob, rank, rank_clamped, "
-                                       "topk, entropy)", measure);
+        return cli_usage_error("diff",
+                               "unknown measure '%s' (prob, logprob, rank, rank_clamped, "
+                               "topk, entropy)",
+                               measure);
     lmd_score_opts so = LMD_SCORE_OPTS_INIT;
     long v, clamp = LMD_DEFAULT_CLAMP;
     if (topk) {
@@ -175,13 +189,12 @@ int cmd_diff(int argc, char **argv) {
         (rc = cli_load_model("diff", pos[1], prec, verbose != NULL, &m2)))
         goto done;
     rc = 1;
-    if (!lmd_tokenizers_compatible(lmd_model_tokenizer(m1), lmd_model_tokenizer(m2))) {
-        char h1[65], h2[65];
-        lmd_tokenizer_hash(lmd_model_tokenizer(m1), h1);
-        lmd_tokenizer_hash(lmd_model_tokenizer(m2), h2);
-        cli_error("%s and %s have different tokenizers (vocabulary hashes %.12s and %.12s), so "
-                  "their tokens cannot be compared one to one",
-                  pos[0], pos[1], h1, h2);
+    if (segs || !lmd_tokenizers_compatible(lmd_model_tokenizer(m1), lmd_model_tokenizer(m2))) {
+        if (klopt) {
+            cli_error("--kl needs two models with the same tokenizer");
+            goto done;
+        }
+        rc = cli_diff_segments(m1, m2, file ? file : "text", text, len, &so, json != NULL);
         goto done;
     }
     if (lmd_score_text(m1, text, len, &so, &a, &err) < 0 ||

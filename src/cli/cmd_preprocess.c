@@ -25,7 +25,9 @@ static const char *help =
     "  <dataset>_._<m1>.h5, <dataset>_._<m2>.h5   the analysis caches ('lmdiff analyze')\n"
     "  <m1>_<m2>_<name>.csv/.lmdt and the reverse  the comparisons ('lmdiff compare')\n"
     "  metadata.json                               what was built from what\n"
-    "The two models must share a tokenizer.  A cache already in DIR is reused when\n"
+    "Models with different tokenizers are compared by byte-aligned segments\n"
+    "(<m1>_<m2>_<name>.segments.csv; the tables get the segment columns).\n"
+    "A cache already in DIR is reused when\n"
     "its dataset checksum, weights hash, vocab hash and top-k match; otherwise it is\n"
     "rebuilt.  An interrupted run is resumed.\n\n"
     "  --top-k K           predictions kept per token (default 10)\n"
@@ -123,7 +125,7 @@ int cmd_preprocess(int argc, char **argv) {
     lmd_dataset_reader *r = NULL;
     lmd_compare_out co = {0};
     cJSON *meta = NULL;
-    char vhash[65] = "";
+    char vhash[65] = "", vhash2[65] = "";
     int rc = 1;
     if (!names[0] || !names[1]) {
         cli_error("out of memory");
@@ -146,16 +148,10 @@ int cmd_preprocess(int argc, char **argv) {
             cli_error("%s", err.msg);
             goto done;
         }
-    if (!lmd_tokenizers_compatible(tok[0], tok[1])) {
-        char h0[65], h1[65];
-        lmd_tokenizer_hash(tok[0], h0);
-        lmd_tokenizer_hash(tok[1], h1);
-        cli_error("%s and %s have different tokenizers (vocab hash %.12s... vs %.12s...), so "
-                  "their tokens cannot be compared",
-                  dirs[0], dirs[1], h0, h1);
-        goto done;
-    }
+    /* different tokenizers: compare writes the segment measures */
+    int by_segments = !lmd_tokenizers_compatible(tok[0], tok[1]);
     lmd_tokenizer_hash(tok[0], vhash);
+    lmd_tokenizer_hash(tok[1], vhash2);
     lmd_dataset_summary sum;
     if (lmd_dataset_open(dataset, &r, &err) < 0 ||
         lmd_dataset_scan(r, !o.no_verify, &sum, &err) < 0) {
@@ -277,6 +273,10 @@ int cmd_preprocess(int argc, char **argv) {
     cJSON_AddNumberToObject(meta, "n_texts", (double)co.n_texts);
     cJSON_AddNumberToObject(meta, "first_n", (double)o.first_n);
     cJSON_AddStringToObject(meta, "vocab_hash", vhash);
+    if (by_segments) {
+        cJSON_AddStringToObject(meta, "m2_vocab_hash", vhash2);
+        cJSON_AddBoolToObject(meta, "segments", 1);
+    }
     cJSON_AddStringToObject(meta, "m1_dir", abs1 ? abs1 : dirs[0]);
     cJSON_AddStringToObject(meta, "m2_dir", abs2 ? abs2 : dirs[1]);
     cJSON_AddStringToObject(meta, "m1_weights_hash", whash[0] ? whash[0] : "");
@@ -291,7 +291,7 @@ int cmd_preprocess(int argc, char **argv) {
     cJSON *cmp = cJSON_AddObjectToObject(meta, "comparisons");
     for (int d = 0; d < 2; d++) {
         cJSON *e = cJSON_AddObjectToObject(cmp, d ? "m2_m1" : "m1_m2");
-        cJSON_AddStringToObject(e, "csv", file_part(co.csv[d]));
+        cJSON_AddStringToObject(e, by_segments ? "segments_csv" : "csv", file_part(co.csv[d]));
         cJSON_AddStringToObject(e, "table", file_part(co.table[d]));
     }
     if (write_metadata(out, meta, &err) < 0) {

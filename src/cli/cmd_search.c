@@ -23,10 +23,12 @@ static const char *help =
     "shows the histogram of that measure over all texts.  DIR is a folder made by\n"
     "'lmdiff preprocess' (its metadata.json says which models) or 'lmdiff compare';\n"
     "TABLE a .lmdt file.  Texts without a value (0 tokens) are skipped and counted.\n\n"
-    "  --measure NAME  a column of the comparison (default avg_clamped_rank_diff):\n"
-    "                  n_tokens or AGG_MEASURE with AGG in avg max min median q75 top5\n"
-    "                  and MEASURE in rank_diff clamped_rank_diff prob_diff topk_diff\n"
-    "                  logprob_diff entropy_diff (docs/measures.md)\n"
+    "  --measure NAME  a column of the comparison (default avg_clamped_rank_diff;\n"
+    "                  bpb_diff for models with different tokenizers): n_tokens,\n"
+    "                  n_bytes, bpb1, bpb2, bpb_diff or AGG_MEASURE with AGG in avg max\n"
+    "                  min median q75 top5 and MEASURE in rank_diff clamped_rank_diff\n"
+    "                  prob_diff topk_diff logprob_diff entropy_diff (one tokenizer)\n"
+    "                  or segment_bpb_diff (different tokenizers); docs/measures.md\n"
     "  --top N         texts to list (default 50)\n"
     "  --order desc    largest first (default); asc: smallest first\n"
     "  --by-abs        rank by |value| (default); --signed: by the value itself\n"
@@ -169,7 +171,7 @@ int cmd_search(int argc, char **argv) {
     if (np != 1) return cli_usage_error("search", "needs a folder or a .lmdt table");
     if (byabs && sgn) return cli_usage_error("search", "--by-abs and --signed exclude each other");
     lmd_search_opts so = {0};
-    so.column = lmd_column_find(measure ? measure : "avg_clamped_rank_diff");
+    so.column = measure ? lmd_column_find(measure) : 0; /* default: below, by the table */
     if (so.column < 0)
         return cli_usage_error("search", "unknown measure '%s' (see --help for the names)",
                                measure);
@@ -200,6 +202,9 @@ int cmd_search(int argc, char **argv) {
         return cli_lib_error(&err);
     }
     free(tpath);
+    if (!measure) /* models with different tokenizers: no per-token columns */
+        so.column =
+            lmd_column_find(lmd_table_get_meta(t)->segments ? "bpb_diff" : "avg_clamped_rank_diff");
     lmd_search_result r;
     if (lmd_search(t, &so, &r, &err) < 0) {
         lmd_table_close(t);

@@ -13,7 +13,8 @@ static const char *help =
     "vocab.json + merges.txt, vocab.txt, or a SentencePiece tokenizer.model); the weights\n"
     "are not read.  No special tokens are added.\n\n"
     "  --file F   read the text from F, byte for byte (a trailing newline is kept)\n"
-    "  --json     print {\"ids\": [...], \"tokens\": [...]}\n";
+    "  --json     print {\"ids\": [...], \"tokens\": [...], \"spans\": [[start, end], ...]}\n"
+    "             (spans: each token's bytes in the text, docs/tokenizer.md)\n";
 
 int cmd_tokenize(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *pos[2] = {0};
@@ -35,8 +36,10 @@ int cmd_tokenize(int argc, char **argv) {
     }
     int32_t *ids;
     size_t n;
+    lmd_span *sp = NULL;
     int rc = 0;
-    if (lmd_tokenize(tok, text, len, &ids, &n, &err) < 0) {
+    if ((json ? lmd_tokenize_spans(tok, text, len, &ids, &sp, &n, &err)
+              : lmd_tokenize(tok, text, len, &ids, &n, &err)) < 0) {
         rc = cli_error("%s: %s", file ? file : "text", err.msg);
     } else if (json) {
         lmd_buf b = {0};
@@ -49,7 +52,11 @@ int cmd_tokenize(int argc, char **argv) {
             lmd_json_str(&b, t ? t : "", t ? strlen(t) : 0);
             free(t);
         }
+        lmd_buf_puts(&b, "],\"spans\":[");
+        for (size_t i = 0; i < n; i++)
+            lmd_buf_printf(&b, "%s[%u,%u]", i ? "," : "", sp[i].start, sp[i].end);
         lmd_buf_puts(&b, "]}\n");
+        free(sp);
         fwrite(b.data, 1, b.len, stdout);
         lmd_buf_free(&b);
         free(ids);

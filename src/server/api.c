@@ -19,7 +19,7 @@ static int get_models(lmd_server *s, struct MHD_Connection *c) {
         lmd_buf_puts(&b, ",\"arch\":");
         lmd_json_str(&b, info.arch, strlen(info.arch));
         lmd_buf_puts(&b, info.masked_lm ? ",\"scoring\":\"pseudo-likelihood\""
-                                         : ",\"scoring\":\"causal\"");
+                                        : ",\"scoring\":\"causal\"");
         lmd_buf_printf(&b, ",\"group\":\"%s\"}", m->group);
     }
     lmd_buf_puts(&b, "]");
@@ -36,6 +36,7 @@ typedef struct analyze_job {
     const app_model *m1, *m2;
     char *text;
     size_t len;
+    int segments; /* different tokenizers, or "segments": true */
 } analyze_job;
 
 static void analyze_destroy(lmd_job *j) {
@@ -47,6 +48,10 @@ static void analyze_destroy(lmd_job *j) {
 
 static void analyze_work(lmd_job *j) {
     analyze_job *a = (analyze_job *)j;
+    if (a->segments) {
+        lmd_api_analyze_segments(j, a->s, a->m1, a->m2, a->text, a->len);
+        return;
+    }
     const lmd_tokenizer *tok = lmd_model_tokenizer(a->m1->model);
     lmd_error err;
     int32_t *ids;
@@ -101,12 +106,6 @@ static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const c
                                     !m1 ? j1->valuestring : j2->valuestring),
                NULL;
     if (tl == 0) return *rc = lmd_http_error(c, 422, "text is empty"), NULL;
-    if (strcmp(m1->group, m2->group))
-        return *rc = lmd_http_error(c, 422,
-                                    "models '%s' and '%s' have different tokenizers and "
-                                    "cannot be compared token by token",
-                                    m1->id, m2->id),
-               NULL;
     analyze_job *a = calloc(1, sizeof *a);
     if (!a || !(a->text = malloc(tl + 1))) {
         free(a);
@@ -117,6 +116,8 @@ static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const c
     a->s = s;
     a->m1 = m1;
     a->m2 = m2;
+    a->segments = strcmp(m1->group, m2->group) != 0 ||
+                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "segments"));
     a->base.work = analyze_work;
     a->base.destroy = analyze_destroy;
     return &a->base;

@@ -125,6 +125,10 @@ int lmd_api_search(lmd_server *s, struct MHD_Connection *c);
  * (http.c runs it and answers when it is done). */
 int lmd_api_route(lmd_server *s, struct MHD_Connection *c, const char *url, const char *method,
                   const char *body, size_t len, lmd_job **defer);
+/* POST /api/analyze by segments (analyze_segments.c), on a pool worker:
+ * fills the job's status and body. */
+void lmd_api_analyze_segments(lmd_job *j, const lmd_server *s, const app_model *m1,
+                              const app_model *m2, const char *text, size_t tl);
 int lmd_static_init(lmd_server *s, lmd_error *err);
 void lmd_static_free(lmd_server *s);
 int lmd_static_serve(lmd_server *s, struct MHD_Connection *c, const char *url);

@@ -240,6 +240,11 @@ static int lmd_norm_one(const lmd_tokenizer *t, const lmd_norm_step *st, const c
     }
 }
 
+int lmd_tok_normalize_step(const lmd_tokenizer *t, const lmd_norm_step *st, const char *s,
+                           size_t n, lmd_buf *out) {
+    return lmd_norm_one(t, st, s, n, out);
+}
+
 int lmd_tok_normalize(const lmd_tokenizer *t, const char *s, size_t n, lmd_buf *out) {
     if (t->n_norms == 0) return lmd_buf_put(out, s, n);
     if (t->n_norms == 1) return lmd_norm_one(t, &t->norms[0], s, n, out);

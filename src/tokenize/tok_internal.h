@@ -338,6 +338,9 @@ int lmd_tok_add_norm_str(lmd_tokenizer *t, int kind, const char *a, size_t alen,
 /* Appends the normalized s[0..n) (valid UTF-8) to out; -1 when out of
  * memory. */
 int lmd_tok_normalize(const lmd_tokenizer *t, const char *s, size_t n, lmd_buf *out);
+/* One step of the normalizer, appended to out; -1 when out of memory. */
+int lmd_tok_normalize_step(const lmd_tokenizer *t, const lmd_norm_step *st, const char *s,
+                           size_t n, lmd_buf *out);
 /* BertNormalizer without the ASCII shortcut (for tests and fuzzing). */
 int lmd_tok_norm_bert_general(const lmd_norm_step *st, const char *s, size_t n, lmd_buf *out);
 /* Reads the normalizers of tokenizer.json other than BertNormalizer:
@@ -432,6 +435,22 @@ int lmd_tok_from_json_cfg(const char *json, size_t len, const char *name,
  * (load_folder.c). */
 int lmd_tok_add_specials_of(lmd_tokenizer *t, const struct cJSON *root,
                             const struct cJSON *added_json, const char *name, lmd_error *err);
+
+/* ---- byte spans (spans.c) */
+
+/* The identity alignment of n bytes at offset off (malloc'ed; NULL when out
+ * of memory). */
+lmd_span *lmd_span_identity(size_t off, size_t n);
+/* lmd_tok_normalize with alignments: al[i] is the span of original bytes
+ * that s[i] stands for; *out_al (malloc'ed, NULL when out is empty) gets
+ * one per byte appended to out (which must start empty).  -1: no memory. */
+int lmd_tok_normalize_al(const lmd_tokenizer *t, const char *s, size_t n, const lmd_span *al,
+                         lmd_buf *out, lmd_span **out_al);
+/* The bytes of the piece s[0..n) that each of the k ids the model made of
+ * it covers, in len[k]; -1 when they cannot be told apart (they do not add
+ * up to n). */
+int lmd_tok_piece_lengths(const lmd_tokenizer *t, const char *s, size_t n, const int32_t *ids,
+                          size_t k, size_t *len);
 
 /* ---- the hash (hash.c) */
 

@@ -1,7 +1,7 @@
 // Browser test 3: errors are shown, and the button comes back (the original stayed
 // "processing" forever). A real error from the server (413: text too large), a 500 and a
-// dropped connection (both injected in the browser, so this works against any server), and
-// the tokenizer warning for models that cannot be compared.
+// dropped connection (both injected in the browser, so this works against any server).
+// (Models with different tokenizers are compared by segments: segments.test.mjs.)
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -89,20 +89,5 @@ test('an empty text cannot be sent; a search error is shown in its panel', async
     assert.match(await box.textContent(), /422.*unknown measure/);
     assert.equal(await page.locator('[data-testid=search]').isDisabled(), false);
   }
-  await page.close();
-});
-
-test('models with different tokenizers: a clear warning, nothing to run', async (t) => {
-  const { page, a, models } = await openPage();
-  const other = models.find((m) => m.group !== a.group);
-  if (!other) {
-    t.skip('all models of this server share one tokenizer');
-    return;
-  }
-  await page.selectOption('[data-testid=model2]', other.id);
-  const warn = page.locator('[data-testid=tokenizer-warning]');
-  await warn.waitFor();
-  assert.match(await warn.textContent(), /tokenizers differ/);
-  assert.equal(await button(page).isDisabled(), true);
   await page.close();
 });

@@ -14,7 +14,7 @@ done
 
 # tokenize: ids agree with the reference's golden ids for "Hello world"
 out=$("$LMDIFF" tokenize "$A" "Hello world" --json)
-[ "$out" = '{"ids":[39,68,277,78,343,349],"tokens":["H","e","ll","o"," wor","ld"]}' ] && ok || bad "tokenize json: $out"
+[ "$out" = '{"ids":[39,68,277,78,343,349],"tokens":["H","e","ll","o"," wor","ld"],"spans":[[0,1],[1,2],[2,4],[4,5],[5,9],[9,11]]}' ] && ok || bad "tokenize json: $out"
 
 # tokenize needs only the tokenizer files
 mkdir -p "$TMP/tokonly" && cp "$A/vocab.json" "$A/merges.txt" "$TMP/tokonly/"

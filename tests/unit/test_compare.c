@@ -42,7 +42,17 @@ static void text3(lmd_scores *a, lmd_scores *b) {
 
 static void test_columns(void **st) {
     (void)st;
-    assert_int_equal(LMD_N_COLUMNS, 37);
+    assert_int_equal(LMD_N_CSV_COLUMNS, 37);
+    assert_int_equal(LMD_N_COLUMNS, 47);
+    assert_string_equal(lmd_column_name(37), "avg_segment_bpb_diff");
+    assert_string_equal(lmd_column_name(42), "top5_segment_bpb_diff");
+    assert_string_equal(lmd_column_name(LMD_COL_N_BYTES), "n_bytes");
+    assert_string_equal(lmd_column_name(LMD_COL_BPB_DIFF), "bpb_diff");
+    assert_int_equal(lmd_column_find("bpb1"), LMD_COL_BPB1);
+    assert_int_equal(lmd_column_find("bpb2"), LMD_COL_BPB2);
+    assert_true(lmd_column_is_integer(LMD_COL_N_BYTES) && !lmd_column_is_integer(LMD_COL_BPB1));
+    assert_false(lmd_column_is_integer(lmd_column_of(LMD_TM_SEGMENT_BPB, LMD_AGG_MAX)));
+    assert_int_equal(lmd_csv_column(LMD_N_CSV_COLUMNS), -1);
     assert_string_equal(lmd_column_name(0), "n_tokens");
     assert_string_equal(lmd_column_name(1), "avg_rank_diff");
     assert_string_equal(lmd_column_name(2), "max_rank_diff");

@@ -190,7 +190,7 @@ static void test_fake_gpt2(void **state) {
  * code that trained them (tools/demo): ties the engine to trained weights. */
 static void test_demo_models(void **state) {
     (void)state;
-    static const char *demo[] = {"gpt-base", "gpt-austen", "gpt-distil"};
+    static const char *demo[] = {"gpt-base", "gpt-austen", "gpt-distil", "gpt-bpe512"};
     for (size_t i = 0; i < sizeof demo / sizeof demo[0]; i++)
         check_named("demo/models/", "demo-", demo[i]);
 }

@@ -284,7 +284,7 @@ def load_checkpoint(model, path):
 
 
 # ---------------------------------------------------------------- HF folder
-def hf_config(n_layer, vocab_size, eot):
+def hf_config(n_layer, vocab_size, eot, n_embd=N_EMBD):
     return {
         "activation_function": "gelu_new",
         "architectures": ["GPT2LMHeadModel"],
@@ -296,7 +296,7 @@ def hf_config(n_layer, vocab_size, eot):
         "layer_norm_epsilon": 1e-05,
         "model_type": "gpt2",
         "n_ctx": N_POSITIONS,
-        "n_embd": N_EMBD,
+        "n_embd": n_embd,
         "n_head": N_HEAD,
         "n_inner": None,
         "n_layer": n_layer,
@@ -334,7 +334,7 @@ def write_hf_folder(folder, model, tok_dir):
         vocab = json.load(f)
     eot = vocab[EOT]
     assert eot == len(vocab) - 1 == model.vocab - 1
-    cfg = hf_config(model.n_layer, len(vocab), eot)
+    cfg = hf_config(model.n_layer, len(vocab), eot, model.n_embd)
     _dump_json(os.path.join(folder, "config.json"), cfg, indent=2, sort_keys=True)
     _dump_json(os.path.join(folder, "generation_config.json"),
                {"_from_model_config": True, "bos_token_id": eot, "eos_token_id": eot,

@@ -12,8 +12,11 @@
    float64, its own tokenizer and forward) must agree (ids, ranks and top-k
    ids exactly modulo ties, floats to 1e-9).
 3. Mean log-prob per token of every model on every demo dataset (float32
-   forward of the folder models, the same window plan), written to
-   WORK/eval.json, and the model cards demo/models/<model>/README.md.
+   forward of the folder models, the same window plan; each model with its
+   own tokenizer) and bits per byte (-sum of log-probs / ln 2 / UTF-8 bytes
+   of the texts: the measure that compares models with different
+   tokenizers), written to WORK/eval.json, and the model cards
+   demo/models/<model>/README.md.
 
 Usage: evaluate.py [--golden-only] [--no-cards]
 """
@@ -30,7 +33,7 @@ import numpy as np  # noqa: E402
 from common import lmref, log  # noqa: E402
 import make_datasets  # noqa: E402
 
-MODELS = ["gpt-base", "gpt-austen", "gpt-distil"]
+MODELS = ["gpt-base", "gpt-austen", "gpt-distil", "gpt-bpe512"]
 DATASETS = ["persuasion", "glosses", "kjv", "fortunes", "generated", "dirty"]
 K = 10
 RANK_TOL = 1e-5
@@ -167,24 +170,25 @@ def dataset_logprobs(model, bos, docs, batch=16):
 
 def evaluate():
     torch = common.torch_setup()
-    tok = lmref.load_tokenizer(os.path.join(common.MODELS, "gpt-base"))
-    data = {}
+    texts, nbytes = {}, {}
     for ds in DATASETS:
-        meta, texts = make_datasets.read_dataset(os.path.join(common.DATASETS, ds + ".txt"))
-        data[ds] = [tok.encode(t) for t in texts]
+        meta, texts[ds] = make_datasets.read_dataset(os.path.join(common.DATASETS, ds + ".txt"))
+        nbytes[ds] = sum(len(t.encode("utf-8")) for t in texts[ds])
     per_text = {}
     table = {}
     for name in MODELS:
         t0 = time.time()
-        model, cfg = common.load_folder_model(os.path.join(common.MODELS, name), "float32")
+        folder = os.path.join(common.MODELS, name)
+        model, cfg = common.load_folder_model(folder, "float32")
+        tok = lmref.load_tokenizer(folder)
         table[name] = {}
         per_text[name] = {}
         for ds in DATASETS:
-            r = dataset_logprobs(model, cfg["bos_token_id"], data[ds])
+            r = dataset_logprobs(model, cfg["bos_token_id"], [tok.encode(t) for t in texts[ds]])
             tot = sum(a for a, _ in r)
             n = sum(b for _, b in r)
             table[name][ds] = {"mean_logprob": tot / n, "ppl": math.exp(-tot / n), "tokens": n,
-                               "texts": len(r)}
+                               "texts": len(r), "bpb": -tot / math.log(2) / nbytes[ds]}
             per_text[name][ds] = [a / b for a, b in r]
         log("eval %s: %s (%.0f s)" % (name, "  ".join(
             "%s %.4f" % (ds, table[name][ds]["mean_logprob"]) for ds in DATASETS),
@@ -222,18 +226,20 @@ Made by `tools/demo/train_all.sh` (PyTorch, CPU, one thread, fixed seeds); see
 |---|---|
 | parameters | {params:,} (tied input/output embedding) |
 | weights | F16 safetensors, HF names (`transformer.` prefix, Conv1D [in, out]), no `lm_head` (tied) |
-| training | {steps} steps x {batch} sequences x {T} tokens = {tokens:,} tokens, AdamW (0.9, 0.95), peak lr {lr}, warmup {warmup}, cosine to {minlr}, weight decay {wd}, no dropout, {seconds:.0f} s on one CPU thread |
+| training | {steps} steps x {batch} sequences x {T} tokens = {tokens:,} tokens, AdamW (0.9, 0.95), peak lr {lr}, warmup {warmup}, cosine to {minlr:g}, weight decay {wd}, no dropout, {seconds:.0f} s on one CPU thread |
 | data | {data} |
 | objective | {objective} |
-| tokenizer | byte-level BPE (GPT-2 pre-tokenizer), 8000 ids, `<|endoftext|>` = 7999 = BOS/EOS; trained on the general-English mix (hold-outs excluded) |
+| tokenizer | byte-level BPE (GPT-2 pre-tokenizer), {vocab} ids, `<|endoftext|>` = {eot} = BOS/EOS; trained on the general-English mix (hold-outs excluded) |
 
 ## Held-out evaluation
 
-Mean log-probability per token (natural log, `<|endoftext|>` prepended) and
-perplexity on the demo datasets (`demo/datasets/`, none of them trained on):
+Mean log-probability per token (natural log, `<|endoftext|>` prepended),
+perplexity and bits per byte (the sum over the text's tokens of −log₂ p, over
+its UTF-8 bytes: comparable across tokenizers) on the demo datasets
+(`demo/datasets/`, none of them trained on):
 
-| dataset | tokens | mean log-prob | perplexity |
-|---|---:|---:|---:|
+| dataset | tokens | mean log-prob | perplexity | bits per byte |
+|---|---:|---:|---:|---:|
 {rows}
 
 ## Data and licenses
@@ -248,6 +254,10 @@ WHAT = {
                   "GPT-2 -> fine-tuned GPT-2 case); Persuasion is held out.",
     "gpt-distil": "Half the layers of gpt-base, distilled from it with a KL loss on "
                   "its logits (the paper's GPT-2 -> DistilGPT-2 case).",
+    "gpt-bpe512": "Trained from scratch on gpt-base's data with a different, much smaller "
+                  "tokenizer (512 ids: bytes and 255 merges), so that the zoo has a pair "
+                  "with different tokenizers, compared by byte-aligned segments in bits "
+                  "per byte (issue #15).",
 }
 DATA = {
     "gpt-base": "WordNet 3.0 glosses (1000 held out), Jargon File 4.4.7, fortunes "
@@ -257,6 +267,8 @@ DATA = {
                   "Sensibility (paragraphs); starts from gpt-base",
     "gpt-distil": "the general-English mix of gpt-base (same hold-outs); teacher gpt-base "
                   "(float32 master weights)",
+    "gpt-bpe512": "the general-English mix of gpt-base (same hold-outs), encoded with its "
+                  "own tokenizer",
 }
 OBJECTIVE = {
     "gpt-base": "next-token cross-entropy",
@@ -264,6 +276,7 @@ OBJECTIVE = {
     "gpt-distil": "KL(teacher || student) of the next-token distributions, temperature 1; "
                   "the student's layers start fresh, its token/position embeddings and "
                   "final LayerNorm are gpt-base's",
+    "gpt-bpe512": "next-token cross-entropy",
 }
 LIC = {
     "gpt-base": "WordNet 3.0 license (BSD-like); Jargon File, Devil's Dictionary and the US "
@@ -273,6 +286,7 @@ LIC = {
     "gpt-austen": "Jane Austen's novels (Debian r-cran-janeaustenr): public domain; plus "
                   "everything gpt-base saw (see its card).",
     "gpt-distil": "as gpt-base (its teacher and its data).",
+    "gpt-bpe512": "as gpt-base (its data).",
 }
 LIC_TAIL = ("The license texts are in `shared/fixtures/licenses/` of the lmdiff "
             "workspace (Debian copyright files). The weights are a derivative of this "
@@ -280,19 +294,24 @@ LIC_TAIL = ("The license texts are in `shared/fixtures/licenses/` of the lmdiff 
 
 
 def cards(table):
-    for name, key in (("gpt-base", "base"), ("gpt-austen", "austen"), ("gpt-distil", "distil")):
-        with open(os.path.join(common.WORK, key + ".json"), encoding="utf-8") as f:
+    for name, key in (("gpt-base", "base"), ("gpt-austen", "austen"), ("gpt-distil", "distil"),
+                      ("gpt-bpe512", "bpe512")):
+        logf = os.path.join(common.WORK, key + ".json")
+        if not os.path.exists(logf):   # trained elsewhere: its card stays as it is
+            log("cards: no %s, %s's card left as it is" % (logf, name))
+            continue
+        with open(logf, encoding="utf-8") as f:
             info = json.load(f)
         with open(os.path.join(common.MODELS, name, "config.json"), encoding="utf-8") as f:
             cfg = json.load(f)
         plan = info["plan"]
-        rows = "\n".join("| %s | %d | %.4f | %.1f |" % (ds, table[name][ds]["tokens"],
-                                                     table[name][ds]["mean_logprob"],
-                                                     table[name][ds]["ppl"])
-                         for ds in DATASETS)
+        rows = "\n".join("| %s | %d | %.4f | %.1f | %.3f |" % (
+            ds, table[name][ds]["tokens"], table[name][ds]["mean_logprob"],
+            table[name][ds]["ppl"], table[name][ds]["bpb"]) for ds in DATASETS)
         text = CARD.format(
             name=name, layers=cfg["n_layer"], d=cfg["n_embd"], heads=cfg["n_head"],
-            ctx=cfg["n_positions"], vocab=cfg["vocab_size"], what=WHAT[name],
+            ctx=cfg["n_positions"], vocab=cfg["vocab_size"], eot=cfg["eos_token_id"],
+            what=WHAT[name],
             params=info["params"], steps=plan["steps"], batch=plan["batch"], T=common.N_POSITIONS,
             tokens=info["train_tokens"], lr=plan["lr"], warmup=plan["warmup"],
             minlr=plan["lr"] * plan["min_lr_frac"], wd=plan["wd"], seconds=info["train_seconds"],
@@ -321,6 +340,9 @@ def main():
         for name in MODELS:
             log("%-11s %s" % (name, " ".join("%11.4f" % table[name][d]["mean_logprob"]
                                              for d in DATASETS)))
+        log("bits per byte")
+        for name in MODELS:
+            log("%-11s %s" % (name, " ".join("%11.4f" % table[name][d]["bpb"] for d in DATASETS)))
         for k, v in wins.items():
             log("share of texts %s: %s" % (k, " ".join("%s %.2f" % (d, v[d]) for d in DATASETS)))
     common._dump_json(os.path.join(common.WORK, "eval.json"), out, indent=1)

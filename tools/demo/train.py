@@ -5,6 +5,9 @@
   train.py austen  gpt-austen: gpt-base fine-tuned on five Austen novels
   train.py distil  gpt-distil: half the layers, distilled from gpt-base
                    (KL(teacher || student) on the logits, temperature 1)
+  train.py bpe512  gpt-bpe512: a different tokenizer (byte-level BPE of 512
+                   ids, WORK/tokenizer-512), 2 layers of width 128, from
+                   scratch on gpt-base's mix (issue #15: cross-tokenizer demo)
 
 Each writes its float32 master checkpoint to WORK/<name>.safetensors, a log
 WORK/<name>.json, and the HF folder demo/models/<name>/ (F16 weights).
@@ -38,13 +41,22 @@ PLANS = {
                    min_lr_frac=0.1, seed=common.SEED + 20, wd=0.1),
     "distil": dict(layers=common.N_LAYER // 2, batch=16, steps=150, lr=2e-3, warmup=20,
                    min_lr_frac=0.1, seed=common.SEED + 30, wd=0.1),
+    # gpt-bpe512: small and quick (~0.5 M parameters, ~1 MB of F16 weights),
+    # 500 x 16 x 256 = 2.05 M tokens of its own tokenizer
+    "bpe512": dict(layers=2, n_embd=128, vocab=512, batch=16, steps=500, lr=3e-3, warmup=50,
+                   min_lr_frac=0.1, seed=common.SEED + 40, wd=0.1),
 }
-FOLDER = {"base": "gpt-base", "austen": "gpt-austen", "distil": "gpt-distil"}
+FOLDER = {"base": "gpt-base", "austen": "gpt-austen", "distil": "gpt-distil",
+          "bpe512": "gpt-bpe512"}
+TOKENIZER = {"bpe512": "tokenizer-512"}   # the others: WORK/tokenizer
 
 
 # ---------------------------------------------------------------- data
+CURRENT = {"name": "base"}
+
+
 def tok_dir():
-    return os.path.join(common.WORK, "tokenizer")
+    return os.path.join(common.WORK, TOKENIZER.get(CURRENT["name"], "tokenizer"))
 
 
 def encode_all(tok, texts):
@@ -241,6 +253,7 @@ def run(name, steps=None, bench=0):
     torch = common.torch_setup()
     GPT2 = common.build_model_class()
     plan = dict(PLANS[name])
+    CURRENT["name"] = name
     if steps:
         plan["steps"] = steps
     torch.manual_seed(plan["seed"])
@@ -248,9 +261,10 @@ def run(name, steps=None, bench=0):
         eot = json.load(f)[EOT]
 
     teacher = None
-    if name == "base":
+    if name in ("base", "bpe512"):
         docs = general_docs()
-        model = GPT2(plan["layers"])
+        model = GPT2(plan["layers"], plan.get("n_embd", common.N_EMBD),
+                     vocab=plan.get("vocab", common.VOCAB_SIZE))
         model.init_weights(plan["seed"])
     elif name == "austen":
         docs = austen_docs()

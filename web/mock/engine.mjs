@@ -334,3 +334,74 @@ export function search(fx, m1, m2, ds, measure, order, k, bins) {
     histogram: hist,
   };
 }
+
+// ------------------------------------------------------------------ segments (different tokenizers)
+
+const utf8len = (s) => Buffer.byteLength(s, 'utf8');
+
+/** Byte spans of the mock tokens: the pieces cover the text one after the other. */
+function withSpans(tokens) {
+  let pos = 0;
+  return tokens.map((t) => {
+    const n = utf8len(t.text);
+    const r = { id: t.id, text: t.text, start: pos, end: pos + n };
+    pos += n;
+    return r;
+  });
+}
+
+/** docs/measures.md, "Segments": cuts common to both token lists. */
+function alignSegments(t1, t2, len) {
+  const cuts = (ts) => new Set([0, len, ...ts.slice(1).map((t) => t.start).filter((a) => a < len)]);
+  const c2 = cuts(t2);
+  const common = [...cuts(t1)].filter((c) => c2.has(c)).sort((a, b) => a - b);
+  const ranges = (ts) => {
+    const out = common.slice(0, -1).map(() => [ts.length, 0]);
+    ts.forEach((t, i) => {
+      let j = 0;
+      if (i > 0) while (j + 1 < common.length - 1 && common[j + 1] <= t.start) j++;
+      out[j][0] = Math.min(out[j][0], i);
+      out[j][1] = Math.max(out[j][1], i + 1);
+    });
+    return out;
+  };
+  return { common, r1: ranges(t1), r2: ranges(t2) };
+}
+
+export function xinstance(fx, m1, m2, text) {
+  const len = utf8len(text);
+  const tok1 = withSpans(m1.tok.encode(text));
+  const tok2 = withSpans(m2.tok.encode(text));
+  const s1 = score(m1, tok1, fx.science);
+  const s2 = score(m2, tok2, fx.science);
+  const { common, r1, r2 } = alignSegments(tok1, tok2, len);
+  const bits = (lp, [a, b]) => -lp.slice(a, b).reduce((x, y) => x + y, 0) / Math.LN2;
+  const seg = { start: common.slice(0, -1), end: common.slice(1), m1_tokens: r1, m2_tokens: r2, bits1: [], bits2: [], dbits: [], dbpb: [] };
+  for (let j = 0; j < seg.start.length; j++) {
+    const b1 = bits(s1.logprob, r1[j]);
+    const b2 = bits(s2.logprob, r2[j]);
+    seg.bits1.push(b1);
+    seg.bits2.push(b2);
+    seg.dbits.push(b2 - b1);
+    seg.dbpb.push((b2 - b1) / (seg.end[j] - seg.start[j]));
+  }
+  const total = (lp) => -lp.reduce((x, y) => x + y, 0) / Math.LN2;
+  const kind = (m) => (/MaskedLM$/.test(m.arch) ? 'pll' : 'causal');
+  const comparable = kind(m1) === kind(m2);
+  const model = (m, toks, s) => ({ kind: kind(m), tokens: toks, scores: s, bits: total(s.logprob), bits_per_byte: total(s.logprob) / len });
+  const agg = aggregate(seg.dbpb);
+  const summary = { bytes: len, n_segments: seg.start.length, bits1: total(s1.logprob), bits2: total(s2.logprob), bpb1: total(s1.logprob) / len, bpb2: total(s2.logprob) / len };
+  summary.dbpb = summary.bpb2 - summary.bpb1;
+  for (const [k, v] of Object.entries(agg)) summary[`${k}_dbpb`] = v;
+  return {
+    mode: 'segments',
+    text,
+    models: [m1.id, m2.id],
+    comparable,
+    note: comparable ? (kind(m1) === 'pll' ? 'both models are masked LMs: bits are pseudo-log-likelihood sums' : null) : 'one model is causal (log-probabilities) and the other masked (pseudo-log-likelihood): the bits are not the same quantity',
+    m1: model(m1, tok1, s1),
+    m2: model(m2, tok2, s2),
+    segments: seg,
+    summary,
+  };
+}

@@ -13,7 +13,7 @@ import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COLUMNS, instance, loadFixtures, search } from './engine.mjs';
+import { COLUMNS, instance, xinstance, loadFixtures, search } from './engine.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -121,9 +121,12 @@ const routes = {
     const m1 = model(body.m1, 'm1');
     const m2 = model(body.m2, 'm2');
     if (body.text.length === 0) throw new HttpError(422, 'text is empty');
-    if (m1.group !== m2.group) throw new HttpError(422, `models "${m1.id}" and "${m2.id}" have different tokenizers and cannot be compared`);
-    const n = m1.tok.encode(body.text).length;
-    if (n > MAX_TOKENS) throw new HttpError(413, `text has ${n} tokens; the limit is ${MAX_TOKENS}`);
+    for (const m of m1.group !== m2.group || body.segments === true ? [m1, m2] : [m1]) {
+      const n = m.tok.encode(body.text).length;
+      if (n > MAX_TOKENS) throw new HttpError(413, `text has ${n} tokens; the limit is ${MAX_TOKENS}`);
+    }
+    // different tokenizers (or "segments": true): by segments, docs/cli.md
+    if (m1.group !== m2.group || body.segments === true) return xinstance(fx, m1, m2, body.text);
     return instance(fx, m1, m2, body.text);
   },
 

@@ -1,6 +1,8 @@
 // api.ts - the client of docs/api.md. Same origin: the API lives at <page dir>/api/.
 
-import type { Dataset, Instance, Model, SearchRequest, SearchResponse } from './types';
+import type { AnalyzeResult, Dataset, Model, SearchRequest, SearchResponse, SegmentsInstance } from './types';
+
+export const isSegments = (r: AnalyzeResult): r is SegmentsInstance => (r as SegmentsInstance).mode === 'segments';
 
 export class ApiError extends Error {
   /** HTTP status, or 0 when no answer came (network down, aborted, not JSON). */
@@ -54,7 +56,7 @@ export const api = {
   datasets: (m1: string, m2: string, signal?: AbortSignal) =>
     call<Dataset[]>(`datasets?${qs({ m1, m2 })}`, { signal }),
   analyze: (m1: string, m2: string, text: string, signal?: AbortSignal) =>
-    call<Instance>('analyze', {
+    call<AnalyzeResult>('analyze', {
       method: 'POST',
       body: JSON.stringify({ m1, m2, text }),
       headers: { 'Content-Type': 'application/json' },

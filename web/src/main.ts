@@ -3,9 +3,9 @@
 
 import './styles/fonts.css';
 import './styles/app.css';
-import { ApiError, api } from './api';
+import { ApiError, api, isSegments } from './api';
 import { h } from './dom';
-import type { ModeKey } from './measures';
+import { bySegments, DEFAULT_MEASURE, DEFAULT_SEGMENT_MEASURE, type ModeKey } from './measures';
 import { HoverBus, initialState, Store, type Source } from './store';
 import type { Model, Order } from './types';
 import { readUrl, writeUrl } from './url';
@@ -31,6 +31,12 @@ let booted = false;
 const isAbort = (e: unknown) => (e as Error)?.name === 'AbortError';
 const asApiError = (e: unknown) => (e instanceof ApiError ? e : new ApiError(0, (e as Error)?.message ?? String(e)));
 
+/** Both models exist: any pair can be analyzed (different tokenizers by segments). */
+function bothKnown(): boolean {
+  return s().models.some((m) => m.id === s().m1) && s().models.some((m) => m.id === s().m2);
+}
+
+/** The same tokenizer: compared token by token (else by segments). */
 function compatible(): boolean {
   const a = s().models.find((m) => m.id === s().m1);
   const b = s().models.find((m) => m.id === s().m2);
@@ -40,7 +46,7 @@ function compatible(): boolean {
 // ------------------------------------------------------------------ actions
 
 async function analyze(text: string, pins: number[] = []): Promise<void> {
-  if (!compatible() || text.length === 0) return;
+  if (!bothKnown() || text.length === 0) return;
   analyzeCtl?.abort();
   const ctl = (analyzeCtl = new AbortController());
   const before = s().source;
@@ -49,7 +55,8 @@ async function analyze(text: string, pins: number[] = []): Promise<void> {
     const inst = await api.analyze(s().m1, s().m2, text, ctl.signal);
     if (ctl !== analyzeCtl) return;
     hover.set(null, null);
-    store.set({ instance: inst, analyzeStatus: 'idle', pins: pins.filter((i) => i < inst.tokens.length) });
+    if (isSegments(inst)) store.set({ instance: null, segments: inst, analyzeStatus: 'idle', pins: [] });
+    else store.set({ instance: inst, segments: null, analyzeStatus: 'idle', pins: pins.filter((i) => i < inst.tokens.length) });
     if (booted) reveal();
   } catch (e) {
     if (isAbort(e) || ctl !== analyzeCtl) return;
@@ -73,9 +80,16 @@ async function loadDatasets(prefer?: string): Promise<void> {
   }
 }
 
+/** A pair with different tokenizers is searched by its segment measures, one tokenizer by the others. */
+function fitMeasure(): void {
+  const seg = bySegments(s().measure);
+  if (!compatible() && !seg) store.set({ measure: DEFAULT_SEGMENT_MEASURE });
+  if (compatible() && seg) store.set({ measure: DEFAULT_MEASURE });
+}
+
 async function search(): Promise<boolean> {
   const st = s();
-  if (!st.dataset || !compatible()) return false;
+  if (!st.dataset) return false;
   searchCtl?.abort();
   const ctl = (searchCtl = new AbortController());
   store.set({ searchStatus: 'loading', searchError: null });
@@ -97,16 +111,38 @@ function open(index: number, pins: number[] = []): boolean {
   if (!res || !r) return false;
   analyzeCtl?.abort();
   hover.set(null, null);
+  const source: Source = { kind: 'dataset', dataset: res.request.dataset, index };
+  if (!r.tokens || !r.m1 || !r.m2 || !r.diff) {
+    void openSegments(source, r.text); // different tokenizers: the results have no tokens
+    return true;
+  }
   store.set({
-    source: { kind: 'dataset', dataset: res.request.dataset, index },
-    instance: r,
+    source,
+    instance: { text: r.text, tokens: r.tokens, m1: r.m1, m2: r.m2, diff: r.diff },
+    segments: null,
     text: r.text,
     analyzeStatus: 'idle',
     analyzeError: null,
     notice: '',
-    pins: pins.filter((i) => i < r.tokens.length),
+    pins: pins.filter((i) => i < r.tokens!.length),
   });
   return true;
+}
+
+/** A dataset text of a pair with different tokenizers: its segments from /api/analyze. */
+async function openSegments(source: Source, text: string): Promise<void> {
+  const ctl = (analyzeCtl = new AbortController());
+  store.set({ source, text, instance: null, segments: null, analyzeStatus: 'loading', analyzeError: null, notice: '', pins: [] });
+  try {
+    const doc = await api.analyze(s().m1, s().m2, text, ctl.signal);
+    if (ctl !== analyzeCtl) return;
+    if (isSegments(doc)) store.set({ segments: doc, analyzeStatus: 'idle' });
+    else store.set({ instance: doc, analyzeStatus: 'idle' });
+    if (booted) reveal();
+  } catch (e) {
+    if (isAbort(e) || ctl !== analyzeCtl) return;
+    store.set({ analyzeStatus: 'error', analyzeError: asApiError(e) });
+  }
 }
 
 /** On a one-column layout the instance view is below the inputs: bring it into sight. */
@@ -125,27 +161,22 @@ async function restore(src: Source, pins: number[]): Promise<void> {
     return;
   }
   if (!s().datasets.some((d) => d.id === src.dataset)) {
-    store.set({ source: null, instance: null, notice: `Dataset "${src.dataset}" is not available for these two models.` });
+    store.set({ source: null, instance: null, segments: null, notice: `Dataset "${src.dataset}" is not available for these two models.` });
     return;
   }
   store.set({ dataset: src.dataset });
   if (!(await search())) {
-    store.set({ source: null, instance: null });
+    store.set({ source: null, instance: null, segments: null });
     return;
   }
-  if (!open(src.index, pins)) store.set({ source: null, instance: null, notice: `Text #${src.index} of "${src.dataset}" is not among the top ${SEARCH_K} texts for this measure and order.` });
+  if (!open(src.index, pins)) store.set({ source: null, instance: null, segments: null, notice: `Text #${src.index} of "${src.dataset}" is not among the top ${SEARCH_K} texts for this measure and order.` });
 }
 
 async function setModels(m1: string, m2: string): Promise<void> {
   const src = s().source;
-  store.set({ m1, m2, search: null, searchError: null, searchStatus: 'idle', instance: null, pins: [], analyzeError: null, analyzeStatus: 'idle', notice: '' });
+  store.set({ m1, m2, search: null, searchError: null, searchStatus: 'idle', instance: null, segments: null, pins: [], analyzeError: null, analyzeStatus: 'idle', notice: '' });
   hover.set(null, null);
-  if (!compatible()) {
-    analyzeCtl?.abort();
-    searchCtl?.abort();
-    store.set({ datasets: [], dataset: '', source: src });
-    return;
-  }
+  fitMeasure();
   await loadDatasets();
   await restore(src, []);
 }
@@ -259,11 +290,7 @@ async function boot(): Promise<void> {
   const m1 = known(url.m1) ? url.m1! : d1;
   const m2 = known(url.m2) ? url.m2! : m1 === d1 ? d2 : d1;
   store.set({ models, m1, m2, modelsStatus: 'idle', notice: notes.join(' ') });
-  if (!compatible()) {
-    if (url.source) store.set({ source: url.source });
-    booted = true;
-    return;
-  }
+  fitMeasure();
   await loadDatasets(url.source?.kind === 'dataset' ? url.source.dataset : url.datasetPick);
   if (notes.length && url.source) {
     store.set({ source: url.source });

@@ -220,11 +220,31 @@ export const AGGREGATIONS: { key: string; label: string }[] = [
   { key: 'min', label: 'min' },
 ];
 
+/** Per byte-aligned segment (models with different tokenizers): bits per byte, model 2 − model 1. */
+export const SEGMENT_MEASURE: BaseMeasure = { key: 'segment_bpb_diff', label: 'Segment Δ bits/byte', polarity: -1 };
+
+/** Whole-text columns besides the aggregations; bpb_diff is the one every pair has a value for
+ * when the tokenizers differ (a pair of one tokenizer has no segment columns). */
+export const TEXT_MEASURES: { key: string; label: string; short: string; polarity: 1 | -1 | 0 }[] = [
+  { key: 'bpb_diff', label: 'Bits per byte, model 2 − model 1', short: 'Δ bits/byte', polarity: -1 },
+  { key: 'bpb1', label: 'Bits per byte, model 1', short: 'bits/byte 1', polarity: 0 },
+  { key: 'bpb2', label: 'Bits per byte, model 2', short: 'bits/byte 2', polarity: 0 },
+  { key: 'n_bytes', label: 'Length (bytes)', short: 'bytes', polarity: 0 },
+];
+
 export const DEFAULT_MEASURE = 'avg_clamped_rank_diff';
+/** The default for a pair with different tokenizers. */
+export const DEFAULT_SEGMENT_MEASURE = 'bpb_diff';
+
+/** Whether a column has values for a pair with different tokenizers (segments) or not. */
+export function bySegments(name: string): boolean {
+  return name.endsWith('_' + SEGMENT_MEASURE.key) || TEXT_MEASURES.some((m) => m.key === name);
+}
 
 export function measureInfo(name: string): { label: string; short: string; polarity: 1 | -1 | 0 } {
   if (name === 'n_tokens') return { label: 'Length (tokens)', short: 'tokens', polarity: 0 };
-  for (const b of BASE_MEASURES) {
+  for (const m of TEXT_MEASURES) if (name === m.key) return { label: m.label, short: m.short, polarity: m.polarity };
+  for (const b of [...BASE_MEASURES, SEGMENT_MEASURE]) {
     for (const a of AGGREGATIONS) {
       if (name === `${a.key}_${b.key}`) return { label: `${b.label}, ${a.label}`, short: `${a.label} ${b.label.toLowerCase()}`, polarity: b.polarity };
     }
@@ -233,7 +253,11 @@ export function measureInfo(name: string): { label: string; short: string; polar
 }
 
 export function isMeasure(name: string): boolean {
-  return name === 'n_tokens' || BASE_MEASURES.some((b) => AGGREGATIONS.some((a) => name === `${a.key}_${b.key}`));
+  return (
+    name === 'n_tokens' ||
+    TEXT_MEASURES.some((m) => m.key === name) ||
+    [...BASE_MEASURES, SEGMENT_MEASURE].some((b) => AGGREGATIONS.some((a) => name === `${a.key}_${b.key}`))
+  );
 }
 
 /** Colour of a signed corpus value: the model it favours. */

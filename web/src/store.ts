@@ -2,7 +2,7 @@
 // The hovered/focused token changes many times a second, so it has its own channel.
 
 import type { ApiError } from './api';
-import type { Dataset, Instance, Model, Order, SearchResponse } from './types';
+import type { Dataset, Instance, Model, Order, SearchResponse, SegmentsInstance } from './types';
 import { DEFAULT_MEASURE, DEFAULT_MODE, type ModeKey } from './measures';
 
 export type Source = { kind: 'text'; text: string } | { kind: 'dataset'; dataset: string; index: number } | null;
@@ -28,6 +28,8 @@ export interface State {
 
   source: Source;
   instance: Instance | null;
+  /** the answer for a pair with different tokenizers (then instance is null) */
+  segments: SegmentsInstance | null;
   analyzeStatus: Status;
   analyzeError: ApiError | null;
   /** a note about the URL state that could not be applied */
@@ -55,6 +57,7 @@ export const initialState: State = {
   searchError: null,
   source: null,
   instance: null,
+  segments: null,
   analyzeStatus: 'idle',
   analyzeError: null,
   notice: '',

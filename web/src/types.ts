@@ -63,8 +63,10 @@ export interface SearchRequest {
   bins: number;
 }
 
-export interface SearchResult extends Instance {
+/** A pair with different tokenizers has no per-token data in its results (Partial). */
+export interface SearchResult extends Partial<Instance> {
   index: number;
+  text: string;
   value: number;
   measures: Record<string, number | null>;
 }
@@ -81,3 +83,42 @@ export interface SearchResponse {
   results: SearchResult[];
   histogram: Histogram;
 }
+
+/** A model pair with different tokenizers (or "segments": true): docs/cli.md, "By segments". */
+export interface SegToken extends Token {
+  start: number;
+  end: number;
+}
+
+export interface SegModel {
+  kind: 'causal' | 'pll';
+  tokens: SegToken[];
+  scores: Scores;
+  bits: number | null;
+  bits_per_byte: number | null;
+}
+
+export interface Segments {
+  start: number[];
+  end: number[];
+  m1_tokens: [number, number][];
+  m2_tokens: [number, number][];
+  bits1: number[];
+  bits2: number[];
+  dbits: number[];
+  dbpb: number[];
+}
+
+export interface SegmentsInstance {
+  mode: 'segments';
+  text: string;
+  models: [string, string];
+  comparable: boolean;
+  note: string | null;
+  m1: SegModel;
+  m2: SegModel;
+  segments: Segments;
+  summary: Record<string, number | null>;
+}
+
+export type AnalyzeResult = Instance | SegmentsInstance;

@@ -1,4 +1,4 @@
-// header.ts - the title bar with the two model pickers and the tokenizer warning.
+// header.ts - the title bar with the two model pickers and the tokenizer note.
 
 import { h } from '../dom';
 import type { State, Store } from '../store';
@@ -96,7 +96,7 @@ export class Header {
       ),
       this.about,
     );
-    this.warning = h('div', { class: 'banner warn', hidden: true, role: 'alert', 'data-testid': 'tokenizer-warning' });
+    this.warning = h('div', { class: 'banner info', hidden: true, role: 'status', 'data-testid': 'tokenizer-warning' });
     store.subscribe((s, p) => {
       if (s.models !== p.models || s.m1 !== p.m1 || s.m2 !== p.m2) this.render(s);
     });
@@ -128,9 +128,13 @@ export class Header {
     this.compat.title = a ? `tokenizer hash ${a.group}` : '';
     this.warning.hidden = !bad;
     if (bad) {
+      const mixed = a.scoring !== b.scoring;
       this.warning.replaceChildren(
-        h('b', null, 'These models cannot be compared: their tokenizers differ. '),
-        `${a.name} uses tokenizer ${short(a.group)}, ${b.name} uses ${short(b.group)}. Pick two models from the same tokenizer group in the menus above.`,
+        h('b', null, 'Different tokenizers: compared by segments. '),
+        `${a.name} uses tokenizer ${short(a.group)}, ${b.name} uses ${short(b.group)}. ` +
+          'A text is cut where both have a token boundary and each segment is scored in bits per byte; ' +
+          'probabilities, ranks and top-k stay per model. Corpus search needs two models with the same tokenizer.' +
+          (mixed ? ' One model is masked (pseudo-likelihood): its bits are not the same quantity.' : ''),
       );
     }
   }

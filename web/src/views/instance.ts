@@ -8,6 +8,7 @@ import type { Instance, Model } from '../types';
 import { spinner } from './common';
 import { ModeBar } from './modeBar';
 import { PinsView } from './pins';
+import { SegmentsView } from './segments';
 import { geometry, StepPlot } from './stepPlot';
 import { TokenView } from './tokens';
 
@@ -31,6 +32,7 @@ export class InstanceView {
   private pinsCount: HTMLElement;
   private empty: HTMLElement;
   private last: State | null = null;
+  private segView = new SegmentsView();
 
   constructor(
     store: Store,
@@ -70,14 +72,14 @@ export class InstanceView {
       h('div', { class: 'section' }, h('div', { class: 'section-title' }, 'Tokens ', h('span', { class: 'muted' }, 'hover for details · click to pin · arrow keys move')), this.tokens.el),
       h('div', { class: 'section' }, h('div', { class: 'section-title' }, 'Pinned tokens ', this.pinsCount), this.pins.el),
     );
-    this.el = h('section', { class: 'panel instance', 'aria-labelledby': 'inst-h', 'data-testid': 'instance' }, this.head, this.empty, this.body);
+    this.el = h('section', { class: 'panel instance', 'aria-labelledby': 'inst-h', 'data-testid': 'instance' }, this.head, this.empty, this.body, this.segView.el);
 
     hover.subscribe((i) => {
       this.prob.hover(i);
       this.rank.hover(i);
     });
     store.subscribe((s, p) => {
-      if (s.instance !== p.instance || s.m1 !== p.m1 || s.m2 !== p.m2 || s.models !== p.models || s.mode !== p.mode || s.rankScale !== p.rankScale || s.analyzeStatus !== p.analyzeStatus || s.source !== p.source || s.notice !== p.notice || s.search !== p.search)
+      if (s.instance !== p.instance || s.segments !== p.segments || s.m1 !== p.m1 || s.m2 !== p.m2 || s.models !== p.models || s.mode !== p.mode || s.rankScale !== p.rankScale || s.analyzeStatus !== p.analyzeStatus || s.source !== p.source || s.notice !== p.notice || s.search !== p.search)
         this.render(s);
       else if (s.pins !== p.pins) this.renderPins(s);
     });
@@ -147,12 +149,16 @@ export class InstanceView {
     const inst = s.instance;
     this.renderHead(s, inst);
     this.el.classList.toggle('loading', s.analyzeStatus === 'loading');
-    this.empty.hidden = !!inst;
+    const seg = inst ? null : s.segments;
+    this.segView.el.hidden = !seg;
+    if (!seg) this.segView.hideTip();
+    this.empty.hidden = !!inst || !!seg;
     this.empty.querySelector('.empty-msg')!.textContent =
       s.analyzeStatus === 'loading'
         ? 'Running both models on the text…'
         : 'Analyze a text, or open a search result, to see where the two models differ, token by token.';
     this.body.hidden = !inst;
+    if (seg) this.segView.render(seg, this.models(s), (this.el.clientWidth || 934) - 34);
     if (!inst) return;
     const mode = modeByKey.get(s.mode)!;
     const avail = this.el.clientWidth - 34 || 900;
@@ -181,5 +187,6 @@ export class InstanceView {
 
   hideTooltip(): void {
     this.tokens.hideTip();
+    this.segView.hideTip();
   }
 }

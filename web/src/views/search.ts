@@ -7,7 +7,7 @@ import { scaleLinear } from 'd3-scale';
 import { select } from 'd3-selection';
 import { h, SVG_NS } from '../dom';
 import { fmtNum } from '../format';
-import { AGGREGATIONS, BASE_MEASURES, BLUE, measureInfo, NAVY, RED, signColor } from '../measures';
+import { AGGREGATIONS, BASE_MEASURES, BLUE, measureInfo, NAVY, RED, SEGMENT_MEASURE, signColor, TEXT_MEASURES } from '../measures';
 import type { State, Store } from '../store';
 import type { Order, SearchResponse } from '../types';
 import { errorBox, spinner } from './common';
@@ -48,6 +48,12 @@ export class SearchPanel {
         h('optgroup', { label: b.label }, ...AGGREGATIONS.map((a) => h('option', { value: `${a.key}_${b.key}` }, `${b.label} · ${a.label}`))),
       ),
       h('optgroup', { label: 'Other' }, h('option', { value: 'n_tokens' }, 'Length (tokens)')),
+      h(
+        'optgroup',
+        { label: 'Different tokenizers: bits per byte' },
+        ...TEXT_MEASURES.map((m) => h('option', { value: m.key }, m.label)),
+        ...AGGREGATIONS.map((a) => h('option', { value: `${a.key}_${SEGMENT_MEASURE.key}` }, `${SEGMENT_MEASURE.label} · ${a.label}`)),
+      ),
     );
     this.oSel = h(
       'select',
@@ -266,7 +272,7 @@ export class SearchPanel {
               'span',
               { class: 'result-meta' },
               h('span', { class: 'result-value', title: info.label }, fmtNum(r.value)),
-              h('span', { class: 'result-id' }, `#${r.index} · ${r.tokens.length} tok`),
+              h('span', { class: 'result-id' }, r.tokens ? `#${r.index} · ${r.tokens.length} tok` : `#${r.index} · ${r.measures.n_bytes ?? '?'} bytes`),
             ),
           ),
         );

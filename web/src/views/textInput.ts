@@ -60,7 +60,7 @@ export class TextInput {
   render(s: State): void {
     const a = s.models.find((m) => m.id === s.m1);
     const b = s.models.find((m) => m.id === s.m2);
-    const ok = !!a && !!b && a.group === b.group;
+    const ok = !!a && !!b; // any pair: different tokenizers are compared by segments
     const busy = s.analyzeStatus === 'loading';
     this.button.disabled = busy || !ok || s.text.length === 0;
     this.button.classList.toggle('busy', busy);

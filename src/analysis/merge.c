@@ -221,6 +221,18 @@ static int create_like(const char *path, const char *out, lmd_cache_writer **w, 
     return rc;
 }
 
+/* The text's token byte spans, when the shard has them (older caches
+ * have none, and neither will the merged text). */
+static int copy_spans(lmd_cache *c, uint64_t i, lmd_cache_writer *w, lmd_error *err) {
+    lmd_span *sp = NULL;
+    size_t n = 0;
+    int r = lmd_cache_read_spans(c, i, &sp, &n, err);
+    if (r < 0) return -1;
+    int rc = r == 0 ? lmd_cache_append_spans(w, sp, n, err) : 0;
+    free(sp);
+    return rc;
+}
+
 static int copy_texts(const shard_ref *s, lmd_cache_writer *w, const lmd_merge_opts *o,
                       uint64_t *done, uint64_t total, lmd_error *err) {
     lmd_cache *c;
@@ -238,6 +250,7 @@ static int copy_texts(const shard_ref *s, lmd_cache_writer *w, const lmd_merge_o
         }
         rc = lmd_cache_append(w, t.phrase, t.phrase_len, &t.s, err);
         lmd_cache_text_free(&t);
+        if (!rc) rc = copy_spans(c, i, w, err);
         ++*done;
         if (o->progress && (*done % 256 == 0 || *done == total))
             o->progress(o->progress_ctx, *done, total, 0);

@@ -59,9 +59,9 @@ if command -v curl >/dev/null; then
     PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$TMP/serve.log"); [ -n "$PORT" ] && break; sleep 0.1
   done
   printf '{"m1":"tiny-a","m2":"tiny-bert","text":"%s"}' "$TEXT" > "$TMP/req.json"
-  curl -s -X POST "http://127.0.0.1:$PORT/api/analyze" --data-binary "@$TMP/req.json" > "$TMP/an.json"
+  curl -s -X POST -H "Content-Type: application/json" "http://127.0.0.1:$PORT/api/analyze" --data-binary "@$TMP/req.json" > "$TMP/an.json"
   printf '{"m1":"tiny-a","m2":"tiny-a","text":"x","segments":true}' > "$TMP/req2.json"
-  curl -s -X POST "http://127.0.0.1:$PORT/api/analyze" --data-binary "@$TMP/req2.json" > "$TMP/an2.json"
+  curl -s -X POST -H "Content-Type: application/json" "http://127.0.0.1:$PORT/api/analyze" --data-binary "@$TMP/req2.json" > "$TMP/an2.json"
   # the web app on this real server: a browser test for the cross-tokenizer pair
   if [ -x /usr/bin/chromium ] && [ -d "$SRC/web/node_modules/playwright-core" ]; then
     if (cd "$SRC/web" && LMD_URL=http://127.0.0.1:$PORT/ node --test ../tests/browser/segments.test.mjs > "$TMP/browser.log" 2>&1); then ok

@@ -4,7 +4,12 @@
  *
  * Shapes: "1b" = Llama-3.2-1B (16 layers, hidden 2048, 32 heads, 8 KV heads,
  * intermediate 8192, vocab 128256, tied); "7b" = Llama-2-7B (32 layers,
- * hidden 4096, 32 heads, intermediate 11008, vocab 32000, untied).  The
+ * hidden 4096, 32 heads, intermediate 11008, vocab 32000, untied);
+ * "qwen3-0.6b" = Qwen3-0.6B (28 layers, hidden 1024, 16 heads of 128, 8 KV
+ * heads, per-head q/k norms, intermediate 3072, vocab 151936, tied);
+ * "moe" = 4 layers of Qwen3-30B-A3B (hidden 2048, 32 heads of 128, 4 KV
+ * heads, 128 experts of 768, 8 per token, vocab 151936), a Qwen3-MoE whose
+ * FLOPs per token count the router and the 8 active experts only.  The
  * model is written (streamed, never held in memory) to DIR-SHAPE-DTYPE
  * unless present; the BF16 file holds the F32 file's values rounded.
  *
@@ -13,7 +18,7 @@
  * sgemm FLOP/s, and peak RSS split into the mapped weights (file pages) and
  * the rest.
  *
- * usage: bench_llama [--dir PREFIX] [--shape 1b|7b] [--dtype F32|BF16]
+ * usage: bench_llama [--dir PREFIX] [--shape 1b|7b|qwen3-0.6b|moe] [--dtype F32|BF16]
  *                    [--texts N] [--len L] [--reps R]
  *        (default /tmp/lmdiff-bench-llama, 1b, BF16, 4 texts x 128, 2 reps) */
 #include <cblas.h>
@@ -46,12 +51,16 @@ static float frand(void) { /* uniform in [-1, 1) */
 typedef struct shape {
     const char *name;
     int L, d, H, KV, inter, V, P, tie;
+    int qwen3, D, E, k; /* Qwen3 (q/k norms), head size (0: d/H), experts (0: dense), per token */
 } shape;
 
 static const shape SHAPES[] = {
-    {"1b", 16, 2048, 32, 8, 8192, 128256, 131072, 1},
-    {"7b", 32, 4096, 32, 32, 11008, 32000, 4096, 0},
-    {"small", 2, 256, 8, 2, 512, 1000, 512, 1}, /* smoke test of the tool */
+    {"1b", 16, 2048, 32, 8, 8192, 128256, 131072, 1, 0, 0, 0, 0},
+    {"7b", 32, 4096, 32, 32, 11008, 32000, 4096, 0, 0, 0, 0, 0},
+    {"qwen3-0.6b", 28, 1024, 16, 8, 3072, 151936, 40960, 1, 1, 128, 0, 0},
+    {"moe", 4, 2048, 32, 4, 768, 151936, 40960, 0, 1, 128, 128, 8},
+    {"small", 2, 256, 8, 2, 512, 1000, 512, 1, 0, 0, 0, 0},   /* smoke tests of the tool */
+    {"small-moe", 2, 256, 8, 2, 128, 1000, 512, 1, 1, 64, 8, 2},
 };
 
 /* byte-level vocabulary of V entries (256 byte symbols, fillers, BOS last) */
@@ -99,25 +108,27 @@ static int make_model(const char *dir, const shape *s, int bf16) {
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
     if (!f) return -1;
+    const int D = s->D ? s->D : s->d / s->H;
     fprintf(f,
-            "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\","
-            "\"hidden_size\":%d,\"num_hidden_layers\":%d,\"num_attention_heads\":%d,"
+            "{\"architectures\":[\"%s\"],\"model_type\":\"%s\",\"head_dim\":%d,"
+            "\"num_experts\":%d,\"num_experts_per_tok\":%d,\"moe_intermediate_size\":%d,"
+            "\"norm_topk_prob\":true,\"hidden_size\":%d,\"num_hidden_layers\":%d,\"num_attention_heads\":%d,"
             "\"num_key_value_heads\":%d,\"intermediate_size\":%d,\"vocab_size\":%d,"
             "\"max_position_embeddings\":%d,\"rms_norm_eps\":1e-5,\"rope_theta\":500000.0,"
             "\"hidden_act\":\"silu\",\"tie_word_embeddings\":%s,\"bos_token_id\":%d,"
             "\"eos_token_id\":%d,\"torch_dtype\":\"%s\"}\n",
-            s->d, s->L, s->H, s->KV, s->inter, s->V, s->P, s->tie ? "true" : "false", s->V - 1,
+            s->E ? "Qwen3MoeForCausalLM" : s->qwen3 ? "Qwen3ForCausalLM" : "LlamaForCausalLM",
+            s->E ? "qwen3_moe" : s->qwen3 ? "qwen3" : "llama", D, s->E, s->k, s->inter, s->d, s->L, s->H, s->KV, s->inter, s->V, s->P, s->tie ? "true" : "false", s->V - 1,
             s->V - 1, bf16 ? "bfloat16" : "float32");
     fclose(f);
     if (write_tokenizer(dir, s->V) < 0) return -1;
-    const int D = s->d / s->H;
-    size_t nt = 2 + 9 * (size_t)s->L + 1, k = 0;
+    size_t nt = 2 + (11 + 3 * (size_t)s->E) * (size_t)s->L + 1, k = 0;
     tdesc *t = calloc(nt, sizeof *t);
     float ws = 1.7f / sqrtf((float)s->d), wi = 1.7f / sqrtf((float)s->inter);
 #define T2(nm, a, b, sc) t[k++] = (tdesc){nm, 2, a, b, sc, 0}
     T2("model.embed_tokens.weight", s->V, s->d, 0.05f);
     for (int l = 0; l < s->L; l++) {
-        char p[64];
+        char p[32];
         snprintf(p, sizeof p, "model.layers.%d.", l);
 #define LT(suffix, nd, a, b, sc, bs)                                                               \
     do {                                                                                           \
@@ -131,6 +142,23 @@ static int make_model(const char *dir, const shape *s, int bf16) {
         LT("self_attn.v_proj.weight", 2, (long)s->KV * D, s->d, ws, 0);
         LT("self_attn.o_proj.weight", 2, s->d, (long)s->H * D, ws, 0);
         LT("post_attention_layernorm.weight", 1, s->d, 1, 0.1f, 1.0f);
+        if (s->qwen3) {
+            LT("self_attn.q_norm.weight", 1, D, 1, 0.1f, 1.0f);
+            LT("self_attn.k_norm.weight", 1, D, 1, 0.1f, 1.0f);
+        }
+        if (s->E) {
+            LT("mlp.gate.weight", 2, s->E, s->d, ws, 0);
+            for (int e = 0; e < s->E; e++) {
+                char x[48];
+                snprintf(x, sizeof x, "mlp.experts.%d.gate_proj.weight", e);
+                LT(x, 2, s->inter, s->d, ws, 0);
+                snprintf(x, sizeof x, "mlp.experts.%d.up_proj.weight", e);
+                LT(x, 2, s->inter, s->d, ws, 0);
+                snprintf(x, sizeof x, "mlp.experts.%d.down_proj.weight", e);
+                LT(x, 2, s->d, s->inter, wi, 0);
+            }
+            continue;
+        }
         LT("mlp.gate_proj.weight", 2, s->inter, s->d, ws, 0);
         LT("mlp.up_proj.weight", 2, s->inter, s->d, ws, 0);
         LT("mlp.down_proj.weight", 2, s->d, s->inter, wi, 0);
@@ -240,7 +268,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_llama [--dir PREFIX] [--shape 1b|7b] [--dtype F32|BF16] "
+            fprintf(stderr, "usage: bench_llama [--dir PREFIX] [--shape 1b|7b|qwen3-0.6b|moe] [--dtype F32|BF16] "
                             "[--texts N] [--len L] [--reps R]\n");
             return 2;
         }
@@ -258,7 +286,7 @@ int main(int argc, char **argv) {
     snprintf(st, sizeof st, "%s/model.safetensors", dir);
     struct stat sb;
     if (stat(st, &sb) != 0) {
-        printf("writing a random Llama-%s-shaped %s model to %s ...\n", s->name, dtype, dir);
+        printf("writing a random %s-shaped %s model to %s ...\n", s->name, dtype, dir);
         fflush(stdout);
         double t0 = now();
         pid_t pid = fork(); /* the generator's buffers stay out of our peak RSS */
@@ -281,7 +309,7 @@ int main(int argc, char **argv) {
     double t_load = now() - t0;
     lmd_model_info info;
     lmd_model_get_info(m, &info);
-    printf("model: Llama-%s shape, %s weights, %lld parameters, %.2f GB file; load %.3f s\n",
+    printf("model: %s shape, %s weights, %lld parameters, %.2f GB file; load %.3f s\n",
            s->name, dtype, (long long)info.n_params, (double)sb.st_size / 1e9, t_load);
 
     int32_t **ids = malloc((size_t)n_texts * sizeof *ids);
@@ -324,7 +352,7 @@ int main(int argc, char **argv) {
            ceiling, ceiling2);
     if (ceiling2 > ceiling) ceiling = ceiling2;
     double tokens = (double)n_texts * len;
-    const int D = s->d / s->H;
+    const int D = s->D ? s->D : s->d / s->H;
     double attn = 2.0 * 2.0 * s->L * (double)s->H * D * ((len + 1) / 2.0);
     double fpt = info.flops_per_token + attn;
     double tps = tokens / best;

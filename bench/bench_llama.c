@@ -4,7 +4,12 @@
  *
  * Shapes: "1b" = Llama-3.2-1B (16 layers, hidden 2048, 32 heads, 8 KV heads,
  * intermediate 8192, vocab 128256, tied); "7b" = Llama-2-7B (32 layers,
- * hidden 4096, 32 heads, intermediate 11008, vocab 32000, untied).  The
+ * hidden 4096, 32 heads, intermediate 11008, vocab 32000, untied);
+ * "qwen3-0.6b" = Qwen3-0.6B (28 layers, hidden 1024, 16 heads of 128, 8 KV
+ * heads, per-head q/k norms, intermediate 3072, vocab 151936, tied);
+ * "moe" = 4 layers of Qwen3-30B-A3B (hidden 2048, 32 heads of 128, 4 KV
+ * heads, 128 experts of 768, 8 per token, vocab 151936), a Qwen3-MoE whose
+ * FLOPs per token count the router and the 8 active experts only.  The
  * model is written (streamed, never held in memory) to DIR-SHAPE-DTYPE
  * unless present; the BF16 file holds the F32 file's values rounded.
  *
@@ -13,7 +18,7 @@
  * sgemm FLOP/s, and peak RSS split into the mapped weights (file pages) and
  * the rest.
  *
- * usage: bench_llama [--dir PREFIX] [--shape 1b|7b] [--dtype F32|BF16]
+ * usage: bench_llama [--dir PREFIX] [--shape 1b|7b|qwen3-0.6b|moe] [--dtype F32|BF16]
  *                    [--texts N] [--len L] [--reps R]
  *        (default /tmp/lmdiff-bench-llama, 1b, BF16, 4 texts x 128, 2 reps) */
 #include <cblas.h>
@@ -60,7 +65,7 @@ int main(int argc, char **argv) {
                  lmd_precision_parse(argv[i + 1], &mo.precision) == 0)
             i++;
         else {
-            fprintf(stderr, "usage: bench_llama [--dir PREFIX] [--shape 1b|7b] [--dtype F32|BF16] "
+            fprintf(stderr, "usage: bench_llama [--dir PREFIX] [--shape 1b|7b|qwen3-0.6b|moe] [--dtype F32|BF16] "
                             "[--texts N] [--len L] [--reps R]\n");
             return 2;
         }
@@ -90,7 +95,7 @@ int main(int argc, char **argv) {
     double t_load = bl_now() - t0;
     lmd_model_info info;
     lmd_model_get_info(m, &info);
-    printf("model: Llama-%s shape, %s weights, %lld parameters, %.2f GB file; load %.3f s\n",
+    printf("model: %s shape, %s weights, %lld parameters, %.2f GB file; load %.3f s\n",
            s->name, dtype, (long long)info.n_params, (double)sb.st_size / 1e9, t_load);
     printf("products: %s (%s)\n", info.precision, info.matmul_impl);
 
@@ -134,7 +139,7 @@ int main(int argc, char **argv) {
            ceiling, ceiling2);
     if (ceiling2 > ceiling) ceiling = ceiling2;
     double tokens = (double)n_texts * len;
-    const int D = s->d / s->H;
+    const int D = s->D ? s->D : s->d / s->H;
     double attn = 2.0 * 2.0 * s->L * (double)s->H * D * ((len + 1) / 2.0);
     double fpt = info.flops_per_token + attn;
     double tps = tokens / best;

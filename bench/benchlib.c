@@ -62,9 +62,12 @@ int bl_write_byte_tokenizer(const char *dir, int V) {
 }
 
 static const bl_llama_shape SHAPES[] = {
-    {"1b", 16, 2048, 32, 8, 8192, 128256, 131072, 1},
-    {"7b", 32, 4096, 32, 32, 11008, 32000, 4096, 0},
-    {"small", 2, 256, 8, 2, 512, 1000, 512, 1}, /* smoke test */
+    {"1b", 16, 2048, 32, 8, 8192, 128256, 131072, 1, 0, 0, 0, 0},
+    {"7b", 32, 4096, 32, 32, 11008, 32000, 4096, 0, 0, 0, 0, 0},
+    {"qwen3-0.6b", 28, 1024, 16, 8, 3072, 151936, 40960, 1, 1, 128, 0, 0},
+    {"moe", 4, 2048, 32, 4, 768, 151936, 40960, 0, 1, 128, 128, 8},
+    {"small", 2, 256, 8, 2, 512, 1000, 512, 1, 0, 0, 0, 0}, /* smoke tests */
+    {"small-moe", 2, 256, 8, 2, 128, 1000, 512, 1, 1, 64, 8, 2},
 };
 
 const bl_llama_shape *bl_llama_shape_named(const char *name) {
@@ -75,7 +78,7 @@ const bl_llama_shape *bl_llama_shape_named(const char *name) {
 
 /* one tensor to generate: values base + scale * uniform[-1, 1) */
 typedef struct tdesc {
-    char name[96];
+    char name[160];
     int ndim;
     long s0, s1;
     float scale, base;
@@ -134,26 +137,58 @@ static void add(tdesc *t, size_t *k, const char *prefix, const char *name, int n
     (*k)++;
 }
 
-int bl_write_llama(const char *dir, const bl_llama_shape *s, int bf16) {
-    mkdir(dir, 0755);
+/* The config.json of a Llama, Qwen3 or Qwen3-MoE shape. */
+static int write_llama_config(const char *dir, const bl_llama_shape *s, int bf16) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
     if (!f) return -1;
+    const char *arch = s->E       ? "Qwen3MoeForCausalLM"
+                       : s->qwen3 ? "Qwen3ForCausalLM"
+                                  : "LlamaForCausalLM";
+    const char *type = s->E ? "qwen3_moe" : s->qwen3 ? "qwen3" : "llama";
     fprintf(f,
-            "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\","
-            "\"hidden_size\":%d,\"num_hidden_layers\":%d,\"num_attention_heads\":%d,"
-            "\"num_key_value_heads\":%d,\"intermediate_size\":%d,\"vocab_size\":%d,"
-            "\"max_position_embeddings\":%d,\"rms_norm_eps\":1e-5,\"rope_theta\":500000.0,"
-            "\"hidden_act\":\"silu\",\"tie_word_embeddings\":%s,\"bos_token_id\":%d,"
-            "\"eos_token_id\":%d,\"torch_dtype\":\"%s\"}\n",
-            s->d, s->L, s->H, s->KV, s->inter, s->V, s->P, s->tie ? "true" : "false", s->V - 1,
-            s->V - 1, bf16 ? "bfloat16" : "float32");
-    fclose(f);
-    if (bl_write_byte_tokenizer(dir, s->V) < 0) return -1;
-    const long D = s->d / s->H;
+            "{\"architectures\":[\"%s\"],\"model_type\":\"%s\",\"head_dim\":%d,"
+            "\"num_experts\":%d,\"num_experts_per_tok\":%d,\"moe_intermediate_size\":%d,"
+            "\"norm_topk_prob\":true,\"hidden_size\":%d,\"num_hidden_layers\":%d,"
+            "\"num_attention_heads\":%d,\"num_key_value_heads\":%d,\"intermediate_size\":%d,"
+            "\"vocab_size\":%d,\"max_position_embeddings\":%d,\"rms_norm_eps\":1e-5,"
+            "\"rope_theta\":500000.0,\"hidden_act\":\"silu\",\"tie_word_embeddings\":%s,"
+            "\"bos_token_id\":%d,\"eos_token_id\":%d,\"torch_dtype\":\"%s\"}\n",
+            arch, type, s->D ? s->D : s->d / s->H, s->E, s->k, s->inter, s->d, s->L, s->H, s->KV,
+            s->inter, s->V, s->P, s->tie ? "true" : "false", s->V - 1, s->V - 1,
+            bf16 ? "bfloat16" : "float32");
+    return fclose(f);
+}
+
+/* One layer's MLP: dense, or the router and E experts. */
+static void add_mlp(tdesc *t, size_t *k, const char *p, const bl_llama_shape *s, float ws,
+                    float wi) {
+    if (!s->E) {
+        add(t, k, p, "mlp.gate_proj.weight", 2, s->inter, s->d, ws, 0);
+        add(t, k, p, "mlp.up_proj.weight", 2, s->inter, s->d, ws, 0);
+        add(t, k, p, "mlp.down_proj.weight", 2, s->d, s->inter, wi, 0);
+        return;
+    }
+    add(t, k, p, "mlp.gate.weight", 2, s->E, s->d, ws, 0);
+    for (int e = 0; e < s->E; e++) {
+        char x[64];
+        snprintf(x, sizeof x, "mlp.experts.%d.gate_proj.weight", e);
+        add(t, k, p, x, 2, s->inter, s->d, ws, 0);
+        snprintf(x, sizeof x, "mlp.experts.%d.up_proj.weight", e);
+        add(t, k, p, x, 2, s->inter, s->d, ws, 0);
+        snprintf(x, sizeof x, "mlp.experts.%d.down_proj.weight", e);
+        add(t, k, p, x, 2, s->d, s->inter, wi, 0);
+    }
+}
+
+int bl_write_llama(const char *dir, const bl_llama_shape *s, int bf16) {
+    mkdir(dir, 0755);
+    if (write_llama_config(dir, s, bf16) < 0 || bl_write_byte_tokenizer(dir, s->V) < 0) return -1;
+    const long D = s->D ? s->D : s->d / s->H;
     size_t k = 0;
-    tdesc *t = calloc(3 + 9 * (size_t)s->L, sizeof *t);
+    tdesc *t = calloc(3 + (11 + 3 * (size_t)s->E) * (size_t)s->L, sizeof *t);
+    if (!t) return -1;
     float ws = 1.7f / sqrtf((float)s->d), wi = 1.7f / sqrtf((float)s->inter);
     add(t, &k, "", "model.embed_tokens.weight", 2, s->V, s->d, 0.05f, 0);
     for (int l = 0; l < s->L; l++) {
@@ -165,9 +200,11 @@ int bl_write_llama(const char *dir, const bl_llama_shape *s, int bf16) {
         add(t, &k, p, "self_attn.v_proj.weight", 2, s->KV * D, s->d, ws, 0);
         add(t, &k, p, "self_attn.o_proj.weight", 2, s->d, s->H * D, ws, 0);
         add(t, &k, p, "post_attention_layernorm.weight", 1, s->d, 1, 0.1f, 1.0f);
-        add(t, &k, p, "mlp.gate_proj.weight", 2, s->inter, s->d, ws, 0);
-        add(t, &k, p, "mlp.up_proj.weight", 2, s->inter, s->d, ws, 0);
-        add(t, &k, p, "mlp.down_proj.weight", 2, s->d, s->inter, wi, 0);
+        if (s->qwen3) {
+            add(t, &k, p, "self_attn.q_norm.weight", 1, D, 1, 0.1f, 1.0f);
+            add(t, &k, p, "self_attn.k_norm.weight", 1, D, 1, 0.1f, 1.0f);
+        }
+        add_mlp(t, &k, p, s, ws, wi);
     }
     add(t, &k, "", "model.norm.weight", 1, s->d, 1, 0.1f, 1.0f);
     if (!s->tie) add(t, &k, "", "lm_head.weight", 2, s->V, s->d, ws, 0);

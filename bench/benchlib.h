@@ -21,8 +21,10 @@ int bl_write_byte_tokenizer(const char *dir, int V);
 typedef struct bl_llama_shape {
     const char *name;
     int L, d, H, KV, inter, V, P, tie;
+    int qwen3, D, E, k; /* Qwen3 (q/k norms), head size (0: d/H), experts (0: dense), per token */
 } bl_llama_shape;
-/* "1b" (Llama-3.2-1B), "7b" (Llama-2-7B), "small"; NULL if unknown */
+/* "1b" (Llama-3.2-1B), "7b" (Llama-2-7B), "qwen3-0.6b", "moe" (4 layers of
+ * Qwen3-30B-A3B), "small", "small-moe"; NULL if unknown */
 const bl_llama_shape *bl_llama_shape_named(const char *name);
 
 /* Random model folders (config.json, tokenizer, model.safetensors streamed

@@ -236,8 +236,13 @@ static void attend(const lmd_attn *a, const qblock *b, int L, int j, float *S) {
     const float *Q = a->q + b->qrow * a->q_ld + (size_t)j * a->q_hs;
     const float *K = a->k + (b->krow + (size_t)k0) * a->kv_ld + (size_t)g * a->k_hs;
     const float *V = a->v + (b->krow + (size_t)k0) * a->kv_ld + (size_t)g * a->v_hs;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, a->D, a->scale, Q, (int)a->q_ld,
-                K, (int)a->kv_ld, 0.0f, S, n);
+    float *O = a->out + b->qrow * a->out_ld + (size_t)j * a->D;
+    if (rows == 1) /* one query (a masked LM's selected row): products with vectors */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, a->D, a->scale, K, (int)a->kv_ld, Q, 1, 0.0f, S,
+                    1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, a->D, a->scale, Q,
+                    (int)a->q_ld, K, (int)a->kv_ld, 0.0f, S, n);
     for (int r = 0; r < rows; r++) {
         float *row = S + (size_t)r * n;
         int i = b->i0 + r;
@@ -248,9 +253,11 @@ static void attend(const lmd_attn *a, const qblock *b, int L, int j, float *S) {
         lmd_softmax_row(row + lo, hi - lo);
         memset(row + hi, 0, (size_t)(n - hi) * sizeof *row);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, a->D, n, 1.0f, S, n, V,
-                (int)a->kv_ld, 0.0f, a->out + b->qrow * a->out_ld + (size_t)j * a->D,
-                (int)a->out_ld);
+    if (rows == 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, n, a->D, 1.0f, V, (int)a->kv_ld, S, 1, 0.0f, O, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, a->D, n, 1.0f, S, n, V,
+                    (int)a->kv_ld, 0.0f, O, (int)a->out_ld);
 }
 
 int lmd_attention(const lmd_seq *seqs, int n_seqs, const lmd_attn *a) {

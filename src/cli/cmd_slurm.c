@@ -478,6 +478,7 @@ static int slurm_preprocess(int argc, char **argv) {
     fprintf(stderr, "merge and compare: submitted as job %s%s\n", mid,
             any ? " (after the shards succeed)" : "");
     jobs_note(&p, "merge", mid, "-");
+    fprintf(stderr, "follow it with: lmdiff slurm status %s\n", p.out_dir);
     printf("%s\n", p.out_dir);
     rc = 0;
 done:

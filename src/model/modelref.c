@@ -172,7 +172,8 @@ static int hf_split(const char *ref, char *repo, size_t rcap, char *rev, size_t 
     repo[n] = 0;
     snprintf(rev, vcap, "%s", at ? at + 1 : "main");
     int slashes = 0;
-    for (const char *p = repo; *p; p++) slashes += *p == '/';
+    for (const char *p = repo; *p; p++)
+        slashes += *p == '/';
     if (slashes > 1 || repo[0] == '/' || repo[n - 1] == '/' || strstr(repo, "..") ||
         strstr(repo, "--") || strstr(rev, "..") || rev[0] == '/')
         return -1;
@@ -183,13 +184,15 @@ static int hf_split(const char *ref, char *repo, size_t rcap, char *rev, size_t 
 static size_t edit_distance(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b), row[256];
     if (la > 255 || lb > 255) return 1000;
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t diag = row[0];
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t sub = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            size_t sub =
+                diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
             size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
             row[j] = sub < best ? sub : best;
             diag = up;
@@ -232,8 +235,8 @@ static void hub_close_names(const char *root, const char *repo, lmd_buf *list, i
 }
 
 /* The commit that refs/REV names, or REV itself when it is a snapshot. */
-static int hub_commit(const char *rdir, const char *ref, const char *rev, char *commit,
-                      size_t cap, lmd_error *err) {
+static int hub_commit(const char *rdir, const char *ref, const char *rev, char *commit, size_t cap,
+                      lmd_error *err) {
     char p[4200];
     snprintf(p, sizeof p, "%s/snapshots/%s", rdir, rev);
     if (strlen(rev) == 40 && is_dir(p)) {
@@ -246,9 +249,11 @@ static int hub_commit(const char *rdir, const char *ref, const char *rev, char *
     if (!lmd_file_exists(p))
         return lmd_fail(err, "hf:%s: revision '%s' is not in the hub cache (no %s)", ref, rev, p);
     if (lmd_read_file(p, &data, &len, err) < 0) return -1;
-    while (len && isspace((unsigned char)data[len - 1])) len--;
+    while (len && isspace((unsigned char)data[len - 1]))
+        len--;
     int ok = len > 0 && len < cap;
-    for (size_t i = 0; ok && i < len; i++) ok = isalnum((unsigned char)data[i]);
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)data[i]);
     if (ok) memcpy(commit, data, len), commit[len] = 0;
     free(data);
     return ok ? 0 : lmd_fail(err, "%s: not a commit hash", p);
@@ -275,8 +280,9 @@ static int resolve_hf(const char *ref, char **path, lmd_error *err) {
         lmd_buf list = {0};
         int n_cached;
         hub_close_names(root, repo, &list, &n_cached);
-        lmd_fail(err, "hf:%s: not in the Hugging Face hub cache %s (no %s; lmdiff never downloads)"
-                      "; %d cached model%s, close names: %s",
+        lmd_fail(err,
+                 "hf:%s: not in the Hugging Face hub cache %s (no %s; lmdiff never downloads)"
+                 "; %d cached model%s, close names: %s",
                  ref, root, rdir.data, n_cached, n_cached == 1 ? "" : "s",
                  list.len ? list.data : "none");
         lmd_buf_free(&list);
@@ -286,8 +292,9 @@ static int resolve_hf(const char *ref, char **path, lmd_error *err) {
         if (!snap.data)
             lmd_fail(err, "out of memory");
         else if (!is_dir(snap.data))
-            lmd_fail(err, "hf:%s: revision %s is commit %s, whose snapshot %s is missing from the "
-                          "cache (an interrupted download?)",
+            lmd_fail(err,
+                     "hf:%s: revision %s is commit %s, whose snapshot %s is missing from the "
+                     "cache (an interrupted download?)",
                      ref, rev, commit, snap.data);
         else
             *path = snap.data, snap.data = NULL, rc = 0;

@@ -228,3 +228,5 @@ void lmd_buf_free(lmd_buf *b) {
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+void lmd_free(void *p) { free(p); }

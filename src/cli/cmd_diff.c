@@ -6,9 +6,10 @@
 #include "analysis/diff.h"
 #include "args.h"
 #include "cli.h"
+#include "diff_html.h"
 
 static const char *help =
-    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--json]\n\n"
+    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--json] [--html F]\n\n"
     "Scores the text under both models (they must share a tokenizer) and shows\n"
     "where they differ.  On a terminal the tokens are coloured on a red-white-blue\n"
     "scale by the measure (blue: model 2 does better, red: model 2 does worse),\n"
@@ -20,7 +21,9 @@ static const char *help =
     "                    (H2-H1); default logprob\n"
     "  --top-k K         top predictions per token (default 10)\n"
     "  --max-clamp-rank C  the clamp of rank_clamped (default 50)\n"
-    "  --json            the document described in docs/cli.md\n";
+    "  --json            the document described in docs/cli.md\n"
+    "  --html F          also write the diff to F as one self-contained HTML page\n"
+    "                    (coloured tokens, probabilities on hover, the table)\n";
 
 /* +1 when a positive value of the measure means model 2 does better. */
 static int good_sign(lmd_measure m) {
@@ -88,11 +91,12 @@ static void table(const lmd_tokenizer *tok, const char *n1, const lmd_scores *a,
 
 int cmd_diff(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *measure = NULL, *topk = NULL,
-               *clamps = NULL, *pos[3] = {0};
+               *clamps = NULL, *html = NULL, *pos[3] = {0};
     cli_opt opts[] = {{"--file", 1, &file},       {"--json", 0, &json},
                       {"--measure", 1, &measure}, {"--top-k", 1, &topk},
-                      {"--max-clamp-rank", 1, &clamps}, {"--help", 0, &hlp}};
-    int np = cli_parse("diff", argc, argv, opts, 6, pos, 3);
+                      {"--max-clamp-rank", 1, &clamps}, {"--help", 0, &hlp},
+                      {"--html", 1, &html}};
+    int np = cli_parse("diff", argc, argv, opts, 7, pos, 3);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np < 2) return cli_usage_error("diff", "needs M1_DIR and M2_DIR");
@@ -138,6 +142,8 @@ int cmd_diff(int argc, char **argv) {
     lmd_model_get_info(m1, &i1);
     lmd_model_get_info(m2, &i2);
     const lmd_tokenizer *tok = lmd_model_tokenizer(m1);
+    lmd_diff_doc doc = {tok, text, len, i1.name, i2.name, &a, &b, (int)clamp, lmd_measure_name(m)};
+    if (html && cli_write_diff_html(html, &doc) < 0) goto done;
     if (json) {
         lmd_buf out = {0};
         if (lmd_json_diff(&out, tok, text, len, i1.name, &a, i2.name, &b, (int)clamp) < 0) {

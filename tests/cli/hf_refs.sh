@@ -76,13 +76,17 @@ if "$LMDIFF" analyze --help >/dev/null 2>&1; then
 fi
 # the server lists the model by its hub name
 if command -v curl >/dev/null; then
-  "$LMDIFF" serve --m1 hf:acme/tiny-gpt --m2 hf:acme/tiny-gpt@v2 --port 0 > serve.log 2>&1 &
+  # the preprocessed folder's metadata.json keeps the references
+  grep -q '"m1_dir":.*"hf:acme/tiny-gpt"' pre/metadata.json && ok || bad "metadata.json: $(cat pre/metadata.json)"
+  "$LMDIFF" serve --config pre --port 0 > serve.log 2>&1 &
   SPID=$!
   trap 'kill $SPID 2>/dev/null; wait $SPID 2>/dev/null; rm -rf "$TMP"' EXIT
   for _ in $(seq 50); do
     PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' serve.log); [ -n "$PORT" ] && break; sleep 0.1
   done
   curl -s "http://127.0.0.1:$PORT/api/models" > models.json
+  curl -s "http://127.0.0.1:$PORT/api/datasets?m1=acme%2Ftiny-gpt&m2=acme%2Ftiny-gpt%40v2" > ds.json
+  grep -q '"n_texts":2' ds.json && ok || bad "the preprocessed dataset is not offered: $(head -c 300 ds.json)"
   grep -q '"acme/tiny-gpt@v2"' models.json && grep -q '"acme/tiny-gpt"' models.json && ok \
     || bad "server models: $(head -c 300 models.json) $(cat serve.log)"
 fi

@@ -3,10 +3,10 @@
 # CMakeLists.txt; re-run when the header changes.
 file(READ ${CMAKE_SOURCE_DIR}/include/lmdiff.h LMD_HEADER)
 string(REGEX REPLACE "/\\*([^*]|\\*+[^*/])*\\*+/" "" LMD_HEADER "${LMD_HEADER}")
-string(REGEX MATCHALL "[ *](lmd_[a-z0-9_]+)[ \t\n]*\\(" LMD_DECLS "${LMD_HEADER}")
+string(REGEX MATCHALL "[ \t\n*](lmd_[a-z0-9_]+)[ \t\n]*\\(" LMD_DECLS "${LMD_HEADER}")
 set(LMD_EXPORTS "")
 foreach(d ${LMD_DECLS})
-  string(REGEX REPLACE "^[ *](lmd_[a-z0-9_]+).*" "\\1" name "${d}")
+  string(REGEX REPLACE "^[ \t\n*](lmd_[a-z0-9_]+).*" "\\1" name "${d}")
   list(APPEND LMD_EXPORTS ${name})
 endforeach()
 list(REMOVE_DUPLICATES LMD_EXPORTS)

@@ -69,7 +69,7 @@ class Model:
         self.n_params, self.masked_lm = info.n_params, bool(info.masked_lm)
 
     def __del__(self):
-        if getattr(self, "_h", None):
+        if getattr(self, "_h", None) and lib is not None:  # None late in interpreter exit
             lib.lmd_model_free(self._h)
             self._h = None
 

@@ -22,7 +22,9 @@ static int check_doc(const lmd_diff_doc *d, lmd_error *err) {
     return 0;
 }
 
-static int clamp_of(const lmd_diff_doc *d) { return d->clamp > 0 ? d->clamp : LMD_DEFAULT_CLAMP; }
+static int clamp_of(const lmd_diff_doc *d) {
+    return d->clamp > 0 ? d->clamp : LMD_DEFAULT_CLAMP;
+}
 
 int lmd_diff_json(const lmd_diff_doc *d, char **json, lmd_error *err) {
     *json = NULL;
@@ -44,13 +46,26 @@ static int put_escaped(lmd_buf *b, const char *s, size_t n, int in_attr) {
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         switch (s[i]) {
-        case '&': rc = lmd_buf_puts(b, "&amp;"); break;
-        case '<': rc = lmd_buf_puts(b, "&lt;"); break;
-        case '>': rc = lmd_buf_puts(b, "&gt;"); break;
-        case '"': rc = lmd_buf_puts(b, "&quot;"); break;
-        case '\'': rc = lmd_buf_puts(b, "&#39;"); break;
-        case '\n': rc = lmd_buf_puts(b, in_attr ? "\xe2\x86\xb5" : "\xe2\x86\xb5\n"); break;
-        default: rc = lmd_buf_put(b, s + i, 1);
+        case '&':
+            rc = lmd_buf_puts(b, "&amp;");
+            break;
+        case '<':
+            rc = lmd_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            rc = lmd_buf_puts(b, "&gt;");
+            break;
+        case '"':
+            rc = lmd_buf_puts(b, "&quot;");
+            break;
+        case '\'':
+            rc = lmd_buf_puts(b, "&#39;");
+            break;
+        case '\n':
+            rc = lmd_buf_puts(b, in_attr ? "\xe2\x86\xb5" : "\xe2\x86\xb5\n");
+            break;
+        default:
+            rc = lmd_buf_put(b, s + i, 1);
         }
     }
     return rc;
@@ -68,9 +83,12 @@ static int put_token(lmd_buf *b, const lmd_tokenizer *tok, int32_t id, int in_at
  * text's largest. */
 static double color_scale(const lmd_diff_doc *d, lmd_measure m) {
     double scale = 0;
-    if (m == LMD_MEASURE_PROB) scale = 1;
-    else if (m == LMD_MEASURE_RANK_CLAMPED) scale = clamp_of(d) - 1;
-    else if (m == LMD_MEASURE_TOPK) scale = d->s1->k;
+    if (m == LMD_MEASURE_PROB)
+        scale = 1;
+    else if (m == LMD_MEASURE_RANK_CLAMPED)
+        scale = clamp_of(d) - 1;
+    else if (m == LMD_MEASURE_TOPK)
+        scale = d->s1->k;
     else
         for (size_t i = 0; i < d->s1->n; i++) {
             double v = fabs(lmd_token_measure(d->s1, d->s2, i, m, clamp_of(d)));
@@ -86,7 +104,8 @@ static void color_of(double v, double scale, lmd_measure m, int rgb[3]) {
     u = u > 1 ? 1 : u < -1 ? -1 : u != u ? 0 : u;
     static const int better[3] = {0x43, 0x93, 0xc3}, worse[3] = {0xd6, 0x60, 0x4d};
     const int *to = u > 0 ? better : worse;
-    for (int c = 0; c < 3; c++) rgb[c] = (int)lround(255 + (to[c] - 255) * fabs(u));
+    for (int c = 0; c < 3; c++)
+        rgb[c] = (int)lround(255 + (to[c] - 255) * fabs(u));
 }
 
 static const char *style =
@@ -104,14 +123,17 @@ static const char *style =
 
 static int put_header(lmd_buf *b, const lmd_diff_doc *d, lmd_measure m) {
     double s1 = 0, s2 = 0, n = d->s1->n ? (double)d->s1->n : 1;
-    for (size_t i = 0; i < d->s1->n; i++) s1 += d->s1->logprob[i], s2 += d->s2->logprob[i];
+    for (size_t i = 0; i < d->s1->n; i++)
+        s1 += d->s1->logprob[i], s2 += d->s2->logprob[i];
     int rc = lmd_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                              "<title>lmdiff: ");
     rc |= put_escaped(b, d->name1, strlen(d->name1), 0);
     rc |= lmd_buf_puts(b, " vs ");
     rc |= put_escaped(b, d->name2, strlen(d->name2), 0);
-    rc |= lmd_buf_printf(b, "</title><style>%s</style></head><body>\n<div class=\"lmd\">"
-                            "<h3>m1 = <span class=\"m1\">", style);
+    rc |= lmd_buf_printf(b,
+                         "</title><style>%s</style></head><body>\n<div class=\"lmd\">"
+                         "<h3>m1 = <span class=\"m1\">",
+                         style);
     rc |= put_escaped(b, d->name1, strlen(d->name1), 0);
     rc |= lmd_buf_puts(b, "</span>, m2 = <span class=\"m2\">");
     rc |= put_escaped(b, d->name2, strlen(d->name2), 0);
@@ -138,8 +160,9 @@ static int put_spans(lmd_buf *b, const lmd_diff_doc *d, lmd_measure m) {
         double v = lmd_token_measure(a, c, i, m, clamp_of(d));
         int rgb[3];
         color_of(v, scale, m, rgb);
-        rc |= lmd_buf_printf(b, "<span class=\"t\" data-i=\"%zu\" style=\"background:#%02x%02x%02x\""
-                                " data-tip=\"",
+        rc |= lmd_buf_printf(b,
+                             "<span class=\"t\" data-i=\"%zu\" style=\"background:#%02x%02x%02x\""
+                             " data-tip=\"",
                              i, rgb[0], rgb[1], rgb[2]);
         rc |= put_token(b, d->tok, a->ids[i], 1);
         rc |= lmd_buf_printf(b, "&#10;p1 %.4g  rank %d&#10;p2 %.4g  rank %d&#10;%s %+.4g\">",
@@ -153,15 +176,17 @@ static int put_spans(lmd_buf *b, const lmd_diff_doc *d, lmd_measure m) {
 
 static int put_table(lmd_buf *b, const lmd_diff_doc *d, lmd_measure m) {
     const lmd_scores *a = d->s1, *c = d->s2;
-    int rc = lmd_buf_printf(b, "<table class=\"tokens\"><thead><tr><th>#</th><th>token</th>"
-                               "<th>p1</th><th>p2</th><th>r1</th><th>r2</th><th>%s</th>"
-                               "<th>top-1 m1</th><th>top-1 m2</th></tr></thead><tbody>\n",
+    int rc = lmd_buf_printf(b,
+                            "<table class=\"tokens\"><thead><tr><th>#</th><th>token</th>"
+                            "<th>p1</th><th>p2</th><th>r1</th><th>r2</th><th>%s</th>"
+                            "<th>top-1 m1</th><th>top-1 m2</th></tr></thead><tbody>\n",
                             lmd_measure_name(m));
     for (size_t i = 0; i < a->n && !rc; i++) {
         rc |= lmd_buf_printf(b, "<tr><td>%zu</td><td class=\"tok\">", i);
         rc |= put_token(b, d->tok, a->ids[i], 1);
-        rc |= lmd_buf_printf(b, "</td><td>%.4g</td><td>%.4g</td><td>%d</td><td>%d</td><td>%.4g"
-                                "</td><td class=\"tok\">",
+        rc |= lmd_buf_printf(b,
+                             "</td><td>%.4g</td><td>%.4g</td><td>%d</td><td>%d</td><td>%.4g"
+                             "</td><td class=\"tok\">",
                              (double)a->prob[i], (double)c->prob[i], a->rank[i], c->rank[i],
                              lmd_token_measure(a, c, i, m, clamp_of(d)));
         if (a->k > 0) rc |= put_token(b, d->tok, a->topk_ids[i * (size_t)a->k], 1);
@@ -177,8 +202,9 @@ int lmd_diff_html(const lmd_diff_doc *d, char **html, lmd_error *err) {
     if (check_doc(d, err) < 0) return -1;
     int m = d->measure ? lmd_measure_parse(d->measure) : LMD_MEASURE_LOGPROB;
     if (m < 0)
-        return lmd_fail(err, "lmd_diff_html: unknown measure '%s' (prob, logprob, rank, "
-                             "rank_clamped, topk, entropy)",
+        return lmd_fail(err,
+                        "lmd_diff_html: unknown measure '%s' (prob, logprob, rank, "
+                        "rank_clamped, topk, entropy)",
                         d->measure);
     lmd_buf b = {0};
     if (put_header(&b, d, (lmd_measure)m) || put_spans(&b, d, (lmd_measure)m) ||

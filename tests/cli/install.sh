@@ -50,7 +50,9 @@ int main(int argc, char **argv) {
 }
 C
 export PKG_CONFIG_PATH="$P/lib/pkgconfig"
-cc -o prog prog.c $(pkg-config --cflags --libs lmdiff) 2>err && ok || bad "build against the installed tree: $(cat err)"
+SAN=() # the ASan build's library needs the program built with the sanitizers
+readelf -d "$so" | grep -q 'NEEDED.*libasan' && SAN=(-fsanitize=address,undefined)
+cc "${SAN[@]}" -o prog prog.c $(pkg-config --cflags --libs lmdiff) 2>err && ok || bad "build against the installed tree: $(cat err)"
 readelf -d prog | grep -q 'NEEDED.*liblmdiff\.so\.0' && ok || bad "prog does not need liblmdiff.so.0"
 LD_LIBRARY_PATH="$P/lib" ./prog "$SRC/tests/models/tiny-a" "Hello world" > got 2>err || bad "prog: $(cat err)"
 "$LMDIFF" score "$SRC/tests/models/tiny-a" "Hello world" --json | python3 -c '

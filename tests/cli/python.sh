@@ -23,7 +23,7 @@ $PY -m venv --system-site-packages "$TMP/venv" >"$TMP/log" 2>&1 || bad "venv: $(
 "$TMP/venv/bin/pip" install --no-index --no-build-isolation --no-deps "$TMP/src" >"$TMP/log" 2>&1 \
   && ok || bad "pip install ./python: $(tail -5 "$TMP/log")"
 cd "$TMP"
-where=$("$TMP/venv/bin/python" -c 'import lmdiff; print(lmdiff.__file__)' 2>&1)
+where=$("${PRELOAD[@]}" "$TMP/venv/bin/python" -c 'import lmdiff; print(lmdiff.__file__)' 2>&1)
 case "$where" in "$TMP/venv/"*) ok ;; *) bad "lmdiff is not the installed package: $where" ;; esac
 if "${PRELOAD[@]}" "$TMP/venv/bin/python" -m pytest -q -p no:cacheprovider "$SRC/python/tests" \
      >"$TMP/log" 2>&1; then ok

@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 STAMP      := $(BUILD)/.deps-ok
 
-.PHONY: all deps test test-release test-asan test-web run bench fuzz clean format
+.PHONY: all deps test test-release test-asan test-web run bench fuzz clean format install
 
 all: $(BUILD)/lmdiff
 
@@ -39,6 +39,11 @@ test-asan: $(STAMP)
 test-web:
 	@if [ -d web/node_modules ]; then bash scripts/test-web.sh; \
 	else echo "test-web: web/node_modules missing (cd web && npm ci); skipped"; fi
+
+# Installs under $(PREFIX) (default /usr/local), staged under $(DESTDIR) when set.
+PREFIX ?= /usr/local
+install: $(BUILD)/lmdiff
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 run: $(BUILD)/lmdiff
 	bash scripts/run-demo.sh $(BUILD)/lmdiff

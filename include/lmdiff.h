@@ -227,6 +227,34 @@ void lmd_scores_free(lmd_scores *s);
 /* Two tokenizers that give the same ids for every text (the same hash). */
 int lmd_tokenizers_compatible(const lmd_tokenizer *a, const lmd_tokenizer *b);
 
+/* ---------------------------------------------------------------- diff views */
+
+/* Two scorings of one text (the same token ids), as `lmdiff diff` shows them. */
+typedef struct lmd_diff_doc {
+    const lmd_tokenizer *tok;
+    const char *text; /* the text, len bytes */
+    size_t len;
+    const char *name1, *name2; /* the models' names */
+    const lmd_scores *s1, *s2;
+    int clamp;           /* C of the rank_clamped measure; 0 = 50 */
+    const char *measure; /* HTML colouring: "logprob" (NULL), "prob", "rank",
+                            "rank_clamped", "topk" or "entropy" */
+} lmd_diff_doc;
+
+/* The document of `lmdiff diff --json` (docs/cli.md).  *json is malloc'ed,
+ * NUL-terminated; free it with lmd_free. */
+int lmd_diff_json(const lmd_diff_doc *d, char **json, lmd_error *err);
+
+/* The diff as one self-contained HTML page (inline CSS and SVG, no script,
+ * nothing fetched): the tokens coloured by the measure, both models'
+ * probabilities and ranks on hover, and the per-token table
+ * (`lmdiff diff --html`).  *html is malloc'ed; free it with lmd_free. */
+int lmd_diff_html(const lmd_diff_doc *d, char **html, lmd_error *err);
+
+/* Frees memory this library returned to the caller (lmd_tokenize's ids,
+ * lmd_detokenize's and lmd_token_display's strings, documents). */
+void lmd_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

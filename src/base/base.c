@@ -276,3 +276,5 @@ void lmd_buf_free(lmd_buf *b) {
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+void lmd_free(void *p) { free(p); }

@@ -7,9 +7,11 @@
 #include "analysis/kl.h"
 #include "args.h"
 #include "cli.h"
+#include "diff_html.h"
 
 static const char *help =
-    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--segments] [--json]\n\n"
+    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--segments] [--json]\n"
+    "                   [--html F]\n\n"
     "Scores the text under both models and shows where they differ.  On a terminal\n"
     "the tokens are coloured on a red-white-blue scale by the measure (blue: model 2\n"
     "does better, red: model 2 does worse), followed by a per-token table.\n"
@@ -26,7 +28,10 @@ static const char *help =
     "  --kl              also KL(P1||P2) per token over the whole vocabulary (both\n"
     "                    models' full distributions; the text must fit one context)\n"
     "  --segments        compare by segments even when the tokenizers are the same\n"
-    "  --json            the document described in docs/cli.md\n" CLI_PRECISION_HELP;
+    "  --json            the document described in docs/cli.md\n"
+    "  --html F          also write the diff to F as one self-contained HTML page\n"
+    "                    (coloured tokens, probabilities on hover, the table; token\n"
+    "                    by token only)\n" CLI_PRECISION_HELP;
 
 /* +1 when a positive value of the measure means model 2 does better. */
 static int good_sign(lmd_measure m) {
@@ -147,7 +152,7 @@ static void kl_text(const lmd_tokenizer *tok, const int32_t *ids, const lmd_kl_t
 int cmd_diff(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *measure = NULL, *topk = NULL,
                *clamps = NULL, *pos[3] = {0}, *prec = NULL, *verbose = NULL, *klopt = NULL,
-               *segs = NULL;
+               *segs = NULL, *html = NULL;
     cli_opt opts[] = {{"--file", 1, &file},
                       {"--json", 0, &json},
                       {"--measure", 1, &measure},
@@ -157,7 +162,8 @@ int cmd_diff(int argc, char **argv) {
                       {"--precision", 1, &prec},
                       {"--verbose", 0, &verbose},
                       {"--kl", 0, &klopt},
-                      {"--segments", 0, &segs}};
+                      {"--segments", 0, &segs},
+                      {"--html", 1, &html}};
     int np = cli_parse("diff", argc, argv, opts, sizeof opts / sizeof *opts, pos, 3);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -190,8 +196,10 @@ int cmd_diff(int argc, char **argv) {
         goto done;
     rc = 1;
     if (segs || !lmd_tokenizers_compatible(lmd_model_tokenizer(m1), lmd_model_tokenizer(m2))) {
-        if (klopt) {
-            cli_error("--kl needs two models with the same tokenizer");
+        if (klopt || html) {
+            cli_error("%s compares token by token: it needs two models with the same tokenizer "
+                      "(and no --segments)",
+                      klopt ? "--kl" : "--html");
             goto done;
         }
         rc = cli_diff_segments(m1, m2, file ? file : "text", text, len, &so, json != NULL);
@@ -212,6 +220,8 @@ int cmd_diff(int argc, char **argv) {
     lmd_model_get_info(m1, &i1);
     lmd_model_get_info(m2, &i2);
     const lmd_tokenizer *tok = lmd_model_tokenizer(m1);
+    lmd_diff_doc doc = {tok, text, len, i1.name, i2.name, &a, &b, (int)clamp, lmd_measure_name(m)};
+    if (html && cli_write_diff_html(html, &doc) < 0) goto done;
     if (json) {
         lmd_buf out = {0};
         int jrc = lmd_json_diff(&out, tok, text, len, i1.name, &a, i2.name, &b, (int)clamp);

@@ -15,6 +15,7 @@
 #include "base/progress.h"
 #include "cli.h"
 #include "corpus_cli.h"
+#include "model/modelref.h"
 
 static const char *help =
     "usage: lmdiff preprocess M1_DIR M2_DIR DATASET --output-dir DIR [--top-k K]\n"
@@ -45,6 +46,8 @@ static const char *help =
 
 /* The folder's basename without trailing slashes (the model's default name). */
 static char *base_name(const char *dir) {
+    char *ref = lmd_model_ref_name(dir); /* hf:ORG/NAME is named ORG/NAME */
+    if (ref) return ref;
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/')
         n--;

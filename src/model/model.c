@@ -317,6 +317,7 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
         free(tmp);
         return -1;
     }
+    dir = path; /* a reference (hf:ORG/NAME) stands for this folder or file */
     char *cfg_path = is_gguf ? strdup(path) : lmd_path_join(dir, "config.json");
     char *json = NULL;
     size_t len;
@@ -329,7 +330,8 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
     /* the name is the folder's basename, without trailing slashes */
     for (size_t l = strlen(tmp); l > 1 && tmp[l - 1] == '/'; l--)
         tmp[l - 1] = 0;
-    m->name = strdup(basename(tmp));
+    m->name = lmd_model_ref_name(tmp); /* hf:ORG/NAME is named ORG/NAME */
+    if (!m->name) m->name = strdup(basename(tmp));
     m->info.name = m->name;
     if (is_gguf) {
         if (lmd_gguf_open(path, &gg, err) < 0 || lmd_gguf_model_config(&gg, &cfg, err) < 0)

@@ -5,10 +5,19 @@
  * registry.ollama.ai and namespace library unless NAME gives them; tag
  * "latest" unless given) is JSON whose "layers" entry with mediaType
  * application/vnd.ollama.image.model has the digest "sha256:HEX" of the
- * GGUF, stored as blobs/sha256-HEX (older stores: blobs/sha256:HEX). */
+ * GGUF, stored as blobs/sha256-HEX (older stores: blobs/sha256:HEX).
+ *
+ * hf:ORG/NAME[@REVISION] reads the local Hugging Face hub cache, never the
+ * network: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.
+ * The repository ORG/NAME lives in models--ORG--NAME; refs/REVISION (default
+ * "main") holds a commit hash, and snapshots/COMMIT/ is the model folder
+ * (its files are symlinks into blobs/, followed as usual).  A REVISION that
+ * is itself a commit with a snapshot is used directly. */
+#define _GNU_SOURCE /* strcasestr */
 #include "model/modelref.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,14 +118,15 @@ static int resolve_ollama(const char *ref, char **path, lmd_error *err) {
     if (!*ref || strstr(ref, "..") || ref[0] == '/')
         return lmd_fail(err, "ollama:%s: not a model name (NAME[:TAG])", ref);
     char *mpath = manifest_path(root, ref);
-    if (!mpath) return lmd_fail(err, "out of memory");
+    if (!mpath) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     if (!lmd_file_exists(mpath)) {
         lmd_buf list = {0};
         char mdir[2100];
         snprintf(mdir, sizeof mdir, "%s/manifests", root);
         list_manifests(mdir, "", 0, &list);
-        lmd_fail(err, "ollama:%s: no such model in the Ollama store %s (no %s); it has: %s", ref,
-                 root, mpath, list.len ? list.data : "nothing");
+        lmd_fail_code(err, LMD_ERR_NOT_FOUND,
+                      "ollama:%s: no such model in the Ollama store %s (no %s); it has: %s", ref,
+                      root, mpath, list.len ? list.data : "nothing");
         lmd_buf_free(&list);
         free(mpath);
         return -1;
@@ -137,7 +147,7 @@ static int resolve_ollama(const char *ref, char **path, lmd_error *err) {
             return -1;
         }
     }
-    if (!b.data) return lmd_fail(err, "out of memory");
+    if (!b.data) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     *path = b.data;
     return 0;
 }
@@ -154,15 +164,174 @@ static int starts_gguf(const char *path) {
     return yes;
 }
 
+/* ------------------------------------------------------------ hf: refs */
+
+static void hub_root(char *root, size_t cap) {
+    const char *hub = getenv("HF_HUB_CACHE"), *hf = getenv("HF_HOME"), *home = getenv("HOME");
+    if (hub && *hub)
+        snprintf(root, cap, "%s", hub);
+    else if (hf && *hf)
+        snprintf(root, cap, "%s/hub", hf);
+    else
+        snprintf(root, cap, "%s/.cache/huggingface/hub", home ? home : "");
+}
+
+/* Splits "ORG/NAME[@REV]" into repo and rev (default "main"); 0 if valid. */
+static int hf_split(const char *ref, char *repo, size_t rcap, char *rev, size_t vcap) {
+    const char *at = strchr(ref, '@');
+    size_t n = at ? (size_t)(at - ref) : strlen(ref);
+    if (n == 0 || n >= rcap || (at && (!at[1] || strlen(at + 1) >= vcap))) return -1;
+    memcpy(repo, ref, n);
+    repo[n] = 0;
+    snprintf(rev, vcap, "%s", at ? at + 1 : "main");
+    int slashes = 0;
+    for (const char *p = repo; *p; p++)
+        slashes += *p == '/';
+    if (slashes > 1 || repo[0] == '/' || repo[n - 1] == '/' || strstr(repo, "..") ||
+        strstr(repo, "--") || strstr(rev, "..") || rev[0] == '/')
+        return -1;
+    return 0;
+}
+
+/* Levenshtein distance of two short strings, case-insensitive. */
+static size_t edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b), row[256];
+    if (la > 255 || lb > 255) return 1000;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t sub =
+                diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+            row[j] = sub < best ? sub : best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* "ORG/NAME" of a cache folder name models--ORG--NAME (0 if it is not one). */
+static int hub_repo_name(const char *entry, char *out, size_t cap) {
+    if (strncmp(entry, "models--", 8) || !entry[8]) return 0;
+    snprintf(out, cap, "%s", entry + 8);
+    char *sep = strstr(out, "--");
+    if (sep) {
+        *sep = '/';
+        memmove(sep + 1, sep + 2, strlen(sep + 2) + 1);
+    }
+    return 1;
+}
+
+/* Appends the cached models whose names are close to repo (a name within a
+ * third of its length in edits, or one containing the other) to list. */
+static void hub_close_names(const char *root, const char *repo, lmd_buf *list, int *n_cached) {
+    DIR *d = opendir(root);
+    *n_cached = 0;
+    if (!d) return;
+    const char *base = strrchr(repo, '/') ? strrchr(repo, '/') + 1 : repo;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char name[512];
+        if (!hub_repo_name(e->d_name, name, sizeof name)) continue;
+        ++*n_cached;
+        const char *nbase = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+        size_t lim = strlen(repo) / 3 > 2 ? strlen(repo) / 3 : 2;
+        int close = edit_distance(repo, name) <= lim || edit_distance(base, nbase) <= lim ||
+                    strcasestr(name, base) || strcasestr(repo, nbase);
+        if (close && list->len < 600) lmd_buf_printf(list, "%shf:%s", list->len ? ", " : "", name);
+    }
+    closedir(d);
+}
+
+/* The commit that refs/REV names, or REV itself when it is a snapshot. */
+static int hub_commit(const char *rdir, const char *ref, const char *rev, char *commit, size_t cap,
+                      lmd_error *err) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/snapshots/%s", rdir, rev);
+    if (strlen(rev) == 40 && is_dir(p)) {
+        snprintf(commit, cap, "%s", rev);
+        return 0;
+    }
+    snprintf(p, sizeof p, "%s/refs/%s", rdir, rev);
+    char *data;
+    size_t len;
+    if (!lmd_file_exists(p))
+        return lmd_fail_code(err, LMD_ERR_NOT_FOUND,
+                             "hf:%s: revision '%s' is not in the hub cache (no %s)", ref, rev, p);
+    if (lmd_read_file(p, &data, &len, err) < 0) return -1;
+    while (len && isspace((unsigned char)data[len - 1]))
+        len--;
+    int ok = len > 0 && len < cap;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)data[i]);
+    if (ok) memcpy(commit, data, len), commit[len] = 0;
+    free(data);
+    return ok ? 0 : lmd_fail(err, "%s: not a commit hash", p);
+}
+
+static int resolve_hf(const char *ref, char **path, lmd_error *err) {
+    char root[2048], repo[512], rev[256], commit[128];
+    hub_root(root, sizeof root);
+    if (hf_split(ref, repo, sizeof repo, rev, sizeof rev) < 0)
+        return lmd_fail(err, "hf:%s: not a model name (ORG/NAME[@REVISION])", ref);
+    lmd_buf rdir = {0};
+    lmd_buf_printf(&rdir, "%s/models--%s", root, repo);
+    if (!rdir.data) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+    char *slash = strchr(rdir.data + strlen(root), '/');
+    slash = slash ? strchr(slash + 1, '/') : NULL;
+    if (slash) { /* models--ORG/NAME -> models--ORG--NAME */
+        lmd_buf fixed = {0};
+        lmd_buf_printf(&fixed, "%.*s--%s", (int)(slash - rdir.data), rdir.data, slash + 1);
+        lmd_buf_free(&rdir);
+        if (!(rdir = fixed).data) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+    }
+    int rc = -1;
+    if (!is_dir(rdir.data)) {
+        lmd_buf list = {0};
+        int n_cached;
+        hub_close_names(root, repo, &list, &n_cached);
+        lmd_fail_code(err, LMD_ERR_NOT_FOUND,
+                      "hf:%s: not in the Hugging Face hub cache %s (no %s; lmdiff never downloads)"
+                      "; %d cached model%s, close names: %s",
+                      ref, root, rdir.data, n_cached, n_cached == 1 ? "" : "s",
+                      list.len ? list.data : "none");
+        lmd_buf_free(&list);
+    } else if (hub_commit(rdir.data, ref, rev, commit, sizeof commit, err) == 0) {
+        lmd_buf snap = {0};
+        lmd_buf_printf(&snap, "%s/snapshots/%s", rdir.data, commit);
+        if (!snap.data)
+            lmd_fail(err, "out of memory");
+        else if (!is_dir(snap.data))
+            lmd_fail_code(err, LMD_ERR_NOT_FOUND,
+                          "hf:%s: revision %s is commit %s, whose snapshot %s is missing from the "
+                          "cache (an interrupted download?)",
+                          ref, rev, commit, snap.data);
+        else
+            *path = snap.data, snap.data = NULL, rc = 0;
+        lmd_buf_free(&snap);
+    }
+    lmd_buf_free(&rdir);
+    return rc;
+}
+
+char *lmd_model_ref_name(const char *ref) {
+    return strncmp(ref, "hf:", 3) ? NULL : strdup(ref + 3);
+}
+
 int lmd_model_ref_resolve(const char *ref, char **path, int *is_gguf, lmd_error *err) {
     *path = NULL;
     *is_gguf = 0;
+    if (!strncmp(ref, "hf:", 3)) return resolve_hf(ref + 3, path, err);
     if (!strncmp(ref, "ollama:", 7)) {
         if (resolve_ollama(ref + 7, path, err) < 0) return -1;
         *is_gguf = 1;
         return 0;
     }
-    if (!(*path = strdup(ref))) return lmd_fail(err, "out of memory");
+    if (!(*path = strdup(ref))) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     *is_gguf = (lmd_gguf_is_file(ref) && !is_dir(ref)) || starts_gguf(ref);
     return 0;
 }

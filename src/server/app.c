@@ -40,7 +40,7 @@ const app_model *lmd_app_find_model(const lmd_app *app, const char *id) {
 
 int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error *err) {
     char real[PATH_MAX];
-    if (!strncmp(dir, "ollama:", 7)) /* a model reference (modelref.c), not a path */
+    if (!strncmp(dir, "ollama:", 7) || !strncmp(dir, "hf:", 3)) /* a reference (modelref.c) */
         snprintf(real, sizeof real, "%s", dir);
     else if (!realpath(dir, real))
         return lmd_fail_code(err, LMD_ERR_NOT_FOUND, "%s: no such folder", dir);
@@ -59,7 +59,9 @@ int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error 
     m->dir = strdup(real);
     /* the id: the basename, with -2, -3, ... when another folder has it */
     char base[PATH_MAX];
-    snprintf(base, sizeof base, "%s", basename(real));
+    lmd_model_info info; /* hf:ORG/NAME: the hub name */
+    lmd_model_get_info(m->model, &info);
+    snprintf(base, sizeof base, "%s", strncmp(dir, "hf:", 3) ? basename(real) : info.name);
     char cand[PATH_MAX + 16];
     snprintf(cand, sizeof cand, "%s", base);
     for (int k = 2; lmd_app_find_model(app, cand); k++) snprintf(cand, sizeof cand, "%s-%d", base, k);

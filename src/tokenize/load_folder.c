@@ -348,8 +348,12 @@ int lmd_tokenizer_load(const char *dir, lmd_tokenizer **out, lmd_error *err) {
         int is_gguf;
         if (lmd_model_ref_resolve(dir, &path, &is_gguf, err) < 0) return -1;
         int rc = is_gguf ? lmd_tokenizer_load_gguf(path, out, err) : 0;
+        if (is_gguf || !strncmp(dir, "hf:", 3)) { /* a reference: load what it names */
+            if (!is_gguf) rc = lmd_tokenizer_load(path, out, err);
+            free(path);
+            return rc;
+        }
         free(path);
-        if (is_gguf) return rc;
     }
     char *tj = lmd_path_join(dir, "tokenizer.json");
     char *vj = lmd_path_join(dir, "vocab.json");

@@ -44,6 +44,19 @@ static const char *help =
     "                      'lmdiff cache merge' joins them (docs/cluster.md)\n"
     CLI_PRECISION_HELP;
 
+/* Whether a cache keeps token byte spans (text 0; an empty cache needs none). */
+static int has_spans(const char *path) {
+    lmd_cache *c;
+    lmd_error err;
+    if (lmd_cache_open(path, &c, &err) < 0) return 0;
+    lmd_span *sp = NULL;
+    size_t n;
+    int rc = lmd_cache_get_info(c)->n_texts ? lmd_cache_read_spans(c, 0, &sp, &n, &err) : 0;
+    free(sp);
+    lmd_cache_close(c);
+    return rc == 0;
+}
+
 /* The folder's basename without trailing slashes (the model's default name). */
 static char *base_name(const char *dir) {
     char *ref = lmd_model_ref_name(dir); /* hf:ORG/NAME is named ORG/NAME */
@@ -193,6 +206,10 @@ int cmd_preprocess(int argc, char **argv) {
         if (lmd_file_exists(cache[i])) {
             char why[512];
             int match = lmd_cache_matches(cache[i], &want, why, sizeof why);
+            if (match == 1 && by_segments && !has_spans(cache[i])) {
+                match = 0;
+                snprintf(why, sizeof why, "it has no token byte spans, which segments need");
+            }
             if (match == 1 && !force) {
                 fprintf(stderr, "[%d/3] %s: reusing %s (%s)\n", i + 1, names[i], cache[i], why);
                 reuse = 1;

@@ -61,6 +61,17 @@ assert vals == sorted(vals, reverse=True), vals
 PYEOF
 head -1 "$TMP/s.tsv" | grep -q "^rank" && [ "$(wc -l < "$TMP/s.tsv")" -eq 3 ] && ok || bad "tsv: $(cat "$TMP/s.tsv")"
 
+# a cache without token spans (an older version's) is rebuilt by preprocess, not reused
+if $PY -c 'import h5py' 2>/dev/null; then
+  $PY -c 'import h5py,sys; f=h5py.File(sys.argv[1],"r+"); [f[g].__delitem__("token_spans") for g in f if g.isdigit()]' \
+    "$TMP/pp/ds_._tiny-bert.h5"
+  "$LMDIFF" preprocess "$A" "$BERT" "$TMP/ds.txt" --output-dir "$TMP/pp" > "$TMP/pp2.out" 2>&1 \
+    && grep -q "tiny-bert: rebuilding .*no token byte spans" "$TMP/pp2.out" \
+    && grep -q "tiny-a: reusing" "$TMP/pp2.out" && ok || bad "preprocess over a cache without spans: $(cat "$TMP/pp2.out")"
+  "$LMDIFF" search "$TMP/pp" --json --top 10 > "$TMP/s2.json" && cmp -s "$TMP/s.json" "$TMP/s2.json" \
+    && ok || bad "search after the rebuild differs"
+fi
+
 # one tokenizer: the segment columns are empty (NaN), the token columns are there
 "$LMDIFF" preprocess "$A" "$SRC/tests/models/tiny-b" "$TMP/ds.txt" --output-dir "$TMP/pp1" > /dev/null 2>&1 \
   && ok || bad "preprocess, one tokenizer"

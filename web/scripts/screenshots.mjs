@@ -1,7 +1,7 @@
 // screenshots.mjs - takes the README screenshots from the mock (or LMD_URL):
 //   node scripts/screenshots.mjs [outdir]     (default ../docs/img)
 // Writes web-instance.png and web-search.png.
-// With LMD_SHOTS=FILE.json (a list of {"file", "query", "width"?, "height"?}) it
+// With LMD_SHOTS=FILE.json (a list of {"file", "query", "width"?, "height"?, "wait"?}) it
 // takes those instead: each page is the app opened at ?query (a shared link, e.g.
 // m1=&m2=&ds=&i=&measure=&mode=), shot once its tokens are drawn.  This is how
 // docs/case-studies.md's screenshots are made (against the real server, LMD_URL).
@@ -22,7 +22,7 @@ if (process.env.LMD_SHOTS) {
       const { page } = await newPage(browser.context, server.url);
       await page.goto(`${server.url}?${shot.query}`);
       await page.waitForSelector('[data-testid=result]', { timeout: 60000 });
-      await page.waitForSelector('.tok', { timeout: 60000 });
+      await page.waitForSelector(shot.wait ?? '.tok', { timeout: 60000 }); // segments: [data-testid=segment]
       await page.waitForTimeout(400);
       await page.screenshot({ path: `${out}/${shot.file}` });
       console.log(`wrote ${out}/${shot.file}`);

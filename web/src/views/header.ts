@@ -133,7 +133,7 @@ export class Header {
         h('b', null, 'Different tokenizers: compared by segments. '),
         `${a.name} uses tokenizer ${short(a.group)}, ${b.name} uses ${short(b.group)}. ` +
           'A text is cut where both have a token boundary and each segment is scored in bits per byte; ' +
-          'probabilities, ranks and top-k stay per model. Corpus search needs two models with the same tokenizer.' +
+          'probabilities, ranks and top-k stay per model; corpora are searched by bits per byte.' +
           (mixed ? ' One model is masked (pseudo-likelihood): its bits are not the same quantity.' : ''),
       );
     }

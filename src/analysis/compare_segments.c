@@ -127,24 +127,28 @@ static char *out_path(const char *dir, char *const m[2], int d, const char *ds, 
     return p.data;
 }
 
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
+
 /* What the two tables record (as compare.c's tables, plus segments). */
-static int table_metas(lmd_cache *c[2], lmd_table_meta tm[2]) {
+static int table_metas(lmd_cache *c[2], int clamp, lmd_table_meta tm[2]) {
     const lmd_cache_info *in[2] = {lmd_cache_get_info(c[0]), lmd_cache_get_info(c[1])};
     int ok = 1;
     for (int d = 0; d < 2; d++) {
         const lmd_cache_info *a = in[d], *b = in[1 - d];
         char *p1 = realpath(lmd_cache_path(c[d]), NULL),
              *p2 = realpath(lmd_cache_path(c[1 - d]), NULL);
-        tm[d].m1 = strdup(a->model_name);
-        tm[d].m2 = strdup(b->model_name);
-        tm[d].dataset_name = strdup(in[0]->dataset_name);
-        tm[d].dataset_checksum = strdup(in[0]->dataset_checksum);
-        tm[d].vocab_hash = strdup(a->vocab_hash);
+        tm[d].m1 = dup_or_null(a->model_name);
+        tm[d].m2 = dup_or_null(b->model_name);
+        tm[d].dataset_name = dup_or_null(in[0]->dataset_name);
+        tm[d].dataset_checksum = dup_or_null(in[0]->dataset_checksum);
+        tm[d].vocab_hash = dup_or_null(a->vocab_hash);
         tm[d].cache1 = p1 ? p1 : strdup(lmd_cache_path(c[d]));
         tm[d].cache2 = p2 ? p2 : strdup(lmd_cache_path(c[1 - d]));
-        tm[d].weights_hash1 = a->weights_hash ? strdup(a->weights_hash) : NULL;
-        tm[d].weights_hash2 = b->weights_hash ? strdup(b->weights_hash) : NULL;
-        tm[d].max_clamp_rank = LMD_DEFAULT_MAX_CLAMP;
+        tm[d].weights_hash1 = dup_or_null(a->weights_hash);
+        tm[d].weights_hash2 = dup_or_null(b->weights_hash);
+        tm[d].max_clamp_rank = clamp; /* recorded as compare.c does; no segment column uses it */
         tm[d].top_k = in[0]->top_k < in[1]->top_k ? in[0]->top_k : in[1]->top_k;
         tm[d].segments = 1;
         tm[d].n_texts = in[0]->n_texts;
@@ -177,7 +181,8 @@ int lmd_compare_segments(lmd_cache *c[2], const char *out_dir, const lmd_compare
     lmd_atomic f[4]; /* csv, table; csv, table */
     memset(f, 0, sizeof f);
     int rc = -1;
-    if (!m[0] || !m[1] || !ds || !store || !offs || table_metas(c, tm) < 0) {
+    if (!m[0] || !m[1] || !ds || !store || !offs ||
+        table_metas(c, o->max_clamp_rank > 0 ? o->max_clamp_rank : LMD_DEFAULT_MAX_CLAMP, tm) < 0) {
         lmd_fail(err, "out of memory");
         goto done;
     }

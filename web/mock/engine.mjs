@@ -14,7 +14,9 @@ export const CLAMP = 50;
 export const TOP_K = 10;
 export const PER_TOKEN = ['rank_diff', 'clamped_rank_diff', 'prob_diff', 'topk_diff', 'logprob_diff', 'entropy_diff'];
 export const AGGS = ['avg', 'max', 'min', 'median', 'q75', 'top5'];
-export const COLUMNS = ['n_tokens', ...PER_TOKEN.flatMap((m) => AGGS.map((a) => `${a}_${m}`))];
+// the per-token columns, then those of a pair with different tokenizers (null for one tokenizer)
+export const SEGMENT_COLUMNS = [...AGGS.map((a) => `${a}_segment_bpb_diff`), 'n_bytes', 'bpb1', 'bpb2', 'bpb_diff'];
+export const COLUMNS = ['n_tokens', ...PER_TOKEN.flatMap((m) => AGGS.map((a) => `${a}_${m}`)), ...SEGMENT_COLUMNS];
 
 // ------------------------------------------------------------------ hashing
 
@@ -259,6 +261,7 @@ export function measuresOf(inst) {
     const a = aggregate(per[m]);
     for (const g of AGGS) out[`${g}_${m}`] = a[g];
   }
+  for (const c of SEGMENT_COLUMNS) out[c] = null; // the mock corpora are of one tokenizer
   return out;
 }
 

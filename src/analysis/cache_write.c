@@ -3,23 +3,20 @@
  * (phrase, token_ids, ranks stored 0-based, probs, topk_token_ids,
  * topk_probs) plus lmdiff's entropy and logprobs.  Every per-text dataset
  * is contiguous, and its file offset goes into the read index (cache_h5.h)
- * written one chunk of texts at a time, so memory stays flat.  Checkpoints
- * record how many texts are complete, for resuming. */
+ * written one chunk of texts at a time, so memory stays flat.  Files are
+ * written once, front to back; resuming an interrupted analysis is the
+ * journal's business (journal.c). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "analysis/cache_h5.h"
-
-#define CHECKPOINT_SECONDS 10
 
 struct lmd_cache_writer {
     hid_t file, dcpl, gcpl, str_t;
     char *path;
     uint64_t n_done;
     int k;
-    time_t last_checkpoint;
     int64_t *i64; /* conversion buffers */
     uint32_t *u32;
     size_t cap;
@@ -107,6 +104,8 @@ int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *c
     /* freed file space is not tracked for reuse: the tracking grew memory
      * with every text, and the file is written once, front to back */
     H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, 0, 1);
+    /* no times where HDF5 honours it (not the root group's header in 1.10) */
+    H5Pset_obj_track_times(fcpl, 0);
     w->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     if (w->file < 0) lmd_h5_note();
     H5Pclose(fcpl);
@@ -139,7 +138,6 @@ int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *c
         LMD_H5_FAIL(err, "%s: cannot write the vocabulary", path);
         goto done;
     }
-    w->last_checkpoint = time(NULL);
     rc = 0;
 done:
     if (rc < 0 && w) {
@@ -187,131 +185,6 @@ static int write_chunk(lmd_cache_writer *w, uint64_t c, size_t m) {
 static haddr_t ds_offset(hid_t d) {
     haddr_t a = H5Dget_offset(d);
     return a == HADDR_UNDEF ? 0 : a;
-}
-
-/* Rebuilds the entry of text i from its group (after reopening). */
-static int rebuild_entry(lmd_cache_writer *w, uint64_t i, uint64_t *e) {
-    char name[LMD_H5_GROUP_NAME_LEN];
-    lmd_h5_group_name(name, i);
-    hid_t g = H5Gopen2(w->file, name, H5P_DEFAULT);
-    if (g < 0) return lmd_h5_note();
-    int rc = 0;
-    for (int f = 0; f < LMD_H5_N_FIELDS && !rc; f++) {
-        hid_t d = H5Dopen2(g, lmd_h5_fields[f], H5P_DEFAULT);
-        if (d < 0) {
-            rc = lmd_h5_note();
-            break;
-        }
-        e[LMD_IX_IDS + f] = ds_offset(d);
-        if (f == 0) {
-            hid_t sp = H5Dget_space(d);
-            hsize_t n = 0;
-            H5Sget_simple_extent_dims(sp, &n, NULL);
-            e[LMD_IX_N] = n;
-            H5Sclose(sp);
-        }
-        H5Dclose(d);
-    }
-    char *phrase = NULL;
-    if (!rc && (lmd_h5_get_str_attr(g, "phrase", &phrase) < 0 || !phrase)) rc = lmd_h5_note();
-    if (!rc) {
-        e[LMD_IX_PHRASE_OFF] = w->phrases.len;
-        e[LMD_IX_PHRASE_LEN] = strlen(phrase);
-        if (lmd_buf_put(&w->phrases, phrase, strlen(phrase)) < 0) rc = -1;
-    }
-    free(phrase);
-    H5Gclose(g);
-    return rc;
-}
-
-/* ------------------------------------------------------------ resuming */
-
-static int same(const char *a, const char *b) {
-    return a && b && !strcmp(a, b);
-}
-
-int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_writer **out,
-                     uint64_t *n_done, lmd_error *err) {
-    *out = NULL;
-    *n_done = 0;
-    pthread_mutex_lock(&lmd_h5_lock);
-    lmd_h5_quiet();
-    lmd_cache_info have = {0};
-    lmd_cache_writer *w = calloc(1, sizeof *w);
-    int rc = -1;
-    if (!w || writer_init(w, path) < 0) {
-        lmd_fail(err, "out of memory");
-        goto done;
-    }
-    hid_t fapl = writer_access();
-    w->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
-    if (w->file < 0) lmd_h5_note();
-    H5Pclose(fapl);
-    if (w->file < 0) {
-        LMD_H5_FAIL(err, "%s: cannot reopen the partial cache to resume it (--force starts over)",
-                    path);
-        goto done;
-    }
-    if (lmd_h5_read_info(w->file, path, &have, err) < 0) goto done;
-    const char *what = !same(have.dataset_checksum, expect->dataset_checksum) ? "dataset checksum"
-                       : !same(have.vocab_hash, expect->vocab_hash)           ? "vocab hash"
-                       : !same(have.weights_hash, expect->weights_hash)       ? "weights hash"
-                       : !same(have.model_name, expect->model_name)           ? "model name"
-                       : have.top_k != expect->top_k                          ? "top-k"
-                       : have.first_n != expect->first_n                      ? "first-n"
-                                                                              : NULL;
-    if (what) {
-        lmd_fail(err,
-                 "%s: the partial cache was made with another %s; it cannot be resumed "
-                 "(--force starts over)",
-                 path, what);
-        goto done;
-    }
-    int64_t done_n;
-    if (lmd_h5_get_int_attr(w->file, "n_texts", &done_n, NULL) < 0 || done_n < 0) {
-        LMD_H5_FAIL(err, "%s: cannot read n_texts", path);
-        goto done;
-    }
-    /* drop texts written after the last checkpoint, and their index chunks */
-    for (uint64_t i = (uint64_t)done_n;; i++) {
-        char name[LMD_H5_GROUP_NAME_LEN];
-        lmd_h5_group_name(name, i);
-        if (H5Lexists(w->file, name, H5P_DEFAULT) <= 0) break;
-        if (H5Ldelete(w->file, name, H5P_DEFAULT) < 0) {
-            LMD_H5_FAIL(err, "%s: cannot drop the unfinished text %s", path, name);
-            goto done;
-        }
-    }
-    uint64_t first = (uint64_t)done_n / LMD_IX_CHUNK;
-    for (uint64_t c = first;; c++) {
-        char ixn[32], phn[32];
-        chunk_names(c, ixn, phn);
-        if (H5Aexists(w->file, ixn) <= 0) break;
-        if (H5Adelete(w->file, ixn) < 0 || H5Adelete(w->file, phn) < 0) {
-            LMD_H5_FAIL(err, "%s: cannot drop an index chunk", path);
-            goto done;
-        }
-    }
-    for (uint64_t i = first * LMD_IX_CHUNK; i < (uint64_t)done_n; i++)
-        if (rebuild_entry(w, i, w->ix + (i % LMD_IX_CHUNK) * LMD_IX_FIELDS) < 0) {
-            LMD_H5_FAIL(err, "%s: cannot read text %" PRIu64 " back", path, i);
-            goto done;
-        }
-    w->n_done = (uint64_t)done_n;
-    w->k = have.top_k;
-    w->last_checkpoint = time(NULL);
-    *n_done = w->n_done;
-    rc = 0;
-done:
-    lmd_cache_info_free(&have);
-    if (rc < 0 && w) {
-        if (w->file >= 0) H5Fclose(w->file);
-        writer_free(w);
-        w = NULL;
-    }
-    pthread_mutex_unlock(&lmd_h5_lock);
-    *out = w;
-    return rc;
 }
 
 /* ------------------------------------------------------------ texts */
@@ -393,27 +266,10 @@ fail:
     if (rc < 0) LMD_H5_FAIL(err, "%s: cannot write text %" PRIu64, w->path, w->n_done);
     if (g >= 0) H5Gclose(g);
     pthread_mutex_unlock(&lmd_h5_lock);
-    if (rc == 0) {
+    if (rc == 0)
         w->n_done++;
-        if (time(NULL) - w->last_checkpoint >= CHECKPOINT_SECONDS)
-            return lmd_cache_checkpoint(w, err);
-    } else {
+    else
         w->phrases.len = (size_t)e[LMD_IX_PHRASE_OFF];
-    }
-    return rc;
-}
-
-int lmd_cache_checkpoint(lmd_cache_writer *w, lmd_error *err) {
-    pthread_mutex_lock(&lmd_h5_lock);
-    lmd_h5_quiet();
-    int rc = 0;
-    if (lmd_h5_put_int_attr(w->file, "n_texts", (int64_t)w->n_done) < 0 ||
-        H5Fflush(w->file, H5F_SCOPE_LOCAL) < 0) {
-        LMD_H5_FAIL(err, "%s: cannot write", w->path);
-        rc = -1;
-    }
-    w->last_checkpoint = time(NULL);
-    pthread_mutex_unlock(&lmd_h5_lock);
     return rc;
 }
 

@@ -148,23 +148,53 @@ typedef struct lmd_cache_writer lmd_cache_writer;
  * (NULL entries are written as ""). info->n_texts etc. are ignored. */
 int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *const *vocab,
                      size_t n_vocab, lmd_cache_writer **out, lmd_error *err);
-/* Reopens a partial file to append to it.  Its dataset checksum, vocab
- * hash, weights hash, model name, top-k and first-n must equal expect's;
- * texts written after its last checkpoint are dropped.  *n_done = texts
- * kept. */
-int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_writer **out,
-                     uint64_t *n_done, lmd_error *err);
 /* Appends the next text (group "%015d") with its phrase and scores. */
 int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const lmd_scores *s,
                      lmd_error *err);
-/* Records the number of texts written and flushes, so that a crash after
- * it loses nothing before it. */
-int lmd_cache_checkpoint(lmd_cache_writer *w, lmd_error *err);
 /* Writes the final attributes (complete = 1 when complete) and closes; w is
  * freed even on failure. */
 int lmd_cache_finish(lmd_cache_writer *w, int complete, lmd_error *err);
 /* Closes without checking anything (after an error); frees w. */
 void lmd_cache_writer_abort(lmd_cache_writer *w);
+
+/* --- the journal of an analysis in progress: the folder OUT.partial of
+ * segments, each a whole cache of the texts between two checkpoints, renamed
+ * into place; it survives a kill at any moment (journal.c, docs/corpus.md).
+ * One writer at a time (flock). */
+typedef struct lmd_journal lmd_journal;
+enum {
+    LMD_JOURNAL_NEW,     /* an existing non-empty journal is an error */
+    LMD_JOURNAL_RESUME,  /* continue after its last segment */
+    LMD_JOURNAL_RESTART, /* discard what is there */
+};
+/* Opens (creates) dir for writing texts from *n_done on.  Resuming opens
+ * every segment read-only first and checks it against expect (dataset
+ * checksum, vocab hash, weights hash, model name, top-k, first-n); a
+ * damaged or foreign journal is an error that says how to start over.
+ * expect must outlive the journal. */
+int lmd_journal_open(const char *dir, const lmd_cache_info *expect, int mode, lmd_journal **out,
+                     uint64_t *n_done, lmd_error *err);
+int lmd_journal_append(lmd_journal *j, const char *phrase, size_t len, const lmd_scores *s,
+                       lmd_error *err);
+/* Makes the texts appended so far durable (a renamed, fsync'ed segment). */
+int lmd_journal_checkpoint(lmd_journal *j, lmd_error *err);
+/* Texts appended so far, durable or not. */
+uint64_t lmd_journal_done(const lmd_journal *j);
+/* Checkpoints, writes the finished cache from the segments (as
+ * assembled.tmp, renamed assembled.h5: a resume after a kill then only
+ * renames it), removes the segments, renames it to out_path and removes the
+ * folder.  j must still be closed. */
+int lmd_journal_assemble(lmd_journal *j, const char *out_path, const char *const *vocab,
+                         size_t n_vocab, lmd_error *err);
+/* Removes every segment and the folder (last segment first). */
+int lmd_journal_discard(lmd_journal *j, lmd_error *err);
+/* Drops an unfinished segment and releases the lock; frees j. */
+void lmd_journal_close(lmd_journal *j);
+/* Removes dir when it is an empty journal that nobody holds (a run killed
+ * after its cache was renamed into place leaves one). */
+void lmd_journal_tidy(const char *dir);
+/* Whether anything (a journal, an older lmdiff's partial file) is at dir. */
+int lmd_journal_exists(const char *dir);
 
 /* --- reading (thread-safe: calls are serialised) */
 typedef struct lmd_cache lmd_cache;

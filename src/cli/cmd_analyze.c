@@ -30,8 +30,9 @@ static const char *help =
     "  --no-verify       accept a dataset whose header checksum does not match\n"
     "  --threads N       threads (default: all cores)\n"
     "  --batch-tokens N  tokens scored per batch (default 8192)\n\n"
-    "The cache is written as CACHE.h5.partial and renamed when complete.  Ctrl-C stops\n"
-    "after the current batch and keeps the partial file; --resume continues it.\n";
+    "Scored texts go to the folder CACHE.h5.partial, made durable every 10 s; the\n"
+    "cache is assembled from it when complete.  Ctrl-C, kill -9 or a power cut keep\n"
+    "what was made durable; --resume continues it.\n";
 
 static int is_dir(const char *p) {
     struct stat st;

@@ -185,7 +185,7 @@ int cmd_preprocess(int argc, char **argv) {
             size_t pl = strlen(cache[i]) + 9;
             char *partial = malloc(pl);
             snprintf(partial, pl, "%s.partial", cache[i]);
-            if (lmd_file_exists(partial) && !force) {
+            if (lmd_journal_exists(partial) && !force) {
                 fprintf(stderr, "[%d/3] %s: resuming %s\n", i + 1, names[i], partial);
                 mo.resume = 1;
             }

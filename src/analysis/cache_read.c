@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "analysis/cache_h5.h"
 
@@ -221,6 +222,13 @@ static int fast_read(lmd_cache *c, uint64_t i, int flags, lmd_cache_text *t, lmd
     memcpy(t->s.logprob, d + e[LMD_IX_LOGPROBS], 8 * n);
     if (want_tp) memcpy(t->s.topk_prob, d + e[LMD_IX_TOPK_PROBS], 4 * nk);
     return 0;
+}
+
+/* Drops the pages of the mapping from this process's resident set (they
+ * stay in the page cache): a reader that goes through a file once, like
+ * the journal's assembly, then holds no more of it than one text. */
+void lmd_cache_release_pages(lmd_cache *c) {
+    if (c->map.data && c->map.len) madvise((void *)c->map.data, c->map.len, MADV_DONTNEED);
 }
 
 /* ------------------------------------------------------------ opening */

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "analysis/corpus.h"
+#include "analysis/cache_h5.h"
 
 #define SEG_NAME_LEN 18 /* 15 digits + ".h5" */
 #define ASSEMBLING "assembled.tmp"
@@ -359,6 +359,7 @@ static int copy_segments(lmd_journal *j, lmd_cache_writer *w, lmd_error *err) {
             rc = lmd_cache_read_text(c, i, LMD_CACHE_PHRASE, &t, err);
             if (rc == 0) rc = lmd_cache_append(w, t.phrase, t.phrase_len, &t.s, err);
             if (rc == 0) lmd_cache_text_free(&t);
+            if (i % 256 == 255) lmd_cache_release_pages(c);
         }
         lmd_cache_close(c);
         if (rc < 0) return -1;

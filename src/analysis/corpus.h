@@ -24,8 +24,9 @@ typedef void (*lmd_progress_fn)(void *ctx, uint64_t done, uint64_t total, uint64
 /* A file written under a temporary name beside its final path and renamed
  * into place by lmd_atomic_commit, so that readers never see half a file. */
 typedef struct lmd_atomic {
-    FILE *f;
+    FILE *f; /* writes go straight to fd; the first failure's errno is kept */
     char *path, *tmp;
+    int fd, write_errno;
 } lmd_atomic;
 int lmd_atomic_open(lmd_atomic *a, const char *path, lmd_error *err);
 /* Flushes, fsyncs and closes the temporary (the step where a full disk

@@ -60,7 +60,8 @@ hid_t lmd_h5_str_type(void); /* variable-length UTF-8 */
 void lmd_h5_group_name(char buf[LMD_H5_GROUP_NAME_LEN], uint64_t i);
 int lmd_h5_put_str_attr(hid_t obj, const char *name, const char *val);
 int lmd_h5_put_int_attr(hid_t obj, const char *name, int64_t v);
-/* *out = NULL and 0 when absent; -1 when present but not a string. */
+/* *out = NULL and 0 when absent; -1 when present but not a string; -2 when
+ * HDF5 cannot read the object's attributes (damage). */
 int lmd_h5_get_str_attr(hid_t obj, const char *name, char **out);
 int lmd_h5_get_int_attr(hid_t obj, const char *name, int64_t *v, int *present);
 /* The root attributes; n_texts from the groups. */

@@ -256,9 +256,9 @@ int lmd_cache_open(const char *path, lmd_cache **out, lmd_error *err) {
         goto done;
     }
     c->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (c->file < 0) {
+    if (c->file < 0) { /* an HDF5 signature, but HDF5 cannot open it */
         lmd_h5_note();
-        LMD_H5_FAIL(err, "%s: cannot open", path);
+        LMD_H5_FAIL(err, "%s: damaged (HDF5 cannot open it)", path);
         goto done;
     }
     if (lmd_h5_read_info(c->file, path, &c->info, err) < 0) goto done;

@@ -335,6 +335,19 @@ static void test_bad_files(void **st) {
     } else {
         assert_true(strstr(err.msg, "cut.h5") != NULL);
     }
+    /* damage inside the root group's object header (its checksum no longer
+     * matches): "damaged", not "not an lmdiff analysis cache" */
+    assert_int_equal(lmd_read_file(full, &data, &len, &err), 0);
+    free(p);
+    p = path_in("hit.h5");
+    memcpy(data + 120, "\x55\xaa\x13\x37\x00\xff\x42\x42", 8);
+    fp = fopen(p, "wb");
+    fwrite(data, 1, len, fp);
+    fclose(fp);
+    free(data);
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "hit.h5: damaged"));
+    assert_null(strstr(err.msg, "not an lmdiff"));
     /* missing file */
     char *none = path_in("none.h5");
     assert_int_equal(lmd_cache_open(none, &c, &err), -1);

@@ -192,6 +192,7 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
     size_t budget = o.batch_tokens > 0 ? (size_t)o.batch_tokens : DEFAULT_BATCH_TOKENS;
     uint64_t pos = done_n, total = info.n_texts;
     double every = checkpoint_interval(), last = now();
+    uint64_t max_tokens = o.max_text_tokens ? o.max_text_tokens : LMD_MAX_TEXT_TOKENS;
     if (o.progress) o.progress(o.progress_ctx, pos, total, 0);
     /* one batch at a time: scoring uses every core (OpenMP), and an HDF5
      * writer thread beside it only made the two fight */
@@ -216,6 +217,14 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
             }
             if (lmd_tokenize(tok, text, len, &b->ids[b->n], &b->n_ids[b->n], err) < 0) {
                 lmd_err_prefix(err, "%s: text %" PRIu64, dataset_path, pos);
+                goto fail;
+            }
+            if (b->n_ids[b->n] > max_tokens) {
+                lmd_fail(err,
+                         "%s: text %" PRIu64 " has %zu tokens, more than the %" PRIu64
+                         " a text may have (memory grows with a text's length, about 130 bytes "
+                         "a token): split it into several lines, or raise --max-text-tokens",
+                         dataset_path, pos, b->n_ids[b->n], max_tokens);
                 goto fail;
             }
             tokens += b->n_ids[b->n];
@@ -260,6 +269,7 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
             goto fail;
         }
     }
+    batch_clear(&bt); /* the last batch's memory, before the assembly's */
     size_t nv;
     const char **vocab = vocab_of(tok, &nv);
     if (!vocab) {

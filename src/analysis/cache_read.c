@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "analysis/cache_h5.h"
 
@@ -161,6 +162,26 @@ static int64_t le_i64(const uint8_t *p) {
     return v;
 }
 
+/* The mapped pages of a long text are dropped from the resident set behind
+ * the copy, a strip at a time (they stay in the page cache), so that
+ * reading a text costs its copy and not the file's bytes too. */
+#define STRIP_N 131072 /* tokens */
+
+static void drop_behind(const uint8_t *p, size_t bytes) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + pg - 1) / pg * pg, b = ((uintptr_t)p + bytes) / pg * pg;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+static void copy_dropping(void *dst, const uint8_t *src, size_t bytes) {
+    const size_t strip = 4 * (size_t)STRIP_N;
+    for (size_t at = 0; at < bytes; at += strip) {
+        size_t m = bytes - at < strip ? bytes - at : strip;
+        memcpy((char *)dst + at, src + at, m);
+        if (m == strip) drop_behind(src + at, m);
+    }
+}
+
 /* Text i through the index: copies from the mapped file. */
 static int fast_read(lmd_cache *c, uint64_t i, int flags, lmd_cache_text *t, lmd_error *err) {
     const uint64_t *e = c->ix + i * LMD_IX_FIELDS;
@@ -207,6 +228,10 @@ static int fast_read(lmd_cache *c, uint64_t i, int flags, lmd_cache_text *t, lmd
         }
         t->s.ids[j] = (int32_t)id;
         t->s.rank[j] = (int32_t)r + 1;
+        if ((j + 1) % STRIP_N == 0) {
+            drop_behind(ids + 8 * (j + 1 - STRIP_N), 8 * (size_t)STRIP_N);
+            drop_behind(ranks + 4 * (j + 1 - STRIP_N), 4 * (size_t)STRIP_N);
+        }
     }
     for (size_t j = 0; j < nk; j++) {
         int64_t id = le_i64(tids + 8 * j);
@@ -216,11 +241,12 @@ static int fast_read(lmd_cache *c, uint64_t i, int flags, lmd_cache_text *t, lmd
                             i, id);
         }
         t->s.topk_ids[j] = (int32_t)id;
+        if ((j + 1) % STRIP_N == 0) drop_behind(tids + 8 * (j + 1 - STRIP_N), 8 * (size_t)STRIP_N);
     }
-    memcpy(t->s.prob, d + e[LMD_IX_PROBS], 4 * n);
-    memcpy(t->s.entropy, d + e[LMD_IX_ENTROPY], 4 * n);
-    memcpy(t->s.logprob, d + e[LMD_IX_LOGPROBS], 8 * n);
-    if (want_tp) memcpy(t->s.topk_prob, d + e[LMD_IX_TOPK_PROBS], 4 * nk);
+    copy_dropping(t->s.prob, d + e[LMD_IX_PROBS], 4 * n);
+    copy_dropping(t->s.entropy, d + e[LMD_IX_ENTROPY], 4 * n);
+    copy_dropping(t->s.logprob, d + e[LMD_IX_LOGPROBS], 8 * n);
+    if (want_tp) copy_dropping(t->s.topk_prob, d + e[LMD_IX_TOPK_PROBS], 4 * nk);
     return 0;
 }
 

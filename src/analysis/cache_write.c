@@ -12,15 +12,15 @@
 
 #include "analysis/cache_h5.h"
 
+#define RANK_STRIP 65536
+
 struct lmd_cache_writer {
     hid_t file, dcpl, gcpl, str_t;
     char *path;
     uint64_t n_done;
     int k;
-    int64_t *i64; /* conversion buffers */
-    uint32_t *u32;
-    size_t cap;
-    uint64_t *ix; /* index entries of the current chunk */
+    uint32_t *u32; /* [RANK_STRIP], for the ranks */
+    uint64_t *ix;  /* index entries of the current chunk */
     lmd_buf phrases;
 };
 
@@ -31,7 +31,8 @@ static int writer_init(lmd_cache_writer *w, const char *path) {
     w->gcpl = H5Pcreate(H5P_GROUP_CREATE);
     w->str_t = lmd_h5_str_type();
     w->ix = malloc(LMD_IX_CHUNK * LMD_IX_FIELDS * sizeof *w->ix);
-    if (!w->path || !w->ix || w->dcpl < 0 || w->gcpl < 0 || w->str_t < 0) return -1;
+    w->u32 = malloc(RANK_STRIP * sizeof *w->u32);
+    if (!w->path || !w->ix || !w->u32 || w->dcpl < 0 || w->gcpl < 0 || w->str_t < 0) return -1;
     H5Pset_layout(w->dcpl, H5D_CONTIGUOUS);
     H5Pset_obj_track_times(w->dcpl, 0); /* the same inputs give the same bytes */
     H5Pset_obj_track_times(w->gcpl, 0);
@@ -43,7 +44,6 @@ static void writer_free(lmd_cache_writer *w) {
     if (w->gcpl > 0) H5Pclose(w->gcpl);
     if (w->str_t > 0) H5Tclose(w->str_t);
     free(w->path);
-    free(w->i64);
     free(w->u32);
     free(w->ix);
     lmd_buf_free(&w->phrases);
@@ -203,16 +203,29 @@ static int write_ds(lmd_cache_writer *w, hid_t g, int field, hid_t ftype, hid_t 
     return rc ? -1 : 0;
 }
 
-static int grow(lmd_cache_writer *w, size_t n) {
-    if (n <= w->cap) return 0;
-    int64_t *a = realloc(w->i64, n * sizeof *a);
-    if (!a) return -1;
-    w->i64 = a;
-    uint32_t *b = realloc(w->u32, n * sizeof *b);
-    if (!b) return -1;
-    w->u32 = b;
-    w->cap = n;
-    return 0;
+/* ranks, stored 0-based: converted through a fixed buffer, a strip at a
+ * time, so that a long text needs no second copy of its numbers */
+static int write_ranks(lmd_cache_writer *w, hid_t g, const lmd_scores *s, uint64_t *e) {
+    hsize_t n = s->n;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(g, lmd_h5_fields[1], H5T_STD_U32LE, sp, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
+    int rc = d < 0;
+    for (hsize_t at = 0; !rc && at < n; at += RANK_STRIP) {
+        hsize_t m = n - at < RANK_STRIP ? n - at : RANK_STRIP;
+        for (hsize_t i = 0; i < m; i++)
+            w->u32[i] = (uint32_t)(s->rank[at + i] - 1);
+        hid_t ms = H5Screate_simple(1, &m, NULL);
+        rc = H5Sselect_hyperslab(sp, H5S_SELECT_SET, &at, NULL, &m, NULL) < 0 ||
+             H5Dwrite(d, H5T_NATIVE_UINT32, ms, sp, H5P_DEFAULT, w->u32) < 0;
+        H5Sclose(ms);
+    }
+    if (rc)
+        lmd_h5_note();
+    else
+        e[LMD_IX_RANKS] = n ? ds_offset(d) : 0;
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    return rc ? -1 : 0;
 }
 
 int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const lmd_scores *s,
@@ -221,7 +234,6 @@ int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const 
         return lmd_fail(err, "%s: text %" PRIu64 " has top-%d lists, the cache top-%d", w->path,
                         w->n_done, s->k, w->k);
     size_t n = s->n, nk = n * (size_t)s->k;
-    if (grow(w, nk > n ? nk : n) < 0) return lmd_fail(err, "out of memory");
     uint64_t *e = w->ix + (w->n_done % LMD_IX_CHUNK) * LMD_IX_FIELDS;
     memset(e, 0, LMD_IX_FIELDS * sizeof *e);
     e[LMD_IX_N] = n;
@@ -239,18 +251,12 @@ int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const 
         goto fail;
     }
     if (lmd_h5_put_str_attr(g, "phrase", phrase) < 0) goto fail;
+    /* 32-bit ids become int64 on disk through HDF5's own (bounded) conversion */
     hsize_t d1[1] = {n}, d2[2] = {n, (hsize_t)s->k};
-    for (size_t i = 0; i < n; i++)
-        w->i64[i] = s->ids[i];
-    if (write_ds(w, g, 0, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, n * 8, w->i64, e) < 0) goto fail;
-    for (size_t i = 0; i < n; i++)
-        w->u32[i] = (uint32_t)(s->rank[i] - 1); /* 0-based here */
-    if (write_ds(w, g, 1, H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, d1, n * 4, w->u32, e) < 0 ||
-        write_ds(w, g, 2, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->prob, e) < 0)
-        goto fail;
-    for (size_t i = 0; i < nk; i++)
-        w->i64[i] = s->topk_ids[i];
-    if (write_ds(w, g, 3, H5T_STD_I64LE, H5T_NATIVE_INT64, 2, d2, nk * 8, w->i64, e) < 0 ||
+    if (write_ds(w, g, 0, H5T_STD_I64LE, H5T_NATIVE_INT32, 1, d1, n * 8, s->ids, e) < 0 ||
+        write_ranks(w, g, s, e) < 0 ||
+        write_ds(w, g, 2, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->prob, e) < 0 ||
+        write_ds(w, g, 3, H5T_STD_I64LE, H5T_NATIVE_INT32, 2, d2, nk * 8, s->topk_ids, e) < 0 ||
         write_ds(w, g, 4, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, nk * 4, s->topk_prob, e) < 0 ||
         write_ds(w, g, 5, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->entropy, e) < 0 ||
         write_ds(w, g, 6, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d1, n * 8, s->logprob, e) < 0)

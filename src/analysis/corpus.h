@@ -236,6 +236,9 @@ int lmd_cache_matches(const char *path, const lmd_cache_info *want, char *why, s
 
 /* ============================================================= analyze */
 
+/* Tokens a text may have in `analyze` (docs/corpus.md): memory grows with
+ * the longest text, about 130 bytes per token. */
+#define LMD_MAX_TEXT_TOKENS 1000000
 typedef struct lmd_analyze_opts {
     int top_k;              /* 0 = 10 */
     uint64_t first_n;       /* 0 = every text */
@@ -248,6 +251,8 @@ typedef struct lmd_analyze_opts {
     lmd_progress_fn progress;
     void *progress_ctx;
     volatile sig_atomic_t *cancel; /* when it becomes non-zero: stop, keep OUT.partial */
+    /* a text of more tokens is an error; 0 = LMD_MAX_TEXT_TOKENS */
+    uint64_t max_text_tokens;
 } lmd_analyze_opts;
 
 typedef struct lmd_analyze_stats {

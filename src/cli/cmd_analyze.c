@@ -16,7 +16,8 @@
 static const char *help =
     "usage: lmdiff analyze MODEL_DIR DATASET [-o CACHE.h5|DIR] [--top-k K] [--first-n N]\n"
     "                      [--name NAME] [--force] [--resume] [--no-verify]\n"
-    "                      [--threads N] [--batch-tokens N]\n\n"
+    "                      [--threads N] [--batch-tokens N]\n"
+    "                      [--max-text-tokens N]\n\n"
     "Scores every text of DATASET with the model and writes an analysis cache: per\n"
     "token the id, rank (stored 0-based, as the original did), probability,\n"
     "log-probability, entropy and the top-K predictions (docs/corpus.md).\n\n"
@@ -29,7 +30,9 @@ static const char *help =
     "  --resume          continue the interrupted run whose CACHE.h5.partial is there\n"
     "  --no-verify       accept a dataset whose header checksum does not match\n"
     "  --threads N       threads (default: all cores)\n"
-    "  --batch-tokens N  tokens scored per batch (default 8192)\n\n"
+    "  --batch-tokens N  tokens scored per batch (default 8192)\n"
+    "  --max-text-tokens N  a longer text is an error (default 1000000; memory grows\n"
+    "                    with the longest text, about 130 bytes a token)\n\n"
     "Scored texts go to the folder CACHE.h5.partial, made durable every 10 s; the\n"
     "cache is assembled from it when complete.  Ctrl-C, kill -9 or a power cut keep\n"
     "what was made durable; --resume continues it.\n";
@@ -42,15 +45,22 @@ static int is_dir(const char *p) {
 int cmd_analyze(int argc, char **argv) {
     const char *out = NULL, *topk = NULL, *firstn = NULL, *name = NULL, *force = NULL,
                *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL;
+    const char *maxtok = NULL;
     const char *pos[2] = {0};
-    cli_opt opts[] = {{"--output", 1, &out},         {"--top-k", 1, &topk},
-                      {"--first-n", 1, &firstn},     {"--name", 1, &name},
-                      {"--force", 0, &force},        {"--resume", 0, &resume},
-                      {"--no-verify", 0, &nover},    {"--threads", 1, &threads},
-                      {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp}};
+    cli_opt opts[] = {{"--output", 1, &out},
+                      {"--top-k", 1, &topk},
+                      {"--first-n", 1, &firstn},
+                      {"--name", 1, &name},
+                      {"--force", 0, &force},
+                      {"--resume", 0, &resume},
+                      {"--no-verify", 0, &nover},
+                      {"--threads", 1, &threads},
+                      {"--batch-tokens", 1, &batch},
+                      {"--help", 0, &hlp},
+                      {"--max-text-tokens", 1, &maxtok}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("analyze", argc, a, opts, 10, pos, 2);
+    int np = cli_parse("analyze", argc, a, opts, 11, pos, 2);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -68,6 +78,8 @@ int cmd_analyze(int argc, char **argv) {
     o.force = force != NULL;
     o.resume = resume != NULL;
     o.no_verify = nover != NULL;
+    if (maxtok && cli_int("analyze", "--max-text-tokens", maxtok, 1, LONG_MAX, &v) < 0) return 2;
+    o.max_text_tokens = maxtok ? (uint64_t)v : 0;
     if (name && !*name) return cli_usage_error("analyze", "--name must not be empty");
 
     lmd_error err;

@@ -19,7 +19,8 @@
 static const char *help =
     "usage: lmdiff preprocess M1_DIR M2_DIR DATASET --output-dir DIR [--top-k K]\n"
     "                         [--max-clamp-rank C] [--first-n N] [--name1 NAME]\n"
-    "                         [--name2 NAME] [--force] [--no-verify] [--threads N]\n\n"
+    "                         [--name2 NAME] [--force] [--no-verify] [--threads N]\n"
+    "                         [--max-text-tokens N]\n\n"
     "Builds, in DIR:\n"
     "  <dataset>_._<m1>.h5, <dataset>_._<m2>.h5   the analysis caches ('lmdiff analyze')\n"
     "  <m1>_<m2>_<name>.csv/.lmdt and the reverse  the comparisons ('lmdiff compare')\n"
@@ -33,7 +34,9 @@ static const char *help =
     "  --name1/--name2     the models' names (default: their folders' names)\n"
     "  --force             rebuild the caches even when they match\n"
     "  --no-verify         accept a dataset whose header checksum does not match\n"
-    "  --threads N         threads (default: all cores)\n";
+    "  --threads N         threads (default: all cores)\n"
+    "  --max-text-tokens N a longer text is an error (default 1000000; memory grows\n"
+    "                      with the longest text, about 130 bytes a token)\n";
 
 /* The folder's basename without trailing slashes (the model's default name). */
 static char *base_name(const char *dir) {
@@ -72,15 +75,17 @@ int cmd_preprocess(int argc, char **argv) {
     const char *out = NULL, *out2 = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
                *name1 = NULL, *name2 = NULL, *force = NULL, *nover = NULL, *threads = NULL,
                *hlp = NULL;
+    const char *maxtok = NULL;
     const char *pos[3] = {0};
-    cli_opt opts[] = {
-        {"--output-dir", 1, &out},       {"--output", 1, &out2},    {"--top-k", 1, &topk},
-        {"--max-clamp-rank", 1, &clamp}, {"--first-n", 1, &firstn}, {"--name1", 1, &name1},
-        {"--name2", 1, &name2},          {"--force", 0, &force},    {"--no-verify", 0, &nover},
-        {"--threads", 1, &threads},      {"--help", 0, &hlp}};
+    cli_opt opts[] = {{"--output-dir", 1, &out},  {"--output", 1, &out2},
+                      {"--top-k", 1, &topk},      {"--max-clamp-rank", 1, &clamp},
+                      {"--first-n", 1, &firstn},  {"--name1", 1, &name1},
+                      {"--name2", 1, &name2},     {"--force", 0, &force},
+                      {"--no-verify", 0, &nover}, {"--threads", 1, &threads},
+                      {"--help", 0, &hlp},        {"--max-text-tokens", 1, &maxtok}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("preprocess", argc, a, opts, 11, pos, 3);
+    int np = cli_parse("preprocess", argc, a, opts, 12, pos, 3);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -99,6 +104,8 @@ int cmd_preprocess(int argc, char **argv) {
     if (clamp && cli_int("preprocess", "--max-clamp-rank", clamp, 1, 1 << 30, &v) < 0) return 2;
     if (clamp) max_clamp = (int)v;
     o.no_verify = nover != NULL;
+    if (maxtok && cli_int("preprocess", "--max-text-tokens", maxtok, 1, LONG_MAX, &v) < 0) return 2;
+    o.max_text_tokens = maxtok ? (uint64_t)v : 0;
     const char *dirs[2] = {pos[0], pos[1]}, *dataset = pos[2];
 
     lmd_error err;

@@ -1,6 +1,6 @@
 /* fuzz_config.c - libFuzzer target: the input is the text of a config.json
  * placed beside the weights and tokenizer of a test model (tiny-llama,
- * tiny-neox or tiny-a, chosen by the input's first byte; folder
+ * tiny-neox, tiny-a or tiny-bert, chosen by the input's first byte; folder
  * $LMD_FUZZ_MODELS, default tests/models).  Loading must succeed or fail
  * with a message; whatever loads must score a short text, and every
  * log-probability must be finite and <= 0. */
@@ -13,7 +13,8 @@
 
 #include "lmdiff.h"
 
-static char fuzz_dirs[3][256];
+#define N_MODELS 4
+static char fuzz_dirs[N_MODELS][256];
 
 static const char *fuzz_files[] = {
     "model.safetensors",     "tokenizer.json",          "vocab.json", "merges.txt",
@@ -21,10 +22,10 @@ static const char *fuzz_files[] = {
 #define N_LINKED 6 /* all but config.json */
 
 static void cleanup(void) {
-    for (int d = 0; d < 3; d++) {
+    for (int d = 0; d < N_MODELS; d++) {
         for (size_t i = 0; i < sizeof fuzz_files / sizeof *fuzz_files; i++) {
             char p[1024];
-            snprintf(p, sizeof p, "%s/%s", fuzz_dirs[d], fuzz_files[i]);
+            snprintf(p, sizeof p, "%.255s/%.64s", fuzz_dirs[d], fuzz_files[i]);
             unlink(p);
         }
         rmdir(fuzz_dirs[d]);
@@ -33,9 +34,9 @@ static void cleanup(void) {
 
 static void link_files(const char *src, const char *dst) {
     for (size_t i = 0; i < N_LINKED; i++) {
-        char a[1024], b[1024];
-        snprintf(a, sizeof a, "%s/%s", src, fuzz_files[i]);
-        snprintf(b, sizeof b, "%s/%s", dst, fuzz_files[i]);
+        char a[1200], b[1200];
+        snprintf(a, sizeof a, "%.1024s/%.64s", src, fuzz_files[i]);
+        snprintf(b, sizeof b, "%.1024s/%.64s", dst, fuzz_files[i]);
         if (access(a, R_OK) == 0 && symlink(a, b) != 0) abort();
     }
 }
@@ -45,11 +46,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argv;
     const char *models = getenv("LMD_FUZZ_MODELS");
     if (!models) models = LMD_SOURCE_DIR "/tests/models";
-    static const char *names[] = {"tiny-llama", "tiny-neox", "tiny-a"};
-    for (int i = 0; i < 3; i++) {
+    static const char *names[N_MODELS] = {"tiny-llama", "tiny-neox", "tiny-a", "tiny-bert"};
+    for (int i = 0; i < N_MODELS; i++) {
         snprintf(fuzz_dirs[i], sizeof fuzz_dirs[i], "/tmp/lmd-fuzz-config-%d-%d", (int)getpid(), i);
         char src[1024];
-        snprintf(src, sizeof src, "%s/%s", models, names[i]);
+        snprintf(src, sizeof src, "%.900s/%.64s", models, names[i]);
         if (mkdir(fuzz_dirs[i], 0700) != 0) abort();
         link_files(src, fuzz_dirs[i]);
     }
@@ -59,7 +60,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    const char *dir = fuzz_dirs[data[0] % 3];
+    const char *dir = fuzz_dirs[data[0] % N_MODELS];
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "wb");

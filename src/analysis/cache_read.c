@@ -523,6 +523,126 @@ int lmd_cache_read_text(lmd_cache *c, uint64_t index, int flags, lmd_cache_text 
     return rc;
 }
 
+/* Memory for HDF5's variable-length strings: chunks freed together. */
+typedef struct arena_chunk {
+    struct arena_chunk *prev;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+} arena_chunk;
+typedef struct arena {
+    arena_chunk *top;
+    int failed;
+} arena;
+
+static void *arena_alloc(size_t size, void *info) {
+    arena *a = info;
+    size = (size + 15) / 16 * 16;
+    if (!a->top || a->top->cap - a->top->used < size) {
+        size_t cap = size > 65536 ? size : 65536;
+        arena_chunk *c = malloc(sizeof *c + cap);
+        if (!c) {
+            a->failed = 1;
+            return NULL;
+        }
+        c->prev = a->top;
+        c->used = 0;
+        c->cap = cap;
+        a->top = c;
+    }
+    void *p = a->top->data + a->top->used;
+    a->top->used += size;
+    return p;
+}
+
+static void arena_free(void *p, void *info) { /* all at once, in arena_release */
+    (void)p, (void)info;
+}
+
+static void arena_release(arena *a) {
+    while (a->top) {
+        arena_chunk *c = a->top;
+        a->top = c->prev;
+        free(c);
+    }
+}
+
+/* ----------------------------------------------- vlen strings, checked */
+
+/* HDF5 1.10.8 copies a global-heap object into a buffer sized by the
+ * string's length without checking the object's own size (a damaged heap
+ * crashed lmdiff; fuzz_cache_read found it).  So before HDF5 reads the
+ * vocabulary, its raw references (length, collection address, object
+ * index) are checked against the collections in the file (format spec,
+ * "Global Heap"): every collection whole and inside the file, every
+ * object inside its collection, and each referenced object exactly as long
+ * as the string.  Little-endian fields, as every HDF5 file has. */
+typedef struct gheap {
+    const uint8_t *f;
+    size_t len, sa, ss; /* file; sizes of addresses and lengths */
+    uint64_t base, at;  /* the collection parsed last (0: none) */
+    uint64_t *size;     /* its objects' sizes by index, UINT64_MAX = none */
+} gheap;
+
+static uint64_t le_n(const uint8_t *p, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Parses the collection at file address a into h->size; 0 when damaged. */
+static int gheap_parse(gheap *h, uint64_t a) {
+    uint64_t at = h->base + a;
+    size_t hdr = 8 + h->ss, ohdr = 8 + h->ss;
+    if (at < a || at > h->len || h->len - at < hdr || memcmp(h->f + at, "GCOL", 4) ||
+        h->f[at + 4] != 1)
+        return 0;
+    uint64_t total = le_n(h->f + at + 8, h->ss);
+    if (total < hdr || total > h->len - at) return 0;
+    for (size_t i = 0; i < 65536; i++)
+        h->size[i] = UINT64_MAX;
+    for (uint64_t p = hdr; total - p >= ohdr;) {
+        const uint8_t *o = h->f + at + p;
+        uint64_t idx = le_n(o, 2), sz = le_n(o + 8, h->ss);
+        if (idx == 0) break; /* the free space, to the end */
+        uint64_t padded = (sz + 7) / 8 * 8;
+        if (sz > total || padded > total - p - ohdr) return 0;
+        h->size[idx] = sz;
+        p += ohdr + padded;
+    }
+    h->at = a;
+    return 1;
+}
+
+/* 1 when every reference of the contiguous vlen dataset d is sound. */
+static int vlen_refs_ok(lmd_cache *c, hid_t d, size_t n) {
+    hid_t fcpl = H5Fget_create_plist(c->file);
+    size_t sa = 0, ss = 0;
+    hsize_t ub = 0;
+    int ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0 && H5Pget_userblock(fcpl, &ub) >= 0 &&
+             sa >= 2 && sa <= 8 && ss >= 2 && ss <= 8;
+    if (fcpl >= 0) H5Pclose(fcpl);
+    haddr_t raw = H5Dget_offset(d);
+    lmd_map m = {0};
+    lmd_error ignored;
+    gheap h = {0};
+    ok = ok && raw != HADDR_UNDEF && lmd_map_file(c->path, &m, &ignored) == 0;
+    h.f = m.data, h.len = m.len, h.sa = sa, h.ss = ss, h.base = ub;
+    h.size = ok ? malloc(65536 * sizeof *h.size) : NULL;
+    size_t es = 4 + sa + 4;
+    ok = h.size && ub + raw <= m.len && n <= (m.len - ub - raw) / es;
+    for (size_t i = 0; ok && i < n; i++) {
+        const uint8_t *r = m.data + ub + raw + i * es;
+        uint64_t len = le_n(r, 4), a = le_n(r + 4, sa), idx = le_n(r + 4 + sa, 4);
+        if (len == 0) continue;
+        if (a != h.at && !gheap_parse(&h, a)) ok = 0;
+        ok = ok && idx < 65536 && h.size[idx] == len;
+    }
+    free(h.size);
+    lmd_unmap(&m);
+    return ok;
+}
+
 static void load_vocab(lmd_cache *c) {
     c->vocab_failed = 1;
     hid_t d = H5Dopen2(c->file, "vocabulary", H5P_DEFAULT);
@@ -533,17 +653,24 @@ static void load_vocab(lmd_cache *c) {
         lmd_buf blob = {0};
         size_t *off = malloc(n * sizeof *off);
         int ok = off != NULL;
-        if (ok && H5Tis_variable_str(ft) > 0) {
-            hid_t mt = lmd_h5_str_type();
+        int vlen = H5Tis_variable_str(ft) > 0;
+        if (vlen && !vlen_refs_ok(c, d, n)) ok = 0; /* damaged: no vocabulary */
+        if (ok && vlen) {
+            /* HDF5 1.10 loses the strings it converted when a read fails
+             * half-way (a damaged heap): they come from an arena, freed whole */
+            hid_t mt = lmd_h5_str_type(), dx = H5Pcreate(H5P_DATASET_XFER);
+            arena ar = {NULL};
+            H5Pset_vlen_mem_manager(dx, arena_alloc, &ar, arena_free, &ar);
             char **v = calloc(n, sizeof *v);
-            ok = v && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+            ok = v && H5Dread(d, mt, H5S_ALL, H5S_ALL, dx, v) >= 0 && !ar.failed;
             for (size_t i = 0; ok && i < n; i++) {
                 off[i] = blob.len;
                 const char *s = v[i] ? v[i] : "";
                 ok = lmd_buf_put(&blob, s, strlen(s) + 1) == 0;
             }
-            if (v && ok) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
+            arena_release(&ar);
             free(v);
+            H5Pclose(dx);
             H5Tclose(mt);
         } else if (ok) {
             size_t sz = H5Tget_size(ft);

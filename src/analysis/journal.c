@@ -236,7 +236,9 @@ static int make_dir(const char *dir, int mode, lmd_error *err) {
                             dir);
         if (unlink(dir) != 0) return lmd_fail(err, "%s: cannot remove: %s", dir, strerror(errno));
     }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    if (mkdir(dir, 0755) == 0)
+        lmd_sync_parent(dir); /* the folder itself survives a power cut */
+    else if (errno != EEXIST)
         return lmd_fail(err, "%s: cannot create: %s", dir, strerror(errno));
     return 0;
 }

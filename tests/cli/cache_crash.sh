@@ -52,8 +52,12 @@ EOF
 }
 
 # ---- the references: uninterrupted runs
+t0=$(date +%s%N)
 expect_ok "$LMDIFF" analyze "$A" ds.txt -o ref.h5 "${BT[@]}"
+T=$(( ($(date +%s%N) - t0) / 1000000 )) # ms, the whole run
+t0=$(date +%s%N)
 expect_ok "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir ref_pp
+TP=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ -f ref.h5 ] && [ -d ref_pp ] || { finish; exit 1; }
 
 # what a kill left: the moment it hit
@@ -70,7 +74,11 @@ moment() { # $1 = the cache path
 
 # ---- analyze: killed at 12+ moments, resumed each time
 declare -A seen
-delays=(0 0.05 0.12 0.15 0.2 0.25 0.3 0.35 0.4 0.3 0.35 0.4 0.45 0.5 0.5 0.6 0.7 0.8)
+# kill 1 at once, then after 5-11 % of an uninterrupted run's time each: 14 kills spread over
+# the run on a fast or a slow machine (a run that is not finished then is resumed to the end)
+delays=(0)
+secs() { awk -v t="$1" -v p="$2" 'BEGIN { printf "%.3f", t * p / 100000 }'; } # p % of $1 ms, in s
+for i in $(seq 1 13); do delays+=("$(secs "$T" $((5 + 2 * (i % 4))))"); done
 kills=0
 for d in "${delays[@]}"; do
   [ -e out.h5 ] && break
@@ -97,7 +105,8 @@ why=$(same_cache out.h5 ref.h5) && ok || bad "the resumed cache differs from the
 # ---- preprocess resumes by default: killed while analyzing model 1, then 2
 unset seen; declare -A seen
 kills=0
-for d in 0 0.3 0.5 0.7 0.4 0.8 0.6 0.9 0.7 1.0; do
+for p in 0 10 20 30 15 25 35 45 55 65; do
+  d=$(secs "$TP" "$p")
   [ -f pp/metadata.json ] && break
   "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir pp > /dev/null 2>> pp.err &
   pid=$!

@@ -225,6 +225,8 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
                          " a text may have (memory grows with a text's length, about 130 bytes "
                          "a token): split it into several lines, or raise --max-text-tokens",
                          dataset_path, pos, b->n_ids[b->n], max_tokens);
+                free(b->ids[b->n]);
+                b->ids[b->n] = NULL;
                 goto fail;
             }
             tokens += b->n_ids[b->n];

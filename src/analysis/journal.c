@@ -103,7 +103,7 @@ static int scan(lmd_journal *j, lmd_error *err) {
         }
     }
     closedir(d);
-    qsort(j->seg_first, j->n_segs, sizeof *j->seg_first, cmp_u64);
+    if (j->n_segs) qsort(j->seg_first, j->n_segs, sizeof *j->seg_first, cmp_u64);
     return rc;
 }
 

@@ -12,15 +12,15 @@
 
 #include "analysis/cache_h5.h"
 
-#define RANK_STRIP 65536
+#define STRIP_ELEMS 65536 /* values converted per HDF5 write */
 
 struct lmd_cache_writer {
     hid_t file, dcpl, gcpl, str_t;
     char *path;
     uint64_t n_done;
     int k;
-    uint32_t *u32; /* [RANK_STRIP], for the ranks */
-    uint64_t *ix;  /* index entries of the current chunk */
+    void *strip;  /* [max(STRIP_ELEMS, k)] int64, for ids and ranks */
+    uint64_t *ix; /* index entries of the current chunk */
     lmd_buf phrases;
 };
 
@@ -31,8 +31,7 @@ static int writer_init(lmd_cache_writer *w, const char *path) {
     w->gcpl = H5Pcreate(H5P_GROUP_CREATE);
     w->str_t = lmd_h5_str_type();
     w->ix = malloc(LMD_IX_CHUNK * LMD_IX_FIELDS * sizeof *w->ix);
-    w->u32 = malloc(RANK_STRIP * sizeof *w->u32);
-    if (!w->path || !w->ix || !w->u32 || w->dcpl < 0 || w->gcpl < 0 || w->str_t < 0) return -1;
+    if (!w->path || !w->ix || w->dcpl < 0 || w->gcpl < 0 || w->str_t < 0) return -1;
     H5Pset_layout(w->dcpl, H5D_CONTIGUOUS);
     H5Pset_obj_track_times(w->dcpl, 0); /* the same inputs give the same bytes */
     H5Pset_obj_track_times(w->gcpl, 0);
@@ -44,7 +43,7 @@ static void writer_free(lmd_cache_writer *w) {
     if (w->gcpl > 0) H5Pclose(w->gcpl);
     if (w->str_t > 0) H5Tclose(w->str_t);
     free(w->path);
-    free(w->u32);
+    free(w->strip);
     free(w->ix);
     lmd_buf_free(&w->phrases);
     free(w);
@@ -100,6 +99,11 @@ int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *c
         goto done;
     }
     w->k = info->top_k;
+    w->strip = malloc((w->k > STRIP_ELEMS ? (size_t)w->k : STRIP_ELEMS) * sizeof(int64_t));
+    if (!w->strip) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
     hid_t fapl = writer_access(), fcpl = H5Pcreate(H5P_FILE_CREATE);
     /* freed file space is not tracked for reuse: the tracking grew memory
      * with every text, and the file is written once, front to back */
@@ -203,26 +207,37 @@ static int write_ds(lmd_cache_writer *w, hid_t g, int field, hid_t ftype, hid_t 
     return rc ? -1 : 0;
 }
 
-/* ranks, stored 0-based: converted through a fixed buffer, a strip at a
- * time, so that a long text needs no second copy of its numbers */
-static int write_ranks(lmd_cache_writer *w, hid_t g, const lmd_scores *s, uint64_t *e) {
-    hsize_t n = s->n;
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t d = H5Dcreate2(g, lmd_h5_fields[1], H5T_STD_U32LE, sp, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
+/* token ids (int64 on disk) and ranks (uint32, 0-based): 32-bit values
+ * plus add, converted through the writer's fixed buffer a strip of rows at
+ * a time, so that a long text needs no second copy of its numbers (and
+ * HDF5's own conversion, which keeps memory it never frees, is not used) */
+static int write_converted(lmd_cache_writer *w, hid_t g, int field, const int32_t *src, int32_t add,
+                           int rank, const hsize_t *dims, uint64_t *e) {
+    int wide = field != 1; /* ids: int64; ranks: uint32 */
+    hsize_t cols = rank == 2 ? dims[1] : 1, per = STRIP_ELEMS / (cols ? cols : 1);
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(g, lmd_h5_fields[field], wide ? H5T_STD_I64LE : H5T_STD_U32LE, sp,
+                         H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
     int rc = d < 0;
-    for (hsize_t at = 0; !rc && at < n; at += RANK_STRIP) {
-        hsize_t m = n - at < RANK_STRIP ? n - at : RANK_STRIP;
-        for (hsize_t i = 0; i < m; i++)
-            w->u32[i] = (uint32_t)(s->rank[at + i] - 1);
-        hid_t ms = H5Screate_simple(1, &m, NULL);
-        rc = H5Sselect_hyperslab(sp, H5S_SELECT_SET, &at, NULL, &m, NULL) < 0 ||
-             H5Dwrite(d, H5T_NATIVE_UINT32, ms, sp, H5P_DEFAULT, w->u32) < 0;
+    for (hsize_t at = 0; !rc && cols && at < dims[0]; at += per) {
+        hsize_t start[2] = {at, 0}, count[2] = {dims[0] - at < per ? dims[0] - at : per, cols};
+        size_t m = (size_t)(count[0] * cols);
+        const int32_t *x = src + at * cols;
+        for (size_t i = 0; i < m; i++)
+            if (wide)
+                ((int64_t *)w->strip)[i] = (int64_t)x[i] + add;
+            else
+                ((uint32_t *)w->strip)[i] = (uint32_t)(x[i] + add);
+        hid_t ms = H5Screate_simple(rank, count, NULL);
+        rc = H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+             H5Dwrite(d, wide ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT32, ms, sp, H5P_DEFAULT,
+                      w->strip) < 0;
         H5Sclose(ms);
     }
     if (rc)
         lmd_h5_note();
     else
-        e[LMD_IX_RANKS] = n ? ds_offset(d) : 0;
+        e[LMD_IX_IDS + field] = dims[0] && cols ? ds_offset(d) : 0;
     if (d >= 0) H5Dclose(d);
     H5Sclose(sp);
     return rc ? -1 : 0;
@@ -251,12 +266,11 @@ int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const 
         goto fail;
     }
     if (lmd_h5_put_str_attr(g, "phrase", phrase) < 0) goto fail;
-    /* 32-bit ids become int64 on disk through HDF5's own (bounded) conversion */
     hsize_t d1[1] = {n}, d2[2] = {n, (hsize_t)s->k};
-    if (write_ds(w, g, 0, H5T_STD_I64LE, H5T_NATIVE_INT32, 1, d1, n * 8, s->ids, e) < 0 ||
-        write_ranks(w, g, s, e) < 0 ||
+    if (write_converted(w, g, 0, s->ids, 0, 1, d1, e) < 0 ||
+        write_converted(w, g, 1, s->rank, -1, 1, d1, e) < 0 ||
         write_ds(w, g, 2, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->prob, e) < 0 ||
-        write_ds(w, g, 3, H5T_STD_I64LE, H5T_NATIVE_INT32, 2, d2, nk * 8, s->topk_ids, e) < 0 ||
+        write_converted(w, g, 3, s->topk_ids, 0, 2, d2, e) < 0 ||
         write_ds(w, g, 4, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, nk * 4, s->topk_prob, e) < 0 ||
         write_ds(w, g, 5, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->entropy, e) < 0 ||
         write_ds(w, g, 6, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d1, n * 8, s->logprob, e) < 0)

@@ -5,6 +5,7 @@
  * tool's layout (tools/make_original_cache.py). */
 #include <float.h>
 #include <hdf5.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "corpus_testlib.h"
@@ -345,9 +346,22 @@ static void test_bad_files(void **st) {
     fwrite(data, 1, len, fp);
     fclose(fp);
     free(data);
-    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
-    assert_non_null(strstr(err.msg, "hit.h5: damaged"));
-    assert_null(strstr(err.msg, "not an lmdiff"));
+    /* in a child that ends with _exit: HDF5 1.10.8 leaks a block of its
+     * metadata cache when it reads a damaged object header, which LeakSanitizer
+     * would report at this program's exit */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int r = lmd_cache_open(p, &c, &err);
+        int good =
+            r == -1 && strstr(err.msg, "hit.h5: damaged") && !strstr(err.msg, "not an lmdiff");
+        if (!good) fprintf(stderr, "damaged cache: rc %d, %s\n", r, err.msg);
+        _exit(good ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     /* missing file */
     char *none = path_in("none.h5");
     assert_int_equal(lmd_cache_open(none, &c, &err), -1);

@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 STAMP      := $(BUILD)/.deps-ok
 
-.PHONY: all deps test test-release test-asan test-web run bench fuzz clean format install
+.PHONY: all deps test test-release test-asan test-web run bench fuzz fuzz-run clean format install
 
 all: $(BUILD)/lmdiff
 
@@ -51,9 +51,14 @@ run: $(BUILD)/lmdiff
 bench: $(BUILD)/lmdiff
 	bash bench/run.sh $(BUILD)
 
+# the libFuzzer targets (clang); fuzz-run runs each for 5 s from its seed corpus
+FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_*.c)))
 fuzz: $(STAMP)
 	CC=clang cmake -S . -B build-fuzz -DLMD_FUZZ=ON -DLMD_WERROR=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
-	cmake --build build-fuzz -j$(JOBS)
+	cmake --build build-fuzz -j$(JOBS) --target $(FUZZ_TARGETS)
+
+fuzz-run: fuzz
+	cd build-fuzz && ctest --output-on-failure -R '^fuzz_run_'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

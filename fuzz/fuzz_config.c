@@ -1,7 +1,7 @@
 /* fuzz_config.c - libFuzzer target: the input is the text of a config.json
  * placed beside the weights and tokenizer of a test model (tiny-llama,
- * tiny-neox, tiny-a, tiny-phi3, tiny-gemma3 or tiny-mixtral, chosen by the
- * input's first byte; folder
+ * tiny-neox, tiny-a, tiny-phi3, tiny-gemma3, tiny-mixtral or tiny-bert, chosen
+ * by the input's first byte; folder
  * $LMD_FUZZ_MODELS, default tests/models).  Loading must succeed or fail
  * with a message; whatever loads must score a short text, and every
  * log-probability must be finite and <= 0. */
@@ -14,7 +14,7 @@
 
 #include "lmdiff.h"
 
-#define N_DIRS 6
+#define N_DIRS 7
 static char fuzz_dirs[N_DIRS][256];
 
 static const char *fuzz_files[] = {
@@ -26,7 +26,7 @@ static void cleanup(void) {
     for (int d = 0; d < N_DIRS; d++) {
         for (size_t i = 0; i < sizeof fuzz_files / sizeof *fuzz_files; i++) {
             char p[1024];
-            snprintf(p, sizeof p, "%s/%s", fuzz_dirs[d], fuzz_files[i]);
+            snprintf(p, sizeof p, "%.255s/%.64s", fuzz_dirs[d], fuzz_files[i]);
             unlink(p);
         }
         rmdir(fuzz_dirs[d]);
@@ -35,9 +35,9 @@ static void cleanup(void) {
 
 static void link_files(const char *src, const char *dst) {
     for (size_t i = 0; i < N_LINKED; i++) {
-        char a[1024], b[1024];
-        snprintf(a, sizeof a, "%s/%s", src, fuzz_files[i]);
-        snprintf(b, sizeof b, "%s/%s", dst, fuzz_files[i]);
+        char a[1200], b[1200];
+        snprintf(a, sizeof a, "%.1024s/%.64s", src, fuzz_files[i]);
+        snprintf(b, sizeof b, "%.1024s/%.64s", dst, fuzz_files[i]);
         if (access(a, R_OK) == 0 && symlink(a, b) != 0) abort();
     }
 }
@@ -47,12 +47,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argv;
     const char *models = getenv("LMD_FUZZ_MODELS");
     if (!models) models = LMD_SOURCE_DIR "/tests/models";
-    static const char *names[N_DIRS] = {"tiny-llama", "tiny-neox",   "tiny-a",
-                                        "tiny-phi3",  "tiny-gemma3", "tiny-mixtral"};
+    static const char *names[N_DIRS] = {"tiny-llama",  "tiny-neox",    "tiny-a",   "tiny-phi3",
+                                        "tiny-gemma3", "tiny-mixtral", "tiny-bert"};
     for (int i = 0; i < N_DIRS; i++) {
         snprintf(fuzz_dirs[i], sizeof fuzz_dirs[i], "/tmp/lmd-fuzz-config-%d-%d", (int)getpid(), i);
         char src[1024];
-        snprintf(src, sizeof src, "%s/%s", models, names[i]);
+        snprintf(src, sizeof src, "%.900s/%.64s", models, names[i]);
         if (mkdir(fuzz_dirs[i], 0700) != 0) abort();
         link_files(src, fuzz_dirs[i]);
     }

@@ -23,7 +23,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     const char *roots[] = {env, "../shared/fixtures/tokenizers",
                            LMD_SOURCE_DIR "/../shared/fixtures/tokenizers"};
     const char *names[] = {"gpt2", "llama2", "bert-base-uncased"};
-    lmd_error err = {{0}};
+    lmd_error err = {0};
     for (size_t r = 0; r < 3; r++) {
         if (!roots[r]) continue;
         int ok = 1;

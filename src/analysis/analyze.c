@@ -1,10 +1,10 @@
 /* analyze.c - `lmdiff analyze`: scores every text of a dataset with one
  * model and streams the numbers into an analysis cache.  Texts are read,
  * tokenized and scored a batch at a time (several texts per lmd_score_ids
- * call), so memory does not grow with the corpus.  The cache is written as
- * OUT.partial, checkpointed every few seconds, and renamed to OUT only when
- * complete; an interrupted run keeps OUT.partial for --resume, a failed one
- * removes it. */
+ * call), so memory does not grow with the corpus.  The texts go to the
+ * journal OUT.partial (journal.c), checkpointed every few seconds; the cache
+ * OUT is assembled from it at the end.  An interrupted or killed run leaves
+ * OUT.partial for --resume, a failed one removes it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,6 +18,7 @@
 #define DEFAULT_TOP_K 10
 #define DEFAULT_BATCH_TOKENS 8192
 #define MAX_BATCH_TEXTS 256
+#define CHECKPOINT_SECONDS 10.0
 
 static double now(void) {
     struct timespec ts;
@@ -128,12 +129,22 @@ static void batch_free(batch *b) {
     free(b->scores);
 }
 
-static void sync_file(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+/* Seconds between checkpoints: 10, or $LMD_CHECKPOINT_SECONDS (0: after
+ * every batch; the crash tests use it). */
+static double checkpoint_interval(void) {
+    const char *e = getenv("LMD_CHECKPOINT_SECONDS");
+    char *end;
+    double v = e && *e ? strtod(e, &end) : -1;
+    return e && *e && !*end && v >= 0 ? v : CHECKPOINT_SECONDS;
+}
+
+/* The vocabulary strings of the model's tokenizer (malloc'ed array). */
+static const char **vocab_of(const lmd_tokenizer *tok, size_t *n) {
+    *n = (size_t)lmd_tokenizer_vocab_size(tok);
+    const char **v = malloc((*n ? *n : 1) * sizeof *v);
+    for (size_t i = 0; v && i < *n; i++)
+        v[i] = lmd_token_raw(tok, (int32_t)i);
+    return v;
 }
 
 int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_path,
@@ -150,26 +161,18 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
     snprintf(partial, pl, "%s.partial", out_path);
 
     lmd_dataset_reader *r = NULL;
-    lmd_cache_writer *w = NULL;
+    lmd_journal *j = NULL;
     lmd_cache_info info = {0};
     batch bt;
-    int rc = -1, keep_partial = 0;
+    int rc = -1;
     if (batch_alloc(&bt) < 0) {
         lmd_fail(err, "out of memory");
         goto done;
     }
-    int have_out = !o.force && lmd_file_exists(out_path);
-    if (have_out && !o.resume) {
+    int have_out = lmd_file_exists(out_path);
+    if (have_out) lmd_journal_tidy(partial);
+    if (have_out && !o.force && !o.resume) {
         lmd_fail(err, "%s exists (--force replaces it)", out_path);
-        goto done;
-    }
-    int have_partial = lmd_file_exists(partial);
-    if (have_partial && !o.resume && !o.force) {
-        lmd_fail(err,
-                 "%s is left from an interrupted run: --resume continues it, --force starts "
-                 "over",
-                 partial);
-        keep_partial = 1;
         goto done;
     }
     lmd_dataset_summary sum;
@@ -185,55 +188,40 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
         goto done;
     }
     info.shard_first = first;
-    if (have_out) { /* --resume: done already? */
+    info.n_texts = total; /* the texts this run writes (a shard's own) */
+    if (have_out && !o.force) { /* --resume: done already? */
         char why[512];
         if (lmd_cache_matches(out_path, &info, why, sizeof why) != 1) {
             lmd_fail(err, "%s exists, but %s (--force replaces it)", out_path, why);
-            keep_partial = 1;
             goto done;
         }
         st->up_to_date = 1;
         st->n_texts = total;
-        keep_partial = 1;
         rc = 0;
         goto done;
     }
 
     const lmd_tokenizer *tok = lmd_model_tokenizer(m);
     uint64_t done_n = 0;
-    if (have_partial && o.resume && !o.force) {
-        keep_partial = 1; /* a partial we did not make is not ours to delete on error */
-        if (lmd_cache_reopen(partial, &info, &w, &done_n, err) < 0) goto done;
-        keep_partial = 0;
-    } else {
-        size_t nv = (size_t)lmd_tokenizer_vocab_size(tok);
-        const char **vocab = malloc((nv ? nv : 1) * sizeof *vocab);
-        if (!vocab) {
-            lmd_fail(err, "out of memory");
-            goto done;
-        }
-        for (size_t i = 0; i < nv; i++)
-            vocab[i] = lmd_token_raw(tok, (int32_t)i);
-        unlink(partial);
-        int c = lmd_cache_create(partial, &info, vocab, nv, &w, err);
-        free(vocab);
-        if (c < 0) goto done;
-    }
+    int mode = o.force ? LMD_JOURNAL_RESTART : o.resume ? LMD_JOURNAL_RESUME : LMD_JOURNAL_NEW;
+    if (lmd_journal_open(partial, &info, mode, &j, &done_n, err) < 0) goto done;
     st->resumed_from = done_n;
 
     const char *text;
     size_t len;
     for (uint64_t i = 0; i < first + done_n; i++) {
         int got = lmd_dataset_next(r, &text, &len, err);
-        if (got < 0) goto done;
+        if (got < 0) goto fail;
         if (got == 0) {
             lmd_fail(err, "%s: has fewer texts than the partial cache", dataset_path);
-            goto done;
+            goto fail;
         }
     }
     lmd_score_opts so = {info.top_k, o.n_threads, 0};
     size_t budget = o.batch_tokens > 0 ? (size_t)o.batch_tokens : DEFAULT_BATCH_TOKENS;
     uint64_t pos = done_n;
+    double every = checkpoint_interval(), last = now();
+    uint64_t max_tokens = o.max_text_tokens ? o.max_text_tokens : LMD_MAX_TEXT_TOKENS;
     if (o.progress) o.progress(o.progress_ctx, pos, total, 0);
     /* one batch at a time: scoring uses every core (OpenMP), and an HDF5
      * writer thread beside it only made the two fight */
@@ -247,22 +235,34 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
         while (b->n < MAX_BATCH_TEXTS && tokens < budget && pos < total &&
                (b->n == 0 || (first + pos) % LMD_SHARD_BLOCK)) {
             int got = lmd_dataset_next(r, &text, &len, err);
-            if (got < 0) goto done;
+            if (got < 0) goto fail;
             if (got == 0) {
                 lmd_fail(err, "%s: changed while being analyzed (it has fewer texts now)",
                          dataset_path);
-                goto done;
+                goto fail;
             }
             b->off[b->n] = b->blob.len;
             b->len[b->n] = len;
             if (lmd_buf_put(&b->blob, text, len + 1) < 0) {
                 lmd_fail(err, "out of memory");
-                goto done;
+                goto fail;
             }
             if (lmd_tokenize_spans(tok, text, len, &b->ids[b->n], &b->spans[b->n], &b->n_ids[b->n],
                                    err) < 0) {
                 lmd_err_prefix(err, "%s: text %" PRIu64, dataset_path, first + pos);
-                goto done;
+                goto fail;
+            }
+            if (b->n_ids[b->n] > max_tokens) {
+                lmd_fail(err,
+                         "%s: text %" PRIu64 " has %zu tokens, more than the %" PRIu64
+                         " a text may have (memory grows with a text's length, about 130 bytes "
+                         "a token): split it into several lines, or raise --max-text-tokens",
+                         dataset_path, first + pos, b->n_ids[b->n], max_tokens);
+                free(b->ids[b->n]);
+                b->ids[b->n] = NULL;
+                free(b->spans[b->n]);
+                b->spans[b->n] = NULL;
+                goto fail;
             }
             tokens += b->n_ids[b->n];
             b->n++;
@@ -272,24 +272,25 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
             0) {
             lmd_err_prefix(err, "%s: texts %" PRIu64 "..%" PRIu64, dataset_path,
                            first + pos - b->n, first + pos - 1);
-            goto done;
+            goto fail;
         }
         for (size_t i = 0; i < b->n; i++) {
-            if (lmd_cache_append(w, b->blob.data + b->off[i], b->len[i], &b->scores[i], err) < 0 ||
-                lmd_cache_append_spans(w, b->spans[i], b->n_ids[i], err) < 0)
-                goto done;
+            if (lmd_journal_append(j, b->blob.data + b->off[i], b->len[i], &b->scores[i],
+                                   b->spans[i], b->n_ids[i], err) < 0)
+                goto fail;
             lmd_scores_free(&b->scores[i]);
         }
         st->n_tokens += tokens;
+        if (now() - last >= every) {
+            if (lmd_journal_checkpoint(j, err) < 0) goto fail;
+            last = now();
+        }
         if (o.progress) o.progress(o.progress_ctx, pos, total, st->n_tokens);
     }
     if (pos < total) { /* cancelled: keep what is done for --resume */
         st->interrupted = 1;
         st->n_texts = pos;
-        int c = lmd_cache_finish(w, 0, err);
-        w = NULL;
-        if (c < 0) goto done;
-        keep_partial = 1;
+        if (lmd_journal_checkpoint(j, err) < 0) goto fail;
         lmd_fail(err,
                  "interrupted after %" PRIu64 " of %" PRIu64 " texts; %s keeps them "
                  "(--resume continues)",
@@ -301,27 +302,33 @@ int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_pa
         int got;
         while ((got = lmd_dataset_next(r, &text, &len, err)) > 0) /* a shard's rest */
             ;
-        if (got < 0) goto done;
+        if (got < 0) goto fail;
         lmd_dataset_checksum_of_read(r, hex);
         if (strcmp(hex, sum.checksum)) {
             lmd_fail(err, "%s: changed while being analyzed", dataset_path);
-            goto done;
+            goto fail;
         }
     }
-    int c = lmd_cache_finish(w, 1, err);
-    w = NULL;
-    if (c < 0) goto done;
-    sync_file(partial);
-    if (rename(partial, out_path) != 0) {
-        lmd_fail(err, "%s: cannot rename %s to it: %s", out_path, partial, strerror(errno));
-        goto done;
+    batch_clear(&bt); /* the last batch's memory, before the assembly's */
+    size_t nv;
+    const char **vocab = vocab_of(tok, &nv);
+    if (!vocab) {
+        lmd_fail(err, "out of memory");
+        goto fail;
     }
-    lmd_sync_parent(out_path);
+    int c = lmd_journal_assemble(j, out_path, vocab, nv, err);
+    free(vocab);
+    if (c < 0) goto fail;
     st->n_texts = total;
     rc = 0;
+    goto done;
+fail: /* an error after the journal was opened: it goes, as a failed run's file would */
+    if (j) {
+        lmd_error ignored;
+        lmd_journal_discard(j, &ignored);
+    }
 done:
-    if (w) lmd_cache_writer_abort(w);
-    if (rc < 0 && !keep_partial) unlink(partial);
+    lmd_journal_close(j);
     if (r) lmd_dataset_close(r);
     lmd_cache_info_free(&info);
     batch_free(&bt);

@@ -116,10 +116,13 @@ int lmd_h5_put_int_attr(hid_t obj, const char *name, int64_t v) {
 }
 
 /* A string attribute, variable or fixed length, scalar or of one element.
- * *out = NULL and 0 when absent; -1 when present but not a string. */
+ * *out = NULL and 0 when absent; -1 when present but not a string; -2 when
+ * HDF5 cannot tell (a damaged object header). */
 int lmd_h5_get_str_attr(hid_t obj, const char *name, char **out) {
     *out = NULL;
-    if (H5Aexists(obj, name) <= 0) return 0;
+    htri_t ex = H5Aexists(obj, name);
+    if (ex < 0) return lmd_h5_note() - 1;
+    if (ex == 0) return 0;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a < 0) return -1;
     hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
@@ -154,11 +157,14 @@ int lmd_h5_get_str_attr(hid_t obj, const char *name, char **out) {
     return rc;
 }
 
-/* An integer attribute; 0 and *present = 0 when absent. */
+/* An integer attribute; 0 and *present = 0 when absent; -2 when HDF5
+ * cannot tell. */
 int lmd_h5_get_int_attr(hid_t obj, const char *name, int64_t *v, int *present) {
     *v = 0;
     if (present) *present = 0;
-    if (H5Aexists(obj, name) <= 0) return 0;
+    htri_t ex = H5Aexists(obj, name);
+    if (ex < 0) return lmd_h5_note() - 1;
+    if (ex == 0) return 0;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a < 0) return -1;
     hid_t ft = H5Aget_type(a), sp = H5Aget_space(a);
@@ -225,8 +231,11 @@ int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error 
     char **slots[] = {&info->dataset_name, &info->dataset_checksum, &info->vocab_hash,
                       &info->model_name};
     for (int i = 0; i < 4; i++) {
-        if (lmd_h5_get_str_attr(f, req[i], slots[i]) < 0) {
+        int r = lmd_h5_get_str_attr(f, req[i], slots[i]);
+        if (r == -2) goto bad;
+        if (r < 0) {
             LMD_H5_FAIL(err, "%s: root attribute '%s' is not a string", path, req[i]);
+            lmd_cache_info_free(info);
             return -1;
         }
         if (!*slots[i]) {
@@ -258,7 +267,9 @@ int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error 
 #undef INT_ATTR
     if (lmd_h5_get_int_attr(f, "complete", &v, &present) < 0) goto bad;
     info->complete = present ? v != 0 : 1;
-    if (H5Lexists(f, "vocabulary", H5P_DEFAULT) <= 0) {
+    htri_t has_vocab = H5Lexists(f, "vocabulary", H5P_DEFAULT);
+    if (has_vocab < 0) goto bad;
+    if (has_vocab == 0) {
         lmd_cache_info_free(info);
         return lmd_fail(err, "%s: not an lmdiff analysis cache (no 'vocabulary' dataset)", path);
     }
@@ -280,8 +291,8 @@ int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error 
     }
     info->n_texts = c.n;
     return 0;
-bad:
-    LMD_H5_FAIL(err, "%s: cannot read the root attributes", path);
+bad: /* the file opened, but its root group cannot be read */
+    LMD_H5_FAIL(err, "%s: damaged (its root group cannot be read)", path);
     lmd_cache_info_free(info);
     return -1;
 }

@@ -60,11 +60,14 @@ hid_t lmd_h5_str_type(void); /* variable-length UTF-8 */
 void lmd_h5_group_name(char buf[LMD_H5_GROUP_NAME_LEN], uint64_t i);
 int lmd_h5_put_str_attr(hid_t obj, const char *name, const char *val);
 int lmd_h5_put_int_attr(hid_t obj, const char *name, int64_t v);
-/* *out = NULL and 0 when absent; -1 when present but not a string. */
+/* *out = NULL and 0 when absent; -1 when present but not a string; -2 when
+ * HDF5 cannot read the object's attributes (damage). */
 int lmd_h5_get_str_attr(hid_t obj, const char *name, char **out);
 int lmd_h5_get_int_attr(hid_t obj, const char *name, int64_t *v, int *present);
 /* The root attributes; n_texts from the groups. */
 int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error *err);
 hid_t lmd_h5_file_access(void);
+/* Drops the reader's mapped pages from the resident set (cache_read.c). */
+void lmd_cache_release_pages(lmd_cache *c);
 
 #endif

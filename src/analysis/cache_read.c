@@ -10,6 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "analysis/cache_h5.h"
 
@@ -160,6 +162,26 @@ static int64_t le_i64(const uint8_t *p) {
     return v;
 }
 
+/* The mapped pages of a long text are dropped from the resident set behind
+ * the copy, a strip at a time (they stay in the page cache), so that
+ * reading a text costs its copy and not the file's bytes too. */
+#define STRIP_N 131072 /* tokens */
+
+static void drop_behind(const uint8_t *p, size_t bytes) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + pg - 1) / pg * pg, b = ((uintptr_t)p + bytes) / pg * pg;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+static void copy_dropping(void *dst, const uint8_t *src, size_t bytes) {
+    const size_t strip = 4 * (size_t)STRIP_N;
+    for (size_t at = 0; at < bytes; at += strip) {
+        size_t m = bytes - at < strip ? bytes - at : strip;
+        memcpy((char *)dst + at, src + at, m);
+        if (m == strip) drop_behind(src + at, m);
+    }
+}
+
 /* Text i through the index: copies from the mapped file. */
 static int fast_read(lmd_cache *c, uint64_t i, int flags, lmd_cache_text *t, lmd_error *err) {
     const uint64_t *e = c->ix + i * LMD_IX_FIELDS;
@@ -206,6 +228,10 @@ static int fast_read(lmd_cache *c, uint64_t i, int flags, lmd_cache_text *t, lmd
         }
         t->s.ids[j] = (int32_t)id;
         t->s.rank[j] = (int32_t)r + 1;
+        if ((j + 1) % STRIP_N == 0) {
+            drop_behind(ids + 8 * (j + 1 - STRIP_N), 8 * (size_t)STRIP_N);
+            drop_behind(ranks + 4 * (j + 1 - STRIP_N), 4 * (size_t)STRIP_N);
+        }
     }
     for (size_t j = 0; j < nk; j++) {
         int64_t id = le_i64(tids + 8 * j);
@@ -215,12 +241,20 @@ static int fast_read(lmd_cache *c, uint64_t i, int flags, lmd_cache_text *t, lmd
                             i, id);
         }
         t->s.topk_ids[j] = (int32_t)id;
+        if ((j + 1) % STRIP_N == 0) drop_behind(tids + 8 * (j + 1 - STRIP_N), 8 * (size_t)STRIP_N);
     }
-    memcpy(t->s.prob, d + e[LMD_IX_PROBS], 4 * n);
-    memcpy(t->s.entropy, d + e[LMD_IX_ENTROPY], 4 * n);
-    memcpy(t->s.logprob, d + e[LMD_IX_LOGPROBS], 8 * n);
-    if (want_tp) memcpy(t->s.topk_prob, d + e[LMD_IX_TOPK_PROBS], 4 * nk);
+    copy_dropping(t->s.prob, d + e[LMD_IX_PROBS], 4 * n);
+    copy_dropping(t->s.entropy, d + e[LMD_IX_ENTROPY], 4 * n);
+    copy_dropping(t->s.logprob, d + e[LMD_IX_LOGPROBS], 8 * n);
+    if (want_tp) copy_dropping(t->s.topk_prob, d + e[LMD_IX_TOPK_PROBS], 4 * nk);
     return 0;
+}
+
+/* Drops the pages of the mapping from this process's resident set (they
+ * stay in the page cache): a reader that goes through a file once, like
+ * the journal's assembly, then holds no more of it than one text. */
+void lmd_cache_release_pages(lmd_cache *c) {
+    if (c->map.data && c->map.len) madvise((void *)c->map.data, c->map.len, MADV_DONTNEED);
 }
 
 /* ------------------------------------------------------------ opening */
@@ -248,9 +282,9 @@ int lmd_cache_open(const char *path, lmd_cache **out, lmd_error *err) {
         goto done;
     }
     c->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (c->file < 0) {
+    if (c->file < 0) { /* an HDF5 signature, but HDF5 cannot open it */
         lmd_h5_note();
-        LMD_H5_FAIL(err, "%s: cannot open", path);
+        LMD_H5_FAIL(err, "%s: damaged (HDF5 cannot open it)", path);
         goto done;
     }
     if (lmd_h5_read_info(c->file, path, &c->info, err) < 0) goto done;
@@ -489,6 +523,126 @@ int lmd_cache_read_text(lmd_cache *c, uint64_t index, int flags, lmd_cache_text 
     return rc;
 }
 
+/* Memory for HDF5's variable-length strings: chunks freed together. */
+typedef struct arena_chunk {
+    struct arena_chunk *prev;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+} arena_chunk;
+typedef struct arena {
+    arena_chunk *top;
+    int failed;
+} arena;
+
+static void *arena_alloc(size_t size, void *info) {
+    arena *a = info;
+    size = (size + 15) / 16 * 16;
+    if (!a->top || a->top->cap - a->top->used < size) {
+        size_t cap = size > 65536 ? size : 65536;
+        arena_chunk *c = malloc(sizeof *c + cap);
+        if (!c) {
+            a->failed = 1;
+            return NULL;
+        }
+        c->prev = a->top;
+        c->used = 0;
+        c->cap = cap;
+        a->top = c;
+    }
+    void *p = a->top->data + a->top->used;
+    a->top->used += size;
+    return p;
+}
+
+static void arena_free(void *p, void *info) { /* all at once, in arena_release */
+    (void)p, (void)info;
+}
+
+static void arena_release(arena *a) {
+    while (a->top) {
+        arena_chunk *c = a->top;
+        a->top = c->prev;
+        free(c);
+    }
+}
+
+/* ----------------------------------------------- vlen strings, checked */
+
+/* HDF5 1.10.8 copies a global-heap object into a buffer sized by the
+ * string's length without checking the object's own size (a damaged heap
+ * crashed lmdiff; fuzz_cache_read found it).  So before HDF5 reads the
+ * vocabulary, its raw references (length, collection address, object
+ * index) are checked against the collections in the file (format spec,
+ * "Global Heap"): every collection whole and inside the file, every
+ * object inside its collection, and each referenced object exactly as long
+ * as the string.  Little-endian fields, as every HDF5 file has. */
+typedef struct gheap {
+    const uint8_t *f;
+    size_t len, sa, ss; /* file; sizes of addresses and lengths */
+    uint64_t base, at;  /* the collection parsed last (0: none) */
+    uint64_t *size;     /* its objects' sizes by index, UINT64_MAX = none */
+} gheap;
+
+static uint64_t le_n(const uint8_t *p, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Parses the collection at file address a into h->size; 0 when damaged. */
+static int gheap_parse(gheap *h, uint64_t a) {
+    uint64_t at = h->base + a;
+    size_t hdr = 8 + h->ss, ohdr = 8 + h->ss;
+    if (at < a || at > h->len || h->len - at < hdr || memcmp(h->f + at, "GCOL", 4) ||
+        h->f[at + 4] != 1)
+        return 0;
+    uint64_t total = le_n(h->f + at + 8, h->ss);
+    if (total < hdr || total > h->len - at) return 0;
+    for (size_t i = 0; i < 65536; i++)
+        h->size[i] = UINT64_MAX;
+    for (uint64_t p = hdr; total - p >= ohdr;) {
+        const uint8_t *o = h->f + at + p;
+        uint64_t idx = le_n(o, 2), sz = le_n(o + 8, h->ss);
+        if (idx == 0) break; /* the free space, to the end */
+        uint64_t padded = (sz + 7) / 8 * 8;
+        if (sz > total || padded > total - p - ohdr) return 0;
+        h->size[idx] = sz;
+        p += ohdr + padded;
+    }
+    h->at = a;
+    return 1;
+}
+
+/* 1 when every reference of the contiguous vlen dataset d is sound. */
+static int vlen_refs_ok(lmd_cache *c, hid_t d, size_t n) {
+    hid_t fcpl = H5Fget_create_plist(c->file);
+    size_t sa = 0, ss = 0;
+    hsize_t ub = 0;
+    int ok = fcpl >= 0 && H5Pget_sizes(fcpl, &sa, &ss) >= 0 && H5Pget_userblock(fcpl, &ub) >= 0 &&
+             sa >= 2 && sa <= 8 && ss >= 2 && ss <= 8;
+    if (fcpl >= 0) H5Pclose(fcpl);
+    haddr_t raw = H5Dget_offset(d);
+    lmd_map m = {0};
+    lmd_error ignored;
+    gheap h = {0};
+    ok = ok && raw != HADDR_UNDEF && lmd_map_file(c->path, &m, &ignored) == 0;
+    h.f = m.data, h.len = m.len, h.sa = sa, h.ss = ss, h.base = ub;
+    h.size = ok ? malloc(65536 * sizeof *h.size) : NULL;
+    size_t es = 4 + sa + 4;
+    ok = h.size && ub + raw <= m.len && n <= (m.len - ub - raw) / es;
+    for (size_t i = 0; ok && i < n; i++) {
+        const uint8_t *r = m.data + ub + raw + i * es;
+        uint64_t len = le_n(r, 4), a = le_n(r + 4, sa), idx = le_n(r + 4 + sa, 4);
+        if (len == 0) continue;
+        if (a != h.at && !gheap_parse(&h, a)) ok = 0;
+        ok = ok && idx < 65536 && h.size[idx] == len;
+    }
+    free(h.size);
+    lmd_unmap(&m);
+    return ok;
+}
+
 static void load_vocab(lmd_cache *c) {
     c->vocab_failed = 1;
     hid_t d = H5Dopen2(c->file, "vocabulary", H5P_DEFAULT);
@@ -499,17 +653,24 @@ static void load_vocab(lmd_cache *c) {
         lmd_buf blob = {0};
         size_t *off = malloc(n * sizeof *off);
         int ok = off != NULL;
-        if (ok && H5Tis_variable_str(ft) > 0) {
-            hid_t mt = lmd_h5_str_type();
+        int vlen = H5Tis_variable_str(ft) > 0;
+        if (vlen && !vlen_refs_ok(c, d, n)) ok = 0; /* damaged: no vocabulary */
+        if (ok && vlen) {
+            /* HDF5 1.10 loses the strings it converted when a read fails
+             * half-way (a damaged heap): they come from an arena, freed whole */
+            hid_t mt = lmd_h5_str_type(), dx = H5Pcreate(H5P_DATASET_XFER);
+            arena ar = {NULL};
+            H5Pset_vlen_mem_manager(dx, arena_alloc, &ar, arena_free, &ar);
             char **v = calloc(n, sizeof *v);
-            ok = v && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+            ok = v && H5Dread(d, mt, H5S_ALL, H5S_ALL, dx, v) >= 0 && !ar.failed;
             for (size_t i = 0; ok && i < n; i++) {
                 off[i] = blob.len;
                 const char *s = v[i] ? v[i] : "";
                 ok = lmd_buf_put(&blob, s, strlen(s) + 1) == 0;
             }
-            if (v && ok) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
+            arena_release(&ar);
             free(v);
+            H5Pclose(dx);
             H5Tclose(mt);
         } else if (ok) {
             size_t sz = H5Tget_size(ft);

@@ -3,26 +3,23 @@
  * (phrase, token_ids, ranks stored 0-based, probs, topk_token_ids,
  * topk_probs) plus lmdiff's entropy and logprobs.  Every per-text dataset
  * is contiguous, and its file offset goes into the read index (cache_h5.h)
- * written one chunk of texts at a time, so memory stays flat.  Checkpoints
- * record how many texts are complete, for resuming. */
+ * written one chunk of texts at a time, so memory stays flat.  Files are
+ * written once, front to back; resuming an interrupted analysis is the
+ * journal's business (journal.c). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "analysis/cache_h5.h"
 
-#define CHECKPOINT_SECONDS 10
+#define STRIP_ELEMS 65536 /* values converted per HDF5 write */
 
 struct lmd_cache_writer {
     hid_t file, dcpl, gcpl, str_t;
     char *path;
     uint64_t n_done;
     int k;
-    time_t last_checkpoint;
-    int64_t *i64; /* conversion buffers */
-    uint32_t *u32;
-    size_t cap;
+    void *strip;  /* [max(STRIP_ELEMS, k)] int64, for ids and ranks */
     uint64_t *ix; /* index entries of the current chunk */
     lmd_buf phrases;
 };
@@ -46,8 +43,7 @@ static void writer_free(lmd_cache_writer *w) {
     if (w->gcpl > 0) H5Pclose(w->gcpl);
     if (w->str_t > 0) H5Tclose(w->str_t);
     free(w->path);
-    free(w->i64);
-    free(w->u32);
+    free(w->strip);
     free(w->ix);
     lmd_buf_free(&w->phrases);
     free(w);
@@ -109,10 +105,17 @@ int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *c
         goto done;
     }
     w->k = info->top_k;
+    w->strip = malloc((w->k > STRIP_ELEMS ? (size_t)w->k : STRIP_ELEMS) * sizeof(int64_t));
+    if (!w->strip) {
+        lmd_fail(err, "out of memory");
+        goto done;
+    }
     hid_t fapl = writer_access(), fcpl = H5Pcreate(H5P_FILE_CREATE);
     /* freed file space is not tracked for reuse: the tracking grew memory
      * with every text, and the file is written once, front to back */
     H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, 0, 1);
+    /* no times where HDF5 honours it (not the root group's header in 1.10) */
+    H5Pset_obj_track_times(fcpl, 0);
     w->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     if (w->file < 0) lmd_h5_note();
     H5Pclose(fcpl);
@@ -145,7 +148,6 @@ int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *c
         LMD_H5_FAIL(err, "%s: cannot write the vocabulary", path);
         goto done;
     }
-    w->last_checkpoint = time(NULL);
     rc = 0;
 done:
     if (rc < 0 && w) {
@@ -195,136 +197,6 @@ static haddr_t ds_offset(hid_t d) {
     return a == HADDR_UNDEF ? 0 : a;
 }
 
-/* Rebuilds the entry of text i from its group (after reopening). */
-static int rebuild_entry(lmd_cache_writer *w, uint64_t i, uint64_t *e) {
-    char name[LMD_H5_GROUP_NAME_LEN];
-    lmd_h5_group_name(name, i);
-    hid_t g = H5Gopen2(w->file, name, H5P_DEFAULT);
-    if (g < 0) return lmd_h5_note();
-    int rc = 0;
-    for (int f = 0; f < LMD_H5_N_FIELDS && !rc; f++) {
-        hid_t d = H5Dopen2(g, lmd_h5_fields[f], H5P_DEFAULT);
-        if (d < 0) {
-            rc = lmd_h5_note();
-            break;
-        }
-        e[LMD_IX_IDS + f] = ds_offset(d);
-        if (f == 0) {
-            hid_t sp = H5Dget_space(d);
-            hsize_t n = 0;
-            H5Sget_simple_extent_dims(sp, &n, NULL);
-            e[LMD_IX_N] = n;
-            H5Sclose(sp);
-        }
-        H5Dclose(d);
-    }
-    char *phrase = NULL;
-    if (!rc && (lmd_h5_get_str_attr(g, "phrase", &phrase) < 0 || !phrase)) rc = lmd_h5_note();
-    if (!rc) {
-        e[LMD_IX_PHRASE_OFF] = w->phrases.len;
-        e[LMD_IX_PHRASE_LEN] = strlen(phrase);
-        if (lmd_buf_put(&w->phrases, phrase, strlen(phrase)) < 0) rc = -1;
-    }
-    free(phrase);
-    H5Gclose(g);
-    return rc;
-}
-
-/* ------------------------------------------------------------ resuming */
-
-static int same(const char *a, const char *b) {
-    return a && b && !strcmp(a, b);
-}
-
-int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_writer **out,
-                     uint64_t *n_done, lmd_error *err) {
-    *out = NULL;
-    *n_done = 0;
-    pthread_mutex_lock(&lmd_h5_lock);
-    lmd_h5_quiet();
-    lmd_cache_info have = {0};
-    lmd_cache_writer *w = calloc(1, sizeof *w);
-    int rc = -1;
-    if (!w || writer_init(w, path) < 0) {
-        lmd_fail(err, "out of memory");
-        goto done;
-    }
-    hid_t fapl = writer_access();
-    w->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
-    if (w->file < 0) lmd_h5_note();
-    H5Pclose(fapl);
-    if (w->file < 0) {
-        LMD_H5_FAIL(err, "%s: cannot reopen the partial cache to resume it (--force starts over)",
-                    path);
-        goto done;
-    }
-    if (lmd_h5_read_info(w->file, path, &have, err) < 0) goto done;
-    const char *what = !same(have.dataset_checksum, expect->dataset_checksum) ? "dataset checksum"
-                       : !same(have.vocab_hash, expect->vocab_hash)           ? "vocab hash"
-                       : !same(have.weights_hash, expect->weights_hash)       ? "weights hash"
-                       : !same(have.model_name, expect->model_name)           ? "model name"
-                       : strcmp(lmd_cache_precision(&have), lmd_cache_precision(expect))
-                           ? "precision"
-                       : have.top_k != expect->top_k                          ? "top-k"
-                       : have.first_n != expect->first_n                      ? "first-n"
-                       : have.shard_k != expect->shard_k || have.shard_n != expect->shard_n ||
-                               have.shard_first != expect->shard_first
-                           ? "shard"
-                           : NULL;
-    if (what) {
-        lmd_fail(err,
-                 "%s: the partial cache was made with another %s; it cannot be resumed "
-                 "(--force starts over)",
-                 path, what);
-        goto done;
-    }
-    int64_t done_n;
-    if (lmd_h5_get_int_attr(w->file, "n_texts", &done_n, NULL) < 0 || done_n < 0) {
-        LMD_H5_FAIL(err, "%s: cannot read n_texts", path);
-        goto done;
-    }
-    /* drop texts written after the last checkpoint, and their index chunks */
-    for (uint64_t i = (uint64_t)done_n;; i++) {
-        char name[LMD_H5_GROUP_NAME_LEN];
-        lmd_h5_group_name(name, i);
-        if (H5Lexists(w->file, name, H5P_DEFAULT) <= 0) break;
-        if (H5Ldelete(w->file, name, H5P_DEFAULT) < 0) {
-            LMD_H5_FAIL(err, "%s: cannot drop the unfinished text %s", path, name);
-            goto done;
-        }
-    }
-    uint64_t first = (uint64_t)done_n / LMD_IX_CHUNK;
-    for (uint64_t c = first;; c++) {
-        char ixn[32], phn[32];
-        chunk_names(c, ixn, phn);
-        if (H5Aexists(w->file, ixn) <= 0) break;
-        if (H5Adelete(w->file, ixn) < 0 || H5Adelete(w->file, phn) < 0) {
-            LMD_H5_FAIL(err, "%s: cannot drop an index chunk", path);
-            goto done;
-        }
-    }
-    for (uint64_t i = first * LMD_IX_CHUNK; i < (uint64_t)done_n; i++)
-        if (rebuild_entry(w, i, w->ix + (i % LMD_IX_CHUNK) * LMD_IX_FIELDS) < 0) {
-            LMD_H5_FAIL(err, "%s: cannot read text %" PRIu64 " back", path, i);
-            goto done;
-        }
-    w->n_done = (uint64_t)done_n;
-    w->k = have.top_k;
-    w->last_checkpoint = time(NULL);
-    *n_done = w->n_done;
-    rc = 0;
-done:
-    lmd_cache_info_free(&have);
-    if (rc < 0 && w) {
-        if (w->file >= 0) H5Fclose(w->file);
-        writer_free(w);
-        w = NULL;
-    }
-    pthread_mutex_unlock(&lmd_h5_lock);
-    *out = w;
-    return rc;
-}
-
 /* ------------------------------------------------------------ texts */
 
 static int write_ds(lmd_cache_writer *w, hid_t g, int field, hid_t ftype, hid_t mtype, int rank,
@@ -341,16 +213,40 @@ static int write_ds(lmd_cache_writer *w, hid_t g, int field, hid_t ftype, hid_t 
     return rc ? -1 : 0;
 }
 
-static int grow(lmd_cache_writer *w, size_t n) {
-    if (n <= w->cap) return 0;
-    int64_t *a = realloc(w->i64, n * sizeof *a);
-    if (!a) return -1;
-    w->i64 = a;
-    uint32_t *b = realloc(w->u32, n * sizeof *b);
-    if (!b) return -1;
-    w->u32 = b;
-    w->cap = n;
-    return 0;
+/* token ids (int64 on disk) and ranks (uint32, 0-based): 32-bit values
+ * plus add, converted through the writer's fixed buffer a strip of rows at
+ * a time, so that a long text needs no second copy of its numbers (and
+ * HDF5's own conversion, which keeps memory it never frees, is not used) */
+static int write_converted(lmd_cache_writer *w, hid_t g, int field, const int32_t *src, int32_t add,
+                           int rank, const hsize_t *dims, uint64_t *e) {
+    int wide = field != 1; /* ids: int64; ranks: uint32 */
+    hsize_t cols = rank == 2 ? dims[1] : 1, per = STRIP_ELEMS / (cols ? cols : 1);
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(g, lmd_h5_fields[field], wide ? H5T_STD_I64LE : H5T_STD_U32LE, sp,
+                         H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
+    int rc = d < 0;
+    for (hsize_t at = 0; !rc && cols && at < dims[0]; at += per) {
+        hsize_t start[2] = {at, 0}, count[2] = {dims[0] - at < per ? dims[0] - at : per, cols};
+        size_t m = (size_t)(count[0] * cols);
+        const int32_t *x = src + at * cols;
+        for (size_t i = 0; i < m; i++)
+            if (wide)
+                ((int64_t *)w->strip)[i] = (int64_t)x[i] + add;
+            else
+                ((uint32_t *)w->strip)[i] = (uint32_t)(x[i] + add);
+        hid_t ms = H5Screate_simple(rank, count, NULL);
+        rc = H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+             H5Dwrite(d, wide ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT32, ms, sp, H5P_DEFAULT,
+                      w->strip) < 0;
+        H5Sclose(ms);
+    }
+    if (rc)
+        lmd_h5_note();
+    else
+        e[LMD_IX_IDS + field] = dims[0] && cols ? ds_offset(d) : 0;
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    return rc ? -1 : 0;
 }
 
 int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const lmd_scores *s,
@@ -359,7 +255,6 @@ int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const 
         return lmd_fail(err, "%s: text %" PRIu64 " has top-%d lists, the cache top-%d", w->path,
                         w->n_done, s->k, w->k);
     size_t n = s->n, nk = n * (size_t)s->k;
-    if (grow(w, nk > n ? nk : n) < 0) return lmd_fail(err, "out of memory");
     uint64_t *e = w->ix + (w->n_done % LMD_IX_CHUNK) * LMD_IX_FIELDS;
     memset(e, 0, LMD_IX_FIELDS * sizeof *e);
     e[LMD_IX_N] = n;
@@ -378,17 +273,10 @@ int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const 
     }
     if (lmd_h5_put_str_attr(g, "phrase", phrase) < 0) goto fail;
     hsize_t d1[1] = {n}, d2[2] = {n, (hsize_t)s->k};
-    for (size_t i = 0; i < n; i++)
-        w->i64[i] = s->ids[i];
-    if (write_ds(w, g, 0, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, n * 8, w->i64, e) < 0) goto fail;
-    for (size_t i = 0; i < n; i++)
-        w->u32[i] = (uint32_t)(s->rank[i] - 1); /* 0-based here */
-    if (write_ds(w, g, 1, H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, d1, n * 4, w->u32, e) < 0 ||
-        write_ds(w, g, 2, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->prob, e) < 0)
-        goto fail;
-    for (size_t i = 0; i < nk; i++)
-        w->i64[i] = s->topk_ids[i];
-    if (write_ds(w, g, 3, H5T_STD_I64LE, H5T_NATIVE_INT64, 2, d2, nk * 8, w->i64, e) < 0 ||
+    if (write_converted(w, g, 0, s->ids, 0, 1, d1, e) < 0 ||
+        write_converted(w, g, 1, s->rank, -1, 1, d1, e) < 0 ||
+        write_ds(w, g, 2, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->prob, e) < 0 ||
+        write_converted(w, g, 3, s->topk_ids, 0, 2, d2, e) < 0 ||
         write_ds(w, g, 4, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, d2, nk * 4, s->topk_prob, e) < 0 ||
         write_ds(w, g, 5, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, n * 4, s->entropy, e) < 0 ||
         write_ds(w, g, 6, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d1, n * 8, s->logprob, e) < 0)
@@ -404,27 +292,10 @@ fail:
     if (rc < 0) LMD_H5_FAIL(err, "%s: cannot write text %" PRIu64, w->path, w->n_done);
     if (g >= 0) H5Gclose(g);
     pthread_mutex_unlock(&lmd_h5_lock);
-    if (rc == 0) {
+    if (rc == 0)
         w->n_done++;
-        if (time(NULL) - w->last_checkpoint >= CHECKPOINT_SECONDS)
-            return lmd_cache_checkpoint(w, err);
-    } else {
+    else
         w->phrases.len = (size_t)e[LMD_IX_PHRASE_OFF];
-    }
-    return rc;
-}
-
-int lmd_cache_checkpoint(lmd_cache_writer *w, lmd_error *err) {
-    pthread_mutex_lock(&lmd_h5_lock);
-    lmd_h5_quiet();
-    int rc = 0;
-    if (lmd_h5_put_int_attr(w->file, "n_texts", (int64_t)w->n_done) < 0 ||
-        H5Fflush(w->file, H5F_SCOPE_LOCAL) < 0) {
-        LMD_H5_FAIL(err, "%s: cannot write", w->path);
-        rc = -1;
-    }
-    w->last_checkpoint = time(NULL);
-    pthread_mutex_unlock(&lmd_h5_lock);
     return rc;
 }
 
@@ -465,29 +336,42 @@ void lmd_cache_writer_abort(lmd_cache_writer *w) {
 
 /* ------------------------------------------------------------ token spans */
 
+/* spans go through the writer's strip buffer (STRIP_ELEMS int64 = as
+   many [start, end] rows of u32) a strip of rows at a time, like the ids */
+static int write_spans(lmd_cache_writer *w, hid_t g, const lmd_span *sp, size_t n) {
+    hsize_t dims[2] = {n, 2};
+    hid_t s = H5Screate_simple(2, dims, NULL);
+    hid_t d = s < 0 ? -1
+                    : H5Dcreate2(g, "token_spans", H5T_STD_U32LE, s, H5P_DEFAULT, w->dcpl,
+                                 H5P_DEFAULT);
+    int bad = d < 0;
+    uint32_t *u = w->strip;
+    for (size_t at = 0; !bad && at < n; at += STRIP_ELEMS) {
+        size_t m = n - at < STRIP_ELEMS ? n - at : STRIP_ELEMS;
+        for (size_t i = 0; i < m; i++) {
+            u[2 * i] = sp[at + i].start;
+            u[2 * i + 1] = sp[at + i].end;
+        }
+        hsize_t start[2] = {at, 0}, count[2] = {m, 2};
+        hid_t ms = H5Screate_simple(2, count, NULL);
+        bad = H5Sselect_hyperslab(s, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+              H5Dwrite(d, H5T_NATIVE_UINT32, ms, s, H5P_DEFAULT, u) < 0;
+        H5Sclose(ms);
+    }
+    if (d >= 0) H5Dclose(d);
+    if (s >= 0) H5Sclose(s);
+    return bad ? lmd_h5_note() : 0;
+}
+
 int lmd_cache_append_spans(lmd_cache_writer *w, const lmd_span *sp, size_t n, lmd_error *err) {
     if (w->n_done == 0) return lmd_fail(err, "%s: token spans before any text", w->path);
-    if (grow(w, 2 * n) < 0) return lmd_fail(err, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        w->u32[2 * i] = sp[i].start;
-        w->u32[2 * i + 1] = sp[i].end;
-    }
     pthread_mutex_lock(&lmd_h5_lock);
     lmd_h5_quiet();
     char name[LMD_H5_GROUP_NAME_LEN];
     lmd_h5_group_name(name, w->n_done - 1);
     hid_t g = H5Gopen2(w->file, name, H5P_DEFAULT);
-    hsize_t dims[2] = {n, 2};
-    hid_t s = H5Screate_simple(2, dims, NULL);
-    hid_t d = g < 0 || s < 0 ? -1
-                             : H5Dcreate2(g, "token_spans", H5T_STD_U32LE, s, H5P_DEFAULT, w->dcpl,
-                                          H5P_DEFAULT);
-    int bad = d < 0 || (n && H5Dwrite(d, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                      w->u32) < 0);
-    int rc = bad ? lmd_h5_note() : 0;
+    int rc = g < 0 ? lmd_h5_note() : write_spans(w, g, sp, n);
     if (rc < 0) LMD_H5_FAIL(err, "%s: cannot write the token spans of text %s", w->path, name);
-    if (d >= 0) H5Dclose(d);
-    if (s >= 0) H5Sclose(s);
     if (g >= 0) H5Gclose(g);
     pthread_mutex_unlock(&lmd_h5_lock);
     return rc;

@@ -24,8 +24,9 @@ typedef void (*lmd_progress_fn)(void *ctx, uint64_t done, uint64_t total, uint64
 /* A file written under a temporary name beside its final path and renamed
  * into place by lmd_atomic_commit, so that readers never see half a file. */
 typedef struct lmd_atomic {
-    FILE *f;
+    FILE *f; /* writes go straight to fd; the first failure's errno is kept */
     char *path, *tmp;
+    int fd, write_errno;
 } lmd_atomic;
 int lmd_atomic_open(lmd_atomic *a, const char *path, lmd_error *err);
 /* Flushes, fsyncs and closes the temporary (the step where a full disk
@@ -156,12 +157,6 @@ typedef struct lmd_cache_writer lmd_cache_writer;
  * (NULL entries are written as ""). info->n_texts etc. are ignored. */
 int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *const *vocab,
                      size_t n_vocab, lmd_cache_writer **out, lmd_error *err);
-/* Reopens a partial file to append to it.  Its dataset checksum, vocab
- * hash, weights hash, model name, top-k and first-n must equal expect's;
- * texts written after its last checkpoint are dropped.  *n_done = texts
- * kept. */
-int lmd_cache_reopen(const char *path, const lmd_cache_info *expect, lmd_cache_writer **out,
-                     uint64_t *n_done, lmd_error *err);
 /* Appends the next text (group "%015d") with its phrase and scores. */
 int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const lmd_scores *s,
                      lmd_error *err);
@@ -169,14 +164,52 @@ int lmd_cache_append(lmd_cache_writer *w, const char *phrase, size_t len, const 
  * token_spans, [n, 2] u32: start, end; docs/corpus.md), which comparing
  * models with different tokenizers needs. */
 int lmd_cache_append_spans(lmd_cache_writer *w, const lmd_span *sp, size_t n, lmd_error *err);
-/* Records the number of texts written and flushes, so that a crash after
- * it loses nothing before it. */
-int lmd_cache_checkpoint(lmd_cache_writer *w, lmd_error *err);
 /* Writes the final attributes (complete = 1 when complete) and closes; w is
  * freed even on failure. */
 int lmd_cache_finish(lmd_cache_writer *w, int complete, lmd_error *err);
 /* Closes without checking anything (after an error); frees w. */
 void lmd_cache_writer_abort(lmd_cache_writer *w);
+
+/* --- the journal of an analysis in progress: the folder OUT.partial of
+ * segments, each a whole cache of the texts between two checkpoints, renamed
+ * into place; it survives a kill at any moment (journal.c, docs/corpus.md).
+ * One writer at a time (flock). */
+typedef struct lmd_journal lmd_journal;
+enum {
+    LMD_JOURNAL_NEW,     /* an existing non-empty journal is an error */
+    LMD_JOURNAL_RESUME,  /* continue after its last segment */
+    LMD_JOURNAL_RESTART, /* discard what is there */
+};
+/* Opens (creates) dir for writing texts from *n_done on.  Resuming opens
+ * every segment read-only first and checks it against expect (dataset
+ * checksum, vocab hash, weights hash, model name, top-k, first-n,
+ * precision, shard); a
+ * damaged or foreign journal is an error that says how to start over.
+ * expect must outlive the journal. */
+int lmd_journal_open(const char *dir, const lmd_cache_info *expect, int mode, lmd_journal **out,
+                     uint64_t *n_done, lmd_error *err);
+/* Appends a text, and its token byte spans when sp is not NULL. */
+int lmd_journal_append(lmd_journal *j, const char *phrase, size_t len, const lmd_scores *s,
+                       const lmd_span *sp, size_t n_sp, lmd_error *err);
+/* Makes the texts appended so far durable (a renamed, fsync'ed segment). */
+int lmd_journal_checkpoint(lmd_journal *j, lmd_error *err);
+/* Texts appended so far, durable or not. */
+uint64_t lmd_journal_done(const lmd_journal *j);
+/* Checkpoints, writes the finished cache from the segments (as
+ * assembled.tmp, renamed assembled.h5: a resume after a kill then only
+ * renames it), removes the segments, renames it to out_path and removes the
+ * folder.  j must still be closed. */
+int lmd_journal_assemble(lmd_journal *j, const char *out_path, const char *const *vocab,
+                         size_t n_vocab, lmd_error *err);
+/* Removes every segment and the folder (last segment first). */
+int lmd_journal_discard(lmd_journal *j, lmd_error *err);
+/* Drops an unfinished segment and releases the lock; frees j. */
+void lmd_journal_close(lmd_journal *j);
+/* Removes dir when it is an empty journal that nobody holds (a run killed
+ * after its cache was renamed into place leaves one). */
+void lmd_journal_tidy(const char *dir);
+/* Whether anything (a journal, an older lmdiff's partial file) is at dir. */
+int lmd_journal_exists(const char *dir);
 
 /* --- reading (thread-safe: calls are serialised) */
 typedef struct lmd_cache lmd_cache;
@@ -221,6 +254,9 @@ int lmd_cache_matches(const char *path, const lmd_cache_info *want, char *why, s
 
 /* ============================================================= analyze */
 
+/* Tokens a text may have in `analyze` (docs/corpus.md): memory grows with
+ * the longest text, about 130 bytes per token. */
+#define LMD_MAX_TEXT_TOKENS 1000000
 typedef struct lmd_analyze_opts {
     int top_k;              /* 0 = 10 */
     uint64_t first_n;       /* 0 = every text */
@@ -234,6 +270,8 @@ typedef struct lmd_analyze_opts {
     lmd_progress_fn progress;
     void *progress_ctx;
     volatile sig_atomic_t *cancel; /* when it becomes non-zero: stop, keep OUT.partial */
+    /* a text of more tokens is an error; 0 = LMD_MAX_TEXT_TOKENS */
+    uint64_t max_text_tokens;
 } lmd_analyze_opts;
 /* The defaults: `lmd_analyze_opts o = LMD_ANALYZE_OPTS_INIT;` */
 #define LMD_ANALYZE_OPTS_INIT                                                                      \
@@ -250,8 +288,9 @@ typedef struct lmd_analyze_stats {
 } lmd_analyze_stats;
 
 /* Scores every text of a dataset and writes the cache to out_path through
- * out_path.partial (renamed at the end).  On an error the partial file is
- * removed; on cancel it is kept (checkpointed) for opts->resume.  With
+ * the journal out_path.partial (assembled at the end).  On an error the
+ * journal is removed; on cancel or a kill its last checkpoint is kept for
+ * opts->resume (a journal that does not match is an error).  With
  * opts->resume, an existing out_path that matches (lmd_cache_matches) is
  * left as it is (st->up_to_date); one that does not is an error. */
 int lmd_analyze(const lmd_model *m, const char *dataset_path, const char *out_path,

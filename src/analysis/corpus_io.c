@@ -1,6 +1,8 @@
 /* corpus_io.c - file helpers of the corpus pipeline: atomic replacement
- * (temporary file + fsync + rename), mkdir -p, file-name rules, and the
- * number format of the CSV files. */
+ * (temporary file + fsync + rename, whose write errors keep their errno:
+ * "No space left on device", not stdio's later "Input/output error"),
+ * mkdir -p, file-name rules, and the number format of the CSV files. */
+#define _GNU_SOURCE /* fopencookie */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -12,8 +14,36 @@
 
 #include "analysis/corpus.h"
 
+/* The stream's writes: the errno of the first failure stays in the handle
+ * (stdio forgets it: a later fflush of an empty buffer reports nothing). */
+static ssize_t atomic_write(void *cookie, const char *buf, size_t n) {
+    lmd_atomic *a = cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(a->fd, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (!a->write_errno) a->write_errno = w < 0 ? errno : EIO;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+
+static int atomic_close(void *cookie) {
+    lmd_atomic *a = cookie;
+    int rc = a->fd >= 0 ? close(a->fd) : 0;
+    if (rc != 0 && !a->write_errno) a->write_errno = errno;
+    a->fd = -1;
+    return rc;
+}
+
+static const cookie_io_functions_t atomic_io = {NULL, atomic_write, NULL, atomic_close};
+
 int lmd_atomic_open(lmd_atomic *a, const char *path, lmd_error *err) {
     memset(a, 0, sizeof *a);
+    a->fd = -1;
     size_t n = strlen(path) + 32;
     a->path = strdup(path);
     a->tmp = malloc(n);
@@ -30,9 +60,9 @@ int lmd_atomic_open(lmd_atomic *a, const char *path, lmd_error *err) {
         lmd_atomic_abort(a);
         return lmd_fail(err, "%s: cannot create: %s", path, strerror(e));
     }
-    a->f = fdopen(fd, "wb");
+    a->fd = fd;
+    a->f = fopencookie(a, "wb", atomic_io);
     if (!a->f) {
-        close(fd);
         lmd_atomic_abort(a);
         return lmd_fail(err, "%s: out of memory", path);
     }
@@ -61,10 +91,9 @@ void lmd_sync_parent(const char *path) {
 int lmd_atomic_sync(lmd_atomic *a, lmd_error *err) {
     if (!a->f) return 0;
     int e = 0;
-    errno = 0;
-    if (fflush(a->f) != 0 || ferror(a->f)) e = errno ? errno : EIO;
-    if (!e && fsync(fileno(a->f)) != 0) e = errno;
-    if (fclose(a->f) != 0 && !e) e = errno ? errno : EIO;
+    if (fflush(a->f) != 0 || ferror(a->f)) e = a->write_errno ? a->write_errno : EIO;
+    if (!e && fsync(a->fd) != 0) e = errno;
+    if (fclose(a->f) != 0 && !e) e = a->write_errno ? a->write_errno : EIO;
     a->f = NULL;
     if (e) {
         lmd_fail(err, "%s: cannot write: %s", a->path, strerror(e));
@@ -91,7 +120,10 @@ int lmd_atomic_commit(lmd_atomic *a, lmd_error *err) {
 }
 
 void lmd_atomic_abort(lmd_atomic *a) {
-    if (a->f) fclose(a->f);
+    if (a->f)
+        fclose(a->f);
+    else if (a->fd >= 0 && a->tmp)
+        close(a->fd);
     if (a->tmp) unlink(a->tmp);
     free(a->tmp);
     free(a->path);

@@ -16,7 +16,8 @@
 static const char *help =
     "usage: lmdiff analyze MODEL_DIR DATASET [-o CACHE.h5|DIR] [--top-k K] [--first-n N]\n"
     "                      [--name NAME] [--force] [--resume] [--no-verify]\n"
-    "                      [--threads N] [--batch-tokens N] [--shard K/N]\n\n"
+    "                      [--threads N] [--batch-tokens N] [--shard K/N]\n"
+    "                      [--max-text-tokens N]\n\n"
     "Scores every text of DATASET with the model and writes an analysis cache: per\n"
     "token the id, rank (stored 0-based, as the original did), probability,\n"
     "log-probability, entropy and the top-K predictions (docs/corpus.md).\n\n"
@@ -33,10 +34,13 @@ static const char *help =
     "  --shard K/N       only shard K (1..N) of N contiguous slices of the texts,\n"
     "                    balanced by bytes; the default name gets .shard-K-of-N.h5\n"
     "                    ('lmdiff cache merge' joins the N caches, docs/cluster.md)\n"
+    "  --max-text-tokens N  a longer text is an error (default 1000000; memory grows\n"
+    "                    with the longest text, about 130 bytes a token)\n"
     CLI_PRECISION_HELP "\n"
-    "The cache is written as CACHE.h5.partial and renamed when complete.  Ctrl-C stops\n"
-    "after the current batch and keeps the partial file; --resume continues it\n"
-    "(and leaves a complete CACHE.h5 made from the same inputs as it is).\n";
+    "Scored texts go to the folder CACHE.h5.partial, made durable every 10 s; the\n"
+    "cache is assembled from it when complete.  Ctrl-C, kill -9 or a power cut keep\n"
+    "what was made durable; --resume continues it (and leaves a complete CACHE.h5\n"
+    "made from the same inputs as it is).\n";
 
 static int is_dir(const char *p) {
     struct stat st;
@@ -46,7 +50,7 @@ static int is_dir(const char *p) {
 int cmd_analyze(int argc, char **argv) {
     const char *out = NULL, *topk = NULL, *firstn = NULL, *name = NULL, *force = NULL,
                *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL,
-               *shard = NULL, *prec = NULL, *verbose = NULL;
+               *shard = NULL, *prec = NULL, *verbose = NULL, *maxtok = NULL;
     const char *pos[2] = {0};
     cli_opt opts[] = {{"--output", 1, &out},         {"--top-k", 1, &topk},
                       {"--first-n", 1, &firstn},     {"--name", 1, &name},
@@ -54,7 +58,7 @@ int cmd_analyze(int argc, char **argv) {
                       {"--no-verify", 0, &nover},    {"--threads", 1, &threads},
                       {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp},
                       {"--shard", 1, &shard},        {"--precision", 1, &prec},
-                      {"--verbose", 0, &verbose}};
+                      {"--verbose", 0, &verbose},    {"--max-text-tokens", 1, &maxtok}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("analyze", argc, a, opts, sizeof opts / sizeof *opts, pos, 2);
@@ -75,6 +79,8 @@ int cmd_analyze(int argc, char **argv) {
     o.force = force != NULL;
     o.resume = resume != NULL;
     o.no_verify = nover != NULL;
+    if (maxtok && cli_int("analyze", "--max-text-tokens", maxtok, 1, LONG_MAX, &v) < 0) return 2;
+    o.max_text_tokens = maxtok ? (uint64_t)v : 0;
     if (name && !*name) return cli_usage_error("analyze", "--name must not be empty");
     if (shard && lmd_shard_parse(shard, &o.shard_k, &o.shard_n) < 0)
         return cli_usage_error("analyze", "--shard wants K/N with 1 <= K <= N <= %d, not '%s'",

@@ -21,7 +21,8 @@ static const char *help =
     "usage: lmdiff preprocess M1_DIR M2_DIR DATASET --output-dir DIR [--top-k K]\n"
     "                         [--max-clamp-rank C] [--first-n N] [--name1 NAME]\n"
     "                         [--name2 NAME] [--force] [--no-verify] [--threads N]\n"
-    "                         [--shard K/N] [--batch-tokens N]\n\n"
+    "                         [--shard K/N] [--batch-tokens N]\n"
+    "                         [--max-text-tokens N]\n\n"
     "Builds, in DIR:\n"
     "  <dataset>_._<m1>.h5, <dataset>_._<m2>.h5   the analysis caches ('lmdiff analyze')\n"
     "  <m1>_<m2>_<name>.csv/.lmdt and the reverse  the comparisons ('lmdiff compare')\n"
@@ -42,6 +43,8 @@ static const char *help =
     "  --shard K/N         only shard K of N (see 'lmdiff analyze --help'): both\n"
     "                      models' NAME.shard-K-of-N.h5 in DIR, no comparison;\n"
     "                      'lmdiff cache merge' joins them (docs/cluster.md)\n"
+    "  --max-text-tokens N a longer text is an error (default 1000000; memory grows\n"
+    "                      with the longest text, about 130 bytes a token)\n"
     CLI_PRECISION_HELP;
 
 /* Whether a cache keeps token byte spans (text 0; an empty cache needs none). */
@@ -95,14 +98,16 @@ static const char *file_part(const char *p) {
 int cmd_preprocess(int argc, char **argv) {
     const char *out = NULL, *out2 = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
                *name1 = NULL, *name2 = NULL, *force = NULL, *nover = NULL, *threads = NULL,
-               *hlp = NULL, *shard = NULL, *batch = NULL, *prec = NULL, *verbose = NULL;
+               *hlp = NULL, *shard = NULL, *batch = NULL, *prec = NULL, *verbose = NULL,
+               *maxtok = NULL;
     const char *pos[3] = {0};
     cli_opt opts[] = {
         {"--output-dir", 1, &out},       {"--output", 1, &out2},    {"--top-k", 1, &topk},
         {"--max-clamp-rank", 1, &clamp}, {"--first-n", 1, &firstn}, {"--name1", 1, &name1},
         {"--name2", 1, &name2},          {"--force", 0, &force},    {"--no-verify", 0, &nover},
         {"--threads", 1, &threads},      {"--help", 0, &hlp},       {"--shard", 1, &shard},
-        {"--batch-tokens", 1, &batch},   {"--precision", 1, &prec}, {"--verbose", 0, &verbose}};
+        {"--batch-tokens", 1, &batch},   {"--precision", 1, &prec}, {"--verbose", 0, &verbose},
+        {"--max-text-tokens", 1, &maxtok}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("preprocess", argc, a, opts, sizeof opts / sizeof *opts, pos, 3);
@@ -130,6 +135,9 @@ int cmd_preprocess(int argc, char **argv) {
         return cli_usage_error("preprocess",
                                "--shard wants K/N with 1 <= K <= N <= %d, not '%s'",
                                LMD_MAX_SHARDS, shard);
+    if (maxtok && cli_int("preprocess", "--max-text-tokens", maxtok, 1, LONG_MAX, &v) < 0)
+        return 2;
+    o.max_text_tokens = maxtok ? (uint64_t)v : 0;
     const char *dirs[2] = {pos[0], pos[1]}, *dataset = pos[2];
 
     lmd_error err;
@@ -222,7 +230,7 @@ int cmd_preprocess(int argc, char **argv) {
             size_t pl = strlen(cache[i]) + 9;
             char *partial = malloc(pl);
             snprintf(partial, pl, "%s.partial", cache[i]);
-            if (lmd_file_exists(partial) && !force) {
+            if (lmd_journal_exists(partial) && !force) {
                 fprintf(stderr, "[%d/3] %s: resuming %s\n", i + 1, names[i], partial);
                 mo.resume = 1;
             }

@@ -531,7 +531,7 @@ static int shard_status(const slurm_plan *p, int i, uint32_t k, const qjob *q, s
         free(log);
         free(e);
         rc = 1;
-    } else if (lmd_file_exists(partial)) {
+    } else if (lmd_journal_exists(partial)) {
         printf("stopped (cancelled or killed); %s is kept and resumed by a rerun\n", partial);
         rc = 1;
     } else {

@@ -2,7 +2,7 @@
 # analyze --shard K/N and `cache merge` without a cluster: the shards of a
 # dataset cover it once, in order, balanced by bytes; merged, they equal
 # a single run bit for bit (read back by h5py, tests/cli/h5_same.py); a
-# rerun leaves a finished shard alone; merge refuses a missing, doubled or
+# rerun leaves a finished shard alone; a killed shard resumes from its journal; merge refuses a missing, doubled or
 # foreign shard and names it.
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
@@ -68,6 +68,28 @@ expect_fail "exists (--force replaces it)" "$LMDIFF" analyze "$A" ds.txt --shard
 # a file of another shard spec under this name is not taken for finished
 cp sh/ds_._tiny-a.shard-1-of-4.h5 fake.h5
 expect_fail "its shard differs" "$LMDIFF" analyze "$A" ds.txt --shard 2/4 -o fake.h5 --resume
+
+# ---- a shard killed (-9) after some checkpoints resumes from its journal and
+# equals an uninterrupted run with the same batches; another shard's journal is refused
+SB=(--shard 2/4 --threads 1 --batch-tokens 16)
+expect_ok "$LMDIFF" analyze "$A" ds.txt "${SB[@]}" -o ref2.h5
+LMD_CHECKPOINT_SECONDS=0 "$LMDIFF" analyze "$A" ds.txt "${SB[@]}" -o kill2.h5 >/dev/null 2>&1 &
+pid=$!
+while kill -0 $pid 2>/dev/null; do
+  [ "$(ls kill2.h5.partial 2>/dev/null | grep -c '^[0-9]*\.h5$')" -ge 2 ] && kill -KILL $pid && break
+  sleep 0.01
+done
+wait $pid 2>/dev/null
+if [ -d kill2.h5.partial ] && [ ! -e kill2.h5 ]; then
+  cp -r kill2.h5.partial other.h5.partial
+  expect_fail "made with another shard" "$LMDIFF" analyze "$A" ds.txt --shard 3/4 --threads 1 -o other.h5 --resume
+  "$LMDIFF" analyze "$A" ds.txt "${SB[@]}" -o kill2.h5 --resume 2>err && grep -q "interrupted run" err \
+    && ok || bad "resume of a killed shard: $(cat err)"
+else
+  echo "SKIP part: the shard run ended before 2 checkpoints"
+fi
+$PY "$SRC/tests/cli/h5_same.py" ref2.h5 kill2.h5 >/dev/null && ok \
+  || bad "resumed shard differs: $($PY "$SRC/tests/cli/h5_same.py" ref2.h5 kill2.h5)"
 
 # ---- merge refuses incomplete, doubled and foreign sets
 expect_fail "shard 2/4 is missing (texts " "$LMDIFF" cache merge sh/*1-of-4.h5 sh/*3-of-4.h5 sh/*4-of-4.h5 -o x.h5

@@ -100,7 +100,8 @@ same_as_ref dc
 # ---- a failing shard blocks the merge; status names it; fixed, a rerun finishes
 mkdir -p df/shards && cp d4/shards/*.h5 df/shards/
 BAD=df/shards/ds_._gpt-distil.shard-3-of-4.h5
-rm "$BAD" && mkdir "$BAD.partial"  # a directory where the partial cache goes: analyze fails
+# a file lmdiff did not write in the shard's journal folder: analyze fails
+rm "$BAD" && mkdir "$BAD.partial" && echo x > "$BAD.partial/notes.txt"
 slurm_pre --output-dir df --shards 4 >/dev/null 2>err || bad "submit: $(cat err)"
 grep -q "gpt-distil: submitted 1 of 4 shards (3)" err && grep -q "gpt-base: all 4 shards are done" err \
   && ok || bad "submit message: $(cat err)"
@@ -110,7 +111,7 @@ wait_queue DependencyNeverSatisfied
   && grep -q 'merge and compare: PENDING (job [0-9]*, DependencyNeverSatisfied): blocked' st \
   && ok || bad "status of a failed shard (rc $rc): $(cat st)"
 [ ! -e df/metadata.json ] && ok || bad "the merge ran despite the failed shard"
-rmdir "$BAD.partial"
+rm "$BAD.partial/notes.txt" && rmdir "$BAD.partial"
 slurm_pre --output-dir df --shards 4 >/dev/null 2>err || bad "resubmit: $(cat err)"
 wait_queue
 "$LMDIFF" slurm status df >/dev/null 2>&1 && ok || bad "status after the fix: $("$LMDIFF" slurm status df)"

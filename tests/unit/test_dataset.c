@@ -1,5 +1,6 @@
 /* test_dataset.c - dataset files: the header, the original's body rules,
  * checksums (against values from Python's hashlib), errors, saving. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,13 +216,40 @@ static void test_helpers(void **st) {
     assert_string_equal(b, "0.3333333333333333");
 }
 
+/* A full disk while an atomic file is written: the message is the
+ * system's (the write's errno), not stdio's "Input/output error" of a later
+ * flush, and neither the temporary nor the final file is left. */
+static void test_atomic_disk_full(void **st) {
+    (void)st;
+    int full = open("/dev/full", O_WRONLY);
+    if (full < 0) skip();
+    char *p = lmd_path_join(dir, "full.csv");
+    lmd_atomic a;
+    lmd_error err;
+    assert_int_equal(lmd_atomic_open(&a, p, &err), 0);
+    char *tmp = strdup(a.tmp);
+    assert_true(dup2(full, a.fd) == a.fd); /* the temporary's writes now hit a full disk */
+    close(full);
+    for (int i = 0; i < 20000; i++)
+        fprintf(a.f, "%d,a line of a table\n", i);
+    fflush(a.f); /* as writers that check ferror() do: stdio drops the failed buffer */
+    assert_int_equal(lmd_atomic_commit(&a, &err), -1);
+    assert_non_null(strstr(err.msg, "No space left on device"));
+    assert_non_null(strstr(err.msg, p));
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(access(p, F_OK), -1);
+    free(tmp);
+    free(p);
+}
+
 int main(void) {
     dir = tu_tmpdir();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_and_body), cmocka_unit_test(test_plain_file_rules),
-        cmocka_unit_test(test_empty_body),      cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_nul_in_file),     cmocka_unit_test(test_stream_rewind),
-        cmocka_unit_test(test_save_roundtrip),  cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_header_and_body),  cmocka_unit_test(test_plain_file_rules),
+        cmocka_unit_test(test_empty_body),       cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_nul_in_file),      cmocka_unit_test(test_stream_rewind),
+        cmocka_unit_test(test_save_roundtrip),   cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_atomic_disk_full),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[512];

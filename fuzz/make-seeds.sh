@@ -14,18 +14,20 @@ trap 'rm -rf "$T"' EXIT
 export LMD_PROGRESS=0
 # (files found by fuzzing, kept as regressions, are left alone)
 mkdir -p "$C"/{fuzz_bpe,fuzz_spm_encode,fuzz_wordpiece,fuzz_config,fuzz_safetensors,fuzz_spm_model,fuzz_tokenizer_json,fuzz_vocab_txt,fuzz_dataset,fuzz_table,fuzz_cache_read}
+mkdir -p "$C"/{fuzz_spans,fuzz_shards,fuzz_json_check,fuzz_tokcache}
 
 # ---- texts, for the three encoders
 i=0
 for t in "Hello world" "  leading and trailing  " "caf\xc3\xa9 na\xc3\xafve \xe2\x80\x94 \xf0\x9f\xa6\x8a" \
          "<|endoftext|>Hi<s></s>" "[CLS] a [SEP] [MASK]" "don't  stop\n\ttabs" "\xff\xfe bad utf-8 \xc3" \
          "1234567890 3.14 e=mc^2" "\xe2\x96\x81already spaced"; do
-  for d in fuzz_bpe fuzz_spm_encode fuzz_wordpiece; do printf "$t" > "$C/$d/text$i"; done
+  for d in fuzz_bpe fuzz_spm_encode fuzz_wordpiece fuzz_spans; do printf "$t" > "$C/$d/text$i"; done
   i=$((i + 1))
 done
 
-# ---- configs: the first byte picks the model (0 tiny-llama, 1 tiny-neox, 2 tiny-a, 3 tiny-bert)
-for m in 0:tiny-llama 1:tiny-neox 2:tiny-a 3:tiny-bert; do
+# ---- configs: the first byte picks the model (fuzz_config.c's order)
+rm -f "$C/fuzz_config/tiny-bert" # once byte 3, which is tiny-phi3 now
+for m in 0:tiny-llama 1:tiny-neox 2:tiny-a 3:tiny-phi3 4:tiny-gemma3 5:tiny-mixtral 6:tiny-bert; do
   { printf "\\x0${m%%:*}"; cat "$M/${m#*:}/config.json"; } > "$C/fuzz_config/${m#*:}"
 done
 printf '\x00{"architectures":["LlamaForCausalLM"]}' > "$C/fuzz_config/llama-bare"
@@ -83,6 +85,22 @@ printf -- '---\nname: x\ntype: machine_generated\nsource:\n  url: "http://e.org"
   > "$C/fuzz_dataset/extra"
 printf -- '---\nname: [unclosed\n---\nx\n' > "$C/fuzz_dataset/bad-yaml"
 printf -- '---\nname: open\n' > "$C/fuzz_dataset/unclosed"
+# shards: the first byte picks N (1 + byte % 16), the rest is a dataset
+for f in header plain extra; do
+  { printf '\x03'; cat "$C/fuzz_dataset/$f"; } > "$C/fuzz_shards/$f"
+done
+$PY -c 'import sys; sys.stdout.write("\x04" + "".join("text %d\n" % i for i in range(300)))' \
+  > "$C/fuzz_shards/300-texts"
+
+# ---- server request bodies (JSON with NULs and surrogate escapes)
+printf '{"text": "hello", "models": ["a", "b"]}' > "$C/fuzz_json_check/plain"
+printf '{"text": "a\\u0000b"}' > "$C/fuzz_json_check/escaped-nul"
+printf '{"text": "\\ud83e\\udd8a \\ud800 \\udc00"}' > "$C/fuzz_json_check/surrogates"
+printf '{"text": "raw\0nul"}' > "$C/fuzz_json_check/raw-nul"
+
+# ---- a tokenizer cache, as lmdiff writes it beside loading a tokenizer.json
+XDG_CACHE_HOME=$T/xdg "$LMDIFF" tokenize "$M/tiny-a" "x" > /dev/null 2>&1 || true
+for f in "$T"/xdg/lmdiff/tok-*.bin; do [ -f "$f" ] && cp "$f" "$C/fuzz_tokcache/gpt2-tiny"; done
 
 # ---- caches and a comparison table from the tiny models
 printf 'Hello world.\nA second, longer text that goes on for a while.\nx\n' > "$T/t.txt"

@@ -113,12 +113,12 @@ static int same(const char *a, const char *b) {
 
 /* What differs between a segment's info and the expected one, or NULL. */
 static const char *differs(const lmd_cache_info *have, const lmd_cache_info *want) {
-    return !same(have->dataset_checksum, want->dataset_checksum) ? "dataset checksum"
-           : !same(have->vocab_hash, want->vocab_hash)           ? "vocab hash"
-           : !same(have->weights_hash, want->weights_hash)       ? "weights hash"
-           : !same(have->model_name, want->model_name)           ? "model name"
-           : have->top_k != want->top_k                          ? "top-k"
-           : have->first_n != want->first_n                      ? "first-n"
+    return !same(have->dataset_checksum, want->dataset_checksum)          ? "dataset checksum"
+           : !same(have->vocab_hash, want->vocab_hash)                    ? "vocab hash"
+           : !same(have->weights_hash, want->weights_hash)                ? "weights hash"
+           : !same(have->model_name, want->model_name)                    ? "model name"
+           : have->top_k != want->top_k                                   ? "top-k"
+           : have->first_n != want->first_n                               ? "first-n"
            : strcmp(lmd_cache_precision(have), lmd_cache_precision(want)) ? "precision"
            : have->shard_k != want->shard_k || have->shard_n != want->shard_n ||
                    have->shard_first != want->shard_first

@@ -47,7 +47,7 @@ static void test_info(void **state) {
     check("tiny-neox-seq", "GPTNeoXForCausalLM", 32);
     check("tiny-qwen3", "Qwen3ForCausalLM", 64);
     check("tiny-olmo2", "Olmo2ForCausalLM", 64);
-    check("tiny-phi3", "Phi3ForCausalLM", 32);
+    check("tiny-phi3", "Phi3ForCausalLM", 64);
     check("tiny-gemma2", "Gemma2ForCausalLM", 64);
     check("tiny-gemma3", "Gemma3ForCausalLM", 64);
     check("tiny-mixtral", "MixtralForCausalLM", 64);

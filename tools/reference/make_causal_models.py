@@ -298,8 +298,9 @@ def main():
                      rope_theta=500000.0)
     write(out, "tiny-olmo2", c, llama_weights(c, seed=18), "F16", gen_tok)
     # Phi-3: fused qkv_proj / gate_up_proj, partial rotary 0.5 (4 of 8
-    # dims), LongRoPE (short factors, attention factor from 64 / 32
-    # positions: context 32), sliding_window 8 inside attention, untied
+    # dims), LongRoPE (attention factor from 64 / 32 positions; context 64,
+    # forwards beyond 32 positions use the long factors), sliding_window 8
+    # inside attention, untied
     half = 2
     c = llama_config("Phi3ForCausalLM", V, bos, partial_rotary_factor=0.5,
                      original_max_position_embeddings=32, sliding_window=8,

@@ -149,11 +149,16 @@ static int check_model(const char *model_dir, const char *golden_path) {
     return 0;
 }
 
-static const char *models[] = {"tiny-a",        "tiny-f16",  "tiny-bf16",   "tiny-sharded",
-                               "tiny-noprefix", "tiny-ctx16", "tiny-untied", "tiny-b",
-                               /* rotary decoders: tools/reference/causalref.py */
-                               "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral",
-                               "tiny-qwen2", "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3", "tiny-gemma2", "tiny-gemma3", "tiny-mixtral", "tiny-qwen3moe"};
+static const char *models[] = {
+    "tiny-a", "tiny-f16", "tiny-bf16", "tiny-sharded", "tiny-noprefix", "tiny-ctx16", "tiny-untied",
+    "tiny-b",
+    /* rotary decoders: tools/reference/causalref.py */
+    "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral", "tiny-qwen2", "tiny-neox",
+    "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3", "tiny-gemma2", "tiny-gemma3",
+    "tiny-mixtral", "tiny-qwen3moe",
+    /* the same families in their other 16-bit dtypes (6 texts each) */
+    "tiny-qwen3-f16", "tiny-olmo2-bf16", "tiny-phi3-bf16", "tiny-phi3-f16", "tiny-gemma2-bf16",
+    "tiny-gemma3-f16", "tiny-mixtral-f16", "tiny-qwen3moe-bf16", "tiny-qwen3moe-f16"};
 
 /* check_model on <dir_prefix><name> against tests/golden/<golden_prefix><name>.jsonl */
 static void check_named(const char *dir_prefix, const char *golden_prefix, const char *name) {

@@ -270,12 +270,18 @@ def main():
         print("%-16s context %3d: max |logit difference| %.2e" % (name, ctx, worst))
         worst_all = max(worst_all, worst)
         ok &= worst < 1e-10
-    # BF16 storage = torch's rounding of the F32 weights
-    a = weights(os.path.join(ROOT, "tests", "models", "tiny-llama"))
-    b = weights(os.path.join(ROOT, "tests", "models", "tiny-llama-bf16"))
-    same = all(torch.equal(a[k].float().bfloat16().double(), b[k]) for k in a)
-    print("tiny-llama-bf16 weights == torch bfloat16 rounding of tiny-llama's: %s" % same)
-    ok &= same
+    # 16-bit storage = torch's rounding of the F32 weights
+    pairs = [("tiny-llama", "tiny-llama-bf16")] + [
+        (f, v) for f, dt in make_causal_models.FAMILY_DTYPES.items() if dt == "F32"
+        for v in make_causal_models.dtype_variants(f)]
+    for main_name, v in pairs:
+        a = weights(os.path.join(ROOT, "tests", "models", main_name))
+        b = weights(os.path.join(ROOT, "tests", "models", v))
+        tdt = torch.bfloat16 if v.endswith("-bf16") else torch.float16
+        same = a.keys() == b.keys() and all(torch.equal(a[k].float().to(tdt).double(), b[k])
+                                            for k in a)
+        print("%s weights == %s rounding of %s's: %s" % (v, tdt, main_name, same))
+        ok &= same
     print("PASSED" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -178,6 +178,14 @@ static void test_models(void **state) {
         check_named("tests/models/", "", models[i]);
 }
 
+/* Phi-3's LongRoPE switch: texts of 30, 31 and 32 tokens, i.e. forwards of
+ * original_max_position_embeddings (32) positions and one more (HF's long
+ * factors from 33 on; tools/reference/longrope_texts.jsonl). */
+static void test_longrope_switch(void **state) {
+    (void)state;
+    check_named("tests/models/", "longrope-", "tiny-phi3");
+}
+
 static void test_fake_gpt2(void **state) {
     (void)state;
     char *dir = tu_shared_path("fixtures/hf-models/fake-gpt2");
@@ -211,6 +219,7 @@ int main(int argc, char **argv) {
     printf("OpenBLAS kernels: %s\n", lmd_blas_corename());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_models),
+        cmocka_unit_test(test_longrope_switch),
         cmocka_unit_test(test_fake_gpt2),
         cmocka_unit_test(test_demo_models),
     };

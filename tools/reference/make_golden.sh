@@ -39,6 +39,10 @@ print(' '.join(v for f in c.FAMILY_DTYPES for v in c.dtype_variants(f)))"); do
         -o "$ROOT/tests/golden/$m.jsonl"
     echo "golden: tests/golden/$m.jsonl"
 done
+# Phi-3's switch to LongRoPE's long factors: forwards of 31, 32 and 33 positions
+"$PY" "$HERE/causalref.py" score "$ROOT/tests/models/tiny-phi3" --texts "$HERE/longrope_texts.jsonl" \
+    --top-k 10 -o "$ROOT/tests/golden/longrope-tiny-phi3.jsonl"
+echo "golden: tests/golden/longrope-tiny-phi3.jsonl"
 if [ -d "$FIX/hf-models/fake-gpt2" ]; then
     "$PY" "$HERE/lmref.py" score "$FIX/hf-models/fake-gpt2" --texts "$TEXTS" --top-k 10 \
         -o "$ROOT/tests/golden/fake-gpt2.jsonl"

@@ -31,14 +31,17 @@ cluster_stop() {
   CLUSTER_PIDS=()
 }
 
-# waits until the PID file $1 holds the PID of a live process; adds it
+# waits (up to 30 s: a loaded machine starts daemons slowly) until the PID
+# file $1 holds the PID of a live process; adds it.  $2: a log to show when not.
 _cluster_pid() {
   local i p
-  for i in $(seq 1 100); do
+  for i in $(seq 1 300); do
     if [ -s "$1" ]; then p=$(cat "$1"); kill -0 "$p" 2>/dev/null && { CLUSTER_PIDS+=("$p"); return 0; }; fi
     sleep 0.1
   done
-  echo "cluster: no process wrote $1" >&2; return 1
+  echo "cluster: no process wrote $1" >&2
+  [ -n "${2:-}" ] && tail -5 "$2" >&2
+  return 1
 }
 
 cluster_start() {
@@ -91,9 +94,9 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
   export SLURM_CONF=$d/slurm.conf
   slurmctld -f "$SLURM_CONF" -i || { echo "slurmctld failed" >&2; return 1; }
-  _cluster_pid "$d/slurmctld.pid" || return 1
+  _cluster_pid "$d/slurmctld.pid" "$d/log/slurmctld.log" || return 1
   slurmd -f "$SLURM_CONF" -N localhost || { echo "slurmd failed" >&2; return 1; }
-  _cluster_pid "$d/slurmd.pid" || return 1
+  _cluster_pid "$d/slurmd.pid" "$d/log/slurmd.log" || return 1
   local i
   for i in $(seq 1 100); do  # idle within seconds
     sinfo -h -N -o %t 2>/dev/null | grep -q '^idle' && return 0

@@ -149,11 +149,16 @@ static int check_model(const char *model_dir, const char *golden_path) {
     return 0;
 }
 
-static const char *models[] = {"tiny-a",        "tiny-f16",  "tiny-bf16",   "tiny-sharded",
-                               "tiny-noprefix", "tiny-ctx16", "tiny-untied", "tiny-b",
-                               /* rotary decoders: tools/reference/causalref.py */
-                               "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral",
-                               "tiny-qwen2", "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3", "tiny-gemma2", "tiny-gemma3", "tiny-mixtral", "tiny-qwen3moe"};
+static const char *models[] = {
+    "tiny-a", "tiny-f16", "tiny-bf16", "tiny-sharded", "tiny-noprefix", "tiny-ctx16", "tiny-untied",
+    "tiny-b",
+    /* rotary decoders: tools/reference/causalref.py */
+    "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral", "tiny-qwen2", "tiny-neox",
+    "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3", "tiny-gemma2", "tiny-gemma3",
+    "tiny-mixtral", "tiny-qwen3moe",
+    /* the same families in their other 16-bit dtypes (6 texts each) */
+    "tiny-qwen3-f16", "tiny-olmo2-bf16", "tiny-phi3-bf16", "tiny-phi3-f16", "tiny-gemma2-bf16",
+    "tiny-gemma3-f16", "tiny-mixtral-f16", "tiny-qwen3moe-bf16", "tiny-qwen3moe-f16"};
 
 /* check_model on <dir_prefix><name> against tests/golden/<golden_prefix><name>.jsonl */
 static void check_named(const char *dir_prefix, const char *golden_prefix, const char *name) {
@@ -171,6 +176,14 @@ static void test_models(void **state) {
     (void)state;
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
         check_named("tests/models/", "", models[i]);
+}
+
+/* Phi-3's LongRoPE switch: texts of 30, 31 and 32 tokens, i.e. forwards of
+ * original_max_position_embeddings (32) positions and one more (HF's long
+ * factors from 33 on; tools/reference/longrope_texts.jsonl). */
+static void test_longrope_switch(void **state) {
+    (void)state;
+    check_named("tests/models/", "longrope-", "tiny-phi3");
 }
 
 static void test_fake_gpt2(void **state) {
@@ -206,6 +219,7 @@ int main(int argc, char **argv) {
     printf("OpenBLAS kernels: %s\n", lmd_blas_corename());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_models),
+        cmocka_unit_test(test_longrope_switch),
         cmocka_unit_test(test_fake_gpt2),
         cmocka_unit_test(test_demo_models),
     };

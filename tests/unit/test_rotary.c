@@ -47,11 +47,21 @@ static void test_info(void **state) {
     check("tiny-neox-seq", "GPTNeoXForCausalLM", 32);
     check("tiny-qwen3", "Qwen3ForCausalLM", 64);
     check("tiny-olmo2", "Olmo2ForCausalLM", 64);
-    check("tiny-phi3", "Phi3ForCausalLM", 32);
+    check("tiny-phi3", "Phi3ForCausalLM", 64);
     check("tiny-gemma2", "Gemma2ForCausalLM", 64);
     check("tiny-gemma3", "Gemma3ForCausalLM", 64);
     check("tiny-mixtral", "MixtralForCausalLM", 64);
     check("tiny-qwen3moe", "Qwen3MoeForCausalLM", 64);
+    /* the families' other 16-bit dtypes */
+    check("tiny-qwen3-f16", "Qwen3ForCausalLM", 64);
+    check("tiny-olmo2-bf16", "Olmo2ForCausalLM", 64);
+    check("tiny-phi3-bf16", "Phi3ForCausalLM", 64);
+    check("tiny-phi3-f16", "Phi3ForCausalLM", 64);
+    check("tiny-gemma2-bf16", "Gemma2ForCausalLM", 64);
+    check("tiny-gemma3-f16", "Gemma3ForCausalLM", 64);
+    check("tiny-mixtral-f16", "MixtralForCausalLM", 64);
+    check("tiny-qwen3moe-bf16", "Qwen3MoeForCausalLM", 64);
+    check("tiny-qwen3moe-f16", "Qwen3MoeForCausalLM", 64);
 }
 
 int main(void) {

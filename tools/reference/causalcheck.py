@@ -37,15 +37,18 @@ def weights(d):
     return {k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in raw.items()}
 
 
-def inv_freq_torch(cfg, rot, base):
-    """rope_scaling again, written as a per-frequency loop."""
+def inv_freq_torch(cfg, rot, base, seq_len=0):
+    """rope_scaling again, written as a per-frequency loop (seq_len: the
+    forward's length, which picks LongRoPE's short or long factors)."""
     inv = [1.0 / base ** (2 * i / rot) for i in range(rot // 2)]
     sc = cfg.get("rope_scaling")
     kind = (sc or {}).get("rope_type", (sc or {}).get("type", "default"))
     if kind == "linear":
         inv = [f / sc["factor"] for f in inv]
-    elif kind == "longrope":  # the short factors (lmdiff's context ends where they do)
-        inv = [f / sf for f, sf in zip(inv, sc["short_factor"])]
+    elif kind == "longrope":  # HF: long factors once max(position_ids) + 1 > original
+        orig = cfg.get("original_max_position_embeddings") or cfg["max_position_embeddings"]
+        ext = sc["long_factor"] if seq_len > orig else sc["short_factor"]
+        inv = [f / ef for f, ef in zip(inv, ext)]
     elif kind == "llama3":
         out = []
         for f in inv:
@@ -123,7 +126,7 @@ def llama_torch(cfg, W, ids, window):
     moe = arch in ("MixtralForCausalLM", "Qwen3MoeForCausalLM")
     eps = cfg.get("rms_norm_eps", 1e-5 if olmo2 else 1e-6)
     rot = int(D * cfg.get("partial_rotary_factor", 1.0)) if phi3 else D
-    inv = inv_freq_torch(cfg, rot, cfg.get("rope_theta", 10000.0))
+    inv = inv_freq_torch(cfg, rot, cfg.get("rope_theta", 10000.0), len(ids))
     # LongRoPE's attention factor scales cos and sin
     mscale = causalref.rope_attention_factor(cfg) if phi3 else 1.0
 
@@ -251,7 +254,10 @@ def main():
         W = weights(d)
         ctx = ref.n_positions
         worst = 0.0
-        for T in sorted(set([1, 2, 3, ctx // 2, ctx - 1, ctx])):
+        lengths = [1, 2, 3, ctx // 2, ctx - 1, ctx]
+        if getattr(ref, "long_after", None):  # both sides of LongRoPE's switch
+            lengths += [ref.long_after, ref.long_after + 1]
+        for T in sorted(set(t for t in lengths if t <= ctx)):
             ids = rng.randint(0, cfg["vocab_size"], size=T).tolist()
             a = ref.forward(ids)
             if cfg["architectures"][0] == "GPTNeoXForCausalLM":
@@ -264,12 +270,18 @@ def main():
         print("%-16s context %3d: max |logit difference| %.2e" % (name, ctx, worst))
         worst_all = max(worst_all, worst)
         ok &= worst < 1e-10
-    # BF16 storage = torch's rounding of the F32 weights
-    a = weights(os.path.join(ROOT, "tests", "models", "tiny-llama"))
-    b = weights(os.path.join(ROOT, "tests", "models", "tiny-llama-bf16"))
-    same = all(torch.equal(a[k].float().bfloat16().double(), b[k]) for k in a)
-    print("tiny-llama-bf16 weights == torch bfloat16 rounding of tiny-llama's: %s" % same)
-    ok &= same
+    # 16-bit storage = torch's rounding of the F32 weights
+    pairs = [("tiny-llama", "tiny-llama-bf16")] + [
+        (f, v) for f, dt in make_causal_models.FAMILY_DTYPES.items() if dt == "F32"
+        for v in make_causal_models.dtype_variants(f)]
+    for main_name, v in pairs:
+        a = weights(os.path.join(ROOT, "tests", "models", main_name))
+        b = weights(os.path.join(ROOT, "tests", "models", v))
+        tdt = torch.bfloat16 if v.endswith("-bf16") else torch.float16
+        same = a.keys() == b.keys() and all(torch.equal(a[k].float().to(tdt).double(), b[k])
+                                            for k in a)
+        print("%s weights == %s rounding of %s's: %s" % (v, tdt, main_name, same))
+        ok &= same
     print("PASSED" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -41,9 +41,10 @@ def _layer_norm(x, w, b, eps):
     return (x - mu) / np.sqrt(v + eps) * w + b
 
 
-def rope_inv_freq(cfg, rot_dim, theta):
+def rope_inv_freq(cfg, rot_dim, theta, long=False):
     """inverse frequencies of the rotated pairs, with rope_scaling applied
-    (HF modeling_rope_utils: default, linear, llama3)."""
+    (HF modeling_rope_utils: default, linear, llama3, longrope; long: LongRoPE's
+    long factors, else its short ones)."""
     inv = 1.0 / theta ** (np.arange(0, rot_dim, 2, dtype=np.float64) / rot_dim)
     sc = cfg.get("rope_scaling")
     if not sc:
@@ -54,12 +55,13 @@ def rope_inv_freq(cfg, rot_dim, theta):
     if kind == "linear":
         return inv / float(sc["factor"])
     if kind == "longrope":
-        # modeling_rope_utils._compute_longrope_parameters, with the short
-        # factors: lmdiff's context is capped at original_max_position_embeddings
-        # (the attention factor is returned by rope_attention_factor)
-        short = np.asarray(sc["short_factor"], dtype=np.float64)
-        assert len(short) == len(inv)
-        return 1.0 / (short * theta ** (np.arange(0, rot_dim, 2, dtype=np.float64) / rot_dim))
+        # modeling_rope_utils._compute_longrope_parameters: ext_factors are
+        # the long factors when the forward is longer than
+        # original_max_position_embeddings, else the short ones (see
+        # longrope_long_after; the attention factor is rope_attention_factor's)
+        ext = np.asarray(sc["long_factor" if long else "short_factor"], dtype=np.float64)
+        assert len(ext) == len(inv)
+        return 1.0 / (ext * theta ** (np.arange(0, rot_dim, 2, dtype=np.float64) / rot_dim))
     if kind == "llama3":
         factor = float(sc["factor"])
         lo = float(sc["low_freq_factor"])
@@ -72,6 +74,16 @@ def rope_inv_freq(cfg, rot_dim, theta):
         medium = ~(wavelen < old / hi) & ~(wavelen > old / lo)
         return np.where(medium, blended, scaled)
     raise ValueError("rope_scaling type %r not supported" % kind)
+
+
+def longrope_long_after(cfg):
+    """LongRoPE: a forward of more positions than this uses the long factors
+    (HF: seq_len = max(position_ids) + 1 > original_max_position_embeddings);
+    None for every other kind."""
+    sc = cfg.get("rope_scaling")
+    if not sc or sc.get("rope_type", sc.get("type")) != "longrope":
+        return None
+    return cfg.get("original_max_position_embeddings") or cfg["max_position_embeddings"]
 
 
 def rope_attention_factor(cfg):
@@ -198,6 +210,10 @@ class Llama(_Base):
         self.phi3 = arch == "Phi3ForCausalLM"
         rot = int(D * float(cfg.get("partial_rotary_factor", 1.0))) if self.phi3 else D
         self.inv_freq = rope_inv_freq(cfg, rot, float(cfg.get("rope_theta", 10000.0)))
+        self.long_after = longrope_long_after(cfg)
+        if self.long_after is not None:
+            self.inv_freq_long = rope_inv_freq(cfg, rot, float(cfg.get("rope_theta", 10000.0)),
+                                               long=True)
         self.mscale = rope_attention_factor(cfg)
         # the sliding attention window (the model's maths) and the scoring
         # context: max_position_embeddings, capped at the window
@@ -210,13 +226,9 @@ class Llama(_Base):
         npos = cfg.get("max_position_embeddings", 2048)
         self.n_positions = min(npos, window) if window else npos
         if self.phi3:
-            # HF's window inside attention; the context: capped where LongRoPE's
-            # short factors end
+            # HF's window inside attention; the context: max_position_embeddings
             self.window = cfg.get("sliding_window")
-            sc = cfg.get("rope_scaling") or {}
-            orig = cfg.get("original_max_position_embeddings") or npos
-            longrope = sc.get("rope_type", sc.get("type")) == "longrope"
-            self.n_positions = min(npos, orig) if longrope else npos
+            self.n_positions = npos
         attn_bias = bool(cfg.get("attention_bias", False))
         qkv_bias = attn_bias or arch == "Qwen2ForCausalLM"
         mlp_bias = bool(cfg.get("mlp_bias", False))
@@ -295,6 +307,8 @@ class Llama(_Base):
             raise ValueError("sequence of %d > context %d" % (T, self.n_positions))
         H, KV, D = self.H, self.KV, self.D
         x = self.embed[ids]
+        longer = self.long_after is not None and T > self.long_after
+        inv = self.inv_freq_long if longer else self.inv_freq
         for li, L in enumerate(self.layers):
             n = x if self.olmo2 else _rms_norm(x, L["ln1"], self.eps)
             q = n @ L["q"].T + L["bq"]
@@ -305,8 +319,8 @@ class Llama(_Base):
             if self.qwen3:
                 q, k = _rms_norm(q, L["q_norm"], self.eps), _rms_norm(k, L["k_norm"], self.eps)
             v = (n @ L["v"].T + L["bv"]).reshape(T, KV, D)
-            q = apply_rope(q, self.inv_freq, self.mscale)
-            k = apply_rope(k, self.inv_freq, self.mscale)
+            q = apply_rope(q, inv, self.mscale)
+            k = apply_rope(k, inv, self.mscale)
             a = attention(q, k, v, self.window).reshape(T, H * D) @ L["o"].T + L["bo"]
             x = x + (_rms_norm(a, L["post_attn"], self.eps) if self.olmo2 else a)
             n = x if self.olmo2 else _rms_norm(x, L["ln2"], self.eps)

@@ -234,12 +234,34 @@ def write(out, name, cfg, tensors, dtype, gen_tok):
     gen_tok(d)
 
 
+# The families whose weights are also written in the other 16-bit dtypes
+# (their F32 products must match the float64 reference as the main folder's
+# do): name -> the dtype of the main folder.
+FAMILY_DTYPES = {"tiny-qwen3": "BF16", "tiny-olmo2": "F16", "tiny-phi3": "F32",
+                 "tiny-gemma2": "F16", "tiny-gemma3": "BF16", "tiny-mixtral": "BF16",
+                 "tiny-qwen3moe": "F32"}
+
+
+def dtype_variants(name):
+    """The extra folders of a family: <name>-bf16 / <name>-f16, each 16-bit
+    dtype that its main folder is not."""
+    return ["%s-%s" % (name, dt.lower()) for dt in ("BF16", "F16") if dt != FAMILY_DTYPES[name]]
+
+
+def write_family(out, name, cfg, tensors, gen_tok):
+    """The main folder in FAMILY_DTYPES[name] and its dtype variants, all
+    from the same float weights (each rounded to its dtype)."""
+    write(out, name, cfg, tensors, FAMILY_DTYPES[name], gen_tok)
+    for v in dtype_variants(name):
+        write(out, v, cfg, tensors, v.rsplit("-", 1)[1].upper(), gen_tok)
+
+
 # name -> (what it covers); kept in step with tools/reference/README.md
 MODELS = [
     "tiny-llama", "tiny-llama-bf16", "tiny-llama3", "tiny-mistral", "tiny-qwen2",
     "tiny-neox", "tiny-neox-seq", "tiny-qwen3", "tiny-olmo2", "tiny-phi3", "tiny-gemma2",
     "tiny-gemma3", "tiny-mixtral", "tiny-qwen3moe",
-]
+] + [v for f in FAMILY_DTYPES for v in dtype_variants(f)]
 
 
 def main():
@@ -287,52 +309,53 @@ def main():
                     max_position_embeddings=32, rotary_emb_base=500)
     write(out, "tiny-neox-seq", c, neox_weights(c, seed=16), "F16", gen_tok)
     # Qwen3: per-head q/k RMSNorm, head_dim 16 != hidden/heads, q/k/v/o
-    # biases (attention_bias), tied head, BF16
+    # biases (attention_bias), tied head, BF16 (+ F16 variant)
     c = llama_config("Qwen3ForCausalLM", V, bos, head_dim=16, rope_theta=1000000.0,
                      attention_bias=True, tie_word_embeddings=True, use_sliding_window=False,
                      sliding_window=None, max_window_layers=2)
-    write(out, "tiny-qwen3", c, llama_weights(c, seed=17), "BF16", gen_tok)
+    write_family(out, "tiny-qwen3", c, llama_weights(c, seed=17), gen_tok)
     # OLMo-2: norms after attention and MLP, q/k RMSNorm over the whole
-    # projection (GQA: 4 heads, 2 KV heads), untied, F16, eps 1e-5
+    # projection (GQA: 4 heads, 2 KV heads), untied, F16 (+ BF16), eps 1e-5
     c = llama_config("Olmo2ForCausalLM", V, bos, rms_norm_eps=1e-5, attention_bias=False,
                      rope_theta=500000.0)
-    write(out, "tiny-olmo2", c, llama_weights(c, seed=18), "F16", gen_tok)
+    write_family(out, "tiny-olmo2", c, llama_weights(c, seed=18), gen_tok)
     # Phi-3: fused qkv_proj / gate_up_proj, partial rotary 0.5 (4 of 8
-    # dims), LongRoPE (short factors, attention factor from 64 / 32
-    # positions: context 32), sliding_window 8 inside attention, untied
+    # dims), LongRoPE (attention factor from 64 / 32 positions; context 64,
+    # forwards beyond 32 positions use the long factors), sliding_window 8
+    # inside attention, untied, F32 (+ BF16, F16)
     half = 2
     c = llama_config("Phi3ForCausalLM", V, bos, partial_rotary_factor=0.5,
                      original_max_position_embeddings=32, sliding_window=8,
                      rope_scaling={"type": "longrope", "short_factor": [1.0, 1.7][:half],
                                    "long_factor": [2.5, 6.0][:half]})
-    write(out, "tiny-phi3", c, llama_weights(c, seed=19), "F32", gen_tok)
+    write_family(out, "tiny-phi3", c, llama_weights(c, seed=19), gen_tok)
     # Gemma 2: 3 layers (local, global, local: window 6), head_dim 16 !=
     # hidden/heads, query_pre_attn_scalar 24, attention and final soft-caps
-    # small enough to bite, tied head, F16 (the embedding scale in F16)
+    # small enough to bite, tied head, F16 (the embedding scale in F16; + BF16)
     c = gemma_config("Gemma2ForCausalLM", V, bos, attn_logit_softcapping=3.0,
                      final_logit_softcapping=8.0)
-    write(out, "tiny-gemma2", c, gemma_weights(c, seed=20), "F16", gen_tok)
+    write_family(out, "tiny-gemma2", c, gemma_weights(c, seed=20), gen_tok)
     # Gemma 3 (text): per-head q/k norms, sliding_window_pattern 3 (local,
     # local, global), local RoPE base 10000, global 1e6 with linear scaling,
-    # window 5, no soft-caps, untied head, BF16 (the embedding scale in BF16)
+    # window 5, no soft-caps, untied head, BF16 (the embedding scale in BF16; + F16)
     c = gemma_config("Gemma3ForCausalLM", V, bos, head_dim=8, query_pre_attn_scalar=8,
                      sliding_window=5, sliding_window_pattern=3, rope_theta=1000000.0,
                      rope_local_base_freq=10000.0, tie_word_embeddings=False,
                      rope_scaling={"rope_type": "linear", "factor": 2.0},
                      attn_logit_softcapping=None, final_logit_softcapping=None)
-    write(out, "tiny-gemma3", c, gemma_weights(c, seed=21), "BF16", gen_tok)
+    write_family(out, "tiny-gemma3", c, gemma_weights(c, seed=21), gen_tok)
     # Mixtral: 4 experts, 2 per token (always renormalised), expert size 48,
-    # GQA, untied, BF16
+    # GQA, untied, BF16 (+ F16)
     c = llama_config("MixtralForCausalLM", V, bos, num_local_experts=4, num_experts_per_tok=2,
                      intermediate_size=48, sliding_window=None, router_jitter_noise=0.0)
-    write(out, "tiny-mixtral", c, llama_weights(c, seed=22), "BF16", gen_tok)
+    write_family(out, "tiny-mixtral", c, llama_weights(c, seed=22), gen_tok)
     # Qwen3-MoE: 6 experts, 3 per token, not renormalised (norm_topk_prob
-    # false), expert size 24, per-head q/k norms, head_dim 16, tied, F32
+    # false), expert size 24, per-head q/k norms, head_dim 16, tied, F32 (+ BF16, F16)
     c = llama_config("Qwen3MoeForCausalLM", V, bos, num_experts=6, num_experts_per_tok=3,
                      moe_intermediate_size=24, norm_topk_prob=False, decoder_sparse_step=1,
                      mlp_only_layers=[], head_dim=16, tie_word_embeddings=True,
                      use_sliding_window=False, rope_theta=1000000.0)
-    write(out, "tiny-qwen3moe", c, llama_weights(c, seed=23), "F32", gen_tok)
+    write_family(out, "tiny-qwen3moe", c, llama_weights(c, seed=23), gen_tok)
     print("models written to %s: %s" % (out, ", ".join(MODELS)))
 
 

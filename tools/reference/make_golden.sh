@@ -28,6 +28,21 @@ for m in tiny-llama tiny-llama-bf16 tiny-llama3 tiny-mistral tiny-qwen2 tiny-neo
         -o "$ROOT/tests/golden/$m.jsonl"
     echo "golden: tests/golden/$m.jsonl"
 done
+# the families' other 16-bit dtypes: the first 6 texts (empty, 1 token, windows of a
+# long text, Phi-3's long LongRoPE factors), to keep the files small
+SHORT=$(mktemp)
+trap 'rm -f "$SHORT"' EXIT
+head -n 6 "$TEXTS" >"$SHORT"
+for m in $("$PY" -c "import sys; sys.path.insert(0, '$HERE'); import make_causal_models as c
+print(' '.join(v for f in c.FAMILY_DTYPES for v in c.dtype_variants(f)))"); do
+    "$PY" "$HERE/causalref.py" score "$ROOT/tests/models/$m" --texts "$SHORT" --top-k 10 \
+        -o "$ROOT/tests/golden/$m.jsonl"
+    echo "golden: tests/golden/$m.jsonl"
+done
+# Phi-3's switch to LongRoPE's long factors: forwards of 31, 32 and 33 positions
+"$PY" "$HERE/causalref.py" score "$ROOT/tests/models/tiny-phi3" --texts "$HERE/longrope_texts.jsonl" \
+    --top-k 10 -o "$ROOT/tests/golden/longrope-tiny-phi3.jsonl"
+echo "golden: tests/golden/longrope-tiny-phi3.jsonl"
 if [ -d "$FIX/hf-models/fake-gpt2" ]; then
     "$PY" "$HERE/lmref.py" score "$FIX/hf-models/fake-gpt2" --texts "$TEXTS" --top-k 10 \
         -o "$ROOT/tests/golden/fake-gpt2.jsonl"

@@ -13,9 +13,9 @@
  * RMSNorms span the whole projection.  Phi-3 fuses q/k/v (qkv_proj: q rows,
  * then k, then v) and gate/up (gate_up_proj: gate rows, then up), which bind
  * splits into row views; it rotates the first partial_rotary_factor of each
- * head, may use LongRoPE (its short factors: the context is capped at
- * original_max_position_embeddings, beyond which HF switches to the long
- * ones), and applies its sliding_window inside attention as HF does.
+ * head, may use LongRoPE (short factors for forwards up to
+ * original_max_position_embeddings positions, the long ones beyond, as HF
+ * switches), and applies its sliding_window inside attention as HF does.
  *
  * Sliding windows (Mistral's sliding_window, Qwen2's use_sliding_window):
  * the context the scorer uses is capped at the window, so every forward
@@ -254,7 +254,6 @@ static int dec_hp(lmd_model *m, const cJSON *cfg, const char *path, decoder *g, 
     } else if (var != PHI3 && window > 0 && window < n_ctx) {
         n_ctx = window; /* the context capped */
     }
-    if (g->rope.max_ctx > 0 && g->rope.max_ctx < n_ctx) n_ctx = g->rope.max_ctx;
     m->info.n_ctx = (int32_t)n_ctx;
     return 0;
 }

@@ -40,20 +40,26 @@ static int factors(const cJSON *sc, const char *key, int n, double *f, const cha
     return 0;
 }
 
-/* HF's _compute_longrope_parameters with the short factors: inv_freq[i] =
- * 1 / (short[i] theta^(2i/rot)), cos/sin scaled by attention_factor (by
- * default sqrt(1 + ln(factor) / ln(original)), factor = max_position /
+/* HF's _compute_longrope_parameters: inv_freq[i] = 1 / (f[i] theta^(2i/rot))
+ * with the short factors f for forwards up to original_max_position
+ * positions and the long ones beyond (Phi3LongRoPEScaledRotaryEmbedding /
+ * longrope_frequency_update); cos/sin scaled by attention_factor (by default
+ * sqrt(1 + ln(factor) / ln(original)), factor = max_position /
  * original_max_position when the config has the latter). */
 static int longrope(lmd_rope *r, const cJSON *cfg, const cJSON *sc, const char *path, double theta,
                     lmd_error *err) {
     const int half = r->rot_dim / 2;
     double *f = malloc((size_t)(half ? half : 1) * sizeof *f);
+    r->inv_freq_long = malloc((size_t)(half ? half : 1) * sizeof *r->inv_freq_long);
     long np, orig;
     double factor, af;
     int rc = -1;
-    if (!f) return lmd_fail(err, "out of memory");
-    if (factors(sc, "short_factor", half, f, path, err) < 0 ||
-        factors(sc, "long_factor", half, NULL, path, err) < 0 ||
+    if (!f || !r->inv_freq_long) {
+        free(f);
+        return lmd_fail(err, "out of memory");
+    }
+    if (factors(sc, "short_factor", half, r->inv_freq, path, err) < 0 ||
+        factors(sc, "long_factor", half, f, path, err) < 0 ||
         lmd_cfg_int(cfg, "max_position_embeddings", 4096, &np, path, err) < 0 ||
         lmd_cfg_int(cfg, "original_max_position_embeddings", 0, &orig, path, err) < 0 ||
         lmd_cfg_float(sc, "factor", 1.0, &factor, path, err) < 0 ||
@@ -71,10 +77,13 @@ static int longrope(lmd_rope *r, const cJSON *cfg, const cJSON *sc, const char *
         goto done;
     }
     if (af < 0) af = factor <= 1 ? 1.0 : sqrt(1 + log(factor) / log((double)orig));
-    for (int i = 0; i < half; i++)
-        r->inv_freq[i] = 1.0 / (f[i] * pow(theta, (double)(2 * i) / r->rot_dim));
+    for (int i = 0; i < half; i++) {
+        double base = pow(theta, (double)(2 * i) / r->rot_dim);
+        r->inv_freq[i] = 1.0 / (r->inv_freq[i] * base); /* held the short factors */
+        r->inv_freq_long[i] = 1.0 / (f[i] * base);
+    }
     r->mscale = af;
-    r->max_ctx = orig;
+    r->long_after = orig;
     rc = 0;
 done:
     free(f);
@@ -152,30 +161,45 @@ int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim,
 
 void lmd_rope_free(lmd_rope *r) {
     free(r->inv_freq);
-    r->inv_freq = NULL;
+    free(r->inv_freq_long);
+    r->inv_freq = r->inv_freq_long = NULL;
+}
+
+/* The frequencies a sequence of len positions is rotated with. */
+static int use_long(const lmd_rope *r, int len) {
+    return r->inv_freq_long && len > r->long_after;
+}
+
+/* cs[p][i] = (cos, sin)(p * inv[i]) * mscale for p < L, computed in double. */
+static void cos_sin(const lmd_rope *r, const double *inv, int L, float *cs) {
+    const int half = r->rot_dim / 2;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < L; p++)
+        for (int i = 0; i < half; i++) {
+            double a = (double)p * inv[i];
+            cs[((size_t)p * half + i) * 2] = (float)(cos(a) * r->mscale);
+            cs[((size_t)p * half + i) * 2 + 1] = (float)(sin(a) * r->mscale);
+        }
 }
 
 int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x, size_t ld,
                    int n_heads, size_t head_stride) {
     const int half = r->rot_dim / 2;
     if (half == 0) return 0;
-    int Lmax = 0;
-    for (int s = 0; s < n_seqs; s++)
-        if (seqs[s].len > Lmax) Lmax = seqs[s].len;
-    /* cos/sin of every position's angles, computed in double */
-    float *cs = malloc((size_t)Lmax * (size_t)half * 2 * sizeof *cs);
+    int Lmax[2] = {0, 0}; /* the longest sequence rotated with the short / long frequencies */
+    for (int s = 0; s < n_seqs; s++) {
+        int l = use_long(r, seqs[s].len);
+        if (seqs[s].len > Lmax[l]) Lmax[l] = seqs[s].len;
+    }
+    size_t n0 = (size_t)Lmax[0] * (size_t)half * 2;
+    float *cs = malloc((n0 + (size_t)Lmax[1] * (size_t)half * 2 + 1) * sizeof *cs);
     size_t *off = malloc((size_t)(n_seqs + 1) * sizeof *off);
     if (!cs || !off) {
         free(cs), free(off);
         return -1;
     }
-#pragma omp parallel for schedule(static)
-    for (int p = 0; p < Lmax; p++)
-        for (int i = 0; i < half; i++) {
-            double a = (double)p * r->inv_freq[i];
-            cs[((size_t)p * half + i) * 2] = (float)(cos(a) * r->mscale);
-            cs[((size_t)p * half + i) * 2 + 1] = (float)(sin(a) * r->mscale);
-        }
+    cos_sin(r, r->inv_freq, Lmax[0], cs);
+    if (Lmax[1]) cos_sin(r, r->inv_freq_long, Lmax[1], cs + n0);
     off[0] = 0;
     for (int s = 0; s < n_seqs; s++)
         off[s + 1] = off[s] + (size_t)seqs[s].len;
@@ -183,7 +207,7 @@ int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x,
     for (int s = 0; s < n_seqs; s++)
         for (int p = 0; p < seqs[s].len; p++) {
             float *row = x + (off[s] + (size_t)p) * ld;
-            const float *c = cs + (size_t)p * half * 2;
+            const float *c = cs + (use_long(r, seqs[s].len) ? n0 : 0) + (size_t)p * half * 2;
             for (int j = 0; j < n_heads; j++) {
                 float *h = row + (size_t)j * head_stride;
                 for (int i = 0; i < half; i++) {

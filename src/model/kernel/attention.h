@@ -10,10 +10,11 @@
 #include "model/model.h"
 
 typedef struct lmd_rope {
-    int rot_dim;      /* rotated dimensions per head (even, <= head_dim) */
-    double *inv_freq; /* [rot_dim / 2], scaling already applied */
-    double mscale;    /* cos and sin are multiplied by it (LongRoPE's attention factor) */
-    long max_ctx;     /* > 0: these frequencies hold only for forwards this long */
+    int rot_dim;           /* rotated dimensions per head (even, <= head_dim) */
+    double *inv_freq;      /* [rot_dim / 2], scaling already applied */
+    double mscale;         /* cos and sin are multiplied by it (LongRoPE's attention factor) */
+    double *inv_freq_long; /* LongRoPE: the long factors' frequencies, else NULL */
+    long long_after;       /* with inv_freq_long: sequences longer than this use it */
 } lmd_rope;
 
 /* Sets up RoPE for heads of head_dim with the first rot_dim of them rotated,
@@ -21,8 +22,8 @@ typedef struct lmd_rope {
  * "llama3", and "longrope" when longrope_ok; anything else is refused
  * naming the key).  LongRoPE
  * (Phi-3) switches from its short to its long factors for sequences longer
- * than original_max_position_embeddings; lmdiff uses the short ones and sets
- * max_ctx so that the caller caps its context there. */
+ * than original_max_position_embeddings, as HF does per forward (seq_len =
+ * the largest position + 1); lmd_rope_apply chooses per sequence. */
 int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim, int rot_dim,
                   double theta, int longrope_ok, lmd_error *err);
 void lmd_rope_free(lmd_rope *r);
@@ -30,7 +31,8 @@ void lmd_rope_free(lmd_rope *r);
 /* Rotates, in every row of x (row stride ld; the sequences' rows one after
  * another, positions restarting at 0 in each), n_heads heads found at
  * x + j * head_stride, in HF's rotate-half convention: dims i and
- * i + rot_dim/2 form a pair.  Returns -1 when out of memory. */
+ * i + rot_dim/2 form a pair; a LongRoPE sequence longer than long_after
+ * with the long factors.  Returns -1 when out of memory. */
 int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x, size_t ld,
                    int n_heads, size_t head_stride);
 

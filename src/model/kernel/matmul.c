@@ -107,8 +107,8 @@ void lmd_widen_tile(const lmd_mat *W, size_t j0, size_t cnt, float *dst) {
 /* BF16 products: the activations rounded to BF16, then one oneDNN call.
  * An output with a row stride wider than its row (q, k, v written side by
  * side) is produced dense in scratch and copied: oneDNN 2.6 runs strided
- * outputs with its older gemm:jit kernel, 25-30% slower than the brgemm one
- * on the Llama-1B shapes (docs/performance.md), and the copy is T x n floats. */
+ * outputs with its older gemm:jit kernel, ~20% slower than the brgemm one
+ * for Llama-1B's q, k, v (docs/performance.md); the copy is T x n floats. */
 static int matmul_bf16(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
                        int accumulate) {
     const size_t k = (size_t)W->n_in, n = (size_t)W->n_out;

@@ -104,17 +104,31 @@ void lmd_widen_tile(const lmd_mat *W, size_t j0, size_t cnt, float *dst) {
         lmd_convert_f32(base + (i * n + j0) * esize(W->dtype), W->dtype, dst + i * cnt, cnt);
 }
 
-/* BF16 products: the activations rounded to BF16, then one oneDNN call */
+/* BF16 products: the activations rounded to BF16, then one oneDNN call.
+ * An output with a row stride wider than its row (q, k, v written side by
+ * side) is produced dense in scratch and copied: oneDNN 2.6 runs strided
+ * outputs with its older gemm:jit kernel, ~20% slower than the brgemm one
+ * for Llama-1B's q, k, v (docs/performance.md); the copy is T x n floats. */
 static int matmul_bf16(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
                        int accumulate) {
-    const size_t k = (size_t)W->n_in;
+    const size_t k = (size_t)W->n_in, n = (size_t)W->n_out;
+    const int dense = ldy != n && !accumulate;
     uint16_t *A = malloc(T * k * sizeof *A);
-    if (!A) return -1;
+    float *D = dense ? malloc(T * n * sizeof *D) : NULL;
+    int rc = -1;
+    if (!A || (dense && !D)) goto done;
 #pragma omp parallel for schedule(static)
     for (size_t t = 0; t < T; t++)
         f32_to_bf16(X + t * k, A + t * k, k);
-    int rc = lmd_dnnl_bf16(A, T, W->data, W->n_out, W->n_in, W->in_major, Y, ldy, accumulate);
-    free(A);
+    rc = lmd_dnnl_bf16(A, T, W->data, W->n_out, W->n_in, W->in_major, dense ? D : Y,
+                       dense ? n : ldy, accumulate);
+    if (rc == 0 && dense) {
+#pragma omp parallel for schedule(static) if (T * n >= 32768)
+        for (size_t t = 0; t < T; t++)
+            memcpy(Y + t * ldy, D + t * n, n * sizeof *Y);
+    }
+done:
+    free(A), free(D);
     return rc;
 }
 

@@ -2,8 +2,8 @@
  * deadlines for a request's headers and body (a client that sends one header
  * line a second is cut off; libmicrohttpd's own timeout only measures
  * silence), the open-file budget for many connections, and the checks on
- * the headers alone (Host, Content-Type, Content-Length) that answer before
- * any body is read. */
+ * the headers alone (URI and header sizes, Host, Content-Type,
+ * Content-Length) that answer before any body is read. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -165,8 +165,35 @@ static int json_type(const char *ct) {
     return n == 16 && !strncasecmp(ct, "application/json", 16);
 }
 
+/* MHD_KeyValueIterator: adds a header line's bytes ("Name: value\r\n"). */
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value) {
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* 1 after queueing a 414 or 431 when the URI or the header lines are over
+ * lmdiff's limits (docs/api.md §7). */
+static int too_long(struct MHD_Connection *c, size_t uri_len, enum MHD_Result *answer) {
+    if (uri_len > LMD_MAX_URI) {
+        *answer = (enum MHD_Result)lmd_http_error(c, 414, "the URI has %zu bytes; the limit is %zu",
+                                                  uri_len, LMD_MAX_URI);
+        return 1;
+    }
+    size_t bytes = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &bytes);
+    if (bytes > LMD_MAX_HEADERS) {
+        *answer = (enum MHD_Result)lmd_http_error(
+            c, 431, "the request headers have %zu bytes; the limit is %zu", bytes, LMD_MAX_HEADERS);
+        return 1;
+    }
+    return 0;
+}
+
 int lmd_guard_check_headers(lmd_server *s, struct MHD_Connection *c, const char *method,
-                            enum MHD_Result *answer) {
+                            size_t uri_len, enum MHD_Result *answer) {
+    if (too_long(c, uri_len, answer)) return 1;
     const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
     if (host && !host_ok(s, host)) {
         *answer = (enum MHD_Result)lmd_http_error(

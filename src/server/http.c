@@ -16,6 +16,8 @@
 #include "server/internal.h"
 
 typedef struct request {
+    size_t uri_len;   /* the request line's URI as sent, query included */
+    int headers_seen; /* the access handler has seen the headers */
     lmd_buf body;
     int too_large;
     lmd_job *job; /* on the pool; the connection is suspended until it is done */
@@ -150,19 +152,27 @@ int lmd_http_error(struct MHD_Connection *c, int status, const char *fmt, ...) {
     return rc;
 }
 
+/* MHD_OPTION_URI_LOG_CALLBACK: runs once the request line is in, before
+ * the headers; its result becomes the request's *con_cls. */
+static void *request_new(void *cls, const char *uri, struct MHD_Connection *c) {
+    (void)cls, (void)c;
+    request *rq = calloc(1, sizeof *rq);
+    if (rq) rq->uri_len = strlen(uri);
+    return rq;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls) {
     (void)version;
     lmd_server *s = cls;
     request *rq = *con_cls;
-    if (!rq) { /* first call: headers only */
-        rq = calloc(1, sizeof *rq);
-        if (!rq) return MHD_NO;
-        *con_cls = rq;
+    if (!rq) return MHD_NO;  /* out of memory in request_new */
+    if (!rq->headers_seen) { /* first call: headers only */
+        rq->headers_seen = 1;
         lmd_guard_headers_in(c);
         enum MHD_Result answer;
-        if (lmd_guard_check_headers(s, c, method, &answer)) return answer;
+        if (lmd_guard_check_headers(s, c, method, rq->uri_len, &answer)) return answer;
         return MHD_YES;
     }
     if (rq->job) return answer_job(c, rq);
@@ -255,6 +265,15 @@ static void defaults(lmd_server_config *c) {
     }
 }
 
+/* Memory of one connection (request line, headers, the answer's headers) and
+ * the step its read buffer grows by.  Well above LMD_MAX_URI and
+ * LMD_MAX_HEADERS, so that lmdiff's own JSON 414/431 answer a request over
+ * those limits before libmicrohttpd runs out of room and sends its HTML page
+ * (docs/api.md §7).  The pool is mmap'ed: an idle connection costs little,
+ * a kept-alive one all of it (measured in docs/api.md §9). */
+#define CONN_MEMORY ((size_t)128 * 1024)
+#define CONN_MEMORY_STEP ((size_t)16 * 1024)
+
 static struct MHD_Daemon *start_daemon(lmd_server *s) {
     unsigned max_conn = lmd_guard_fd_budget(s->cfg.max_connections);
     return MHD_start_daemon(
@@ -263,7 +282,9 @@ static struct MHD_Daemon *start_daemon(lmd_server *s) {
         (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         s->cfg.max_per_ip, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-        MHD_OPTION_NOTIFY_CONNECTION, lmd_guard_notify, s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, lmd_guard_notify, s, MHD_OPTION_URI_LOG_CALLBACK, request_new,
+        NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
+        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, CONN_MEMORY_STEP, MHD_OPTION_END);
 }
 
 int lmd_server_run(lmd_app *app, const lmd_server_config *cfg_in, lmd_error *err) {

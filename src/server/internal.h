@@ -89,12 +89,15 @@ void lmd_guard_body_in(struct MHD_Connection *c);
 void lmd_guard_request_done(struct MHD_Connection *c);
 /* Shuts down the sockets of connections past their deadline; returns how many. */
 size_t lmd_guard_sweep(lmd_server *s);
-/* The checks made on the headers alone: the Host header names this server,
- * a POST says Content-Type: application/json, Content-Length is within
- * max_body.  Returns 0, or 1 after queueing the error answer (its MHD result
- * in *answer). */
+/* The checks made on the headers alone: the URI (uri_len bytes as sent) is
+ * at most LMD_MAX_URI bytes, the header lines at most LMD_MAX_HEADERS, the
+ * Host header names this server, a POST says Content-Type: application/json,
+ * Content-Length is within max_body.  Returns 0, or 1 after queueing the
+ * error answer (its MHD result in *answer). */
+#define LMD_MAX_URI ((size_t)8 * 1024)
+#define LMD_MAX_HEADERS ((size_t)32 * 1024)
 int lmd_guard_check_headers(lmd_server *s, struct MHD_Connection *c, const char *method,
-                            enum MHD_Result *answer);
+                            size_t uri_len, enum MHD_Result *answer);
 /* Raises the soft limit of open files toward `want` + 64; returns the
  * connection limit that fits. */
 unsigned lmd_guard_fd_budget(unsigned want);

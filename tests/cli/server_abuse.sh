@@ -3,7 +3,8 @@
 # huge Content-Length is refused before any body is read, the Host header
 # must name the server, POST needs Content-Type: application/json, NUL and
 # lone surrogates in JSON strings are refused with the reason, a text of 0
-# tokens is 422, and library errors keep their kind.
+# tokens is 422, library errors keep their kind, and a long URI or long
+# headers get lmdiff's JSON 414 / 431.
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 B=$SRC/tests/models/tiny-b
@@ -58,6 +59,46 @@ expect 421 "does not name this server" -H "Host: evil.example" "$U/api/models"
 expect 421 "does not name this server" -H "Host: evil.example:$PORT" "$U/"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Host: localhost:$PORT" "$U/api/models")" = 200 ] && ok || bad "Host: localhost"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$U/api/models")" = 200 ] && ok || bad "Host: 127.0.0.1"
+
+# a long URI or long headers get lmdiff's JSON 414 / 431, not libmicrohttpd's
+# HTML page (docs/api.md §7: limits 8 KiB and 32 KiB, connection memory 128 KiB)
+# raw URI_BYTES HEADER_BYTES: "STATUS JSON?" of GET /api/models with padding
+raw() {
+  $PY - "$PORT" "$1" "$2" <<'PYEOF'
+import socket, sys
+port, uri, hdr = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+path = b"/api/models?pad=" + b"a" * max(0, uri - 16)
+lines = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"b" * 1000) for i in range(hdr // 1014))
+s = socket.create_connection(("127.0.0.1", port)); s.settimeout(10)
+try:
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + lines + b"\r\n")
+except OSError:
+    pass  # the server may answer and close before it has read everything
+got = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: break
+        got += d
+        head, _, body = got.partition(b"\r\n\r\n")
+        n = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+        if n and len(body) >= n[0]: break
+except OSError:
+    pass
+head, _, body = got.partition(b"\r\n\r\n")
+status = head.split(b" ")[1].decode() if head.startswith(b"HTTP/") else "none"
+print(status, body.startswith(b'{"error":'))
+PYEOF
+}
+[ "$(raw 7000 0)" = "200 False" ] && ok || bad "a 7000-byte URI: $(raw 7000 0)"
+[ "$(raw 100 30000)" = "200 False" ] && ok || bad "30000 bytes of headers: $(raw 100 30000)"
+[ "$(raw 9000 0)" = "414 True" ] && ok || bad "a 9000-byte URI: $(raw 9000 0)"
+[ "$(raw 40000 0)" = "414 True" ] && ok || bad "a 40000-byte URI: $(raw 40000 0)"
+[ "$(raw 100 34000)" = "431 True" ] && ok || bad "34000 bytes of headers: $(raw 100 34000)"
+[ "$(raw 100 100000)" = "431 True" ] && ok || bad "100000 bytes of headers: $(raw 100 100000)"
+# beyond the connection memory libmicrohttpd refuses on its own (HTML), and the server lives on
+[ "$(raw 100 300000 | cut -d' ' -f1)" = 431 ] && ok || bad "300000 bytes of headers: $(raw 100 300000)"
+[ "$(raw 100 0)" = "200 False" ] && ok || bad "a plain request after the long ones"
 
 # POST needs Content-Type: application/json (a cross-site form cannot start analyses)
 body='{"m1":"tiny-a","m2":"tiny-b","text":"Hello"}'

@@ -471,6 +471,29 @@ static char *dup_or_null(const char *s) {
     return s ? strdup(s) : NULL;
 }
 
+/* Ends a comparison's four files: the two CSVs (f[0], f[2], written) are
+ * synced, the two tables written after them into f[1], f[3] and synced;
+ * then all four are renamed into place.  All written and synced before any
+ * is renamed: a write error stays in the stream's error flag, and sync
+ * reports it.  store: [2][LMD_N_COLUMNS][per]. */
+int lmd_compare_commit(lmd_atomic f[4], const lmd_compare_out *out, const lmd_table_meta tm[2],
+                       const double *store, size_t per, const char *blob, const uint64_t *offs,
+                       lmd_error *err) {
+    int ok = 1;
+    for (int d = 0; d < 2 && ok; d++) {
+        const double *cols[LMD_N_COLUMNS];
+        for (int k = 0; k < LMD_N_COLUMNS; k++)
+            cols[k] = store + ((size_t)d * LMD_N_COLUMNS + (size_t)k) * per;
+        ok = lmd_atomic_sync(&f[2 * d], err) == 0;
+        ok = ok && lmd_atomic_open(&f[2 * d + 1], out->table[d], err) == 0;
+        ok = ok && lmd_table_write(f[2 * d + 1].f, &tm[d], cols, blob, offs, err) == 0;
+        ok = ok && lmd_atomic_sync(&f[2 * d + 1], err) == 0;
+    }
+    for (int k = 0; k < 4 && ok; k++)
+        ok = lmd_atomic_commit(&f[k], err) == 0;
+    return ok ? 0 : -1;
+}
+
 int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
                 const lmd_compare_opts *opts, lmd_compare_out *out, lmd_error *err) {
     lmd_compare_opts o = {0};
@@ -579,21 +602,7 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
     if (run_workers(&j, workers, &blob, offs, csv_out, err) < 0) goto done;
     out->n_texts = n;
 
-    /* all four files are written and synced before any is renamed; a write
-     * error stays in the stream's error flag, and sync reports it */
-    int ok = 1;
-    for (int d = 0; d < 2 && ok; d++) {
-        const double *cols[LMD_N_COLUMNS];
-        for (int k = 0; k < LMD_N_COLUMNS; k++)
-            cols[k] = store + ((size_t)d * LMD_N_COLUMNS + (size_t)k) * per;
-        ok = lmd_atomic_sync(&f[2 * d], err) == 0;
-        ok = ok && lmd_atomic_open(&f[2 * d + 1], out->table[d], err) == 0;
-        ok = ok && lmd_table_write(f[2 * d + 1].f, &tm[d], cols, blob.data, offs, err) == 0;
-        ok = ok && lmd_atomic_sync(&f[2 * d + 1], err) == 0;
-    }
-    for (int k = 0; k < 4 && ok; k++)
-        ok = lmd_atomic_commit(&f[k], err) == 0;
-    if (ok) rc = 0;
+    if (lmd_compare_commit(f, out, tm, store, per, blob.data, offs, err) == 0) rc = 0;
 done:
     for (int k = 0; k < 4; k++)
         lmd_atomic_abort(&f[k]);

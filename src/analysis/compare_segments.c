@@ -240,19 +240,7 @@ int lmd_compare_segments(lmd_cache *c[2], const char *out_dir, const lmd_compare
         if (o->progress) o->progress(o->progress_ctx, i + 1, n, 0);
     }
     out->n_texts = n;
-    int ok = 1;
-    for (int d = 0; d < 2 && ok; d++) {
-        const double *cols[LMD_N_COLUMNS];
-        for (int k = 0; k < LMD_N_COLUMNS; k++)
-            cols[k] = store + ((size_t)d * LMD_N_COLUMNS + (size_t)k) * per;
-        ok = lmd_atomic_sync(&f[2 * d], err) == 0;
-        ok = ok && lmd_atomic_open(&f[2 * d + 1], out->table[d], err) == 0;
-        ok = ok && lmd_table_write(f[2 * d + 1].f, &tm[d], cols, blob.data, offs, err) == 0;
-        ok = ok && lmd_atomic_sync(&f[2 * d + 1], err) == 0;
-    }
-    for (int k = 0; k < 4 && ok; k++)
-        ok = lmd_atomic_commit(&f[k], err) == 0;
-    if (ok) rc = 0;
+    if (lmd_compare_commit(f, out, tm, store, per, blob.data, offs, err) == 0) rc = 0;
 done:
     for (int k = 0; k < 4; k++)
         lmd_atomic_abort(&f[k]);

@@ -445,6 +445,11 @@ typedef struct lmd_table lmd_table;
  * f's error flag (the caller writes through lmd_atomic and syncs). */
 int lmd_table_write(FILE *f, const lmd_table_meta *meta, const double *const *cols,
                     const char *text_blob, const uint64_t *text_offsets, lmd_error *err);
+/* The last step of lmd_compare and lmd_compare_segments (compare.c): the
+ * two tables written after the two CSVs, all four synced, then renamed. */
+int lmd_compare_commit(lmd_atomic f[4], const lmd_compare_out *out, const lmd_table_meta tm[2],
+                       const double *store, size_t per, const char *blob, const uint64_t *offs,
+                       lmd_error *err);
 /* Maps a table file; its columns are read in place. */
 int lmd_table_open(const char *path, lmd_table **out, lmd_error *err);
 void lmd_table_close(lmd_table *t);

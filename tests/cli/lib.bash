@@ -25,3 +25,17 @@ finish() {
   echo "$PASS passed, $FAIL failed"
   [ "$FAIL" -eq 0 ]
 }
+
+# server_start ARGS...: `lmdiff serve ARGS --port 0` in the background, its
+# output in $TMP/serve.log; sets PORT and SPID once it listens (10 s at most).
+server_start() {
+  "$LMDIFF" serve "$@" --port 0 > "$TMP/serve.log" 2>&1 &
+  SPID=$!
+  for _ in $(seq 100); do
+    PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$TMP/serve.log")
+    [ -n "$PORT" ] && return 0
+    sleep 0.1
+  done
+  cat "$TMP/serve.log" >&2; return 1
+}
+server_stop() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }

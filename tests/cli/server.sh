@@ -12,19 +12,8 @@ command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
 "$LMDIFF" preprocess "$A" "$B" "$SRC/tests/data/sentences.txt" --output-dir "$TMP/pp" >/dev/null 2>&1 \
   && ok || bad "preprocess"
 mkdir -p "$TMP/web"; ln -s /etc/passwd "$TMP/web/leak.txt"; echo hi > "$TMP/web/index.html"
-start() { # start ARGS...: a server on a free port; sets PORT and SPID
-  "$LMDIFF" serve "$@" --port 0 > "$TMP/serve.log" 2>&1 &
-  SPID=$!
-  for _ in $(seq 50); do
-    PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$TMP/serve.log")
-    [ -n "$PORT" ] && return 0
-    sleep 0.1
-  done
-  cat "$TMP/serve.log" >&2; return 1
-}
-stop() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
-trap 'stop; rm -rf "$TMP"' EXIT
-start --config "$TMP/pp" --max-tokens 300 --timeout 2 --queue 64 || { bad "server start"; finish; exit 1; }
+trap 'server_stop; rm -rf "$TMP"' EXIT
+server_start --config "$TMP/pp" --max-tokens 300 --timeout 2 --queue 64 || { bad "server start"; finish; exit 1; }
 U=http://127.0.0.1:$PORT
 JSON="Content-Type: application/json"
 code() { curl -s -o "$TMP/body" -w '%{http_code}' "$@"; }
@@ -109,22 +98,22 @@ if [ -n "$child" ]; then
 else
   bad "no server child process"
 fi
-stop
+server_stop
 
 # --web: a symlink out of the folder is not followed
-start --m1 "$A" --m2 "$B" --web "$TMP/web" || bad "server start (web)"
+server_start --m1 "$A" --m2 "$B" --web "$TMP/web" || bad "server start (web)"
 U=http://127.0.0.1:$PORT
 [ "$(curl -s "$U/")" = hi ] && ok || bad "--web index"
 expect_code 404 "$U/leak.txt"
-stop
+server_stop
 
 # the browser tests against this real server, when their tools are installed
 if command -v chromium >/dev/null && [ -d "$SRC/web/node_modules/playwright-core" ]; then
-  start --config "$TMP/pp" || bad "server start (browser)"
+  server_start --config "$TMP/pp" || bad "server start (browser)"
   if (cd "$SRC/web" && LMD_URL=http://127.0.0.1:$PORT/ node --test ../tests/browser/ > "$TMP/browser.log" 2>&1); then ok
   else bad "browser tests: $(grep -E '^not ok|^# (pass|fail)' "$TMP/browser.log")"; fi
   grep -E '^# (pass|fail|skipped)' "$TMP/browser.log"
-  stop
+  server_stop
 else
   echo "note: chromium or web/node_modules missing: browser tests not run here"
 fi

@@ -12,19 +12,8 @@ BERT=$SRC/demo/models/bert-base
 PY=/usr/bin/python3
 command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
 
-start() { # start ARGS...: a server on a free port; sets PORT and SPID
-  "$LMDIFF" serve "$@" --port 0 --no-supervise > "$TMP/serve.log" 2>&1 &
-  SPID=$!
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$TMP/serve.log")
-    [ -n "$PORT" ] && return 0
-    sleep 0.1
-  done
-  cat "$TMP/serve.log" >&2; return 1
-}
-stop() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
-trap 'stop; rm -rf "$TMP"' EXIT
-start --m1 "$A" --m2 "$B" || { bad "server start"; finish; exit 1; }
+trap 'server_stop; rm -rf "$TMP"' EXIT
+server_start --m1 "$A" --m2 "$B" --no-supervise || { bad "server start"; finish; exit 1; }
 U=http://127.0.0.1:$PORT
 JSON="Content-Type: application/json"
 # expect CODE NEEDLE CURL-ARGS...: the status, a JSON {"error": ...} body containing NEEDLE
@@ -121,7 +110,7 @@ expect 400 'lone low surrogate' -X POST -H "$JSON" "$U/api/analyze" -d '{"m1":"t
 [ "$(an '{"m1":"tiny-a","m2":"tiny-b","text":"\ud83d\ude00"}')" = 200 ] && ok || bad "a surrogate pair"
 expect 400 'not valid JSON (at byte' -X POST -H "$JSON" "$U/api/analyze" -d '{"m1": tiny}'
 expect 400 'not a JSON object' -X POST -H "$JSON" "$U/api/analyze" -d '[1]'
-stop
+server_stop
 
 # start-up failures exit with the status of their kind (docs/cli.md): a taken port is BUSY (5)
 $PY -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(1); print(s.getsockname()[1], flush=True); time.sleep(20)' > "$TMP/taken" &
@@ -135,12 +124,12 @@ expect_fail "no such folder" "$LMDIFF" serve --m1 "$TMP/nope" --m2 "$B" --no-sup
 
 # a text of 0 tokens after normalisation: 422 (BERT's normaliser drops U+200B, U+00AD, spaces)
 if [ -d "$BERT" ]; then
-  start --m1 "$BERT" --m2 "$SRC/demo/models/bert-kjv" || bad "server start (bert)"
+  server_start --m1 "$BERT" --m2 "$SRC/demo/models/bert-kjv" --no-supervise || bad "server start (bert)"
   U=http://127.0.0.1:$PORT
   for t in '\u200b' '\u00ad' '   '; do
     expect 422 "the text has no tokens after normalisation" -X POST -H "$JSON" "$U/api/analyze" \
       -d "{\"m1\":\"bert-base\",\"m2\":\"bert-kjv\",\"text\":\"$t\"}"
   done
-  stop
+  server_stop
 fi
 finish

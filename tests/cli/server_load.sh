@@ -15,25 +15,14 @@ command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
 
 "$LMDIFF" preprocess "$A" "$B" "$SRC/tests/data/sentences.txt" --output-dir "$TMP/pp" >/dev/null 2>&1 \
   && ok || bad "preprocess"
-start() { # start ARGS...: a server on a free port; sets PORT and SPID
-  "$LMDIFF" serve "$@" --port 0 --no-supervise > "$TMP/serve.log" 2>&1 &
-  SPID=$!
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's#.*http://127.0.0.1:\([0-9]*\)/.*#\1#p' "$TMP/serve.log")
-    [ -n "$PORT" ] && return 0
-    sleep 0.1
-  done
-  cat "$TMP/serve.log" >&2; return 1
-}
-stop() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; }
-trap 'stop; rm -rf "$TMP"' EXIT
+trap 'server_stop; rm -rf "$TMP"' EXIT
 JSON="Content-Type: application/json"
 # a long text for the masked LMs: pseudo-likelihood costs one forward pass per token
 LONG=$($PY -c 'print(" ".join(["the quick brown fox jumps over the lazy dog"] * 5))')
 long_body() { printf '{"m1":"bert-base","m2":"bert-kjv","text":"%s %s"}' "$1" "$LONG"; }
 
 # 1. four long analyses in flight; the cheap endpoints answer meanwhile
-start --config "$TMP/pp" --m1 "$BERT" --m2 "$KJV" --workers 2 || { bad "server start"; finish; exit 1; }
+server_start --config "$TMP/pp" --m1 "$BERT" --m2 "$KJV" --workers 2 --no-supervise || { bad "server start"; finish; exit 1; }
 U=http://127.0.0.1:$PORT
 for i in 1 2 3 4; do
   curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -X POST -H "$JSON" "$U/api/analyze" \
@@ -58,10 +47,10 @@ sort -k2 -n "$TMP/probe.txt" | awk '{t[NR]=$2} END {
   printf "while 4 long analyses ran: %d GETs p50 %.1f ms, p90 %.1f ms, max %.1f ms\n", NR, 1000*t[int((NR+1)/2)], 1000*t[int(NR*0.9)], 1000*t[NR]
   exit !(t[int((NR+1)/2)] < 0.05 && t[NR] < 1.0) }' && ok || bad "GETs were slow while analyses ran (want p50 < 50 ms, max < 1 s)"
 cat "$TMP"/long.* | sort -k2 -n | awk '{t[NR]=$2} END {printf "long analyses: fastest %.2f s, slowest %.2f s\n", t[1], t[NR]}'
-stop
+server_stop
 
 # 2. a full pool: 503 with Retry-After and a JSON error, the rest succeed
-start --m1 "$BERT" --m2 "$KJV" --workers 1 --queue 1 || bad "server start (queue)"
+server_start --m1 "$BERT" --m2 "$KJV" --workers 1 --queue 1 --no-supervise || bad "server start (queue)"
 U=http://127.0.0.1:$PORT
 for i in 1 2 3 4; do
   curl -s -D "$TMP/h.$i" -o "$TMP/b.$i" -w '%{http_code}\n' -X POST -H "$JSON" "$U/api/analyze" \
@@ -77,12 +66,12 @@ for i in 1 2 3 4; do
   fi
 done
 echo "queue of 1 + 1 worker, 4 concurrent analyses: $n200 answered 200, $n503 answered 503"
-stop
+server_stop
 
 # 3. slowloris: 300 connections from 30 addresses trickle one header line every
 #    0.5 s; a normal client still gets through, and the header deadline (2 s)
 #    cuts them all off.  Then 100 from one address: the per-IP limit (64).
-start --m1 "$A" --m2 "$B" --header-timeout 2 || bad "server start (slowloris)"
+server_start --m1 "$A" --m2 "$B" --header-timeout 2 --no-supervise || bad "server start (slowloris)"
 U=http://127.0.0.1:$PORT
 $PY - "$PORT" "$U" > "$TMP/slow.txt" 2>&1 <<'PYEOF'
 import socket, subprocess, sys, time
@@ -131,5 +120,5 @@ grep -q '^cut_off 300 of 300' "$TMP/slow.txt" && ok || bad "slow connections out
 awk '$1 == "per_ip_open" {exit !($2 <= 64)}' "$TMP/slow.txt" && grep -q '^per_ip_open' "$TMP/slow.txt" && ok \
   || bad "more than 64 connections from one address"
 grep -q '^other_ip 200 ' "$TMP/slow.txt" && ok || bad "another address was locked out"
-stop
+server_stop
 finish

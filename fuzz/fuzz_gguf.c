@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "model/gguf.h"
-#include "model/gguf_model.h"
+#include "model/format/gguf.h"
+#include "model/format/gguf_model.h"
 #include "tokenize/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model/modelref.h"
+#include "model/format/modelref.h"
 
 static char root[64];
 

@@ -3,7 +3,7 @@
 
 #include "args.h"
 #include "cli.h"
-#include "model/gguf_convert.h"
+#include "model/format/gguf_convert.h"
 
 static const char *help =
     "usage: lmdiff convert MODEL_DIR OUT.gguf [--type f32|f16|q8_0|q4_0]\n\n"

@@ -15,7 +15,7 @@
 #include "base/progress.h"
 #include "cli.h"
 #include "corpus_cli.h"
-#include "model/modelref.h"
+#include "model/format/modelref.h"
 
 static const char *help =
     "usage: lmdiff preprocess M1_DIR M2_DIR DATASET --output-dir DIR [--top-k K]\n"

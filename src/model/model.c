@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "model/arch/arch.h"
-#include "model/gguf_model.h"
+#include "model/format/gguf_model.h"
 #include "model/kernels.h"
-#include "model/modelref.h"
-#include "model/quant.h"
+#include "model/format/modelref.h"
+#include "model/kernel/quant.h"
 #include "tokenize/tokenizer.h"
 
 int lmd_cfg_int(const cJSON *cfg, const char *key, long def, long *out, const char *path,

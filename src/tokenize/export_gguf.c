@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/gguf_write.h"
+#include "model/format/gguf_write.h"
 #include "tokenize/tok_internal.h"
 
 static int is_gpt2_bpe(const lmd_tokenizer *t) {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/modelref.h"
+#include "model/format/modelref.h"
 #include "tokenize/tok_internal.h"
 
 /* The \u0000 and trailing-data checks of load_json.c matter less here: these

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/gguf.h"
-#include "model/modelref.h"
+#include "model/format/gguf.h"
+#include "model/format/modelref.h"
 #include "tokenize/tok_internal.h"
 
 enum { TT_NORMAL = 1, TT_UNKNOWN, TT_CONTROL, TT_USER_DEFINED, TT_UNUSED, TT_BYTE };

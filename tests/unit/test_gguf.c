@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model/gguf.h"
-#include "model/gguf_write.h"
+#include "model/format/gguf.h"
+#include "model/format/gguf_write.h"
 #include "testutil.h"
 
 typedef struct bb {

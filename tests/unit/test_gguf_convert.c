@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model/gguf_convert.h"
+#include "model/format/gguf_convert.h"
 #include "model/model.h"
-#include "model/quant.h"
+#include "model/kernel/quant.h"
 #include "testutil.h"
 
 /* A tensor in Hugging Face order as F32 (transposed GGUF storage undone). */

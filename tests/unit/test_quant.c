@@ -5,7 +5,7 @@
  * 0.5, 0x4000 = 2. */
 #include <string.h>
 
-#include "model/quant.h"
+#include "model/kernel/quant.h"
 #include "testutil.h"
 
 static void put16(uint8_t *p, uint16_t v) {

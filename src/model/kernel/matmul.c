@@ -4,8 +4,8 @@
 #endif
 #include "model/matmul.h"
 
-#include "model/matmul_dnnl.h"
-#include "model/quant.h"
+#include "model/kernel/matmul_dnnl.h"
+#include "model/kernel/quant.h"
 
 #include <cblas.h>
 #include <omp.h>

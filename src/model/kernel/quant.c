@@ -14,7 +14,7 @@
  *   Q6_K  256: u8 ql[128]; u8 qh[64]; int8 scales[16]; half d
  * The float operations are ggml's, in its order, so that results match
  * ggml's dequantize_row_* bit for bit. */
-#include "model/quant.h"
+#include "model/kernel/quant.h"
 
 #include <math.h>
 #include <string.h>

@@ -11,7 +11,7 @@
  * layout, the mapping itself: a packed copy ran 5-10% faster in
  * bench_dnnl-style tests but would double the resident weights until the
  * mapping is dropped (docs/performance.md). */
-#include "model/matmul_dnnl.h"
+#include "model/kernel/matmul_dnnl.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
-#include "model/gguf.h"
+#include "model/format/gguf.h"
 
 typedef struct lmd_gguf_w lmd_gguf_w;
 

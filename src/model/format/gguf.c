@@ -4,7 +4,7 @@
  * u32 element type + u64 count + elements); the tensor infos (string name,
  * u32 n_dims, u64 dims[n_dims], u32 ggml type, u64 offset); padding to the
  * alignment (general.alignment, default 32); the data section. */
-#include "model/gguf.h"
+#include "model/format/gguf.h"
 
 #include <stdio.h>
 #include <stdlib.h>

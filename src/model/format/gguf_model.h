@@ -4,7 +4,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "model/gguf.h"
+#include "model/format/gguf.h"
 #include "model/safetensors.h"
 
 /* The config.json a GGUF's metadata stands for (architectures, sizes,

@@ -4,14 +4,14 @@
  * architectures' loaders read it like a folder.  The data stay in the
  * file's mapping; llama.cpp's q/k row permutation (convert_hf_to_gguf.py
  * LlamaModel.permute) is undone row by row when the rows are read. */
-#include "model/gguf_model.h"
+#include "model/format/gguf_model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/gguf_write.h"
-#include "model/quant.h"
+#include "model/format/gguf_write.h"
+#include "model/kernel/quant.h"
 
 /* Tensor names: GGUF (after "blk.N." for layers) -> Hugging Face (with %u
  * for the layer). */

@@ -6,17 +6,17 @@
  * quantizers); a matrix whose rows are not whole blocks of 32 falls back to
  * F16, as llama.cpp does; vectors stay F32.  The tokenizer must be GPT-2's
  * byte-level BPE (export_gguf.c). */
-#include "model/gguf_convert.h"
+#include "model/format/gguf_convert.h"
 
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/gguf_model.h"
-#include "model/gguf_write.h"
+#include "model/format/gguf_model.h"
+#include "model/format/gguf_write.h"
 #include "model/model.h"
-#include "model/quant.h"
+#include "model/kernel/quant.h"
 #include "tokenize/tokenizer.h"
 
 typedef struct owned {

@@ -2,7 +2,7 @@
  * is added, the tensor infos with offsets aligned to 32, then the data.  The
  * file is written to PATH.tmp and renamed, so a failure never leaves a
  * half-written PATH. */
-#include "model/gguf_write.h"
+#include "model/format/gguf_write.h"
 
 #include <stdio.h>
 #include <stdlib.h>

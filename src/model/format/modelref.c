@@ -14,7 +14,7 @@
  * (its files are symlinks into blobs/, followed as usual).  A REVISION that
  * is itself a commit with a snapshot is used directly. */
 #define _GNU_SOURCE /* strcasestr */
-#include "model/modelref.h"
+#include "model/format/modelref.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -24,7 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "model/gguf.h"
+#include "model/format/gguf.h"
 
 #define OLLAMA_MODEL_MEDIA "application/vnd.ollama.image.model"
 

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
-#include "analysis/segments.h"
 #include "analysis/diff.h"
+#include "analysis/segments.h"
 
 static const char *const measure_names[LMD_TM_SEGMENT_BPB + 1] = {
     "rank_diff",    "clamped_rank_diff", "prob_diff",       "topk_diff",
@@ -82,7 +82,6 @@ int lmd_csv_column(int i) {
 
 /* ------------------------------------------------------------ one text */
 
-
 static int cmp_double(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
     return (a > b) - (a < b);
@@ -139,7 +138,9 @@ static void aggregate(double *v, size_t n, double *out) {
     out[LMD_AGG_TOP5] = top / (double)t;
 }
 
-void lmd_aggregate(double *v, size_t n, double out[LMD_AGG_COUNT]) { aggregate(v, n, out); }
+void lmd_aggregate(double *v, size_t n, double out[LMD_AGG_COUNT]) {
+    aggregate(v, n, out);
+}
 
 typedef struct scratch {
     double *v;
@@ -257,6 +258,42 @@ static char *out_name(const char *dir, const char *a, const char *b, const char 
         return NULL;
     }
     return p.data;
+}
+
+/* Fills out->csv/out->table (see corpus.h) from the file-safe names; the
+ * part of lmd_compare_paths after the names are made. */
+static int paths_of(const lmd_cache_info *const in[2], char *const m[2], const char *ds,
+                    const char *out_dir, const char *csv_ext, int force, lmd_compare_out *out,
+                    lmd_error *err) {
+    if (!m[0] || !m[1] || !ds) return lmd_fail(err, "out of memory");
+    if (!strcmp(m[0], m[1]))
+        return lmd_fail(err,
+                        "both caches are of a model named '%s'; the outputs would have one name "
+                        "('lmdiff analyze --name' names a cache's model)",
+                        in[0]->model_name);
+    if (lmd_mkdirs(out_dir, err) < 0) return -1;
+    for (int d = 0; d < 2; d++) {
+        out->csv[d] = out_name(out_dir, m[d], m[1 - d], ds, csv_ext);
+        out->table[d] = out_name(out_dir, m[d], m[1 - d], ds, "lmdt");
+        if (!out->csv[d] || !out->table[d]) return lmd_fail(err, "out of memory");
+        for (int e = 0; e < 2; e++) {
+            const char *p = e ? out->table[d] : out->csv[d];
+            if (!force && lmd_file_exists(p))
+                return lmd_fail(err, "%s exists (--force replaces it)", p);
+        }
+    }
+    return 0;
+}
+
+int lmd_compare_paths(const lmd_cache_info *const in[2], const char *out_dir, const char *csv_ext,
+                      int force, lmd_compare_out *out, lmd_error *err) {
+    char *m[2] = {lmd_file_safe_name(in[0]->model_name), lmd_file_safe_name(in[1]->model_name)};
+    char *ds = lmd_file_safe_name(in[0]->dataset_name);
+    int rc = paths_of(in, m, ds, out_dir, csv_ext, force, out, err);
+    free(m[0]);
+    free(m[1]);
+    free(ds);
+    return rc;
 }
 
 /* The token ids of both caches must agree text by text. */
@@ -501,7 +538,6 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
     int clamp = o.max_clamp_rank > 0 ? o.max_clamp_rank : LMD_DEFAULT_MAX_CLAMP;
     memset(out, 0, sizeof *out);
     lmd_cache *c[2] = {NULL, NULL};
-    char *m[2] = {NULL, NULL}, *ds = NULL;
     double *store = MAP_FAILED;
     size_t store_len = 0;
     uint64_t *offs = NULL;
@@ -511,44 +547,14 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
     lmd_table_meta tm[2];
     memset(tm, 0, sizeof tm);
     int rc = -1;
-    if (lmd_cache_open(cache1, &c[0], err) < 0 || lmd_cache_open(cache2, &c[1], err) < 0)
-        goto done;
+    if (lmd_cache_open(cache1, &c[0], err) < 0 || lmd_cache_open(cache2, &c[1], err) < 0) goto done;
     if (lmd_compare_is_cross(c[0], c[1])) { /* different tokenizers: by segments */
         rc = lmd_compare_segments(c, out_dir, &o, out, err);
         goto done;
     }
     if (lmd_cache_comparable(c[0], c[1], err) < 0) goto done;
     const lmd_cache_info *in[2] = {lmd_cache_get_info(c[0]), lmd_cache_get_info(c[1])};
-    m[0] = lmd_file_safe_name(in[0]->model_name);
-    m[1] = lmd_file_safe_name(in[1]->model_name);
-    ds = lmd_file_safe_name(in[0]->dataset_name);
-    if (!m[0] || !m[1] || !ds) {
-        lmd_fail(err, "out of memory");
-        goto done;
-    }
-    if (!strcmp(m[0], m[1])) {
-        lmd_fail(err,
-                 "both caches are of a model named '%s'; the outputs would have one name "
-                 "('lmdiff analyze --name' names a cache's model)",
-                 in[0]->model_name);
-        goto done;
-    }
-    if (lmd_mkdirs(out_dir, err) < 0) goto done;
-    for (int d = 0; d < 2; d++) {
-        out->csv[d] = out_name(out_dir, m[d], m[1 - d], ds, "csv");
-        out->table[d] = out_name(out_dir, m[d], m[1 - d], ds, "lmdt");
-        if (!out->csv[d] || !out->table[d]) {
-            lmd_fail(err, "out of memory");
-            goto done;
-        }
-        for (int e = 0; e < 2; e++) {
-            const char *p = e ? out->table[d] : out->csv[d];
-            if (!o.force && lmd_file_exists(p)) {
-                lmd_fail(err, "%s exists (--force replaces it)", p);
-                goto done;
-            }
-        }
-    }
+    if (lmd_compare_paths(in, out_dir, "csv", o.force, out, err) < 0) goto done;
     /* what the tables record, taken before the caches are closed */
     char *abs[2] = {realpath(cache1, NULL), realpath(cache2, NULL)};
     for (int d = 0; d < 2; d++) {
@@ -610,9 +616,6 @@ done:
     lmd_cache_close(c[1]);
     for (int d = 0; d < 2; d++)
         lmd_table_meta_free(&tm[d]);
-    free(m[0]);
-    free(m[1]);
-    free(ds);
     if (store != MAP_FAILED) munmap(store, store_len);
     free(offs);
     lmd_buf_free(&blob);

@@ -118,15 +118,6 @@ static void put_cols(double *store, size_t per, int d, uint64_t i, const double 
         col0[(size_t)lmd_column_of(LMD_TM_SEGMENT_BPB, k) * per + i] = r[SC_AGG + k];
 }
 
-static char *out_path(const char *dir, char *const m[2], int d, const char *ds, const char *ext) {
-    lmd_buf p = {0};
-    if (lmd_buf_printf(&p, "%s/%s_%s_%s.%s", dir, m[d], m[1 - d], ds, ext) < 0) {
-        lmd_buf_free(&p);
-        return NULL;
-    }
-    return p.data;
-}
-
 static char *dup_or_null(const char *s) {
     return s ? strdup(s) : NULL;
 }
@@ -169,8 +160,6 @@ int lmd_compare_segments(lmd_cache *c[2], const char *out_dir, const lmd_compare
                         " texts vs %s, %" PRIu64 ")",
                         lmd_cache_path(c[0]), lmd_cache_path(c[1]), in[0]->dataset_checksum,
                         in[0]->n_texts, in[1]->dataset_checksum, in[1]->n_texts);
-    char *m[2] = {lmd_file_safe_name(in[0]->model_name), lmd_file_safe_name(in[1]->model_name)};
-    char *ds = lmd_file_safe_name(in[0]->dataset_name);
     uint64_t n = in[0]->n_texts;
     size_t per = (size_t)(n ? n : 1);
     double *store = malloc(2 * LMD_N_COLUMNS * per * sizeof *store);
@@ -181,33 +170,13 @@ int lmd_compare_segments(lmd_cache *c[2], const char *out_dir, const lmd_compare
     lmd_atomic f[4]; /* csv, table; csv, table */
     memset(f, 0, sizeof f);
     int rc = -1;
-    if (!m[0] || !m[1] || !ds || !store || !offs ||
+    if (!store || !offs ||
         table_metas(c, o->max_clamp_rank > 0 ? o->max_clamp_rank : LMD_DEFAULT_MAX_CLAMP, tm) < 0) {
         lmd_fail(err, "out of memory");
         goto done;
     }
-    if (!strcmp(m[0], m[1])) {
-        lmd_fail(err,
-                 "both caches are of a model named '%s'; the outputs would have one name "
-                 "('lmdiff analyze --name' names a cache's model)",
-                 in[0]->model_name);
-        goto done;
-    }
-    if (lmd_mkdirs(out_dir, err) < 0) goto done;
+    if (lmd_compare_paths(in, out_dir, "segments.csv", o->force, out, err) < 0) goto done;
     for (int d = 0; d < 2; d++) {
-        out->csv[d] = out_path(out_dir, m, d, ds, "segments.csv");
-        out->table[d] = out_path(out_dir, m, d, ds, "lmdt");
-        if (!out->csv[d] || !out->table[d]) {
-            lmd_fail(err, "out of memory");
-            goto done;
-        }
-        for (int e = 0; e < 2; e++) {
-            const char *p = e ? out->table[d] : out->csv[d];
-            if (!o->force && lmd_file_exists(p)) {
-                lmd_fail(err, "%s exists (--force replaces it)", p);
-                goto done;
-            }
-        }
         if (lmd_atomic_open(&f[2 * d], out->csv[d], err) < 0) goto done;
         for (int k = 0; k < SC_COUNT; k++)
             fprintf(f[2 * d].f, ",%s", seg_cols[k]);
@@ -246,9 +215,6 @@ done:
         lmd_atomic_abort(&f[k]);
     for (int d = 0; d < 2; d++)
         lmd_table_meta_free(&tm[d]);
-    free(m[0]);
-    free(m[1]);
-    free(ds);
     free(store);
     free(offs);
     lmd_buf_free(&blob);

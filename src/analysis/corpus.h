@@ -426,6 +426,12 @@ typedef struct lmd_compare_out {
 int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
                 const lmd_compare_opts *opts, lmd_compare_out *out, lmd_error *err);
 void lmd_compare_out_free(lmd_compare_out *o);
+/* Sets out->csv[d] and out->table[d] to OUT_DIR/M_d_M_(1-d)_DATASET.{csv_ext, lmdt}
+ * (file-safe names; out_dir made if missing) for lmd_compare and its
+ * segment variant.  Refuses two models of one name and, unless force,
+ * outputs that exist. */
+int lmd_compare_paths(const lmd_cache_info *const in[2], const char *out_dir, const char *csv_ext,
+                      int force, lmd_compare_out *out, lmd_error *err);
 
 /* ============================================ binary per-text table (.lmdt) */
 

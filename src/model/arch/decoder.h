@@ -45,4 +45,21 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
                     lmd_error *err);
 void lmd_dec_free(void *arch);
 
+/* The table row lmd_arch_VAR of a decoder family: its id, model_type, HF
+ * names, hyper-parameter reader VAR_hp, tensor table and bind step (most
+ * use lmd_dec_bind; Gemma wraps it). */
+#define LMD_DECODER_ARCH(var, id_, mt, names_, tensors_, bind_)                                    \
+    const lmd_arch lmd_arch_##var = {.id = id_,                                                    \
+                                     .names = names_,                                              \
+                                     .model_type = mt,                                             \
+                                     .prefix = "model.",                                           \
+                                     .size = sizeof(lmd_decoder),                                  \
+                                     .layer_size = sizeof(lmd_dec_layer),                          \
+                                     .read_hp = var##_hp,                                          \
+                                     .tensors = tensors_,                                          \
+                                     .n_tensors = N_SPECS(tensors_),                               \
+                                     .bind = bind_,                                                \
+                                     .forward = lmd_dec_forward,                                   \
+                                     .free_arch = lmd_dec_free}
+
 #endif

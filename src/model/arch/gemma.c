@@ -197,18 +197,7 @@ static int gemma_bind(lmd_model *m, void *arch, lmd_error *err) {
 }
 
 #define GEMMA(var, id_, mt, names_)                                                                \
-    const lmd_arch lmd_arch_##var = {.id = id_,                                                    \
-                                     .names = names_,                                              \
-                                     .model_type = mt,                                             \
-                                     .prefix = "model.",                                           \
-                                     .size = sizeof(decoder),                                      \
-                                     .layer_size = sizeof(dec_layer),                              \
-                                     .read_hp = var##_hp,                                          \
-                                     .tensors = gemma_tensors,                                     \
-                                     .n_tensors = N_SPECS(gemma_tensors),                          \
-                                     .bind = gemma_bind,                                           \
-                                     .forward = lmd_dec_forward,                                   \
-                                     .free_arch = lmd_dec_free}
+    LMD_DECODER_ARCH(var, id_, mt, names_, gemma_tensors, gemma_bind)
 static const char *const gemma2_names[] = {"Gemma2ForCausalLM", NULL};
 static const char *const gemma3_names[] = {"Gemma3ForCausalLM", NULL};
 GEMMA(gemma2, "gemma2", "gemma2", gemma2_names);

@@ -272,18 +272,7 @@ VARIANT_HP(mixtral_hp, MIXTRAL)
 VARIANT_HP(qwen3moe_hp, QWEN3MOE)
 
 #define DECODER(var, id_, mt, names_, tensors_)                                                    \
-    const lmd_arch lmd_arch_##var = {.id = id_,                                                    \
-                                     .names = names_,                                              \
-                                     .model_type = mt,                                             \
-                                     .prefix = "model.",                                           \
-                                     .size = sizeof(decoder),                                      \
-                                     .layer_size = sizeof(dec_layer),                              \
-                                     .read_hp = var##_hp,                                          \
-                                     .tensors = tensors_,                                          \
-                                     .n_tensors = N_SPECS(tensors_),                               \
-                                     .bind = lmd_dec_bind,                                         \
-                                     .forward = lmd_dec_forward,                                   \
-                                     .free_arch = lmd_dec_free}
+    LMD_DECODER_ARCH(var, id_, mt, names_, tensors_, lmd_dec_bind)
 static const char *const llama_names[] = {"LlamaForCausalLM", NULL};
 static const char *const mistral_names[] = {"MistralForCausalLM", NULL};
 static const char *const qwen2_names[] = {"Qwen2ForCausalLM", NULL};

@@ -49,21 +49,7 @@ static int write_tokenizer(const char *dir, int V) {
             "\"cls\":[\"[CLS]\",%d]},\"decoder\":{\"type\":\"ByteLevel\"},"
             "\"model\":{\"type\":\"BPE\",\"vocab\":{",
             V - 2, V - 3);
-    int id = 0, extra = 0;
-    for (int b = 0; b < 256; b++, id++) {
-        /* GPT-2's byte -> printable code point map */
-        int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174) ? b : 256 + extra++;
-        char u[8];
-        int n = 0;
-        if (cp < 0x80)
-            u[n++] = (char)cp;
-        else
-            u[n++] = (char)(0xC0 | (cp >> 6)), u[n++] = (char)(0x80 | (cp & 0x3F));
-        u[n] = 0;
-        fprintf(f, "%s\"%s%s\":%d", id ? "," : "", cp == '"' || cp == '\\' ? "\\" : "", u, id);
-    }
-    for (; id < V - 3; id++)
-        fprintf(f, ",\"filler%d\":%d", id, id);
+    bl_write_byte_vocab(f, V - 3);
     fprintf(f, "},\"merges\":[]}}\n");
     fclose(f);
     return 0;
@@ -94,7 +80,7 @@ static int make_model(const char *dir, int L, int d, int inner, int V, int P) {
         size_t cnt = (size_t)(s0) * (nd == 2 ? (size_t)(s1) : 1);                                  \
         bufs[k] = malloc(cnt * 4);                                                                 \
         for (size_t q = 0; q < cnt; q++)                                                           \
-            bufs[k][q] = (base) + (scale)*bl_frand();                                                 \
+            bufs[k][q] = (base) + (scale)*bl_frand();                                              \
         t[k] = (lmd_st_out){names[k], "F32", nd, {s0, s1}, bufs[k], cnt * 4};                      \
         k++;                                                                                       \
     } while (0)

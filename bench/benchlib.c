@@ -32,26 +32,31 @@ float bl_frand(void) {
     return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
+int bl_write_byte_vocab(FILE *f, int n) {
+    int id = 0, extra = 0;
+    for (int b = 0; b < 256; b++, id++) { /* GPT-2's byte -> printable code point map */
+        int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174) ? b : 256 + extra++;
+        char u[8];
+        int k = 0;
+        if (cp < 0x80)
+            u[k++] = (char)cp;
+        else
+            u[k++] = (char)(0xC0 | (cp >> 6)), u[k++] = (char)(0x80 | (cp & 0x3F));
+        u[k] = 0;
+        fprintf(f, "%s\"%s%s\":%d", id ? "," : "", cp == '"' || cp == '\\' ? "\\" : "", u, id);
+    }
+    for (; id < n; id++)
+        fprintf(f, ",\"filler%d\":%d", id, id);
+    return id;
+}
+
 int bl_write_byte_tokenizer(const char *dir, int V) {
     char path[4096];
     snprintf(path, sizeof path, "%s/vocab.json", dir);
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     fputc('{', f);
-    int id = 0, extra = 0;
-    for (int b = 0; b < 256; b++, id++) { /* GPT-2's byte -> printable code point map */
-        int cp = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174) ? b : 256 + extra++;
-        char u[8];
-        int n = 0;
-        if (cp < 0x80)
-            u[n++] = (char)cp;
-        else
-            u[n++] = (char)(0xC0 | (cp >> 6)), u[n++] = (char)(0x80 | (cp & 0x3F));
-        u[n] = 0;
-        fprintf(f, "%s\"%s%s\":%d", id ? "," : "", cp == '"' || cp == '\\' ? "\\" : "", u, id);
-    }
-    for (; id < V - 1; id++)
-        fprintf(f, ",\"filler%d\":%d", id, id);
+    int id = bl_write_byte_vocab(f, V - 1);
     fprintf(f, ",\"<|endoftext|>\":%d}", id);
     fclose(f);
     snprintf(path, sizeof path, "%s/merges.txt", dir);

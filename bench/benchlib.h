@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 double bl_now(void);     /* wall seconds (monotonic) */
 double bl_cpu_now(void); /* CPU seconds of the whole process, all threads */
@@ -17,6 +18,9 @@ float bl_frand(void);    /* uniform in [-1, 1) */
  * <|endoftext|> last) as vocab.json + an empty merges.txt: enough for random
  * ids and byte-level texts. */
 int bl_write_byte_tokenizer(const char *dir, int V);
+/* The entries of a byte-level vocabulary (no braces): the 256 byte symbols
+ * (GPT-2's printable map), then "fillerI" up to id n-1; returns n. */
+int bl_write_byte_vocab(FILE *f, int n);
 
 typedef struct bl_llama_shape {
     const char *name;

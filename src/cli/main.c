@@ -11,7 +11,7 @@
 static const cli_command commands[] = {
     {"tokenize", "split a text into token ids with a model's tokenizer", cmd_tokenize},
     {"score", "score every token of a text under one model", cmd_score},
-    {"diff", "compare two models on one text, token by token", cmd_diff},
+    {"diff", "compare two models on one text, token by token or by segments", cmd_diff},
     /* corpus pipeline: entries are added here as the commands land */
     {"dataset", "make or describe a dataset file (one text per line)", cmd_dataset},
     {"analyze", "score every text of a dataset into an HDF5 analysis cache", cmd_analyze},
@@ -33,7 +33,7 @@ static void usage(FILE *f) {
             "usage: lmdiff <command> [options]\n\ncommands:\n",
             LMD_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
     fprintf(f,
             "\n'lmdiff <command> --help' describes each command.\n"
             "'lmdiff --version' prints the version.\n");

@@ -179,34 +179,16 @@ static void test_processors(void **st) {
     assert_int_equal(lmd_tokenizer_mask(NULL), -1);
 }
 
-static void expect_ids(const lmd_tokenizer *t, const char *text, const int32_t *want, size_t nw) {
-    int32_t *ids;
-    size_t n;
-    lmd_error err;
-    if (lmd_tokenize(t, text, strlen(text), &ids, &n, &err) < 0) fail_msg("%s", err.msg);
-    int same = n == nw && memcmp(ids, want, n * sizeof *ids) == 0;
-    if (!same) {
-        char got[256] = "";
-        for (size_t i = 0; i < n && strlen(got) < 200; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), " %d", ids[i]);
-        free(ids);
-        fail_msg("\"%s\": got [%s ]", text, got);
-    }
-    free(ids);
-}
-#define EXPECT(t, text, ...)                                                                       \
-    expect_ids(t, text, (const int32_t[]){__VA_ARGS__},                                            \
-               sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t))
 #define B(c) (4 + (c)) /* the id of a byte's token */
 
 /* RoBERTa: byte-level BPE without a prefix space, <s> ... </s>, <mask> that
  * absorbs the space before it. */
 static void roberta_checks(const lmd_tokenizer *t) {
-    EXPECT(t, " hello", 265);
-    EXPECT(t, "hello", B('h'), B('e'), 263, B('o'));
-    EXPECT(t, "a <mask>", B('a'), 260);
-    EXPECT(t, "a<mask> hello", B('a'), 260, 265);
-    EXPECT(t, "<s> hello</s>", 0, 265, 2);
+    TU_EXPECT(t, " hello", 265);
+    TU_EXPECT(t, "hello", B('h'), B('e'), 263, B('o'));
+    TU_EXPECT(t, "a <mask>", B('a'), 260);
+    TU_EXPECT(t, "a<mask> hello", B('a'), 260, 265);
+    TU_EXPECT(t, "<s> hello</s>", 0, 265, 2);
     expect_frame(t, (int32_t[]){0}, 1, (int32_t[]){2}, 1);
     assert_int_equal(lmd_tokenizer_mask(t), 260);
     const char *b;
@@ -270,7 +252,7 @@ static void test_roberta_vocab_merges(void **st) {
     if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
     expect_frame(t, NULL, 0, NULL, 0);
     assert_int_equal(lmd_tokenizer_mask(t), -1);
-    EXPECT(t, "<s>", B('<'), B('s'), B('>'));
+    TU_EXPECT(t, "<s>", B('<'), B('s'), B('>'));
     lmd_tokenizer_free(t);
     remove(pv);
     remove(pm);

@@ -43,36 +43,6 @@ static char *slurp(const char *path, size_t *len) {
     return data;
 }
 
-static void expect_ids(const lmd_tokenizer *t, const char *text, size_t len, const int32_t *want,
-                       size_t nw) {
-    int32_t *ids;
-    size_t n;
-    lmd_error err;
-    if (lmd_tokenize(t, text, len, &ids, &n, &err) < 0) fail_msg("tokenize: %s", err.msg);
-    int same = n == nw && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
-    if (!same) {
-        fprintf(stderr, "text \"%.*s\":\n  got ", (int)len, text);
-        for (size_t i = 0; i < n; i++)
-            fprintf(stderr, " %d", (int)ids[i]);
-        fprintf(stderr, "\n  want");
-        for (size_t i = 0; i < nw; i++)
-            fprintf(stderr, " %d", (int)want[i]);
-        fprintf(stderr, "\n");
-    }
-    free(ids);
-    assert_true(same);
-}
-
-#define EXPECT(t, text, ...)                                                                       \
-    do {                                                                                           \
-        const int32_t want_[] = {__VA_ARGS__};                                                     \
-        expect_ids(t, text, strlen(text), want_, sizeof want_ / sizeof *want_);                    \
-    } while (0)
-
-static void expect_none(const lmd_tokenizer *t, const char *text) {
-    expect_ids(t, text, strlen(text), NULL, 0);
-}
-
 static void expect_decode(const lmd_tokenizer *t, const int32_t *ids, size_t n, const char *want) {
     size_t len;
     char *s = lmd_detokenize(t, ids, n, &len);
@@ -143,7 +113,7 @@ static void check_llama_vectors(const lmd_tokenizer *t) {
     tu_vectors v;
     tu_read_vectors(&v, "llama-spm");
     for (size_t i = 0; i < v.n; i++) {
-        expect_ids(t, v.text[i], v.text_len[i], v.ids[i], v.n_ids[i]);
+        tu_expect_ids(t, v.text[i], v.text_len[i], v.ids[i], v.n_ids[i]);
         size_t len;
         char *back = lmd_detokenize(t, v.ids[i], v.n_ids[i], &len);
         assert_non_null(back);
@@ -216,7 +186,7 @@ static void test_llama_details(void **st) {
     free(d);
 
     /* a character missing from the vocabulary falls back to its bytes */
-    EXPECT(t, "\xF0\x9F\xA6\x99", 29871, 243, 162, 169, 156); /* 🦙 */
+    TU_EXPECT(t, "\xF0\x9F\xA6\x99", 29871, 243, 162, 169, 156); /* 🦙 */
     static const int32_t llama[] = {243, 162, 169, 156};
     expect_decode(t, llama, 4, "\xF0\x9F\xA6\x99");
     /* bytes that are not UTF-8 decode to U+FFFD each (ByteFallback) */
@@ -225,13 +195,13 @@ static void test_llama_details(void **st) {
     /* the decoder strips the one leading space of the text */
     const int32_t two[] = {hello, hello};
     expect_decode(t, two, 2, "hello hello");
-    EXPECT(t, "hello", hello);
-    EXPECT(t, "\n", 29871, 13);
-    expect_none(t, "");
+    TU_EXPECT(t, "hello", hello);
+    TU_EXPECT(t, "\n", 29871, 13);
+    TU_EXPECT_NONE(t, "");
     /* added tokens are split out before the normalizer, so the text after
      * <s> gets its own "▁" (as Hugging Face's legacy Llama tokenizer) */
-    EXPECT(t, "<s>hello</s>", 1, hello, 2);
-    EXPECT(t, "hello<s>hello", hello, 1, hello);
+    TU_EXPECT(t, "<s>hello</s>", 1, hello, 2);
+    TU_EXPECT(t, "hello<s>hello", hello, 1, hello);
     lmd_tokenizer_free(t);
 }
 
@@ -298,9 +268,9 @@ static void test_folder_model_only(void **st) {
     int32_t hello = lmd_tokenizer_token_id(t, "\xE2\x96\x81hello", 8);
     int32_t hello_nb = lmd_tokenizer_token_id(t, "hello", 5);
     assert_true(hello_nb > 0);
-    EXPECT(t, " hello", 29871, hello);              /* legacy: "▁▁hello" */
-    EXPECT(u, " hello", hello);                     /* Metaspace: "▁hello", no second ▁ */
-    EXPECT(u, "hello<s>hello", hello, 1, hello_nb); /* "first": only at the start */
+    TU_EXPECT(t, " hello", 29871, hello);              /* legacy: "▁▁hello" */
+    TU_EXPECT(u, " hello", hello);                     /* Metaspace: "▁hello", no second ▁ */
+    TU_EXPECT(u, "hello<s>hello", hello, 1, hello_nb); /* "first": only at the start */
     const int32_t *pre, *post;
     size_t npre, npost;
     lmd_tokenizer_frame(u, &pre, &npre, &post, &npost);
@@ -322,7 +292,7 @@ static void test_folder_model_only(void **st) {
     char h3[65];
     lmd_tokenizer_hash(u, h3);
     assert_string_equal(h2, h3);
-    EXPECT(u, "hello<s>hello", hello, 1, hello_nb);
+    TU_EXPECT(u, "hello<s>hello", hello, 1, hello_nb);
     lmd_tokenizer_free(u);
     free(js);
     unlink(tj);
@@ -380,7 +350,7 @@ static void test_llama_json_folder(void **st) {
         if (npre) assert_int_equal(pre[0], 1);
         if (npost) assert_int_equal(post[0], 2);
         assert_int_equal(lmd_tokenizer_bos(t), 1);
-        EXPECT(t, "Hello", 15043);
+        TU_EXPECT(t, "Hello", 15043);
         lmd_tokenizer_free(t);
         unlink(cp);
         free(cp);
@@ -446,10 +416,10 @@ static void test_llama3_shape(void **st) {
     lmd_buf_put(&b, "", 1);
     lmd_tokenizer *t = tu_tok_json(b.data);
     assert_int_equal(lmd_tokenizer_bos(t), 300);
-    EXPECT(t, "hello", 259);
-    EXPECT(t, " hello", 260); /* ignore_merges: the whole piece is a token */
-    EXPECT(t, "<|begin_of_text|>HELLO'S 1234", 300, 'H', 'E', 'L', 'L', 'O', '\'', 'S', ' ', '1',
-           '2', '3', '4');
+    TU_EXPECT(t, "hello", 259);
+    TU_EXPECT(t, " hello", 260); /* ignore_merges: the whole piece is a token */
+    TU_EXPECT(t, "<|begin_of_text|>HELLO'S 1234", 300, 'H', 'E', 'L', 'L', 'O', '\'', 'S', ' ', '1',
+              '2', '3', '4');
     char canon_has[] = "ignore_merges 1";
     size_t cl;
     char *c = lmd_tokenizer_canonical(t, &cl);
@@ -546,11 +516,11 @@ static void test_spm_small_and_errors(void **st) {
     if (lmd_tokenizer_from_spm(b.data, b.len, "x/tokenizer.model", NULL, &t, &err) < 0)
         fail_msg("%s", err.msg);
     /* merges by score: "▁ a" (-4) before "a b" (-5) before "▁a b" (-6) */
-    EXPECT(t, "ab", 8); /* ▁ab */
-    EXPECT(t, "ab ab", 8, 8);
-    EXPECT(t, "ba", 3, 5, 4); /* ▁ b a: "▁ b" is no merge */
-    EXPECT(t, "c", 3, 0);     /* no byte_fallback: unk */
-    EXPECT(t, "ccé", 3, 0);   /* fuse_unk */
+    TU_EXPECT(t, "ab", 8); /* ▁ab */
+    TU_EXPECT(t, "ab ab", 8, 8);
+    TU_EXPECT(t, "ba", 3, 5, 4); /* ▁ b a: "▁ b" is no merge */
+    TU_EXPECT(t, "c", 3, 0);     /* no byte_fallback: unk */
+    TU_EXPECT(t, "ccé", 3, 0);   /* fuse_unk */
     assert_int_equal(lmd_tokenizer_bos(t), 1);
     lmd_tokenizer_free(t);
 
@@ -668,22 +638,22 @@ static void test_metaspace(void **st) {
     (void)st;
     char *m = meta("always", 1);
     lmd_tokenizer *t = text_tok("null", m, "null", "", X_ADDED);
-    EXPECT(t, "ab ab", 7, 7);
-    EXPECT(t, " ab", 7);           /* starts with a space: no second ▁ */
-    EXPECT(t, "a  b", 4, 1, 5);    /* split before each ▁ */
-    EXPECT(t, "ab<x>ab", 7, 9, 7); /* always: every piece */
+    TU_EXPECT(t, "ab ab", 7, 7);
+    TU_EXPECT(t, " ab", 7);           /* starts with a space: no second ▁ */
+    TU_EXPECT(t, "a  b", 4, 1, 5);    /* split before each ▁ */
+    TU_EXPECT(t, "ab<x>ab", 7, 9, 7); /* always: every piece */
     lmd_tokenizer_free(t);
     free(m);
     m = meta("first", 1);
     t = text_tok("null", m, "null", "", X_ADDED);
-    EXPECT(t, "ab<x>ab", 7, 9, 6); /* first: only the piece at the start */
-    EXPECT(t, "<x>ab", 9, 6);
+    TU_EXPECT(t, "ab<x>ab", 7, 9, 6); /* first: only the piece at the start */
+    TU_EXPECT(t, "<x>ab", 9, 6);
     lmd_tokenizer_free(t);
     free(m);
     m = meta("never", 0);
     t = text_tok("null", m, "null", "", X_ADDED);
-    EXPECT(t, "ab<x>ab", 6, 9, 6);
-    EXPECT(t, "a b", 2, 5); /* one piece "a▁b": merges run across the ▁ */
+    TU_EXPECT(t, "ab<x>ab", 6, 9, 6);
+    TU_EXPECT(t, "a b", 2, 5); /* one piece "a▁b": merges run across the ▁ */
     lmd_tokenizer_free(t);
     free(m);
     /* the older form: add_prefix_space true = always */
@@ -693,7 +663,7 @@ static void test_metaspace(void **st) {
                  "{\"type\": \"Metaspace\", \"replacement\": \"\xE2\x96\x81\", "
                  "\"add_prefix_space\": true}",
                  "", X_ADDED);
-    EXPECT(t, "ab<x>ab", 7, 9, 7);
+    TU_EXPECT(t, "ab<x>ab", 7, 9, 7);
     static const int32_t ids[] = {7, 5, 9, 7};
     expect_decode(t, ids, 4, "ab b<x> ab"); /* Metaspace decoder: ▁ -> space, first stripped */
     lmd_tokenizer_free(t);
@@ -707,18 +677,18 @@ static void test_normalizers_and_decoders(void **st) {
         text_tok(LLAMA_NORM, "null", LLAMA_DEC, "\"byte_fallback\": true, \"fuse_unk\": true,",
                  X_ADDED ", {\"id\": 10, \"content\": \"b\xE2\x96\x81"
                          "a\", \"normalized\": true}");
-    EXPECT(t, "ab", 7);
-    EXPECT(t, "a b", 4, 5);
-    EXPECT(t, "ab<x>b", 7, 9, 5);
-    EXPECT(t, "b a", 10); /* "▁b▁a": the token matches by its normalized content "▁b▁a" */
-    EXPECT(t, "c", 1, 8); /* byte fallback: <0x63> */
-    EXPECT(t, "\xC3\xA9", 1, 0);         /* é: no <0xC3>, so unk */
-    EXPECT(t, "\xC3\xA9\xC3\xA9", 1, 0); /* fused */
-    EXPECT(t,
-           "\xC3\xA9"
-           "c",
-           1, 8, 0); /* Hugging Face adds the byte token before the pending unk */
-    expect_none(t, "");
+    TU_EXPECT(t, "ab", 7);
+    TU_EXPECT(t, "a b", 4, 5);
+    TU_EXPECT(t, "ab<x>b", 7, 9, 5);
+    TU_EXPECT(t, "b a", 10); /* "▁b▁a": the token matches by its normalized content "▁b▁a" */
+    TU_EXPECT(t, "c", 1, 8);                /* byte fallback: <0x63> */
+    TU_EXPECT(t, "\xC3\xA9", 1, 0);         /* é: no <0xC3>, so unk */
+    TU_EXPECT(t, "\xC3\xA9\xC3\xA9", 1, 0); /* fused */
+    TU_EXPECT(t,
+              "\xC3\xA9"
+              "c",
+              1, 8, 0); /* Hugging Face adds the byte token before the pending unk */
+    TU_EXPECT_NONE(t, "");
     expect_bytes(t, 7, " ab", 3);
     expect_bytes(t, 8, "c", 1);
     static const int32_t ids[] = {7, 4, 8, 9};
@@ -727,24 +697,24 @@ static void test_normalizers_and_decoders(void **st) {
 
     /* without fuse_unk, one unk per character */
     t = text_tok(LLAMA_NORM, "null", LLAMA_DEC, "\"byte_fallback\": true,", X_ADDED);
-    EXPECT(t, "\xC3\xA9\xC3\xA9", 1, 0, 0);
+    TU_EXPECT(t, "\xC3\xA9\xC3\xA9", 1, 0, 0);
     lmd_tokenizer_free(t);
 
     /* ignore_merges: a piece that is a token is taken whole */
     t = text_tok(LLAMA_NORM, "null", LLAMA_DEC, "\"ignore_merges\": true,", X_ADDED);
-    EXPECT(t, "ab", 7);
+    TU_EXPECT(t, "ab", 7);
     lmd_tokenizer_free(t);
 
     /* NFC, NFD */
     t = text_tok("{\"type\": \"NFC\"}", "null", "null", "",
                  "{\"id\": 10, \"content\": \"\xC3\xA9\", \"normalized\": true}");
-    EXPECT(t, "e\xCC\x81", 10); /* e + combining acute, composed to é */
+    TU_EXPECT(t, "e\xCC\x81", 10); /* e + combining acute, composed to é */
     lmd_tokenizer_free(t);
     t = text_tok("{\"type\": \"NFD\"}", "null", "null", "",
                  "{\"id\": 10, \"content\": \"\xC3\xA9\", \"normalized\": true}");
     /* the token's content is normalized too (NFD), so both forms match it */
-    EXPECT(t, "\xC3\xA9", 10);
-    EXPECT(t, "e\xCC\x81", 10);
+    TU_EXPECT(t, "\xC3\xA9", 10);
+    TU_EXPECT(t, "e\xCC\x81", 10);
     lmd_tokenizer_free(t);
 }
 
@@ -1046,8 +1016,8 @@ static void test_qwen2_nfc(void **st) {
         "?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+",
         "{\"type\": \"NFC\"}");
     /* e + U+0301 becomes U+00E9: two bytes C3 A9, each its byte token */
-    EXPECT(t, "e\xCC\x81", 0xC3, 0xA9);
-    EXPECT(t, "\xC3\xA9", 0xC3, 0xA9);
+    TU_EXPECT(t, "e\xCC\x81", 0xC3, 0xA9);
+    TU_EXPECT(t, "\xC3\xA9", 0xC3, 0xA9);
     lmd_tokenizer_free(t);
 }
 int main(void) {

@@ -57,29 +57,6 @@ static void expect_load_error(const char *dir, const char *needle1, const char *
         fail_msg("error \"%s\" lacks \"%s\" or \"%s\"", err.msg, needle1, needle2);
 }
 
-static void expect_ids(const lmd_tokenizer *t, const char *text, size_t len, const int32_t *want,
-                       size_t n_want) {
-    int32_t *ids;
-    size_t n;
-    lmd_error err;
-    if (lmd_tokenize(t, text, len, &ids, &n, &err) < 0) fail_msg("tokenize: %s", err.msg);
-    int same = n == n_want && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
-    if (!same) {
-        char got[600] = "", exp[600] = "";
-        for (size_t i = 0; i < n && strlen(got) < 560; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), " %d", ids[i]);
-        for (size_t i = 0; i < n_want && strlen(exp) < 560; i++)
-            snprintf(exp + strlen(exp), sizeof exp - strlen(exp), " %d", want[i]);
-        free(ids);
-        fail_msg("text \"%.*s\": got [%s ] want [%s ]", (int)len, text, got, exp);
-    }
-    free(ids);
-}
-#define EXPECT(t, text, ...)                                                                       \
-    expect_ids(t, text, sizeof(text) - 1, (const int32_t[]){__VA_ARGS__},                          \
-               sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t))
-#define EXPECT_NONE(t, text) expect_ids(t, text, sizeof(text) - 1, NULL, 0)
-
 /* The id of a vocabulary string. */
 static int32_t id_of(const lmd_tokenizer *t, const char *raw) {
     int32_t id = lmd_tokenizer_token_id(t, raw, strlen(raw));
@@ -93,7 +70,7 @@ static void run_vectors(const lmd_tokenizer *t) {
     tu_vectors v;
     tu_read_vectors(&v, "bert-bge");
     for (size_t i = 0; i < v.n; i++)
-        expect_ids(t, v.text[i], v.text_len[i], v.ids[i], v.n_ids[i]);
+        tu_expect_ids(t, v.text[i], v.text_len[i], v.ids[i], v.n_ids[i]);
     tu_vectors_free(&v);
 }
 
@@ -151,24 +128,24 @@ static void test_vectors_vocab_txt(void **st) {
     t2 = load_dir(tmp);
     lmd_tokenizer_hash(t2, h2);
     assert_string_not_equal(h2, hj);
-    EXPECT(t2, "Hello", 100);         /* "Hello" is not in the uncased vocabulary */
-    EXPECT(t2, "hello é", 7592, 100); /* no accent stripping either */
+    TU_EXPECT(t2, "Hello", 100);         /* "Hello" is not in the uncased vocabulary */
+    TU_EXPECT(t2, "hello é", 7592, 100); /* no accent stripping either */
     lmd_tokenizer_free(t2);
     tu_write_str(tmp, "tokenizer_config.json",
                  "{\"do_lower_case\": false, \"strip_accents\": true}");
     t2 = load_dir(tmp);
-    EXPECT(t2, "Hello é", 100, 1041); /* é -> e, but no lowercase */
+    TU_EXPECT(t2, "Hello é", 100, 1041); /* é -> e, but no lowercase */
     lmd_tokenizer_free(t2);
     tu_write_str(tmp, "tokenizer_config.json", "{\"strip_accents\": false}");
     t2 = load_dir(tmp);
-    EXPECT(t2, "Hello é", 7592, 100); /* lowercase, but é kept (and unknown) */
-    EXPECT(t2, "Hello e", 7592, 1041);
+    TU_EXPECT(t2, "Hello é", 7592, 100); /* lowercase, but é kept (and unknown) */
+    TU_EXPECT(t2, "Hello e", 7592, 1041);
     lmd_tokenizer_hash(t2, h2);
     assert_string_not_equal(h2, hj);
     lmd_tokenizer_free(t2);
     tu_write_str(tmp, "tokenizer_config.json", "{\"tokenize_chinese_chars\": false}");
     t2 = load_dir(tmp);
-    EXPECT(t2, "我想", 100); /* one piece, not two */
+    TU_EXPECT(t2, "我想", 100); /* one piece, not two */
     lmd_tokenizer_free(t2);
 
     lmd_tokenizer_free(tj);
@@ -206,8 +183,8 @@ static void test_config_over_json(void **st) {
         lmd_tokenizer *t = load_dir(tmp);
         lmd_tokenizer_hash(t, h);
         if ((strcmp(h, href) == 0) != cases[i].same) fail_msg("config %s", cases[i].config);
-        if (i == 4) EXPECT(t, "Hello hello", 100, 7592);
-        if (i == 5) EXPECT(t, "H\xc3\xa9llo", 100); /* lowercase, é kept: unknown */
+        if (i == 4) TU_EXPECT(t, "Hello hello", 100, 7592);
+        if (i == 5) TU_EXPECT(t, "H\xc3\xa9llo", 100); /* lowercase, é kept: unknown */
         lmd_tokenizer_free(t);
     }
     /* the same as vocab.txt with that config */
@@ -241,33 +218,33 @@ static void test_edge_cases(void **st) {
     lmd_tokenizer *t = load_dir(dir);
     int32_t hello = id_of(t, "hello"), comma = id_of(t, ","), bang = id_of(t, "!");
     int32_t cafe = id_of(t, "cafe"), unk = id_of(t, "[UNK]");
-    EXPECT_NONE(t, "");
-    EXPECT_NONE(t, " \t\n\r ");
-    EXPECT(t, "Hello", hello);
-    EXPECT(t, "HELLO,hello!", hello, comma, hello, bang);
+    TU_EXPECT_NONE(t, "");
+    TU_EXPECT_NONE(t, " \t\n\r ");
+    TU_EXPECT(t, "Hello", hello);
+    TU_EXPECT(t, "HELLO,hello!", hello, comma, hello, bang);
     /* accents: NFD + Mn removed, precomposed or combining; upper case too */
-    EXPECT(t, "café", cafe);
-    EXPECT(t, "cafe\xcc\x81", cafe);
-    EXPECT(t, "CAFÉ", cafe);
+    TU_EXPECT(t, "café", cafe);
+    TU_EXPECT(t, "cafe\xcc\x81", cafe);
+    TU_EXPECT(t, "CAFÉ", cafe);
     /* U+0130: NFD gives I + U+0307 (Mn, dropped), then lowercase; without
      * accent stripping the full lowercase mapping i + U+0307 applies */
-    EXPECT(t, "\xc4\xb0", id_of(t, "i"));
+    TU_EXPECT(t, "\xc4\xb0", id_of(t, "i"));
     /* control and format characters vanish; other white space separates */
-    EXPECT(t, "hel\x01lo", hello);
-    EXPECT(t, "hel\xe2\x80\x8blo", hello);             /* U+200B ZERO WIDTH SPACE is Cf */
-    EXPECT(t, "hel\xef\xbf\xbdlo", hello);             /* U+FFFD */
-    EXPECT(t, "hello\xc2\xa0hello", hello, hello);     /* U+00A0 */
-    EXPECT(t, "hello\xe3\x80\x80hello", hello, hello); /* U+3000 */
+    TU_EXPECT(t, "hel\x01lo", hello);
+    TU_EXPECT(t, "hel\xe2\x80\x8blo", hello);             /* U+200B ZERO WIDTH SPACE is Cf */
+    TU_EXPECT(t, "hel\xef\xbf\xbdlo", hello);             /* U+FFFD */
+    TU_EXPECT(t, "hello\xc2\xa0hello", hello, hello);     /* U+00A0 */
+    TU_EXPECT(t, "hello\xe3\x80\x80hello", hello, hello); /* U+3000 */
     /* CJK ideographs are words of their own, kana is not */
-    EXPECT(t, "天天", id_of(t, "天"), id_of(t, "天"));
+    TU_EXPECT(t, "天天", id_of(t, "天"), id_of(t, "天"));
     /* punctuation: ASCII symbols and Unicode P*; each its own piece */
-    EXPECT(t, "!!!", bang, bang, bang);
-    EXPECT(t, "$+", id_of(t, "$"), id_of(t, "+"));
-    EXPECT(t, "\xe2\x80\x94", id_of(t, "—")); /* U+2014 EM DASH, Pd */
-    EXPECT(t,
-           "a\xc2\xbf"
-           "b",
-           id_of(t, "a"), id_of(t, "¿"), id_of(t, "b"));
+    TU_EXPECT(t, "!!!", bang, bang, bang);
+    TU_EXPECT(t, "$+", id_of(t, "$"), id_of(t, "+"));
+    TU_EXPECT(t, "\xe2\x80\x94", id_of(t, "—")); /* U+2014 EM DASH, Pd */
+    TU_EXPECT(t,
+              "a\xc2\xbf"
+              "b",
+              id_of(t, "a"), id_of(t, "¿"), id_of(t, "b"));
     /* a word of 100 characters is split, of 101 is [UNK] */
     char w[202];
     memset(w, 'a', 100);
@@ -293,11 +270,11 @@ static void test_edge_cases(void **st) {
     assert_int_not_equal(ids[0], unk);
     free(ids);
     /* a word that cannot be covered is one [UNK], its neighbours are not */
-    EXPECT(t, "hello \xf0\x9f\xa6\x99\xf0\x9f\xa6\x99 hello", hello, unk, hello);
+    TU_EXPECT(t, "hello \xf0\x9f\xa6\x99\xf0\x9f\xa6\x99 hello", hello, unk, hello);
     /* special tokens are split out before normalization, in any context */
-    EXPECT(t, "[CLS]hello[SEP]", 101, hello, 102);
-    EXPECT(t, "[MASK]", 103);
-    EXPECT(t, "[mask]", id_of(t, "["), id_of(t, "mask"), id_of(t, "]"));
+    TU_EXPECT(t, "[CLS]hello[SEP]", 101, hello, 102);
+    TU_EXPECT(t, "[MASK]", 103);
+    TU_EXPECT(t, "[mask]", id_of(t, "["), id_of(t, "mask"), id_of(t, "]"));
     /* invalid UTF-8 is refused */
     assert_int_equal(lmd_tokenize(t, "a\xff", 2, &ids, &n, &err), -1);
     assert_non_null(strstr(err.msg, "UTF-8"));
@@ -403,16 +380,16 @@ static const char wp_dec[] = "{\"type\": \"WordPiece\", \"prefix\": \"##\", \"cl
 static void test_small_wordpiece(void **st) {
     (void)st;
     lmd_tokenizer *t = from_json(wp_json(bert_norm, "", wp_dec));
-    EXPECT(t, "banana", 3, 4, 4);
-    EXPECT(t, "BANANA!", 3, 4, 4, 10);
-    EXPECT(t, "nanana", 11, 4, 4);
-    EXPECT(t, "ban", 0); /* "##n" is not in the vocabulary: the word is [UNK] */
-    EXPECT(t, "na ban na", 11, 0, 11);
-    EXPECT(t, "[MASK]ba", 5, 3);
+    TU_EXPECT(t, "banana", 3, 4, 4);
+    TU_EXPECT(t, "BANANA!", 3, 4, 4, 10);
+    TU_EXPECT(t, "nanana", 11, 4, 4);
+    TU_EXPECT(t, "ban", 0); /* "##n" is not in the vocabulary: the word is [UNK] */
+    TU_EXPECT(t, "na ban na", 11, 0, 11);
+    TU_EXPECT(t, "[MASK]ba", 5, 3);
     /* a normalized added token matches in the normalized text */
-    EXPECT(t, "<HI>", 12);
-    EXPECT(t, "<hi>", 12);
-    EXPECT(t, "x<Hi>", 0, 12);
+    TU_EXPECT(t, "<HI>", 12);
+    TU_EXPECT(t, "<hi>", 12);
+    TU_EXPECT(t, "x<Hi>", 0, 12);
     const int32_t *pre, *post;
     size_t np, nq;
     lmd_tokenizer_frame(t, &pre, &np, &post, &nq);
@@ -456,17 +433,17 @@ static void test_small_wordpiece(void **st) {
 
     /* max_input_chars_per_word */
     t = from_json(wp_json(bert_norm, "\"max_input_chars_per_word\": 5,", wp_dec));
-    EXPECT(t, "banan", 0);
-    EXPECT(t, "banana", 0);
-    EXPECT(t, "bana", 3, 4);
+    TU_EXPECT(t, "banan", 0);
+    TU_EXPECT(t, "banana", 0);
+    TU_EXPECT(t, "bana", 3, 4);
     lmd_tokenizer_free(t);
     /* another prefix */
     t = from_json(wp_json(bert_norm, "\"continuing_subword_prefix\": \"\",", wp_dec));
-    EXPECT(t, "banana", 3, 11, 11);
+    TU_EXPECT(t, "banana", 3, 11, 11);
     lmd_tokenizer_free(t);
     /* no normalizer: case matters, [UNK] for "BA" */
     t = from_json(wp_json("null", "", wp_dec));
-    EXPECT(t, "BA ba", 0, 3);
+    TU_EXPECT(t, "BA ba", 0, 3);
     lmd_tokenizer_free(t);
     /* decoder: cleanup off, and none */
     t = from_json(wp_json(bert_norm, "", "{\"type\": \"WordPiece\", \"cleanup\": false}"));
@@ -589,9 +566,9 @@ static void test_vocab_txt_files(void **st) {
     tu_write_str(dir, "vocab.txt",
                  "[PAD]\r\n[UNK]\r[CLS]\n[SEP]\n[MASK]\nba\n##na\nba\nna\n!\n\xe5\xa4\xa9\n");
     lmd_tokenizer *t = load_dir(dir);
-    EXPECT(t, "Banana!", 7, 6, 6, 9);
-    EXPECT(t, "天na", 10, 8);
-    EXPECT(t, "[CLS] [PAD][MASK]", 2, 0, 4);
+    TU_EXPECT(t, "Banana!", 7, 6, 6, 9);
+    TU_EXPECT(t, "天na", 10, 8);
+    TU_EXPECT(t, "[CLS] [PAD][MASK]", 2, 0, 4);
     assert_null(lmd_token_raw(t, 5)); /* the first "ba" line has no token */
     assert_int_equal(lmd_tokenizer_vocab_size(t), 11);
     assert_int_equal(lmd_tokenizer_mask(t), 4);
@@ -605,7 +582,7 @@ static void test_vocab_txt_files(void **st) {
                  "\"sep_token\": \"<sep>\", \"pad_token\": \"<pad>\", \"mask_token\": \"<mask>\", "
                  "\"do_lower_case\": false}");
     t = load_dir(dir);
-    EXPECT(t, "<cls>banana<mask>Ba", 2, 5, 6, 6, 4, 1);
+    TU_EXPECT(t, "<cls>banana<mask>Ba", 2, 5, 6, 6, 4, 1);
     const int32_t *pre, *post;
     size_t np, nq;
     lmd_tokenizer_frame(t, &pre, &np, &post, &nq);

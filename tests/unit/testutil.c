@@ -130,3 +130,25 @@ void tu_vectors_free(tu_vectors *v) {
     free(v->out);
     memset(v, 0, sizeof *v);
 }
+
+static void append_ids(char *buf, size_t cap, const int32_t *ids, size_t n) {
+    for (size_t i = 0; i < n && strlen(buf) + 16 < cap; i++)
+        snprintf(buf + strlen(buf), cap - strlen(buf), " %d", (int)ids[i]);
+}
+
+void tu_expect_ids(const struct lmd_tokenizer *t, const char *text, size_t len, const int32_t *want,
+                   size_t n_want) {
+    int32_t *ids;
+    size_t n;
+    lmd_error err;
+    if (lmd_tokenize(t, text, len, &ids, &n, &err) < 0) fail_msg("tokenize: %s", err.msg);
+    if (n == n_want && (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0)) {
+        free(ids);
+        return;
+    }
+    char got[600] = "", exp[600] = "";
+    append_ids(got, sizeof got, ids, n);
+    append_ids(exp, sizeof exp, want, n_want);
+    free(ids);
+    fail_msg("text \"%.*s\": got [%s ] want [%s ]", (int)len, text, got, exp);
+}

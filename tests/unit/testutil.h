@@ -44,4 +44,15 @@ typedef struct tu_vectors {
  * there.  Fails the test on a malformed file. */
 void tu_read_vectors(tu_vectors *v, const char *base);
 void tu_vectors_free(tu_vectors *v);
+
+/* Tokenizes text[0..len) and fails the test, printing both id lists, unless
+ * the ids equal want[0..n_want). */
+void tu_expect_ids(const struct lmd_tokenizer *t, const char *text, size_t len, const int32_t *want,
+                   size_t n_want);
+/* TU_EXPECT(t, "literal", id, id, ...): the ids of a string literal (which
+ * may hold a NUL); TU_EXPECT_NONE(t, "literal"): no ids at all. */
+#define TU_EXPECT(t, text, ...)                                                                    \
+    tu_expect_ids(t, text, sizeof(text) - 1, (const int32_t[]){__VA_ARGS__},                       \
+                  sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t))
+#define TU_EXPECT_NONE(t, text) tu_expect_ids(t, text, sizeof(text) - 1, NULL, 0)
 #endif

@@ -77,6 +77,44 @@ PYEOF
 else
   echo "SKIP part: /usr/bin/python3 has no numpy"
 fi
+# Llama 3.1 rope scaling: tiny-llama3 (rope_scaling llama3, factor 8, original 64: positions past
+# 8 rotate its low frequencies differently) written as a GGUF carries rope_freqs.weight as
+# llama.cpp's converter writes it, and scores as the float64 reference scores the HF folder
+# (tests/golden/tiny-llama3.jsonl, tools/reference): |d log p| <= 1e-4 at F32 products.  The same
+# GGUF without its rope_freqs (renamed in place) must miss the reference, or the check proves nothing.
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  expect_ok "$LMDIFF" convert "$SRC/tests/models/tiny-llama3" l3.gguf --type f32
+  sed 's/rope_freqs\.weight/rope_freqx.weight/' l3.gguf > l3-nofreqs.gguf
+  for f in l3 l3-nofreqs; do
+    : > $f.out
+    for i in $(seq 0 $(($(wc -l < "$SRC/tests/golden/tiny-llama3.jsonl") - 1))); do
+      /usr/bin/python3 -c 'import json,sys; l=open(sys.argv[1]).readlines()[int(sys.argv[2])]
+open("t.txt","w").write(json.loads(l)["text"])' "$SRC/tests/golden/tiny-llama3.jsonl" $i
+      [ -s t.txt ] || { echo '{"tokens":[]}' >> $f.out; continue; }
+      "$LMDIFF" score $f.gguf --file t.txt --json --precision f32 >> $f.out 2>err || bad "score $f.gguf: $(cat err)"
+    done
+  done
+  /usr/bin/python3 - "$SRC/tests/golden/tiny-llama3.jsonl" l3.out l3-nofreqs.out <<'PYEOF' && ok || bad "tiny-llama3 as GGUF vs the float64 reference"
+import json, sys
+ref = [json.loads(l) for l in open(sys.argv[1])]
+def worst(path):
+    got = [json.loads(l) for l in open(path)]
+    assert len(got) == len(ref)
+    w, n = 0.0, 0
+    for g, r in zip(got, ref):
+        assert [t["id"] for t in g["tokens"]] == r["ids"], r["text"]
+        for a, b in zip(g["tokens"], r["tokens"]):
+            w, n = max(w, abs(a["logprob"] - b["logprob"])), n + 1
+    return w, n
+w, n = worst(sys.argv[2])
+w0, _ = worst(sys.argv[3])
+print("tiny-llama3 GGUF: %d tokens, max |d log p| %.2e (without rope_freqs: %.2e)" % (n, w, w0))
+sys.exit(not (w <= 1e-4 and w0 > 1e-2))
+PYEOF
+else
+  echo "SKIP part: /usr/bin/python3 has no numpy"
+fi
+
 printf 'The quick brown fox.\n\nA second text, here.\n' > texts.txt
 "$LMDIFF" quant-report "$SRC/tests/models/tiny-a" q4.gguf --file texts.txt --json > qr.json 2>err \
   && grep -q '"n_texts":2' qr.json && grep -q '"kld_mean":' qr.json && ok || bad "quant-report: $(cat err) $(cat qr.json)"

@@ -11,9 +11,9 @@
 
 #include "model/arch/arch.h"
 #include "model/format/gguf_model.h"
+#include "model/kernels.h"
 #include "model/format/modelref.h"
 #include "model/kernel/quant.h"
-#include "model/kernels.h"
 #include "tokenize/tokenizer.h"
 
 int lmd_cfg_int(const cJSON *cfg, const char *key, long def, long *out, const char *path,

@@ -63,6 +63,55 @@ static int prod_bf16(const float *X, size_t T, const lmd_mat *W, float *Y) {
     return rc;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* Instruction ceilings of one core, by CPU time: 8 independent chains of
+ * vpdpbusd (int8, 64 multiply-adds) and vdpbf16ps (BF16, 32), in GOP/s. */
+#define CHAINS(OP)                                                                                 \
+    a0 = OP(a0, x, y), a1 = OP(a1, x, y), a2 = OP(a2, x, y), a3 = OP(a3, x, y);                    \
+    a4 = OP(a4, x, y), a5 = OP(a5, x, y), a6 = OP(a6, x, y), a7 = OP(a7, x, y)
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double peak_int8(long n) {
+    __m512i x = _mm512_set1_epi8(1), y = _mm512_set1_epi8(2), a0 = x, a1 = y, a2 = x, a3 = y,
+            a4 = x, a5 = y, a6 = x, a7 = y;
+    double t = bl_cpu_now();
+    for (long k = 0; k < n; k++) {
+        CHAINS(_mm512_dpbusd_epi32);
+        __asm__ volatile(""
+                         : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6),
+                           "+v"(a7));
+    }
+    t = bl_cpu_now() - t;
+    return 8.0 * n * 64 * 2 / t / 1e9;
+}
+__attribute__((target("avx512f,avx512bf16"))) static double peak_bf16(long n) {
+    __m512bh x = (__m512bh)_mm512_set1_epi16(0x3F80), y = x;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    double t = bl_cpu_now();
+    for (long k = 0; k < n; k++) {
+        CHAINS(_mm512_dpbf16_ps);
+        __asm__ volatile(""
+                         : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6),
+                           "+v"(a7));
+    }
+    t = bl_cpu_now() - t;
+    return 8.0 * n * 32 * 2 / t / 1e9;
+}
+static void print_peaks(void) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512bf16")) return;
+    double i8 = 0, b16 = 0;
+    for (int r = 0; r < 3; r++) {
+        double a = peak_int8(20000000), b = peak_bf16(20000000);
+        i8 = a > i8 ? a : i8, b16 = b > b16 ? b : b16;
+    }
+    printf("instruction ceilings of one core (CPU time): int8 vpdpbusd %.0f GOP/s, "
+           "BF16 vdpbf16ps %.0f GFLOP/s (ratio %.2f)\n",
+           i8, b16, i8 / b16);
+}
+#else
+static void print_peaks(void) {}
+#endif
+
 /* Random weights [N x K] of type dt. */
 static void *make_weights(lmd_dtype dt, int N, int K) {
     const size_t n = (size_t)N * K, bytes = lmd_dtype_row_bytes(dt, (size_t)K) * (size_t)N;
@@ -131,6 +180,7 @@ int main(int argc, char **argv) {
            "f32", "bf16", "int8", "int8/", "int8/", "|dy|/rms max, mean: bf16 ; int8");
     printf("%-7s %-8s %9s %9s | %9s %9s %9s | %6s %6s |\n", "", "", "ceiling", "ceiling", "path",
            "tiles", "vnni", "f32", "bf16c");
+    print_peaks();
     float *X = malloc((size_t)T * 8192 * 4);
     for (size_t i = 0; i < (size_t)T * 8192; i++)
         X[i] = bl_frand();

@@ -26,8 +26,14 @@
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #endif
 
+#if defined(__x86_64__) && !defined(__clang__) && !defined(LMD_NO_CLONES)
+#define LMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
+#else
+#define LMD_CLONES
+#endif
+
 #define ROWS 16    /* output rows per tile */
-#define TOK 4      /* tokens per kernel call */
+#define TOK 8      /* tokens per kernel call */
 #define PACK_B 512 /* packed quant bytes per 32-block of a tile */
 
 int lmd_int8_supported(lmd_dtype dt) {
@@ -55,16 +61,19 @@ typedef struct tile {
     int has_off;      /* some o != 0 */
 } tile;
 
-/* ggml's quantize_row_q8_0_ref on one 32-block, the scale rounded to F16. */
-static void quant_block(const float *x, uint8_t *q, float *d, float *sum) {
+/* ggml's quantize_row_q8_0_ref on one 32-block, the scale rounded to F16;
+ * roundf (halves away from zero) spelled with truncf so that it vectorises. */
+LMD_CLONES static void quant_block(const float *restrict x, uint8_t *restrict q, float *d,
+                                   float *sum) {
     float amax = 0;
     for (int i = 0; i < 32; i++)
-        amax = fmaxf(amax, fabsf(x[i]));
+        amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
     const float dd = amax / 127, id = dd != 0 ? 1.0f / dd : 0.0f;
     const uint16_t h = lmd_f32_to_f16(dd);
     int s = 0;
     for (int i = 0; i < 32; i++) {
-        const int v = (int)roundf(x[i] * id);
+        const float y = x[i] * id, t = truncf(y);
+        const int v = (int)(fabsf(y - t) >= 0.5f ? t + copysignf(1.0f, y) : t);
         q[i] = (uint8_t)(v + 128);
         s += v;
     }
@@ -101,13 +110,12 @@ static void pack_tile(const lmd_mat *W, size_t j0, size_t cnt, tile *P, int8_t *
         else
             memset(rowq, 0, K), memset(rs, 0, nb * sizeof *rs), memset(ro, 0, nb * sizeof *ro);
         for (size_t b = 0; b < nb; b++) {
+            const int8_t *src = rowq + b * 32;
             int sum = 0;
-            for (int g = 0; g < 8; g++)
-                for (int k = 0; k < 4; k++) {
-                    const int8_t v = rowq[b * 32 + (size_t)g * 4 + (size_t)k];
-                    P->q[b * PACK_B + (size_t)g * 64 + r * 4 + (size_t)k] = v;
-                    sum += v;
-                }
+            for (int i = 0; i < 32; i++)
+                sum += src[i];
+            for (int g = 0; g < 8; g++) /* 4 values of the row per 64-byte group */
+                memcpy(P->q + b * PACK_B + (size_t)g * 64 + r * 4, src + g * 4, 4);
             P->s[b * ROWS + r] = rs[b];
             P->o[b * ROWS + r] = ro[b];
             P->c[b * ROWS + r] = 128.0f * (float)sum;
@@ -172,7 +180,7 @@ static void kernel_c(const tile *P, const acts *A, size_t t0, size_t nt, float *
             _mm512_storeu_ps(acc + t * ROWS, y[t]);                                                \
     }
 KERNEL_VNNI(1)
-KERNEL_VNNI(4)
+KERNEL_VNNI(8)
 #endif
 
 /* All tokens against one packed tile, into Y's columns j0 .. j0+cnt-1. */
@@ -183,7 +191,7 @@ static void tile_product(const tile *P, const acts *A, size_t T, int vnni, float
         const size_t nt = T - t0 < TOK ? T - t0 : TOK;
 #ifdef LMD_VNNI
         if (vnni && nt == TOK)
-            kernel_vnni4(P, A, t0, acc);
+            kernel_vnni8(P, A, t0, acc);
         else if (vnni)
             for (size_t t = 0; t < nt; t++)
                 kernel_vnni1(P, A, t0 + t, acc + t * ROWS);

@@ -2,7 +2,7 @@
  * weights against float64 sums written here from their definitions:
  *  - int8 (quant_int8.c): activations quantized per 32 as ggml's
  *    quantize_row_q8_0 defines it (d = max|x| / 127 rounded to F16,
- *    q = round(x / d)), y = sum of w * (d q) with w the exactly dequantized
+ *    q = x / d rounded to nearest even, as its AVX code rounds), y = sum of w * (d q) with w the exactly dequantized
  *    weights; AVX512-VNNI and portable kernels both, which must also agree
  *    with each other to float rounding;
  *  - BF16 tiles (quant_bf16.c, lmd_matmul with bf16_products): weights and
@@ -72,7 +72,7 @@ static void q8_values(const float *x, double *v) {
             amax = fmaxf(amax, fabsf(x[b * 32 + i]));
         const float d = amax / 127, id = d != 0 ? 1.0f / d : 0.0f;
         for (int i = 0; i < 32; i++)
-            v[b * 32 + i] = f16_round(d) * roundf(x[b * 32 + i] * id);
+            v[b * 32 + i] = f16_round(d) * rintf(x[b * 32 + i] * id);
     }
 }
 

@@ -61,24 +61,33 @@ typedef struct tile {
     int has_off;      /* some o != 0 */
 } tile;
 
-/* ggml's quantize_row_q8_0_ref on one 32-block, the scale rounded to F16;
- * roundf (halves away from zero) spelled with truncf so that it vectorises. */
-LMD_CLONES static void quant_block(const float *restrict x, uint8_t *restrict q, float *d,
-                                   float *sum) {
-    float amax = 0;
-    for (int i = 0; i < 32; i++)
-        amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
-    const float dd = amax / 127, id = dd != 0 ? 1.0f / dd : 0.0f;
-    const uint16_t h = lmd_f32_to_f16(dd);
-    int s = 0;
-    for (int i = 0; i < 32; i++) {
-        const float y = x[i] * id, t = truncf(y);
-        const int v = (int)(fabsf(y - t) >= 0.5f ? t + copysignf(1.0f, y) : t);
-        q[i] = (uint8_t)(v + 128);
-        s += v;
+/* ggml's quantize_row_q8_0 on a row of nb blocks: d = max|x| / 127 (stored
+ * as F16), q = x / d rounded to nearest even as its AVX code does
+ * (_mm256_round_ps; the _ref version rounds halves away from zero).  |x| as
+ * integer bits, so that the max vectorises (NaN aside, the order is the same). */
+LMD_CLONES static void quant_row(const float *restrict x, size_t nb, uint8_t *restrict q,
+                                 float *restrict d, float *restrict sum) {
+    for (size_t b = 0; b < nb; b++, x += 32, q += 32) {
+        uint32_t amax = 0;
+        for (int i = 0; i < 32; i++) {
+            uint32_t u;
+            memcpy(&u, x + i, 4);
+            u &= 0x7FFFFFFFu;
+            amax = u > amax ? u : amax;
+        }
+        float am;
+        memcpy(&am, &amax, 4);
+        const float dd = am / 127, id = dd != 0 ? 1.0f / dd : 0.0f;
+        const uint16_t h = lmd_f32_to_f16(dd);
+        int s = 0;
+        for (int i = 0; i < 32; i++) {
+            const int v = (int)rintf(x[i] * id);
+            q[i] = (uint8_t)(v + 128);
+            s += v;
+        }
+        lmd_convert_f32(&h, LMD_F16, d + b, 1);
+        sum[b] = d[b] * (float)s;
     }
-    lmd_convert_f32(&h, LMD_F16, d, 1);
-    *sum = *d * (float)s;
 }
 
 static int quant_acts(const float *X, size_t T, size_t K, acts *a) {
@@ -89,9 +98,7 @@ static int quant_acts(const float *X, size_t T, size_t K, acts *a) {
     if (!a->q || !a->d || !a->sum) return -1;
 #pragma omp parallel for schedule(static)
     for (size_t t = 0; t < T; t++)
-        for (size_t b = 0; b < a->nb; b++)
-            quant_block(X + t * K + b * 32, a->q + t * K + b * 32, a->d + t * a->nb + b,
-                        a->sum + t * a->nb + b);
+        quant_row(X + t * K, a->nb, a->q + t * K, a->d + t * a->nb, a->sum + t * a->nb);
     return 0;
 }
 

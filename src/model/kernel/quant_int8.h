@@ -1,7 +1,8 @@
 /* quant_int8.h - products with block-quantized GGUF weights (Q8_0, Q4_0,
  * Q4_K) in integers, the way llama.cpp's CPU vec_dot runs them: each
  * activation row is quantized per 32 values to int8 with a scale (ggml's
- * quantize_row_q8_0: d = max|x| / 127 stored as F16, q = round(x / d)), each
+ * quantize_row_q8_0: d = max|x| / 127 stored as F16, q = x / d rounded to
+ * nearest even), each
  * 32-value block product is an exact integer dot product, and the block
  * scales (and Q4_K's offsets, through the activation block sums) are applied
  * in F32.  The numbers thus move as llama.cpp's do (it uses 256-value

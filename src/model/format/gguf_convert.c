@@ -130,6 +130,7 @@ static int extra_keys(const char *arch, const cJSON *cfg, int head, lmd_gguf_w *
 static int rope_freqs_tensor(const cJSON *cfg, int head, lmd_gguf_w *w, owned *o, lmd_error *err) {
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling");
     const char *t = cJSON_IsObject(sc) ? lmd_cfg_str(sc, "rope_type") : NULL;
+    if (!t && cJSON_IsObject(sc)) t = lmd_cfg_str(sc, "type");
     if (!t || strcmp(t, "llama3")) return 0;
     double theta, factor, lo, hi, old;
     if (lmd_cfg_float(cfg, "rope_theta", 10000.0, &theta, "config.json", err) < 0 ||

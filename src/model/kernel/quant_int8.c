@@ -43,7 +43,8 @@ int lmd_int8_supported(lmd_dtype dt) {
 int lmd_int8_vnni(void) {
 #ifdef LMD_VNNI
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
 #else
     return 0;
 #endif

@@ -2,8 +2,10 @@
 # GGUF files and ollama: references on the command line: a fake Ollama store
 # (manifest -> model layer -> blob) built in a temp dir resolves like the file
 # it points to, an unknown name lists what the store has, broken manifests
-# and files are refused clearly; with ../shared, a quantized GGUF scores,
-# diffs against its HF folder, and serves through the same reference.
+# and files are refused clearly; lmdiff convert (Llama 3.1 rope scaling as
+# rope_freqs.weight checked against the float64 reference); with ../shared, a
+# quantized GGUF scores (also at --precision bf16), diffs against its HF
+# folder, and serves through the same reference.
 . "$(dirname "$0")/lib.bash"
 cd "$TMP"
 SEED="$SRC/fuzz/seeds/gguf/spm-vocab.gguf"
@@ -130,6 +132,26 @@ if [ -d "$F" ]; then
   "$LMDIFF" score ollama:tiny:q8 "The quick brown fox" --json > b.json 2>err || bad "score ollama: $(cat err)"
   [ "$(sed 's/"model":"[^"]*"//' a.json)" = "$(sed 's/"model":"[^"]*"//' b.json)" ] && ok \
     || bad "ollama:tiny:q8 scores differently from its blob"
+  # --precision bf16 runs quantized tiles rounded to BF16 through oneDNN (quant_bf16.c): recorded as
+  # bf16, and on the fixture's first text it moves log p from the exact F32 tiles by a mean of
+  # ~1.7e-2 (docs/gguf.md): more than 1e-4 (so it ran) and less than 5e-2
+  if "$LMDIFF" score "$F/tiny-llama-spm-Q4_0.gguf" "hi" --precision bf16 > /dev/null 2>&1; then
+    head -1 "$F/texts.txt" > t0.txt
+    for p in f32 bf16; do
+      "$LMDIFF" score "$F/tiny-llama-spm-Q4_0.gguf" --file t0.txt --precision $p --json > q$p.json 2>err || bad "score --precision $p: $(cat err)"
+    done
+    /usr/bin/python3 - qf32.json qbf16.json <<'PYEOF' && ok || bad "Q4_0 at --precision bf16"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert a["precision"] == "f32" and b["precision"] == "bf16"
+d = [abs(x["logprob"] - y["logprob"]) for x, y in zip(a["tokens"], b["tokens"])]
+m = sum(d) / len(d)
+print("Q4_0 bf16 vs f32 tiles: %d tokens, mean |d log p| %.2e, max %.2e" % (len(d), m, max(d)))
+sys.exit(not (1e-4 < m < 5e-2))
+PYEOF
+  else
+    echo "SKIP part: no BF16 products here"
+  fi
   "$LMDIFF" diff "$F/hf" "$F/tiny-llama-spm-Q4_K_M.gguf" "The quick brown fox" --json > d.json 2>err \
     && grep -q '"tokens"' d.json && ok || bad "diff hf vs Q4_K_M: $(cat err)"
   # the weights of a quantized GGUF are never converted whole: the Q4_K_M

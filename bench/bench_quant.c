@@ -2,9 +2,10 @@
  * For the products of a Llama-3.2-1B layer (q/o 2048x2048, k/v 512x2048,
  * gate/up 8192x2048, down 2048x8192) at T rows, with Q8_0, Q4_0 and Q4_K
  * weights (random values; Q8_0/Q4_0 through ggml's reference quantizers,
- * Q4_K random blocks), GFLOP/s (best of reps, wall time) of
+ * Q4_K random blocks), GFLOP/s (best of reps, wall or CPU time) of
  *   f32   today's path: tiles dequantized to F32, OpenBLAS sgemm (lmd_matmul)
- *   bf16  tiles of 256 rows dequantized to BF16, oneDNN BF16 matmul
+ *   bf16  tiles of 256 rows dequantized to BF16, oneDNN BF16 matmul (lmd_matmul
+ *         with bf16_products: quant_bf16.c, what --precision bf16 runs)
  *   int8  lmd_matmul_int8 (activations to int8 per 32, AVX512-VNNI if here)
  * against the ceilings of the same run: sgemm of F32 weights and oneDNN's
  * BF16 matmul of BF16 weights (neither fits a quantized model's memory).
@@ -20,12 +21,9 @@
 #include <string.h>
 
 #include "benchlib.h"
-#include "model/kernel/matmul_dnnl.h"
 #include "model/kernel/quant.h"
 #include "model/kernel/quant_int8.h"
 #include "model/matmul.h"
-
-#define BF16_TILE 256
 
 static int per_cpu;
 
@@ -39,28 +37,11 @@ static int prod_int8(const float *X, size_t T, const lmd_mat *W, float *Y) {
     return lmd_matmul_int8(X, T, W, Y, (size_t)W->n_out, 0);
 }
 
-/* Tiles of BF16_TILE rows dequantized (in parallel) to BF16, each one oneDNN call
- * into a dense scratch (a strided output runs oneDNN's slower gemm:jit). */
+/* What --precision bf16 runs (quant_bf16.c): tiles rounded to BF16, oneDNN. */
 static int prod_bf16(const float *X, size_t T, const lmd_mat *W, float *Y) {
-    const size_t K = (size_t)W->n_in, n = (size_t)W->n_out, rb = lmd_dtype_row_bytes(W->dtype, K);
-    uint16_t *A = malloc(T * K * 2), *B = malloc(BF16_TILE * K * 2);
-    float *F = malloc(BF16_TILE * K * 4), *D = malloc(T * BF16_TILE * 4);
-    int rc = A && B && F && D ? 0 : -1;
-    if (!rc) lmd_f32_to_bf16(X, A, T * K);
-    for (size_t j0 = 0; !rc && j0 < n; j0 += BF16_TILE) {
-        const size_t cnt = n - j0 < BF16_TILE ? n - j0 : BF16_TILE;
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < cnt; r++) {
-            lmd_dequant(W->dtype, (const uint8_t *)W->data + (j0 + r) * rb, F + r * K, K);
-            lmd_f32_to_bf16(F + r * K, B + r * K, K);
-        }
-        rc = lmd_dnnl_bf16(A, T, B, (int)cnt, (int)K, 0, D, cnt, 0); /* dense: brgemm */
-#pragma omp parallel for schedule(static)
-        for (size_t t = 0; t < T; t++)
-            memcpy(Y + t * n + j0, D + t * cnt, cnt * sizeof *Y);
-    }
-    free(A), free(B), free(F), free(D);
-    return rc;
+    lmd_mat w = *W;
+    w.bf16_products = 1;
+    return lmd_matmul(X, T, &w, Y, (size_t)W->n_out, 0);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -2,15 +2,15 @@
  * weights against float64 sums written here from their definitions:
  *  - int8 (quant_int8.c): activations quantized per 32 as ggml's
  *    quantize_row_q8_0 defines it (d = max|x| / 127 rounded to F16,
- *    q = x / d rounded to nearest even, as its AVX code rounds), y = sum of w * (d q) with w the exactly dequantized
- *    weights; AVX512-VNNI and portable kernels both, which must also agree
- *    with each other to float rounding;
+ *    q = x / d rounded to nearest even, as its AVX code rounds),
+ *    y = sum of w * (d q) with w the exactly dequantized weights; the
+ *    AVX512-VNNI (when the CPU has it) and the portable kernel each;
  *  - BF16 tiles (quant_bf16.c, lmd_matmul with bf16_products): weights and
  *    activations rounded to BF16 (nearest even, done here on the bits),
  *    y = their float64 dot product; permuted rows too.
- * Shapes with a row tail (n not a multiple of 16) and a token tail (T not a
- * multiple of 4); accumulate adds to what Y holds.  Tolerance: 1e-5 of the
- * sum of |terms| (F32 accumulation of a few hundred terms), plus 1e-6. */
+ * Shapes with a row tail (n not a multiple of 16) and a token tail (T = 11:
+ * one call of 8 tokens, then 3 single ones); accumulate adds to what Y holds.  Tolerance: 1e-5 of
+ * the sum of |terms| (F32 accumulation of a few hundred terms), plus 1e-6. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,7 @@
 #include "model/matmul.h"
 #include "testutil.h"
 
-#define T 7
+#define T 11
 #define N 40
 #define K 512
 

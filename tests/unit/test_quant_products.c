@@ -8,8 +8,9 @@
  *  - BF16 tiles (quant_bf16.c, lmd_matmul with bf16_products): weights and
  *    activations rounded to BF16 (nearest even, done here on the bits),
  *    y = their float64 dot product; permuted rows too.
- * Shapes with a row tail (n not a multiple of 16) and a token tail (T = 11:
- * one call of 8 tokens, then 3 single ones); accumulate adds to what Y holds.  Tolerance: 1e-5 of
+ * Shapes with a row tail (300 rows: 18 tiles of 16 and 12, or BF16 tiles of
+ * 256 and 44) and a token tail (T = 11: one call of 8 tokens, then 3 single
+ * ones); permuted rows; accumulate adds to what Y holds.  Tolerance: 1e-5 of
  * the sum of |terms| (F32 accumulation of a few hundred terms), plus 1e-6. */
 #include <math.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
 #include "testutil.h"
 
 #define T 11
-#define N 40
+#define N 300
 #define K 512
 
 static float frand(unsigned *s) {
@@ -113,20 +114,24 @@ static void check(const float *y, const double *ref, const double *mag, const fl
 static void test_int8(void **state) {
     (void)state;
     static const lmd_dtype types[] = {LMD_Q8_0, LMD_Q4_0, LMD_Q4_K};
-    float X[T * K], Y[T * N], Y2[T * N], before[T * N];
-    double a[T * K], ref[T * N], mag[T * N];
+    static float X[T * K], Y[T * N], Y2[T * N], before[T * N];
+    static double a[T * K], ref[T * N], mag[T * N];
     unsigned seed = 7;
     for (int i = 0; i < T * K; i++)
         X[i] = frand(&seed) * (i % 97 == 0 ? 8.0f : 1.0f); /* some outliers per block */
     for (int t = 0; t < T; t++)
         q8_values(X + t * K, a + t * K);
-    for (int ti = 0; ti < 3; ti++) {
-        uint8_t *q = weights(types[ti], 11 + (unsigned)ti);
-        lmd_mat W = {.data = q, .dtype = types[ti], .n_out = N, .n_in = K};
-        assert_true(lmd_int8_supported(types[ti]));
+    for (int ti = 0; ti < 4; ti++) { /* the last: Q8_0 with rows permuted in heads of 10 */
+        uint8_t *q = weights(types[ti % 3], 11 + (unsigned)ti);
+        lmd_mat W = {.data = q,
+                     .dtype = types[ti % 3],
+                     .n_out = N,
+                     .n_in = K,
+                     .perm_head = ti == 3 ? 10 : 0};
+        assert_true(lmd_int8_supported(types[ti % 3]));
         reference(&W, a, exact, ref, mag);
         assert_int_equal(lmd_matmul_int8(X, T, &W, Y, N, 0), 0);
-        check(Y, ref, mag, NULL, lmd_dtype_name(types[ti]));
+        check(Y, ref, mag, NULL, lmd_dtype_name(types[ti % 3]));
         assert_int_equal(lmd_matmul_int8_portable(X, T, &W, Y2, N, 0), 0);
         check(Y2, ref, mag, NULL, "portable kernel");
         for (int i = 0; i < T * N; i++)
@@ -141,14 +146,14 @@ static void test_int8(void **state) {
 static void test_bf16_tiles(void **state) {
     (void)state;
     if (!lmd_bf16_available(NULL)) skip();
-    float X[T * K], Y[T * N];
-    double a[T * K], ref[T * N], mag[T * N];
+    static float X[T * K], Y[T * N], before[T * N];
+    static double a[T * K], ref[T * N], mag[T * N];
     unsigned seed = 3;
     for (int i = 0; i < T * K; i++) {
         X[i] = frand(&seed);
         a[i] = bf16_round(X[i]);
     }
-    for (int perm = 0; perm <= 8; perm += 8) {
+    for (int perm = 0; perm <= 10; perm += 10) {
         uint8_t *q = weights(LMD_Q4_0, 5);
         lmd_mat W = {.data = q,
                      .dtype = LMD_Q4_0,
@@ -159,6 +164,10 @@ static void test_bf16_tiles(void **state) {
         reference(&W, a, bf16_round, ref, mag);
         assert_int_equal(lmd_matmul(X, T, &W, Y, N, 0), 0);
         check(Y, ref, mag, NULL, perm ? "BF16 tiles, permuted rows" : "BF16 tiles");
+        for (int i = 0; i < T * N; i++)
+            before[i] = Y[i] = (float)i * 0.25f;
+        assert_int_equal(lmd_matmul(X, T, &W, Y, N, 1), 0);
+        check(Y, ref, mag, before, "BF16 tiles, accumulate");
         free(q);
     }
 }

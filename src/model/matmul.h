@@ -27,7 +27,8 @@ typedef struct lmd_mat {
     /* 0: stored [n_out x n_in] (nn.Linear, embeddings, output heads);
      * 1: stored [n_in x n_out] (GPT-2's Conv1D) */
     int in_major;
-    /* 1: products in BF16 through oneDNN (dtype must be LMD_BF16) */
+    /* 1: products in BF16 through oneDNN (dtype LMD_BF16, or a GGUF block
+     * type / permuted rows: tiles rounded to BF16, quant_bf16.c) */
     int bf16_products;
     /* GGUF: row permutation of the stored rows (lmd_tensor.perm_head); 0 none.
      * Block-quantized and permuted matrices are in_major = 0. */

@@ -102,7 +102,8 @@ static int find_checked(lmd_model *m, const char *prefix, const char *name, int 
 /* Whether a matrix stored in dtype dt gets BF16 products under the model's
  * precision. */
 static int bf16_wanted(const lmd_model *m, lmd_dtype dt) {
-    if (lmd_dtype_is_quant(dt)) return 0; /* block types: widened tile by tile */
+    /* block types: tiles widened to F32, or to BF16 at bf16 precision (quant_bf16.c) */
+    if (lmd_dtype_is_quant(dt)) return m->precision == LMD_PRECISION_BF16;
     if (m->precision == LMD_PRECISION_BF16) return 1;
     if (m->precision == LMD_PRECISION_F32) return 0;
     return dt == LMD_BF16 && lmd_bf16_native();
@@ -152,7 +153,8 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
     if (bf16_wanted(m, t->dtype)) {
         out->bf16_products = 1;
         m->n_bf16_mats++;
-        if (t->dtype != LMD_BF16) return round_to_bf16(m, t, out, err);
+        if (t->dtype != LMD_BF16 && !lmd_dtype_is_quant(t->dtype))
+            return round_to_bf16(m, t, out, err);
     }
     size_t align = t->dtype == LMD_F32 ? 4 : lmd_dtype_is_quant(t->dtype) ? 1 : 2;
     if (((uintptr_t)t->data & (align - 1)) == 0) return 0;

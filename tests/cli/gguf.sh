@@ -2,8 +2,10 @@
 # GGUF files and ollama: references on the command line: a fake Ollama store
 # (manifest -> model layer -> blob) built in a temp dir resolves like the file
 # it points to, an unknown name lists what the store has, broken manifests
-# and files are refused clearly; with ../shared, a quantized GGUF scores,
-# diffs against its HF folder, and serves through the same reference.
+# and files are refused clearly; lmdiff convert (Llama 3.1 rope scaling as
+# rope_freqs.weight checked against the float64 reference); with ../shared, a
+# quantized GGUF scores (also at --precision bf16), diffs against its HF
+# folder, and serves through the same reference.
 . "$(dirname "$0")/lib.bash"
 cd "$TMP"
 SEED="$SRC/fuzz/seeds/gguf/spm-vocab.gguf"
@@ -77,6 +79,45 @@ PYEOF
 else
   echo "SKIP part: /usr/bin/python3 has no numpy"
 fi
+# Llama 3.1 rope scaling: tiny-llama3 (rope_scaling llama3, factor 8, original 64: positions past
+# 8 rotate its low frequencies differently) written as a GGUF carries rope_freqs.weight as
+# llama.cpp's converter writes it, and scores as the float64 reference scores the HF folder
+# (tests/golden/tiny-llama3.jsonl, tools/reference): |d log p| <= 1e-4 at F32 products.  The same
+# GGUF without its rope_freqs (renamed in place) must miss the reference, or the check proves nothing.
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  expect_ok "$LMDIFF" convert "$SRC/tests/models/tiny-llama3" l3.gguf --type f32
+  sed 's/rope_freqs\.weight/rope_freqx.weight/' l3.gguf > l3-nofreqs.gguf
+  n=$(/usr/bin/python3 -c 'import json,sys
+for i, l in enumerate(open(sys.argv[1])): open("t%d.txt" % i, "w").write(json.loads(l)["text"])
+print(i + 1)' "$SRC/tests/golden/tiny-llama3.jsonl")
+  for f in l3 l3-nofreqs; do
+    : > $f.out
+    for i in $(seq 0 $((n - 1))); do
+      [ -s t$i.txt ] || { echo '{"tokens":[]}' >> $f.out; continue; }
+      "$LMDIFF" score $f.gguf --file t$i.txt --json --precision f32 >> $f.out 2>err || bad "score $f.gguf: $(cat err)"
+    done
+  done
+  /usr/bin/python3 - "$SRC/tests/golden/tiny-llama3.jsonl" l3.out l3-nofreqs.out <<'PYEOF' && ok || bad "tiny-llama3 as GGUF vs the float64 reference"
+import json, sys
+ref = [json.loads(l) for l in open(sys.argv[1])]
+def worst(path):
+    got = [json.loads(l) for l in open(path)]
+    assert len(got) == len(ref)
+    w, n = 0.0, 0
+    for g, r in zip(got, ref):
+        assert [t["id"] for t in g["tokens"]] == r["ids"], r["text"]
+        for a, b in zip(g["tokens"], r["tokens"]):
+            w, n = max(w, abs(a["logprob"] - b["logprob"])), n + 1
+    return w, n
+w, n = worst(sys.argv[2])
+w0, _ = worst(sys.argv[3])
+print("tiny-llama3 GGUF: %d tokens, max |d log p| %.2e (without rope_freqs: %.2e)" % (n, w, w0))
+sys.exit(not (w <= 1e-4 and w0 > 1e-2))
+PYEOF
+else
+  echo "SKIP part: /usr/bin/python3 has no numpy"
+fi
+
 printf 'The quick brown fox.\n\nA second text, here.\n' > texts.txt
 "$LMDIFF" quant-report "$SRC/tests/models/tiny-a" q4.gguf --file texts.txt --json > qr.json 2>err \
   && grep -q '"n_texts":2' qr.json && grep -q '"kld_mean":' qr.json && ok || bad "quant-report: $(cat err) $(cat qr.json)"
@@ -91,6 +132,26 @@ if [ -d "$F" ]; then
   "$LMDIFF" score ollama:tiny:q8 "The quick brown fox" --json > b.json 2>err || bad "score ollama: $(cat err)"
   [ "$(sed 's/"model":"[^"]*"//' a.json)" = "$(sed 's/"model":"[^"]*"//' b.json)" ] && ok \
     || bad "ollama:tiny:q8 scores differently from its blob"
+  # --precision bf16 runs quantized tiles rounded to BF16 through oneDNN (quant_bf16.c): recorded as
+  # bf16, and on the fixture's first text it moves log p from the exact F32 tiles by a mean of
+  # ~1.7e-2 (docs/gguf.md): more than 1e-4 (so it ran) and less than 5e-2
+  if "$LMDIFF" score "$F/tiny-llama-spm-Q4_0.gguf" "hi" --precision bf16 > /dev/null 2>&1; then
+    head -1 "$F/texts.txt" > t0.txt
+    for p in f32 bf16; do
+      "$LMDIFF" score "$F/tiny-llama-spm-Q4_0.gguf" --file t0.txt --precision $p --json > q$p.json 2>err || bad "score --precision $p: $(cat err)"
+    done
+    /usr/bin/python3 - qf32.json qbf16.json <<'PYEOF' && ok || bad "Q4_0 at --precision bf16"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert a["precision"] == "f32" and b["precision"] == "bf16"
+d = [abs(x["logprob"] - y["logprob"]) for x, y in zip(a["tokens"], b["tokens"])]
+m = sum(d) / len(d)
+print("Q4_0 bf16 vs f32 tiles: %d tokens, mean |d log p| %.2e, max %.2e" % (len(d), m, max(d)))
+sys.exit(not (1e-4 < m < 5e-2))
+PYEOF
+  else
+    echo "SKIP part: no BF16 products here"
+  fi
   "$LMDIFF" diff "$F/hf" "$F/tiny-llama-spm-Q4_K_M.gguf" "The quick brown fox" --json > d.json 2>err \
     && grep -q '"tokens"' d.json && ok || bad "diff hf vs Q4_K_M: $(cat err)"
   # the weights of a quantized GGUF are never converted whole: the Q4_K_M

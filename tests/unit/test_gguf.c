@@ -2,13 +2,17 @@
  * (independently of gguf_write.c) with metadata of every value type are read
  * back; every truncation of a valid file and every kind of malformed field is
  * refused with a message naming the file, the offset and the field; the
- * writer's files read back identically. */
+ * writer's files read back identically; a rope_freqs.weight tensor becomes
+ * the config's "rope_freqs", or is refused when malformed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "model/format/gguf.h"
+#include "model/format/gguf_model.h"
 #include "model/format/gguf_write.h"
 #include "testutil.h"
 
@@ -272,12 +276,57 @@ static void test_writer_round_trip(void **state) {
     rmdir(dir);
 }
 
+/* rope_freqs.weight (llama.cpp's Llama 3.1 rope factors) becomes the config's
+ * "rope_freqs"; a wrong length or a non-positive factor is refused by name. */
+static int rope_freqs_config(const float *f, uint64_t n, cJSON **cfg, lmd_error *err) {
+    char dir[] = "/tmp/lmd_gguf_XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/r.gguf", dir);
+    lmd_gguf_w *w = lmd_gguf_w_new();
+    static const float emb[4 * 32] = {0};
+    const uint64_t ne_emb[2] = {32, 4}, ne_f[1] = {n};
+    lmd_gguf_w_str(w, "general.architecture", "llama");
+    lmd_gguf_w_u32(w, "llama.embedding_length", 32);
+    lmd_gguf_w_u32(w, "llama.block_count", 1);
+    lmd_gguf_w_u32(w, "llama.attention.head_count", 4);
+    lmd_gguf_w_u32(w, "llama.feed_forward_length", 64);
+    lmd_gguf_w_tensor(w, "token_embd.weight", 0, 2, ne_emb, emb, sizeof emb);
+    lmd_gguf_w_tensor(w, "rope_freqs.weight", 0, 1, ne_f, f, n * sizeof *f);
+    if (lmd_gguf_w_write(w, path, err) < 0) fail_msg("%s", err->msg);
+    lmd_gguf_w_free(w);
+    lmd_gguf g;
+    if (lmd_gguf_open(path, &g, err) < 0) fail_msg("%s", err->msg);
+    int rc = lmd_gguf_model_config(&g, cfg, err);
+    lmd_gguf_close(&g);
+    unlink(path);
+    rmdir(dir);
+    return rc;
+}
+
+static void test_rope_freqs(void **state) {
+    (void)state;
+    const float f[4] = {1, 2.5f, 8, 8}, bad[4] = {1, 0, 8, 8};
+    cJSON *cfg = NULL;
+    lmd_error err;
+    if (rope_freqs_config(f, 4, &cfg, &err) < 0) fail_msg("%s", err.msg);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "rope_freqs");
+    assert_int_equal(cJSON_GetArraySize(a), 4);
+    for (int i = 0; i < 4; i++)
+        assert_true(cJSON_GetArrayItem(a, i)->valuedouble == f[i]);
+    cJSON_Delete(cfg);
+    assert_int_equal(rope_freqs_config(f, 3, &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "rope_freqs.weight must be F32 of 4 values"));
+    assert_int_equal(rope_freqs_config(bad, 4, &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "rope_freqs.weight[1] = 0 is not a positive number"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_writer_round_trip),
+        cmocka_unit_test(test_rope_freqs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,14 +9,15 @@
 #include "model/format/gguf_convert.h"
 
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/format/gguf_model.h"
 #include "model/format/gguf_write.h"
-#include "model/model.h"
 #include "model/kernel/quant.h"
+#include "model/model.h"
 #include "tokenize/tokenizer.h"
 
 typedef struct owned {
@@ -106,15 +107,50 @@ static int extra_keys(const char *arch, const cJSON *cfg, int head, lmd_gguf_w *
             const char *t = lmd_cfg_str(sc, "rope_type");
             if (!t) t = lmd_cfg_str(sc, "type");
             double f;
+            if (t && !strcmp(t, "llama3")) return 0; /* rope_freqs_tensor */
             if (!t || strcmp(t, "linear") ||
                 lmd_cfg_float(sc, "factor", 1.0, &f, "config.json", err) < 0)
-                return lmd_fail(err, "config.json: only linear rope_scaling has a GGUF form");
+                return lmd_fail(
+                    err, "config.json: only linear and llama3 rope_scaling have a GGUF form");
             snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
             lmd_gguf_w_str(w, key, "linear");
             snprintf(key, sizeof key, "%s.rope.scaling.factor", arch);
             lmd_gguf_w_f32(w, key, (float)f);
         }
     }
+    return 0;
+}
+
+/* rope_scaling llama3 as llama.cpp's converter stores it (LlamaModel.
+ * generate_extra_tensors): rope_freqs.weight, F32, one divisor per rotated
+ * pair: 1 for wavelengths below original / high_freq_factor, factor above
+ * original / low_freq_factor, 1 / ((1 - s) / factor + s) between, with
+ * s = (original / wavelength - low) / (high - low).  The original context is
+ * rope_scaling's original_max_position_embeddings (HF's definition). */
+static int rope_freqs_tensor(const cJSON *cfg, int head, lmd_gguf_w *w, owned *o, lmd_error *err) {
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling");
+    const char *t = cJSON_IsObject(sc) ? lmd_cfg_str(sc, "rope_type") : NULL;
+    if (!t && cJSON_IsObject(sc)) t = lmd_cfg_str(sc, "type");
+    if (!t || strcmp(t, "llama3")) return 0;
+    double theta, factor, lo, hi, old;
+    if (lmd_cfg_float(cfg, "rope_theta", 10000.0, &theta, "config.json", err) < 0 ||
+        lmd_cfg_float(sc, "factor", 8.0, &factor, "config.json", err) < 0 ||
+        lmd_cfg_float(sc, "low_freq_factor", 1.0, &lo, "config.json", err) < 0 ||
+        lmd_cfg_float(sc, "high_freq_factor", 4.0, &hi, "config.json", err) < 0 ||
+        lmd_cfg_float(sc, "original_max_position_embeddings", 8192, &old, "config.json", err) < 0)
+        return -1;
+    if (!(factor > 0) || !(lo > 0) || !(hi > lo) || !(old > 0) || !(theta > 0) || head < 2)
+        return lmd_fail(err, "config.json: rope_scaling llama3 has no valid GGUF form");
+    const int half = head / 2;
+    float *f = keep(o, malloc((size_t)half * sizeof *f));
+    if (!f) return lmd_fail(err, "out of memory");
+    for (int i = 0; i < half; i++) {
+        double wl = 2.0 * M_PI * pow(theta, (double)(2 * i) / head),
+               s = (old / wl - lo) / (hi - lo);
+        f[i] = (float)(wl < old / hi ? 1.0 : wl > old / lo ? factor : 1.0 / ((1 - s) / factor + s));
+    }
+    const uint64_t ne[1] = {(uint64_t)half};
+    lmd_gguf_w_tensor(w, "rope_freqs.weight", 0, 1, ne, f, (size_t)half * sizeof *f);
     return 0;
 }
 
@@ -156,7 +192,9 @@ int lmd_gguf_convert(const char *dir, const char *out, lmd_dtype type, lmd_error
     lmd_gguf_w_str(w, "general.architecture", arch);
     lmd_gguf_w_str(w, "general.name", name);
     if (lmd_gguf_write_keys(arch, cfg, w, err) < 0 || extra_keys(arch, cfg, (int)hd, w, err) < 0 ||
-        lmd_tokenizer_to_gguf(m->tok, w, err) < 0) {
+        lmd_tokenizer_to_gguf(m->tok, w, err) < 0 ||
+        (strcmp(arch, "gpt2") && strcmp(arch, "gptneox") &&
+         rope_freqs_tensor(cfg, (int)hd, w, &o, err) < 0)) {
         lmd_err_prefix(err, "%s", dir);
         goto done;
     }

@@ -6,6 +6,7 @@
  * LlamaModel.permute) is undone row by row when the rows are read. */
 #include "model/format/gguf_model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,11 @@ static const name_map llama_names[] = {
     {"attn_output.bias", "model.layers.%u.self_attn.o_proj.bias"},
     {"ffn_norm.weight", "model.layers.%u.post_attention_layernorm.weight"},
     {"ffn_gate.weight", "model.layers.%u.mlp.gate_proj.weight"},
+    {"ffn_gate.bias", "model.layers.%u.mlp.gate_proj.bias"},
     {"ffn_up.weight", "model.layers.%u.mlp.up_proj.weight"},
+    {"ffn_up.bias", "model.layers.%u.mlp.up_proj.bias"},
     {"ffn_down.weight", "model.layers.%u.mlp.down_proj.weight"},
+    {"ffn_down.bias", "model.layers.%u.mlp.down_proj.bias"},
     {NULL, NULL},
 };
 static const name_map gpt2_names[] = {
@@ -181,22 +185,42 @@ static int head_size(const cJSON *cfg) {
     return cfg_int(cfg, "head_dim") ? cfg_int(cfg, "head_dim") : h > 0 ? d / h : 0;
 }
 
-/* Llama/Qwen2: RoPE over the whole head, unscaled or linearly scaled. */
+/* rope_freqs.weight (llama.cpp's form of Llama 3.1 rope scaling: one F32
+ * divisor per rotated pair, ggml_rope_ext's freq_factors) as the config's
+ * "rope_freqs" array, which lmd_rope_init applies. */
+static int rope_freqs(const lmd_gguf *g, int64_t dims, cJSON *cfg, lmd_error *err) {
+    const lmd_gguf_tensor *t = lmd_gguf_find_tensor(g, "rope_freqs.weight");
+    if (!t) return 0;
+    if (t->type != 0 || t->ndim != 1 || t->ne[0] != (uint64_t)dims / 2)
+        return lmd_fail(err,
+                        "%s: rope_freqs.weight must be F32 of %lld values (rope dimensions / 2)",
+                        g->path, (long long)dims / 2);
+    cJSON *a = cJSON_AddArrayToObject(cfg, "rope_freqs");
+    if (!a) return lmd_fail(err, "out of memory");
+    for (int64_t i = 0; i < dims / 2; i++) {
+        float f;
+        memcpy(&f, t->data + i * sizeof f, sizeof f);
+        if (!(f > 0) || !isfinite(f))
+            return lmd_fail(err, "%s: rope_freqs.weight[%lld] = %g is not a positive number",
+                            g->path, (long long)i, f);
+        if (!cJSON_AddItemToArray(a, cJSON_CreateNumber(f))) return lmd_fail(err, "out of memory");
+    }
+    return 0;
+}
+
+/* Llama/Qwen2: RoPE over the whole head, unscaled, linearly scaled or with
+ * per-dimension factors (rope_freqs.weight). */
 static int rope_config(const lmd_gguf *g, const char *arch, cJSON *cfg, lmd_error *err) {
     char key[128];
     const char *type;
     size_t n;
     int64_t dims;
-    if (lmd_gguf_find_tensor(g, "rope_freqs.weight"))
-        return lmd_fail(err,
-                        "%s: rope_freqs.weight (per-dimension RoPE factors, as llama.cpp "
-                        "stores Llama 3.1 rope scaling) is not supported",
-                        g->path);
     snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
     if (lmd_gguf_int(g, key, head_size(cfg), &dims, err) < 0) return -1;
     if (dims != head_size(cfg))
         return lmd_fail(err, "%s: %s %lld differs from the head size %d (not supported)", g->path,
                         key, (long long)dims, head_size(cfg));
+    if (rope_freqs(g, dims, cfg, err) < 0) return -1;
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
     if (lmd_gguf_str(g, key, &type, &n, err) < 0) return -1;
     if (!type || (n == 4 && !memcmp(type, "none", 4))) return 0;
@@ -265,6 +289,10 @@ int lmd_gguf_model_config(const lmd_gguf *g, cJSON **out, lmd_error *err) {
     if (!strcmp(a, "llama") &&
         !cJSON_AddBoolToObject(cfg, "attention_bias",
                                lmd_gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL))
+        goto oom;
+    if (!strcmp(a, "llama") &&
+        !cJSON_AddBoolToObject(cfg, "mlp_bias",
+                               lmd_gguf_find_tensor(g, "blk.0.ffn_down.bias") != NULL))
         goto oom;
     *out = cfg;
     return 0;

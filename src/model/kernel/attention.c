@@ -40,6 +40,23 @@ static int factors(const cJSON *sc, const char *key, int n, double *f, const cha
     return 0;
 }
 
+/* "rope_freqs" (lmdiff's name for a GGUF's rope_freqs.weight, llama.cpp's
+ * form of Llama 3.1 scaling): inv_freq[i] /= rope_freqs[i], as ggml_rope_ext
+ * divides by its freq_factors. */
+static int freq_factors(lmd_rope *r, const cJSON *cfg, const char *path, lmd_error *err) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, "rope_freqs");
+    const int half = r->rot_dim / 2;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != half)
+        return lmd_fail(err, "%s: \"rope_freqs\" must be %d numbers", path, half);
+    for (int i = 0; i < half; i++) {
+        const cJSON *v = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || !isfinite(v->valuedouble))
+            return lmd_fail(err, "%s: rope_freqs[%d] must be a positive number", path, i);
+        r->inv_freq[i] /= v->valuedouble;
+    }
+    return 0;
+}
+
 /* HF's _compute_longrope_parameters: inv_freq[i] = 1 / (f[i] theta^(2i/rot))
  * with the short factors f for forwards up to original_max_position
  * positions and the long ones beyond (Phi3LongRoPEScaledRotaryEmbedding /
@@ -119,6 +136,11 @@ int lmd_rope_init(lmd_rope *r, const cJSON *cfg, const char *path, int head_dim,
     if (!r->inv_freq) return lmd_fail(err, "out of memory");
     for (int i = 0; i < half; i++)
         r->inv_freq[i] = 1.0 / pow(theta, (double)(2 * i) / rot_dim);
+    if (cJSON_GetObjectItemCaseSensitive(cfg, "rope_freqs")) {
+        if (strcmp(type, "default") && strcmp(type, "linear"))
+            return lmd_fail(err, "%s: \"rope_freqs\" and rope_scaling %s together", path, type);
+        if (freq_factors(r, cfg, path, err) < 0) return -1;
+    }
     if (!strcmp(type, "default")) return 0;
     double factor = 1;
     if (!strcmp(type, "linear")) {

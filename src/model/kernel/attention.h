@@ -20,7 +20,8 @@ typedef struct lmd_rope {
 /* Sets up RoPE for heads of head_dim with the first rot_dim of them rotated,
  * base theta, and config.json's "rope_scaling" (null, "default", "linear",
  * "llama3", and "longrope" when longrope_ok; anything else is refused
- * naming the key).  LongRoPE
+ * naming the key), and "rope_freqs" (a GGUF's rope_freqs.weight: each
+ * frequency divided by its factor; with default or linear only).  LongRoPE
  * (Phi-3) switches from its short to its long factors for sequences longer
  * than original_max_position_embeddings, as HF does per forward (seq_len =
  * the largest position + 1); lmd_rope_apply chooses per sequence. */

@@ -6,6 +6,7 @@
 
 #include "model/kernel/matmul_dnnl.h"
 #include "model/kernel/quant.h"
+#include "model/kernel/quant_bf16.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -168,8 +169,9 @@ int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
     const int n = W->n_out, k = W->n_in;
     const float beta = accumulate ? 1.0f : 0.0f;
     if (T == 0) return 0;
-    if (W->bf16_products && W->dtype == LMD_BF16 && !W->perm_head)
-        return matmul_bf16(X, T, W, Y, ldy, accumulate);
+    if (W->bf16_products && (lmd_dtype_is_quant(W->dtype) || W->perm_head))
+        return lmd_matmul_quant_bf16(X, T, W, Y, ldy, accumulate); /* GGUF tiles */
+    if (W->bf16_products && W->dtype == LMD_BF16) return matmul_bf16(X, T, W, Y, ldy, accumulate);
     if (W->dtype != LMD_F32 || W->perm_head) return matmul_widened(X, T, W, Y, ldy, beta);
     if (!W->in_major)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, k, W->data, k,

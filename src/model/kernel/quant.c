@@ -241,6 +241,33 @@ void lmd_dequant_q6_k(const uint8_t *b, float *y, size_t nb) {
     }
 }
 
+int lmd_unpack_i8(lmd_dtype dt, const uint8_t *b, size_t n, int8_t *q, float *s, float *o) {
+    if (dt == LMD_Q8_0 || dt == LMD_Q4_0) {
+        for (size_t i = 0; i < n / 32; i++, b += dt == LMD_Q8_0 ? 34 : 18, q += 32) {
+            s[i] = half(b), o[i] = 0;
+            for (int j = 0; j < 16 && dt == LMD_Q4_0; j++) {
+                q[j] = (int8_t)((b[2 + j] & 0x0F) - 8);
+                q[j + 16] = (int8_t)((b[2 + j] >> 4) - 8);
+            }
+            if (dt == LMD_Q8_0) memcpy(q, b + 2, 32);
+        }
+        return 0;
+    }
+    if (dt != LMD_Q4_K) return -1;
+    for (size_t i = 0; i < n / 256; i++, b += 144) {
+        const float d = half(b), min = half(b + 2);
+        const uint8_t *qs = b + 16;
+        for (int j = 0; j < 8; j++, q += 32, s++, o++) {
+            uint8_t sc, m;
+            scale_min_k4(j, b + 4, &sc, &m);
+            *s = d * sc, *o = -(min * m);
+            for (int l = 0; l < 32; l++)
+                q[l] = (int8_t)(j % 2 ? qs[32 * (j / 2) + l] >> 4 : qs[32 * (j / 2) + l] & 0x0F);
+        }
+    }
+    return 0;
+}
+
 void lmd_dequant(lmd_dtype dt, const void *src, float *dst, size_t n) {
     const size_t nb = n / (size_t)info[dt].blck;
     switch (dt) {

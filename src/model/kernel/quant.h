@@ -32,6 +32,11 @@ void lmd_dequant_q5_k(const uint8_t *src, float *dst, size_t nb);
 void lmd_dequant_q6_k(const uint8_t *src, float *dst, size_t nb);
 void lmd_dequant_iq4_nl(const uint8_t *src, float *dst, size_t nb);
 
+/* A row of n values of Q8_0, Q4_0 or Q4_K as int8 quants q[n] with a scale
+ * s and an offset o per 32 (value = s * q + o, the float operations of the
+ * dequantizers), for int8 products (quant_int8.c); -1 for other types. */
+int lmd_unpack_i8(lmd_dtype dt, const uint8_t *row, size_t n, int8_t *q, float *s, float *o);
+
 /* n values (a multiple of the block) of any supported dtype to F32. */
 void lmd_dequant(lmd_dtype dt, const void *src, float *dst, size_t n);
 

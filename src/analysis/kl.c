@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/diff.h"
 #include "model/model.h"
 
 #define LOGIT_ROWS 32
@@ -71,12 +72,15 @@ int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, 
     const int V = m1->info.vocab_size;
     for (int k = 0; k < 2; k++)
         if (ms[k]->info.masked_lm)
-            return lmd_fail(err, "%s: KL needs causal LMs (this one is masked)", ms[k]->name);
+            return lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
+                                 "%s: KL needs causal LMs (this one is masked)", ms[k]->name);
     if (m2->info.vocab_size != V)
-        return lmd_fail(err, "%s and %s: vocabularies of %d and %d rows: KL needs the same one",
-                        m1->name, m2->name, V, m2->info.vocab_size);
+        return lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
+                             "%s and %s: vocabularies of %d and %d rows: KL needs the same one",
+                             m1->name, m2->name, V, m2->info.vocab_size);
     if (!lmd_tokenizers_compatible(m1->tok, m2->tok))
-        return lmd_fail(err, "%s and %s do not share a tokenizer", m1->name, m2->name);
+        return lmd_fail_code(err, LMD_ERR_UNSUPPORTED, "%s and %s do not share a tokenizer",
+                             m1->name, m2->name);
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= V)
             return lmd_fail(err, "token id %d is outside the vocabulary", ids[i]);
@@ -124,6 +128,21 @@ done:
         free(h[k]), free(z[k]);
     free(seq);
     return rc;
+}
+
+int lmd_kl_json(lmd_buf *out, const lmd_kl_token *k, size_t n) {
+    double sum = 0, mx = 0;
+    lmd_buf_puts(out, ",\"kl\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) lmd_buf_puts(out, ",");
+        lmd_json_f64(out, k[i].kl);
+        sum += k[i].kl;
+        if (k[i].kl > mx) mx = k[i].kl;
+    }
+    lmd_buf_puts(out, "],\"kl_mean\":");
+    lmd_json_f64(out, n ? sum / (double)n : 0);
+    lmd_buf_puts(out, ",\"kl_max\":");
+    return lmd_json_f64(out, mx);
 }
 
 /* ---- llama-perplexity --kl-divergence's statistics */

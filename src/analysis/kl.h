@@ -21,6 +21,11 @@ typedef struct lmd_kl_token {
 int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, size_t n,
                   lmd_kl_token *out, lmd_error *err);
 
+/* Appends the members `,"kl":[per token],"kl_mean":m,"kl_max":x` (nats) of
+ * an instance-view document (docs/api.md) whose closing brace the caller
+ * writes.  0, or -1 when out of memory. */
+int lmd_kl_json(lmd_buf *out, const lmd_kl_token *k, size_t n);
+
 /* What `llama-perplexity --kl-divergence` prints, model 1 = the base, model 2
  * = the quantized one.  Percentiles at lmd_kl_fraction(k): 1 (max), .999,
  * .99, .95, .90, .5, .10, .05, .01, 0 (min). */

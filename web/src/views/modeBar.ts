@@ -47,7 +47,10 @@ export class ModeBar {
     }
     const n = inst.tokens.length;
     const counts = new Array<number>(mode.colors.length).fill(0);
-    for (let t = 0; t < n; t++) counts[classOf(mode, mode.value(inst, t))]!++;
+    for (let t = 0; t < n; t++) {
+      const v = mode.value(inst, t);
+      if (!Number.isNaN(v)) counts[classOf(mode, v)]!++;
+    }
     const C = counts.length;
     const cw = C > 5 ? 52 : 64;
     const W = C * cw;

@@ -346,6 +346,7 @@ typedef enum {
     LMD_TM_TOPK,         /* topk_diff:         |topk1 \ topk2| */
     LMD_TM_LOGPROB,      /* logprob_diff:      ln p2 - ln p1 */
     LMD_TM_ENTROPY,      /* entropy_diff:      H2 - H1 */
+    LMD_TM_KL,           /* kl:                KL(P1 || P2), nats; from the KL pair file */
     LMD_TM_COUNT,        /* the per-token measures above */
     /* segment_bpb_diff: per byte-aligned segment, bits per byte of model 2
      * minus model 1; tables of models with different tokenizers only */
@@ -365,7 +366,8 @@ typedef enum {
 
 /* Columns of the per-text table: 0 = n_tokens, then measure by measure,
  * aggregation by aggregation (docs/api.md §6): avg_rank_diff,
- * max_rank_diff, min_rank_diff, ... top5_entropy_diff (the CSV's columns,
+ * max_rank_diff, min_rank_diff, ... top5_entropy_diff, avg_kl ... top5_kl
+ * (NaN without a KL pair file) (the CSV's columns,
  * LMD_N_CSV_COLUMNS), then avg_segment_bpb_diff ... top5_segment_bpb_diff
  * and n_bytes, bpb1, bpb2, bpb_diff (whole text: bits per byte of each
  * model and model 2 minus model 1).  A table of models with one tokenizer
@@ -410,6 +412,7 @@ typedef struct lmd_compare_opts {
     lmd_progress_fn progress;
     void *progress_ctx;
     volatile sig_atomic_t *cancel;
+    const char *kl_path; /* the caches' KL pair file (kl.h), or NULL: no kl columns */
 } lmd_compare_opts;
 #define LMD_COMPARE_OPTS_INIT                                                                      \
     { .max_clamp_rank = 50, .force = 0 }
@@ -442,6 +445,8 @@ typedef struct lmd_table_meta {
     int max_clamp_rank, top_k;
     int segments; /* 1: models with different tokenizers, compared by segments */
     uint64_t n_texts;
+    char *kl;     /* the KL pair file's name (beside the table), or NULL */
+    int kl_reverse; /* 1: this direction's kl is the pair file's KL(P2||P1) */
 } lmd_table_meta;
 
 typedef struct lmd_table lmd_table;

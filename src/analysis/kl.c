@@ -33,12 +33,14 @@ static double row_lse(const float *z, int V, int32_t *top) {
 
 static void row_kl(const float *z1, const float *z2, int V, int32_t y, lmd_kl_token *out) {
     const double l1 = row_lse(z1, V, &out->top1_1), l2 = row_lse(z2, V, &out->top1_2);
-    double kl = 0;
+    double kl = 0, kr = 0;
     for (int v = 0; v < V; v++) {
         const double a = z1[v] - l1, b = z2[v] - l2;
         kl += exp(a) * (a - b);
+        kr += exp(b) * (b - a);
     }
     out->kl = kl > 0 ? kl : 0; /* rounding can leave -1e-17 */
+    out->kl_rev = kr > 0 ? kr : 0;
     out->logp1 = z1[y] - l1;
     out->logp2 = z2[y] - l2;
 }

@@ -517,9 +517,12 @@ int lmd_search(const lmd_table *t, const lmd_search_opts *o, lmd_search_result *
 void lmd_search_result_free(lmd_search_result *r);
 
 /* What the JSON renderers need besides the table. */
+typedef struct lmd_kl_pair lmd_kl_pair; /* kl.h */
 typedef struct lmd_corpus_json_ctx {
     const char *m1, *m2, *dataset; /* ids for "request" (NULL: the table's names) */
     lmd_cache *c1, *c2;            /* NULL: results carry no per-token data */
+    const lmd_kl_pair *kl;         /* per-token "kl" from this pair file; NULL: none */
+    int kl_reverse;                /* this direction is the file's KL(P2||P1) */
     const lmd_tokenizer *tok;      /* token texts; NULL: the caches' vocabulary strings */
     int clamp;                     /* 0: the table's max_clamp_rank */
 } lmd_corpus_json_ctx;
@@ -528,7 +531,8 @@ typedef struct lmd_corpus_json_ctx {
 int lmd_search_json(lmd_buf *b, const lmd_table *t, const lmd_search_result *r,
                     const lmd_corpus_json_ctx *ctx, lmd_error *err);
 /* Per-token data of one text from both caches: the members "tokens", "m1",
- * "m2", "diff" of an Instance (docs/api.md §2), without braces. */
+ * "m2", "diff" (and "kl" with a pair file) of an Instance (docs/api.md §2),
+ * without braces. */
 int lmd_corpus_text_fields(lmd_buf *b, const lmd_corpus_json_ctx *ctx, uint64_t index,
                            lmd_error *err);
 /* {"index", "text", "tokens", "m1", "m2", "diff"} of one text. */

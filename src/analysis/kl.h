@@ -71,5 +71,9 @@ int lmd_kl_pair_matches(const lmd_kl_pair *p, const char *dataset_checksum,
 /* Text i's KL per token, *n of them, in place: KL(P1||P2), or KL(P2||P1)
  * when reverse.  NULL (and *n = 0) past the last text. */
 const float *lmd_kl_pair_text(const lmd_kl_pair *p, uint64_t i, int reverse, size_t *n);
+/* The pair file a comparison table names (beside it), checked against the
+ * table's dataset and weights; *out = NULL when it names none.  *reverse:
+ * the table's direction is the file's KL(P2||P1). */
+int lmd_kl_pair_of_table(const lmd_table *t, lmd_kl_pair **out, int *reverse, lmd_error *err);
 
 #endif

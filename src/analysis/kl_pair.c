@@ -186,3 +186,29 @@ const float *lmd_kl_pair_text(const lmd_kl_pair *p, uint64_t i, int reverse, siz
     *n = (size_t)m;
     return p->kl + 2 * a + (reverse ? m : 0);
 }
+
+int lmd_kl_pair_of_table(const lmd_table *t, lmd_kl_pair **out, int *reverse, lmd_error *err) {
+    *out = NULL;
+    const lmd_table_meta *m = lmd_table_get_meta(t);
+    *reverse = m->kl_reverse;
+    if (!m->kl) return 0;
+    const char *tp = lmd_table_path(t), *slash = strrchr(tp, '/');
+    lmd_buf p = {0};
+    if (lmd_buf_printf(&p, "%.*s%s", slash ? (int)(slash - tp + 1) : 0, tp, m->kl) < 0) {
+        lmd_buf_free(&p);
+        return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+    }
+    int rc = lmd_kl_pair_open(p.data, out, err);
+    /* the file's model 1 is this table's model 2 when the direction is reversed */
+    const char *w1 = *reverse ? m->weights_hash2 : m->weights_hash1;
+    const char *w2 = *reverse ? m->weights_hash1 : m->weights_hash2;
+    if (rc == 0 && (!lmd_kl_pair_matches(*out, m->dataset_checksum, w1, w2) ||
+                    lmd_kl_pair_n_texts(*out) != m->n_texts)) {
+        rc = lmd_fail(err, "%s was made from another dataset or other models than %s", p.data,
+                      tp);
+        lmd_kl_pair_close(*out);
+        *out = NULL;
+    }
+    lmd_buf_free(&p);
+    return rc;
+}

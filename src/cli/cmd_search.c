@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
+#include "analysis/kl.h"
 #include "args.h"
 #include "cli.h"
 #include "corpus_cli.h"
@@ -226,6 +227,10 @@ int cmd_search(int argc, char **argv) {
                                 "results have no per-token data\n");
             }
             if (!rc && x.c1) x.tok = find_tokenizer(pos[0], tokdir);
+            lmd_kl_pair *kl = NULL;
+            if (!rc && x.c1 && lmd_kl_pair_of_table(t, &kl, &x.kl_reverse, &err) < 0)
+                rc = cli_lib_error(&err);
+            x.kl = kl;
         }
         lmd_buf b = {0};
         if (!rc && lmd_search_json(&b, t, &r, &x, &err) < 0) rc = cli_lib_error(&err);
@@ -237,6 +242,7 @@ int cmd_search(int argc, char **argv) {
         if (x.tok) lmd_tokenizer_free((lmd_tokenizer *)x.tok);
         lmd_cache_close(x.c1);
         lmd_cache_close(x.c2);
+        lmd_kl_pair_close((lmd_kl_pair *)x.kl);
         free(p1);
         free(p2);
     } else if (isatty(STDOUT_FILENO)) {

@@ -43,6 +43,8 @@ for table, m1, m2 in (("s12.json", a, b), ("s21.json", b, a)):
         d = json.loads(subprocess.run([lmdiff, "diff", m1, m2, "--file", "t.txt", "--kl", "--json"],
                                       check=True, capture_output=True).stdout)
         kl = d["kl"]
+        assert len(r["kl"]) == len(kl), (table, r["index"])  # per token, from the pair file
+        assert all(abs(x - y) <= 1e-9 + 1e-6 * y for x, y in zip(r["kl"], kl)), (table, r["index"])
         want = {"avg_kl": sum(kl) / len(kl), "max_kl": max(kl), "min_kl": min(kl),
                 "median_kl": statistics.median(kl)}
         for k, v in want.items():
@@ -77,6 +79,25 @@ head -c 300 "$KL" > k && mv k "$KL"
 "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir pp 2> pp3.err >/dev/null && grep -q "\[kl\] wrote" pp3.err && ok || bad "damaged pair file not rebuilt: $(cat pp3.err)"
 cmp -s s12.json <("$LMDIFF" search pp --measure n_tokens --top 100 --json 2>/dev/null) && ok || bad "rebuilt pair file gives other numbers"
 ls pp | grep -q 'tmp' && bad "a temporary file was left: $(ls pp)" || ok
+
+# the server's corpus API gives the same per-token kl (both directions), and searches by it
+command -v curl >/dev/null && {
+  server_start --config pp || bad "server start: $(cat "$TMP/serve.log")"
+  U=http://127.0.0.1:$PORT/api/search
+  curl -s "$U?m1=tiny-a&m2=tiny-b&dataset=corpus&measure=n_tokens&k=100" > a12.json
+  curl -s "$U?m1=tiny-b&m2=tiny-a&dataset=corpus&measure=avg_kl&k=100" > a21.json
+  server_stop
+  $PY - <<'PYEOF' && ok || bad "server corpus kl"
+import json
+for api, cli in (("a12.json", "s12.json"), ("a21.json", "s21.json")):
+    want = {r["index"]: r for r in json.load(open(cli))["results"]}
+    got = json.load(open(api))["results"]
+    assert len(got) == len(want)
+    for r in got:
+        assert r["kl"] == want[r["index"]]["kl"] and len(r["kl"]) == len(r["tokens"]), r["index"]
+        assert r["measures"]["avg_kl"] == want[r["index"]]["measures"]["avg_kl"]
+PYEOF
+}
 
 # --no-kl: no pass, empty kl columns
 "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir nokl --no-kl 2> nk.err >/dev/null && ! grep -q '\[kl\]' nk.err && ok || bad "--no-kl ran the pass"

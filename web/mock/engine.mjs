@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 export const CLAMP = 50;
 export const TOP_K = 10;
-export const PER_TOKEN = ['rank_diff', 'clamped_rank_diff', 'prob_diff', 'topk_diff', 'logprob_diff', 'entropy_diff'];
+export const PER_TOKEN = ['rank_diff', 'clamped_rank_diff', 'prob_diff', 'topk_diff', 'logprob_diff', 'entropy_diff', 'kl'];
 export const AGGS = ['avg', 'max', 'min', 'median', 'q75', 'top5'];
 // the per-token columns, then those of a pair with different tokenizers (null for one tokenizer)
 export const SEGMENT_COLUMNS = [...AGGS.map((a) => `${a}_segment_bpb_diff`), 'n_bytes', 'bpb1', 'bpb2', 'bpb_diff'];
@@ -282,6 +282,7 @@ export function measuresOf(inst) {
     topk_diff: d.topk,
     logprob_diff: d.logprob,
     entropy_diff: d.entropy,
+    kl: inst.kl ?? [],
   };
   const out = { n_tokens: inst.tokens.length };
   for (const m of PER_TOKEN) {
@@ -299,7 +300,7 @@ export function corpusTable(fx, m1, m2, ds) {
   let tab = tables.get(key);
   if (!tab) {
     tab = ds.texts.map((text, index) => {
-      const inst = instance(fx, m1, m2, text);
+      const inst = instance(fx, m1, m2, text, true); // preprocess's KL pass
       return { index, inst, measures: measuresOf(inst) };
     });
     tables.set(key, tab);
@@ -360,6 +361,7 @@ export function search(fx, m1, m2, ds, measure, order, k, bins) {
       m1: r.inst.m1,
       m2: r.inst.m2,
       diff: r.inst.diff,
+      kl: r.inst.kl,
     })),
     histogram: hist,
   };

@@ -225,6 +225,7 @@ export const BASE_MEASURES: BaseMeasure[] = [
   { key: 'logprob_diff', label: 'Log-prob diff', polarity: 1 },
   { key: 'topk_diff', label: 'Top-10 diff', polarity: 0 },
   { key: 'entropy_diff', label: 'Entropy diff', polarity: -1 },
+  { key: 'kl', label: 'KL(P₁‖P₂)', polarity: 0 },
 ];
 
 export const AGGREGATIONS: { key: string; label: string }[] = [

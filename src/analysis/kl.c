@@ -17,28 +17,29 @@
 
 #define LOGIT_ROWS 32
 
-/* Log-softmax facts of one row: the log-sum-exp and the argmax (lower id
- * on ties), in double. */
-static double row_lse(const float *z, int V, int32_t *top) {
-    float mx = z[0];
+/* The argmax of one row (lower id on ties). */
+static int32_t row_top(const float *z, int V) {
     int32_t arg = 0;
     for (int v = 1; v < V; v++)
-        if (z[v] > mx) mx = z[v], arg = v;
-    double s = 0;
-    for (int v = 0; v < V; v++)
-        s += exp((double)z[v] - mx);
-    *top = arg;
-    return mx + log(s);
+        if (z[v] > z[arg]) arg = v;
+    return arg;
 }
 
+/* Both directions in one pass of 2V exps, in double: with e_k = exp(z_k -
+ * max_k), s_k = sum e_k and l_k = max_k + ln s_k (the log-sum-exp),
+ * KL(P1||P2) = sum P1 (ln P1 - ln P2) = sum e1 (z1 - z2) / s1 - l1 + l2,
+ * since sum P1 = 1; the same with 1 and 2 swapped for KL(P2||P1). */
 static void row_kl(const float *z1, const float *z2, int V, int32_t y, lmd_kl_token *out) {
-    const double l1 = row_lse(z1, V, &out->top1_1), l2 = row_lse(z2, V, &out->top1_2);
-    double kl = 0, kr = 0;
+    out->top1_1 = row_top(z1, V);
+    out->top1_2 = row_top(z2, V);
+    const double m1 = z1[out->top1_1], m2 = z2[out->top1_2];
+    double s1 = 0, s2 = 0, t1 = 0, t2 = 0;
     for (int v = 0; v < V; v++) {
-        const double a = z1[v] - l1, b = z2[v] - l2;
-        kl += exp(a) * (a - b);
-        kr += exp(b) * (b - a);
+        const double e1 = exp(z1[v] - m1), e2 = exp(z2[v] - m2), d = (double)z1[v] - z2[v];
+        s1 += e1, s2 += e2, t1 += e1 * d, t2 -= e2 * d;
     }
+    const double l1 = m1 + log(s1), l2 = m2 + log(s2);
+    const double kl = t1 / s1 - l1 + l2, kr = t2 / s2 - l2 + l1;
     out->kl = kl > 0 ? kl : 0; /* rounding can leave -1e-17 */
     out->kl_rev = kr > 0 ? kr : 0;
     out->logp1 = z1[y] - l1;

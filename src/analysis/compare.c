@@ -21,7 +21,7 @@
 #include "analysis/segments.h"
 
 static const char *const measure_names[LMD_TM_SEGMENT_BPB + 1] = {
-    "rank_diff",    "clamped_rank_diff", "prob_diff",       "topk_diff",
+    "rank_diff",    "clamped_rank_diff", "prob_diff", "topk_diff",
     "logprob_diff", "entropy_diff",      "kl",        "segment_bpb_diff"};
 static const char *const agg_names[LMD_AGG_COUNT] = {"avg", "max", "min", "median", "q75", "top5"};
 
@@ -218,7 +218,9 @@ static int kl_row(const lmd_kl_pair *p, uint64_t i, int d, size_t n, scratch *sc
     size_t m;
     const float *k = lmd_kl_pair_text(p, i, d, &m);
     if (m != n)
-        return lmd_fail(err, "text %" PRIu64 " has %zu tokens in the KL pair file but %zu in the caches", i, m, n);
+        return lmd_fail(err,
+                        "text %" PRIu64 " has %zu tokens in the KL pair file but %zu in the caches",
+                        i, m, n);
     if (n == 0) return 0;
     for (size_t t = 0; t < n; t++)
         sc->v[t] = k[t];

@@ -445,7 +445,7 @@ typedef struct lmd_table_meta {
     int max_clamp_rank, top_k;
     int segments; /* 1: models with different tokenizers, compared by segments */
     uint64_t n_texts;
-    char *kl;     /* the KL pair file's name (beside the table), or NULL */
+    char *kl;       /* the KL pair file's name (beside the table), or NULL */
     int kl_reverse; /* 1: this direction's kl is the pair file's KL(P2||P1) */
 } lmd_table_meta;
 

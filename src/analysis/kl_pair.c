@@ -204,8 +204,7 @@ int lmd_kl_pair_of_table(const lmd_table *t, lmd_kl_pair **out, int *reverse, lm
     const char *w2 = *reverse ? m->weights_hash1 : m->weights_hash2;
     if (rc == 0 && (!lmd_kl_pair_matches(*out, m->dataset_checksum, w1, w2) ||
                     lmd_kl_pair_n_texts(*out) != m->n_texts)) {
-        rc = lmd_fail(err, "%s was made from another dataset or other models than %s", p.data,
-                      tp);
+        rc = lmd_fail(err, "%s was made from another dataset or other models than %s", p.data, tp);
         lmd_kl_pair_close(*out);
         *out = NULL;
     }

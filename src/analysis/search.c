@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 
 #include "analysis/corpus.h"
-#include "analysis/kl.h"
 #include "analysis/diff.h"
+#include "analysis/kl.h"
 
 #define DEFAULT_TOP 50
 #define DEFAULT_BINS 30
@@ -192,7 +192,8 @@ int lmd_corpus_text_fields(lmd_buf *b, const lmd_corpus_json_ctx *x, uint64_t in
         rc |= lmd_buf_puts(b, ",\"diff\":");
         rc |= lmd_json_diff_columns(b, &t1.s, &t2.s, clamp);
         if (rc) rc = lmd_fail(err, "out of memory");
-        else if (x->kl) rc = kl_field(b, x, index, t1.s.n, err);
+        else if (x->kl)
+            rc = kl_field(b, x, index, t1.s.n, err);
     }
     lmd_cache_text_free(&t1);
     lmd_cache_text_free(&t2);

@@ -57,6 +57,12 @@ static int analyze_kl(const analyze_job *a, const int32_t *ids, size_t n, lmd_kl
     return lmd_kl_tokens(a->m1->model, a->m2->model, ids, n, *kl, err);
 }
 
+/* The KL members go inside the instance document's object (before its '}'). */
+static int append_kl(lmd_buf *b, const lmd_kl_token *kl, size_t n) {
+    b->len--;
+    return lmd_kl_json(b, kl, n) < 0 || lmd_buf_puts(b, "}") < 0 ? -1 : 0;
+}
+
 static void analyze_work(lmd_job *j) {
     analyze_job *a = (analyze_job *)j;
     if (a->segments) {
@@ -91,8 +97,7 @@ static void analyze_work(lmd_job *j) {
         lmd_job_fail(j, lmd_http_status_of(err.code), "%s", err.msg);
     else if (lmd_json_diff(&j->body, tok, a->text, a->len, a->m1->id, &x, a->m2->id, &y,
                            LMD_DEFAULT_CLAMP) < 0 ||
-             (kl && (j->body.len--, lmd_kl_json(&j->body, kl, n) < 0 ||
-                                        lmd_buf_puts(&j->body, "}") < 0)))
+             (kl && append_kl(&j->body, kl, n) < 0))
         lmd_job_fail(j, 503, "out of memory for the answer");
     else
         j->status = 200;

@@ -43,9 +43,11 @@ function compatible(): boolean {
   return !!a && !!b && a.group === b.group;
 }
 
-/** The KL colour mode is on: analyses ask for the KL too (a second run of both models, so only then). */
+/** The KL colour mode is on: analyses ask for the KL too (a second run of both models, so only
+ * then); only causal LMs of one tokenizer have it (masked LMs have no full distributions). */
 function wantKl(): boolean {
-  return s().mode === 'kl' && compatible();
+  const causal = (id: string) => s().models.find((m) => m.id === id)?.scoring === 'causal';
+  return s().mode === 'kl' && compatible() && causal(s().m1) && causal(s().m2);
 }
 
 // ------------------------------------------------------------------ actions

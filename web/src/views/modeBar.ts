@@ -93,7 +93,13 @@ export class ModeBar {
       .attr('text-anchor', 'middle')
       .text((_, i) => mode.classLabels[i]!);
     this.legend.replaceChildren(
-      h('div', { class: 'legend-head' }, h('b', null, mode.label), h('span', { class: 'formula' }, mode.formula), h('span', { class: 'muted' }, 'tokens of this text per colour')),
+      h(
+        'div',
+        { class: 'legend-head' },
+        h('b', null, mode.label),
+        h('span', { class: 'formula' }, mode.formula),
+        h('span', { class: 'muted', 'data-testid': 'legend-note' }, mode.key === 'kl' && !inst.kl ? 'no KL here: only two causal LMs of one tokenizer have it' : 'tokens of this text per colour'),
+      ),
       svg.node()!,
       h(
         'div',

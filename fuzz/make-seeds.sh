@@ -111,6 +111,11 @@ printf 'Hello world.\nA second, longer text that goes on for a while.\nx\n' > "$
 cp "$T/a.h5" "$C/fuzz_cache_read/lmdiff"
 cp "$T"/cmp/*.lmdt "$C/fuzz_table/"
 head -c 200 "$T"/cmp/tiny-a_tiny-b_seeds.lmdt > "$C/fuzz_table/truncated"
+# the KL pair file of the same two caches (preprocess's KL pass)
+mkdir -p "$C/fuzz_kl_pair"
+"$LMDIFF" preprocess "$M/tiny-a" "$M/tiny-b" "$T/ds.txt" --output-dir "$T/pp" --top-k 2 > /dev/null 2>&1
+cp "$T/pp/tiny-a_tiny-b_seeds.kl" "$C/fuzz_kl_pair/"
+head -c 300 "$T/pp/tiny-a_tiny-b_seeds.kl" > "$C/fuzz_kl_pair/truncated"
 cat > "$T/spec.json" <<'JEOF'
 {"dataset_name": "seeds", "dataset_checksum": "c0ffee", "vocab_hash": "v0", "model_name": "orig",
  "vocabulary": ["a", "b", "c"],

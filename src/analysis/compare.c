@@ -17,11 +17,12 @@
 
 #include "analysis/corpus.h"
 #include "analysis/diff.h"
+#include "analysis/kl.h"
 #include "analysis/segments.h"
 
 static const char *const measure_names[LMD_TM_SEGMENT_BPB + 1] = {
-    "rank_diff",    "clamped_rank_diff", "prob_diff",       "topk_diff",
-    "logprob_diff", "entropy_diff",      "segment_bpb_diff"};
+    "rank_diff",    "clamped_rank_diff", "prob_diff", "topk_diff",
+    "logprob_diff", "entropy_diff",      "kl",        "segment_bpb_diff"};
 static const char *const agg_names[LMD_AGG_COUNT] = {"avg", "max", "min", "median", "q75", "top5"};
 
 static char col_names[LMD_N_COLUMNS][40];
@@ -170,7 +171,7 @@ static int row_with(scratch *sc, const lmd_scores *a, int ae, const lmd_scores *
     }
     double *v = sc->v;
     for (int m = 0; m < LMD_TM_COUNT; m++) {
-        if (m == LMD_TM_ENTROPY && !(ae && be)) continue;
+        if ((m == LMD_TM_ENTROPY && !(ae && be)) || m == LMD_TM_KL) continue; /* kl: kl_row */
         for (size_t i = 0; i < n; i++) {
             int32_t r1 = a->rank[i], r2 = b->rank[i];
             switch (m) {
@@ -208,6 +209,23 @@ int lmd_compare_row(const lmd_scores *a, int a_entropy, const lmd_scores *b, int
     free(sc.v);
     free(sc.ids);
     return rc < 0 ? lmd_fail(err, "out of memory") : 0;
+}
+
+/* The kl columns of text i in direction d from the pair file (n: the
+ * text's tokens, which the file must have too). */
+static int kl_row(const lmd_kl_pair *p, uint64_t i, int d, size_t n, scratch *sc, double *row,
+                  lmd_error *err) {
+    size_t m;
+    const float *k = lmd_kl_pair_text(p, i, d, &m);
+    if (m != n)
+        return lmd_fail(err,
+                        "text %" PRIu64 " has %zu tokens in the KL pair file but %zu in the caches",
+                        i, m, n);
+    if (n == 0) return 0;
+    for (size_t t = 0; t < n; t++)
+        sc->v[t] = k[t];
+    aggregate(sc->v, n, row + lmd_column_of(LMD_TM_KL, 0));
+    return 0;
 }
 
 /* ------------------------------------------------------------ files */
@@ -315,6 +333,7 @@ static int same_tokens(const char *p1, const char *p2, uint64_t i, const lmd_sco
  * with the parent) and the progress. */
 typedef struct job {
     const char *path[2];
+    const lmd_kl_pair *kl; /* or NULL */
     int clamp;
     size_t per;     /* rows per column */
     double *store;  /* [2][LMD_N_COLUMNS][per] */
@@ -360,7 +379,8 @@ static int work(const job *j, uint64_t lo, uint64_t hi, FILE *phr, FILE *const *
             if (row_with(&sc, &a->s, a->has_entropy, &b->s, b->has_entropy, j->clamp, row) < 0) {
                 bad = 1;
                 lmd_fail(err, "out of memory");
-            }
+            } else if (j->kl && kl_row(j->kl, i, d, a->s.n, &sc, row, err) < 0)
+                bad = 1;
             for (int k = 0; k < LMD_N_COLUMNS && !bad; k++)
                 j->store[((size_t)d * LMD_N_COLUMNS + (size_t)k) * j->per + i] = row[k];
             if (!bad) csv_row(csv[d], row, i);
@@ -531,6 +551,25 @@ int lmd_compare_commit(lmd_atomic f[4], const lmd_compare_out *out, const lmd_ta
     return ok ? 0 : -1;
 }
 
+/* Opens the KL pair file of these caches: made from the same dataset and
+ * weights (else refused), and named in both tables. */
+static int open_kl(const char *path, const lmd_cache_info *const in[2], lmd_table_meta tm[2],
+                   lmd_kl_pair **kl, lmd_error *err) {
+    if (lmd_kl_pair_open(path, kl, err) < 0) return -1;
+    if (!lmd_kl_pair_matches(*kl, in[0]->dataset_checksum, in[0]->weights_hash,
+                             in[1]->weights_hash) ||
+        lmd_kl_pair_n_texts(*kl) != in[0]->n_texts)
+        return lmd_fail(err, "%s was made from another dataset or other models than %s and %s",
+                        path, in[0]->model_name, in[1]->model_name);
+    const char *slash = strrchr(path, '/');
+    for (int d = 0; d < 2; d++) {
+        tm[d].kl_reverse = d;
+        if (!(tm[d].kl = strdup(slash ? slash + 1 : path)))
+            return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+    }
+    return 0;
+}
+
 int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
                 const lmd_compare_opts *opts, lmd_compare_out *out, lmd_error *err) {
     lmd_compare_opts o = {0};
@@ -546,6 +585,7 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
     memset(f, 0, sizeof f);
     lmd_table_meta tm[2];
     memset(tm, 0, sizeof tm);
+    lmd_kl_pair *kl = NULL;
     int rc = -1;
     if (lmd_cache_open(cache1, &c[0], err) < 0 || lmd_cache_open(cache2, &c[1], err) < 0) goto done;
     if (lmd_compare_is_cross(c[0], c[1])) { /* different tokenizers: by segments */
@@ -572,6 +612,7 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
         tm[d].top_k = in[0]->top_k < in[1]->top_k ? in[0]->top_k : in[1]->top_k;
         tm[d].n_texts = in[0]->n_texts;
     }
+    if (o.kl_path && open_kl(o.kl_path, in, tm, &kl, err) < 0) goto done;
     free(abs[0]);
     free(abs[1]);
     uint64_t n = in[0]->n_texts;
@@ -588,6 +629,7 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
         goto done;
     }
     job j = {{cache1, cache2},
+             kl,
              clamp,
              per,
              store,
@@ -616,6 +658,7 @@ done:
     lmd_cache_close(c[1]);
     for (int d = 0; d < 2; d++)
         lmd_table_meta_free(&tm[d]);
+    lmd_kl_pair_close(kl);
     if (store != MAP_FAILED) munmap(store, store_len);
     free(offs);
     lmd_buf_free(&blob);

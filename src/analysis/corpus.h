@@ -346,6 +346,7 @@ typedef enum {
     LMD_TM_TOPK,         /* topk_diff:         |topk1 \ topk2| */
     LMD_TM_LOGPROB,      /* logprob_diff:      ln p2 - ln p1 */
     LMD_TM_ENTROPY,      /* entropy_diff:      H2 - H1 */
+    LMD_TM_KL,           /* kl:                KL(P1 || P2), nats; from the KL pair file */
     LMD_TM_COUNT,        /* the per-token measures above */
     /* segment_bpb_diff: per byte-aligned segment, bits per byte of model 2
      * minus model 1; tables of models with different tokenizers only */
@@ -365,7 +366,8 @@ typedef enum {
 
 /* Columns of the per-text table: 0 = n_tokens, then measure by measure,
  * aggregation by aggregation (docs/api.md §6): avg_rank_diff,
- * max_rank_diff, min_rank_diff, ... top5_entropy_diff (the CSV's columns,
+ * max_rank_diff, min_rank_diff, ... top5_entropy_diff, avg_kl ... top5_kl
+ * (NaN without a KL pair file) (the CSV's columns,
  * LMD_N_CSV_COLUMNS), then avg_segment_bpb_diff ... top5_segment_bpb_diff
  * and n_bytes, bpb1, bpb2, bpb_diff (whole text: bits per byte of each
  * model and model 2 minus model 1).  A table of models with one tokenizer
@@ -410,6 +412,7 @@ typedef struct lmd_compare_opts {
     lmd_progress_fn progress;
     void *progress_ctx;
     volatile sig_atomic_t *cancel;
+    const char *kl_path; /* the caches' KL pair file (kl.h), or NULL: no kl columns */
 } lmd_compare_opts;
 #define LMD_COMPARE_OPTS_INIT                                                                      \
     { .max_clamp_rank = 50, .force = 0 }
@@ -442,6 +445,8 @@ typedef struct lmd_table_meta {
     int max_clamp_rank, top_k;
     int segments; /* 1: models with different tokenizers, compared by segments */
     uint64_t n_texts;
+    char *kl;       /* the KL pair file's name (beside the table), or NULL */
+    int kl_reverse; /* 1: this direction's kl is the pair file's KL(P2||P1) */
 } lmd_table_meta;
 
 typedef struct lmd_table lmd_table;
@@ -512,9 +517,12 @@ int lmd_search(const lmd_table *t, const lmd_search_opts *o, lmd_search_result *
 void lmd_search_result_free(lmd_search_result *r);
 
 /* What the JSON renderers need besides the table. */
+typedef struct lmd_kl_pair lmd_kl_pair; /* kl.h */
 typedef struct lmd_corpus_json_ctx {
     const char *m1, *m2, *dataset; /* ids for "request" (NULL: the table's names) */
     lmd_cache *c1, *c2;            /* NULL: results carry no per-token data */
+    const lmd_kl_pair *kl;         /* per-token "kl" from this pair file; NULL: none */
+    int kl_reverse;                /* this direction is the file's KL(P2||P1) */
     const lmd_tokenizer *tok;      /* token texts; NULL: the caches' vocabulary strings */
     int clamp;                     /* 0: the table's max_clamp_rank */
 } lmd_corpus_json_ctx;
@@ -523,7 +531,8 @@ typedef struct lmd_corpus_json_ctx {
 int lmd_search_json(lmd_buf *b, const lmd_table *t, const lmd_search_result *r,
                     const lmd_corpus_json_ctx *ctx, lmd_error *err);
 /* Per-token data of one text from both caches: the members "tokens", "m1",
- * "m2", "diff" of an Instance (docs/api.md §2), without braces. */
+ * "m2", "diff" (and "kl" with a pair file) of an Instance (docs/api.md §2),
+ * without braces. */
 int lmd_corpus_text_fields(lmd_buf *b, const lmd_corpus_json_ctx *ctx, uint64_t index,
                            lmd_error *err);
 /* {"index", "text", "tokens", "m1", "m2", "diff"} of one text. */

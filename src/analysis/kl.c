@@ -12,32 +12,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/diff.h"
 #include "model/model.h"
 
 #define LOGIT_ROWS 32
 
-/* Log-softmax facts of one row: the log-sum-exp and the argmax (lower id
- * on ties), in double. */
-static double row_lse(const float *z, int V, int32_t *top) {
-    float mx = z[0];
+/* The argmax of one row (lower id on ties). */
+static int32_t row_top(const float *z, int V) {
     int32_t arg = 0;
     for (int v = 1; v < V; v++)
-        if (z[v] > mx) mx = z[v], arg = v;
-    double s = 0;
-    for (int v = 0; v < V; v++)
-        s += exp((double)z[v] - mx);
-    *top = arg;
-    return mx + log(s);
+        if (z[v] > z[arg]) arg = v;
+    return arg;
 }
 
+/* Both directions in one pass of 2V exps, in double: with e_k = exp(z_k -
+ * max_k), s_k = sum e_k and l_k = max_k + ln s_k (the log-sum-exp),
+ * KL(P1||P2) = sum P1 (ln P1 - ln P2) = sum e1 (z1 - z2) / s1 - l1 + l2,
+ * since sum P1 = 1; the same with 1 and 2 swapped for KL(P2||P1). */
 static void row_kl(const float *z1, const float *z2, int V, int32_t y, lmd_kl_token *out) {
-    const double l1 = row_lse(z1, V, &out->top1_1), l2 = row_lse(z2, V, &out->top1_2);
-    double kl = 0;
+    out->top1_1 = row_top(z1, V);
+    out->top1_2 = row_top(z2, V);
+    const double m1 = z1[out->top1_1], m2 = z2[out->top1_2];
+    double s1 = 0, s2 = 0, t1 = 0, t2 = 0;
     for (int v = 0; v < V; v++) {
-        const double a = z1[v] - l1, b = z2[v] - l2;
-        kl += exp(a) * (a - b);
+        const double e1 = exp(z1[v] - m1), e2 = exp(z2[v] - m2), d = (double)z1[v] - z2[v];
+        s1 += e1, s2 += e2, t1 += e1 * d, t2 -= e2 * d;
     }
+    const double l1 = m1 + log(s1), l2 = m2 + log(s2);
+    const double kl = t1 / s1 - l1 + l2, kr = t2 / s2 - l2 + l1;
     out->kl = kl > 0 ? kl : 0; /* rounding can leave -1e-17 */
+    out->kl_rev = kr > 0 ? kr : 0;
     out->logp1 = z1[y] - l1;
     out->logp2 = z2[y] - l2;
 }
@@ -71,12 +75,15 @@ int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, 
     const int V = m1->info.vocab_size;
     for (int k = 0; k < 2; k++)
         if (ms[k]->info.masked_lm)
-            return lmd_fail(err, "%s: KL needs causal LMs (this one is masked)", ms[k]->name);
+            return lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
+                                 "%s: KL needs causal LMs (this one is masked)", ms[k]->name);
     if (m2->info.vocab_size != V)
-        return lmd_fail(err, "%s and %s: vocabularies of %d and %d rows: KL needs the same one",
-                        m1->name, m2->name, V, m2->info.vocab_size);
+        return lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
+                             "%s and %s: vocabularies of %d and %d rows: KL needs the same one",
+                             m1->name, m2->name, V, m2->info.vocab_size);
     if (!lmd_tokenizers_compatible(m1->tok, m2->tok))
-        return lmd_fail(err, "%s and %s do not share a tokenizer", m1->name, m2->name);
+        return lmd_fail_code(err, LMD_ERR_UNSUPPORTED, "%s and %s do not share a tokenizer",
+                             m1->name, m2->name);
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= V)
             return lmd_fail(err, "token id %d is outside the vocabulary", ids[i]);
@@ -124,6 +131,21 @@ done:
         free(h[k]), free(z[k]);
     free(seq);
     return rc;
+}
+
+int lmd_kl_json(lmd_buf *out, const lmd_kl_token *k, size_t n) {
+    double sum = 0, mx = 0;
+    lmd_buf_puts(out, ",\"kl\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) lmd_buf_puts(out, ",");
+        lmd_json_f64(out, k[i].kl);
+        sum += k[i].kl;
+        if (k[i].kl > mx) mx = k[i].kl;
+    }
+    lmd_buf_puts(out, "],\"kl_mean\":");
+    lmd_json_f64(out, n ? sum / (double)n : 0);
+    lmd_buf_puts(out, ",\"kl_max\":");
+    return lmd_json_f64(out, mx);
 }
 
 /* ---- llama-perplexity --kl-divergence's statistics */

@@ -7,12 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "analysis/corpus.h"
 #include "base/base.h"
 
 typedef struct lmd_kl_token {
     double kl;              /* sum_v P1(v) (ln P1(v) - ln P2(v)), nats, full vocabulary */
     double logp1, logp2;    /* ln P(true token) under each model */
     int32_t top1_1, top1_2; /* each model's most likely token (lower id on ties) */
+    double kl_rev;          /* KL(P2 || P1), the same pass */
 } lmd_kl_token;
 
 /* Both models over [BOS] + ids, in the scorer's sliding windows (of the
@@ -20,6 +22,11 @@ typedef struct lmd_kl_token {
  * ids[i].  The models must share tokenizer and vocabulary. */
 int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, size_t n,
                   lmd_kl_token *out, lmd_error *err);
+
+/* Appends the members `,"kl":[per token],"kl_mean":m,"kl_max":x` (nats) of
+ * an instance-view document (docs/api.md) whose closing brace the caller
+ * writes.  0, or -1 when out of memory. */
+int lmd_kl_json(lmd_buf *out, const lmd_kl_token *k, size_t n);
 
 /* What `llama-perplexity --kl-divergence` prints, model 1 = the base, model 2
  * = the quantized one.  Percentiles at lmd_kl_fraction(k): 1 (max), .999,
@@ -36,5 +43,37 @@ typedef struct lmd_kl_report {
 
 int lmd_kl_stats(const lmd_kl_token *t, size_t n, lmd_kl_report *r, lmd_error *err);
 double lmd_kl_fraction(int k);
+
+/* ---- the KL pair file of a corpus (kl_pair.c; docs/corpus.md) */
+
+typedef struct lmd_kl_pair_opts {
+    lmd_progress_fn progress; /* texts done, texts, tokens done */
+    void *progress_ctx;
+    volatile sig_atomic_t *cancel;
+} lmd_kl_pair_opts;
+
+/* Runs m1 and m2 (the models of the two caches of one dataset) over the
+ * token ids of each text of cache1 and writes both KL directions of every
+ * token to path, atomically.  weights_hash2: model 2's, as its cache records
+ * it (the file names both models' and the dataset's hashes). */
+int lmd_kl_pair_write(const lmd_model *m1, const lmd_model *m2, const char *cache1,
+                      const char *weights_hash2, const char *path, const lmd_kl_pair_opts *o,
+                      lmd_error *err);
+
+typedef struct lmd_kl_pair lmd_kl_pair;
+/* Maps a pair file; a damaged or foreign one is refused with its path. */
+int lmd_kl_pair_open(const char *path, lmd_kl_pair **out, lmd_error *err);
+void lmd_kl_pair_close(lmd_kl_pair *p);
+uint64_t lmd_kl_pair_n_texts(const lmd_kl_pair *p);
+/* 1 when the file was made from this dataset and these two models' weights. */
+int lmd_kl_pair_matches(const lmd_kl_pair *p, const char *dataset_checksum,
+                        const char *weights_hash1, const char *weights_hash2);
+/* Text i's KL per token, *n of them, in place: KL(P1||P2), or KL(P2||P1)
+ * when reverse.  NULL (and *n = 0) past the last text. */
+const float *lmd_kl_pair_text(const lmd_kl_pair *p, uint64_t i, int reverse, size_t *n);
+/* The pair file a comparison table names (beside it), checked against the
+ * table's dataset and weights; *out = NULL when it names none.  *reverse:
+ * the table's direction is the file's KL(P2||P1). */
+int lmd_kl_pair_of_table(const lmd_table *t, lmd_kl_pair **out, int *reverse, lmd_error *err);
 
 #endif

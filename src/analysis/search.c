@@ -12,6 +12,7 @@
 
 #include "analysis/corpus.h"
 #include "analysis/diff.h"
+#include "analysis/kl.h"
 
 #define DEFAULT_TOP 50
 #define DEFAULT_BINS 30
@@ -146,6 +147,23 @@ static int put_token_text(lmd_buf *b, const void *ctx, int32_t id) {
     return s ? lmd_json_str(b, s, strlen(s)) : lmd_buf_puts(b, "null");
 }
 
+/* ,"kl":[...] of text index from the pair file (n tokens, as the caches). */
+static int kl_field(lmd_buf *b, const lmd_corpus_json_ctx *x, uint64_t index, size_t n,
+                    lmd_error *err) {
+    size_t m;
+    const float *k = lmd_kl_pair_text(x->kl, index, x->kl_reverse, &m);
+    if (m != n)
+        return lmd_fail(err, "text %" PRIu64 " has %zu tokens in the KL pair file but %zu in %s",
+                        index, m, n, lmd_cache_path(x->c1));
+    int rc = lmd_buf_puts(b, ",\"kl\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i) rc |= lmd_buf_put(b, ",", 1);
+        rc |= lmd_json_f32(b, k[i]);
+    }
+    rc |= lmd_buf_put(b, "]", 1);
+    return rc ? lmd_fail(err, "out of memory") : 0;
+}
+
 int lmd_corpus_text_fields(lmd_buf *b, const lmd_corpus_json_ctx *x, uint64_t index,
                            lmd_error *err) {
     if (!x->c1 || !x->c2) return lmd_fail(err, "per-token data needs both caches");
@@ -174,6 +192,8 @@ int lmd_corpus_text_fields(lmd_buf *b, const lmd_corpus_json_ctx *x, uint64_t in
         rc |= lmd_buf_puts(b, ",\"diff\":");
         rc |= lmd_json_diff_columns(b, &t1.s, &t2.s, clamp);
         if (rc) rc = lmd_fail(err, "out of memory");
+        else if (x->kl)
+            rc = kl_field(b, x, index, t1.s.n, err);
     }
     lmd_cache_text_free(&t1);
     lmd_cache_text_free(&t2);

@@ -3,7 +3,8 @@
  * text.  Layout (little-endian; docs/corpus.md):
  *
  *   0   "LMDTABLE"          magic
- *   8   u32 version = 2 (1: before the segment columns)
+ *   8   u32 version = 3 (2: before the kl columns, 1: before the segment
+ *       columns)
  *   12  u32 0x01020304      byte-order check
  *   16  u64 n_texts
  *   24  u32 n_cols
@@ -24,7 +25,7 @@
 #include "analysis/corpus.h"
 
 #define MAGIC "LMDTABLE"
-#define VERSION 2
+#define VERSION 3
 #define BOM 0x01020304u
 #define HEAD 32
 
@@ -56,6 +57,8 @@ int lmd_table_write(FILE *f, const lmd_table_meta *m, const double *const *cols,
     ok = ok && cJSON_AddNumberToObject(h, "max_clamp_rank", m->max_clamp_rank);
     ok = ok && cJSON_AddNumberToObject(h, "top_k", m->top_k);
     ok = ok && cJSON_AddBoolToObject(h, "segments", m->segments);
+    ok = ok && add_str(h, "kl", m->kl);
+    ok = ok && cJSON_AddBoolToObject(h, "kl_reverse", m->kl_reverse);
     cJSON *names = ok ? cJSON_AddArrayToObject(h, "columns") : NULL;
     for (int c = 0; names && c < LMD_N_COLUMNS; c++)
         ok = ok && cJSON_AddItemToArray(names, cJSON_CreateString(lmd_column_name(c)));
@@ -96,6 +99,7 @@ void lmd_table_meta_free(lmd_table_meta *m) {
     free(m->cache2);
     free(m->weights_hash1);
     free(m->weights_hash2);
+    free(m->kl);
     memset(m, 0, sizeof *m);
 }
 
@@ -182,7 +186,11 @@ int lmd_table_open(const char *path, lmd_table **out, lmd_error *err) {
         v = cJSON_GetObjectItemCaseSensitive(h, "top_k");
         m->top_k = cJSON_IsNumber(v) ? v->valueint : 0;
         m->segments = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "segments"));
+        m->kl = dup_str(h, "kl"); /* a file name beside the table, never a path */
+        m->kl_reverse = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "kl_reverse"));
         m->n_texts = n;
+        if (m->kl && (strchr(m->kl, '/') || !strcmp(m->kl, ".") || !strcmp(m->kl, "..")))
+            why = "damaged (its KL pair file name is a path)";
         if (!m->m1 || !m->m2 || !m->dataset_name || !m->dataset_checksum)
             why = "damaged (header lacks the model or dataset names)";
     }

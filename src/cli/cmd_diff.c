@@ -111,22 +111,6 @@ static void table(const lmd_tokenizer *tok, const char *n1, const lmd_scores *a,
     }
 }
 
-/* --kl: per-token KL(P1||P2); JSON keys "kl" (per token), "kl_mean", "kl_max". */
-static int kl_json(lmd_buf *out, const lmd_kl_token *k, size_t n) {
-    double sum = 0, mx = 0;
-    lmd_buf_puts(out, ",\"kl\":[");
-    for (size_t i = 0; i < n; i++) {
-        if (i) lmd_buf_puts(out, ",");
-        lmd_json_f64(out, k[i].kl);
-        sum += k[i].kl;
-        if (k[i].kl > mx) mx = k[i].kl;
-    }
-    lmd_buf_puts(out, "],\"kl_mean\":");
-    lmd_json_f64(out, n ? sum / (double)n : 0);
-    lmd_buf_puts(out, ",\"kl_max\":");
-    return lmd_json_f64(out, mx);
-}
-
 static void kl_text(const lmd_tokenizer *tok, const int32_t *ids, const lmd_kl_token *k, size_t n) {
     double sum = 0;
     for (size_t i = 0; i < n; i++)
@@ -227,7 +211,7 @@ int cmd_diff(int argc, char **argv) {
         int jrc = lmd_json_diff(&out, tok, text, len, i1.name, &a, i2.name, &b, (int)clamp);
         if (jrc == 0 && kl) { /* the KL keys go inside the document's object */
             out.len--;
-            jrc = kl_json(&out, kl, a.n) < 0 || lmd_buf_puts(&out, "}") < 0 ? -1 : 0;
+            jrc = lmd_kl_json(&out, kl, a.n) < 0 || lmd_buf_puts(&out, "}") < 0 ? -1 : 0;
         }
         if (jrc < 0) {
             lmd_buf_free(&out);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
+#include "analysis/kl.h"
 #include "args.h"
 #include "base/progress.h"
 #include "cli.h"
@@ -22,9 +23,11 @@ static const char *help =
     "                         [--max-clamp-rank C] [--first-n N] [--name1 NAME]\n"
     "                         [--name2 NAME] [--force] [--no-verify] [--threads N]\n"
     "                         [--shard K/N] [--batch-tokens N]\n"
-    "                         [--max-text-tokens N]\n\n"
+    "                         [--max-text-tokens N] [--no-kl]\n\n"
     "Builds, in DIR:\n"
     "  <dataset>_._<m1>.h5, <dataset>_._<m2>.h5   the analysis caches ('lmdiff analyze')\n"
+    "  <m1>_<m2>_<name>.kl                         KL(P1||P2) and KL(P2||P1) per token\n"
+    "                                              (one tokenizer; both models at once)\n"
     "  <m1>_<m2>_<name>.csv/.lmdt and the reverse  the comparisons ('lmdiff compare')\n"
     "  metadata.json                               what was built from what\n"
     "Models with different tokenizers are compared by byte-aligned segments\n"
@@ -45,6 +48,8 @@ static const char *help =
     "                      'lmdiff cache merge' joins them (docs/cluster.md)\n"
     "  --max-text-tokens N a longer text is an error (default 1000000; memory grows\n"
     "                      with the longest text, about 130 bytes a token)\n"
+    "  --no-kl             no KL pass: the tables' kl columns stay empty (the pass\n"
+    "                      runs both models again, with both in memory at once)\n"
     CLI_PRECISION_HELP;
 
 /* Whether a cache keeps token byte spans (text 0; an empty cache needs none). */
@@ -90,6 +95,51 @@ static int write_metadata(const char *dir, cJSON *meta, lmd_error *err) {
     return rc;
 }
 
+/* DIR/<m1>_<m2>_<dataset>.kl, from the file-safe names (as compare names its
+ * outputs).  Malloc'ed; NULL when out of memory. */
+static char *kl_file(const char *dir, char *const names[2], const char *dataset) {
+    char *a = lmd_file_safe_name(names[0]), *b = lmd_file_safe_name(names[1]);
+    char *d = lmd_file_safe_name(dataset);
+    lmd_buf p = {0};
+    if (!a || !b || !d || lmd_buf_printf(&p, "%s/%s_%s_%s.kl", dir, a, b, d) < 0) {
+        lmd_buf_free(&p);
+        p.data = NULL;
+    }
+    free(a), free(b), free(d);
+    return p.data;
+}
+
+/* The KL pass (kl_pair.c): both models over model 1's cached token ids.  A
+ * pair file already there is reused when it names this dataset and both
+ * caches' weights. */
+static int kl_pass(lmd_model *const m[2], char *const cache[2], const char *path, int force,
+                   lmd_error *err) {
+    lmd_cache *c[2] = {NULL, NULL};
+    lmd_kl_pair *old = NULL;
+    int rc = -1;
+    if (lmd_cache_open(cache[0], &c[0], err) < 0 || lmd_cache_open(cache[1], &c[1], err) < 0)
+        goto done;
+    const lmd_cache_info *in[2] = {lmd_cache_get_info(c[0]), lmd_cache_get_info(c[1])};
+    if (!force && lmd_file_exists(path) && lmd_kl_pair_open(path, &old, err) == 0 &&
+        lmd_kl_pair_matches(old, in[0]->dataset_checksum, in[0]->weights_hash,
+                            in[1]->weights_hash) &&
+        lmd_kl_pair_n_texts(old) == in[0]->n_texts) {
+        fprintf(stderr, "[kl] reusing %s\n", path);
+        rc = 0;
+        goto done;
+    }
+    lmd_progress *p = lmd_progress_new("[kl] both models", "texts", 0);
+    lmd_kl_pair_opts ko = {lmd_progress_cb, p, &corpus_cancel};
+    rc = lmd_kl_pair_write(m[0], m[1], cache[0], in[1]->weights_hash, path, &ko, err);
+    lmd_progress_end(p);
+    if (rc == 0) fprintf(stderr, "[kl] wrote %s\n", path);
+done:
+    lmd_kl_pair_close(old);
+    lmd_cache_close(c[0]);
+    lmd_cache_close(c[1]);
+    return rc;
+}
+
 static const char *file_part(const char *p) {
     const char *s = strrchr(p, '/');
     return s ? s + 1 : p;
@@ -99,7 +149,7 @@ int cmd_preprocess(int argc, char **argv) {
     const char *out = NULL, *out2 = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
                *name1 = NULL, *name2 = NULL, *force = NULL, *nover = NULL, *threads = NULL,
                *hlp = NULL, *shard = NULL, *batch = NULL, *prec = NULL, *verbose = NULL,
-               *maxtok = NULL;
+               *maxtok = NULL, *nokl = NULL;
     const char *pos[3] = {0};
     cli_opt opts[] = {
         {"--output-dir", 1, &out},       {"--output", 1, &out2},    {"--top-k", 1, &topk},
@@ -107,7 +157,7 @@ int cmd_preprocess(int argc, char **argv) {
         {"--name2", 1, &name2},          {"--force", 0, &force},    {"--no-verify", 0, &nover},
         {"--threads", 1, &threads},      {"--help", 0, &hlp},       {"--shard", 1, &shard},
         {"--batch-tokens", 1, &batch},   {"--precision", 1, &prec}, {"--verbose", 0, &verbose},
-        {"--max-text-tokens", 1, &maxtok}};
+        {"--max-text-tokens", 1, &maxtok}, {"--no-kl", 0, &nokl}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("preprocess", argc, a, opts, sizeof opts / sizeof *opts, pos, 3);
@@ -146,6 +196,8 @@ int cmd_preprocess(int argc, char **argv) {
     char *cache[2] = {NULL, NULL}, *whash[2] = {NULL, NULL};
     const char *precs[2] = {"f32", "f32"};
     lmd_tokenizer *tok[2] = {NULL, NULL};
+    lmd_model *kept[2] = {NULL, NULL}; /* for the KL pass */
+    char *klpath = NULL;
     lmd_dataset_reader *r = NULL;
     lmd_compare_out co = {0};
     cJSON *meta = NULL;
@@ -174,6 +226,7 @@ int cmd_preprocess(int argc, char **argv) {
         }
     /* different tokenizers: compare writes the segment measures */
     int by_segments = !lmd_tokenizers_compatible(tok[0], tok[1]);
+    int want_kl = !by_segments && !nokl && !o.shard_n; /* causal LMs only: see the loop */
     lmd_tokenizer_hash(tok[0], vhash);
     lmd_tokenizer_hash(tok[1], vhash2);
     lmd_dataset_summary sum;
@@ -190,6 +243,14 @@ int cmd_preprocess(int argc, char **argv) {
         if (lrc) {
             rc = lrc;
             goto done;
+        }
+        lmd_model_info mi;
+        lmd_model_get_info(m, &mi);
+        if (mi.masked_lm && want_kl) { /* pseudo-likelihoods have no full distributions */
+            fprintf(stderr, "[kl] no KL: %s is a masked LM\n", names[i]);
+            want_kl = 0;
+            lmd_model_free(kept[0]);
+            kept[0] = NULL;
         }
         lmd_analyze_opts mo = o;
         mo.model_name = names[i];
@@ -258,7 +319,10 @@ int cmd_preprocess(int argc, char **argv) {
                     names[i], cache[i], st.n_texts,
                     st.seconds > 0 ? (double)st.n_tokens / st.seconds : 0.0);
         }
-        lmd_model_free(m);
+        if (want_kl)
+            kept[i] = m;
+        else
+            lmd_model_free(m);
     }
     if (o.shard_n) { /* the comparison needs every shard: cache merge, then preprocess */
         fprintf(stderr, "shard %" PRIu32 "/%" PRIu32 " of both models done\n", o.shard_k,
@@ -267,11 +331,23 @@ int cmd_preprocess(int argc, char **argv) {
         rc = 0;
         goto done;
     }
+    if (want_kl) {
+        klpath = kl_file(out, names, lmd_dataset_get_meta(r)->name);
+        int krc = klpath ? kl_pass(kept, cache, klpath, force != NULL, &err) : -1;
+        for (int i = 0; i < 2; i++)
+            lmd_model_free(kept[i]), kept[i] = NULL;
+        if (krc < 0) {
+            cli_error("%s", klpath ? err.msg : "out of memory");
+            rc = corpus_cancel ? 130 : 1;
+            goto done;
+        }
+    }
     /* forked readers: this process has OpenMP threads, but the workers use none */
     lmd_compare_opts copts = {.max_clamp_rank = max_clamp,
                               .force = 1,
                               .cancel = &corpus_cancel,
-                              .workers = (int)sysconf(_SC_NPROCESSORS_ONLN)};
+                              .workers = (int)sysconf(_SC_NPROCESSORS_ONLN),
+                              .kl_path = klpath};
     lmd_progress *p = lmd_progress_new("[3/3] compare", "texts", 0);
     copts.progress = lmd_progress_cb;
     copts.progress_ctx = p;
@@ -322,6 +398,7 @@ int cmd_preprocess(int argc, char **argv) {
         cJSON_AddStringToObject(e, by_segments ? "segments_csv" : "csv", file_part(co.csv[d]));
         cJSON_AddStringToObject(e, "table", file_part(co.table[d]));
     }
+    if (klpath) cJSON_AddStringToObject(meta, "kl", file_part(klpath));
     if (write_metadata(out, meta, &err) < 0) {
         cli_error("%s", err.msg);
         goto done;
@@ -330,10 +407,12 @@ int cmd_preprocess(int argc, char **argv) {
     rc = 0;
 done:
     cJSON_Delete(meta);
+    free(klpath);
     lmd_compare_out_free(&co);
     if (r) lmd_dataset_close(r);
     for (int i = 0; i < 2; i++) {
         if (tok[i]) lmd_tokenizer_free(tok[i]);
+        lmd_model_free(kept[i]);
         free(names[i]);
         free(cache[i]);
         free(whash[i]);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
+#include "analysis/kl.h"
 #include "args.h"
 #include "cli.h"
 #include "corpus_cli.h"
@@ -27,7 +28,8 @@ static const char *help =
     "                  bpb_diff for models with different tokenizers): n_tokens,\n"
     "                  n_bytes, bpb1, bpb2, bpb_diff or AGG_MEASURE with AGG in avg max\n"
     "                  min median q75 top5 and MEASURE in rank_diff clamped_rank_diff\n"
-    "                  prob_diff topk_diff logprob_diff entropy_diff (one tokenizer)\n"
+    "                  prob_diff topk_diff logprob_diff entropy_diff kl (one tokenizer;\n"
+    "                  kl: KL(P1||P2), from preprocess's KL pass)\n"
     "                  or segment_bpb_diff (different tokenizers); docs/measures.md\n"
     "  --top N         texts to list (default 50)\n"
     "  --order desc    largest first (default); asc: smallest first\n"
@@ -225,6 +227,10 @@ int cmd_search(int argc, char **argv) {
                                 "results have no per-token data\n");
             }
             if (!rc && x.c1) x.tok = find_tokenizer(pos[0], tokdir);
+            lmd_kl_pair *kl = NULL;
+            if (!rc && x.c1 && lmd_kl_pair_of_table(t, &kl, &x.kl_reverse, &err) < 0)
+                rc = cli_lib_error(&err);
+            x.kl = kl;
         }
         lmd_buf b = {0};
         if (!rc && lmd_search_json(&b, t, &r, &x, &err) < 0) rc = cli_lib_error(&err);
@@ -236,6 +242,7 @@ int cmd_search(int argc, char **argv) {
         if (x.tok) lmd_tokenizer_free((lmd_tokenizer *)x.tok);
         lmd_cache_close(x.c1);
         lmd_cache_close(x.c2);
+        lmd_kl_pair_close((lmd_kl_pair *)x.kl);
         free(p1);
         free(p2);
     } else if (isatty(STDOUT_FILENO)) {

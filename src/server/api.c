@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/kl.h"
 #include "server/internal.h"
 
 static int get_models(lmd_server *s, struct MHD_Connection *c) {
@@ -37,6 +38,7 @@ typedef struct analyze_job {
     char *text;
     size_t len;
     int segments; /* different tokenizers, or "segments": true */
+    int kl;       /* "kl": true: also KL(P1||P2) per token */
 } analyze_job;
 
 static void analyze_destroy(lmd_job *j) {
@@ -44,6 +46,21 @@ static void analyze_destroy(lmd_job *j) {
     lmd_buf_free(&a->base.body);
     free(a->text);
     free(a);
+}
+
+/* "kl": true: KL(P1||P2) of each token (kl.c), on the same worker as the scores;
+ * the KL pass runs both models again (docs/api.md §5 gives the cost). */
+static int analyze_kl(const analyze_job *a, const int32_t *ids, size_t n, lmd_kl_token **kl,
+                      lmd_error *err) {
+    if (!(*kl = calloc(n, sizeof **kl)))
+        return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for the KL");
+    return lmd_kl_tokens(a->m1->model, a->m2->model, ids, n, *kl, err);
+}
+
+/* The KL members go inside the instance document's object (before its '}'). */
+static int append_kl(lmd_buf *b, const lmd_kl_token *kl, size_t n) {
+    b->len--;
+    return lmd_kl_json(b, kl, n) < 0 || lmd_buf_puts(b, "}") < 0 ? -1 : 0;
 }
 
 static void analyze_work(lmd_job *j) {
@@ -72,15 +89,19 @@ static void analyze_work(lmd_job *j) {
     lmd_score_opts so = LMD_SCORE_OPTS_INIT;
     so.n_threads = a->s->cfg.score_threads;
     lmd_scores x = {0}, y = {0};
+    lmd_kl_token *kl = NULL;
     const int32_t *const p[1] = {ids};
     if (lmd_score_ids(a->m1->model, p, &n, 1, &so, &x, &err) < 0 ||
-        lmd_score_ids(a->m2->model, p, &n, 1, &so, &y, &err) < 0)
+        lmd_score_ids(a->m2->model, p, &n, 1, &so, &y, &err) < 0 ||
+        (a->kl && analyze_kl(a, ids, n, &kl, &err) < 0))
         lmd_job_fail(j, lmd_http_status_of(err.code), "%s", err.msg);
     else if (lmd_json_diff(&j->body, tok, a->text, a->len, a->m1->id, &x, a->m2->id, &y,
-                           LMD_DEFAULT_CLAMP) < 0)
+                           LMD_DEFAULT_CLAMP) < 0 ||
+             (kl && append_kl(&j->body, kl, n) < 0))
         lmd_job_fail(j, 503, "out of memory for the answer");
     else
         j->status = 200;
+    free(kl);
     free(ids);
     lmd_scores_free(&x);
     lmd_scores_free(&y);
@@ -95,6 +116,9 @@ static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const c
     const cJSON *jt = cJSON_GetObjectItemCaseSensitive(req, "text");
     if (!cJSON_IsString(j1) || !cJSON_IsString(j2) || !cJSON_IsString(jt))
         return *rc = lmd_http_error(c, 400, "\"m1\", \"m2\" and \"text\" must be strings"), NULL;
+    const cJSON *jk = cJSON_GetObjectItemCaseSensitive(req, "kl");
+    if (jk && !cJSON_IsBool(jk))
+        return *rc = lmd_http_error(c, 400, "\"kl\" must be true or false"), NULL;
     size_t tl = strlen(jt->valuestring); /* no NUL inside: lmd_json_check */
     size_t bad = lmd_utf8_check(jt->valuestring, tl);
     if (bad != tl)
@@ -105,7 +129,14 @@ static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const c
         return *rc = lmd_http_error(c, 404, "unknown model \"%s\"",
                                     !m1 ? j1->valuestring : j2->valuestring),
                NULL;
+    const int segments = strcmp(m1->group, m2->group) != 0 ||
+                         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "segments"));
     if (tl == 0) return *rc = lmd_http_error(c, 422, "text is empty"), NULL;
+    if (segments && cJSON_IsTrue(jk))
+        return *rc = lmd_http_error(c, 422,
+                                    "\"kl\" needs a pair compared token by token (one "
+                                    "tokenizer); this pair is compared by segments"),
+               NULL;
     analyze_job *a = calloc(1, sizeof *a);
     if (!a || !(a->text = malloc(tl + 1))) {
         free(a);
@@ -116,8 +147,8 @@ static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const c
     a->s = s;
     a->m1 = m1;
     a->m2 = m2;
-    a->segments = strcmp(m1->group, m2->group) != 0 ||
-                  cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "segments"));
+    a->segments = segments;
+    a->kl = cJSON_IsTrue(jk);
     a->base.work = analyze_work;
     a->base.destroy = analyze_destroy;
     return &a->base;

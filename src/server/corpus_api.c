@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/kl.h"
 #include "server/internal.h"
 
 static const char *json_str(const cJSON *j, const char *key) {
@@ -61,6 +62,8 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
         free(cp);
         if (crc < 0) goto fail;
     }
+    int kl_rev;
+    if (lmd_kl_pair_of_table(ds->table[0], &ds->kl, &kl_rev, err) < 0) goto fail;
     ds->n_texts = lmd_table_get_meta(ds->table[0])->n_texts;
     ds->name = strdup(name);
     ds->dir = strdup(dir);
@@ -95,6 +98,7 @@ void lmd_app_dataset_free(app_dataset *ds) {
         if (ds->table[w]) lmd_table_close(ds->table[w]);
         if (ds->cache[w]) lmd_cache_close(ds->cache[w]);
     }
+    lmd_kl_pair_close(ds->kl);
     free(ds->id);
     free(ds->name);
     free(ds->dir);
@@ -177,7 +181,8 @@ int lmd_api_search(lmd_server *s, struct MHD_Connection *c) {
     if (lmd_search(d->table[dir], &so, &r, &err) < 0)
         return lmd_http_error(c, lmd_http_status_of(err.code), "%s", err.msg);
     lmd_corpus_json_ctx ctx = {.m1 = m1, .m2 = m2, .dataset = ds_id,
-                               .c1 = d->cache[dir], .c2 = d->cache[1 - dir],
+                               .c1 = d->cache[dir], .c2 = d->cache[1 - dir], .kl = d->kl,
+                               .kl_reverse = lmd_table_get_meta(d->table[dir])->kl_reverse,
                                .tok = lmd_model_tokenizer(a->model)};
     lmd_buf out = {0};
     int rc;

@@ -27,6 +27,7 @@ typedef struct app_dataset {
     uint64_t n_texts;
     lmd_table *table[2];   /* m1 -> m2, m2 -> m1 */
     lmd_cache *cache[2];   /* m1, m2 */
+    lmd_kl_pair *kl;       /* per-token KL of both directions, or NULL (kl.h) */
 } app_dataset;
 
 struct lmd_app {

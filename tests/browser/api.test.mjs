@@ -158,7 +158,7 @@ test('GET /api/search', async (t) => {
     assert.ok(isInt(r.index) && r.index >= 0 && r.index < ds.n_texts);
     assert.equal(typeof r.text, 'string');
     assert.equal(r.value, r.measures.avg_clamped_rank_diff);
-    assert.equal(Object.keys(r.measures).length, 47);
+    assert.equal(Object.keys(r.measures).length, 53);
     assert.equal(r.measures.n_tokens, r.tokens.length);
     const bin = marks[j];
     assert.ok(r.value >= edges[bin] && (r.value < edges[bin + 1] || (bin === 11 && r.value <= edges[12])), 'marks[j] is the bin of results[j]');

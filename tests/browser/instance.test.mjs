@@ -128,3 +128,46 @@ test('analyze a text, read the tooltip, pin a token, keyboard, reload', async ()
   assert.deepEqual(errors, [], 'no script errors');
   await page.close();
 });
+
+test('KL colour mode: asked for only when chosen, greys by class, tooltip in nats, in the URL', async () => {
+  const [a, b] = await comparablePair(server.url);
+  const { page, errors } = await newPage(browser.context, server.url);
+  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=model1]')?.value);
+  await page.fill('[data-testid=text-input]', TEXT);
+  await page.click('[data-testid=analyze]');
+  await page.waitForSelector('.tok');
+  // choosing KL runs the text again with "kl": true (the KL costs a second run of both models)
+  const klReq = page.waitForRequest((r) => r.url().endsWith('/api/analyze') && r.method() === 'POST');
+  await page.click('[data-mode=kl]');
+  assert.deepEqual(JSON.parse((await klReq).postData()), { m1: a.id, m2: b.id, text: TEXT, kl: true });
+  const res = await fetch(new URL('api/analyze', server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ m1: a.id, m2: b.id, text: TEXT, kl: true }) });
+  const want = await res.json();
+  const n = want.tokens.length;
+  assert.equal(want.kl.length, n);
+  assert.ok(want.kl.every((x) => x >= 0) && want.kl_max === Math.max(...want.kl));
+  await page.waitForFunction(() => new URL(location.href).searchParams.get('mode') === 'kl');
+  await page.waitForFunction((n) => [...document.querySelectorAll('.legend .lcount')].reduce((s, e) => s + Number(e.textContent || 0), 0) === n, n);
+
+  // each token's colour is its class's grey: bounds .001, .01, .1, 1 nats
+  const greys = ['rgb(255, 255, 255)', 'rgb(235, 235, 236)', 'rgb(207, 208, 212)', 'rgb(169, 171, 179)', 'rgb(125, 128, 140)'];
+  const cls = (v) => [0.001, 0.01, 0.1, 1].filter((x) => v >= x).length;
+  const bgs = await page.locator('.tok').evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
+  assert.deepEqual(bgs, want.kl.map((v) => greys[cls(v)]));
+
+  // the tooltip gives the token's KL in nats
+  const t = want.kl.indexOf(want.kl_max);
+  await page.locator('.tok').nth(t).hover();
+  const tip = page.locator('[data-testid=tooltip]');
+  await tip.waitFor({ state: 'visible' });
+  near('kl', await tip.locator('[data-k=kl]').textContent(), want.kl[t]);
+
+  // a reload of the shared URL asks for the KL again
+  const again = page.waitForRequest((r) => r.url().endsWith('/api/analyze') && r.method() === 'POST');
+  await page.goto(page.url());
+  assert.equal(JSON.parse((await again).postData()).kl, true);
+  await page.waitForSelector('.tok');
+  assert.equal(await page.locator('[data-mode=kl]').getAttribute('aria-checked'), 'true');
+  assert.deepEqual(errors, [], 'no script errors');
+  await page.close();
+});

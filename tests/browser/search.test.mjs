@@ -85,3 +85,43 @@ test('search a dataset, open a result, reload it', async (t) => {
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('search by mean KL, open a result in the KL colour mode from the cached kl', async (t) => {
+  const [a, b] = await comparablePair(server.url);
+  const datasets = await (await fetch(new URL(`api/datasets?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`, server.url))).json();
+  if (datasets.length === 0) {
+    t.skip(`no dataset is preprocessed for ${a.id} and ${b.id}`);
+    return;
+  }
+  const ds = datasets[0];
+  const q = new URLSearchParams({ m1: a.id, m2: b.id, dataset: ds.id, measure: 'avg_kl', order: 'desc', k: '50', bins: '30' });
+  const want = await (await fetch(new URL(`api/search?${q}`, server.url))).json();
+  if (!want.results[0]?.kl) {
+    t.skip('this dataset was preprocessed without the KL pass');
+    return;
+  }
+  const r0 = want.results[0];
+  assert.equal(r0.kl.length, r0.tokens.length);
+  assert.ok(Math.abs(r0.kl.reduce((s, x) => s + x, 0) / r0.kl.length - r0.value) <= 1e-6 * r0.value, 'avg_kl is the mean of the per-token kl');
+  const { page, errors } = await newPage(browser.context, server.url);
+  const analyzeCalls = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/api/analyze')) analyzeCalls.push(r.url());
+  });
+  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}&mode=kl`);
+  await page.waitForSelector(`[data-testid=dataset] option[value="${ds.id}"]`, { state: 'attached' });
+  await page.selectOption('[data-testid=dataset]', ds.id);
+  await page.selectOption('[data-testid=measure]', 'avg_kl');
+  await page.selectOption('[data-testid=order]', 'desc');
+  await page.click('[data-testid=search]');
+  await page.waitForSelector('[data-testid=result]', { timeout: 60000 });
+  await page.locator('[data-testid=result]').first().click();
+  await page.waitForSelector('.tok');
+  const greys = ['rgb(255, 255, 255)', 'rgb(235, 235, 236)', 'rgb(207, 208, 212)', 'rgb(169, 171, 179)', 'rgb(125, 128, 140)'];
+  const cls = (v) => [0.001, 0.01, 0.1, 1].filter((x) => v >= x).length;
+  const bgs = await page.locator('.tok').evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
+  assert.deepEqual(bgs, r0.kl.map((v) => greys[cls(v)]));
+  assert.deepEqual(analyzeCalls, [], 'the kl came with the results: no live analysis');
+  assert.deepEqual(errors, [], 'no script errors');
+  await page.close();
+});

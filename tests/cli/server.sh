@@ -40,6 +40,27 @@ for k in ("tokens", "m1", "m2", "diff"): assert a[k] == b[k], k
 assert a["text"] == "The cat sat on the mat."
 PYEOF
 
+# "kl": true adds KL(P1||P2) per token: the same numbers as `diff --kl --json`, and
+# within 1e-6 + 1e-4 KL of the float64 reference tools/reference/klref.py
+KT="The cat sat on the mat. It was a sunny day."
+curl -s -X POST -H "$JSON" "$U/api/analyze" -d "{\"m1\":\"tiny-a\",\"m2\":\"tiny-b\",\"text\":\"$KT\",\"kl\":true}" > "$TMP/ankl.json"
+"$LMDIFF" diff "$A" "$B" "$KT" --kl --json --precision f32 > "$TMP/clikl.json"
+$PY "$SRC/tools/reference/klref.py" "$A" "$B" --text "$KT" > "$TMP/klref.json"
+$PY - "$TMP/ankl.json" "$TMP/clikl.json" "$TMP/klref.json" "$TMP/an.json" <<'PYEOF' && ok || bad "analyze kl"
+import json, sys
+a, c, r, plain = (json.load(open(p)) for p in sys.argv[1:])
+assert "kl" not in plain, "kl only when asked"
+assert [t["id"] for t in a["tokens"]] == r["ids"]
+assert a["kl"] == c["kl"] and a["kl_mean"] == c["kl_mean"] and a["kl_max"] == c["kl_max"]
+worst = max(abs(x - y) / (1e-6 + 1e-4 * y) for x, y in zip(a["kl"], r["kl"]))
+assert worst <= 1, worst
+assert abs(a["kl_mean"] - sum(r["kl"]) / len(r["kl"])) <= 1e-6 + 1e-4 * a["kl_mean"]
+assert a["kl_max"] == max(a["kl"]) and min(a["kl"]) >= 0
+print("analyze kl vs klref: %d tokens, mean %.4g, worst |d| / (1e-6 + 1e-4 KL) = %.3f" % (len(a["kl"]), a["kl_mean"], worst))
+PYEOF
+expect_code 400 -X POST -H "$JSON" "$U/api/analyze" -d '{"m1":"tiny-a","m2":"tiny-b","text":"x","kl":1}'
+expect_code 422 -X POST -H "$JSON" "$U/api/analyze" -d '{"m1":"tiny-a","m2":"tiny-b","text":"x","kl":true,"segments":true}'
+
 # error codes (docs/api.md §5-§7)
 expect_code 400 -X POST -H "$JSON" "$U/api/analyze" -d 'not json'
 expect_code 400 -X POST -H "$JSON" "$U/api/analyze" -d '{"m1":"tiny-a","text":"x"}'

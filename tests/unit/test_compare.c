@@ -42,10 +42,12 @@ static void text3(lmd_scores *a, lmd_scores *b) {
 
 static void test_columns(void **st) {
     (void)st;
-    assert_int_equal(LMD_N_CSV_COLUMNS, 37);
-    assert_int_equal(LMD_N_COLUMNS, 47);
-    assert_string_equal(lmd_column_name(37), "avg_segment_bpb_diff");
-    assert_string_equal(lmd_column_name(42), "top5_segment_bpb_diff");
+    assert_int_equal(LMD_N_CSV_COLUMNS, 43);
+    assert_int_equal(LMD_N_COLUMNS, 53);
+    assert_string_equal(lmd_column_name(37), "avg_kl");
+    assert_string_equal(lmd_column_name(42), "top5_kl");
+    assert_string_equal(lmd_column_name(43), "avg_segment_bpb_diff");
+    assert_string_equal(lmd_column_name(48), "top5_segment_bpb_diff");
     assert_string_equal(lmd_column_name(LMD_COL_N_BYTES), "n_bytes");
     assert_string_equal(lmd_column_name(LMD_COL_BPB_DIFF), "bpb_diff");
     assert_int_equal(lmd_column_find("bpb1"), LMD_COL_BPB1);
@@ -60,7 +62,8 @@ static void test_columns(void **st) {
     assert_string_equal(lmd_column_name(7), "avg_clamped_rank_diff");
     assert_string_equal(lmd_column_name(36), "top5_entropy_diff");
     assert_int_equal(lmd_column_find("median_logprob_diff"), COL(LOGPROB, MEDIAN));
-    assert_int_equal(lmd_column_find("avg_kl"), -1);
+    assert_int_equal(lmd_column_find("avg_kl"), COL(KL, AVG));
+    assert_int_equal(lmd_column_find("avg_volume"), -1);
     static const char *const csv9[] = {"n_tokens",
                                        "avg_rank_diff",
                                        "max_rank_diff",
@@ -232,7 +235,7 @@ static void test_compare_files(void **st) {
     const char *row0 = "\n0,4,23.0,53,11.75,48,-0.171875,0.25,1.0,3,-2,20.5,43.25,23.0,-2,0.5,"
                        "12.75,11.75,-0.625,-0.15625,0.015625,-0.171875,0,0.5,1.5,1.0,";
     assert_non_null(strstr(csv, row0));
-    assert_non_null(strstr(csv, "\n1,0,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n"));
+    assert_non_null(strstr(csv, "\n1,0,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n"));
     assert_non_null(strstr(csv, "\n2,1,0.0,0,0.0,0,0.0,0.0,0.0,0,"));
     free(csv);
     csv = read_all(co.csv[1]);

@@ -22,7 +22,7 @@ static void test_stats_by_hand(void **state) {
     /* logp1, logp2, kl, top-1 same: (1/2, 1/4, .1, yes) (1/2, 1/2, .2, no)
      * (1/4, 1/2, .3, yes) (1/4, 1/4, .4, yes) */
     lmd_kl_token t[4] = {
-        {0.1, h, q, 5, 5}, {0.2, h, h, 5, 6}, {0.3, q, h, 7, 7}, {0.4, q, q, 1, 1}};
+        {0.1, h, q, 5, 5, 0}, {0.2, h, h, 5, 6, 0}, {0.3, q, h, 7, 7, 0}, {0.4, q, q, 1, 1, 0}};
     lmd_kl_report r;
     lmd_error err;
     assert_int_equal(lmd_kl_stats(t, 4, &r, &err), 0);

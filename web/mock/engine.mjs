@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 export const CLAMP = 50;
 export const TOP_K = 10;
-export const PER_TOKEN = ['rank_diff', 'clamped_rank_diff', 'prob_diff', 'topk_diff', 'logprob_diff', 'entropy_diff'];
+export const PER_TOKEN = ['rank_diff', 'clamped_rank_diff', 'prob_diff', 'topk_diff', 'logprob_diff', 'entropy_diff', 'kl'];
 export const AGGS = ['avg', 'max', 'min', 'median', 'q75', 'top5'];
 // the per-token columns, then those of a pair with different tokenizers (null for one tokenizer)
 export const SEGMENT_COLUMNS = [...AGGS.map((a) => `${a}_segment_bpb_diff`), 'n_bytes', 'bpb1', 'bpb2', 'bpb_diff'];
@@ -182,16 +182,22 @@ function scorePosition(model, ctx, y, yText, science) {
     rank,
     entropy: Math.fround(ent),
     topk,
+    z,
+    lse,
   };
+}
+
+/** The context hash scorePosition sees at token t (the two tokens before it). */
+function contextOf(tokens, t) {
+  const prev1 = t > 0 ? tokens[t - 1].id : 50256;
+  const prev2 = t > 1 ? tokens[t - 2].id : 50256;
+  return mix(mix(prev1, prev2), t === 0 ? 1 : 2);
 }
 
 export function score(model, tokens, science) {
   const s = { prob: [], logprob: [], rank: [], entropy: [], topk: [] };
   for (let t = 0; t < tokens.length; t++) {
-    const prev1 = t > 0 ? tokens[t - 1].id : 50256;
-    const prev2 = t > 1 ? tokens[t - 2].id : 50256;
-    const ctx = mix(mix(prev1, prev2), t === 0 ? 1 : 2);
-    const r = scorePosition(model, ctx, tokens[t].id, tokens[t].text, science);
+    const r = scorePosition(model, contextOf(tokens, t), tokens[t].id, tokens[t].text, science);
     s.prob.push(r.prob);
     s.logprob.push(r.logprob);
     s.rank.push(r.rank);
@@ -216,11 +222,32 @@ export function diff(a, b) {
   return d;
 }
 
-export function instance(fx, m1, m2, text) {
+/** KL(P1 || P2) per token over the whole vocabulary, nats (docs/measures.md): a second pass
+ * over both models, as the real server makes one. */
+export function klOf(m1, m2, tokens, science) {
+  const kl = [];
+  for (let t = 0; t < tokens.length; t++) {
+    const ctx = contextOf(tokens, t);
+    const a = scorePosition(m1, ctx, tokens[t].id, tokens[t].text, science);
+    const b = scorePosition(m2, ctx, tokens[t].id, tokens[t].text, science);
+    let s = 0;
+    for (let v = 0; v < a.z.length; v++) {
+      const la = a.z[v] - a.lse;
+      s += Math.exp(la) * (la - (b.z[v] - b.lse));
+    }
+    kl.push(Math.max(0, s));
+  }
+  return kl;
+}
+
+export function instance(fx, m1, m2, text, withKl = false) {
   const tokens = m1.tok.encode(text);
   const s1 = score(m1, tokens, fx.science);
   const s2 = score(m2, tokens, fx.science);
-  return { text, tokens, m1: s1, m2: s2, diff: diff(s1, s2) };
+  const inst = { text, tokens, m1: s1, m2: s2, diff: diff(s1, s2) };
+  if (!withKl) return inst;
+  const kl = klOf(m1, m2, tokens, fx.science);
+  return { ...inst, kl, kl_mean: kl.reduce((x, y) => x + y, 0) / kl.length, kl_max: Math.max(...kl) };
 }
 
 // ------------------------------------------------------------------ corpus measures
@@ -255,6 +282,7 @@ export function measuresOf(inst) {
     topk_diff: d.topk,
     logprob_diff: d.logprob,
     entropy_diff: d.entropy,
+    kl: inst.kl ?? [],
   };
   const out = { n_tokens: inst.tokens.length };
   for (const m of PER_TOKEN) {
@@ -272,7 +300,7 @@ export function corpusTable(fx, m1, m2, ds) {
   let tab = tables.get(key);
   if (!tab) {
     tab = ds.texts.map((text, index) => {
-      const inst = instance(fx, m1, m2, text);
+      const inst = instance(fx, m1, m2, text, true); // preprocess's KL pass
       return { index, inst, measures: measuresOf(inst) };
     });
     tables.set(key, tab);
@@ -333,6 +361,7 @@ export function search(fx, m1, m2, ds, measure, order, k, bins) {
       m1: r.inst.m1,
       m2: r.inst.m2,
       diff: r.inst.diff,
+      kl: r.inst.kl,
     })),
     histogram: hist,
   };

@@ -118,16 +118,19 @@ const routes = {
       if (!(k in body)) throw new HttpError(400, `missing field "${k}"`);
       if (typeof body[k] !== 'string') throw new HttpError(400, `field "${k}" is not a string`);
     }
+    if ('kl' in body && typeof body.kl !== 'boolean') throw new HttpError(400, '"kl" must be true or false');
     const m1 = model(body.m1, 'm1');
     const m2 = model(body.m2, 'm2');
     if (body.text.length === 0) throw new HttpError(422, 'text is empty');
+    const bySegments = m1.group !== m2.group || body.segments === true;
+    if (bySegments && body.kl === true) throw new HttpError(422, '"kl" needs a pair compared token by token (one tokenizer); this pair is compared by segments');
     for (const m of m1.group !== m2.group || body.segments === true ? [m1, m2] : [m1]) {
       const n = m.tok.encode(body.text).length;
       if (n > MAX_TOKENS) throw new HttpError(413, `text has ${n} tokens; the limit is ${MAX_TOKENS}`);
     }
     // different tokenizers (or "segments": true): by segments, docs/cli.md
     if (m1.group !== m2.group || body.segments === true) return xinstance(fx, m1, m2, body.text);
-    return instance(fx, m1, m2, body.text);
+    return instance(fx, m1, m2, body.text, body.kl === true);
   },
 
   'GET /api/search': (q) => {

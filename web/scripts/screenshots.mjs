@@ -1,9 +1,10 @@
 // screenshots.mjs - takes the README screenshots from the mock (or LMD_URL):
 //   node scripts/screenshots.mjs [outdir]     (default ../docs/img)
 // Writes web-instance.png and web-search.png.
-// With LMD_SHOTS=FILE.json (a list of {"file", "query", "width"?, "height"?, "wait"?}) it
-// takes those instead: each page is the app opened at ?query (a shared link, e.g.
-// m1=&m2=&ds=&i=&measure=&mode=), shot once its tokens are drawn.  This is how
+// With LMD_SHOTS=FILE.json (a list of {"file", "query", "width"?, "height"?, "wait"?,
+// "hover"?, "clip"?}) it takes those instead: each page is the app opened at ?query (a shared
+// link, e.g. m1=&m2=&ds=&i=&measure=&mode=), shot once its tokens are drawn; "hover": token
+// index whose tooltip shows, "clip": {x, y, width, height} of the page to keep.  This is how
 // docs/case-studies.md's screenshots are made (against the real server, LMD_URL).
 
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -24,7 +25,11 @@ if (process.env.LMD_SHOTS) {
       await page.waitForSelector('[data-testid=result]', { timeout: 60000 });
       await page.waitForSelector(shot.wait ?? '.tok', { timeout: 60000 }); // segments: [data-testid=segment]
       await page.waitForTimeout(400);
-      await page.screenshot({ path: `${out}/${shot.file}` });
+      if (shot.hover !== undefined) {
+        await page.locator('.tok').nth(shot.hover).hover();
+        await page.waitForSelector('[data-testid=tooltip]', { state: 'visible' });
+      }
+      await page.screenshot({ path: `${out}/${shot.file}`, clip: shot.clip });
       console.log(`wrote ${out}/${shot.file}`);
       await browser.close();
       browser = null;

@@ -55,10 +55,11 @@ export const api = {
   models: () => call<Model[]>('models'),
   datasets: (m1: string, m2: string, signal?: AbortSignal) =>
     call<Dataset[]>(`datasets?${qs({ m1, m2 })}`, { signal }),
-  analyze: (m1: string, m2: string, text: string, signal?: AbortSignal) =>
+  /** kl: also KL(P₁‖P₂) per token (one tokenizer only; it costs a second run of both models) */
+  analyze: (m1: string, m2: string, text: string, kl: boolean, signal?: AbortSignal) =>
     call<AnalyzeResult>('analyze', {
       method: 'POST',
-      body: JSON.stringify({ m1, m2, text }),
+      body: JSON.stringify(kl ? { m1, m2, text, kl } : { m1, m2, text }),
       headers: { 'Content-Type': 'application/json' },
       signal,
     }),

@@ -43,6 +43,13 @@ function compatible(): boolean {
   return !!a && !!b && a.group === b.group;
 }
 
+/** The KL colour mode is on: analyses ask for the KL too (a second run of both models, so only
+ * then); only causal LMs of one tokenizer have it (masked LMs have no full distributions). */
+function wantKl(): boolean {
+  const causal = (id: string) => s().models.find((m) => m.id === id)?.scoring === 'causal';
+  return s().mode === 'kl' && compatible() && causal(s().m1) && causal(s().m2);
+}
+
 // ------------------------------------------------------------------ actions
 
 async function analyze(text: string, pins: number[] = []): Promise<void> {
@@ -52,7 +59,7 @@ async function analyze(text: string, pins: number[] = []): Promise<void> {
   const before = s().source;
   store.set({ source: { kind: 'text', text }, text, analyzeStatus: 'loading', analyzeError: null, notice: '' });
   try {
-    const inst = await api.analyze(s().m1, s().m2, text, ctl.signal);
+    const inst = await api.analyze(s().m1, s().m2, text, wantKl(), ctl.signal);
     if (ctl !== analyzeCtl) return;
     hover.set(null, null);
     if (isSegments(inst)) store.set({ instance: null, segments: inst, analyzeStatus: 'idle', pins: [] });
@@ -112,13 +119,14 @@ function open(index: number, pins: number[] = []): boolean {
   analyzeCtl?.abort();
   hover.set(null, null);
   const source: Source = { kind: 'dataset', dataset: res.request.dataset, index };
-  if (!r.tokens || !r.m1 || !r.m2 || !r.diff) {
-    void openSegments(source, r.text); // different tokenizers: the results have no tokens
+  if (!r.tokens || !r.m1 || !r.m2 || !r.diff || (wantKl() && !r.kl)) {
+    // different tokenizers: the results have no tokens; KL mode: the results have no KL
+    void openLive(source, r.text, pins);
     return true;
   }
   store.set({
     source,
-    instance: { text: r.text, tokens: r.tokens, m1: r.m1, m2: r.m2, diff: r.diff },
+    instance: { text: r.text, tokens: r.tokens, m1: r.m1, m2: r.m2, diff: r.diff, kl: r.kl },
     segments: null,
     text: r.text,
     analyzeStatus: 'idle',
@@ -129,15 +137,16 @@ function open(index: number, pins: number[] = []): boolean {
   return true;
 }
 
-/** A dataset text of a pair with different tokenizers: its segments from /api/analyze. */
-async function openSegments(source: Source, text: string): Promise<void> {
+/** A dataset text analyzed now by /api/analyze: the segments of a pair with different
+ * tokenizers, or the KL the search results lack. */
+async function openLive(source: Source, text: string, pins: number[] = []): Promise<void> {
   const ctl = (analyzeCtl = new AbortController());
   store.set({ source, text, instance: null, segments: null, analyzeStatus: 'loading', analyzeError: null, notice: '', pins: [] });
   try {
-    const doc = await api.analyze(s().m1, s().m2, text, ctl.signal);
+    const doc = await api.analyze(s().m1, s().m2, text, wantKl(), ctl.signal);
     if (ctl !== analyzeCtl) return;
     if (isSegments(doc)) store.set({ segments: doc, analyzeStatus: 'idle' });
-    else store.set({ instance: doc, analyzeStatus: 'idle' });
+    else store.set({ instance: doc, analyzeStatus: 'idle', pins: pins.filter((i) => i < doc.tokens.length) });
     if (booted) reveal();
   } catch (e) {
     if (isAbort(e) || ctl !== analyzeCtl) return;
@@ -206,7 +215,14 @@ const searchPanel = new SearchPanel(store, {
   },
 });
 const instanceView = new InstanceView(store, hover, {
-  mode: (k: ModeKey) => store.set({ mode: k }),
+  mode: (k: ModeKey) => {
+    store.set({ mode: k });
+    const st = s();
+    // the KL is computed only when asked for: fetch it for the text shown
+    if (!wantKl() || !st.instance || st.instance.kl || !st.source) return;
+    if (st.source.kind === 'text') void analyze(st.source.text, st.pins);
+    else void openLive(st.source, st.instance.text, st.pins);
+  },
   rankScale: (sc) => store.set({ rankScale: sc }),
   togglePin,
 });

@@ -24,7 +24,8 @@ export type ModeKey =
   | 'rank_diff'
   | 'rank_clamped'
   | 'topk_diff'
-  | 'entropy_diff';
+  | 'entropy_diff'
+  | 'kl';
 
 export interface Mode {
   key: ModeKey;
@@ -130,6 +131,19 @@ export const MODES: Mode[] = [
     ends: ['model 2 more certain', 'model 1 more certain'],
     endColors: [BLUE, RED],
   },
+  {
+    key: 'kl',
+    label: 'KL',
+    formula: 'KL(P₁‖P₂) over the vocabulary (nats)',
+    group: 'diff',
+    // NaN until the KL is there (it is asked for when this mode is chosen)
+    value: (d, t) => (d.kl ? d.kl[t]! : NaN),
+    bounds: [0.001, 0.01, 0.1, 1],
+    colors: GREYS,
+    classLabels: ['< .001', '.001….01', '.01….1', '.1…1', '≥ 1'],
+    ends: ['same distribution', 'different distribution'],
+    endColors: ['#7d808c', '#7d808c'],
+  },
   ...([1, 2] as const).flatMap((m): Mode[] => [
     {
       key: `prob_m${m}` as ModeKey,
@@ -165,6 +179,7 @@ export const MODE_ORDER: ModeKey[] = [
   'rank_clamped',
   'topk_diff',
   'entropy_diff',
+  'kl',
   'prob_m1',
   'prob_m2',
   'rank_m1',
@@ -180,8 +195,9 @@ export function classOf(mode: Mode, v: number): number {
   return i;
 }
 
+/** A value the mode has not got (KL not yet loaded) is drawn white. */
 export function colorOf(mode: Mode, v: number): string {
-  return mode.colors[classOf(mode, v)]!;
+  return Number.isNaN(v) ? '#ffffff' : mode.colors[classOf(mode, v)]!;
 }
 
 /** Dark text on light colours, white on dark ones. */
@@ -209,6 +225,7 @@ export const BASE_MEASURES: BaseMeasure[] = [
   { key: 'logprob_diff', label: 'Log-prob diff', polarity: 1 },
   { key: 'topk_diff', label: 'Top-10 diff', polarity: 0 },
   { key: 'entropy_diff', label: 'Entropy diff', polarity: -1 },
+  { key: 'kl', label: 'KL(P₁‖P₂)', polarity: 0 },
 ];
 
 export const AGGREGATIONS: { key: string; label: string }[] = [

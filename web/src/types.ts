@@ -49,6 +49,10 @@ export interface Instance {
   m1: Scores;
   m2: Scores;
   diff: Diff;
+  /** KL(P₁‖P₂) per token in nats, when asked for ("kl": true; one tokenizer only) */
+  kl?: number[];
+  kl_mean?: number;
+  kl_max?: number;
 }
 
 export type Order = 'abs' | 'desc' | 'asc';

@@ -80,6 +80,7 @@ export function tokenDetails(inst: Instance, t: number, m1: Model | undefined, m
           cell('entropy2', b.entropy[t]!.toFixed(3)),
           cell('dentropy', fmtSigned(d.entropy[t]!, 3), deltaClass(d.entropy[t]!, false)),
         ),
+        inst.kl ? h('tr', null, h('th', null, 'KL (nats)'), h('td', { colspan: 2, class: 'note' }, 'KL(P₁‖P₂), whole vocabulary'), cell('kl', fmtProb(inst.kl[t]!))) : null,
         h('tr', null, h('th', null, `top-${k} diff`), h('td', { colspan: 2, class: 'note' }, `of model 1's top ${k}, not in model 2's`), cell('dtopk', String(d.topk[t]!))),
       ),
     ),

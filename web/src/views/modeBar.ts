@@ -47,7 +47,10 @@ export class ModeBar {
     }
     const n = inst.tokens.length;
     const counts = new Array<number>(mode.colors.length).fill(0);
-    for (let t = 0; t < n; t++) counts[classOf(mode, mode.value(inst, t))]!++;
+    for (let t = 0; t < n; t++) {
+      const v = mode.value(inst, t);
+      if (!Number.isNaN(v)) counts[classOf(mode, v)]!++;
+    }
     const C = counts.length;
     const cw = C > 5 ? 52 : 64;
     const W = C * cw;
@@ -90,7 +93,13 @@ export class ModeBar {
       .attr('text-anchor', 'middle')
       .text((_, i) => mode.classLabels[i]!);
     this.legend.replaceChildren(
-      h('div', { class: 'legend-head' }, h('b', null, mode.label), h('span', { class: 'formula' }, mode.formula), h('span', { class: 'muted' }, 'tokens of this text per colour')),
+      h(
+        'div',
+        { class: 'legend-head' },
+        h('b', null, mode.label),
+        h('span', { class: 'formula' }, mode.formula),
+        h('span', { class: 'muted', 'data-testid': 'legend-note' }, mode.key === 'kl' && !inst.kl ? 'no KL here: only two causal LMs of one tokenizer have it' : 'tokens of this text per colour'),
+      ),
       svg.node()!,
       h(
         'div',

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The KL measure of a corpus: preprocess's KL pass (a pair file of both
+# directions), the tables' six kl columns, search by them, reuse and
+# rebuild of the pair file, and tables of the previous version refused.
+# The per-text aggregations are checked against `lmdiff diff --kl` of each
+# text (itself checked against tools/reference/klref.py in gguf.sh) and one
+# text against klref.py directly.
+. "$(dirname "$0")/lib.bash"
+A=$SRC/tests/models/tiny-a
+B=$SRC/tests/models/tiny-b
+PY=/usr/bin/python3
+if [ ! -f "$A/config.json" ] || [ ! -f "$B/config.json" ]; then
+  echo "SKIP: tests/models/tiny-a and tiny-b are absent"; exit 77
+fi
+cd "$TMP"
+export LMD_PROGRESS=0
+# short texts, one with no tokens, one longer than the 64-token context (sliding windows)
+{
+  head -6 "$SRC/tests/data/sentences.txt"
+  echo "   "
+  for i in $(seq 1 12); do printf 'A very long line that goes on and on. '; done; echo
+} > corpus.txt
+expect_ok "$LMDIFF" dataset make corpus.txt --name corpus -o ds.txt
+"$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir pp 2> pp.err >/dev/null && ok || bad "preprocess: $(cat pp.err)"
+KL=pp/tiny-a_tiny-b_corpus.kl
+[ -f "$KL" ] && grep -q "\[kl\] wrote $KL" pp.err && ok || bad "no KL pair file: $(ls pp) $(cat pp.err)"
+$PY -c 'import json; assert json.load(open("pp/metadata.json"))["kl"] == "tiny-a_tiny-b_corpus.kl"' && ok || bad "metadata.json does not name the pair file"
+
+# every text: avg/max/min/median of kl in both tables against diff --kl (float32 storage)
+"$LMDIFF" search pp --measure n_tokens --top 100 --json > s12.json 2>err || bad "search: $(cat err)"
+"$LMDIFF" search pp/tiny-b_tiny-a_corpus.lmdt --measure n_tokens --top 100 --json > s21.json 2>err || bad "search m2_m1: $(cat err)"
+$PY - "$LMDIFF" "$A" "$B" <<'PYEOF' && ok || bad "kl columns differ from diff --kl"
+import json, subprocess, sys, statistics
+lmdiff, a, b = sys.argv[1:]
+worst, n_texts = 0.0, 0
+for table, m1, m2 in (("s12.json", a, b), ("s21.json", b, a)):
+    for r in json.load(open(table))["results"]:
+        m = r["measures"]
+        if r["measures"]["n_tokens"] == 0:
+            assert m["avg_kl"] is None, m
+            continue
+        open("t.txt", "w").write(r["text"])
+        d = json.loads(subprocess.run([lmdiff, "diff", m1, m2, "--file", "t.txt", "--kl", "--json"],
+                                      check=True, capture_output=True).stdout)
+        kl = d["kl"]
+        assert len(r["kl"]) == len(kl), (table, r["index"])  # per token, from the pair file
+        assert all(abs(x - y) <= 1e-9 + 1e-6 * y for x, y in zip(r["kl"], kl)), (table, r["index"])
+        want = {"avg_kl": sum(kl) / len(kl), "max_kl": max(kl), "min_kl": min(kl),
+                "median_kl": statistics.median(kl)}
+        for k, v in want.items():
+            e = abs(m[k] - v) / (1e-9 + 1e-6 * abs(v))
+            assert e <= 1, (table, r["index"], k, m[k], v)
+            worst = max(worst, e)
+        n_texts += 1
+assert n_texts == 16, n_texts  # 8 texts (the blank one has a token) x 2 directions
+print("kl columns vs diff --kl: %d texts x 2 directions, worst |d| / (1e-9 + 1e-6 v) = %.3f" % (n_texts // 2, worst))
+PYEOF
+
+# one text against the float64 reference (|d| <= 1e-6 + 1e-4 KL, as gguf.sh)
+T=$(head -1 "$SRC/tests/data/sentences.txt")
+$PY "$SRC/tools/reference/klref.py" "$A" "$B" --text "$T" > ref.json
+$PY - ref.json s12.json "$T" <<'PYEOF' && ok || bad "avg_kl vs klref.py"
+import json, sys
+ref = json.load(open(sys.argv[1]))
+r = [x for x in json.load(open(sys.argv[2]))["results"] if x["text"] == sys.argv[3]][0]
+want = sum(ref["kl"]) / len(ref["kl"])
+assert abs(r["measures"]["avg_kl"] - want) <= 1e-6 + 1e-4 * want, (r["measures"]["avg_kl"], want)
+assert abs(r["measures"]["max_kl"] - max(ref["kl"])) <= 1e-6 + 1e-4 * max(ref["kl"])
+PYEOF
+
+# search by a kl column
+"$LMDIFF" search pp --measure avg_kl --top 3 --json > top.json 2>err && $PY -c '
+import json; r = json.load(open("top.json"))["results"]
+assert len(r) == 3 and r[0]["value"] == max(x["measures"]["avg_kl"] for x in r)' && ok || bad "search --measure avg_kl: $(cat err)"
+
+# a second run reuses the pair file; a damaged one is rebuilt
+"$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir pp 2> pp2.err >/dev/null && grep -q "\[kl\] reusing" pp2.err && ok || bad "pair file not reused: $(cat pp2.err)"
+head -c 300 "$KL" > k && mv k "$KL"
+"$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir pp 2> pp3.err >/dev/null && grep -q "\[kl\] wrote" pp3.err && ok || bad "damaged pair file not rebuilt: $(cat pp3.err)"
+cmp -s s12.json <("$LMDIFF" search pp --measure n_tokens --top 100 --json 2>/dev/null) && ok || bad "rebuilt pair file gives other numbers"
+ls pp | grep -q 'tmp' && bad "a temporary file was left: $(ls pp)" || ok
+
+# the server's corpus API gives the same per-token kl (both directions), and searches by it
+command -v curl >/dev/null && {
+  server_start --config pp || bad "server start: $(cat "$TMP/serve.log")"
+  U=http://127.0.0.1:$PORT/api/search
+  curl -s "$U?m1=tiny-a&m2=tiny-b&dataset=corpus&measure=n_tokens&k=100" > a12.json
+  curl -s "$U?m1=tiny-b&m2=tiny-a&dataset=corpus&measure=avg_kl&k=100" > a21.json
+  server_stop
+  $PY - <<'PYEOF' && ok || bad "server corpus kl"
+import json
+for api, cli in (("a12.json", "s12.json"), ("a21.json", "s21.json")):
+    want = {r["index"]: r for r in json.load(open(cli))["results"]}
+    got = json.load(open(api))["results"]
+    assert len(got) == len(want)
+    for r in got:
+        assert r["kl"] == want[r["index"]]["kl"] and len(r["kl"]) == len(r["tokens"]), r["index"]
+        assert r["measures"]["avg_kl"] == want[r["index"]]["measures"]["avg_kl"]
+PYEOF
+}
+
+# --no-kl: no pass, empty kl columns
+"$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir nokl --no-kl 2> nk.err >/dev/null && ! grep -q '\[kl\]' nk.err && ok || bad "--no-kl ran the pass"
+[ ! -e nokl/tiny-a_tiny-b_corpus.kl ] && [ "$(head -2 nokl/tiny-a_tiny-b_corpus.csv | tail -1 | awk -F, '{print $NF}')" = "" ] && ok || bad "--no-kl left kl values"
+
+# a table of the previous version (2) is refused with what remakes it
+cp pp/tiny-a_tiny-b_corpus.lmdt old.lmdt
+printf '\002' | dd of=old.lmdt bs=1 seek=8 conv=notrunc 2>/dev/null
+expect_fail "table version" "$LMDIFF" search old.lmdt --measure avg_kl
+finish

@@ -29,6 +29,9 @@ finish() {
 # server_start ARGS...: `lmdiff serve ARGS --port 0` in the background, its
 # output in $TMP/serve.log; sets PORT and SPID once it listens (10 s at most).
 server_start() {
+  # empty the log first: the redirection below happens in the child, after
+  # the loop may already have read the previous server's port from it
+  : > "$TMP/serve.log"
   "$LMDIFF" serve "$@" --port 0 > "$TMP/serve.log" 2>&1 &
   SPID=$!
   for _ in $(seq 100); do

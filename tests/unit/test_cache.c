@@ -319,9 +319,21 @@ static void test_bad_files(void **st) {
     H5Dclose(d);
     H5Sclose(sp);
     H5Fclose(f);
+    /* without a digest, HDF5 never sees it */
     assert_int_equal(lmd_cache_open(p, &c, &err), -1);
-    assert_non_null(strstr(err.msg, "not an lmdiff analysis cache"));
-    assert_non_null(strstr(err.msg, "foreign.h5"));
+    assert_non_null(strstr(err.msg, "foreign.h5: an HDF5 file without lmdiff's digest"));
+    assert_int_equal(err.code, LMD_ERR_UNSUPPORTED);
+    free(p);
+    /* with one (room for it, then sealed): read, and not a cache */
+    p = path_in("foreign-sealed.h5");
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_userblock(fcpl, LMD_CACHE_USERBLOCK);
+    f = H5Fcreate(p, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
+    H5Fclose(f);
+    if (lmd_cache_seal(p, &err) < 0) fail_msg("%s", err.msg);
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "foreign-sealed.h5: not an lmdiff analysis cache (no root"));
     free(p);
     /* not HDF5 at all */
     p = path_in("text.h5");
@@ -329,7 +341,7 @@ static void test_bad_files(void **st) {
     fputs("just some text, not HDF5\n", fp);
     fclose(fp);
     assert_int_equal(lmd_cache_open(p, &c, &err), -1);
-    assert_non_null(strstr(err.msg, "not an HDF5 file"));
+    assert_non_null(strstr(err.msg, "text.h5: not an lmdiff analysis cache"));
     free(p);
     /* a real cache cut in half */
     char *full = path_in("full.h5");
@@ -342,30 +354,41 @@ static void test_bad_files(void **st) {
     fwrite(data, 1, len / 2, fp);
     fclose(fp);
     free(data);
-    int rc = lmd_cache_open(p, &c, &err);
-    if (rc == 0) { /* the root may survive: then reading the texts must fail cleanly */
-        lmd_cache_text t;
-        int bad = 0;
-        for (uint64_t i = 0; i < lmd_cache_get_info(c)->n_texts; i++)
-            if (lmd_cache_read_text(c, i, LMD_CACHE_PHRASE, &t, &err) < 0)
-                bad = 1;
-            else
-                lmd_cache_text_free(&t);
-        lmd_cache_close(c);
-        (void)bad;
-    } else {
-        assert_true(strstr(err.msg, "cut.h5") != NULL);
-    }
-    /* damage inside the root group's object header (its checksum no longer
-     * matches): "damaged", not "not an lmdiff analysis cache" */
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "cut.h5: damaged (its digest covers"));
+    /* one byte changed after the userblock: the digest no longer matches */
     assert_int_equal(lmd_read_file(full, &data, &len, &err), 0);
     free(p);
-    p = path_in("hit.h5");
-    memcpy(data + 120, "\x55\xaa\x13\x37\x00\xff\x42\x42", 8);
+    p = path_in("flip.h5");
+    data[len - 100] ^= 1;
     fp = fopen(p, "wb");
     fwrite(data, 1, len, fp);
     fclose(fp);
     free(data);
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "flip.h5: damaged (its bytes do not match the digest"));
+    assert_int_equal(err.code, LMD_ERR_BAD_INPUT);
+    /* a file checked once is checked again when it changes */
+    assert_int_equal(lmd_cache_open(full, &c, &err), 0);
+    lmd_cache_close(c);
+    fp = fopen(full, "ab");
+    fputc(0, fp);
+    fclose(fp);
+    assert_int_equal(lmd_cache_open(full, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "full.h5: damaged (its digest covers"));
+    /* damage inside the root group's object header, sealed again (as a
+     * broken writer would leave it): HDF5's checksums still say "damaged",
+     * not "not an lmdiff analysis cache" */
+    free(p);
+    write_three(full, "tiny-a", "w1", 3, 1);
+    assert_int_equal(lmd_read_file(full, &data, &len, &err), 0);
+    p = path_in("hit.h5");
+    memcpy(data + LMD_CACHE_USERBLOCK + 120, "\x55\xaa\x13\x37\x00\xff\x42\x42", 8);
+    fp = fopen(p, "wb");
+    fwrite(data, 1, len, fp);
+    fclose(fp);
+    free(data);
+    if (lmd_cache_seal(p, &err) < 0) fail_msg("%s", err.msg);
     /* in a child that ends with _exit: HDF5 1.10.8 leaks a block of its
      * metadata cache when it reads a damaged object header, which LeakSanitizer
      * would report at this program's exit */
@@ -427,9 +450,20 @@ static void test_original_cache(void **st) {
     assert_int_equal(run(cmd), 0);
     lmd_cache *c;
     lmd_error err;
-    if (lmd_cache_open(out, &c, &err) < 0) fail_msg("%s", err.msg);
+    /* no digest: refused, with the way in */
+    assert_int_equal(lmd_cache_open(out, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "orig.h5: an HDF5 file without lmdiff's digest"));
+    assert_non_null(strstr(err.msg, "lmdiff cache import"));
+    char *imp = path_in("imported.h5");
+    uint64_t n_imp = 0;
+    if (lmd_cache_import(out, imp, NULL, &n_imp, &err) < 0) fail_msg("%s", err.msg);
+    assert_int_equal(n_imp, 2);
+    assert_int_equal(lmd_cache_import(out, imp, NULL, &n_imp, &err), -1); /* exists */
+    assert_non_null(strstr(err.msg, "--force"));
+    if (lmd_cache_open(imp, &c, &err) < 0) fail_msg("%s", err.msg);
+    free(imp);
     const lmd_cache_info *in = lmd_cache_get_info(c);
-    assert_int_equal(in->format, 0);
+    assert_int_equal(in->format, 0); /* the original's: its vocab_hash is a pickle's */
     assert_null(in->weights_hash);
     assert_string_equal(in->model_name, "lysandre/arxiv");
     assert_int_equal(in->top_k, 3); /* from the first text's shape */
@@ -440,9 +474,7 @@ static void test_original_cache(void **st) {
     assert_int_equal(lmd_cache_read_text(c, 0, LMD_CACHE_PHRASE, &t, &err), 0);
     assert_string_equal(t.phrase, "hello w\xc3\xb6rld");
     assert_int_equal(t.s.rank[1], 6);
-    assert_false(t.has_entropy);
-    assert_false(t.has_logprob);
-    assert_true(isnan(t.s.entropy[0]));
+    assert_true(isnan(t.s.entropy[0])); /* the original has none: NaN, written as such */
     assert_true(fabs(t.s.logprob[0] - log(0.5)) < 1e-12);
     assert_true(t.s.logprob[1] == log((double)FLT_TRUE_MIN)); /* prob 0 */
     lmd_cache_text_free(&t);
@@ -531,6 +563,9 @@ static void test_index(void **st) {
     H5Fclose(f);
     lmd_cache *c;
     lmd_error err;
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1); /* edited: the digest says so */
+    assert_non_null(strstr(err.msg, "damaged"));
+    if (lmd_cache_seal(p, &err) < 0) fail_msg("%s", err.msg); /* a tool that seals again */
     assert_int_equal(lmd_cache_open(p, &c, &err), 0);
     lmd_cache_text t;
     assert_int_equal(lmd_cache_read_text(c, 2, 0, &t, &err), 0);

@@ -5,6 +5,8 @@
  * tool's layout (tools/make_original_cache.py). */
 #include <float.h>
 #include <hdf5.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -376,6 +378,27 @@ static void test_bad_files(void **st) {
     fclose(fp);
     assert_int_equal(lmd_cache_open(full, &c, &err), -1);
     assert_non_null(strstr(err.msg, "full.h5: damaged (its digest covers"));
+    /* a file remembered as checked (unchanged for 2 s) that changes in
+     * place, size and mtime kept: its ctime differs, so it is checked again */
+    write_three(full, "tiny-a", "w1", 3, 1);
+    struct stat st0;
+    assert_int_equal(stat(full, &st0), 0);
+    usleep(2200 * 1000);
+    assert_int_equal(lmd_cache_open(full, &c, &err), 0); /* hashed, remembered */
+    lmd_cache_close(c);
+    assert_int_equal(lmd_cache_open(full, &c, &err), 0);
+    lmd_cache_close(c);
+    int fd = open(full, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char byte;
+    assert_int_equal(pread(fd, &byte, 1, (off_t)st0.st_size - 50), 1);
+    byte ^= 0x10;
+    assert_int_equal(pwrite(fd, &byte, 1, (off_t)st0.st_size - 50), 1);
+    close(fd);
+    struct timespec keep[2] = {st0.st_atim, st0.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, full, keep, 0), 0);
+    assert_int_equal(lmd_cache_open(full, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "full.h5: damaged (its bytes do not match"));
     /* damage inside the root group's object header, sealed again (as a
      * broken writer would leave it): HDF5's checksums still say "damaged",
      * not "not an lmdiff analysis cache" */

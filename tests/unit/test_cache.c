@@ -1,11 +1,12 @@
 /* test_cache.c - HDF5 analysis caches: a round trip through the writer and
  * the reader, the on-disk types of the original's layout, the journal of
  * an analysis in progress (checkpoints, resuming, damage, a second writer),
- * foreign and damaged files, and caches written by h5py in the original
- * tool's layout (tools/make_original_cache.py). */
+ * foreign and damaged files, the digest that keeps them from HDF5, and
+ * caches written by h5py in the original tool's layout
+ * (tools/make_original_cache.py), imported. */
+#include <fcntl.h>
 #include <float.h>
 #include <hdf5.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>

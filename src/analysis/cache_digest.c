@@ -172,7 +172,7 @@ static int no_digest(const char *path, const char *head, size_t got, lmd_error *
 }
 
 int lmd_cache_verify(const char *path, lmd_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return lmd_fail_code(err, errno == ENOENT ? LMD_ERR_NOT_FOUND : LMD_ERR_IO, "%s: %s", path,
                              strerror(errno));

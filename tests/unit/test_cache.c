@@ -429,6 +429,12 @@ static void test_bad_files(void **st) {
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* a FIFO (or a folder) is refused at once, not waited on */
+    char *fifo = path_in("fifo.h5");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(lmd_cache_open(fifo, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "fifo.h5: not a regular file"));
+    free(fifo);
     /* missing file */
     char *none = path_in("none.h5");
     assert_int_equal(lmd_cache_open(none, &c, &err), -1);

@@ -164,9 +164,10 @@ static int no_digest(const char *path, const char *head, size_t got, lmd_error *
             "it can check: 'lmdiff cache import %s -o NEW.h5' reads it once and writes a "
             "checked copy",
             path, path);
-    if (got == LMD_CACHE_USERBLOCK && !memcmp(head, MAGIC, strlen(MAGIC)))
-        return lmd_fail_code(err, LMD_ERR_BAD_INPUT,
-                             "%s: damaged (its digest header is unreadable)", path);
+    if (got >= strlen(MAGIC) && !memcmp(head, MAGIC, strlen(MAGIC)))
+        return lmd_fail_code(err, LMD_ERR_BAD_INPUT, "%s: damaged (%s)", path,
+                             got < LMD_CACHE_USERBLOCK ? "cut short inside its digest header"
+                                                       : "its digest header is unreadable");
     return lmd_fail_code(err, LMD_ERR_BAD_INPUT, "%s: not an lmdiff analysis cache%s", path,
                          got < LMD_CACHE_USERBLOCK + 8 ? " (too short)" : " (not HDF5)");
 }

@@ -359,6 +359,9 @@ static void test_bad_files(void **st) {
     free(data);
     assert_int_equal(lmd_cache_open(p, &c, &err), -1);
     assert_non_null(strstr(err.msg, "cut.h5: damaged (its digest covers"));
+    assert_int_equal(truncate(p, 100), 0); /* inside the header */
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "cut.h5: damaged (cut short inside its digest header)"));
     /* one byte changed after the userblock: the digest no longer matches */
     assert_int_equal(lmd_read_file(full, &data, &len, &err), 0);
     free(p);

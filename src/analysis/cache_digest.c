@@ -104,10 +104,10 @@ int lmd_cache_seal(const char *path, lmd_error *err) {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return lmd_fail_code(err, LMD_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
-    unsigned char sig[8];
+    unsigned char sig[8] = {0};
     char hex[65], head[LMD_CACHE_USERBLOCK];
     int rc = -1;
-    if (fstat(fd, &st) != 0 || pread(fd, sig, 8, LMD_CACHE_USERBLOCK) != 8) {
+    if (fstat(fd, &st) != 0 || pread(fd, sig, 8, LMD_CACHE_USERBLOCK) < 0) {
         lmd_fail_code(err, LMD_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     } else if (memcmp(sig, hdf5_sig, 8)) {
         lmd_fail(err, "%s: no HDF5 file after a %d-byte userblock: cannot seal it", path,

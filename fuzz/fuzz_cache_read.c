@@ -1,7 +1,8 @@
 /* fuzz_cache_read.c - libFuzzer target: the input is an analysis cache
  * (HDF5, cache_read.c), read twice: through its read index (when it has a
  * valid one) and through HDF5 only (LMD_CACHE_NO_INDEX).  It must open or
- * be refused with a message that names the file.  Every text of what opens
+ * be refused with a message that names the file; an input whose digest
+ * (cache_digest.c) does not match is refused before HDF5 reads it.  Every text of what opens
  * (the first 64) must read or be refused: ids >= 0, ranks >= 1, n tokens in
  * every array, and each id's vocabulary string, when there is one, must be
  * NUL-terminated. */
@@ -11,18 +12,12 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
-
-static char path[64];
-
-static void cleanup(void) {
-    unlink(path);
-}
+#include "fuzz_file.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    snprintf(path, sizeof path, "/tmp/lmd-fuzz-cache-%d.h5", (int)getpid());
-    atexit(cleanup);
+    fuzz_file_init("cache", ".h5");
     return 0;
 }
 
@@ -50,8 +45,8 @@ static void read_all(int no_index) {
         unsetenv("LMD_CACHE_NO_INDEX");
     lmd_cache *c;
     lmd_error err;
-    if (lmd_cache_open(path, &c, &err) < 0) {
-        if (!memchr(err.msg, 0, sizeof err.msg) || !strstr(err.msg, path)) abort();
+    if (lmd_cache_open(fuzz_path, &c, &err) < 0) {
+        fuzz_file_refused(&err);
         return;
     }
     const lmd_cache_info *in = lmd_cache_get_info(c);
@@ -61,7 +56,7 @@ static void read_all(int no_index) {
         lmd_cache_text t;
         int flags = (i & 1) ? LMD_CACHE_NO_TOPK_PROBS : LMD_CACHE_PHRASE;
         if (lmd_cache_read_text(c, i, flags, &t, &err) < 0) {
-            if (!memchr(err.msg, 0, sizeof err.msg) || !strstr(err.msg, path)) abort();
+            fuzz_file_refused(&err);
             continue;
         }
         check_text(c, &t);
@@ -71,10 +66,7 @@ static void read_all(int no_index) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    fwrite(data, 1, size, f);
-    fclose(f);
+    fuzz_file_write(data, size);
     read_all(0);
     read_all(1);
     return 0;

@@ -12,18 +12,12 @@
 #include <unistd.h>
 
 #include "analysis/corpus.h"
-
-static char path[64];
-
-static void cleanup(void) {
-    unlink(path);
-}
+#include "fuzz_file.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    snprintf(path, sizeof path, "/tmp/lmd-fuzz-table-%d.lmdt", (int)getpid());
-    atexit(cleanup);
+    fuzz_file_init("table", ".lmdt");
     return 0;
 }
 
@@ -50,14 +44,11 @@ static void search_one(const lmd_table *t, int col, lmd_order order) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    fwrite(data, 1, size, f);
-    fclose(f);
+    fuzz_file_write(data, size);
     lmd_table *t;
     lmd_error err;
-    if (lmd_table_open(path, &t, &err) < 0) {
-        if (!memchr(err.msg, 0, sizeof err.msg) || !strstr(err.msg, path)) abort();
+    if (lmd_table_open(fuzz_path, &t, &err) < 0) {
+        fuzz_file_refused(&err);
         return 0;
     }
     const lmd_table_meta *m = lmd_table_get_meta(t);

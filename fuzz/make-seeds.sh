@@ -109,6 +109,15 @@ printf 'Hello world.\nA second, longer text that goes on for a while.\nx\n' > "$
 "$LMDIFF" analyze "$M/tiny-b" "$T/ds.txt" -o "$T/b.h5" --top-k 2 2>/dev/null
 "$LMDIFF" compare "$T/a.h5" "$T/b.h5" -o "$T/cmp" > /dev/null 2>&1
 cp "$T/a.h5" "$C/fuzz_cache_read/lmdiff"
+# the digest's refusals: cut short, a byte changed, its header damaged
+head -c 20000 "$T/a.h5" > "$C/fuzz_cache_read/lmdiff-cut"
+$PY - "$T/a.h5" "$C/fuzz_cache_read" <<'PYEOF'
+import sys
+for name, at, bit in (("lmdiff-flipped", 30000, 4), ("lmdiff-header-damaged", 10, 1)):
+    b = bytearray(open(sys.argv[1], "rb").read())
+    b[at] ^= bit
+    open(f"{sys.argv[2]}/{name}", "wb").write(b)
+PYEOF
 cp "$T"/cmp/*.lmdt "$C/fuzz_table/"
 head -c 200 "$T"/cmp/tiny-a_tiny-b_seeds.lmdt > "$C/fuzz_table/truncated"
 # the KL pair file of the same two caches (preprocess's KL pass)

@@ -67,6 +67,8 @@ int lmd_h5_get_int_attr(hid_t obj, const char *name, int64_t *v, int *present);
 /* The root attributes; n_texts from the groups. */
 int lmd_h5_read_info(hid_t f, const char *path, lmd_cache_info *info, lmd_error *err);
 hid_t lmd_h5_file_access(void);
+/* lmd_cache_open without the digest check: for lmd_cache_import only. */
+int lmd_cache_open_unchecked(const char *path, lmd_cache **out, lmd_error *err);
 /* Drops the reader's mapped pages from the resident set (cache_read.c). */
 void lmd_cache_release_pages(lmd_cache *c);
 

@@ -3,7 +3,9 @@
  * Caches written by lmdiff carry a read index (cache_h5.h): then a text is
  * read straight from a mapping of the file, with no HDF5 call, which is what
  * makes `compare` fast; otherwise (the original's caches, or an index that
- * no longer matches the file) through HDF5, one group at a time. */
+ * no longer matches the file) through HDF5, one group at a time.  HDF5
+ * opens a file only after its digest is checked (cache_digest.c); the
+ * original's caches come in through lmd_cache_import. */
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -260,6 +262,12 @@ void lmd_cache_release_pages(lmd_cache *c) {
 /* ------------------------------------------------------------ opening */
 
 int lmd_cache_open(const char *path, lmd_cache **out, lmd_error *err) {
+    *out = NULL;
+    if (lmd_cache_verify(path, err) < 0) return -1; /* before HDF5 reads a byte */
+    return lmd_cache_open_unchecked(path, out, err);
+}
+
+int lmd_cache_open_unchecked(const char *path, lmd_cache **out, lmd_error *err) {
     *out = NULL;
     pthread_mutex_lock(&lmd_h5_lock);
     lmd_h5_quiet();
@@ -630,9 +638,11 @@ static int vlen_refs_ok(lmd_cache *c, hid_t d, size_t n) {
     h.f = m.data, h.len = m.len, h.sa = sa, h.ss = ss, h.base = ub;
     h.size = ok ? malloc(65536 * sizeof *h.size) : NULL;
     size_t es = 4 + sa + 4;
-    ok = h.size && ub + raw <= m.len && n <= (m.len - ub - raw) / es;
+    /* H5Dget_offset counts from the file's start; heap addresses from the
+     * end of the userblock */
+    ok = h.size && raw <= m.len && n <= (m.len - raw) / es;
     for (size_t i = 0; ok && i < n; i++) {
-        const uint8_t *r = m.data + ub + raw + i * es;
+        const uint8_t *r = m.data + raw + i * es;
         uint64_t len = le_n(r, 4), a = le_n(r + 4, sa), idx = le_n(r + 4 + sa, 4);
         if (len == 0) continue;
         if (a != h.at && !gheap_parse(&h, a)) ok = 0;
@@ -745,14 +755,14 @@ int lmd_cache_matches(const char *path, const lmd_cache_info *want, char *why, s
     const lmd_cache_info *h = &c->info;
     const char *what = !same_str(h->dataset_checksum, want->dataset_checksum) ? "dataset checksum"
                        : !h->weights_hash ? "weights hash (the file has none)"
-                       : !same_str(h->weights_hash, want->weights_hash) ? "weights hash"
-                       : !same_str(h->vocab_hash, want->vocab_hash)     ? "vocab hash"
-                       : h->top_k != want->top_k                        ? "top-k"
-                       : h->first_n != want->first_n                    ? "first-n"
-                       : !same_str(h->model_name, want->model_name)     ? "model name"
+                       : !same_str(h->weights_hash, want->weights_hash)             ? "weights hash"
+                       : !same_str(h->vocab_hash, want->vocab_hash)                 ? "vocab hash"
+                       : h->top_k != want->top_k                                    ? "top-k"
+                       : h->first_n != want->first_n                                ? "first-n"
+                       : !same_str(h->model_name, want->model_name)                 ? "model name"
                        : h->shard_k != want->shard_k || h->shard_n != want->shard_n ? "shard"
-                       : strcmp(lmd_cache_precision(h), lmd_cache_precision(want)) ? "precision"
-                                                                        : NULL;
+                       : strcmp(lmd_cache_precision(h), lmd_cache_precision(want))  ? "precision"
+                                                                                    : NULL;
     if (what)
         snprintf(why, why_len, "its %s differs", what);
     else

@@ -3,7 +3,8 @@
  * (phrase, token_ids, ranks stored 0-based, probs, topk_token_ids,
  * topk_probs) plus lmdiff's entropy and logprobs.  Every per-text dataset
  * is contiguous, and its file offset goes into the read index (cache_h5.h)
- * written one chunk of texts at a time, so memory stays flat.  Files are
+ * written one chunk of texts at a time, so memory stays flat.  The closed
+ * file gets its digest (cache_digest.c) in its userblock.  Files are
  * written once, front to back; resuming an interrupted analysis is the
  * journal's business (journal.c). */
 #include <inttypes.h>
@@ -74,8 +75,9 @@ static int write_root_attrs(hid_t f, const lmd_cache_info *in) {
     rc |= lmd_h5_put_str_attr(f, "model_name", in->model_name);
     rc |= lmd_h5_put_int_attr(f, "lmdiff_format", LMD_CACHE_FORMAT);
     rc |= lmd_h5_put_str_attr(f, "lmdiff_version", LMD_VERSION);
-    rc |= lmd_h5_put_str_attr(f, "weights_hash", in->weights_hash);
-    rc |= lmd_h5_put_str_attr(f, "model_arch", in->model_arch);
+    if (in->weights_hash) /* none in an imported cache of the original tool */
+        rc |= lmd_h5_put_str_attr(f, "weights_hash", in->weights_hash);
+    if (in->model_arch) rc |= lmd_h5_put_str_attr(f, "model_arch", in->model_arch);
     rc |= lmd_h5_put_str_attr(f, "scoring", in->scoring ? in->scoring : "causal");
     rc |= lmd_h5_put_str_attr(f, "precision", in->precision ? in->precision : "f32");
     rc |= lmd_h5_put_int_attr(f, "top_k", in->top_k);
@@ -114,6 +116,8 @@ int lmd_cache_create(const char *path, const lmd_cache_info *info, const char *c
     /* freed file space is not tracked for reuse: the tracking grew memory
      * with every text, and the file is written once, front to back */
     H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, 0, 1);
+    /* room for the digest, written by lmd_cache_finish (cache_digest.c) */
+    H5Pset_userblock(fcpl, LMD_CACHE_USERBLOCK);
     /* no times where HDF5 honours it (not the root group's header in 1.10) */
     H5Pset_obj_track_times(fcpl, 0);
     w->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
@@ -317,6 +321,7 @@ int lmd_cache_finish(lmd_cache_writer *w, int complete, lmd_error *err) {
         rc = -1;
     }
     w->file = -1;
+    if (rc == 0) rc = lmd_cache_seal(w->path, err); /* closed: its bytes are final */
     writer_free(w);
     pthread_mutex_unlock(&lmd_h5_lock);
     return rc;
@@ -341,9 +346,9 @@ void lmd_cache_writer_abort(lmd_cache_writer *w) {
 static int write_spans(lmd_cache_writer *w, hid_t g, const lmd_span *sp, size_t n) {
     hsize_t dims[2] = {n, 2};
     hid_t s = H5Screate_simple(2, dims, NULL);
-    hid_t d = s < 0 ? -1
-                    : H5Dcreate2(g, "token_spans", H5T_STD_U32LE, s, H5P_DEFAULT, w->dcpl,
-                                 H5P_DEFAULT);
+    hid_t d =
+        s < 0 ? -1
+              : H5Dcreate2(g, "token_spans", H5T_STD_U32LE, s, H5P_DEFAULT, w->dcpl, H5P_DEFAULT);
     int bad = d < 0;
     uint32_t *u = w->strip;
     for (size_t at = 0; !bad && at < n; at += STRIP_ELEMS) {

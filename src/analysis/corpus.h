@@ -224,10 +224,19 @@ typedef struct lmd_cache_text {
     int has_logprob, has_entropy;
 } lmd_cache_text;
 
-/* Opens a cache (this tool's or the original's).  A file that is not HDF5,
- * is damaged, or lacks the root attributes or the vocabulary is an error
- * that names the file and the problem. */
+/* Opens a cache that lmdiff wrote, its digest checked before HDF5 reads it
+ * (below).  A file without the digest (the original's caches, an earlier
+ * lmdiff's: lmd_cache_import), damaged, or lacking the root attributes or
+ * the vocabulary is an error that names the file and the problem. */
 int lmd_cache_open(const char *path, lmd_cache **out, lmd_error *err);
+/* The digest (cache_digest.c, docs/corpus.md): every cache lmdiff writes
+ * starts with a userblock of LMD_CACHE_USERBLOCK bytes holding a SHA-256 of
+ * the rest of the file.  lmd_cache_seal writes it into a closed cache;
+ * lmd_cache_verify checks it (once per unchanged file and process) and
+ * fails - "damaged", "without lmdiff's digest" - before HDF5 reads a byte. */
+#define LMD_CACHE_USERBLOCK 512
+int lmd_cache_seal(const char *path, lmd_error *err);
+int lmd_cache_verify(const char *path, lmd_error *err);
 void lmd_cache_close(lmd_cache *c);
 const lmd_cache_info *lmd_cache_get_info(const lmd_cache *c);
 const char *lmd_cache_path(const lmd_cache *c);
@@ -335,6 +344,13 @@ typedef struct lmd_merge_opts {
  * doubled or foreign shard.  Streams one text at a time. */
 int lmd_cache_merge(const char *const *shards, size_t n_shards, const char *out_path,
                     const lmd_merge_opts *opts, uint64_t *n_texts, lmd_error *err);
+/* Reads a cache without lmdiff's digest (the original tool's, an earlier
+ * lmdiff's) through HDF5 - the one place HDF5 parses a file lmdiff cannot
+ * check, so only for files the user vouches for - and writes the same
+ * texts and attributes to out_path (through out_path.partial) as a cache
+ * with a digest.  opts: force and progress as for merging. */
+int lmd_cache_import(const char *in_path, const char *out_path, const lmd_merge_opts *opts,
+                     uint64_t *n_texts, lmd_error *err);
 
 /* ============================================ per-text measures (compare) */
 

@@ -6,7 +6,9 @@
  * attribute equal (dataset checksum, weights hash, top-k, and whatever a
  * newer writer adds), each shard starting where the one before ends - and
  * the error names the shard that is missing, doubled or foreign.  Texts are
- * copied one at a time, so memory does not grow with the corpus. */
+ * copied one at a time, so memory does not grow with the corpus.  Also
+ * `lmdiff cache import`: the same copy of one cache without a digest (the
+ * original tool's) into one with it (cache_digest.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -201,22 +203,30 @@ static int check_set(shard_ref *refs, size_t n, uint32_t sn, uint64_t total, lmd
 
 /* ------------------------------------------------ writing */
 
+/* Creates out with c's vocabulary and info's root attributes. */
+static int create_like(lmd_cache *c, const lmd_cache_info *info, const char *out,
+                       lmd_cache_writer **w, lmd_error *err) {
+    size_t nv = (size_t)info->n_vocab;
+    const char **v = malloc((nv ? nv : 1) * sizeof *v);
+    int rc = v ? 0 : lmd_fail(err, "out of memory");
+    for (size_t i = 0; i < nv && !rc; i++)
+        if (!(v[i] = lmd_cache_vocab(c, (int32_t)i)))
+            rc = lmd_fail(err, "%s: cannot read vocabulary entry %zu", lmd_cache_path(c), i);
+    if (!rc) rc = lmd_cache_create(out, info, v, nv, w, err);
+    free(v);
+    return rc;
+}
+
 /* Creates out with shard 1's root attributes, less the shard's own, and
  * its vocabulary. */
-static int create_like(const char *path, const char *out, lmd_cache_writer **w, lmd_error *err) {
+static int create_like_shard(const char *path, const char *out, lmd_cache_writer **w,
+                             lmd_error *err) {
     lmd_cache *c;
     if (lmd_cache_open(path, &c, err) < 0) return -1;
     lmd_cache_info info = *lmd_cache_get_info(c); /* borrowed from c: not freed */
     info.shard_k = info.shard_n = 0;
     info.shard_first = 0;
-    size_t nv = (size_t)info.n_vocab;
-    const char **v = malloc((nv ? nv : 1) * sizeof *v);
-    int rc = v ? 0 : lmd_fail(err, "out of memory");
-    for (size_t i = 0; i < nv && !rc; i++)
-        if (!(v[i] = lmd_cache_vocab(c, (int32_t)i)))
-            rc = lmd_fail(err, "%s: cannot read vocabulary entry %zu", path, i);
-    if (!rc) rc = lmd_cache_create(out, &info, v, nv, w, err);
-    free(v);
+    int rc = create_like(c, &info, out, w, err);
     lmd_cache_close(c);
     return rc;
 }
@@ -233,21 +243,14 @@ static int copy_spans(lmd_cache *c, uint64_t i, lmd_cache_writer *w, lmd_error *
     return rc;
 }
 
-static int copy_texts(const shard_ref *s, lmd_cache_writer *w, const lmd_merge_opts *o,
+/* Copies c's n texts (with their spans) into w; *done counts them. */
+static int copy_texts(lmd_cache *c, uint64_t n, lmd_cache_writer *w, const lmd_merge_opts *o,
                       uint64_t *done, uint64_t total, lmd_error *err) {
-    lmd_cache *c;
-    if (lmd_cache_open(s->path, &c, err) < 0) return -1;
     int rc = 0;
-    for (uint64_t i = 0; i < s->n && !rc; i++) {
-        if (o->cancel && *o->cancel) {
-            rc = lmd_fail(err, "interrupted");
-            break;
-        }
+    for (uint64_t i = 0; i < n && !rc; i++) {
+        if (o->cancel && *o->cancel) return lmd_fail(err, "interrupted");
         lmd_cache_text t;
-        if (lmd_cache_read_text(c, i, LMD_CACHE_PHRASE, &t, err) < 0) {
-            rc = -1;
-            break;
-        }
+        if (lmd_cache_read_text(c, i, LMD_CACHE_PHRASE, &t, err) < 0) return -1;
         rc = lmd_cache_append(w, t.phrase, t.phrase_len, &t.s, err);
         lmd_cache_text_free(&t);
         if (!rc) rc = copy_spans(c, i, w, err);
@@ -255,31 +258,22 @@ static int copy_texts(const shard_ref *s, lmd_cache_writer *w, const lmd_merge_o
         if (o->progress && (*done % 256 == 0 || *done == total))
             o->progress(o->progress_ctx, *done, total, 0);
     }
+    return rc;
+}
+
+static int copy_shard(const shard_ref *s, lmd_cache_writer *w, const lmd_merge_opts *o,
+                      uint64_t *done, uint64_t total, lmd_error *err) {
+    lmd_cache *c;
+    if (lmd_cache_open(s->path, &c, err) < 0) return -1;
+    int rc = copy_texts(c, s->n, w, o, done, total, err);
     lmd_cache_close(c);
     return rc;
 }
 
-/* Gives the merged file the shards' attributes that lmd_cache_create does
- * not write (from a newer writer), then checks that all of them are equal. */
-static int settle_attrs(const char *path, const char *shard0, const char *want, lmd_error *err) {
-    pthread_mutex_lock(&lmd_h5_lock);
-    lmd_h5_quiet();
-    int rc = -1;
-    hid_t f = -1, s = -1;
-    lmd_buf have = {0};
-    if (read_attrs(path, &have, err) < 0) goto done;
-    if (!strcmp(have.data ? have.data : "", want)) {
-        rc = 0;
-        goto done;
-    }
-    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    s = H5Fopen(shard0, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0 || s < 0) {
-        lmd_h5_note();
-        LMD_H5_FAIL(err, "%s: cannot reopen", path);
-        goto done;
-    }
-    for (const char *l = want; *l;) { /* copy the missing strings and integers */
+/* Copies to f the attributes of s listed in want ("name=value" lines) that
+ * f lacks: strings and integers (lock held). */
+static void copy_missing(hid_t f, hid_t s, const char *want) {
+    for (const char *l = want; *l;) {
         const char *e = strchr(l, '\n'), *eq = memchr(l, '=', (size_t)(e - l));
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(eq - l), l);
@@ -295,8 +289,44 @@ static int settle_attrs(const char *path, const char *shard0, const char *want, 
         }
         l = e + 1;
     }
-    H5Fclose(f);
-    f = -1;
+}
+
+/* Gives path (a finished cache) the attributes of src listed in want that
+ * lmd_cache_create does not write (a newer writer's), and lmdiff_format 0
+ * when src is the original tool's; seals it again (lock held). */
+static int carry_attrs(const char *path, const char *src, const char *want, int original,
+                       lmd_error *err) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t s = H5Fopen(src, H5F_ACC_RDONLY, H5P_DEFAULT);
+    int rc = 0;
+    if (f < 0 || s < 0) {
+        lmd_h5_note();
+        LMD_H5_FAIL(err, "%s: cannot reopen", path);
+        rc = -1;
+    } else {
+        copy_missing(f, s, want);
+        /* the original's vocab_hash is a pickle's: compare says so */
+        if (original && lmd_h5_put_int_attr(f, "lmdiff_format", 0) < 0) rc = -1;
+    }
+    if (s >= 0) H5Fclose(s);
+    if (f >= 0 && H5Fclose(f) < 0) rc = -1;
+    if (rc < 0 && f >= 0) LMD_H5_FAIL(err, "%s: cannot write", path);
+    return rc < 0 ? -1 : lmd_cache_seal(path, err); /* its bytes changed */
+}
+
+/* Gives the merged file the shards' attributes that lmd_cache_create does
+ * not write (from a newer writer), then checks that all of them are equal. */
+static int settle_attrs(const char *path, const char *shard0, const char *want, lmd_error *err) {
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    int rc = -1;
+    lmd_buf have = {0};
+    if (read_attrs(path, &have, err) < 0) goto done;
+    if (!strcmp(have.data ? have.data : "", want)) {
+        rc = 0;
+        goto done;
+    }
+    if (carry_attrs(path, shard0, want, 0, err) < 0) goto done;
     lmd_buf_free(&have);
     if (read_attrs(path, &have, err) < 0) goto done;
     if (strcmp(have.data ? have.data : "", want)) {
@@ -308,19 +338,29 @@ static int settle_attrs(const char *path, const char *shard0, const char *want, 
     }
     rc = 0;
 done:
-    if (f >= 0) H5Fclose(f);
-    if (s >= 0) H5Fclose(s);
     lmd_buf_free(&have);
     pthread_mutex_unlock(&lmd_h5_lock);
     return rc;
 }
 
-static void sync_file(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+/* fsync, rename into place, fsync the folder. */
+static int publish(const char *partial, const char *out_path, lmd_error *err) {
+    int fd = open(partial, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
+    if (rename(partial, out_path) != 0)
+        return lmd_fail(err, "%s: cannot rename %s to it: %s", out_path, partial, strerror(errno));
+    lmd_sync_parent(out_path);
+    return 0;
+}
+
+static char *partial_name(const char *out_path) {
+    size_t pl = strlen(out_path) + 9;
+    char *p = malloc(pl);
+    if (p) snprintf(p, pl, "%s.partial", out_path);
+    return p;
 }
 
 int lmd_cache_merge(const char *const *shards, size_t n_shards, const char *out_path,
@@ -331,8 +371,7 @@ int lmd_cache_merge(const char *const *shards, size_t n_shards, const char *out_
     if (!o.force && lmd_file_exists(out_path))
         return lmd_fail(err, "%s exists (--force replaces it)", out_path);
     shard_ref *refs = calloc(n_shards, sizeof *refs);
-    size_t pl = strlen(out_path) + 9;
-    char *partial = malloc(pl);
+    char *partial = partial_name(out_path);
     lmd_buf attrs0 = {0};
     lmd_cache_writer *w = NULL;
     int rc = -1;
@@ -340,27 +379,21 @@ int lmd_cache_merge(const char *const *shards, size_t n_shards, const char *out_
         lmd_fail(err, "out of memory");
         goto done;
     }
-    snprintf(partial, pl, "%s.partial", out_path);
     uint32_t sn = 0;
     uint64_t total = 0;
     if (scan_shards(shards, n_shards, refs, &attrs0, &sn, &total, err) < 0 ||
         check_set(refs, n_shards, sn, total, err) < 0)
         goto done;
     unlink(partial);
-    if (create_like(refs[0].path, partial, &w, err) < 0) goto done;
+    if (create_like_shard(refs[0].path, partial, &w, err) < 0) goto done;
     uint64_t done_n = 0;
     for (size_t i = 0; i < n_shards; i++)
-        if (copy_texts(&refs[i], w, &o, &done_n, total, err) < 0) goto done;
+        if (copy_shard(&refs[i], w, &o, &done_n, total, err) < 0) goto done;
     int c = lmd_cache_finish(w, 1, err);
     w = NULL;
     if (c < 0 || settle_attrs(partial, refs[0].path, attrs0.data ? attrs0.data : "", err) < 0)
         goto done;
-    sync_file(partial);
-    if (rename(partial, out_path) != 0) {
-        lmd_fail(err, "%s: cannot rename %s to it: %s", out_path, partial, strerror(errno));
-        goto done;
-    }
-    lmd_sync_parent(out_path);
+    if (publish(partial, out_path, err) < 0) goto done;
     if (n_texts) *n_texts = done_n;
     rc = 0;
 done:
@@ -369,5 +402,51 @@ done:
     lmd_buf_free(&attrs0);
     free(refs);
     free(partial);
+    return rc;
+}
+
+/* ------------------------------------------------ importing */
+
+/* The imported cache gets the root attributes of in that the writer does
+ * not know. */
+static int import_attrs(const char *path, const char *in, int original, lmd_error *err) {
+    pthread_mutex_lock(&lmd_h5_lock);
+    lmd_h5_quiet();
+    lmd_buf want = {0};
+    int rc = read_attrs(in, &want, err);
+    if (!rc) rc = carry_attrs(path, in, want.data ? want.data : "", original, err);
+    lmd_buf_free(&want);
+    pthread_mutex_unlock(&lmd_h5_lock);
+    return rc;
+}
+
+int lmd_cache_import(const char *in_path, const char *out_path, const lmd_merge_opts *opts,
+                     uint64_t *n_texts, lmd_error *err) {
+    lmd_merge_opts o = {0};
+    if (opts) o = *opts;
+    if (!o.force && lmd_file_exists(out_path))
+        return lmd_fail(err, "%s exists (--force replaces it)", out_path);
+    lmd_cache *c;
+    if (lmd_cache_open_unchecked(in_path, &c, err) < 0) return -1;
+    char *partial = partial_name(out_path);
+    lmd_cache_writer *w = NULL;
+    uint64_t n = lmd_cache_get_info(c)->n_texts, done_n = 0;
+    int rc = partial ? 0 : lmd_fail(err, "out of memory");
+    if (!rc) {
+        unlink(partial);
+        rc = create_like(c, lmd_cache_get_info(c), partial, &w, err);
+    }
+    if (!rc) rc = copy_texts(c, n, w, &o, &done_n, n, err);
+    if (!rc) {
+        rc = lmd_cache_finish(w, 1, err);
+        w = NULL;
+    }
+    if (!rc) rc = import_attrs(partial, in_path, lmd_cache_get_info(c)->format == 0, err);
+    if (!rc) rc = publish(partial, out_path, err);
+    if (w) lmd_cache_writer_abort(w);
+    if (rc < 0 && partial) unlink(partial);
+    if (!rc && n_texts) *n_texts = done_n;
+    free(partial);
+    lmd_cache_close(c);
     return rc;
 }

@@ -20,7 +20,7 @@ static const cli_command commands[] = {
      cmd_preprocess},
     {"search", "the texts where two models differ most, with a histogram", cmd_search},
     {"serve", "the web app and its JSON API", cmd_serve},
-    {"cache", "merge the shard caches of 'analyze --shard K/N' into one", cmd_cache},
+    {"cache", "merge shard caches into one; import an original LMdiff cache", cmd_cache},
     {"slurm", "preprocess on a Slurm cluster as job arrays; their status", cmd_slurm},
     {"convert", "write a model folder as a GGUF file (f32, f16, q8_0, q4_0)", cmd_convert},
     {"quant-report", "llama.cpp's KL-divergence statistics of two models over texts",

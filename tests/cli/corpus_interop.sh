@@ -22,8 +22,14 @@ JSON
 }
 spec gpt2 '[0, 5]' '[0.5, 0.25]' '[[1, 0, 3], [3, 1, 0]]' > a.json
 spec distil/gpt2 '[2, 5]' '[0.25, 0.25]' '[[1, 2, 3], [3, 1, 0]]' > b.json
-$PY "$SRC/tools/make_original_cache.py" a.json a.h5 && $PY "$SRC/tools/make_original_cache.py" b.json b.h5 \
+$PY "$SRC/tools/make_original_cache.py" a.json a0.h5 && $PY "$SRC/tools/make_original_cache.py" b.json b0.h5 \
   && ok || bad "make_original_cache.py failed"
+# without lmdiff's digest HDF5 never reads them: refused, saying how to import them
+expect_fail "a0.h5: an HDF5 file without lmdiff's digest" "$LMDIFF" compare a0.h5 b0.h5 -o bad
+expect_fail "'lmdiff cache import a0.h5 -o NEW.h5'" "$LMDIFF" compare a0.h5 b0.h5 -o bad
+"$LMDIFF" cache import a0.h5 -o a.h5 2> err && "$LMDIFF" cache import b0.h5 -o b.h5 2>> err \
+  && grep -q "wrote a.h5: 2 texts from a0.h5" err && ok || bad "cache import: $(cat err)"
+expect_fail "a.h5 exists (--force replaces it)" "$LMDIFF" cache import a0.h5 -o a.h5
 
 "$LMDIFF" compare a.h5 b.h5 -o cmp > /dev/null 2> err || bad "compare of original caches: $(cat err)"
 CSV=cmp/gpt2_distil__SLASH__gpt2_mini.csv
@@ -53,14 +59,22 @@ assert r["diff"]["topk"] == [1, 0] and r["diff"]["rank"] == [2, 0]
 PYEOF
 
 # an original cache and one with another vocab hash cannot be compared
-sed 's/"pickled"/"other"/' b.json > c.json && $PY "$SRC/tools/make_original_cache.py" c.json c.h5
+sed 's/"pickled"/"other"/' b.json > c.json && $PY "$SRC/tools/make_original_cache.py" c.json c0.h5
+"$LMDIFF" cache import c0.h5 -o c.h5 2> err || bad "import c: $(cat err)"
 expect_fail "use different tokenizers" "$LMDIFF" compare a.h5 c.h5 -o bad
 # an HDF5 file that is not a cache
 $PY -c "import h5py; f = h5py.File('foreign.h5', 'w'); f['x'] = [1, 2, 3]"
 expect_fail "foreign.h5: not an lmdiff analysis cache (no root attribute 'dataset_name')" \
-  "$LMDIFF" compare foreign.h5 b.h5 -o bad
-# a cache whose group lacks a dataset
-$PY -c "import h5py, shutil; shutil.copy('b.h5', 'hole.h5'); f = h5py.File('hole.h5', 'a'); del f['000000000000001/ranks']"
-expect_fail "group 000000000000001: no dataset 'ranks'" "$LMDIFF" compare a.h5 hole.h5 -o bad
+  "$LMDIFF" cache import foreign.h5 -o foreign-imported.h5
+# a cache whose group lacks a dataset: its import fails, naming it
+$PY -c "import h5py, shutil; shutil.copy('b0.h5', 'hole.h5'); f = h5py.File('hole.h5', 'a'); del f['000000000000001/ranks']"
+expect_fail "group 000000000000001: no dataset 'ranks'" "$LMDIFF" cache import hole.h5 -o hole2.h5
+[ ! -e hole2.h5 ] && [ ! -e hole2.h5.partial ] && ok || bad "a failed import left files"
+# an imported cache edited by h5py (which keeps the userblock): damaged
+$PY -c "import h5py, shutil; shutil.copy('b.h5', 'edit.h5'); f = h5py.File('edit.h5', 'a'); f.attrs['model_name'] = 'x'"
+expect_fail "edit.h5: damaged (its " "$LMDIFF" compare a.h5 edit.h5 -o bad
+# and h5py reads an imported cache like the original
+$PY -c "import h5py; f = h5py.File('b.h5', 'r'); assert f.attrs['model_name'] == 'distil/gpt2'; assert list(f['000000000000000/ranks']) == [2, 5]" \
+  && ok || bad "h5py cannot read an imported cache"
 [ -z "$(ls -A bad 2>/dev/null)" ] && ok || bad "failed compares left files: $(ls bad)"
 finish

@@ -56,7 +56,7 @@ printf 'another\ncorpus\n' > other.txt
 expect_ok "$LMDIFF" analyze "$B" other.txt -o o.h5
 expect_fail "different datasets" "$LMDIFF" compare a.h5 o.h5 -o bad3
 printf 'not an hdf5 file' > junk.h5
-expect_fail "junk.h5: not an HDF5 file" "$LMDIFF" compare junk.h5 b.h5 -o bad4
+expect_fail "junk.h5: not an lmdiff analysis cache" "$LMDIFF" compare junk.h5 b.h5 -o bad4
 head -c 30000 a.h5 > cut.h5
 expect_fail "cut.h5" "$LMDIFF" compare cut.h5 b.h5 -o bad5
 for d in bad1 bad2 bad3 bad4 bad5; do

@@ -104,15 +104,26 @@ expect_fail "is shard 2/3, but" "$LMDIFF" cache merge sh/*1-of-4.h5 s23.h5 -o x.
 expect_fail "not a shard cache" "$LMDIFF" cache merge whole.h5 -o x.h5
 expect_fail "merged.h5 exists" "$LMDIFF" cache merge sh/*.h5 -o merged.h5
 [ ! -e x.h5 ] && [ ! -e x.h5.partial ] && ok || bad "a refused merge left a file"
-# a root attribute lmdiff does not know (a newer writer's, e.g. a precision) is
-# compared like the others and carried into the merged cache
+# a root attribute lmdiff does not know (a newer writer's) is compared like
+# the others and carried into the merged cache; the edited shards are sealed
+# again (tools/seal_cache.py), or lmdiff refuses them as damaged
 mkdir -p px && cp sh/*.h5 px/
 $PY -c 'import sys, h5py
-for p in sys.argv[1:]: h5py.File(p, "r+").attrs["precision"] = "bf16"' px/*.h5
+for p in sys.argv[1:]: h5py.File(p, "r+").attrs["newer_attr"] = "bf16"' px/*.h5
+expect_fail "damaged (its " "$LMDIFF" cache merge px/*.h5 -o px.h5
+$PY "$SRC/tools/seal_cache.py" px/*.h5
 "$LMDIFF" cache merge px/*.h5 -o px.h5 2>err && $PY -c 'import h5py, sys
-sys.exit(h5py.File("px.h5", "r").attrs["precision"] != "bf16")' && ok || bad "precision not carried: $(cat err)"
-$PY -c 'import h5py; h5py.File("px/ds_._tiny-a.shard-3-of-4.h5", "r+").attrs["precision"] = "f32"'
-expect_fail "root attribute 'precision' differs" "$LMDIFF" cache merge px/*.h5 -o px2.h5
+sys.exit(h5py.File("px.h5", "r").attrs["newer_attr"] != "bf16")' && ok || bad "newer_attr not carried: $(cat err)"
+$PY - px.h5 <<'PYEOF' && ok || bad "the merged cache's digest does not match its bytes"
+import hashlib, sys
+b = open(sys.argv[1], "rb").read()
+head = b[:512].rstrip(b"\0").decode().split("\n")
+assert head[0] == "lmdiff cache digest 1" and head[3] == "", head
+assert head[1] == "sha256 " + hashlib.sha256(b[512:]).hexdigest() and head[2] == f"bytes {len(b) - 512}"
+PYEOF
+$PY -c 'import h5py; h5py.File("px/ds_._tiny-a.shard-3-of-4.h5", "r+").attrs["newer_attr"] = "f32"'
+$PY "$SRC/tools/seal_cache.py" px/ds_._tiny-a.shard-3-of-4.h5
+expect_fail "root attribute 'newer_attr' differs" "$LMDIFF" cache merge px/*.h5 -o px2.h5
 "$LMDIFF" analyze "$A" ds.txt --shard 0/4 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--shard 0/4 accepted"
 "$LMDIFF" analyze "$A" ds.txt --shard 5/4 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--shard 5/4 accepted"
 

@@ -132,6 +132,7 @@ PYEOF
 if $PY -c 'import h5py' 2>/dev/null; then
   cp "$TMP/b.h5" "$TMP/old.h5"
   $PY -c 'import h5py,sys; f=h5py.File(sys.argv[1],"r+"); [f[g].__delitem__("token_spans") for g in f if g.isdigit()]' "$TMP/old.h5"
+  $PY "$SRC/tools/seal_cache.py" "$TMP/old.h5" # edited: sealed again (corpus.md)
   expect_fail "rebuild it with 'lmdiff analyze --force'" "$LMDIFF" compare "$TMP/a.h5" "$TMP/old.h5" -o "$TMP/cmp2"
   [ ! -e "$TMP/cmp2/tiny-a_tiny-bert_ds.segments.csv" ] && ok || bad "half-written output after a refusal"
 fi

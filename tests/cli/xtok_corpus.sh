@@ -65,6 +65,7 @@ head -1 "$TMP/s.tsv" | grep -q "^rank" && [ "$(wc -l < "$TMP/s.tsv")" -eq 3 ] &&
 if $PY -c 'import h5py' 2>/dev/null; then
   $PY -c 'import h5py,sys; f=h5py.File(sys.argv[1],"r+"); [f[g].__delitem__("token_spans") for g in f if g.isdigit()]' \
     "$TMP/pp/ds_._tiny-bert.h5"
+  $PY "$SRC/tools/seal_cache.py" "$TMP/pp/ds_._tiny-bert.h5" # edited: sealed again (corpus.md)
   "$LMDIFF" preprocess "$A" "$BERT" "$TMP/ds.txt" --output-dir "$TMP/pp" > "$TMP/pp2.out" 2>&1 \
     && grep -q "tiny-bert: rebuilding .*no token byte spans" "$TMP/pp2.out" \
     && grep -q "tiny-a: reusing" "$TMP/pp2.out" && ok || bad "preprocess over a cache without spans: $(cat "$TMP/pp2.out")"

@@ -1,10 +1,13 @@
 /* test_cache.c - HDF5 analysis caches: a round trip through the writer and
  * the reader, the on-disk types of the original's layout, the journal of
  * an analysis in progress (checkpoints, resuming, damage, a second writer),
- * foreign and damaged files, and caches written by h5py in the original
- * tool's layout (tools/make_original_cache.py). */
+ * foreign and damaged files, the digest that keeps them from HDF5, and
+ * caches written by h5py in the original tool's layout
+ * (tools/make_original_cache.py), imported. */
+#include <fcntl.h>
 #include <float.h>
 #include <hdf5.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -319,9 +322,21 @@ static void test_bad_files(void **st) {
     H5Dclose(d);
     H5Sclose(sp);
     H5Fclose(f);
+    /* without a digest, HDF5 never sees it */
     assert_int_equal(lmd_cache_open(p, &c, &err), -1);
-    assert_non_null(strstr(err.msg, "not an lmdiff analysis cache"));
-    assert_non_null(strstr(err.msg, "foreign.h5"));
+    assert_non_null(strstr(err.msg, "foreign.h5: an HDF5 file without lmdiff's digest"));
+    assert_int_equal(err.code, LMD_ERR_UNSUPPORTED);
+    free(p);
+    /* with one (room for it, then sealed): read, and not a cache */
+    p = path_in("foreign-sealed.h5");
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_userblock(fcpl, LMD_CACHE_USERBLOCK);
+    f = H5Fcreate(p, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5Pclose(fcpl);
+    H5Fclose(f);
+    if (lmd_cache_seal(p, &err) < 0) fail_msg("%s", err.msg);
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "foreign-sealed.h5: not an lmdiff analysis cache (no root"));
     free(p);
     /* not HDF5 at all */
     p = path_in("text.h5");
@@ -329,7 +344,7 @@ static void test_bad_files(void **st) {
     fputs("just some text, not HDF5\n", fp);
     fclose(fp);
     assert_int_equal(lmd_cache_open(p, &c, &err), -1);
-    assert_non_null(strstr(err.msg, "not an HDF5 file"));
+    assert_non_null(strstr(err.msg, "text.h5: not an lmdiff analysis cache"));
     free(p);
     /* a real cache cut in half */
     char *full = path_in("full.h5");
@@ -342,30 +357,65 @@ static void test_bad_files(void **st) {
     fwrite(data, 1, len / 2, fp);
     fclose(fp);
     free(data);
-    int rc = lmd_cache_open(p, &c, &err);
-    if (rc == 0) { /* the root may survive: then reading the texts must fail cleanly */
-        lmd_cache_text t;
-        int bad = 0;
-        for (uint64_t i = 0; i < lmd_cache_get_info(c)->n_texts; i++)
-            if (lmd_cache_read_text(c, i, LMD_CACHE_PHRASE, &t, &err) < 0)
-                bad = 1;
-            else
-                lmd_cache_text_free(&t);
-        lmd_cache_close(c);
-        (void)bad;
-    } else {
-        assert_true(strstr(err.msg, "cut.h5") != NULL);
-    }
-    /* damage inside the root group's object header (its checksum no longer
-     * matches): "damaged", not "not an lmdiff analysis cache" */
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "cut.h5: damaged (its digest covers"));
+    assert_int_equal(truncate(p, 100), 0); /* inside the header */
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "cut.h5: damaged (cut short inside its digest header)"));
+    /* one byte changed after the userblock: the digest no longer matches */
     assert_int_equal(lmd_read_file(full, &data, &len, &err), 0);
     free(p);
-    p = path_in("hit.h5");
-    memcpy(data + 120, "\x55\xaa\x13\x37\x00\xff\x42\x42", 8);
+    p = path_in("flip.h5");
+    data[len - 100] ^= 1;
     fp = fopen(p, "wb");
     fwrite(data, 1, len, fp);
     fclose(fp);
     free(data);
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "flip.h5: damaged (its bytes do not match the digest"));
+    assert_int_equal(err.code, LMD_ERR_BAD_INPUT);
+    /* a file checked once is checked again when it changes */
+    assert_int_equal(lmd_cache_open(full, &c, &err), 0);
+    lmd_cache_close(c);
+    fp = fopen(full, "ab");
+    fputc(0, fp);
+    fclose(fp);
+    assert_int_equal(lmd_cache_open(full, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "full.h5: damaged (its digest covers"));
+    /* a file remembered as checked (unchanged for 2 s) that changes in
+     * place, size and mtime kept: its ctime differs, so it is checked again */
+    write_three(full, "tiny-a", "w1", 3, 1);
+    struct stat st0;
+    assert_int_equal(stat(full, &st0), 0);
+    usleep(2200 * 1000);
+    assert_int_equal(lmd_cache_open(full, &c, &err), 0); /* hashed, remembered */
+    lmd_cache_close(c);
+    assert_int_equal(lmd_cache_open(full, &c, &err), 0);
+    lmd_cache_close(c);
+    int fd = open(full, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char byte;
+    assert_int_equal(pread(fd, &byte, 1, (off_t)st0.st_size - 50), 1);
+    byte ^= 0x10;
+    assert_int_equal(pwrite(fd, &byte, 1, (off_t)st0.st_size - 50), 1);
+    close(fd);
+    struct timespec keep[2] = {st0.st_atim, st0.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, full, keep, 0), 0);
+    assert_int_equal(lmd_cache_open(full, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "full.h5: damaged (its bytes do not match"));
+    /* damage inside the root group's object header, sealed again (as a
+     * broken writer would leave it): HDF5's checksums still say "damaged",
+     * not "not an lmdiff analysis cache" */
+    free(p);
+    write_three(full, "tiny-a", "w1", 3, 1);
+    assert_int_equal(lmd_read_file(full, &data, &len, &err), 0);
+    p = path_in("hit.h5");
+    memcpy(data + LMD_CACHE_USERBLOCK + 120, "\x55\xaa\x13\x37\x00\xff\x42\x42", 8);
+    fp = fopen(p, "wb");
+    fwrite(data, 1, len, fp);
+    fclose(fp);
+    free(data);
+    if (lmd_cache_seal(p, &err) < 0) fail_msg("%s", err.msg);
     /* in a child that ends with _exit: HDF5 1.10.8 leaks a block of its
      * metadata cache when it reads a damaged object header, which LeakSanitizer
      * would report at this program's exit */
@@ -382,6 +432,12 @@ static void test_bad_files(void **st) {
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* a FIFO (or a folder) is refused at once, not waited on */
+    char *fifo = path_in("fifo.h5");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(lmd_cache_open(fifo, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "fifo.h5: not a regular file"));
+    free(fifo);
     /* missing file */
     char *none = path_in("none.h5");
     assert_int_equal(lmd_cache_open(none, &c, &err), -1);
@@ -427,9 +483,20 @@ static void test_original_cache(void **st) {
     assert_int_equal(run(cmd), 0);
     lmd_cache *c;
     lmd_error err;
-    if (lmd_cache_open(out, &c, &err) < 0) fail_msg("%s", err.msg);
+    /* no digest: refused, with the way in */
+    assert_int_equal(lmd_cache_open(out, &c, &err), -1);
+    assert_non_null(strstr(err.msg, "orig.h5: an HDF5 file without lmdiff's digest"));
+    assert_non_null(strstr(err.msg, "lmdiff cache import"));
+    char *imp = path_in("imported.h5");
+    uint64_t n_imp = 0;
+    if (lmd_cache_import(out, imp, NULL, &n_imp, &err) < 0) fail_msg("%s", err.msg);
+    assert_int_equal(n_imp, 2);
+    assert_int_equal(lmd_cache_import(out, imp, NULL, &n_imp, &err), -1); /* exists */
+    assert_non_null(strstr(err.msg, "--force"));
+    if (lmd_cache_open(imp, &c, &err) < 0) fail_msg("%s", err.msg);
+    free(imp);
     const lmd_cache_info *in = lmd_cache_get_info(c);
-    assert_int_equal(in->format, 0);
+    assert_int_equal(in->format, 0); /* the original's: its vocab_hash is a pickle's */
     assert_null(in->weights_hash);
     assert_string_equal(in->model_name, "lysandre/arxiv");
     assert_int_equal(in->top_k, 3); /* from the first text's shape */
@@ -440,9 +507,7 @@ static void test_original_cache(void **st) {
     assert_int_equal(lmd_cache_read_text(c, 0, LMD_CACHE_PHRASE, &t, &err), 0);
     assert_string_equal(t.phrase, "hello w\xc3\xb6rld");
     assert_int_equal(t.s.rank[1], 6);
-    assert_false(t.has_entropy);
-    assert_false(t.has_logprob);
-    assert_true(isnan(t.s.entropy[0]));
+    assert_true(isnan(t.s.entropy[0])); /* the original has none: NaN, written as such */
     assert_true(fabs(t.s.logprob[0] - log(0.5)) < 1e-12);
     assert_true(t.s.logprob[1] == log((double)FLT_TRUE_MIN)); /* prob 0 */
     lmd_cache_text_free(&t);
@@ -531,6 +596,9 @@ static void test_index(void **st) {
     H5Fclose(f);
     lmd_cache *c;
     lmd_error err;
+    assert_int_equal(lmd_cache_open(p, &c, &err), -1); /* edited: the digest says so */
+    assert_non_null(strstr(err.msg, "damaged"));
+    if (lmd_cache_seal(p, &err) < 0) fail_msg("%s", err.msg); /* a tool that seals again */
     assert_int_equal(lmd_cache_open(p, &c, &err), 0);
     lmd_cache_text t;
     assert_int_equal(lmd_cache_read_text(c, 2, 0, &t, &err), 0);

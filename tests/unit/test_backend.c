@@ -1,0 +1,287 @@
+/* test_backend.c - the backend table (src/model/kernel/backend.h).
+ *
+ * Without arguments (ctest test_backend, no GPU needed):
+ *   - --device values: cpu and auto open (auto is the CPU without a CUDA
+ *     device), malformed values are refused naming them, and cuda / cuda:N
+ *     are refused with a clear reason when the build has no CUDA backend or
+ *     the device is missing;
+ *   - the CPU table's ops are today's functions: bit for bit their results.
+ *
+ * With --gpu (ctest test_backend_gpu, label gpu; exits 77 with a message
+ * when the build has no CUDA backend or no device is present), each op of
+ * the CUDA table against the CPU table on the same inputs:
+ *   - F32 products (TF32 off), both layouts, bias, accumulate, a wider output
+ *     stride, F16 and BF16 weights widened: within 1e-5 relative to the
+ *     largest |value| of the row (F32 accumulation in another order);
+ *   - BF16 products: against a double product of the BF16 weights and the
+ *     BF16-rounded activations, within 1e-5 relative (F32 accumulation);
+ *   - RMSNorm, bias, GLU (each activation), residual add: within 1e-5;
+ *   - the logit reduction with planted ties: ln p within 1e-5, entropy
+ *     within 1e-4, ranks and top-k ids equal, top-k probabilities within
+ *     1e-5. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/kernel/backend.h"
+#include "testutil.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static float *rand_vec(size_t n, float scale) {
+    float *v = malloc(n * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = scale * frand();
+    return v;
+}
+
+/* |a - b| <= tol * max(1, max |b|) over n values */
+static void assert_close(const float *a, const float *b, size_t n, double tol, const char *what) {
+    double big = 1, worst = 0;
+    for (size_t i = 0; i < n; i++)
+        big = fmax(big, fabs((double)b[i]));
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+    printf("  %-28s max |diff| %.3g (scale %.3g)\n", what, worst, big);
+    if (worst > tol * big) fail_msg("%s: max |diff| %g > %g", what, worst, tol * big);
+}
+
+/* ------------------------------------------------------- no GPU needed */
+
+static void test_device_values(void **state) {
+    (void)state;
+    lmd_backend *b;
+    lmd_error err;
+    assert_int_equal(lmd_backend_open("cpu", &b, &err), 0);
+    assert_string_equal(b->name, "cpu");
+    lmd_backend_close(b);
+    assert_int_equal(lmd_backend_open("auto", &b, &err), 0);
+    assert_string_equal(b->name, lmd_backend_cuda_devices() > 0 ? "cuda:0" : "cpu");
+    lmd_backend_close(b);
+    const char *bad[] = {"gpu", "cuda:", "cuda:x", "cuda:1x", "CPU", "cuda0", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(lmd_backend_open(bad[i], &b, &err), -1);
+        assert_null(b);
+        assert_non_null(strstr(err.msg, "--device must be"));
+    }
+    if (lmd_backend_cuda_devices() == 0) {
+        assert_int_equal(lmd_backend_open("cuda", &b, &err), -1);
+        assert_non_null(strstr(err.msg, lmd_backend_cuda_built() ? "device" : "without CUDA"));
+    }
+    assert_int_equal(lmd_backend_open("cuda:999", &b, &err), -1);
+    assert_null(b);
+}
+
+static void test_cpu_table_is_the_kernels(void **state) {
+    (void)state;
+    lmd_backend *b;
+    lmd_error err;
+    assert_int_equal(lmd_backend_open("cpu", &b, &err), 0);
+    const int T = 9, n_in = 40, n_out = 24;
+    float *x = rand_vec((size_t)T * n_in, 1), *w = rand_vec((size_t)n_out * n_in, 0.3f);
+    float *bias = rand_vec((size_t)n_out, 1), *y1 = calloc((size_t)T * n_in, 4);
+    float *y2 = calloc((size_t)T * n_in, 4); /* n_in > n_out: room for both */
+    lmd_mat W = {.data = w, .dtype = LMD_F32, .n_out = n_out, .n_in = n_in};
+    assert_int_equal(b->linear(b, x, T, &W, bias, y1, n_out, 0), 0);
+    assert_int_equal(lmd_linear(x, T, &W, bias, y2, n_out, 0), 0);
+    assert_memory_equal(y1, y2, (size_t)T * n_out * 4);
+    assert_int_equal(b->rmsnorm_rows(b, x, y1, T, n_in, w, 1e-6f), 0);
+    lmd_rmsnorm_rows(x, y2, T, n_in, w, 1e-6f);
+    assert_memory_equal(y1, y2, (size_t)T * n_in * 4);
+    free(x), free(w), free(bias), free(y1), free(y2);
+    lmd_backend_close(b);
+}
+
+/* ---------------------------------------------------------------- GPU */
+
+static lmd_backend *cpu, *gpu;
+
+/* A device copy of n floats. */
+static float *up(const float *h, size_t n) {
+    float *d = gpu->alloc(gpu, n * sizeof *d);
+    assert_non_null(d);
+    assert_int_equal(gpu->copy(gpu, d, h, n * sizeof *d, 1), 0);
+    return d;
+}
+
+static void down(float *h, const float *d, size_t n) {
+    if (gpu->copy(gpu, h, d, n * sizeof *h, 0) < 0) fail_msg("%s", gpu->msg);
+}
+
+/* One product on both backends: out rows of ldo >= n_out, accumulate onto
+ * a random start. */
+static void product_case(lmd_dtype dt, int in_major, int T, int n_in, int n_out, int ldo, int acc,
+                         int with_bias) {
+    float *w32 = rand_vec((size_t)n_out * n_in, 0.2f);
+    uint16_t *w16 = malloc((size_t)n_out * n_in * 2);
+    for (size_t i = 0; i < (size_t)n_out * n_in; i++) { /* F16 / BF16 bits of w32 */
+        uint32_t u;
+        memcpy(&u, &w32[i], 4);
+        /* F16: the sign of w32, an exponent of 2^-5 .. 2^0, 10 mantissa bits of it */
+        w16[i] = dt == LMD_BF16 ? (uint16_t)(u >> 16)
+                                : (uint16_t)(((u >> 16) & 0x8000u) | ((10u + i % 6) << 10) |
+                                             ((u >> 13) & 0x3ffu));
+    }
+    lmd_mat W = {.data = dt == LMD_F32 ? (void *)w32 : (void *)w16,
+                 .dtype = dt,
+                 .n_out = n_out,
+                 .n_in = n_in,
+                 .in_major = in_major};
+    float *x = rand_vec((size_t)T * n_in, 1), *bias = with_bias ? rand_vec((size_t)n_out, 1) : NULL;
+    float *y = rand_vec((size_t)T * ldo, 1), *yg = malloc((size_t)T * ldo * 4);
+    float *dx = up(x, (size_t)T * n_in), *dy = up(y, (size_t)T * ldo);
+    if (gpu->linear(gpu, dx, (size_t)T, &W, bias, dy, (size_t)ldo, acc) < 0)
+        fail_msg("%s", gpu->msg);
+    assert_int_equal(cpu->linear(cpu, x, (size_t)T, &W, bias, y, (size_t)ldo, acc), 0);
+    down(yg, dy, (size_t)T * ldo);
+    char what[80];
+    snprintf(what, sizeof what, "linear dt%d im%d %dx%d->%d", (int)dt, in_major, T, n_in, n_out);
+    assert_close(yg, y, (size_t)T * ldo, 1e-5, what);
+    gpu->release(gpu, dx), gpu->release(gpu, dy);
+    free(w32), free(w16), free(x), free(bias), free(y), free(yg);
+}
+
+static void test_gpu_products(void **state) {
+    (void)state;
+    product_case(LMD_F32, 0, 37, 96, 80, 80, 0, 1);
+    product_case(LMD_F32, 1, 37, 96, 80, 80, 1, 1);
+    product_case(LMD_F32, 0, 5, 64, 48, 100, 1, 0); /* a wider output stride */
+    product_case(LMD_F16, 0, 33, 128, 72, 72, 0, 1);
+    product_case(LMD_BF16, 1, 33, 128, 72, 72, 1, 0);
+}
+
+static float bf16_round(float f) {
+    uint16_t h;
+    lmd_f32_to_bf16(&f, &h, 1);
+    uint32_t u = (uint32_t)h << 16;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void test_gpu_bf16_products(void **state) {
+    (void)state;
+    const int T = 64, n_in = 256, n_out = 96;
+    float *w = rand_vec((size_t)n_out * n_in, 0.2f), *x = rand_vec((size_t)T * n_in, 1);
+    uint16_t *wb = malloc((size_t)n_out * n_in * 2);
+    lmd_f32_to_bf16(w, wb, (size_t)n_out * n_in);
+    float *ref = malloc((size_t)T * n_out * 4), *yg = malloc((size_t)T * n_out * 4);
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < n_out; j++) {
+            double s = 0;
+            for (int i = 0; i < n_in; i++)
+                s += (double)bf16_round(x[t * n_in + i]) * (double)bf16_round(w[j * n_in + i]);
+            ref[t * n_out + j] = (float)s;
+        }
+    lmd_mat W = {.data = wb, .dtype = LMD_BF16, .n_out = n_out, .n_in = n_in, .bf16_products = 1};
+    float *dx = up(x, (size_t)T * n_in), *dy = gpu->alloc(gpu, (size_t)T * n_out * 4);
+    if (gpu->linear(gpu, dx, T, &W, NULL, dy, n_out, 0) < 0) fail_msg("%s", gpu->msg);
+    down(yg, dy, (size_t)T * n_out);
+    assert_close(yg, ref, (size_t)T * n_out, 1e-5, "BF16 products vs double");
+    gpu->release(gpu, dx), gpu->release(gpu, dy);
+    free(w), free(x), free(wb), free(ref), free(yg);
+}
+
+static void test_gpu_row_ops(void **state) {
+    (void)state;
+    const size_t rows = 70, d = 3000, n = rows * d;
+    float *x = rand_vec(n, 2), *u = rand_vec(n, 2), *w = rand_vec(d, 1), *c = malloc(n * 4);
+    float *g = malloc(n * 4), *dx = up(x, n), *du = up(u, n), *dy = gpu->alloc(gpu, n * 4);
+    if (gpu->rmsnorm_rows(gpu, dx, dy, rows, (int)d, w, 1e-5f) < 0) fail_msg("%s", gpu->msg);
+    cpu->rmsnorm_rows(cpu, x, c, rows, (int)d, w, 1e-5f);
+    down(g, dy, n);
+    assert_close(g, c, n, 1e-5, "RMSNorm");
+    /* bias over the first 2000 of each row (stride d) */
+    memcpy(c, x, n * 4);
+    assert_int_equal(gpu->copy(gpu, dy, x, n * 4, 1), 0);
+    if (gpu->bias_rows(gpu, dy, rows, d, 2000, w) < 0) fail_msg("%s", gpu->msg);
+    cpu->bias_rows(cpu, c, rows, d, 2000, w);
+    down(g, dy, n);
+    assert_close(g, c, n, 1e-6, "bias");
+    for (int act = LMD_ACT_GELU_TANH; act <= LMD_ACT_SILU; act++) {
+        memcpy(c, x, n * 4);
+        assert_int_equal(gpu->copy(gpu, dy, x, n * 4, 1), 0);
+        if (gpu->glu_rows(gpu, dy, du, rows, d, 2500, act) < 0) fail_msg("%s", gpu->msg);
+        cpu->glu_rows(cpu, c, u, rows, d, 2500, act);
+        down(g, dy, n);
+        assert_close(g, c, n, 1e-5, "GLU");
+    }
+    memcpy(c, x, n * 4);
+    if (gpu->add(gpu, dx, du, n) < 0) fail_msg("%s", gpu->msg);
+    cpu->add(cpu, c, u, n);
+    down(g, dx, n);
+    assert_close(g, c, n, 1e-6, "residual add");
+    gpu->release(gpu, dx), gpu->release(gpu, du), gpu->release(gpu, dy);
+    free(x), free(u), free(w), free(c), free(g);
+}
+
+static void scores_alloc(lmd_scores *s, size_t n, int k) {
+    memset(s, 0, sizeof *s);
+    s->n = n, s->k = k;
+    s->ids = calloc(n, 4), s->prob = calloc(n, 4), s->logprob = calloc(n, 8);
+    s->rank = calloc(n, 4), s->entropy = calloc(n, 4);
+    s->topk_ids = calloc(n * (size_t)k, 4), s->topk_prob = calloc(n * (size_t)k, 4);
+}
+
+static void test_gpu_scores(void **state) {
+    (void)state;
+    const size_t rows = 41;
+    const int V = 50257, k = 10;
+    float *z = rand_vec(rows * (size_t)V, 8);
+    int32_t *ids = malloc(rows * 4);
+    for (size_t r = 0; r < rows; r++) {
+        ids[r] = (int32_t)((r * 7919) % (size_t)V);
+        float *zr = z + r * (size_t)V;
+        zr[100] = zr[200] = zr[300] = 9.5f; /* a tie at the top: lower ids first */
+        if (r % 3 == 0) zr[ids[r]] = 9.5f;  /* the true token in that tie */
+    }
+    lmd_scores a, b;
+    scores_alloc(&a, rows, k), scores_alloc(&b, rows, k);
+    float *dz = up(z, rows * (size_t)V);
+    if (gpu->score_rows(gpu, dz, rows, V, ids, &a, 0) < 0) fail_msg("%s", gpu->msg);
+    assert_int_equal(cpu->score_rows(cpu, z, rows, V, ids, &b, 0), 0);
+    double wl = 0, we = 0;
+    for (size_t r = 0; r < rows; r++) {
+        wl = fmax(wl, fabs(a.logprob[r] - b.logprob[r]));
+        we = fmax(we, fabs((double)a.entropy[r] - (double)b.entropy[r]));
+        assert_int_equal(a.rank[r], b.rank[r]);
+        assert_int_equal(a.ids[r], b.ids[r]);
+    }
+    assert_memory_equal(a.topk_ids, b.topk_ids, rows * (size_t)k * 4);
+    assert_close(a.topk_prob, b.topk_prob, rows * (size_t)k, 1e-5, "top-k probabilities");
+    printf("  scores: max |d ln p| %.3g, max |d entropy| %.3g\n", wl, we);
+    assert_true(wl <= 1e-5);
+    assert_true(we <= 1e-4);
+    gpu->release(gpu, dz);
+    free(z), free(ids);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--gpu")) {
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_device_values),
+                                           cmocka_unit_test(test_cpu_table_is_the_kernels)};
+        return cmocka_run_group_tests(tests, NULL, NULL);
+    }
+    if (!lmd_backend_cuda_built() || lmd_backend_cuda_devices() == 0) {
+        printf("test_backend --gpu: skipped: %s\n", lmd_backend_cuda_built()
+                                                        ? "no CUDA device is present"
+                                                        : "this build has no CUDA backend");
+        return 77;
+    }
+    lmd_error err;
+    if (lmd_backend_open("cpu", &cpu, &err) < 0 || lmd_backend_open("cuda:0", &gpu, &err) < 0) {
+        fprintf(stderr, "test_backend --gpu: %s\n", err.msg);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gpu_products), cmocka_unit_test(test_gpu_bf16_products),
+        cmocka_unit_test(test_gpu_row_ops), cmocka_unit_test(test_gpu_scores)};
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    lmd_backend_close(gpu), lmd_backend_close(cpu);
+    return rc;
+}

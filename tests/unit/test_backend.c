@@ -5,7 +5,10 @@
  *     device), malformed values are refused naming them, and cuda / cuda:N
  *     are refused with a clear reason when the build has no CUDA backend or
  *     the device is missing;
- *   - the CPU table's ops are today's functions: bit for bit their results.
+ *   - the CPU table's ops are today's functions: bit for bit their results;
+ *   - models: device auto loads on the CPU here and says so (info.device),
+ *     cuda is refused naming the reason, a GPT-2 asked for cuda is refused
+ *     (only the decoder families run there).
  *
  * With --gpu (ctest test_backend_gpu, label gpu; exits 77 with a message
  * when the build has no CUDA backend or no device is present), each op of
@@ -18,7 +21,14 @@
  *   - RMSNorm, bias, GLU (each activation), residual add: within 1e-5;
  *   - the logit reduction with planted ties: ln p within 1e-5, entropy
  *     within 1e-4, ranks and top-k ids equal, top-k probabilities within
- *     1e-5. */
+ *     1e-5;
+ *   - whole models scored on cuda:0 against the CPU: at f32, tiny-llama,
+ *     -qwen3 (F32 products of BF16 weights), -gemma2 (soft-capping, sliding
+ *     window), -phi3 and -olmo2: |d ln p| <= 1e-4 and equal ranks except
+ *     near-ties (the true token's probability within 1e-4 relative of
+ *     another top-k entry's); at bf16 (tiny-llama-bf16 against its f32
+ *     scores): mean |d ln p| <= 0.03, max <= 0.2 and top-1 agreement >=
+ *     0.97, the bounds docs/scoring.md derives from PyTorch BF16. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,9 +108,53 @@ static void test_cpu_table_is_the_kernels(void **state) {
     lmd_backend_close(b);
 }
 
+static lmd_model *load(const char *name, const char *device, lmd_precision prec, lmd_error *err) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "tests/models/%s", name);
+    char *dir = tu_src_path(rel);
+    lmd_model_opts o = {.precision = prec, .device = device};
+    lmd_model *m = NULL;
+    if (lmd_model_load_opts(dir, &o, &m, err) < 0) m = NULL;
+    free(dir);
+    return m;
+}
+
+static void test_model_devices(void **state) {
+    (void)state;
+    lmd_error err;
+    lmd_model_info info;
+    lmd_model *m = load("tiny-llama", "auto", LMD_PRECISION_F32, &err);
+    assert_non_null(m);
+    lmd_model_get_info(m, &info);
+    assert_string_equal(info.device, lmd_backend_cuda_devices() > 0 ? "cuda:0" : "cpu");
+    lmd_model_free(m);
+    m = load("tiny-a", "auto", LMD_PRECISION_F32, &err); /* GPT-2: the CPU even with a GPU */
+    assert_non_null(m);
+    lmd_model_get_info(m, &info);
+    assert_string_equal(info.device, "cpu");
+    lmd_model_free(m);
+    assert_null(load("tiny-llama", "cuda:x", LMD_PRECISION_F32, &err));
+    assert_non_null(strstr(err.msg, "--device must be"));
+    if (lmd_backend_cuda_devices() == 0) {
+        assert_null(load("tiny-llama", "cuda", LMD_PRECISION_F32, &err));
+        assert_non_null(strstr(err.msg, "tiny-llama"));
+    } else {
+        assert_null(load("tiny-a", "cuda", LMD_PRECISION_F32, &err));
+        assert_non_null(strstr(err.msg, "CPU only"));
+    }
+}
+
 /* ---------------------------------------------------------------- GPU */
 
 static lmd_backend *cpu, *gpu;
+
+/* A fresh CUDA backend: its uploaded weights are keyed by host address, and
+ * the test frees and reuses host buffers (a model keeps its weights). */
+static void gpu_reopen(void) {
+    lmd_error err;
+    lmd_backend_close(gpu);
+    if (lmd_backend_open("cuda:0", &gpu, &err) < 0) fail_msg("%s", err.msg);
+}
 
 /* A device copy of n floats. */
 static float *up(const float *h, size_t n) {
@@ -118,15 +172,17 @@ static void down(float *h, const float *d, size_t n) {
  * a random start. */
 static void product_case(lmd_dtype dt, int in_major, int T, int n_in, int n_out, int ldo, int acc,
                          int with_bias) {
+    gpu_reopen();
     float *w32 = rand_vec((size_t)n_out * n_in, 0.2f);
     uint16_t *w16 = malloc((size_t)n_out * n_in * 2);
     for (size_t i = 0; i < (size_t)n_out * n_in; i++) { /* F16 / BF16 bits of w32 */
         uint32_t u;
         memcpy(&u, &w32[i], 4);
         /* F16: the sign of w32, an exponent of 2^-5 .. 2^0, 10 mantissa bits of it */
-        w16[i] = dt == LMD_BF16 ? (uint16_t)(u >> 16)
-                                : (uint16_t)(((u >> 16) & 0x8000u) | ((10u + i % 6) << 10) |
-                                             ((u >> 13) & 0x3ffu));
+        w16[i] =
+            dt == LMD_BF16
+                ? (uint16_t)(u >> 16)
+                : (uint16_t)(((u >> 16) & 0x8000u) | ((10u + i % 6) << 10) | ((u >> 13) & 0x3ffu));
     }
     lmd_mat W = {.data = dt == LMD_F32 ? (void *)w32 : (void *)w16,
                  .dtype = dt,
@@ -167,6 +223,7 @@ static float bf16_round(float f) {
 static void test_gpu_bf16_products(void **state) {
     (void)state;
     const int T = 64, n_in = 256, n_out = 96;
+    gpu_reopen();
     float *w = rand_vec((size_t)n_out * n_in, 0.2f), *x = rand_vec((size_t)T * n_in, 1);
     uint16_t *wb = malloc((size_t)n_out * n_in * 2);
     lmd_f32_to_bf16(w, wb, (size_t)n_out * n_in);
@@ -190,6 +247,7 @@ static void test_gpu_bf16_products(void **state) {
 static void test_gpu_row_ops(void **state) {
     (void)state;
     const size_t rows = 70, d = 3000, n = rows * d;
+    gpu_reopen();
     float *x = rand_vec(n, 2), *u = rand_vec(n, 2), *w = rand_vec(d, 1), *c = malloc(n * 4);
     float *g = malloc(n * 4), *dx = up(x, n), *du = up(u, n), *dy = gpu->alloc(gpu, n * 4);
     if (gpu->rmsnorm_rows(gpu, dx, dy, rows, (int)d, w, 1e-5f) < 0) fail_msg("%s", gpu->msg);
@@ -261,10 +319,81 @@ static void test_gpu_scores(void **state) {
     free(z), free(ids);
 }
 
+static const char *TEXTS[] = {
+    "The quick brown fox jumps over the lazy dog, and then it runs far away into the woods.",
+    "In 1869 the transcontinental railroad was finished; travel across the country took a week.",
+    "def f(x):\n    return x * x + 1\n\nprint(f(3))", "Short."};
+#define N_TEXTS (sizeof TEXTS / sizeof *TEXTS)
+
+static void score_all(lmd_model *m, lmd_scores *s) {
+    lmd_error err;
+    lmd_score_opts o = {.top_k = 10};
+    for (size_t t = 0; t < N_TEXTS; t++)
+        if (lmd_score_text(m, TEXTS[t], strlen(TEXTS[t]), &o, &s[t], &err) < 0)
+            fail_msg("%s", err.msg);
+}
+
+/* the true token's probability within 1e-4 relative of another top-k entry's */
+static int near_tie(const lmd_scores *s, size_t i) {
+    for (int j = 0; j < s->k; j++)
+        if (s->topk_ids[i * s->k + j] != s->ids[i] &&
+            fabs(s->topk_prob[i * s->k + j] - s->prob[i]) <= 1e-4 * s->prob[i])
+            return 1;
+    return 0;
+}
+
+static void model_case(const char *name, const char *ref_name, lmd_precision prec) {
+    lmd_error err;
+    lmd_model *mg = load(name, "cuda:0", prec, &err), *mc;
+    if (!mg) fail_msg("%s", err.msg);
+    if (!(mc = load(ref_name, "cpu", LMD_PRECISION_F32, &err))) fail_msg("%s", err.msg);
+    lmd_scores g[N_TEXTS], c[N_TEXTS];
+    score_all(mg, g), score_all(mc, c);
+    double worst = 0, sum = 0;
+    size_t n = 0, top1 = 0, ties = 0;
+    for (size_t t = 0; t < N_TEXTS; t++) {
+        assert_int_equal(g[t].n, c[t].n);
+        for (size_t i = 0; i < g[t].n; i++, n++) {
+            double dl = fabs(g[t].logprob[i] - c[t].logprob[i]);
+            worst = fmax(worst, dl), sum += dl;
+            top1 += g[t].topk_ids[i * 10] == c[t].topk_ids[i * 10];
+            if (g[t].rank[i] != c[t].rank[i]) {
+                ties++;
+                if (prec == LMD_PRECISION_F32 && !near_tie(&c[t], i))
+                    fail_msg("%s: token %zu of text %zu: rank %d on the GPU, %d on the CPU", name,
+                             i, t, g[t].rank[i], c[t].rank[i]);
+            }
+        }
+        lmd_scores_free(&g[t]), lmd_scores_free(&c[t]);
+    }
+    printf(
+        "  %-18s %s: %zu tokens, |d ln p| mean %.3g max %.3g, top-1 same %.3f, %zu ranks differ\n",
+        name, prec == LMD_PRECISION_F32 ? "f32 " : "bf16", n, sum / (double)n, worst,
+        (double)top1 / (double)n, ties);
+    if (prec == LMD_PRECISION_F32) {
+        assert_true(worst <= 1e-4);
+    } else {
+        assert_true(sum / (double)n <= 0.03);
+        assert_true(worst <= 0.2);
+        assert_true((double)top1 / (double)n >= 0.97);
+    }
+    lmd_model_free(mg), lmd_model_free(mc);
+}
+
+static void test_gpu_models(void **state) {
+    (void)state;
+    const char *f32[] = {"tiny-llama", "tiny-qwen3", "tiny-gemma2",
+                         "tiny-phi3",  "tiny-olmo2", "tiny-mistral"};
+    for (size_t i = 0; i < sizeof f32 / sizeof *f32; i++)
+        model_case(f32[i], f32[i], LMD_PRECISION_F32);
+    model_case("tiny-llama-bf16", "tiny-llama-bf16", LMD_PRECISION_BF16);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--gpu")) {
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_device_values),
-                                           cmocka_unit_test(test_cpu_table_is_the_kernels)};
+                                           cmocka_unit_test(test_cpu_table_is_the_kernels),
+                                           cmocka_unit_test(test_model_devices)};
         return cmocka_run_group_tests(tests, NULL, NULL);
     }
     if (!lmd_backend_cuda_built() || lmd_backend_cuda_devices() == 0) {
@@ -280,7 +409,8 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpu_products), cmocka_unit_test(test_gpu_bf16_products),
-        cmocka_unit_test(test_gpu_row_ops), cmocka_unit_test(test_gpu_scores)};
+        cmocka_unit_test(test_gpu_row_ops),  cmocka_unit_test(test_gpu_scores),
+        cmocka_unit_test(test_gpu_models),   cmocka_unit_test(test_model_devices)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     lmd_backend_close(gpu), lmd_backend_close(cpu);
     return rc;

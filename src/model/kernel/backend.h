@@ -9,25 +9,32 @@
  * (b->alloc); weights (lmd_mat), norm weights and biases are the model's host
  * pointers, which a device backend uploads once and reuses.
  *
- * Status (issue #18): the ops below exist on both backends and are compared
- * with each other by test_backend (ctest label gpu).  The decoder forward
- * does not call them yet, and RoPE and attention have no CUDA kernels, so
- * models run on the CPU only and `--device cuda` is refused (docs/cli.md). */
+ * Threads may share a device backend: each op holds its lock, and the work
+ * of all of them runs in order on the device's one stream.  The host memory
+ * of a weight it has uploaded must stay as it is while the backend lives
+ * (the model's mapping does).
+ *
+ * Status (issue #18): the decoder forward (decoder.c) runs through this
+ * table; the CUDA ops are compiled but have not run on a GPU yet
+ * (test_backend_gpu, ctest label gpu, compares each with the CPU op). */
 #ifndef LMD_BACKEND_H
 #define LMD_BACKEND_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "lmdiff.h"
+#include "model/kernel/attention.h"
 #include "model/kernels.h"
 
 typedef struct lmd_backend lmd_backend;
 
 struct lmd_backend {
-    char name[32]; /* "cpu" or "cuda:N" */
-    void *dev;     /* the device handle (lmd_cuda *); NULL on the CPU */
-    char msg[512]; /* why the last op failed */
+    char name[32];        /* "cpu" or "cuda:N" */
+    void *dev;            /* the device handle (lmd_cuda *); NULL on the CPU */
+    char msg[512];        /* why the last op failed */
+    pthread_mutex_t lock; /* a device's: each op holds it (the CPU's is unused) */
 
     void *(*alloc)(lmd_backend *b, size_t bytes);
     void (*release)(lmd_backend *b, void *p);
@@ -40,11 +47,21 @@ struct lmd_backend {
     /* lmd_rmsnorm_rows */
     int (*rmsnorm_rows)(lmd_backend *b, const float *x, float *y, size_t rows, int d,
                         const float *w, float eps);
+    /* lmd_rmsnorm_pieces */
+    int (*rmsnorm_pieces)(lmd_backend *b, float *x, size_t rows, size_t ld, int n, size_t stride,
+                          int d, const float *w, float eps);
+    /* lmd_rope_apply */
+    int (*rope)(lmd_backend *b, const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x,
+                size_t ld, int n_heads, size_t head_stride);
+    /* lmd_attention (the CUDA one: every row a query, a->sel NULL) */
+    int (*attention)(lmd_backend *b, const lmd_seq *seqs, int n_seqs, const lmd_attn *a);
     /* lmd_bias_rows */
     int (*bias_rows)(lmd_backend *b, float *x, size_t rows, size_t ld, int n, const float *bias);
     /* lmd_glu_rows */
     int (*glu_rows)(lmd_backend *b, float *g, const float *u, size_t rows, size_t ld, int n,
                     lmd_activation act);
+    /* lmd_softcap over n values of each row (stride ld) */
+    int (*softcap)(lmd_backend *b, float *x, size_t rows, size_t ld, int n, float cap);
     /* x[i] += y[i] (a residual add) */
     int (*add)(lmd_backend *b, float *x, const float *y, size_t n);
     /* The scorer's reduction (lmd_score_row) of logit rows z[rows x V] with
@@ -60,6 +77,10 @@ struct lmd_backend {
  * missing. */
 int lmd_backend_open(const char *device, lmd_backend **out, lmd_error *err);
 void lmd_backend_close(lmd_backend *b);
+
+/* The CPU's table, one for the process: its ops are thread-safe, its msg
+ * is not meaningful when several threads use it. */
+lmd_backend *lmd_backend_cpu(void);
 
 /* 1 when this build has the CUDA backend. */
 int lmd_backend_cuda_built(void);

@@ -55,7 +55,7 @@ static int fail(lmd_cuda *c, const char *fmt, ...) {
     do {                                                                                           \
         cublasStatus_t st_ = (call);                                                               \
         if (st_ != CUBLAS_STATUS_SUCCESS)                                                          \
-            return fail(c, "cuBLASLt %s: status %d", what, (int)st_);                            \
+            return fail(c, "cuBLASLt %s: status %d", what, (int)st_);                              \
     } while (0)
 #define LAUNCHED(what) CK(cudaGetLastError(), what)
 
@@ -81,7 +81,10 @@ extern "C" int lmd_cuda_device_count(void) {
 extern "C" lmd_cuda *lmd_cuda_open(int dev, char *msg, size_t cap) {
     int n = lmd_cuda_device_count();
     if (dev < 0 || dev >= n) {
-        snprintf(msg, cap, "CUDA device %d: %d device(s) present", dev, n);
+        if (n == 0)
+            snprintf(msg, cap, "no CUDA device is present (or no driver)");
+        else
+            snprintf(msg, cap, "no CUDA device %d: %d device(s) present", dev, n);
         return NULL;
     }
     lmd_cuda *c = (lmd_cuda *)calloc(1, sizeof *c);
@@ -117,9 +120,15 @@ extern "C" void lmd_cuda_close(lmd_cuda *c) {
     free(c);
 }
 
-extern "C" const char *lmd_cuda_error(const lmd_cuda *c) { return c->msg; }
-extern "C" const char *lmd_cuda_name(const lmd_cuda *c) { return c->name; }
-extern "C" size_t lmd_cuda_peak_bytes(const lmd_cuda *c) { return c->peak; }
+extern "C" const char *lmd_cuda_error(const lmd_cuda *c) {
+    return c->msg;
+}
+extern "C" const char *lmd_cuda_name(const lmd_cuda *c) {
+    return c->name;
+}
+extern "C" size_t lmd_cuda_peak_bytes(const lmd_cuda *c) {
+    return c->peak;
+}
 
 extern "C" void *lmd_cuda_alloc(lmd_cuda *c, size_t bytes) {
     void *p = NULL;
@@ -141,8 +150,7 @@ extern "C" int lmd_cuda_sync(lmd_cuda *c) {
     return 0;
 }
 
-extern "C" int lmd_cuda_copy(lmd_cuda *c, void *dst, const void *src, size_t bytes,
-                             int to_device) {
+extern "C" int lmd_cuda_copy(lmd_cuda *c, void *dst, const void *src, size_t bytes, int to_device) {
     CK(cudaMemcpyAsync(dst, src, bytes, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost,
                        c->s),
        "copy");
@@ -253,8 +261,8 @@ static int lt_matmul(lmd_cuda *c, int ta, const void *A, const void *B, cudaData
 }
 
 extern "C" int lmd_cuda_linear(lmd_cuda *c, const float *in, size_t T, const void *W, int dtype,
-                               int n_out, int n_in, int in_major, int bf16_products,
-                               const float *b, float *out, size_t ldo, int accumulate) {
+                               int n_out, int n_in, int in_major, int bf16_products, const float *b,
+                               float *out, size_t ldo, int accumulate) {
     if (bf16_products && dtype != LMD_CUDA_BF16)
         return fail(c, "CUDA: BF16 products need BF16 weights (dtype %d)", dtype);
     if (T == 0) return 0;
@@ -323,9 +331,13 @@ __device__ void block_best(float &v, int &id) {
     __syncthreads();
 }
 
-__global__ void rmsnorm_k(const float *x, float *y, int d, const float *w, float eps) {
-    const float *xr = x + (size_t)blockIdx.x * d;
-    float *yr = y + (size_t)blockIdx.x * d;
+/* One block per piece: piece b is piece b % n of row b / n, at
+ * x + row*ld + piece*stride (a whole row: n = 1). */
+__global__ void rmsnorm_k(const float *x, float *y, size_t ld, int n, size_t stride, int d,
+                          const float *w, float eps) {
+    const size_t o = (blockIdx.x / n) * ld + (blockIdx.x % n) * stride;
+    const float *xr = x + o;
+    float *yr = y + o;
     float ss = 0;
     for (int i = threadIdx.x; i < d; i += THREADS)
         ss += xr[i] * xr[i];
@@ -334,16 +346,24 @@ __global__ void rmsnorm_k(const float *x, float *y, int d, const float *w, float
         yr[i] = xr[i] * inv * w[i];
 }
 
-extern "C" int lmd_cuda_rmsnorm_rows(lmd_cuda *c, const float *x, float *y, size_t rows, int d,
-                                     const float *w, float eps) {
+static int rmsnorm(lmd_cuda *c, const float *x, float *y, size_t rows, size_t ld, int n,
+                   size_t stride, int d, const float *w, float eps) {
     const float *dw = (const float *)weight(c, w, (size_t)d, LMD_CUDA_F32, 0);
     if (!dw) return -1;
-    for (size_t r0 = 0; r0 < rows; r0 += 65535) { /* the grid's y limit is not used: chunk */
-        unsigned n = (unsigned)(rows - r0 < 65535 ? rows - r0 : 65535);
-        rmsnorm_k<<<n, THREADS, 0, c->s>>>(x + r0 * d, y + r0 * d, d, dw, eps);
-        LAUNCHED("RMSNorm");
-    }
+    if (rows == 0 || n == 0) return 0;
+    rmsnorm_k<<<(unsigned)(rows * (size_t)n), THREADS, 0, c->s>>>(x, y, ld, n, stride, d, dw, eps);
+    LAUNCHED("RMSNorm");
     return 0;
+}
+
+extern "C" int lmd_cuda_rmsnorm_rows(lmd_cuda *c, const float *x, float *y, size_t rows, int d,
+                                     const float *w, float eps) {
+    return rmsnorm(c, x, y, rows, (size_t)d, 1, 0, d, w, eps);
+}
+
+extern "C" int lmd_cuda_rmsnorm_pieces(lmd_cuda *c, float *x, size_t rows, size_t ld, int n,
+                                       size_t stride, int d, const float *w, float eps) {
+    return rmsnorm(c, x, x, rows, ld, n, stride, d, w, eps);
 }
 
 __global__ void bias_k(float *x, size_t rows, size_t ld, int n, const float *b) {
@@ -364,10 +384,14 @@ extern "C" int lmd_cuda_bias_rows(lmd_cuda *c, float *x, size_t rows, size_t ld,
 
 __device__ float activate(float v, int act) {
     switch (act) {
-    case 0: return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-    case 1: return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
-    case 2: return v > 0 ? v : 0;
-    default: return v / (1.0f + expf(-v));
+    case 0:
+        return 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    case 1:
+        return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
+    case 2:
+        return v > 0 ? v : 0;
+    default:
+        return v / (1.0f + expf(-v));
     }
 }
 
@@ -387,6 +411,21 @@ extern "C" int lmd_cuda_glu_rows(lmd_cuda *c, float *g, const float *u, size_t r
     return 0;
 }
 
+__global__ void softcap_k(float *x, size_t rows, size_t ld, int n, float cap) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < rows * (size_t)n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float *p = x + (i / n) * ld + i % n;
+        *p = cap * tanhf(*p / cap);
+    }
+}
+
+extern "C" int lmd_cuda_softcap(lmd_cuda *c, float *x, size_t rows, size_t ld, int n, float cap) {
+    if (rows == 0) return 0;
+    softcap_k<<<blocks_for(rows * (size_t)n), THREADS, 0, c->s>>>(x, rows, ld, n, cap);
+    LAUNCHED("soft-capping");
+    return 0;
+}
+
 __global__ void add_k(float *x, const float *y, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
@@ -398,6 +437,118 @@ extern "C" int lmd_cuda_add(lmd_cuda *c, float *x, const float *y, size_t n) {
     add_k<<<blocks_for(n), THREADS, 0, c->s>>>(x, y, n);
     LAUNCHED("add");
     return 0;
+}
+
+/* ------------------------------------------------------- RoPE, attention */
+
+__global__ void rope_k(float *x, size_t T, size_t ld, int nh, size_t hs, int half, const float *cs,
+                       const uint32_t *off) {
+    const size_t n = T * (size_t)nh * (size_t)half;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const size_t t = i / ((size_t)nh * half);
+        const int j = (int)(i / half % nh), k = (int)(i % half);
+        float *h = x + t * ld + (size_t)j * hs;
+        const float *p = cs + ((size_t)off[t] * half + k) * 2;
+        float a = h[k], b = h[k + half];
+        h[k] = a * p[0] - b * p[1];
+        h[k + half] = b * p[0] + a * p[1];
+    }
+}
+
+extern "C" int lmd_cuda_rope(lmd_cuda *c, float *x, size_t T, size_t ld, int n_heads,
+                             size_t head_stride, int half, const float *cs, size_t n_cs,
+                             const uint32_t *off) {
+    if (T == 0 || half == 0) return 0;
+    float *d = (float *)scratch(c, n_cs * sizeof *cs + T * sizeof *off);
+    if (!d) return -1;
+    uint32_t *doff = (uint32_t *)(d + n_cs);
+    CK(cudaMemcpyAsync(d, cs, n_cs * sizeof *cs, cudaMemcpyHostToDevice, c->s), "copy RoPE table");
+    CK(cudaMemcpyAsync(doff, off, T * sizeof *off, cudaMemcpyHostToDevice, c->s), "copy RoPE rows");
+    rope_k<<<blocks_for(T * n_heads * (size_t)half), THREADS, 0, c->s>>>(
+        x, T, ld, n_heads, head_stride, half, d, doff);
+    LAUNCHED("RoPE");
+    return lmd_cuda_sync(c); /* the host arrays may go once this returns */
+}
+
+__device__ float block_max(float v) {
+    __shared__ float part[THREADS / 32];
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
+    __syncthreads();
+    float r = part[0];
+    for (int w = 1; w < THREADS / 32; w++)
+        r = fmaxf(r, part[w]);
+    __syncthreads();
+    return r;
+}
+
+#define ATT_DMAX 512 /* D per thread block: THREADS x 2 accumulators */
+
+/* Block (t, h): query row t, head h; keys lo..hi of its sequence THREADS at a
+ * time, one per thread, with a running maximum m and sum l (flash-style). */
+__global__ void attention_k(lmd_cuda_attn a, const int32_t *start, const int32_t *pos,
+                            const int32_t *len) {
+    __shared__ float qs[ATT_DMAX], ps[THREADS];
+    const size_t t = blockIdx.x;
+    const int h = blockIdx.y, g = h / (a.H / a.KV), i = pos[t];
+    const size_t s0 = (size_t)start[t];
+    const int hi = a.causal ? i : len[t] - 1;
+    const int lo = a.causal && a.window > 0 && i - a.window + 1 > 0 ? i - a.window + 1 : 0;
+    const float *q = a.q + t * a.q_ld + (size_t)h * a.q_hs;
+    for (int d = threadIdx.x; d < a.D; d += THREADS)
+        qs[d] = q[d];
+    __syncthreads();
+    float m = -INFINITY, l = 0, acc[ATT_DMAX / THREADS] = {0, 0};
+    for (int j0 = lo; j0 <= hi; j0 += THREADS) {
+        const int j = j0 + (int)threadIdx.x;
+        float sc = -INFINITY;
+        if (j <= hi) {
+            const float *k = a.k + (s0 + j) * a.kv_ld + (size_t)g * a.k_hs;
+            float dot = 0;
+            for (int d = 0; d < a.D; d++)
+                dot += qs[d] * k[d];
+            sc = a.scale * dot;
+            if (a.softcap > 0) sc = a.softcap * tanhf(sc / a.softcap);
+        }
+        const float mn = fmaxf(m, block_max(sc)), corr = expf(m - mn);
+        const float p = j <= hi ? expf(sc - mn) : 0.0f;
+        ps[threadIdx.x] = p;
+        l = l * corr + block_sum(p); /* its barriers publish ps */
+        const int nk = hi - j0 + 1 < THREADS ? hi - j0 + 1 : THREADS;
+        for (int r = 0; r < ATT_DMAX / THREADS; r++) {
+            const int d = (int)threadIdx.x + r * THREADS;
+            if (d >= a.D) break;
+            const float *v = a.v + (s0 + j0) * a.kv_ld + (size_t)g * a.v_hs + d;
+            float s = acc[r] * corr;
+            for (int jj = 0; jj < nk; jj++)
+                s += ps[jj] * v[(size_t)jj * a.kv_ld];
+            acc[r] = s;
+        }
+        m = mn;
+        __syncthreads(); /* ps is rewritten next chunk */
+    }
+    for (int r = 0; r < ATT_DMAX / THREADS; r++) {
+        const int d = (int)threadIdx.x + r * THREADS;
+        if (d < a.D) a.out[t * a.out_ld + (size_t)h * a.D + d] = acc[r] / l;
+    }
+}
+
+extern "C" int lmd_cuda_attention(lmd_cuda *c, const lmd_cuda_attn *a, size_t T,
+                                  const int32_t *start, const int32_t *pos, const int32_t *len) {
+    if (T == 0) return 0;
+    if (a->D > ATT_DMAX || a->KV <= 0 || a->H % a->KV || a->H > 65535)
+        return fail(c, "CUDA attention: %d heads of %d over %d key/value heads not supported", a->H,
+                    a->D, a->KV);
+    int32_t *d = (int32_t *)scratch(c, 3 * T * sizeof *d);
+    if (!d) return -1;
+    CK(cudaMemcpyAsync(d, start, T * sizeof *d, cudaMemcpyHostToDevice, c->s), "copy rows");
+    CK(cudaMemcpyAsync(d + T, pos, T * sizeof *d, cudaMemcpyHostToDevice, c->s), "copy rows");
+    CK(cudaMemcpyAsync(d + 2 * T, len, T * sizeof *d, cudaMemcpyHostToDevice, c->s), "copy rows");
+    attention_k<<<dim3((unsigned)T, (unsigned)a->H), THREADS, 0, c->s>>>(*a, d, d + T, d + 2 * T);
+    LAUNCHED("attention");
+    return lmd_cuda_sync(c); /* the host arrays may go once this returns */
 }
 
 /* --------------------------------------------------------- the scorer */

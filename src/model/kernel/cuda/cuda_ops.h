@@ -54,14 +54,46 @@ int lmd_cuda_linear(lmd_cuda *c, const float *in, size_t T, const void *W, int d
                     size_t ldo, int accumulate);
 
 /* RMSNorm of each row of d (w: host pointer to d floats); y may equal x. */
-int lmd_cuda_rmsnorm_rows(lmd_cuda *c, const float *x, float *y, size_t rows, int d,
-                          const float *w, float eps);
+int lmd_cuda_rmsnorm_rows(lmd_cuda *c, const float *x, float *y, size_t rows, int d, const float *w,
+                          float eps);
 /* x[r*ld + j] += b[j] for j < n (b: host pointer). */
 int lmd_cuda_bias_rows(lmd_cuda *c, float *x, size_t rows, size_t ld, int n, const float *b);
 /* g = act(g) * u over n values of each row (stride ld); act as
  * lmd_activation: 0 GELU tanh, 1 GELU erf, 2 ReLU, 3 SiLU. */
 int lmd_cuda_glu_rows(lmd_cuda *c, float *g, const float *u, size_t rows, size_t ld, int n,
                       int act);
+/* RMSNorm in place over pieces (lmd_rmsnorm_pieces): in each of rows rows
+ * (stride ld), n pieces of d values at x + r*ld + j*stride, all with w[d]
+ * (host). */
+int lmd_cuda_rmsnorm_pieces(lmd_cuda *c, float *x, size_t rows, size_t ld, int n, size_t stride,
+                            int d, const float *w, float eps);
+
+/* RoPE (rotate-half) of n_heads heads at x + t*ld + j*head_stride, rows
+ * t < T: row t rotated with the half (cos, sin) pairs at cs + off[t]*2*half
+ * (cs: n_cs floats and off: T entries, both host, uploaded here). */
+int lmd_cuda_rope(lmd_cuda *c, float *x, size_t T, size_t ld, int n_heads, size_t head_stride,
+                  int half, const float *cs, size_t n_cs, const uint32_t *off);
+
+/* One attention call (lmd_attn without sel): query row t (of T) is position
+ * pos[t] of a sequence of len[t] rows whose first row is start[t] (host
+ * arrays); head j reads key/value head j / (H / KV).  D <= 512.  Computed
+ * one query row and head per thread block, keys in chunks with a running
+ * softmax (memory O(1) per query, nothing of size length^2). */
+typedef struct lmd_cuda_attn {
+    int H, KV, D;
+    float scale;
+    int causal, window;
+    float softcap;
+    const float *q, *k, *v;
+    size_t q_ld, q_hs, kv_ld, k_hs, v_hs;
+    float *out;
+    size_t out_ld;
+} lmd_cuda_attn;
+int lmd_cuda_attention(lmd_cuda *c, const lmd_cuda_attn *a, size_t T, const int32_t *start,
+                       const int32_t *pos, const int32_t *len);
+
+/* x = cap * tanh(x / cap) over n values of each row (stride ld). */
+int lmd_cuda_softcap(lmd_cuda *c, float *x, size_t rows, size_t ld, int n, float cap);
 /* x[i] += y[i], n values. */
 int lmd_cuda_add(lmd_cuda *c, float *x, const float *y, size_t n);
 
@@ -69,9 +101,9 @@ int lmd_cuda_add(lmd_cuda *c, float *x, const float *y, size_t n);
  * ids[rows] (host): ln p, rank (1 + #logits greater than the true one),
  * entropy in nats, and the k largest (ties: lower id) with their
  * probabilities; all outputs are host arrays.  Only these come back. */
-int lmd_cuda_score_rows(lmd_cuda *c, const float *z, size_t rows, int V, const int32_t *ids,
-                        int k, double *logprob, int32_t *rank, float *entropy,
-                        int32_t *topk_ids, float *topk_prob);
+int lmd_cuda_score_rows(lmd_cuda *c, const float *z, size_t rows, int V, const int32_t *ids, int k,
+                        double *logprob, int32_t *rank, float *entropy, int32_t *topk_ids,
+                        float *topk_prob);
 
 /* Times cuBLASLt BF16 x BF16 -> F32 products of [M x K] by [K x N] (F32
  * accumulation): the ceiling the forward's products are measured against.

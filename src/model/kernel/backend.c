@@ -135,8 +135,10 @@ lmd_backend *lmd_backend_cpu(void) {
 /* The module's functions, found by name (lmd_cuda_NAME); all or none. */
 #define CUDA_FUNCS(X)                                                                              \
     X(device_count)                                                                                \
-    X(open) X(close) X(error) X(alloc) X(free) X(copy) X(linear) X(rmsnorm_rows) X(rmsnorm_pieces) \
-        X(rope) X(attention) X(bias_rows) X(glu_rows) X(softcap) X(add) X(score_rows)
+    X(open)                                                                                        \
+    X(close) X(error) X(alloc) X(free) X(copy) X(linear) X(rmsnorm_rows) X(rmsnorm_pieces) X(rope) \
+        X(attention) X(bias_rows) X(glu_rows) X(softcap) X(add) X(score_rows) X(name)              \
+            X(peak_bytes) X(gemm_tflops)
 static struct {
 #define CUDA_FIELD(n) __typeof__(&lmd_cuda_##n) n;
     CUDA_FUNCS(CUDA_FIELD)
@@ -407,6 +409,22 @@ int lmd_backend_open(const char *device, lmd_backend **out, lmd_error *err) {
     if (idx >= 0 && open_cuda(idx, b, err) < 0) return free(b), -1;
     *out = b;
     return 0;
+}
+
+const char *lmd_backend_device_name(const lmd_backend *b) {
+    return b->dev ? cuda.name(b->dev) : "CPU";
+}
+
+size_t lmd_backend_peak_bytes(const lmd_backend *b) {
+    return b->dev ? cuda.peak_bytes(b->dev) : 0;
+}
+
+double lmd_backend_gemm_tflops(lmd_backend *b, int M, int N, int K, int reps) {
+    if (!b->dev) return -1;
+    pthread_mutex_lock(&b->lock);
+    double t = cuda.gemm_tflops(b->dev, M, N, K, reps);
+    pthread_mutex_unlock(&b->lock);
+    return t;
 }
 
 void lmd_backend_close(lmd_backend *b) {

@@ -78,6 +78,14 @@ struct lmd_backend {
 int lmd_backend_open(const char *device, lmd_backend **out, lmd_error *err);
 void lmd_backend_close(lmd_backend *b);
 
+/* For the benchmarks (bench/bench_gpu.c): the device's name ("CPU" for the
+ * CPU), the peak of its memory in use since the backend opened (bytes; 0 on
+ * the CPU), and the best TFLOP/s of cuBLASLt BF16 x BF16 -> F32 products
+ * [M x K] by [K x N] over reps runs (-1 on the CPU or on failure). */
+const char *lmd_backend_device_name(const lmd_backend *b);
+size_t lmd_backend_peak_bytes(const lmd_backend *b);
+double lmd_backend_gemm_tflops(lmd_backend *b, int M, int N, int K, int reps);
+
 /* The CPU's table, one for the process: its ops are thread-safe, its msg
  * is not meaningful when several threads use it. */
 lmd_backend *lmd_backend_cpu(void);

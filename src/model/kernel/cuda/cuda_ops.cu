@@ -20,6 +20,7 @@
 
 typedef struct wentry {
     const void *host;
+    size_t n;    /* values */
     int widened; /* 1: stored as F32 widened from its dtype */
     void *dev;
 } wentry;
@@ -184,7 +185,7 @@ __global__ void widen_k(const void *src, int dtype, float *dst, size_t n) {
 static const void *weight(lmd_cuda *c, const void *host, size_t n, int dtype, int widen) {
     widen = widen && dtype != LMD_CUDA_F32;
     for (size_t i = 0; i < c->nw; i++)
-        if (c->w[i].host == host && c->w[i].widened == widen) return c->w[i].dev;
+        if (c->w[i].host == host && c->w[i].n == n && c->w[i].widened == widen) return c->w[i].dev;
     if (c->nw == c->capw) {
         size_t cap = c->capw ? 2 * c->capw : 256;
         wentry *w = (wentry *)realloc(c->w, cap * sizeof *w);
@@ -204,7 +205,7 @@ static const void *weight(lmd_cuda *c, const void *host, size_t n, int dtype, in
             return fail(c, "CUDA: widening a weight failed"), (const void *)NULL;
         }
     }
-    c->w[c->nw++] = (wentry){host, widen, dev};
+    c->w[c->nw++] = (wentry){host, n, widen, dev};
     return dev;
 }
 

@@ -217,6 +217,14 @@ __global__ void to_bf16_k(const float *x, __nv_bfloat16 *y, size_t n) {
         y[i] = __float2bfloat16_rn(x[i]); /* nearest even, NaN stays NaN */
 }
 
+/* The alignment of p in bytes, up to 256 (what cuBLASLt assumes unless told). */
+static uint32_t alignment(const void *p) {
+    uint32_t a = 256;
+    while (a > 1 && (uintptr_t)p % a)
+        a /= 2;
+    return a;
+}
+
 /* D[m x n] (column-major, ld ldd) = alpha op(A) B + beta D, with A [k x m]
  * (ta: stored k rows by m columns, transposed) or [m x k], B [k x n]. */
 static int lt_matmul(lmd_cuda *c, int ta, const void *A, const void *B, cudaDataType_t ab, float *D,
@@ -242,6 +250,13 @@ static int lt_matmul(lmd_cuda *c, int ta, const void *A, const void *B, cudaData
     if (st == CUBLAS_STATUS_SUCCESS)
         st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                   &ws, sizeof ws);
+    /* the operands' real alignment (an output at qkv + qd is not 256-aligned) */
+    const uint32_t al[3] = {alignment(A), alignment(B), alignment(D)};
+    const cublasLtMatmulPreferenceAttributes_t which[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    for (int i = 0; i < 4 && st == CUBLAS_STATUS_SUCCESS; i++)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, which[i], &al[i < 3 ? i : 2], sizeof al[0]);
     if (st == CUBLAS_STATUS_SUCCESS)
         st = cublasLtMatmulAlgoGetHeuristic(c->lt, op, la, lb, ld, ld, pref, 1, &res, &found);
     if (st == CUBLAS_STATUS_SUCCESS && found == 0) st = CUBLAS_STATUS_NOT_SUPPORTED;

@@ -16,7 +16,7 @@
 #include "model/arch/decoder.h"
 #include "model/kernel/backend.h"
 
-#define MLP_ROWS 1024 /* rows of the MLP per pass: bounds its buffers */
+#define MLP_ROWS 1024 /* rows of the MLP per pass on the CPU: bounds its buffers */
 
 typedef lmd_dec_layer dec_layer;
 typedef lmd_decoder decoder;
@@ -205,7 +205,7 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
     if (be->dev && m->hp.n_experts)
         return lmd_fail_code(err, LMD_ERR_UNSUPPORTED, "%s: sparse MoE layers run on the CPU only",
                              be->name);
-    size_t mrows = T < MLP_ROWS ? T : MLP_ROWS;
+    size_t mrows = T < MLP_ROWS || be->dev ? T : MLP_ROWS; /* a GPU: one pass, larger products */
     const size_t gw = (size_t)(m->hp.expert_inner > I ? m->hp.expert_inner : I); /* MoE too */
     float *x = be->alloc(be, T * (size_t)d * sizeof *x), *h = be->alloc(be, T * (size_t)d * 4);
     float *qkv = be->alloc(be, T * W * sizeof *qkv), *att = be->alloc(be, T * qd * sizeof *att);

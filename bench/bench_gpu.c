@@ -120,6 +120,7 @@ static void run_torch(const char *python, const char *dir, int texts, int len, i
 int main(int argc, char **argv) {
     const char *prefix = "/tmp/lmdiff-gpu", *shapes = "llama1b,llama7b,gpt2", *python = NULL;
     int texts = 64, len = 512, reps = 2;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a run cut short by timeout keeps its lines */
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--dir"))
             prefix = argv[i + 1];

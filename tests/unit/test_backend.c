@@ -5,7 +5,8 @@
  *     device), malformed values are refused naming them, and cuda / cuda:N
  *     are refused with a clear reason when the build has no CUDA backend or
  *     the device is missing;
- *   - the CPU table's ops are today's functions: bit for bit their results;
+ *   - the CPU table's ops are today's functions: bit for bit their results
+ *     (products, RMSNorm, the scorer's reduction);
  *   - models: device auto loads on the CPU here and says so (info.device),
  *     cuda is refused naming the reason, a GPT-2 asked for cuda is refused
  *     (only the decoder families run there).
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/score_internal.h"
 #include "model/kernel/backend.h"
 #include "testutil.h"
 
@@ -105,6 +107,22 @@ static void test_cpu_table_is_the_kernels(void **state) {
     lmd_rmsnorm_rows(x, y2, T, n_in, w, 1e-6f);
     assert_memory_equal(y1, y2, (size_t)T * n_in * 4);
     free(x), free(w), free(bias), free(y1), free(y2);
+    /* the reduction: lmd_score_row's numbers, ids filled in */
+    const int V = 300, k = 5;
+    float *z = rand_vec(3 * (size_t)V, 4), scratch[300], tv[5];
+    int32_t ids[3] = {7, 0, 299}, ti[5];
+    lmd_scores s1, s2;
+    assert_int_equal(lmd_scores_alloc(&s1, 3, k, &err), 0);
+    assert_int_equal(lmd_scores_alloc(&s2, 3, k, &err), 0);
+    assert_int_equal(b->score_rows(b, z, 3, V, ids, &s1, 0), 0);
+    for (int r = 0; r < 3; r++)
+        lmd_score_row(z + r * V, V, ids[r], &s2, (size_t)r, scratch, tv, ti);
+    assert_memory_equal(s1.ids, ids, sizeof ids);
+    assert_memory_equal(s1.logprob, s2.logprob, 3 * sizeof(double));
+    assert_memory_equal(s1.rank, s2.rank, 3 * sizeof(int32_t));
+    assert_memory_equal(s1.topk_ids, s2.topk_ids, 3 * (size_t)k * sizeof(int32_t));
+    lmd_scores_free(&s1), lmd_scores_free(&s2);
+    free(z);
     lmd_backend_close(b);
 }
 

@@ -102,8 +102,10 @@ static int cpu_score_rows(lmd_backend *b, const float *z, size_t rows, int V, co
     float *scratch = malloc((size_t)V * sizeof *scratch), *tk_val = malloc((size_t)k * 4);
     int32_t *tk_id = malloc((size_t)k * sizeof *tk_id);
     int rc = scratch && tk_val && tk_id ? 0 : -1;
-    for (size_t r = 0; rc == 0 && r < rows; r++)
+    for (size_t r = 0; rc == 0 && r < rows; r++) {
+        s->ids[i0 + r] = ids[r];
         lmd_score_row(z + r * (size_t)V, V, ids[r], s, i0 + r, scratch, tk_val, tk_id);
+    }
     if (rc < 0) snprintf(b->msg, sizeof b->msg, "out of memory for a vocabulary of %d", V);
     free(scratch), free(tk_val), free(tk_id);
     return rc;
@@ -136,7 +138,8 @@ lmd_backend *lmd_backend_cpu(void) {
 #define CUDA_FUNCS(X)                                                                              \
     X(device_count)                                                                                \
     X(open)                                                                                        \
-    X(close) X(error) X(alloc) X(free) X(copy) X(linear) X(rmsnorm_rows) X(rmsnorm_pieces) X(rope) \
+    X(close)                                                                                       \
+    X(error) X(alloc) X(free) X(copy) X(linear) X(rmsnorm_rows) X(rmsnorm_pieces) X(rope)          \
         X(attention) X(bias_rows) X(glu_rows) X(softcap) X(add) X(score_rows) X(name)              \
             X(peak_bytes) X(gemm_tflops)
 static struct {

@@ -65,7 +65,8 @@ struct lmd_backend {
     /* x[i] += y[i] (a residual add) */
     int (*add)(lmd_backend *b, float *x, const float *y, size_t n);
     /* The scorer's reduction (lmd_score_row) of logit rows z[rows x V] with
-     * true ids ids[rows] (host) into slots i0 .. i0+rows-1 of s (host). */
+     * true ids ids[rows] (host) into slots i0 .. i0+rows-1 of s (host): every
+     * field, ids included. */
     int (*score_rows)(lmd_backend *b, const float *z, size_t rows, int V, const int32_t *ids,
                       lmd_scores *s, size_t i0);
 };

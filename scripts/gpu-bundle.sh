@@ -16,8 +16,11 @@
 #   printf '/demo/models/\n/tests/golden/\n' >> .git/info/exclude
 #   git commit -qm 'gpu run: without the demo weights and golden files'
 #   du -sh $(git ls-files) gpu-bundle.tar.xz | sort -h | tail   # well under 64 MiB
-# then pass to the device tool, in one call (timeout_s 560, carry ["gpu-bundle.tar.xz"]):
-#   bash scripts/gpu-check.sh
+# then pass to the device tool, in one call (timeout_s 450, carry ["gpu-bundle.tar.xz"]):
+#   LMD_GPU_BUNDLE=1 bash scripts/gpu-check.sh
+# (LMD_GPU_BUNDLE=1: skip trying to build there; the whole stays under LMD_GPU_SECONDS,
+# default 420, which with the machine's start leaves time in the 15 minutes for a shorter
+# rerun, e.g. with bench_gpu's --shapes llama1b).
 # and afterwards: git switch - && git branch -D gpu-run (and drop the two
 # exclude lines).  tests/models (7 MB) must travel: the GPU tests load them.
 set -euo pipefail

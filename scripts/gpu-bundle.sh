@@ -20,7 +20,7 @@
 #   LMD_GPU_BUNDLE=1 bash scripts/gpu-check.sh
 # (LMD_GPU_BUNDLE=1: skip trying to build there; the whole stays under LMD_GPU_SECONDS,
 # default 420, which with the machine's start leaves time in the 15 minutes for a shorter
-# rerun, e.g. with bench_gpu's --shapes llama1b).
+# rerun, e.g. with LMD_GPU_SHAPES=llama7b).
 # and afterwards: git switch - && git branch -D gpu-run (and drop the two
 # exclude lines).  tests/models (7 MB) must travel: the GPU tests load them.
 set -euo pipefail

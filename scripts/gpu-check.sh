@@ -58,5 +58,5 @@ export LMD_SRC=$PWD OMP_NUM_THREADS=$(nproc)
 left=$(( ${LMD_GPU_SECONDS:-420} - ($(date +%s) - T0) ))
 log "bench_gpu with $left s left"
 timeout "$left" "$BIN/bench_gpu" --dir /tmp/lmd-gpu --texts 64 --len 512 --reps 2 \
-  --shapes llama1b,llama7b,gpt2 --torch python3 > "$OUT/bench.txt" 2>&1
+  --shapes "${LMD_GPU_SHAPES:-llama1b,llama7b,gpt2}" --torch python3 > "$OUT/bench.txt" 2>&1
 log "bench_gpu: exit $?"

@@ -3,7 +3,7 @@
 # runs on a lent GPU machine (issue #18), whose image has CUDA, CMake and
 # PyTorch but not lmdiff's build dependencies (OpenBLAS, oneDNN, HDF5, ...)
 # and cannot fetch them.  Builds build-gpu/ with -DLMD_CUDA=ON, then packs
-# gpu-bundle.tar.xz (ignored by git): the programs gpu-check.sh runs
+# gpu-bundle.tar.xz (in .gitignore): the programs gpu-check.sh runs
 # (test_backend, bench_gpu, lmdiff), the CUDA module, and the shared
 # libraries they load that a CUDA image may lack (not glibc's, not CUDA's:
 # those come from the image).
@@ -38,5 +38,4 @@ ldd "$B/lmdiff" "$B/test_backend" "$B/bench_gpu" |
   while read -r lib; do cp -L "$lib" "$D/gpu-bundle/lib/"; done
 tar -C "$D" -cJf gpu-bundle.tar.xz gpu-bundle
 rm -rf "$D"
-grep -qx '/gpu-bundle.tar.xz' .git/info/exclude 2>/dev/null || echo '/gpu-bundle.tar.xz' >> "$(git rev-parse --git-path info/exclude)"
 echo "gpu-bundle.tar.xz: $(du -h gpu-bundle.tar.xz | cut -f1)"

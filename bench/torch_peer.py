@@ -8,7 +8,11 @@ line each:
                                           random texts of LEN tokens, every position's
                                           log-probabilities over the vocabulary)
     drop KEY              -> "ok"
+    mem                   -> "mem BYTES"  (--device cuda: peak GPU memory allocated)
     quit
+
+--device cuda (bench/bench_gpu.c): weights, activations and the timed work on
+the GPU (timed to the end of the GPU's work); default cpu.
 
 The forward passes are written here from the published definitions (GPT-2,
 Llama), batched like lmdiff's; weights are read straight from
@@ -23,6 +27,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+DEV = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
 
 
 def read_safetensors(path, dt):
@@ -42,7 +48,7 @@ def read_safetensors(path, dt):
             t = torch.from_numpy(raw.view(np.float32))
         else:
             raise ValueError("%s: dtype %s" % (name, info["dtype"]))
-        t = t.reshape(info["shape"]).to(dt)
+        t = t.reshape(info["shape"]).to(dt).to(DEV)
         out[name[len("transformer."):] if name.startswith("transformer.") else name] = t
     return out
 
@@ -52,7 +58,7 @@ def gpt2(cfg, w, ids):
     E, H = cfg["n_embd"], cfg["n_head"]
     D = E // H
     x = w["wte.weight"][ids] + w["wpe.weight"][:T]
-    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool, device=DEV), diagonal=1)
 
     def ln(t, p):
         return F.layer_norm(t, (E,), w[p + ".weight"], w[p + ".bias"], 1e-5)
@@ -77,11 +83,11 @@ def llama(cfg, w, ids):
     KV = cfg.get("num_key_value_heads") or H
     D = d // H
     dt = w["model.norm.weight"].dtype
-    inv = 1.0 / cfg.get("rope_theta", 10000.0) ** (torch.arange(0, D, 2, dtype=torch.float32) / D)
-    ang = torch.arange(T, dtype=torch.float32)[:, None] * inv[None, :]
+    inv = 1.0 / cfg.get("rope_theta", 10000.0) ** (torch.arange(0, D, 2, dtype=torch.float32, device=DEV) / D)
+    ang = torch.arange(T, dtype=torch.float32, device=DEV)[:, None] * inv[None, :]
     emb = torch.cat([ang, ang], -1)
     cos, sin = emb.cos().to(dt), emb.sin().to(dt)
-    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool, device=DEV), diagonal=1)
 
     def rms(t, name):
         tf = t.float()
@@ -129,12 +135,16 @@ def main():
                 cfg, w, fwd = models[cmd[1]]
                 B, T = int(cmd[2]), int(cmd[3])
                 V = cfg["vocab_size"]
-                ids = torch.randint(0, V - 1, (B, T))
+                ids = torch.randint(0, V - 1, (B, T), device=DEV)
                 t0, c0 = time.perf_counter(), time.process_time()
                 with torch.no_grad():
                     lp = torch.log_softmax(fwd(cfg, w, ids).float(), dim=-1)
                     lp.gather(-1, ids[:, :, None])  # the true tokens' log-probs
+                    if DEV != "cpu":
+                        torch.cuda.synchronize()
                 print("%.6f %.6f" % (time.perf_counter() - t0, time.process_time() - c0), flush=True)
+            elif cmd[0] == "mem":
+                print("mem %d" % (torch.cuda.max_memory_allocated() if DEV != "cpu" else 0), flush=True)
             elif cmd[0] == "drop":
                 models.pop(cmd[1], None)
                 print("ok", flush=True)

@@ -141,8 +141,13 @@ int lmd_precision_parse(const char *s, lmd_precision *out);
 
 typedef struct lmd_model_opts {
     lmd_precision precision;
+    /* where the forward runs: NULL or "cpu"; "cuda" / "cuda:N" (a build with
+     * the CUDA backend, the Llama-style decoder families); "auto": CUDA
+     * device 0 when the build has it, a device is present and the family
+     * runs there, else the CPU.  Refused naming the reason otherwise. */
+    const char *device;
 } lmd_model_opts;
-#define LMD_MODEL_OPTS_INIT {LMD_PRECISION_AUTO}
+#define LMD_MODEL_OPTS_INIT {LMD_PRECISION_AUTO, NULL}
 
 /* Loads config.json, the weights (model.safetensors or a sharded index) and
  * the tokenizer of a Hugging Face model folder.  opts NULL: the defaults of
@@ -168,8 +173,9 @@ typedef struct lmd_model_info {
                                weight matrices (attention scores excluded) */
     int masked_lm;          /* 1: scored by pseudo-likelihood (docs/scoring.md) */
     const char *precision;  /* how the products run after load: "f32" or "bf16" */
-    const char *matmul_impl; /* what runs them: "OpenBLAS sgemm" or "oneDNN " + oneDNN's
+    const char *matmul_impl; /* what runs them: "OpenBLAS sgemm", "cuBLASLt" or "oneDNN " + oneDNN's
                                implementation name, e.g. "oneDNN brg:avx512_core_amx" */
+    const char *device;      /* where the forward runs: "cpu" or "cuda:N" */
 } lmd_model_info;
 
 void lmd_model_get_info(const lmd_model *m, lmd_model_info *info);

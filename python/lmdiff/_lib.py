@@ -68,6 +68,7 @@ class _ModelInfo(ctypes.Structure):
         ("masked_lm", ctypes.c_int),
         ("precision", ctypes.c_char_p),
         ("matmul_impl", ctypes.c_char_p),
+        ("device", ctypes.c_char_p),
     ]
 
 

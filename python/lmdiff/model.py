@@ -68,6 +68,7 @@ class Model:
         self.vocab_size, self.n_ctx = info.vocab_size, info.n_ctx
         self.n_params, self.masked_lm = info.n_params, bool(info.masked_lm)
         self.precision = info.precision.decode()  # how the products run: "f32" or "bf16"
+        self.device = info.device.decode()  # where the forward runs: "cpu" (lmd_model_load)
 
     def __del__(self):
         if getattr(self, "_h", None) and lib is not None:  # None late in interpreter exit
@@ -146,6 +147,7 @@ class Diff:
         self.models = (m1.name, m2.name)
         self.doc = json.loads(self._document(lib.lmd_diff_json, None))
         self.doc["precisions"] = [self._m1.precision, self._m2.precision]  # as the CLI's
+        self.doc["devices"] = [self._m1.device, self._m2.device]
         self.frame = self._frame()
 
     def _document(self, fn, measure):

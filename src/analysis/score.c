@@ -3,13 +3,16 @@
  * top-k predictions.  Texts are cut into windows (sliding when longer than
  * the context), windows are packed into forward batches, and the logits of
  * a batch are produced a block of rows at a time and reduced at once, so a
- * [tokens x vocabulary] matrix never exists. */
+ * [tokens x vocabulary] matrix never exists.  On a device backend the output
+ * layer and the reduction run there and only the per-token numbers come
+ * back (dev_block). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "model/kernel/backend.h"
 #include "model/kernels.h"
 #include "model/model.h"
 #include "analysis/score_internal.h"
@@ -110,6 +113,50 @@ void lmd_score_row(const float *z, int V, int32_t y, lmd_scores *s, size_t i, fl
     }
 }
 
+/* The device's buffers for one block of rows: hidden rows, logits, and the
+ * per-token numbers that come back. */
+typedef struct dev_block {
+    float *h, *z;
+    lmd_scores blk;
+    int32_t ids[LOGIT_BLOCK];
+} dev_block;
+
+static int dev_block_init(lmd_backend *be, dev_block *db, int d, int V, int k, lmd_error *err) {
+    db->h = be->alloc(be, (size_t)LOGIT_BLOCK * d * sizeof(float));
+    db->z = db->h ? be->alloc(be, (size_t)LOGIT_BLOCK * V * sizeof(float)) : NULL;
+    if (!db->z) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "%s", be->msg);
+    return lmd_scores_alloc(&db->blk, LOGIT_BLOCK, k, err);
+}
+
+static void dev_block_free(lmd_backend *be, dev_block *db) {
+    if (db->h) be->release(be, db->h);
+    if (db->z) be->release(be, db->z);
+    lmd_scores_free(&db->blk);
+}
+
+/* Scores nb rows hrows (host) on the device: target b is position bp[b] of
+ * text bt[b], its numbers go to slot bp[b] - 1 of out[bt[b]]. */
+static int dev_block_score(const lmd_model *m, lmd_backend *be, dev_block *db, const float *hrows,
+                           int nb, const size_t *bt, const size_t *bp, int32_t *const *seq,
+                           lmd_scores *out, lmd_error *err) {
+    const int V = m->info.vocab_size, d = m->info.n_embd, k = db->blk.k;
+    for (int b = 0; b < nb; b++)
+        db->ids[b] = seq[bt[b]][bp[b]];
+    if (be->copy(be, db->h, hrows, (size_t)nb * d * sizeof *hrows, 1) < 0 ||
+        lmd_model_logits_on(m, be, db->h, (size_t)nb, db->z, (size_t)V) < 0 ||
+        be->score_rows(be, db->z, (size_t)nb, V, db->ids, &db->blk, 0) < 0)
+        return lmd_fail(err, "%s", be->msg);
+    for (int b = 0; b < nb; b++) {
+        lmd_scores *s = &out[bt[b]];
+        const size_t i = bp[b] - 1;
+        s->prob[i] = db->blk.prob[b], s->logprob[i] = db->blk.logprob[b];
+        s->rank[i] = db->blk.rank[b], s->entropy[i] = db->blk.entropy[b];
+        memcpy(s->topk_ids + i * k, db->blk.topk_ids + (size_t)b * k, (size_t)k * 4);
+        memcpy(s->topk_prob + i * k, db->blk.topk_prob + (size_t)b * k, (size_t)k * 4);
+    }
+    return 0;
+}
+
 /* Cuts text t (sequence s of n+1 tokens, BOS first) into windows of at most W
  * tokens: the first window scores targets 1..W-1; each next one ends S = W/2
  * targets later and scores only its new targets, so every target has at
@@ -165,6 +212,8 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
     int32_t *tk_id = NULL;
     lmd_seq *seqs = NULL;
     size_t *row_of = NULL;
+    lmd_backend *be = lmd_model_backend(m);
+    dev_block dev = {0};
     int rc = -1;
     for (size_t t = 0; t < n_texts; t++) memset(&out[t], 0, sizeof out[t]);
     if (!seq) {
@@ -194,16 +243,18 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
     size_t max_rows = budget > (size_t)W ? budget : (size_t)W;
     hidden = malloc(max_rows * (size_t)d * sizeof *hidden);
     hrows = malloc((size_t)LOGIT_BLOCK * d * sizeof *hrows);
-    logits = alloc_logits((size_t)LOGIT_BLOCK * V);
+    logits = be->dev ? NULL : alloc_logits((size_t)LOGIT_BLOCK * V);
     scratch = malloc((size_t)nthreads * V * sizeof *scratch);
     tk_val = malloc((size_t)nthreads * k * sizeof *tk_val);
     tk_id = malloc((size_t)nthreads * k * sizeof *tk_id);
     seqs = malloc((nw ? nw : 1) * sizeof *seqs);
     row_of = malloc((nw ? nw : 1) * sizeof *row_of);
-    if (!hidden || !hrows || !logits || !scratch || !tk_val || !tk_id || !seqs || !row_of) {
+    if (!hidden || !hrows || !(logits || be->dev) || !scratch || !tk_val || !tk_id || !seqs ||
+        !row_of) {
         lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for scoring buffers");
         goto done;
     }
+    if (be->dev && dev_block_init(be, &dev, d, V, k, err) < 0) goto done;
     for (size_t w0 = 0; w0 < nw;) {
         /* pack windows w0..w1-1 into one forward batch */
         size_t w1 = w0, rows = 0;
@@ -232,6 +283,10 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
                     if (wi < w1) p = ws[wi].first;
                 }
             }
+            if (be->dev) {
+                if (dev_block_score(m, be, &dev, hrows, nb, bt, bp, seq, out, err) < 0) goto done;
+                continue;
+            }
             if (lmd_model_logits(m, hrows, (size_t)nb, logits, (size_t)V) < 0) {
                 lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for the output layer");
                 goto done;
@@ -253,6 +308,7 @@ done:
         for (size_t t = 0; t < n_texts; t++) free(seq[t]);
     free(seq), free(ws), free(hidden), free(hrows), free(logits), free(scratch);
     free(tk_val), free(tk_id), free(seqs), free(row_of);
+    if (be->dev) dev_block_free(be, &dev);
     if (rc < 0)
         for (size_t t = 0; t < n_texts; t++) lmd_scores_free(&out[t]);
     return rc;

@@ -56,16 +56,20 @@ void cli_json_double(FILE *f, double v);
 void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width);
 
 /* --precision and --verbose, shared by the commands that load models */
-#define CLI_PRECISION_HELP                                                                   \
-    "  --precision P     auto (default): BF16 products for BF16 weights where the CPU\n"       \
-    "                    has BF16 instructions, else F32; f32: the exact F32 path;\n"        \
-    "                    bf16: BF16 products for every model (docs/scoring.md)\n"            \
+#define CLI_PRECISION_HELP                                                                         \
+    "  --precision P     auto (default): BF16 products for BF16 weights where the CPU\n"           \
+    "                    has BF16 instructions, else F32; f32: the exact F32 path;\n"              \
+    "                    bf16: BF16 products for every model (docs/scoring.md)\n"                  \
+    "  --device D        cpu (default), cuda, cuda:N, or auto (CUDA device 0 when this\n"          \
+    "                    build has CUDA, a GPU is present and the model is a Llama-style\n"        \
+    "                    decoder, else the CPU); docs/cli.md\n"                                    \
     "  --verbose         print on stderr how each model's products run\n"
-/* Loads a model at --precision `precision` (NULL: auto); with verbose,
- * prints "lmdiff: NAME: products in bf16 (oneDNN brg:...)" to stderr.
+/* Loads a model at --precision `precision` (NULL: auto) on --device
+ * `device` (NULL: cpu); with verbose, prints "lmdiff: NAME: products in bf16
+ * (oneDNN brg:...), precision auto asked, on cpu" to stderr.
  * Returns 0, 2 after a usage error, 1 after a load error (printed). */
-int cli_load_model(const char *cmd, const char *dir, const char *precision, int verbose,
-                   lmd_model **m);
+int cli_load_model(const char *cmd, const char *dir, const char *precision, const char *device,
+                   int verbose, lmd_model **m);
 
 /* 1 when stdout is a terminal and NO_COLOR is unset. */
 int cli_use_color(void);

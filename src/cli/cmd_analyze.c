@@ -50,7 +50,7 @@ static int is_dir(const char *p) {
 int cmd_analyze(int argc, char **argv) {
     const char *out = NULL, *topk = NULL, *firstn = NULL, *name = NULL, *force = NULL,
                *resume = NULL, *nover = NULL, *threads = NULL, *batch = NULL, *hlp = NULL,
-               *shard = NULL, *prec = NULL, *verbose = NULL, *maxtok = NULL;
+               *shard = NULL, *prec = NULL, *verbose = NULL, *maxtok = NULL, *device = NULL;
     const char *pos[2] = {0};
     cli_opt opts[] = {{"--output", 1, &out},         {"--top-k", 1, &topk},
                       {"--first-n", 1, &firstn},     {"--name", 1, &name},
@@ -58,7 +58,8 @@ int cmd_analyze(int argc, char **argv) {
                       {"--no-verify", 0, &nover},    {"--threads", 1, &threads},
                       {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp},
                       {"--shard", 1, &shard},        {"--precision", 1, &prec},
-                      {"--verbose", 0, &verbose},    {"--max-text-tokens", 1, &maxtok}};
+                      {"--verbose", 0, &verbose},    {"--max-text-tokens", 1, &maxtok},
+                      {"--device", 1, &device}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("analyze", argc, a, opts, sizeof opts / sizeof *opts, pos, 2);
@@ -88,7 +89,7 @@ int cmd_analyze(int argc, char **argv) {
 
     lmd_error err;
     lmd_model *m;
-    int lrc = cli_load_model("analyze", pos[0], prec, verbose != NULL, &m);
+    int lrc = cli_load_model("analyze", pos[0], prec, device, verbose != NULL, &m);
     if (lrc) return lrc;
     lmd_model_info mi;
     lmd_model_get_info(m, &mi);

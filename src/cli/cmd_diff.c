@@ -136,7 +136,7 @@ static void kl_text(const lmd_tokenizer *tok, const int32_t *ids, const lmd_kl_t
 int cmd_diff(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *measure = NULL, *topk = NULL,
                *clamps = NULL, *pos[3] = {0}, *prec = NULL, *verbose = NULL, *klopt = NULL,
-               *segs = NULL, *html = NULL;
+               *segs = NULL, *html = NULL, *device = NULL;
     cli_opt opts[] = {{"--file", 1, &file},
                       {"--json", 0, &json},
                       {"--measure", 1, &measure},
@@ -147,7 +147,8 @@ int cmd_diff(int argc, char **argv) {
                       {"--verbose", 0, &verbose},
                       {"--kl", 0, &klopt},
                       {"--segments", 0, &segs},
-                      {"--html", 1, &html}};
+                      {"--html", 1, &html},
+                      {"--device", 1, &device}};
     int np = cli_parse("diff", argc, argv, opts, sizeof opts / sizeof *opts, pos, 3);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -175,8 +176,8 @@ int cmd_diff(int argc, char **argv) {
     lmd_scores a = {0}, b = {0};
     lmd_kl_token *kl = NULL;
     int rc = 1;
-    if ((rc = cli_load_model("diff", pos[0], prec, verbose != NULL, &m1)) ||
-        (rc = cli_load_model("diff", pos[1], prec, verbose != NULL, &m2)))
+    if ((rc = cli_load_model("diff", pos[0], prec, device, verbose != NULL, &m1)) ||
+        (rc = cli_load_model("diff", pos[1], prec, device, verbose != NULL, &m2)))
         goto done;
     rc = 1;
     if (segs || !lmd_tokenizers_compatible(lmd_model_tokenizer(m1), lmd_model_tokenizer(m2))) {
@@ -220,7 +221,8 @@ int cmd_diff(int argc, char **argv) {
         }
         /* the document's last member: how each model's products ran */
         fwrite(out.data, 1, out.len - 1, stdout);
-        printf(",\"precisions\":[\"%s\",\"%s\"]}\n", i1.precision, i2.precision);
+        printf(",\"precisions\":[\"%s\",\"%s\"],\"devices\":[\"%s\",\"%s\"]}\n", i1.precision,
+               i2.precision, i1.device, i2.device);
         lmd_buf_free(&out);
     } else {
         printf("m1 = %s, m2 = %s, measure %s\n\n", i1.name, i2.name, lmd_measure_name(m));

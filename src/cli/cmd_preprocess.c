@@ -149,7 +149,7 @@ int cmd_preprocess(int argc, char **argv) {
     const char *out = NULL, *out2 = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
                *name1 = NULL, *name2 = NULL, *force = NULL, *nover = NULL, *threads = NULL,
                *hlp = NULL, *shard = NULL, *batch = NULL, *prec = NULL, *verbose = NULL,
-               *maxtok = NULL, *nokl = NULL;
+               *maxtok = NULL, *nokl = NULL, *device = NULL;
     const char *pos[3] = {0};
     cli_opt opts[] = {
         {"--output-dir", 1, &out},       {"--output", 1, &out2},    {"--top-k", 1, &topk},
@@ -157,7 +157,8 @@ int cmd_preprocess(int argc, char **argv) {
         {"--name2", 1, &name2},          {"--force", 0, &force},    {"--no-verify", 0, &nover},
         {"--threads", 1, &threads},      {"--help", 0, &hlp},       {"--shard", 1, &shard},
         {"--batch-tokens", 1, &batch},   {"--precision", 1, &prec}, {"--verbose", 0, &verbose},
-        {"--max-text-tokens", 1, &maxtok}, {"--no-kl", 0, &nokl}};
+        {"--max-text-tokens", 1, &maxtok}, {"--no-kl", 0, &nokl},
+        {"--device", 1, &device}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("preprocess", argc, a, opts, sizeof opts / sizeof *opts, pos, 3);
@@ -239,7 +240,7 @@ int cmd_preprocess(int argc, char **argv) {
     for (int i = 0; i < 2; i++) {
         lmd_model *m;
         fprintf(stderr, "[%d/3] %s: loading %s\n", i + 1, names[i], dirs[i]);
-        int lrc = cli_load_model("preprocess", dirs[i], prec, verbose != NULL, &m);
+        int lrc = cli_load_model("preprocess", dirs[i], prec, device, verbose != NULL, &m);
         if (lrc) {
             rc = lrc;
             goto done;

@@ -26,7 +26,7 @@ static void print_json(const lmd_model_info *info, const lmd_tokenizer *tok, con
     lmd_buf b = {0};
     lmd_buf_puts(&b, "{\"model\":");
     lmd_json_str(&b, info->name, strlen(info->name));
-    lmd_buf_printf(&b, ",\"precision\":\"%s\"", info->precision);
+    lmd_buf_printf(&b, ",\"precision\":\"%s\",\"device\":\"%s\"", info->precision, info->device);
     lmd_buf_puts(&b, ",\"tokens\":[");
     for (size_t i = 0; i < s->n; i++) {
         char *t = lmd_token_display(tok, s->ids[i]);
@@ -80,13 +80,13 @@ static void print_table(const char *name, const lmd_tokenizer *tok, const lmd_sc
 
 int cmd_score(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *topk = NULL, *threads = NULL;
-    const char *prec = NULL, *verbose = NULL;
+    const char *prec = NULL, *verbose = NULL, *device = NULL;
     const char *pos[2] = {0};
-    cli_opt opts[] = {{"--file", 1, &file},           {"--json", 0, &json},
-                      {"--top-k", 1, &topk},          {"--threads", 1, &threads},
-                      {"--precision", 1, &prec},      {"--verbose", 0, &verbose},
-                      {"--help", 0, &hlp}};
-    int np = cli_parse("score", argc, argv, opts, 7, pos, 2);
+    cli_opt opts[] = {{"--file", 1, &file},      {"--json", 0, &json},
+                      {"--top-k", 1, &topk},     {"--threads", 1, &threads},
+                      {"--precision", 1, &prec}, {"--verbose", 0, &verbose},
+                      {"--device", 1, &device},  {"--help", 0, &hlp}};
+    int np = cli_parse("score", argc, argv, opts, 8, pos, 2);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np < 1) return cli_usage_error("score", "missing MODEL_DIR");
@@ -107,7 +107,7 @@ int cmd_score(int argc, char **argv) {
     if (cli_read_text(np == 2 ? pos[1] : NULL, file, &text, &len) < 0) return 1;
     lmd_error err;
     lmd_model *m;
-    int lrc = cli_load_model("score", pos[0], prec, verbose != NULL, &m);
+    int lrc = cli_load_model("score", pos[0], prec, device, verbose != NULL, &m);
     if (lrc) {
         free(text);
         return lrc;

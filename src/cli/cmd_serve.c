@@ -37,7 +37,9 @@ static const char *help =
     "                 bound address, and localhost on 127.x, are always accepted)\n"
     "  --no-supervise run the server in this process (no restart after a crash)\n"
     "  --precision P  auto (default), f32 or bf16: how the models' products run\n"
-    "                 (docs/scoring.md)\n";
+    "                 (docs/scoring.md)\n"
+    "  --device D     cpu (default), cuda, cuda:N or auto (docs/cli.md); a GPU needs\n"
+    "                 --no-supervise (a CUDA context does not survive fork)\n";
 
 static volatile sig_atomic_t child_pid, stopping;
 static void forward(int sig) {
@@ -100,7 +102,7 @@ int cmd_serve(int argc, char **argv) {
     const char *m1 = NULL, *m2 = NULL, *host = NULL, *port = NULL, *threads = NULL, *web = NULL,
                *maxb = NULL, *maxt = NULL, *tmo = NULL, *nosup = NULL, *hlp = NULL, *workers = NULL,
                *queue = NULL, *htmo = NULL, *btmo = NULL, *maxc = NULL, *maxip = NULL,
-               *allow = NULL, *prec = NULL;
+               *allow = NULL, *prec = NULL, *device = NULL;
     /* --config may repeat: collect them by hand before the generic parser */
     const char *configs[64];
     int nconf = 0;
@@ -136,7 +138,8 @@ int cmd_serve(int argc, char **argv) {
                       {"--max-connections", 1, &maxc},
                       {"--max-per-ip", 1, &maxip},
                       {"--allow-host", 1, &allow},
-                      {"--precision", 1, &prec}};
+                      {"--precision", 1, &prec},
+                      {"--device", 1, &device}};
     const char *pos[1];
     if (cli_parse("serve", nrest, rest, opts, (int)(sizeof opts / sizeof opts[0]), pos, 0) < 0)
         return 2;
@@ -191,6 +194,12 @@ int cmd_serve(int argc, char **argv) {
     lmd_model_opts mo = LMD_MODEL_OPTS_INIT;
     if (prec && lmd_precision_parse(prec, &mo.precision) < 0)
         return cli_usage_error("serve", "--precision must be auto, f32 or bf16, not '%s'", prec);
+    if (device && strcmp(device, "cpu") && !nosup)
+        return cli_usage_error("serve",
+                               "--device %s needs --no-supervise: the models load before "
+                               "the server forks, and a CUDA context does not survive fork",
+                               device);
+    mo.device = device;
     lmd_app *app = lmd_app_new();
     lmd_error err;
     int rc = 0;

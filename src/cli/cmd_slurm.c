@@ -22,7 +22,8 @@
 static const char *help =
     "usage: lmdiff slurm preprocess M1_DIR M2_DIR DATASET --output-dir D --shards N\n"
     "                 [--partition P] [--time T] [--cpus-per-task C] [--mem M]\n"
-    "                 [--account A] [--max-running K] [--top-k K] [--max-clamp-rank C]\n"
+    "                 [--account A] [--max-running K] [--gpus G] [--top-k K]\n"
+    "                 [--max-clamp-rank C]\n"
     "                 [--first-n N] [--name1 NAME] [--name2 NAME] [--batch-tokens N]\n"
     "                 [--no-verify] [--dry-run]\n"
     "       lmdiff slurm status D\n\n"
@@ -39,6 +40,8 @@ static const char *help =
     "  --partition, --time, --mem, --account   passed to sbatch as given\n"
     "  --cpus-per-task C   CPUs (and lmdiff threads) per task (default 1)\n"
     "  --max-running K     at most K tasks of an array at once (sbatch --array=...%K)\n"
+    "  --gpus G            one GPU per shard task (--gres=gpu:1, analyze --device\n"
+    "                      cuda), at most G tasks of an array at once\n"
     "  --dry-run           write and print the scripts, submit nothing\n"
     "  --top-k, --max-clamp-rank, --first-n, --name1, --name2, --batch-tokens,\n"
     "  --no-verify         as for 'lmdiff preprocess' / 'lmdiff analyze'\n\n"
@@ -285,7 +288,8 @@ static char *absolute(const char *path) {
 static int plan_from_args(int argc, char **argv, slurm_plan *p, int *dry_run) {
     const char *out = NULL, *shards = NULL, *part = NULL, *tm = NULL, *cpus = NULL, *mem = NULL,
                *acct = NULL, *maxrun = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
-               *n1 = NULL, *n2 = NULL, *batch = NULL, *nover = NULL, *dry = NULL, *hlp = NULL;
+               *n1 = NULL, *n2 = NULL, *batch = NULL, *nover = NULL, *dry = NULL, *hlp = NULL,
+               *gpus = NULL;
     const char *pos[3] = {0};
     cli_opt opts[] = {{"--output-dir", 1, &out},
                       {"--shards", 1, &shards},
@@ -303,10 +307,11 @@ static int plan_from_args(int argc, char **argv, slurm_plan *p, int *dry_run) {
                       {"--batch-tokens", 1, &batch},
                       {"--no-verify", 0, &nover},
                       {"--dry-run", 0, &dry},
-                      {"--help", 0, &hlp}};
+                      {"--help", 0, &hlp},
+                      {"--gpus", 1, &gpus}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("slurm preprocess", argc, a, opts, 17, pos, 3);
+    int np = cli_parse("slurm preprocess", argc, a, opts, sizeof opts / sizeof *opts, pos, 3);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), -1;
@@ -322,6 +327,8 @@ static int plan_from_args(int argc, char **argv, slurm_plan *p, int *dry_run) {
     if (cpus) p->cpus = (int)v;
     if (maxrun && cli_int(cmd, "--max-running", maxrun, 1, 1 << 30, &v) < 0) return 2;
     if (maxrun) p->max_running = (int)v;
+    if (gpus && cli_int(cmd, "--gpus", gpus, 1, 1 << 20, &v) < 0) return 2;
+    if (gpus) p->gpus = (int)v;
     p->top_k = 10;
     if (topk && cli_int(cmd, "--top-k", topk, 1, 100000, &v) < 0) return 2;
     if (topk) p->top_k = (int)v;

@@ -112,10 +112,10 @@ void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width) {
     free(t);
 }
 
-
-int cli_load_model(const char *cmd, const char *dir, const char *precision, int verbose,
-                   lmd_model **m) {
+int cli_load_model(const char *cmd, const char *dir, const char *precision, const char *device,
+                   int verbose, lmd_model **m) {
     lmd_model_opts o = LMD_MODEL_OPTS_INIT;
+    o.device = device;
     if (precision && lmd_precision_parse(precision, &o.precision) < 0)
         return cli_usage_error(cmd, "--precision must be auto, f32 or bf16, not '%s'", precision);
     lmd_error err;
@@ -123,8 +123,8 @@ int cli_load_model(const char *cmd, const char *dir, const char *precision, int 
     if (verbose) {
         lmd_model_info info;
         lmd_model_get_info(*m, &info);
-        fprintf(stderr, "lmdiff: %s: products in %s (%s), precision %s asked\n", info.name,
-                info.precision, info.matmul_impl, lmd_precision_name(o.precision));
+        fprintf(stderr, "lmdiff: %s: products in %s (%s), precision %s asked, on %s\n", info.name,
+                info.precision, info.matmul_impl, lmd_precision_name(o.precision), info.device);
     }
     return 0;
 }

@@ -24,6 +24,7 @@ typedef struct slurm_plan {
     /* sbatch settings (NULL / 0: not given) */
     char *partition, *time, *mem, *account; /* owned, like every string here */
     int cpus, max_running;
+    int gpus; /* > 0: each analyze task gets one GPU (--device cuda), gpus tasks at once */
     /* analyze / preprocess settings */
     int top_k, max_clamp, batch_tokens, no_verify;
     uint64_t first_n;

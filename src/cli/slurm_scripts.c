@@ -93,10 +93,13 @@ static int write_analyze(const slurm_plan *p, int i) {
             LMD_VERSION, i + 1, p->name[i], p->dataset, p->shards, p->shards, shards);
     fprintf(f, "#SBATCH --job-name=%s\n", name);
     fprintf(f, "#SBATCH --array=1-%" PRIu32, p->shards);
-    if (p->max_running) fprintf(f, "%%%d", p->max_running);
+    int at_once = p->max_running; /* with GPUs: one per task, at most gpus tasks at once */
+    if (p->gpus && (!at_once || p->gpus < at_once)) at_once = p->gpus;
+    if (at_once) fprintf(f, "%%%d", at_once);
     fprintf(f, "\n#SBATCH --requeue\n#SBATCH --output=\"%s/analyze-%d-shard-%%a.log\"\n", logs,
             i + 1);
     sbatch_common(f, p);
+    if (p->gpus) fprintf(f, "#SBATCH --gres=gpu:1\n");
     fprintf(f,
             "\nK=${SLURM_ARRAY_TASK_ID:?submit this script with sbatch}\n"
             "echo \"== shard $K/%" PRIu32 " of %s on $(hostname) at $(date -u +%%FT%%TZ) "
@@ -113,6 +116,7 @@ static int write_analyze(const slurm_plan *p, int i) {
     if (p->first_n) fprintf(f, " --first-n %" PRIu64, p->first_n);
     if (p->batch_tokens) fprintf(f, " --batch-tokens %d", p->batch_tokens);
     if (p->no_verify) fputs(" --no-verify", f);
+    if (p->gpus) fputs(" --device cuda", f); /* the task's GPU, as Slurm makes it visible */
     fputs(" --threads \"${SLURM_CPUS_PER_TASK:-1}\" \\\n    -o ", f);
     put_quoted(f, shards);
     fputs(" --resume\n", f);
@@ -225,6 +229,9 @@ static cJSON *plan_json(const slurm_plan *p) {
     cJSON_AddNumberToObject(j, "top_k", p->top_k);
     cJSON_AddNumberToObject(j, "first_n", (double)p->first_n);
     cJSON_AddNumberToObject(j, "batch_tokens", p->batch_tokens);
+    /* the shards of a folder all come from one device (absent: the CPU, as
+     * before --gpus existed) */
+    if (p->gpus) cJSON_AddStringToObject(j, "device", "cuda");
     return j;
 }
 
@@ -244,6 +251,8 @@ int slurm_plan_check(const slurm_plan *p) {
         if (!cJSON_Compare(e, cJSON_GetObjectItemCaseSensitive(old, e->string), 1))
             diff = e->string;
     }
+    for (const cJSON *e = old ? old->child : NULL; e && !diff && now; e = e->next)
+        if (e->string && !cJSON_GetObjectItemCaseSensitive(now, e->string)) diff = e->string;
     int rc = 0;
     if (diff || !old) {
         cli_error("%s was made for other inputs (%s differs): use another --output-dir, or "

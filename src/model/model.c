@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "model/arch/arch.h"
+#include "model/arch/decoder.h"
+#include "model/kernel/backend.h"
 #include "model/format/gguf_model.h"
 #include "model/kernels.h"
 #include "model/format/modelref.h"
@@ -106,7 +108,43 @@ static int bf16_wanted(const lmd_model *m, lmd_dtype dt) {
     if (lmd_dtype_is_quant(dt)) return m->precision == LMD_PRECISION_BF16;
     if (m->precision == LMD_PRECISION_BF16) return 1;
     if (m->precision == LMD_PRECISION_F32) return 0;
-    return dt == LMD_BF16 && lmd_bf16_native();
+    return dt == LMD_BF16 && (m->backend || lmd_bf16_native()); /* a GPU has BF16 */
+}
+
+struct lmd_backend *lmd_model_backend(const lmd_model *m) {
+    return m->backend ? m->backend : lmd_backend_cpu();
+}
+
+/* Opens the device the forward runs on (opts.device; m->backend stays NULL
+ * for the CPU).  auto takes CUDA only for the families whose forward runs
+ * there (decoder.c); asking for CUDA for another is an error. */
+static int open_device(lmd_model *m, const char *device, lmd_error *err) {
+    const char *d = device ? device : "cpu";
+    const int runs_there = m->ops->forward == lmd_dec_forward;
+    lmd_backend *b;
+    if (lmd_backend_open(!strcmp(d, "auto") && !runs_there ? "cpu" : d, &b, err) < 0) {
+        lmd_err_prefix(err, "%s", m->dir);
+        return -1;
+    }
+    if (!b->dev) {
+        lmd_backend_close(b);
+        m->info.device = "cpu";
+        if (m->precision == LMD_PRECISION_BF16 && !lmd_bf16_available(NULL))
+            return lmd_fail(err,
+                            "%s: precision bf16: oneDNN has no BF16 matrix product on this CPU "
+                            "(use f32 or auto)",
+                            m->dir);
+        return 0;
+    }
+    m->backend = b;
+    m->info.device = b->name;
+    if (!runs_there)
+        return lmd_fail_code(
+            err, LMD_ERR_UNSUPPORTED,
+            "%s: --device %s: the %s forward runs on the CPU only (the Llama-style "
+            "decoders run on CUDA)",
+            m->dir, d, m->info.arch);
+    return 0;
 }
 
 /* A BF16 copy (owned by the model) of an F32 or F16 tensor, rounded to
@@ -169,14 +207,16 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
 }
 
 int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits, size_t ldl) {
-    if (lmd_matmul(h, T, &m->lm_head, logits, ldl, 0) < 0) return -1;
-    if (m->logit_softcap > 0)
-        for (size_t r = 0; r < T; r++)
-            lmd_softcap(logits + r * ldl, (size_t)m->lm_head.n_out, m->logit_softcap);
-    if (m->lm_bias)
-        for (size_t r = 0; r < T; r++)
-            lmd_add_bias(logits + r * ldl, 1, (size_t)m->lm_head.n_out, m->lm_bias);
-    return 0;
+    return lmd_model_logits_on(m, lmd_backend_cpu(), h, T, logits, ldl);
+}
+
+int lmd_model_logits_on(const lmd_model *m, struct lmd_backend *be, const float *h, size_t T,
+                        float *logits, size_t ldl) {
+    const int V = m->lm_head.n_out;
+    if (be->linear(be, h, T, &m->lm_head, NULL, logits, ldl, 0) < 0 ||
+        (m->logit_softcap > 0 && be->softcap(be, logits, T, ldl, V, m->logit_softcap) < 0))
+        return -1;
+    return be->bias_rows(be, logits, T, ldl, V, m->lm_bias);
 }
 
 int lmd_weight_opt(lmd_model *m, const char *prefix, const char *name, int ndim,
@@ -287,7 +327,7 @@ int lmd_precision_parse(const char *s, lmd_precision *out) {
 }
 
 int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
-    lmd_model_opts o = {LMD_PRECISION_F32};
+    lmd_model_opts o = {.precision = LMD_PRECISION_F32};
     return lmd_model_load_opts(dir, &o, out, err);
 }
 
@@ -299,11 +339,6 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
     if (o.precision != LMD_PRECISION_AUTO && o.precision != LMD_PRECISION_F32 &&
         o.precision != LMD_PRECISION_BF16)
         return lmd_fail(err, "%s: unknown precision %d", dir, (int)o.precision);
-    if (o.precision == LMD_PRECISION_BF16 && !lmd_bf16_available(NULL))
-        return lmd_fail(err,
-                        "%s: precision bf16: oneDNN has no BF16 matrix product on this CPU "
-                        "(use f32 or auto)",
-                        dir);
     lmd_model *m = calloc(1, sizeof *m);
     if (!m) return lmd_fail(err, "out of memory");
     m->precision = o.precision;
@@ -351,7 +386,9 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
     const cJSON *archs = cJSON_GetObjectItemCaseSensitive(cfg, "architectures");
     const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
     const char *arch = cJSON_IsString(a0) ? a0->valuestring : NULL;
-    if (find_arch(arch, model_type, cfg_path, &m->ops, &m->info.arch, err) < 0) goto done;
+    if (find_arch(arch, model_type, cfg_path, &m->ops, &m->info.arch, err) < 0 ||
+        open_device(m, o.device, err) < 0)
+        goto done;
     if (is_gguf ? lmd_tokenizer_from_gguf(&gg, &m->tok, err) < 0
                 : lmd_tokenizer_load(dir, &m->tok, err) < 0)
         goto done;
@@ -394,6 +431,7 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
     if (m->n_bf16_mats) lmd_bf16_available(&impl);
     snprintf(m->matmul_impl, sizeof m->matmul_impl, "%s%s", impl ? "oneDNN " : "OpenBLAS sgemm",
              impl ? impl : "");
+    if (m->backend) snprintf(m->matmul_impl, sizeof m->matmul_impl, "cuBLASLt");
     m->info.matmul_impl = m->matmul_impl;
     rc = 0;
 done:
@@ -421,6 +459,7 @@ void lmd_model_free(lmd_model *m) {
     free(m->owned);
     lmd_st_close(&m->st);
     lmd_tokenizer_free(m->tok);
+    lmd_backend_close(m->backend);
     pthread_mutex_destroy(&m->hash_lock);
     free(m->dir);
     free(m->name);

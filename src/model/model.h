@@ -81,8 +81,13 @@ struct lmd_model {
     int n_bf16_mats;         /* matrices whose products run in BF16 */
     char matmul_impl[96];    /* info.matmul_impl */
     pthread_mutex_t hash_lock;
-    char weights_hash[65]; /* empty until first asked */
+    char weights_hash[65];       /* empty until first asked */
+    struct lmd_backend *backend; /* a device's (kernel/backend.h); NULL: the CPU */
 };
+
+struct lmd_backend;
+/* The backend the model's forward runs on: its device's, or the CPU's. */
+struct lmd_backend *lmd_model_backend(const lmd_model *m);
 
 /* Hands p (malloc'd) to the model, freed with it; -1 when out of memory. */
 int lmd_model_own(lmd_model *m, float *p);
@@ -119,6 +124,10 @@ int lmd_weight_mat(lmd_model *m, const char *prefix, const char *name, const int
 /* The output layer for rows h[T x n_embd]: logits[T x vocab] (row stride
  * ldl) = h lm_head^T + lm_bias, soft-capped when logit_softcap > 0. */
 int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits, size_t ldl);
+/* The same on a backend (h and logits on its device): the scorer's output
+ * layer on a GPU.  -1 with be->msg saying why. */
+int lmd_model_logits_on(const lmd_model *m, struct lmd_backend *be, const float *h, size_t T,
+                        float *logits, size_t ldl);
 
 /* The architecture table (arch/registry.c), ending with NULL. */
 extern const lmd_arch *const lmd_archs[];

@@ -2,7 +2,8 @@
 # `lmdiff slurm` without a cluster: --dry-run writes scripts that bash
 # parses, with every path quoted (a space and a quote in the folder name);
 # inputs are checked before anything is written; a folder prepared for
-# other inputs is refused; `status` reports from the files when squeue is
+# other inputs (or another device) is refused; --gpus asks one GPU per shard
+# task and runs analyze on it; `status` reports from the files when squeue is
 # not there (done, failed with the log's error, missing) with its exit codes.
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
@@ -36,6 +37,23 @@ q=$(sed -n "s/^ *-o \(.*\) --resume$/\1/p" "$D/slurm/analyze-1.sbatch")
 # ---- refusals, before anything is written
 expect_fail "was made for other inputs (shards differs)" pre --shards 3 --dry-run
 expect_fail "was made for other inputs (top_k differs)" pre --shards 2 --top-k 5 --dry-run
+expect_fail "was made for other inputs (device differs)" pre --shards 2 --gpus 2 --dry-run
+
+# ---- GPUs: one per shard task, at most --gpus tasks at once, analyze on the task's GPU
+G="$TMP/gpu out"
+"$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir "$G" --shards 4 --gpus 2 --dry-run >/dev/null 2>err \
+  && ok || bad "--gpus dry run: $(cat err)"
+f="$G/slurm/analyze-1.sbatch"
+bash -n "$f" && grep -qx '#SBATCH --gres=gpu:1' "$f" && grep -qx '#SBATCH --array=1-4%2' "$f" \
+  && grep -qF -- '--device cuda' "$f" && ! grep -q 'gres\|--device' "$G/slurm/merge.sbatch" \
+  && grep -q '"device":[[:space:]]*"cuda"' "$G/slurm/plan.json" && ok || bad "--gpus script: $(cat "$f")"
+! grep -q 'gres\|--device' "$D/slurm/analyze-1.sbatch" && ok || bad "GPU lines without --gpus"
+"$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir "$G" --shards 4 --gpus 8 --max-running 3 \
+  --dry-run >/dev/null 2>&1 && grep -qx '#SBATCH --array=1-4%3' "$f" && ok || bad "--max-running below --gpus"
+expect_fail "was made for other inputs (device differs)" "$LMDIFF" slurm preprocess "$A" "$B" ds.txt \
+  --output-dir "$G" --shards 4 --dry-run
+"$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir x --shards 2 --gpus 0 --dry-run >/dev/null 2>&1
+[ $? -eq 2 ] && ok || bad "--gpus 0 accepted"
 "$LMDIFF" slurm preprocess "$A" "$A" ds.txt --output-dir x --shards 2 --dry-run >/dev/null 2>&1
 [ $? -eq 2 ] && ok || bad "two models of one name accepted"
 "$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir x --shards 0 --dry-run >/dev/null 2>&1

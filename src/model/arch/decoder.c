@@ -5,15 +5,18 @@
  *   x += norm_out'(down(act(gate(m)) * up(m))), m = norm_in'(x)
  * where each norm is present or not by family (Llama: the two input norms;
  * OLMo-2: the two output norms; Gemma: all four), and attention is causal,
- * grouped-query, windowed on local layers, soft-capped when asked. */
+ * grouped-query, windowed on local layers, soft-capped when asked.  Every
+ * operation goes through the model's backend (kernel/backend.h), so that the
+ * activations stay on its device; sparse MoE layers run on the CPU only. */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/arch/decoder.h"
+#include "model/kernel/backend.h"
 
-#define MLP_ROWS 1024 /* rows of the MLP per pass: bounds its buffers */
+#define MLP_ROWS 1024 /* rows of the MLP per pass on the CPU: bounds its buffers */
 
 typedef lmd_dec_layer dec_layer;
 typedef lmd_decoder decoder;
@@ -63,24 +66,24 @@ int lmd_dec_bind(lmd_model *m, void *arch, lmd_error *err) {
 }
 
 /* x += RMSNorm(y) (y is scratch): a block's output normed before the residual. */
-static void add_normed(float *x, float *y, size_t rows, int d, const float *w, float eps) {
-    lmd_rmsnorm_rows(y, y, rows, d, w, eps);
-    lmd_add_bias(x, 1, rows * (size_t)d, y); /* one long row: x += y */
+static int add_normed(lmd_backend *be, float *x, float *y, size_t rows, int d, const float *w,
+                      float eps) {
+    if (be->rmsnorm_rows(be, y, y, rows, d, w, eps) < 0) return -1;
+    return be->add(be, x, y, rows * (size_t)d);
 }
 
 /* The MLP of rows [r0, r0 + rows): x += down(act(gate(h)) * up(h)). */
-static int dec_mlp(const dec_layer *L, const lmd_model *m, const float *h, float *x, size_t rows,
-                   float *gb, float *ub, float *y) {
+static int dec_mlp(lmd_backend *be, const dec_layer *L, const lmd_model *m, const float *h,
+                   float *x, size_t rows, float *gb, float *ub, float *y) {
     const decoder *g = m->arch;
     const int d = (int)m->hp.d, I = (int)m->hp.inner;
-    if (lmd_linear(h, rows, &L->wgate, L->bgate, gb, (size_t)I, 0) < 0 ||
-        lmd_linear(h, rows, &L->wup, L->bup, ub, (size_t)I, 0) < 0)
+    if (be->linear(be, h, rows, &L->wgate, L->bgate, gb, (size_t)I, 0) < 0 ||
+        be->linear(be, h, rows, &L->wup, L->bup, ub, (size_t)I, 0) < 0 ||
+        be->glu_rows(be, gb, ub, rows, (size_t)I, I, g->act) < 0)
         return -1;
-    lmd_glu_rows(gb, ub, rows, (size_t)I, I, g->act);
-    if (!L->ln_mlp_out) return lmd_linear(gb, rows, &L->wdown, L->bdown, x, (size_t)d, 1);
-    if (lmd_linear(gb, rows, &L->wdown, L->bdown, y, (size_t)d, 0) < 0) return -1;
-    add_normed(x, y, rows, d, L->ln_mlp_out, g->eps);
-    return 0;
+    if (!L->ln_mlp_out) return be->linear(be, gb, rows, &L->wdown, L->bdown, x, (size_t)d, 1);
+    if (be->linear(be, gb, rows, &L->wdown, L->bdown, y, (size_t)d, 0) < 0) return -1;
+    return add_normed(be, x, y, rows, d, L->ln_mlp_out, g->eps);
 }
 
 /* Each row's top_k experts by router probability (softmax of the router's
@@ -148,51 +151,69 @@ done:
 }
 
 /* q, k, v of every row into qkv [T x (qd + 2 kvd)], normed and rotated. */
-static int dec_qkv(const lmd_model *m, const dec_layer *L, const lmd_rope *rope,
+static int dec_qkv(lmd_backend *be, const lmd_model *m, const dec_layer *L, const lmd_rope *rope,
                    const lmd_seq *seqs, int n_seqs, const float *h, size_t T, float *qkv) {
     const decoder *g = m->arch;
     const int H = (int)m->hp.H, KV = (int)m->hp.KV, D = (int)m->hp.D;
     const size_t qd = (size_t)H * D, kvd = (size_t)KV * D, W = qd + 2 * kvd;
-    if (lmd_linear(h, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
-        lmd_linear(h, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
-        lmd_linear(h, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
+    if (be->linear(be, h, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
+        be->linear(be, h, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
+        be->linear(be, h, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
         return -1;
+    int rc = 0;
     if (g->qk == QK_PER_HEAD) {
-        lmd_rmsnorm_pieces(qkv, T, W, H, (size_t)D, D, L->q_norm, g->eps);
-        lmd_rmsnorm_pieces(qkv + qd, T, W, KV, (size_t)D, D, L->k_norm, g->eps);
+        rc |= be->rmsnorm_pieces(be, qkv, T, W, H, (size_t)D, D, L->q_norm, g->eps);
+        rc |= be->rmsnorm_pieces(be, qkv + qd, T, W, KV, (size_t)D, D, L->k_norm, g->eps);
     } else if (g->qk == QK_WHOLE) {
-        lmd_rmsnorm_pieces(qkv, T, W, 1, 0, (int)qd, L->q_norm, g->eps);
-        lmd_rmsnorm_pieces(qkv + qd, T, W, 1, 0, (int)kvd, L->k_norm, g->eps);
+        rc |= be->rmsnorm_pieces(be, qkv, T, W, 1, 0, (int)qd, L->q_norm, g->eps);
+        rc |= be->rmsnorm_pieces(be, qkv + qd, T, W, 1, 0, (int)kvd, L->k_norm, g->eps);
     }
-    if (lmd_rope_apply(rope, seqs, n_seqs, qkv, W, H, (size_t)D) < 0 ||
-        lmd_rope_apply(rope, seqs, n_seqs, qkv + qd, W, KV, (size_t)D) < 0)
+    if (rc < 0 || be->rope(be, rope, seqs, n_seqs, qkv, W, H, (size_t)D) < 0 ||
+        be->rope(be, rope, seqs, n_seqs, qkv + qd, W, KV, (size_t)D) < 0)
         return -1;
     return 0;
+}
+
+/* The embeddings of every row into x (on be's device), scaled when the
+ * family scales them; gathered on the host. */
+static int dec_embed(lmd_backend *be, const decoder *g, const lmd_seq *seqs, int n_seqs, size_t T,
+                     int d, float *x) {
+    float *e = be->dev ? malloc(T * (size_t)d * sizeof *e) : x; /* host rows */
+    if (!e) return -1;
+    for (int s = 0, o = 0; s < n_seqs; s++)
+        for (int p = 0; p < seqs[s].len; p++, o++)
+            lmd_mat_row(&g->embed, seqs[s].tokens[p], e + (size_t)o * d);
+    if (g->emb_scale > 0)
+        for (size_t i = 0; i < T * (size_t)d; i++)
+            e[i] *= g->emb_scale;
+    if (!be->dev) return 0;
+    int rc = be->copy(be, x, e, T * (size_t)d * sizeof *e, 1);
+    free(e);
+    return rc;
 }
 
 int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,
                     lmd_error *err) {
     const decoder *g = m->arch;
     const dec_layer *layers = m->layers;
+    lmd_backend *be = lmd_model_backend(m);
     const int d = (int)m->hp.d, I = (int)m->hp.inner, H = (int)m->hp.H, D = (int)m->hp.D;
     const size_t qd = (size_t)H * D, kvd = (size_t)m->hp.KV * D, W = qd + 2 * kvd;
     size_t T;
     if (lmd_total_rows(m, seqs, n_seqs, m->info.n_ctx, &T, err) < 0) return -1;
     if (T == 0) return 0;
-    size_t mrows = T < MLP_ROWS ? T : MLP_ROWS;
-    float *x = malloc(T * (size_t)d * sizeof *x), *h = malloc(T * (size_t)d * sizeof *h);
-    float *qkv = malloc(T * W * sizeof *qkv), *att = malloc(T * qd * sizeof *att);
+    if (be->dev && m->hp.n_experts)
+        return lmd_fail_code(err, LMD_ERR_UNSUPPORTED, "%s: sparse MoE layers run on the CPU only",
+                             be->name);
+    size_t mrows = T < MLP_ROWS || be->dev ? T : MLP_ROWS; /* a GPU: one pass, larger products */
     const size_t gw = (size_t)(m->hp.expert_inner > I ? m->hp.expert_inner : I); /* MoE too */
-    float *gb = malloc(mrows * gw * sizeof *gb), *ub = malloc(mrows * gw * sizeof *ub);
-    float *y = malloc(mrows * (size_t)d * sizeof *y);
+    float *x = be->alloc(be, T * (size_t)d * sizeof *x), *h = be->alloc(be, T * (size_t)d * 4);
+    float *qkv = be->alloc(be, T * W * sizeof *qkv), *att = be->alloc(be, T * qd * sizeof *att);
+    float *gb = be->alloc(be, mrows * gw * sizeof *gb), *ub = be->alloc(be, mrows * gw * 4);
+    float *y = be->alloc(be, mrows * (size_t)d * sizeof *y);
     int rc = -1;
-    if (!x || !h || !qkv || !att || !gb || !ub || !y) goto done;
-    for (int s = 0, o = 0; s < n_seqs; s++)
-        for (int p = 0; p < seqs[s].len; p++, o++)
-            lmd_mat_row(&g->embed, seqs[s].tokens[p], x + (size_t)o * d);
-    if (g->emb_scale > 0)
-        for (size_t i = 0; i < T * (size_t)d; i++)
-            x[i] *= g->emb_scale;
+    if (!x || !h || !qkv || !att || !gb || !ub || !y || dec_embed(be, g, seqs, n_seqs, T, d, x) < 0)
+        goto done;
     lmd_attn a = {.H = H,
                   .KV = (int)m->hp.KV,
                   .D = D,
@@ -214,32 +235,42 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
         const int local = g->local && g->local[l];
         const float *in = x;
         a.window = local ? g->window : 0;
-        if (L->ln_attn_in) lmd_rmsnorm_rows(x, h, T, d, L->ln_attn_in, g->eps), in = h;
-        if (dec_qkv(m, L, local && g->has_local_rope ? &g->rope_local : &g->rope, seqs, n_seqs, in,
-                    T, qkv) < 0 ||
-            lmd_attention(seqs, n_seqs, &a) < 0)
+        if (L->ln_attn_in) {
+            if (be->rmsnorm_rows(be, x, h, T, d, L->ln_attn_in, g->eps) < 0) goto done;
+            in = h;
+        }
+        if (dec_qkv(be, m, L, local && g->has_local_rope ? &g->rope_local : &g->rope, seqs, n_seqs,
+                    in, T, qkv) < 0 ||
+            be->attention(be, seqs, n_seqs, &a) < 0)
             goto done;
         if (!L->ln_attn_out) {
-            if (lmd_linear(att, T, &L->wo, L->bo, x, (size_t)d, 1) < 0) goto done;
-        } else {
-            if (lmd_linear(att, T, &L->wo, L->bo, h, (size_t)d, 0) < 0) goto done;
-            add_normed(x, h, T, d, L->ln_attn_out, g->eps);
-        }
+            if (be->linear(be, att, T, &L->wo, L->bo, x, (size_t)d, 1) < 0) goto done;
+        } else if (be->linear(be, att, T, &L->wo, L->bo, h, (size_t)d, 0) < 0 ||
+                   add_normed(be, x, h, T, d, L->ln_attn_out, g->eps) < 0)
+            goto done;
         in = x;
-        if (L->ln_mlp_in) lmd_rmsnorm_rows(x, h, T, d, L->ln_mlp_in, g->eps), in = h;
+        if (L->ln_mlp_in) {
+            if (be->rmsnorm_rows(be, x, h, T, d, L->ln_mlp_in, g->eps) < 0) goto done;
+            in = h;
+        }
         for (size_t r0 = 0; r0 < T; r0 += mrows) {
             size_t rows = T - r0 < mrows ? T - r0 : mrows;
             const float *hr = in + r0 * (size_t)d;
             float *xr = x + r0 * (size_t)d;
             if ((L->router.data ? dec_moe(L, m, hr, xr, rows, gb, ub, y)
-                                : dec_mlp(L, m, hr, xr, rows, gb, ub, y)) < 0)
+                                : dec_mlp(be, L, m, hr, xr, rows, gb, ub, y)) < 0)
                 goto done;
         }
     }
-    lmd_rmsnorm_rows(x, hidden, T, d, g->norm, g->eps);
+    /* the last norm straight into hidden, or on the device and then copied */
+    if (be->rmsnorm_rows(be, x, be->dev ? h : hidden, T, d, g->norm, g->eps) < 0 ||
+        (be->dev && be->copy(be, hidden, h, T * (size_t)d * sizeof *h, 0) < 0))
+        goto done;
     rc = 0;
 done:
-    free(x), free(h), free(qkv), free(att), free(gb), free(ub), free(y);
-    if (rc < 0) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
+    be->release(be, x), be->release(be, h), be->release(be, qkv), be->release(be, att);
+    be->release(be, gb), be->release(be, ub), be->release(be, y);
+    if (rc < 0 && be->dev) lmd_fail(err, "%s", be->msg);
+    if (rc < 0 && !be->dev) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
     return rc;
 }

@@ -187,13 +187,11 @@ void lmd_rope_free(lmd_rope *r) {
     r->inv_freq = r->inv_freq_long = NULL;
 }
 
-/* The frequencies a sequence of len positions is rotated with. */
-static int use_long(const lmd_rope *r, int len) {
+int lmd_rope_use_long(const lmd_rope *r, int len) {
     return r->inv_freq_long && len > r->long_after;
 }
 
-/* cs[p][i] = (cos, sin)(p * inv[i]) * mscale for p < L, computed in double. */
-static void cos_sin(const lmd_rope *r, const double *inv, int L, float *cs) {
+void lmd_rope_cos_sin(const lmd_rope *r, const double *inv, int L, float *cs) {
     const int half = r->rot_dim / 2;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < L; p++)
@@ -210,7 +208,7 @@ int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x,
     if (half == 0) return 0;
     int Lmax[2] = {0, 0}; /* the longest sequence rotated with the short / long frequencies */
     for (int s = 0; s < n_seqs; s++) {
-        int l = use_long(r, seqs[s].len);
+        int l = lmd_rope_use_long(r, seqs[s].len);
         if (seqs[s].len > Lmax[l]) Lmax[l] = seqs[s].len;
     }
     size_t n0 = (size_t)Lmax[0] * (size_t)half * 2;
@@ -220,8 +218,8 @@ int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x,
         free(cs), free(off);
         return -1;
     }
-    cos_sin(r, r->inv_freq, Lmax[0], cs);
-    if (Lmax[1]) cos_sin(r, r->inv_freq_long, Lmax[1], cs + n0);
+    lmd_rope_cos_sin(r, r->inv_freq, Lmax[0], cs);
+    if (Lmax[1]) lmd_rope_cos_sin(r, r->inv_freq_long, Lmax[1], cs + n0);
     off[0] = 0;
     for (int s = 0; s < n_seqs; s++)
         off[s + 1] = off[s] + (size_t)seqs[s].len;
@@ -229,7 +227,8 @@ int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x,
     for (int s = 0; s < n_seqs; s++)
         for (int p = 0; p < seqs[s].len; p++) {
             float *row = x + (off[s] + (size_t)p) * ld;
-            const float *c = cs + (use_long(r, seqs[s].len) ? n0 : 0) + (size_t)p * half * 2;
+            const float *c =
+                cs + (lmd_rope_use_long(r, seqs[s].len) ? n0 : 0) + (size_t)p * half * 2;
             for (int j = 0; j < n_heads; j++) {
                 float *h = row + (size_t)j * head_stride;
                 for (int i = 0; i < half; i++) {

@@ -37,6 +37,14 @@ void lmd_rope_free(lmd_rope *r);
 int lmd_rope_apply(const lmd_rope *r, const lmd_seq *seqs, int n_seqs, float *x, size_t ld,
                    int n_heads, size_t head_stride);
 
+/* 1 when a sequence of len positions is rotated with the long (LongRoPE)
+ * frequencies. */
+int lmd_rope_use_long(const lmd_rope *r, int len);
+/* cs[p][i] = (cos, sin)(p * inv[i]) * mscale for p < L, i < rot_dim / 2,
+ * computed in double: the table lmd_rope_apply rotates with (inv: r's
+ * inv_freq or inv_freq_long). */
+void lmd_rope_cos_sin(const lmd_rope *r, const double *inv, int L, float *cs);
+
 /* One attention call: where the heads are and what each query may see.
  * Row r of the batch (the sequences' rows one after another) holds query
  * head j at q + r*q_ld + j*q_hs, key/value head g at k + r*kv_ld + g*k_hs /

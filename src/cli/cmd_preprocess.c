@@ -49,8 +49,7 @@ static const char *help =
     "  --max-text-tokens N a longer text is an error (default 1000000; memory grows\n"
     "                      with the longest text, about 130 bytes a token)\n"
     "  --no-kl             no KL pass: the tables' kl columns stay empty (the pass\n"
-    "                      runs both models again, with both in memory at once)\n"
-    CLI_PRECISION_HELP;
+    "                      runs both models again, both in memory)\n" CLI_PRECISION_HELP;
 
 /* Whether a cache keeps token byte spans (text 0; an empty cache needs none). */
 static int has_spans(const char *path) {
@@ -151,14 +150,15 @@ int cmd_preprocess(int argc, char **argv) {
                *hlp = NULL, *shard = NULL, *batch = NULL, *prec = NULL, *verbose = NULL,
                *maxtok = NULL, *nokl = NULL, *device = NULL;
     const char *pos[3] = {0};
-    cli_opt opts[] = {
-        {"--output-dir", 1, &out},       {"--output", 1, &out2},    {"--top-k", 1, &topk},
-        {"--max-clamp-rank", 1, &clamp}, {"--first-n", 1, &firstn}, {"--name1", 1, &name1},
-        {"--name2", 1, &name2},          {"--force", 0, &force},    {"--no-verify", 0, &nover},
-        {"--threads", 1, &threads},      {"--help", 0, &hlp},       {"--shard", 1, &shard},
-        {"--batch-tokens", 1, &batch},   {"--precision", 1, &prec}, {"--verbose", 0, &verbose},
-        {"--max-text-tokens", 1, &maxtok}, {"--no-kl", 0, &nokl},
-        {"--device", 1, &device}};
+    cli_opt opts[] = {{"--output-dir", 1, &out},     {"--output", 1, &out2},
+                      {"--top-k", 1, &topk},         {"--max-clamp-rank", 1, &clamp},
+                      {"--first-n", 1, &firstn},     {"--name1", 1, &name1},
+                      {"--name2", 1, &name2},        {"--force", 0, &force},
+                      {"--no-verify", 0, &nover},    {"--threads", 1, &threads},
+                      {"--help", 0, &hlp},           {"--shard", 1, &shard},
+                      {"--batch-tokens", 1, &batch}, {"--precision", 1, &prec},
+                      {"--verbose", 0, &verbose},    {"--max-text-tokens", 1, &maxtok},
+                      {"--no-kl", 0, &nokl},         {"--device", 1, &device}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("preprocess", argc, a, opts, sizeof opts / sizeof *opts, pos, 3);
@@ -183,11 +183,9 @@ int cmd_preprocess(int argc, char **argv) {
     if (batch && cli_int("preprocess", "--batch-tokens", batch, 1, 1 << 24, &v) < 0) return 2;
     o.batch_tokens = batch ? (int)v : 0;
     if (shard && lmd_shard_parse(shard, &o.shard_k, &o.shard_n) < 0)
-        return cli_usage_error("preprocess",
-                               "--shard wants K/N with 1 <= K <= N <= %d, not '%s'",
+        return cli_usage_error("preprocess", "--shard wants K/N with 1 <= K <= N <= %d, not '%s'",
                                LMD_MAX_SHARDS, shard);
-    if (maxtok && cli_int("preprocess", "--max-text-tokens", maxtok, 1, LONG_MAX, &v) < 0)
-        return 2;
+    if (maxtok && cli_int("preprocess", "--max-text-tokens", maxtok, 1, LONG_MAX, &v) < 0) return 2;
     o.max_text_tokens = maxtok ? (uint64_t)v : 0;
     const char *dirs[2] = {pos[0], pos[1]}, *dataset = pos[2];
 

@@ -40,6 +40,30 @@ typedef struct lmd_mat {
  * or oneDNN refuses the product. */
 int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy, int accumulate);
 
+/* The same with X's rows lda >= n_in floats apart (e.g. one half of a fused
+ * gate/up output). */
+int lmd_matmul_lda(const float *X, size_t lda, size_t T, const lmd_mat *W, float *Y, size_t ldy,
+                   int accumulate);
+
+/* Fused products: matrices that share their input (q, k, v; gate, up) run
+ * as one product with their outputs side by side, so the input is rounded
+ * to BF16 once and oneDNN gets one large product instead of two or three.
+ *
+ * lmd_mat_fusable: 1 when parts[0..n) are BF16-product matrices stored
+ * [n_out x n_in] with the same n_in and no row permutation.
+ *
+ * lmd_mat_fuse: *out = the n parts stacked, [sum of n_out x n_in].  When
+ * the parts lie back to back already (as gate and up do in HF files) *out
+ * is a view and *owned NULL; else *owned is a copy (2 MB-aligned, in huge
+ * pages where the kernel allows) the caller frees with free(), and when
+ * release the parts' whole pages are handed back to the kernel
+ * (madvise MADV_DONTNEED), so the weights are not resident twice: pass
+ * release only for parts inside a read-only file mapping, whose pages the
+ * kernel re-reads from the file should they ever be touched again (never
+ * for malloc'd memory, which would read back as zeros).  -1: out of memory. */
+int lmd_mat_fusable(const lmd_mat *parts, int n);
+int lmd_mat_fuse(const lmd_mat *parts, int n, int release, lmd_mat *out, void **owned);
+
 /* Widens output features j0 .. j0+cnt-1 of W to F32 in dst: [cnt x n_in]
  * when !in_major, [n_in x cnt] when in_major (the layout sgemm then reads).
  * The one place that knows how to read a tile of each stored dtype. */

@@ -34,8 +34,37 @@ static lmd_mat mat_rows(const lmd_mat *W, int r0, int n) {
     return v;
 }
 
+/* Whether W's bytes lie in one of the model's file mappings. */
+static int mapped(const lmd_model *m, const lmd_mat *W) {
+    const uint8_t *p = W->data;
+    size_t bytes = (size_t)W->n_out * (size_t)W->n_in * 2;
+    for (int i = 0; i < m->st.n_files; i++) {
+        const lmd_map *f = &m->st.maps[i];
+        if (p >= f->data && p + bytes <= f->data + f->len) return 1;
+    }
+    return 0;
+}
+
+/* *fused = parts[0..n) as one matrix when they run in BF16 straight from
+ * the mapped file (lmd_mat_fuse: a copy whose source pages are released),
+ * then each part a view of its rows.  Matrices already copied at load (F32
+ * or F16 weights rounded to BF16) stay apart: fusing them would keep both
+ * copies.  F32 products never fuse: the exact path stays as it is. */
+static int fuse(lmd_model *m, lmd_mat *parts, int n, lmd_mat *fused, lmd_error *err) {
+    if (!lmd_mat_fusable(parts, n)) return 0;
+    for (int i = 0; i < n; i++)
+        if (!mapped(m, &parts[i])) return 0;
+    void *owned;
+    if (lmd_mat_fuse(parts, n, 1, fused, &owned) < 0 || (owned && lmd_model_own(m, owned) < 0)) {
+        free(owned);
+        return lmd_fail(err, "%s: out of memory fusing the projections", m->dir);
+    }
+    for (int i = 0, r = 0; i < n; r += parts[i].n_out, i++)
+        parts[i] = mat_rows(fused, r, parts[i].n_out);
+    return 0;
+}
+
 int lmd_dec_bind(lmd_model *m, void *arch, lmd_error *err) {
-    (void)err;
     decoder *g = arch;
     const lmd_hp *hp = &m->hp;
     const int qd = (int)(hp->H * hp->D), kvd = (int)(hp->KV * hp->D), I = (int)hp->inner;
@@ -51,6 +80,11 @@ int lmd_dec_bind(lmd_model *m, void *arch, lmd_error *err) {
             L->wgate = mat_rows(&L->wgate_up, 0, I);
             L->wup = mat_rows(&L->wgate_up, I, I);
         }
+        lmd_mat qkv[3] = {L->wq, L->wk, L->wv}, gu[2] = {L->wgate, L->wup};
+        if (!L->wqkv.data && fuse(m, qkv, 3, &L->wqkv, err) < 0) return -1;
+        if (!L->wgate_up.data && fuse(m, gu, 2, &L->wgate_up, err) < 0) return -1;
+        if (L->wqkv.data) L->wq = qkv[0], L->wk = qkv[1], L->wv = qkv[2];
+        if (L->wgate_up.data) L->wgate = gu[0], L->wup = gu[1];
     }
     m->lm_head = (hp->flags & IF_TIED) ? g->embed : g->head;
     /* a MoE layer: the router and the top_k experts a token runs through */
@@ -68,18 +102,32 @@ static void add_normed(float *x, float *y, size_t rows, int d, const float *w, f
     lmd_add_bias(x, 1, rows * (size_t)d, y); /* one long row: x += y */
 }
 
-/* The MLP of rows [r0, r0 + rows): x += down(act(gate(h)) * up(h)). */
+/* Whether a fused projection runs as one product (BF16 products only). */
+static int fused(const lmd_mat *W) {
+    return W->data && W->bf16_products;
+}
+
+/* The MLP of rows [r0, r0 + rows): x += down(act(gate(h)) * up(h)).  gb
+ * holds rows x 2I: gate and up side by side when fused, else ub = gb + rows
+ * x I is up's. */
 static int dec_mlp(const dec_layer *L, const lmd_model *m, const float *h, float *x, size_t rows,
                    float *gb, float *ub, float *y) {
     const decoder *g = m->arch;
     const int d = (int)m->hp.d, I = (int)m->hp.inner;
-    if (lmd_linear(h, rows, &L->wgate, L->bgate, gb, (size_t)I, 0) < 0 ||
-        lmd_linear(h, rows, &L->wup, L->bup, ub, (size_t)I, 0) < 0)
+    size_t ld = (size_t)I;
+    if (fused(&L->wgate_up)) {
+        ld = 2 * (size_t)I, ub = gb + I;
+        if (lmd_matmul(h, rows, &L->wgate_up, gb, ld, 0) < 0) return -1;
+        lmd_bias_rows(gb, rows, ld, I, L->bgate);
+        lmd_bias_rows(ub, rows, ld, I, L->bup);
+    } else if (lmd_linear(h, rows, &L->wgate, L->bgate, gb, ld, 0) < 0 ||
+               lmd_linear(h, rows, &L->wup, L->bup, ub, ld, 0) < 0)
         return -1;
-    lmd_glu_rows(gb, ub, rows, (size_t)I, I, g->act);
-    if (!L->ln_mlp_out) return lmd_linear(gb, rows, &L->wdown, L->bdown, x, (size_t)d, 1);
-    if (lmd_linear(gb, rows, &L->wdown, L->bdown, y, (size_t)d, 0) < 0) return -1;
-    add_normed(x, y, rows, d, L->ln_mlp_out, g->eps);
+    lmd_glu_rows(gb, ub, rows, ld, I, g->act);
+    float *out = L->ln_mlp_out ? y : x;
+    if (lmd_matmul_lda(gb, ld, rows, &L->wdown, out, (size_t)d, !L->ln_mlp_out) < 0) return -1;
+    lmd_bias_rows(out, rows, (size_t)d, d, L->bdown);
+    if (L->ln_mlp_out) add_normed(x, y, rows, d, L->ln_mlp_out, g->eps);
     return 0;
 }
 
@@ -153,9 +201,14 @@ static int dec_qkv(const lmd_model *m, const dec_layer *L, const lmd_rope *rope,
     const decoder *g = m->arch;
     const int H = (int)m->hp.H, KV = (int)m->hp.KV, D = (int)m->hp.D;
     const size_t qd = (size_t)H * D, kvd = (size_t)KV * D, W = qd + 2 * kvd;
-    if (lmd_linear(h, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
-        lmd_linear(h, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
-        lmd_linear(h, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
+    if (fused(&L->wqkv)) {
+        if (lmd_matmul(h, T, &L->wqkv, qkv, W, 0) < 0) return -1;
+        lmd_bias_rows(qkv, T, W, (int)qd, L->bq);
+        lmd_bias_rows(qkv + qd, T, W, (int)kvd, L->bk);
+        lmd_bias_rows(qkv + qd + kvd, T, W, (int)kvd, L->bv);
+    } else if (lmd_linear(h, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
+               lmd_linear(h, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
+               lmd_linear(h, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
         return -1;
     if (g->qk == QK_PER_HEAD) {
         lmd_rmsnorm_pieces(qkv, T, W, H, (size_t)D, D, L->q_norm, g->eps);
@@ -183,10 +236,10 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
     float *x = malloc(T * (size_t)d * sizeof *x), *h = malloc(T * (size_t)d * sizeof *h);
     float *qkv = malloc(T * W * sizeof *qkv), *att = malloc(T * qd * sizeof *att);
     const size_t gw = (size_t)(m->hp.expert_inner > I ? m->hp.expert_inner : I); /* MoE too */
-    float *gb = malloc(mrows * gw * sizeof *gb), *ub = malloc(mrows * gw * sizeof *ub);
+    float *gb = malloc(2 * mrows * gw * sizeof *gb), *ub = gb ? gb + mrows * gw : NULL;
     float *y = malloc(mrows * (size_t)d * sizeof *y);
     int rc = -1;
-    if (!x || !h || !qkv || !att || !gb || !ub || !y) goto done;
+    if (!x || !h || !qkv || !att || !gb || !y) goto done;
     for (int s = 0, o = 0; s < n_seqs; s++)
         for (int p = 0; p < seqs[s].len; p++, o++)
             lmd_mat_row(&g->embed, seqs[s].tokens[p], x + (size_t)o * d);
@@ -239,7 +292,7 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
     lmd_rmsnorm_rows(x, hidden, T, d, g->norm, g->eps);
     rc = 0;
 done:
-    free(x), free(h), free(qkv), free(att), free(gb), free(ub), free(y);
+    free(x), free(h), free(qkv), free(att), free(gb), free(y);
     if (rc < 0) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
     return rc;
 }

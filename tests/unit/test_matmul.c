@@ -18,12 +18,14 @@
  *   - four threads running BF16 products at once (shared and new primitive
  *     shapes, as server threads do) each get the single-threaded result
  *     bit for bit;
- *   - fused products (lmd_mat_fuse): q, k, v stacked into one copy give
- *     each part's rows of the separate products bit for bit (same BF16
- *     inputs, F32 accumulation); parts already back to back become a view,
- *     not a copy; what cannot fuse is refused; released pages of a file
- *     mapping read back unchanged; lmd_matmul_lda on strided rows equals
- *     the product of the compact rows bit for bit, at F32 and BF16. */
+ *   - packed and fused products (lmd_mat_pack): q, k, v stacked into one
+ *     matrix, packed in oneDNN's blocked layout where its kernel is a
+ *     brgemm one, give each part's columns of the separate plain products
+ *     bit for bit (same BF16 inputs, F32 accumulation) for 1..298 rows;
+ *     parts back to back keep a plain view; what cannot fuse is refused;
+ *     released pages of a file mapping leave the resident set and read
+ *     back unchanged; lmd_matmul_lda on strided rows equals the product
+ *     of the compact rows bit for bit, at F32 and BF16. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -94,7 +96,8 @@ static void check_product(lmd_dtype dt, int in_major, int T, int n, int k, int a
         Y[i] = acc ? frand() : NAN;
     float *Y0 = malloc((size_t)T * ldy * 4);
     memcpy(Y0, Y, (size_t)T * ldy * 4);
-    lmd_mat W = {dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major, 0, 0};
+    lmd_mat W = {
+        dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major, 0, 0, NULL};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
     double worst = 0;
     for (int t = 0; t < T; t++)
@@ -144,7 +147,7 @@ static void test_row(void **state) {
     for (int i = 0; i < 24; i++)
         w[i] = to16(frand(), LMD_BF16);
     lmd_convert_f32(w, LMD_BF16, f, 24);
-    lmd_mat W = {w, LMD_BF16, 6, 4, 0, 0, 0};
+    lmd_mat W = {w, LMD_BF16, 6, 4, 0, 0, 0, NULL};
     lmd_mat_row(&W, 5, r);
     assert_memory_equal(r, f + 20, 16);
 }
@@ -211,7 +214,7 @@ static void check_bf16_product(int in_major, int T, int n, int k, int acc) {
     for (size_t i = 0; i < (size_t)T * ldy; i++)
         Y[i] = acc ? frand() : NAN;
     memcpy(Y0, Y, (size_t)T * ldy * 4);
-    lmd_mat W = {w16, LMD_BF16, n, k, in_major, 1, 0};
+    lmd_mat W = {w16, LMD_BF16, n, k, in_major, 1, 0, NULL};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
     double worst = 0;
     for (int t = 0; t < T; t++)
@@ -269,7 +272,7 @@ static void test_bf16_threads(void **state) {
     uint16_t *w = malloc(N * K * 2);
     for (int i = 0; i < N * K; i++)
         w[i] = nearest_bf16(frand());
-    lmd_mat W = {w, LMD_BF16, N, K, 0, 1, 0};
+    lmd_mat W = {w, LMD_BF16, N, K, 0, 1, 0, NULL};
     job jobs[NT];
     float *want[NT];
     for (int t = 0; t < NT; t++) { /* two threads share a shape; all shapes are new here */
@@ -324,31 +327,46 @@ static void test_fuse(void **state) {
     uint16_t *apart[3];
     for (int i = 0; i < 3; i++) { /* apart in memory: a copy */
         apart[i] = rand_bf16((size_t)rows[i] * K);
-        parts[i] = (lmd_mat){apart[i], LMD_BF16, rows[i], K, 0, 1, 0};
+        parts[i] = (lmd_mat){apart[i], LMD_BF16, rows[i], K, 0, 1, 0, NULL};
     }
     void *owned;
     assert_int_equal(lmd_mat_fusable(parts, 3), 1);
-    assert_int_equal(lmd_mat_fuse(parts, 3, 0, &F, &owned), 0);
+    assert_int_equal(lmd_mat_pack(parts, 3, 0, &F, &owned), 0);
     assert_non_null(owned);
-    assert_ptr_equal(F.data, owned);
     assert_int_equal(F.n_out, 128);
     assert_int_equal(F.n_in, K);
-    for (int i = 0, r = 0; i < 3; r += rows[i], i++)
-        assert_memory_equal((const uint16_t *)F.data + (size_t)r * K, parts[i].data,
-                            (size_t)rows[i] * K * 2);
+    const char *impl = "";
+    int brg = lmd_bf16_available(&impl) && !strncmp(impl, "brg", 3);
+    print_message("fused q/k/v: %s\n", F.packed ? "packed" : "plain copy");
+    assert_int_equal(F.packed != NULL, brg); /* brgemm kernels prefer a blocked layout */
+    if (F.packed) {
+        assert_ptr_equal(F.packed, owned);
+        assert_null(F.data);
+    } else {
+        assert_ptr_equal(F.data, owned);
+        for (int i = 0, r = 0; i < 3; r += rows[i], i++)
+            assert_memory_equal((const uint16_t *)F.data + (size_t)r * K, parts[i].data,
+                                (size_t)rows[i] * K * 2);
+    }
     if (lmd_bf16_available(NULL))
-        for (int T = 1; T <= 300; T += 99)
+        for (int T = 1; T <= 300; T += 99) /* one layout for every row count */
             check_fused_product(parts, 3, &F, T);
     free(owned);
-    /* back to back: a view */
+    /* back to back: a view when not packed, and the plain view kept when packed */
     uint16_t *one = rand_bf16(128 * K);
     for (int i = 0, r = 0; i < 3; r += rows[i], i++)
         parts[i].data = one + (size_t)r * K;
-    assert_int_equal(lmd_mat_fuse(parts, 3, 0, &F, &owned), 0);
-    assert_null(owned);
+    assert_int_equal(lmd_mat_pack(parts, 3, 0, &F, &owned), 0);
     assert_ptr_equal(F.data, one);
+    assert_ptr_equal(owned, F.packed);
     assert_int_equal(F.n_out, 128);
-    /* not fusable: another n_in, F32 products, input-major storage */
+    if (lmd_bf16_available(NULL)) check_fused_product(parts, 3, &F, 77);
+    free(owned);
+    /* one matrix (o, down): packed the same way */
+    assert_int_equal(lmd_mat_pack(parts, 1, 0, &F, &owned), 0);
+    assert_int_equal(F.n_out, 64);
+    if (lmd_bf16_available(NULL)) check_fused_product(parts, 1, &F, 50);
+    /* not fusable: another n_in, F32 products, input-major storage, packed already */
     lmd_mat bad = parts[1];
     bad.n_in = K / 2;
     assert_int_equal(lmd_mat_fusable((lmd_mat[]){parts[0], bad}, 2), 0);
@@ -356,6 +374,8 @@ static void test_fuse(void **state) {
     assert_int_equal(lmd_mat_fusable((lmd_mat[]){parts[0], bad}, 2), 0);
     bad = parts[1], bad.in_major = 1;
     assert_int_equal(lmd_mat_fusable((lmd_mat[]){parts[0], bad}, 2), 0);
+    if (F.packed) assert_int_equal(lmd_mat_fusable(&F, 1), 0);
+    free(owned);
     free(one);
     for (int i = 0; i < 3; i++)
         free(apart[i]);
@@ -372,9 +392,9 @@ static long rss_file_kb(void) {
     return kb;
 }
 
-/* Fusing parts of a read-only file mapping with release: the copy is right,
- * the parts' whole pages leave the process's resident set, and the mapping
- * reads back the file's bytes unchanged. */
+/* Packing parts of a read-only file mapping with release: the products are
+ * right, the parts' whole pages leave the process's resident set, and the
+ * mapping reads back the file's bytes unchanged. */
 static void test_fuse_release(void **state) {
     (void)state;
     enum { K = 4096, R = 64 }; /* two parts of 512 KB each, at an odd offset */
@@ -392,20 +412,19 @@ static void test_fuse_release(void **state) {
     unlink(path);
     assert_memory_equal(map.data, w, n * 2); /* every page resident now */
     const uint16_t *p = (const uint16_t *)map.data + 3;
-    lmd_mat parts[2] = {{p + (size_t)R * K, LMD_BF16, R, K, 0, 1, 0},
-                        {p, LMD_BF16, R, K, 0, 1, 0}}; /* out of order: a copy */
+    lmd_mat parts[2] = {{p + (size_t)R * K, LMD_BF16, R, K, 0, 1, 0, NULL},
+                        {p, LMD_BF16, R, K, 0, 1, 0, NULL}}; /* out of order: a copy */
     lmd_mat F;
     void *owned;
     long before = rss_file_kb();
-    assert_int_equal(lmd_mat_fuse(parts, 2, 1, &F, &owned), 0);
+    assert_int_equal(lmd_mat_pack(parts, 2, 1, &F, &owned), 0);
     long after = rss_file_kb();
     assert_non_null(owned);
-    assert_memory_equal(F.data, w + 3 + (size_t)R * K, (size_t)R * K * 2);
-    assert_memory_equal((const uint16_t *)F.data + (size_t)R * K, w + 3, (size_t)R * K * 2);
     if (before >= 0) { /* 2 x 127 whole 4 KB pages released */
         print_message("RssFile %ld kB -> %ld kB\n", before, after);
         assert_true(before - after >= 900);
     }
+    if (lmd_bf16_available(NULL)) check_fused_product(parts, 2, &F, 33);
     assert_memory_equal(map.data, w, n * 2); /* the file's bytes still */
     free(owned), free(w);
     lmd_unmap(&map);
@@ -424,9 +443,9 @@ static void test_lda(void **state) {
     for (int i = 0; i < N * K; i++)
         w[i] = frand();
     uint16_t *w16 = rand_bf16(N * K);
-    lmd_mat mats[] = {{w, LMD_F32, N, K, 0, 0, 0},
-                      {w16, LMD_BF16, N, K, 0, 0, 0},
-                      {w16, LMD_BF16, N, K, 0, 1, 0}};
+    lmd_mat mats[] = {{w, LMD_F32, N, K, 0, 0, 0, NULL},
+                      {w16, LMD_BF16, N, K, 0, 0, 0, NULL},
+                      {w16, LMD_BF16, N, K, 0, 1, 0, NULL}};
     for (int i = 0; i < 3; i++) {
         if (mats[i].bf16_products && !lmd_bf16_available(NULL)) continue;
         assert_int_equal(lmd_matmul_lda(X, LDA, T, &mats[i], Y, N, 0), 0);

@@ -45,22 +45,23 @@ static int mapped(const lmd_model *m, const lmd_mat *W) {
     return 0;
 }
 
-/* *fused = parts[0..n) as one matrix when they run in BF16 straight from
- * the mapped file (lmd_mat_fuse: a copy whose source pages are released),
- * then each part a view of its rows.  Matrices already copied at load (F32
- * or F16 weights rounded to BF16) stay apart: fusing them would keep both
- * copies.  F32 products never fuse: the exact path stays as it is. */
-static int fuse(lmd_model *m, lmd_mat *parts, int n, lmd_mat *fused, lmd_error *err) {
+/* *out = parts[0..n) as one matrix, packed, when they run in BF16 straight
+ * from the mapped file (lmd_mat_pack: a copy whose source pages are
+ * released).  The parts stay as they were, valid views of the mapping.
+ * Matrices already copied at load (F32 or F16 weights rounded to BF16)
+ * stay as they are: packing them would keep both copies.  F32 products
+ * never pack or fuse: the exact path stays as it is. */
+static int pack(lmd_model *m, const lmd_mat *parts, int n, lmd_mat *out, lmd_error *err) {
     if (!lmd_mat_fusable(parts, n)) return 0;
     for (int i = 0; i < n; i++)
         if (!mapped(m, &parts[i])) return 0;
     void *owned;
-    if (lmd_mat_fuse(parts, n, 1, fused, &owned) < 0 || (owned && lmd_model_own(m, owned) < 0)) {
+    lmd_mat r;
+    if (lmd_mat_pack(parts, n, 1, &r, &owned) < 0 || (owned && lmd_model_own(m, owned) < 0)) {
         free(owned);
-        return lmd_fail(err, "%s: out of memory fusing the projections", m->dir);
+        return lmd_fail(err, "%s: out of memory packing the weights for BF16 products", m->dir);
     }
-    for (int i = 0, r = 0; i < n; r += parts[i].n_out, i++)
-        parts[i] = mat_rows(fused, r, parts[i].n_out);
+    *out = r;
     return 0;
 }
 
@@ -80,12 +81,14 @@ int lmd_dec_bind(lmd_model *m, void *arch, lmd_error *err) {
             L->wgate = mat_rows(&L->wgate_up, 0, I);
             L->wup = mat_rows(&L->wgate_up, I, I);
         }
-        lmd_mat qkv[3] = {L->wq, L->wk, L->wv}, gu[2] = {L->wgate, L->wup};
-        if (!L->wqkv.data && fuse(m, qkv, 3, &L->wqkv, err) < 0) return -1;
-        if (!L->wgate_up.data && fuse(m, gu, 2, &L->wgate_up, err) < 0) return -1;
-        if (L->wqkv.data) L->wq = qkv[0], L->wk = qkv[1], L->wv = qkv[2];
-        if (L->wgate_up.data) L->wgate = gu[0], L->wup = gu[1];
+        const lmd_mat qkv[3] = {L->wq, L->wk, L->wv}, gu[2] = {L->wgate, L->wup};
+        if (pack(m, L->wqkv.data ? &L->wqkv : qkv, L->wqkv.data ? 1 : 3, &L->wqkv, err) < 0 ||
+            pack(m, L->wgate_up.data ? &L->wgate_up : gu, L->wgate_up.data ? 1 : 2, &L->wgate_up,
+                 err) < 0 ||
+            pack(m, &L->wo, 1, &L->wo, err) < 0 || pack(m, &L->wdown, 1, &L->wdown, err) < 0)
+            return -1;
     }
+    if (!(hp->flags & IF_TIED) && pack(m, &g->head, 1, &g->head, err) < 0) return -1;
     m->lm_head = (hp->flags & IF_TIED) ? g->embed : g->head;
     /* a MoE layer: the router and the top_k experts a token runs through */
     double mlp = hp->n_experts ? (double)g->top_k * 3.0 * hp->d * hp->expert_inner +
@@ -104,7 +107,7 @@ static void add_normed(float *x, float *y, size_t rows, int d, const float *w, f
 
 /* Whether a fused projection runs as one product (BF16 products only). */
 static int fused(const lmd_mat *W) {
-    return W->data && W->bf16_products;
+    return (W->data || W->packed) && W->bf16_products;
 }
 
 /* The MLP of rows [r0, r0 + rows): x += down(act(gate(h)) * up(h)).  gb

@@ -122,7 +122,7 @@ static int matmul_bf16(const float *X, size_t lda, size_t T, const lmd_mat *W, f
 #pragma omp parallel for schedule(static)
     for (size_t t = 0; t < T; t++)
         f32_to_bf16(X + t * lda, A + t * k, k);
-    rc = lmd_dnnl_bf16(A, T, W->data, W->n_out, W->n_in, W->in_major, dense ? D : Y,
+    rc = lmd_dnnl_bf16(A, T, W->data, W->packed, W->n_out, W->n_in, W->in_major, dense ? D : Y,
                        dense ? n : ldy, accumulate);
     if (rc == 0 && dense) {
 #pragma omp parallel for schedule(static) if (T * n >= 32768)
@@ -190,8 +190,8 @@ int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
 int lmd_mat_fusable(const lmd_mat *parts, int n) {
     for (int i = 0; i < n; i++) {
         const lmd_mat *p = &parts[i];
-        if (!p->data || !p->bf16_products || p->dtype != LMD_BF16 || p->in_major || p->perm_head ||
-            p->n_in != parts[0].n_in)
+        if (!p->data || p->packed || !p->bf16_products || p->dtype != LMD_BF16 || p->in_major ||
+            p->perm_head || p->n_in != parts[0].n_in)
             return 0;
     }
     return n > 0;
@@ -206,31 +206,49 @@ static void release_pages(const void *p, size_t bytes) {
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* a hint: failure costs memory only */
 }
 
-int lmd_mat_fuse(const lmd_mat *parts, int n, int release, lmd_mat *out, void **owned) {
+/* The parts stacked: a view when back to back (*tmp NULL), else a copy in
+ * *tmp (2 MB-aligned); NULL when out of memory. */
+static const void *stack(const lmd_mat *parts, int n, size_t rows, char **tmp) {
     const size_t row = (size_t)parts[0].n_in * 2;
-    size_t rows = 0;
     int contiguous = 1;
-    for (int i = 0; i < n; i++) {
-        contiguous &= (const char *)parts[0].data + rows * row == (const char *)parts[i].data;
-        rows += (size_t)parts[i].n_out;
-    }
-    *out = parts[0];
-    out->n_out = (int)rows;
-    *owned = NULL;
-    if (contiguous) return 0;
+    for (int i = 0, r = 0; i < n; r += parts[i].n_out, i++)
+        contiguous &= (const char *)parts[0].data + (size_t)r * row == (const char *)parts[i].data;
+    *tmp = NULL;
+    if (contiguous) return parts[0].data;
     size_t bytes = (rows * row + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    char *buf;
-    if (posix_memalign((void **)&buf, HUGE_PAGE, bytes) != 0) return -1;
+    if (posix_memalign((void **)tmp, HUGE_PAGE, bytes) != 0) return *tmp = NULL;
 #ifdef MADV_HUGEPAGE
-    madvise(buf, bytes, MADV_HUGEPAGE); /* a hint: fewer TLB misses streaming the weights */
+    madvise(*tmp, bytes, MADV_HUGEPAGE); /* a hint: fewer TLB misses streaming the weights */
 #endif
-    for (int i = 0, r = 0; i < n; r += parts[i].n_out, i++) {
-        const size_t b = (size_t)parts[i].n_out * row;
-        memcpy(buf + (size_t)r * row, parts[i].data, b);
-        if (release) release_pages(parts[i].data, b);
+    for (int i = 0, r = 0; i < n; r += parts[i].n_out, i++)
+        memcpy(*tmp + (size_t)r * row, parts[i].data, (size_t)parts[i].n_out * row);
+    return *tmp;
+}
+
+int lmd_mat_pack(const lmd_mat *parts, int n, int release, lmd_mat *out, void **owned) {
+    lmd_mat m = parts[0];
+    size_t rows = 0;
+    for (int i = 0; i < n; i++)
+        rows += (size_t)parts[i].n_out;
+    char *tmp;
+    struct lmd_packed *pk = NULL;
+    *owned = NULL;
+    const void *src = stack(parts, n, rows, &tmp);
+    if (!src || lmd_dnnl_pack(src, (int)rows, m.n_in, &pk) < 0) {
+        free(tmp);
+        return -1;
     }
-    out->data = buf;
-    *owned = buf;
+    m.n_out = (int)rows;
+    m.data = src;
+    if (pk) { /* the plain copy is not needed: the parts stay valid as they were */
+        free(tmp);
+        m.data = tmp ? NULL : src, m.packed = pk, *owned = pk;
+    } else {
+        *owned = tmp;
+    }
+    for (int i = 0; release && *owned && i < n; i++)
+        release_pages(parts[i].data, (size_t)parts[i].n_out * (size_t)parts[i].n_in * 2);
+    *out = m;
     return 0;
 }
 

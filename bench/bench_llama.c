@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
     if (lmd_runtime_env_tune()) execv("/proc/self/exe", argv);
     const char *prefix = "/tmp/lmdiff-bench-llama", *shape_name = "1b", *dtype = "BF16";
     int n_texts = 4, len = 128, reps = 2;
-    lmd_model_opts mo = {LMD_PRECISION_F32};
+    lmd_model_opts mo = {.precision = LMD_PRECISION_F32};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             prefix = argv[++i];

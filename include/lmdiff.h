@@ -141,8 +141,14 @@ int lmd_precision_parse(const char *s, lmd_precision *out);
 
 typedef struct lmd_model_opts {
     lmd_precision precision;
+    /* 1: weights with BF16 products are copied at load into the blocked
+     * layout oneDNN's kernel prefers, q/k/v and gate/up each as one matrix,
+     * and their pages of the mapped file are released (not resident twice).
+     * Faster products for long jobs, at a load cost: docs/performance.md.
+     * Decoder families (Llama, Mistral, Qwen, Gemma, Phi-3, OLMo-2). */
+    int pack_weights;
 } lmd_model_opts;
-#define LMD_MODEL_OPTS_INIT {LMD_PRECISION_AUTO}
+#define LMD_MODEL_OPTS_INIT {.precision = LMD_PRECISION_AUTO}
 
 /* Loads config.json, the weights (model.safetensors or a sharded index) and
  * the tokenizer of a Hugging Face model folder.  opts NULL: the defaults of

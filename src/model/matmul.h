@@ -69,6 +69,9 @@ int lmd_matmul_lda(const float *X, size_t lda, size_t T, const lmd_mat *W, float
  * touched again (never for malloc'd memory, which would read back as zeros).  -1: out of memory or
  * oneDNN failed. */
 int lmd_mat_fusable(const lmd_mat *parts, int n);
+/* lmd_mat_join: 1 and *out = the parts as one matrix (a view) when they lie
+ * back to back in memory (gate and up in HF files), else 0.  No copy. */
+int lmd_mat_join(const lmd_mat *parts, int n, lmd_mat *out);
 int lmd_mat_pack(const lmd_mat *parts, int n, int release, lmd_mat *out, void **owned);
 
 /* Widens output features j0 .. j0+cnt-1 of W to F32 in dst: [cnt x n_in]

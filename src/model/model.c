@@ -285,7 +285,7 @@ int lmd_precision_parse(const char *s, lmd_precision *out) {
 }
 
 int lmd_model_load(const char *dir, lmd_model **out, lmd_error *err) {
-    lmd_model_opts o = {LMD_PRECISION_F32};
+    lmd_model_opts o = {.precision = LMD_PRECISION_F32};
     return lmd_model_load_opts(dir, &o, out, err);
 }
 
@@ -305,6 +305,7 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
     lmd_model *m = calloc(1, sizeof *m);
     if (!m) return lmd_fail(err, "out of memory");
     m->precision = o.precision;
+    m->pack_weights = o.pack_weights;
     pthread_mutex_init(&m->hash_lock, NULL);
     m->dir = strdup(dir);
     char *tmp = strdup(dir);

@@ -22,7 +22,8 @@
  *     matrix, packed in oneDNN's blocked layout where its kernel is a
  *     brgemm one, give each part's columns of the separate plain products
  *     bit for bit (same BF16 inputs, F32 accumulation) for 1..298 rows;
- *     parts back to back keep a plain view; what cannot fuse is refused;
+ *     parts back to back join as a view (lmd_mat_join), and packed keep
+ *     that plain view; what cannot fuse is refused;
  *     released pages of a file mapping leave the resident set and read
  *     back unchanged; lmd_matmul_lda on strided rows equals the product
  *     of the compact rows bit for bit, at F32 and BF16. */
@@ -331,6 +332,7 @@ static void test_fuse(void **state) {
     }
     void *owned;
     assert_int_equal(lmd_mat_fusable(parts, 3), 1);
+    assert_int_equal(lmd_mat_join(parts, 3, &F), 0); /* apart: no view */
     assert_int_equal(lmd_mat_pack(parts, 3, 0, &F, &owned), 0);
     assert_non_null(owned);
     assert_int_equal(F.n_out, 128);
@@ -356,6 +358,11 @@ static void test_fuse(void **state) {
     uint16_t *one = rand_bf16(128 * K);
     for (int i = 0, r = 0; i < 3; r += rows[i], i++)
         parts[i].data = one + (size_t)r * K;
+    assert_int_equal(lmd_mat_join(parts, 3, &F), 1);
+    assert_ptr_equal(F.data, one);
+    assert_int_equal(F.n_out, 128);
+    assert_null(F.packed);
+    if (lmd_bf16_available(NULL)) check_fused_product(parts, 3, &F, 77);
     assert_int_equal(lmd_mat_pack(parts, 3, 0, &F, &owned), 0);
     assert_ptr_equal(F.data, one);
     assert_ptr_equal(owned, F.packed);

@@ -45,14 +45,19 @@ static int mapped(const lmd_model *m, const lmd_mat *W) {
     return 0;
 }
 
-/* *out = parts[0..n) as one matrix, packed, when they run in BF16 straight
- * from the mapped file (lmd_mat_pack: a copy whose source pages are
- * released).  The parts stay as they were, valid views of the mapping.
- * Matrices already copied at load (F32 or F16 weights rounded to BF16)
- * stay as they are: packing them would keep both copies.  F32 products
- * never pack or fuse: the exact path stays as it is. */
+/* *out = parts[0..n) as one matrix for BF16 products: a view when they lie
+ * back to back (no copy; gate and up in HF files); with pack_weights a
+ * packed copy (lmd_mat_pack) when they come straight from the mapped file,
+ * whose source pages are then released.  The parts stay as they were,
+ * valid views of the mapping.  Matrices already copied at load (F32 or F16
+ * weights rounded to BF16) are not packed: that would keep both copies.
+ * F32 products never pack or fuse: the exact path stays as it is. */
 static int pack(lmd_model *m, const lmd_mat *parts, int n, lmd_mat *out, lmd_error *err) {
     if (!lmd_mat_fusable(parts, n)) return 0;
+    if (!m->pack_weights) {
+        if (n > 1) lmd_mat_join(parts, n, out);
+        return 0;
+    }
     for (int i = 0; i < n; i++)
         if (!mapped(m, &parts[i])) return 0;
     void *owned;

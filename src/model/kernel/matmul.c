@@ -206,15 +206,23 @@ static void release_pages(const void *p, size_t bytes) {
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* a hint: failure costs memory only */
 }
 
+int lmd_mat_join(const lmd_mat *parts, int n, lmd_mat *out) {
+    const size_t row = (size_t)parts[0].n_in * 2;
+    int r = 0;
+    for (int i = 0; i < n; r += parts[i].n_out, i++)
+        if ((const char *)parts[0].data + (size_t)r * row != (const char *)parts[i].data) return 0;
+    *out = parts[0];
+    out->n_out = r;
+    return 1;
+}
+
 /* The parts stacked: a view when back to back (*tmp NULL), else a copy in
  * *tmp (2 MB-aligned); NULL when out of memory. */
 static const void *stack(const lmd_mat *parts, int n, size_t rows, char **tmp) {
     const size_t row = (size_t)parts[0].n_in * 2;
-    int contiguous = 1;
-    for (int i = 0, r = 0; i < n; r += parts[i].n_out, i++)
-        contiguous &= (const char *)parts[0].data + (size_t)r * row == (const char *)parts[i].data;
+    lmd_mat view;
     *tmp = NULL;
-    if (contiguous) return parts[0].data;
+    if (lmd_mat_join(parts, n, &view)) return view.data;
     size_t bytes = (rows * row + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
     if (posix_memalign((void **)tmp, HUGE_PAGE, bytes) != 0) return *tmp = NULL;
 #ifdef MADV_HUGEPAGE

@@ -11,7 +11,9 @@
  *    primitive, activations rounded to BF16 (nearest even), F32
  *    accumulation and F32 output.  oneDNN picks the ISA at run time (AMX,
  *    AVX512-BF16, ...).  One primitive per shape, created on first use and
- *    cached for the life of the process (thread-safe). */
+ *    cached for the life of the process (thread-safe).  The weights are
+ *    read in place, or from a copy in oneDNN's blocked layout made at load
+ *    (lmd_mat_pack, below). */
 #ifndef LMD_MATMUL_H
 #define LMD_MATMUL_H
 

@@ -113,9 +113,15 @@ void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width) {
 }
 
 
+int cli_pack_weights(void) {
+    const char *v = getenv("LMDIFF_PACK_WEIGHTS");
+    return v && !strcmp(v, "1");
+}
+
 int cli_load_model(const char *cmd, const char *dir, const char *precision, int verbose,
                    lmd_model **m) {
     lmd_model_opts o = LMD_MODEL_OPTS_INIT;
+    o.pack_weights = cli_pack_weights();
     if (precision && lmd_precision_parse(precision, &o.precision) < 0)
         return cli_usage_error(cmd, "--precision must be auto, f32 or bf16, not '%s'", precision);
     lmd_error err;

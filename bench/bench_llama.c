@@ -20,8 +20,9 @@
  * the rest.
  *
  * usage: bench_llama [--dir PREFIX] [--shape 1b|7b|qwen3-0.6b|moe] [--dtype F32|BF16]
- *                    [--texts N] [--len L] [--reps R]
- *        (default /tmp/lmdiff-bench-llama, 1b, BF16, 4 texts x 128, 2 reps) */
+ *                    [--texts N] [--len L] [--reps R] [--precision P] [--pack]
+ *        (default /tmp/lmdiff-bench-llama, 1b, BF16, 4 texts x 128, 2 reps;
+ *        --pack: lmd_model_opts.pack_weights) */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -62,12 +63,14 @@ int main(int argc, char **argv) {
             len = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--pack"))
+            mo.pack_weights = 1;
         else if (!strcmp(argv[i], "--precision") && i + 1 < argc &&
                  lmd_precision_parse(argv[i + 1], &mo.precision) == 0)
             i++;
         else {
             fprintf(stderr, "usage: bench_llama [--dir PREFIX] [--shape 1b|7b|qwen3-0.6b|moe] [--dtype F32|BF16] "
-                            "[--texts N] [--len L] [--reps R]\n");
+                            "[--texts N] [--len L] [--reps R] [--precision P] [--pack]\n");
             return 2;
         }
     }

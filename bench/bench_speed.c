@@ -11,9 +11,15 @@
  * machine hits them alike; each keeps its best wall time and the process CPU
  * time of that run (lmdiff: this process; PyTorch: the peer's).
  *
+ * "lmdiff packed" is lmdiff bf16 with lmd_model_opts.pack_weights (a packed
+ * copy of the weights made at load; decoder families only, so for GPT-2 it
+ * is the bf16 configuration again), timed in the same alternation.
+ *
  * usage: bench_speed [--dir PREFIX] [--texts N] [--len L] [--reps R]
- *                    [--shapes gpt2,llama1b] [--no-torch]
- *        (default /tmp/lmdiff-bench, 8 texts x 96 tokens, 3 reps, both) */
+ *                    [--shapes gpt2,llama1b] [--precisions f32,bf16] [--no-torch]
+ *        (default /tmp/lmdiff-bench, 8 texts x 96 tokens, 3 reps, both
+ *        shapes, both precisions; --precisions bf16 leaves out the F32
+ *        configurations, lmdiff's and PyTorch's) */
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -135,37 +141,46 @@ static void cpu_model(char *out, size_t cap) {
     snprintf(out + l, cap - l, "; ISA:%s", isa[0] ? isa : " (none of avx2/avx512)");
 }
 
-static void bench_shape(const shape *s, int texts, int len, int reps, int torch) {
+static void bench_shape(const shape *s, int texts, int len, int reps, int torch, int f32) {
     lmd_error err;
-    cfg c[4] = {{"lmdiff f32", NULL, "", 0, 1e30, 0},
+    cfg c[5] = {{"lmdiff f32", NULL, "", 0, 1e30, 0},
                 {"lmdiff bf16", NULL, "", 1, 1e30, 0},
+                {"lmdiff packed", NULL, "", 1, 1e30, 0},
                 {"PyTorch f32", NULL, "", 0, 1e30, 0},
                 {"PyTorch bf16", NULL, "", 1, 1e30, 0}};
     lmd_model_opts o = LMD_MODEL_OPTS_INIT;
-    for (int i = 0; i < 2; i++) {
+    double load[3] = {0, 0, 0};
+    for (int i = f32 ? 0 : 1; i < 3; i++) {
         o.precision = i ? LMD_PRECISION_BF16 : LMD_PRECISION_F32;
+        o.pack_weights = i == 2;
+        double t0 = bl_now();
         if (lmd_model_load_opts(s->dir, &o, &c[i].m, &err) < 0) {
             fprintf(stderr, "%s\n", err.msg);
             exit(1);
         }
+        load[i] = bl_now() - t0;
     }
     lmd_model_info info;
     lmd_model_get_info(c[1].m, &info);
     printf("\n== %s shape (%lld parameters), %d texts x %d tokens, %d threads\n", s->name,
            (long long)info.n_params, texts, len, omp_get_max_threads());
     printf("lmdiff bf16 products: %s; f32: OpenBLAS %s\n", info.matmul_impl, lmd_blas_corename());
-    int n_cfg = 2;
-    for (int i = 2; torch && i < 4; i++) {
+    printf("load: f32 %.2f s, bf16 %.2f s, packed %.2f s (packing: decoder families only)\n",
+           load[0], load[1], load[2]);
+    int n_cfg = 3;
+    for (int i = 3; torch && i < 5; i++) {
         char cmd[4300], ans[256];
+        n_cfg = i + 1;
+        if (i == 3 && !f32) continue;
         snprintf(c[i].key, sizeof c[i].key, "%s-%d", s->name, i);
         snprintf(cmd, sizeof cmd, "load %s %s %s", c[i].key, s->dir,
-                 i == 2 ? "float32" : "bfloat16");
+                 i == 3 ? "float32" : "bfloat16");
         peer_cmd(cmd, ans, sizeof ans);
         if (strncmp(ans, "ok", 2)) {
             printf("PyTorch peer: %s\n", ans[0] ? ans : "not available");
+            n_cfg = 3;
             break;
         }
-        n_cfg = i + 1;
     }
     int32_t **ids = malloc((size_t)texts * sizeof *ids);
     size_t *n = malloc((size_t)texts * sizeof *n);
@@ -184,7 +199,7 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch)
             double keep_w = c[i].wall, keep_c = c[i].cpu;
             if (c[i].m)
                 run_lmdiff(&c[i], ids, n, texts);
-            else
+            else if (c[i].key[0])
                 run_peer(&c[i], texts, len);
             if (rep < 0) c[i].wall = keep_w, c[i].cpu = keep_c;
         }
@@ -206,15 +221,20 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch)
         printf("%-13s %10.1f %12.1f %9.1f %9s %.2f\n", c[i].label, tps, tokens / c[i].cpu,
                tps * fpt / 1e9, c[i].bf16 ? "BF16" : "sgemm", tps * fpt / 1e9 / ceil);
     }
-    if (n_cfg == 4 && c[3].wall < 1e30 && c[2].wall < 1e30)
-        printf("lmdiff / PyTorch: bf16 %.2fx (per CPU-s %.2fx), f32 %.2fx (per CPU-s %.2fx)\n",
-               c[3].wall / c[1].wall, c[3].cpu / c[1].cpu, c[2].wall / c[0].wall,
-               c[2].cpu / c[0].cpu);
+    if (n_cfg == 5 && c[4].wall < 1e30)
+        printf("lmdiff / PyTorch: bf16 %.2fx (per CPU-s %.2fx), packed %.2fx (%.2fx)",
+               c[4].wall / c[1].wall, c[4].cpu / c[1].cpu, c[4].wall / c[2].wall,
+               c[4].cpu / c[2].cpu);
+    if (n_cfg == 5 && c[3].wall < 1e30 && c[0].wall < 1e30)
+        printf(", f32 %.2fx (per CPU-s %.2fx)", c[3].wall / c[0].wall, c[3].cpu / c[0].cpu);
+    if (n_cfg == 5) printf("\n");
+    printf("lmdiff packed / bf16: %.3fx (per CPU-s %.3fx)\n", c[1].wall / c[2].wall,
+           c[1].cpu / c[2].cpu);
     double peak, file, anon;
     bl_memory(&peak, &file, &anon);
     printf("this process: peak RSS %.2f GB; now %.2f GB mapped weights + %.2f GB anonymous\n", peak,
            file, anon);
-    for (int i = 2; i < n_cfg; i++) {
+    for (int i = 3; i < n_cfg; i++) {
         char cmd[64], ans[64];
         snprintf(cmd, sizeof cmd, "drop %s", c[i].key);
         peer_cmd(cmd, ans, sizeof ans);
@@ -222,13 +242,13 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch)
     for (int t = 0; t < texts; t++)
         free(ids[t]);
     free(ids), free(n);
-    lmd_model_free(c[0].m), lmd_model_free(c[1].m);
+    lmd_model_free(c[0].m), lmd_model_free(c[1].m), lmd_model_free(c[2].m);
 }
 
 int main(int argc, char **argv) {
     if (lmd_runtime_env_tune()) execv("/proc/self/exe", argv);
     const char *prefix = "/tmp/lmdiff-bench", *shapes = "gpt2,llama1b";
-    int texts = 8, len = 96, reps = 3, torch = 1;
+    int texts = 8, len = 96, reps = 3, torch = 1, f32 = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             prefix = argv[++i];
@@ -240,11 +260,13 @@ int main(int argc, char **argv) {
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--shapes") && i + 1 < argc)
             shapes = argv[++i];
+        else if (!strcmp(argv[i], "--precisions") && i + 1 < argc)
+            f32 = strstr(argv[++i], "f32") != NULL;
         else if (!strcmp(argv[i], "--no-torch"))
             torch = 0;
         else {
             fprintf(stderr, "usage: bench_speed [--dir PREFIX] [--texts N] [--len L] [--reps R] "
-                            "[--shapes gpt2,llama1b] [--no-torch]\n");
+                            "[--shapes gpt2,llama1b] [--precisions f32,bf16] [--no-torch]\n");
             return 2;
         }
     }
@@ -261,7 +283,7 @@ int main(int argc, char **argv) {
         /* 12 layers x (4 + 8) d^2 multiply-adds + the head, x 2 */
         shape s = {"GPT-2-124M", gdir, 50257,
                    12,           768,  2.0 * (12 * 12.0 * 768 * 768 + 50257.0 * 768)};
-        bench_shape(&s, texts, len, reps, torch);
+        bench_shape(&s, texts, len, reps, torch, f32);
     }
     if (strstr(shapes, "llama1b")) {
         const bl_llama_shape *ls = bl_llama_shape_named("1b");
@@ -270,7 +292,7 @@ int main(int argc, char **argv) {
             2.0 * ls->d * ls->d + 2.0 * ls->d * (ls->d / ls->H * ls->KV) + 3.0 * ls->d * ls->inter;
         shape s = {"Llama-3.2-1B", ldir,  ls->V,
                    ls->L,          ls->d, 2.0 * (ls->L * per_layer + (double)ls->V * ls->d)};
-        bench_shape(&s, texts, len, reps, torch);
+        bench_shape(&s, texts, len, reps, torch, f32);
     }
     if (peer_in) {
         fprintf(peer_in, "quit\n");

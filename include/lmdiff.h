@@ -146,8 +146,15 @@ typedef struct lmd_model_opts {
      * device 0 when the build has it, a device is present and the family
      * runs there, else the CPU.  Refused naming the reason otherwise. */
     const char *device;
+    /* 1: weights with BF16 products are copied at load into the blocked
+     * layout oneDNN's kernel prefers, q/k/v and gate/up each as one matrix,
+     * and their pages of the mapped file are released (not resident twice).
+     * Faster products for long jobs, at a load cost: docs/performance.md.
+     * Decoder families (Llama, Mistral, Qwen, Gemma, Phi-3, OLMo-2), CPU. */
+    int pack_weights;
 } lmd_model_opts;
-#define LMD_MODEL_OPTS_INIT {LMD_PRECISION_AUTO, NULL}
+#define LMD_MODEL_OPTS_INIT                                                                        \
+    { .precision = LMD_PRECISION_AUTO }
 
 /* Loads config.json, the weights (model.safetensors or a sharded index) and
  * the tokenizer of a Hugging Face model folder.  opts NULL: the defaults of
@@ -163,16 +170,16 @@ void lmd_model_free(lmd_model *m);
 const lmd_tokenizer *lmd_model_tokenizer(const lmd_model *m);
 
 typedef struct lmd_model_info {
-    const char *arch;       /* "GPT2LMHeadModel", "BertForMaskedLM", ... */
-    const char *name;       /* the folder's basename */
-    int32_t vocab_size;     /* rows of the output layer */
-    int32_t n_ctx;          /* context length in tokens */
+    const char *arch;   /* "GPT2LMHeadModel", "BertForMaskedLM", ... */
+    const char *name;   /* the folder's basename */
+    int32_t vocab_size; /* rows of the output layer */
+    int32_t n_ctx;      /* context length in tokens */
     int32_t n_layer, n_embd, n_head, n_inner;
-    int64_t n_params;       /* parameters, the tied head counted once */
-    double flops_per_token; /* 2 x multiply-adds of one position through the
-                               weight matrices (attention scores excluded) */
-    int masked_lm;          /* 1: scored by pseudo-likelihood (docs/scoring.md) */
-    const char *precision;  /* how the products run after load: "f32" or "bf16" */
+    int64_t n_params;        /* parameters, the tied head counted once */
+    double flops_per_token;  /* 2 x multiply-adds of one position through the
+                                weight matrices (attention scores excluded) */
+    int masked_lm;           /* 1: scored by pseudo-likelihood (docs/scoring.md) */
+    const char *precision;   /* how the products run after load: "f32" or "bf16" */
     const char *matmul_impl; /* what runs them: "OpenBLAS sgemm", "cuBLASLt" or "oneDNN " + oneDNN's
                                implementation name, e.g. "oneDNN brg:avx512_core_amx" */
     const char *device;      /* where the forward runs: "cpu" or "cuda:N" */
@@ -201,8 +208,8 @@ typedef struct lmd_scores {
 } lmd_scores;
 
 typedef struct lmd_score_opts {
-    int top_k;     /* default 10 */
-    int n_threads; /* 0 = OpenMP's default */
+    int top_k;            /* default 10 */
+    int n_threads;        /* 0 = OpenMP's default */
     int max_batch_tokens; /* tokens per forward batch; 0 = default (8192) */
 } lmd_score_opts;
 /* The defaults: `lmd_score_opts o = LMD_SCORE_OPTS_INIT;` */
@@ -213,8 +220,8 @@ typedef struct lmd_score_opts {
  * and never reported; texts longer than the context are scored with a sliding
  * window (see docs/measures.md).  Masked LMs (info.masked_lm) are scored by
  * pseudo-likelihood instead: each token masked in its own copy of the text,
- * framed by the tokenizer's special tokens (docs/scoring.md).  out[i] receives the scores of text i and is
- * freed with lmd_scores_free.  opts may be NULL. */
+ * framed by the tokenizer's special tokens (docs/scoring.md).  out[i] receives the scores of text i
+ * and is freed with lmd_scores_free.  opts may be NULL. */
 int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n_ids,
                   size_t n_texts, const lmd_score_opts *opts, lmd_scores *out, lmd_error *err);
 

@@ -71,6 +71,10 @@ void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width);
 int cli_load_model(const char *cmd, const char *dir, const char *precision, const char *device,
                    int verbose, lmd_model **m);
 
+/* 1 when LMDIFF_PACK_WEIGHTS=1: models load with lmd_model_opts.pack_weights
+ * (docs/performance.md, "Fused products and packed weights"). */
+int cli_pack_weights(void);
+
 /* 1 when stdout is a terminal and NO_COLOR is unset. */
 int cli_use_color(void);
 

@@ -192,6 +192,7 @@ int cmd_serve(int argc, char **argv) {
         cfg.timeout_s = (int)v;
     }
     lmd_model_opts mo = LMD_MODEL_OPTS_INIT;
+    mo.pack_weights = cli_pack_weights();
     if (prec && lmd_precision_parse(prec, &mo.precision) < 0)
         return cli_usage_error("serve", "--precision must be auto, f32 or bf16, not '%s'", prec);
     if (device && strcmp(device, "cpu") && !nosup)

@@ -66,7 +66,6 @@ int cli_read_text(const char *positional, const char *file, char **text, size_t 
     return 0;
 }
 
-
 void cli_json_string(FILE *f, const char *s, size_t len) {
     lmd_buf b = {0};
     if (lmd_json_str(&b, s, len) == 0) fwrite(b.data, 1, b.len, f);
@@ -107,15 +106,22 @@ void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width) {
             cols++;
         }
     fwrite(b.data, 1, cut, stdout);
-    for (int c = cols; c < width; c++) putchar(' ');
+    for (int c = cols; c < width; c++)
+        putchar(' ');
     lmd_buf_free(&b);
     free(t);
+}
+
+int cli_pack_weights(void) {
+    const char *v = getenv("LMDIFF_PACK_WEIGHTS");
+    return v && !strcmp(v, "1");
 }
 
 int cli_load_model(const char *cmd, const char *dir, const char *precision, const char *device,
                    int verbose, lmd_model **m) {
     lmd_model_opts o = LMD_MODEL_OPTS_INIT;
     o.device = device;
+    o.pack_weights = cli_pack_weights();
     if (precision && lmd_precision_parse(precision, &o.precision) < 0)
         return cli_usage_error(cmd, "--precision must be auto, f32 or bf16, not '%s'", precision);
     lmd_error err;

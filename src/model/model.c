@@ -342,6 +342,7 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
     lmd_model *m = calloc(1, sizeof *m);
     if (!m) return lmd_fail(err, "out of memory");
     m->precision = o.precision;
+    m->pack_weights = o.pack_weights;
     pthread_mutex_init(&m->hash_lock, NULL);
     m->dir = strdup(dir);
     char *tmp = strdup(dir);

@@ -3,7 +3,8 @@
 # bit; bf16 and auto are recorded in the JSON, the analysis cache (root
 # attribute "precision") and preprocess's metadata.json; a cache made at
 # another precision is rebuilt, not reused; compare warns when two caches
-# differ in precision; bad values are usage errors.
+# differ in precision; bad values are usage errors; LMDIFF_PACK_WEIGHTS=1
+# (packed weights) gives the same bytes.
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 LB=$SRC/tests/models/tiny-llama-bf16
@@ -27,6 +28,11 @@ if "$LMDIFF" score "$A" hi --precision bf16 >/dev/null 2>err; then
   "$LMDIFF" score "$A" "Hello world" --json --precision bf16 | prec | grep -qx bf16 && ok || bad "bf16 json"
   "$LMDIFF" score "$A" "Hello world" --precision bf16 --verbose 2>&1 >/dev/null \
     | grep -q "tiny-a: products in bf16 (oneDNN " && ok || bad "--verbose does not name oneDNN's kernel"
+  # LMDIFF_PACK_WEIGHTS=1 (packed weights): the same bytes as unpacked
+  "$LMDIFF" score "$LB" "Hello world, packed or not" --json --precision bf16 > plain.json &&
+    LMDIFF_PACK_WEIGHTS=1 "$LMDIFF" score "$LB" "Hello world, packed or not" --json \
+      --precision bf16 > packed.json && cmp -s plain.json packed.json && ok \
+    || bad "LMDIFF_PACK_WEIGHTS=1 changed the scores"
   # auto on BF16 weights: BF16 products exactly when the CPU has BF16 instructions
   v=$("$LMDIFF" score "$LB" hi --verbose 2>&1 >/dev/null)
   if grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo; then

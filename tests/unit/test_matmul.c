@@ -17,13 +17,24 @@
  *     dense one (matmul.c computes it dense and copies);
  *   - four threads running BF16 products at once (shared and new primitive
  *     shapes, as server threads do) each get the single-threaded result
- *     bit for bit. */
+ *     bit for bit;
+ *   - packed and fused products (lmd_mat_pack): q, k, v stacked into one
+ *     matrix, packed in oneDNN's blocked layout where its kernel is a
+ *     brgemm one, give each part's columns of the separate plain products
+ *     bit for bit (same BF16 inputs, F32 accumulation) for 1..298 rows;
+ *     parts back to back join as a view (lmd_mat_join), and packed keep
+ *     that plain view; what cannot fuse is refused;
+ *     released pages of a file mapping leave the resident set and read
+ *     back unchanged; lmd_matmul_lda on strided rows equals the product
+ *     of the compact rows bit for bit, at F32 and BF16. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/base.h"
 #include "model/matmul.h"
 #include "model/safetensors.h"
 #include "testutil.h"
@@ -86,7 +97,8 @@ static void check_product(lmd_dtype dt, int in_major, int T, int n, int k, int a
         Y[i] = acc ? frand() : NAN;
     float *Y0 = malloc((size_t)T * ldy * 4);
     memcpy(Y0, Y, (size_t)T * ldy * 4);
-    lmd_mat W = {dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major, 0, 0};
+    lmd_mat W = {
+        dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major, 0, 0, NULL};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
     double worst = 0;
     for (int t = 0; t < T; t++)
@@ -136,7 +148,7 @@ static void test_row(void **state) {
     for (int i = 0; i < 24; i++)
         w[i] = to16(frand(), LMD_BF16);
     lmd_convert_f32(w, LMD_BF16, f, 24);
-    lmd_mat W = {w, LMD_BF16, 6, 4, 0, 0, 0};
+    lmd_mat W = {w, LMD_BF16, 6, 4, 0, 0, 0, NULL};
     lmd_mat_row(&W, 5, r);
     assert_memory_equal(r, f + 20, 16);
 }
@@ -203,7 +215,7 @@ static void check_bf16_product(int in_major, int T, int n, int k, int acc) {
     for (size_t i = 0; i < (size_t)T * ldy; i++)
         Y[i] = acc ? frand() : NAN;
     memcpy(Y0, Y, (size_t)T * ldy * 4);
-    lmd_mat W = {w16, LMD_BF16, n, k, in_major, 1, 0};
+    lmd_mat W = {w16, LMD_BF16, n, k, in_major, 1, 0, NULL};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
     double worst = 0;
     for (int t = 0; t < T; t++)
@@ -261,7 +273,7 @@ static void test_bf16_threads(void **state) {
     uint16_t *w = malloc(N * K * 2);
     for (int i = 0; i < N * K; i++)
         w[i] = nearest_bf16(frand());
-    lmd_mat W = {w, LMD_BF16, N, K, 0, 1, 0};
+    lmd_mat W = {w, LMD_BF16, N, K, 0, 1, 0, NULL};
     job jobs[NT];
     float *want[NT];
     for (int t = 0; t < NT; t++) { /* two threads share a shape; all shapes are new here */
@@ -286,11 +298,177 @@ static void test_bf16_threads(void **state) {
     free(w);
 }
 
+/* n random BF16 values */
+static uint16_t *rand_bf16(size_t n) {
+    uint16_t *w = malloc(n * 2);
+    for (size_t i = 0; i < n; i++)
+        w[i] = nearest_bf16(frand());
+    return w;
+}
+
+/* The fused product's columns equal the separate products bit for bit. */
+static void check_fused_product(const lmd_mat *parts, int n, const lmd_mat *F, int T) {
+    const int k = F->n_in, N = F->n_out;
+    float *X = malloc((size_t)T * k * 4), *Yf = malloc((size_t)T * N * 4);
+    float *Ys = malloc((size_t)T * N * 4);
+    for (int i = 0; i < T * k; i++)
+        X[i] = frand();
+    assert_int_equal(lmd_matmul(X, (size_t)T, F, Yf, (size_t)N, 0), 0);
+    for (int i = 0, c = 0; i < n; c += parts[i].n_out, i++)
+        assert_int_equal(lmd_matmul(X, (size_t)T, &parts[i], Ys + c, (size_t)N, 0), 0);
+    assert_memory_equal(Yf, Ys, (size_t)T * N * 4);
+    free(X), free(Yf), free(Ys);
+}
+
+static void test_fuse(void **state) {
+    (void)state;
+    enum { K = 96 };
+    const int rows[3] = {64, 32, 32};
+    lmd_mat parts[3], F;
+    uint16_t *apart[3];
+    for (int i = 0; i < 3; i++) { /* apart in memory: a copy */
+        apart[i] = rand_bf16((size_t)rows[i] * K);
+        parts[i] = (lmd_mat){apart[i], LMD_BF16, rows[i], K, 0, 1, 0, NULL};
+    }
+    void *owned;
+    assert_int_equal(lmd_mat_fusable(parts, 3), 1);
+    assert_int_equal(lmd_mat_join(parts, 3, &F), 0); /* apart: no view */
+    assert_int_equal(lmd_mat_pack(parts, 3, 0, &F, &owned), 0);
+    assert_non_null(owned);
+    assert_int_equal(F.n_out, 128);
+    assert_int_equal(F.n_in, K);
+    const char *impl = "";
+    int brg = lmd_bf16_available(&impl) && !strncmp(impl, "brg", 3);
+    print_message("fused q/k/v: %s\n", F.packed ? "packed" : "plain copy");
+    assert_int_equal(F.packed != NULL, brg); /* brgemm kernels prefer a blocked layout */
+    if (F.packed) {
+        assert_ptr_equal(F.packed, owned);
+        assert_null(F.data);
+    } else {
+        assert_ptr_equal(F.data, owned);
+        for (int i = 0, r = 0; i < 3; r += rows[i], i++)
+            assert_memory_equal((const uint16_t *)F.data + (size_t)r * K, parts[i].data,
+                                (size_t)rows[i] * K * 2);
+    }
+    if (lmd_bf16_available(NULL))
+        for (int T = 1; T <= 300; T += 99) /* one layout for every row count */
+            check_fused_product(parts, 3, &F, T);
+    free(owned);
+    /* back to back: a view when not packed, and the plain view kept when packed */
+    uint16_t *one = rand_bf16(128 * K);
+    for (int i = 0, r = 0; i < 3; r += rows[i], i++)
+        parts[i].data = one + (size_t)r * K;
+    assert_int_equal(lmd_mat_join(parts, 3, &F), 1);
+    assert_ptr_equal(F.data, one);
+    assert_int_equal(F.n_out, 128);
+    assert_null(F.packed);
+    if (lmd_bf16_available(NULL)) check_fused_product(parts, 3, &F, 77);
+    assert_int_equal(lmd_mat_pack(parts, 3, 0, &F, &owned), 0);
+    assert_ptr_equal(F.data, one);
+    assert_ptr_equal(owned, F.packed);
+    assert_int_equal(F.n_out, 128);
+    if (lmd_bf16_available(NULL)) check_fused_product(parts, 3, &F, 77);
+    free(owned);
+    /* one matrix (o, down): packed the same way */
+    assert_int_equal(lmd_mat_pack(parts, 1, 0, &F, &owned), 0);
+    assert_int_equal(F.n_out, 64);
+    if (lmd_bf16_available(NULL)) check_fused_product(parts, 1, &F, 50);
+    /* not fusable: another n_in, F32 products, input-major storage, packed already */
+    lmd_mat bad = parts[1];
+    bad.n_in = K / 2;
+    assert_int_equal(lmd_mat_fusable((lmd_mat[]){parts[0], bad}, 2), 0);
+    bad = parts[1], bad.bf16_products = 0;
+    assert_int_equal(lmd_mat_fusable((lmd_mat[]){parts[0], bad}, 2), 0);
+    bad = parts[1], bad.in_major = 1;
+    assert_int_equal(lmd_mat_fusable((lmd_mat[]){parts[0], bad}, 2), 0);
+    if (F.packed) assert_int_equal(lmd_mat_fusable(&F, 1), 0);
+    free(owned);
+    free(one);
+    for (int i = 0; i < 3; i++)
+        free(apart[i]);
+}
+
+/* The process's resident file pages, kB (/proc/self/status), -1 unknown. */
+static long rss_file_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "RssFile:", 8)) kb = atol(line + 8);
+    if (f) fclose(f);
+    return kb;
+}
+
+/* Packing parts of a read-only file mapping with release: the products are
+ * right, the parts' whole pages leave the process's resident set, and the
+ * mapping reads back the file's bytes unchanged. */
+static void test_fuse_release(void **state) {
+    (void)state;
+    enum { K = 4096, R = 64 }; /* two parts of 512 KB each, at an odd offset */
+    const size_t n = (size_t)2 * R * K + 3;
+    uint16_t *w = rand_bf16(n);
+    char path[] = "/tmp/lmdiff-test-fuse-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    assert_int_equal(fwrite(w, 2, n, f), n);
+    fclose(f);
+    lmd_map map;
+    lmd_error err;
+    assert_int_equal(lmd_map_file(path, &map, &err), 0);
+    unlink(path);
+    assert_memory_equal(map.data, w, n * 2); /* every page resident now */
+    const uint16_t *p = (const uint16_t *)map.data + 3;
+    lmd_mat parts[2] = {{p + (size_t)R * K, LMD_BF16, R, K, 0, 1, 0, NULL},
+                        {p, LMD_BF16, R, K, 0, 1, 0, NULL}}; /* out of order: a copy */
+    lmd_mat F;
+    void *owned;
+    long before = rss_file_kb();
+    assert_int_equal(lmd_mat_pack(parts, 2, 1, &F, &owned), 0);
+    long after = rss_file_kb();
+    assert_non_null(owned);
+    if (before >= 0) { /* 2 x 127 whole 4 KB pages released */
+        print_message("RssFile %ld kB -> %ld kB\n", before, after);
+        assert_true(before - after >= 900);
+    }
+    if (lmd_bf16_available(NULL)) check_fused_product(parts, 2, &F, 33);
+    assert_memory_equal(map.data, w, n * 2); /* the file's bytes still */
+    free(owned), free(w);
+    lmd_unmap(&map);
+}
+
+/* X's rows lda floats apart give the product of the compact rows. */
+static void test_lda(void **state) {
+    (void)state;
+    enum { T = 37, N = 50, K = 64, LDA = 100 };
+    float *X = malloc(T * LDA * 4), *Xc = malloc(T * K * 4), *w = malloc(N * K * 4);
+    float *Y = malloc(T * N * 4), *Yc = malloc(T * N * 4);
+    for (int i = 0; i < T * LDA; i++)
+        X[i] = frand();
+    for (int t = 0; t < T; t++)
+        memcpy(Xc + t * K, X + t * LDA, K * 4);
+    for (int i = 0; i < N * K; i++)
+        w[i] = frand();
+    uint16_t *w16 = rand_bf16(N * K);
+    lmd_mat mats[] = {{w, LMD_F32, N, K, 0, 0, 0, NULL},
+                      {w16, LMD_BF16, N, K, 0, 0, 0, NULL},
+                      {w16, LMD_BF16, N, K, 0, 1, 0, NULL}};
+    for (int i = 0; i < 3; i++) {
+        if (mats[i].bf16_products && !lmd_bf16_available(NULL)) continue;
+        assert_int_equal(lmd_matmul_lda(X, LDA, T, &mats[i], Y, N, 0), 0);
+        assert_int_equal(lmd_matmul(Xc, T, &mats[i], Yc, N, 0), 0);
+        assert_memory_equal(Y, Yc, T * N * 4);
+    }
+    free(X), free(Xc), free(w), free(Y), free(Yc), free(w16);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convert_all),   cmocka_unit_test(test_products),
         cmocka_unit_test(test_row),           cmocka_unit_test(test_round_bf16),
         cmocka_unit_test(test_bf16_products), cmocka_unit_test(test_bf16_threads),
+        cmocka_unit_test(test_fuse),          cmocka_unit_test(test_fuse_release),
+        cmocka_unit_test(test_lda),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,8 +37,43 @@ static lmd_mat mat_rows(const lmd_mat *W, int r0, int n) {
     return v;
 }
 
+/* Whether W's bytes lie in one of the model's file mappings. */
+static int mapped(const lmd_model *m, const lmd_mat *W) {
+    const uint8_t *p = W->data;
+    size_t bytes = (size_t)W->n_out * (size_t)W->n_in * 2;
+    for (int i = 0; i < m->st.n_files; i++) {
+        const lmd_map *f = &m->st.maps[i];
+        if (p >= f->data && p + bytes <= f->data + f->len) return 1;
+    }
+    return 0;
+}
+
+/* *out = parts[0..n) as one matrix for BF16 products: a view when they lie
+ * back to back (no copy; gate and up in HF files); with pack_weights a
+ * packed copy (lmd_mat_pack) when they come straight from the mapped file,
+ * whose source pages are then released.  The parts stay as they were,
+ * valid views of the mapping.  Matrices already copied at load (F32 or F16
+ * weights rounded to BF16) are not packed: that would keep both copies.
+ * F32 products never pack or fuse: the exact path stays as it is. */
+static int pack(lmd_model *m, const lmd_mat *parts, int n, lmd_mat *out, lmd_error *err) {
+    if (!lmd_mat_fusable(parts, n)) return 0;
+    if (!m->pack_weights || m->backend) { /* packing serves the CPU's oneDNN products */
+        if (n > 1) lmd_mat_join(parts, n, out);
+        return 0;
+    }
+    for (int i = 0; i < n; i++)
+        if (!mapped(m, &parts[i])) return 0;
+    void *owned;
+    lmd_mat r;
+    if (lmd_mat_pack(parts, n, 1, &r, &owned) < 0 || (owned && lmd_model_own(m, owned) < 0)) {
+        free(owned);
+        return lmd_fail(err, "%s: out of memory packing the weights for BF16 products", m->dir);
+    }
+    *out = r;
+    return 0;
+}
+
 int lmd_dec_bind(lmd_model *m, void *arch, lmd_error *err) {
-    (void)err;
     decoder *g = arch;
     const lmd_hp *hp = &m->hp;
     const int qd = (int)(hp->H * hp->D), kvd = (int)(hp->KV * hp->D), I = (int)hp->inner;
@@ -54,7 +89,14 @@ int lmd_dec_bind(lmd_model *m, void *arch, lmd_error *err) {
             L->wgate = mat_rows(&L->wgate_up, 0, I);
             L->wup = mat_rows(&L->wgate_up, I, I);
         }
+        const lmd_mat qkv[3] = {L->wq, L->wk, L->wv}, gu[2] = {L->wgate, L->wup};
+        if (pack(m, L->wqkv.data ? &L->wqkv : qkv, L->wqkv.data ? 1 : 3, &L->wqkv, err) < 0 ||
+            pack(m, L->wgate_up.data ? &L->wgate_up : gu, L->wgate_up.data ? 1 : 2, &L->wgate_up,
+                 err) < 0 ||
+            pack(m, &L->wo, 1, &L->wo, err) < 0 || pack(m, &L->wdown, 1, &L->wdown, err) < 0)
+            return -1;
     }
+    if (!(hp->flags & IF_TIED) && pack(m, &g->head, 1, &g->head, err) < 0) return -1;
     m->lm_head = (hp->flags & IF_TIED) ? g->embed : g->head;
     /* a MoE layer: the router and the top_k experts a token runs through */
     double mlp = hp->n_experts ? (double)g->top_k * 3.0 * hp->d * hp->expert_inner +
@@ -72,11 +114,35 @@ static int add_normed(lmd_backend *be, float *x, float *y, size_t rows, int d, c
     return be->add(be, x, y, rows * (size_t)d);
 }
 
+/* Whether a fused projection runs as one product: BF16 products on the CPU
+ * (oneDNN).  A device backend runs the parts. */
+static int fused(const lmd_backend *be, const lmd_mat *W) {
+    return !be->dev && (W->data || W->packed) && W->bf16_products;
+}
+
+/* dec_mlp with gate and up as one BF16 product on the CPU: gb holds rows x
+ * 2I, gate and up side by side, and down reads it with that row stride. */
+static int dec_mlp_fused(lmd_backend *be, const dec_layer *L, const lmd_model *m, const float *h,
+                         float *x, size_t rows, float *gb, float *y) {
+    const decoder *g = m->arch;
+    const int d = (int)m->hp.d, I = (int)m->hp.inner;
+    const size_t ld = 2 * (size_t)I;
+    if (lmd_matmul(h, rows, &L->wgate_up, gb, ld, 0) < 0) return -1;
+    lmd_bias_rows(gb, rows, ld, I, L->bgate);
+    lmd_bias_rows(gb + I, rows, ld, I, L->bup);
+    lmd_glu_rows(gb, gb + I, rows, ld, I, g->act);
+    float *out = L->ln_mlp_out ? y : x;
+    if (lmd_matmul_lda(gb, ld, rows, &L->wdown, out, (size_t)d, !L->ln_mlp_out) < 0) return -1;
+    lmd_bias_rows(out, rows, (size_t)d, d, L->bdown);
+    return L->ln_mlp_out ? add_normed(be, x, y, rows, d, L->ln_mlp_out, g->eps) : 0;
+}
+
 /* The MLP of rows [r0, r0 + rows): x += down(act(gate(h)) * up(h)). */
 static int dec_mlp(lmd_backend *be, const dec_layer *L, const lmd_model *m, const float *h,
                    float *x, size_t rows, float *gb, float *ub, float *y) {
     const decoder *g = m->arch;
     const int d = (int)m->hp.d, I = (int)m->hp.inner;
+    if (fused(be, &L->wgate_up)) return dec_mlp_fused(be, L, m, h, x, rows, gb, y);
     if (be->linear(be, h, rows, &L->wgate, L->bgate, gb, (size_t)I, 0) < 0 ||
         be->linear(be, h, rows, &L->wup, L->bup, ub, (size_t)I, 0) < 0 ||
         be->glu_rows(be, gb, ub, rows, (size_t)I, I, g->act) < 0)
@@ -156,9 +222,15 @@ static int dec_qkv(lmd_backend *be, const lmd_model *m, const dec_layer *L, cons
     const decoder *g = m->arch;
     const int H = (int)m->hp.H, KV = (int)m->hp.KV, D = (int)m->hp.D;
     const size_t qd = (size_t)H * D, kvd = (size_t)KV * D, W = qd + 2 * kvd;
-    if (be->linear(be, h, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
-        be->linear(be, h, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
-        be->linear(be, h, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
+    if (fused(be, &L->wqkv)) {
+        if (be->linear(be, h, T, &L->wqkv, NULL, qkv, W, 0) < 0 ||
+            be->bias_rows(be, qkv, T, W, (int)qd, L->bq) < 0 ||
+            be->bias_rows(be, qkv + qd, T, W, (int)kvd, L->bk) < 0 ||
+            be->bias_rows(be, qkv + qd + kvd, T, W, (int)kvd, L->bv) < 0)
+            return -1;
+    } else if (be->linear(be, h, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
+               be->linear(be, h, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
+               be->linear(be, h, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
         return -1;
     int rc = 0;
     if (g->qk == QK_PER_HEAD) {
@@ -209,10 +281,11 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
     const size_t gw = (size_t)(m->hp.expert_inner > I ? m->hp.expert_inner : I); /* MoE too */
     float *x = be->alloc(be, T * (size_t)d * sizeof *x), *h = be->alloc(be, T * (size_t)d * 4);
     float *qkv = be->alloc(be, T * W * sizeof *qkv), *att = be->alloc(be, T * qd * sizeof *att);
-    float *gb = be->alloc(be, mrows * gw * sizeof *gb), *ub = be->alloc(be, mrows * gw * 4);
+    /* gate and up: side by side when fused (2I a row), else ub = gb + mrows gw */
+    float *gb = be->alloc(be, 2 * mrows * gw * sizeof *gb), *ub = gb ? gb + mrows * gw : NULL;
     float *y = be->alloc(be, mrows * (size_t)d * sizeof *y);
     int rc = -1;
-    if (!x || !h || !qkv || !att || !gb || !ub || !y || dec_embed(be, g, seqs, n_seqs, T, d, x) < 0)
+    if (!x || !h || !qkv || !att || !gb || !y || dec_embed(be, g, seqs, n_seqs, T, d, x) < 0)
         goto done;
     lmd_attn a = {.H = H,
                   .KV = (int)m->hp.KV,
@@ -269,7 +342,7 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
     rc = 0;
 done:
     be->release(be, x), be->release(be, h), be->release(be, qkv), be->release(be, att);
-    be->release(be, gb), be->release(be, ub), be->release(be, y);
+    be->release(be, gb), be->release(be, y);
     if (rc < 0 && be->dev) lmd_fail(err, "%s", be->msg);
     if (rc < 0 && !be->dev) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
     return rc;

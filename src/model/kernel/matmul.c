@@ -12,6 +12,8 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) && !defined(__clang__) && !defined(LMD_NO_CLONES)
 #define LMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
@@ -110,7 +112,7 @@ void lmd_widen_tile(const lmd_mat *W, size_t j0, size_t cnt, float *dst) {
  * side) is produced dense in scratch and copied: oneDNN 2.6 runs strided
  * outputs with its older gemm:jit kernel, ~20% slower than the brgemm one
  * for Llama-1B's q, k, v (docs/performance.md); the copy is T x n floats. */
-static int matmul_bf16(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
+static int matmul_bf16(const float *X, size_t lda, size_t T, const lmd_mat *W, float *Y, size_t ldy,
                        int accumulate) {
     const size_t k = (size_t)W->n_in, n = (size_t)W->n_out;
     const int dense = ldy != n && !accumulate;
@@ -120,8 +122,8 @@ static int matmul_bf16(const float *X, size_t T, const lmd_mat *W, float *Y, siz
     if (!A || (dense && !D)) goto done;
 #pragma omp parallel for schedule(static)
     for (size_t t = 0; t < T; t++)
-        f32_to_bf16(X + t * k, A + t * k, k);
-    rc = lmd_dnnl_bf16(A, T, W->data, W->n_out, W->n_in, W->in_major, dense ? D : Y,
+        f32_to_bf16(X + t * lda, A + t * k, k);
+    rc = lmd_dnnl_bf16(A, T, W->data, W->packed, W->n_out, W->n_in, W->in_major, dense ? D : Y,
                        dense ? n : ldy, accumulate);
     if (rc == 0 && dense) {
 #pragma omp parallel for schedule(static) if (T * n >= 32768)
@@ -136,8 +138,8 @@ done:
 /* F32 products of 16-bit (or other non-F32) weights: tiles of nb output
  * features, a multiple of 16, at most TILE_BYTES of F32 and small enough
  * that every thread gets one, widened then multiplied by sgemm */
-static int matmul_widened(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
-                          float beta) {
+static int matmul_widened(const float *X, size_t lda, size_t T, const lmd_mat *W, float *Y,
+                          size_t ldy, float beta) {
     const int n = W->n_out, k = W->n_in;
     const int nth = omp_get_max_threads();
     size_t nb = TILE_BYTES / (4 * (size_t)k);
@@ -155,30 +157,109 @@ static int matmul_widened(const float *X, size_t T, const lmd_mat *W, float *Y, 
         size_t j0 = t * nb, cnt = (size_t)n - j0 < nb ? (size_t)n - j0 : nb;
         lmd_widen_tile(W, j0, cnt, S);
         if (!W->in_major)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)cnt, k, 1.0f, X, k, S,
-                        k, beta, Y + j0, (int)ldy);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)cnt, k, 1.0f, X,
+                        (int)lda, S, k, beta, Y + j0, (int)ldy);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)cnt, k, 1.0f, X, k,
-                        S, (int)cnt, beta, Y + j0, (int)ldy);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)cnt, k, 1.0f, X,
+                        (int)lda, S, (int)cnt, beta, Y + j0, (int)ldy);
     }
     free(scratch);
     return 0;
 }
 
-int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy, int accumulate) {
+int lmd_matmul_lda(const float *X, size_t lda, size_t T, const lmd_mat *W, float *Y, size_t ldy,
+                   int accumulate) {
     const int n = W->n_out, k = W->n_in;
     const float beta = accumulate ? 1.0f : 0.0f;
     if (T == 0) return 0;
     if (W->bf16_products && (lmd_dtype_is_quant(W->dtype) || W->perm_head))
-        return lmd_matmul_quant_bf16(X, T, W, Y, ldy, accumulate); /* GGUF tiles */
-    if (W->bf16_products && W->dtype == LMD_BF16) return matmul_bf16(X, T, W, Y, ldy, accumulate);
-    if (W->dtype != LMD_F32 || W->perm_head) return matmul_widened(X, T, W, Y, ldy, beta);
+        return lmd_matmul_quant_bf16(X, lda, T, W, Y, ldy, accumulate); /* GGUF tiles */
+    if (W->bf16_products && W->dtype == LMD_BF16)
+        return matmul_bf16(X, lda, T, W, Y, ldy, accumulate);
+    if (W->dtype != LMD_F32 || W->perm_head) return matmul_widened(X, lda, T, W, Y, ldy, beta);
     if (!W->in_major)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, k, W->data, k,
-                    beta, Y, (int)ldy);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, n, k, 1.0f, X, (int)lda,
+                    W->data, k, beta, Y, (int)ldy);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n, k, 1.0f, X, k, W->data, n,
-                    beta, Y, (int)ldy);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, n, k, 1.0f, X, (int)lda,
+                    W->data, n, beta, Y, (int)ldy);
+    return 0;
+}
+
+int lmd_matmul(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy, int accumulate) {
+    return lmd_matmul_lda(X, (size_t)W->n_in, T, W, Y, ldy, accumulate);
+}
+
+int lmd_mat_fusable(const lmd_mat *parts, int n) {
+    for (int i = 0; i < n; i++) {
+        const lmd_mat *p = &parts[i];
+        if (!p->data || p->packed || !p->bf16_products || p->dtype != LMD_BF16 || p->in_major ||
+            p->perm_head || p->n_in != parts[0].n_in)
+            return 0;
+    }
+    return n > 0;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* The whole pages inside [p, p + bytes) handed back to the kernel. */
+static void release_pages(const void *p, size_t bytes) {
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + pg - 1) / pg * pg, b = ((uintptr_t)p + bytes) / pg * pg;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* a hint: failure costs memory only */
+}
+
+int lmd_mat_join(const lmd_mat *parts, int n, lmd_mat *out) {
+    const size_t row = (size_t)parts[0].n_in * 2;
+    int r = 0;
+    for (int i = 0; i < n; r += parts[i].n_out, i++)
+        if ((const char *)parts[0].data + (size_t)r * row != (const char *)parts[i].data) return 0;
+    *out = parts[0];
+    out->n_out = r;
+    return 1;
+}
+
+/* The parts stacked: a view when back to back (*tmp NULL), else a copy in
+ * *tmp (2 MB-aligned); NULL when out of memory. */
+static const void *stack(const lmd_mat *parts, int n, size_t rows, char **tmp) {
+    const size_t row = (size_t)parts[0].n_in * 2;
+    lmd_mat view;
+    *tmp = NULL;
+    if (lmd_mat_join(parts, n, &view)) return view.data;
+    size_t bytes = (rows * row + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    if (posix_memalign((void **)tmp, HUGE_PAGE, bytes) != 0) return *tmp = NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(*tmp, bytes, MADV_HUGEPAGE); /* a hint: fewer TLB misses streaming the weights */
+#endif
+    for (int i = 0, r = 0; i < n; r += parts[i].n_out, i++)
+        memcpy(*tmp + (size_t)r * row, parts[i].data, (size_t)parts[i].n_out * row);
+    return *tmp;
+}
+
+int lmd_mat_pack(const lmd_mat *parts, int n, int release, lmd_mat *out, void **owned) {
+    lmd_mat m = parts[0];
+    size_t rows = 0;
+    for (int i = 0; i < n; i++)
+        rows += (size_t)parts[i].n_out;
+    char *tmp;
+    struct lmd_packed *pk = NULL;
+    *owned = NULL;
+    const void *src = stack(parts, n, rows, &tmp);
+    if (!src || lmd_dnnl_pack(src, (int)rows, m.n_in, &pk) < 0) {
+        free(tmp);
+        return -1;
+    }
+    m.n_out = (int)rows;
+    m.data = src;
+    if (pk) { /* the plain copy is not needed: the parts stay valid as they were */
+        free(tmp);
+        m.data = tmp ? NULL : src, m.packed = pk, *owned = pk;
+    } else {
+        *owned = tmp;
+    }
+    for (int i = 0; release && *owned && i < n; i++)
+        release_pages(parts[i].data, (size_t)parts[i].n_out * (size_t)parts[i].n_in * 2);
+    *out = m;
     return 0;
 }
 

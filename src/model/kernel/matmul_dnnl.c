@@ -7,21 +7,30 @@
  * for a small product, hence the cache: created under a mutex on first use,
  * then only read.  Primitives are immutable and run with a scratchpad the
  * caller allocates (user scratchpad mode), so concurrent executions of one
- * primitive from several threads are safe.  Weights stay in their plain
- * layout, the mapping itself: a packed copy ran 5-10% faster in
- * bench_dnnl-style tests but would double the resident weights until the
- * mapping is dropped (docs/performance.md). */
+ * primitive from several threads are safe.  Weights are used in their
+ * plain layout (the mapping itself) or as a packed copy in the blocked
+ * layout the kernel prefers (lmd_dnnl_pack; docs/performance.md): then the
+ * layout is part of the key. */
 #include "model/kernel/matmul_dnnl.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct {
     int64_t T, n, k, ldy;
-    int in_major, accumulate;
+    int in_major, accumulate, packed;
+    dnnl_memory_desc_t wmd; /* packed: the weights' layout */
 } key_t_;
+
+/* A packed copy: its layout, then the data at PACK_OFF. */
+struct lmd_packed {
+    dnnl_memory_desc_t md;
+};
+#define PACK_OFF ((size_t)4096)
+#define PACK_ROWS 512 /* the row count asked for the layout (any gives the same) */
 
 typedef struct {
     key_t_ key;
@@ -52,8 +61,10 @@ static int descs(const key_t_ *kk, dnnl_memory_desc_t *a, dnnl_memory_desc_t *w,
                  dnnl_memory_desc_t *y) {
     if (md2(a, kk->T, kk->k, dnnl_bf16, kk->k, 1) < 0) return -1;
     /* weights as oneDNN's [k x n]: stored [n x k] is the transposed layout */
-    if (kk->in_major ? md2(w, kk->k, kk->n, dnnl_bf16, kk->n, 1)
-                     : md2(w, kk->k, kk->n, dnnl_bf16, 1, kk->k))
+    if (kk->packed)
+        *w = kk->wmd;
+    else if (kk->in_major ? md2(w, kk->k, kk->n, dnnl_bf16, kk->n, 1)
+                          : md2(w, kk->k, kk->n, dnnl_bf16, 1, kk->k))
         return -1;
     return md2(y, kk->T, kk->n, dnnl_f32, kk->ldy, 1);
 }
@@ -98,7 +109,8 @@ done:
 
 static int same(const key_t_ *a, const key_t_ *b) {
     return a->T == b->T && a->n == b->n && a->k == b->k && a->ldy == b->ldy &&
-           a->in_major == b->in_major && a->accumulate == b->accumulate;
+           a->in_major == b->in_major && a->accumulate == b->accumulate && a->packed == b->packed &&
+           (!a->packed || dnnl_memory_desc_equal(&a->wmd, &b->wmd));
 }
 
 /* The cached primitive for a key (created on first use).  *owned = 1 when
@@ -123,9 +135,16 @@ static dnnl_primitive_t lookup(const key_t_ *kk, size_t *scratch, int *owned) {
     return p;
 }
 
-int lmd_dnnl_bf16(const uint16_t *A, size_t T, const uint16_t *W, int n, int k, int in_major,
-                  float *Y, size_t ldy, int accumulate) {
-    key_t_ kk = {(int64_t)T, n, k, (int64_t)ldy, in_major, accumulate ? 1 : 0};
+int lmd_dnnl_bf16(const uint16_t *A, size_t T, const uint16_t *W, const struct lmd_packed *pw,
+                  int n, int k, int in_major, float *Y, size_t ldy, int accumulate) {
+    key_t_ kk = {.T = (int64_t)T,
+                 .n = n,
+                 .k = k,
+                 .ldy = (int64_t)ldy,
+                 .in_major = in_major,
+                 .accumulate = accumulate ? 1 : 0,
+                 .packed = pw != NULL};
+    if (pw) kk.wmd = pw->md, W = (const uint16_t *)((const char *)pw + PACK_OFF);
     size_t ssz = 0;
     int owned;
     dnnl_primitive_t p = lookup(&kk, &ssz, &owned);
@@ -161,11 +180,84 @@ done:
     return rc;
 }
 
+/* Runs one primitive (a reorder) from src to dst memory. */
+static int run_reorder(const dnnl_memory_desc_t *from, const void *src,
+                       const dnnl_memory_desc_t *to, void *dst) {
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t r = NULL;
+    dnnl_memory_t ms = NULL, md = NULL;
+    dnnl_stream_t st = NULL;
+    int rc = -1;
+    if (dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, NULL) != dnnl_success ||
+        dnnl_primitive_create(&r, pd) != dnnl_success ||
+        dnnl_memory_create(&ms, from, engine, (void *)src) != dnnl_success ||
+        dnnl_memory_create(&md, to, engine, dst) != dnnl_success ||
+        dnnl_stream_create(&st, engine, dnnl_stream_default_flags) != dnnl_success)
+        goto done;
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, ms}, {DNNL_ARG_TO, md}};
+    if (dnnl_primitive_execute(r, st, 2, args) == dnnl_success &&
+        dnnl_stream_wait(st) == dnnl_success)
+        rc = 0;
+done:
+    if (st) dnnl_stream_destroy(st);
+    if (ms) dnnl_memory_destroy(ms);
+    if (md) dnnl_memory_destroy(md);
+    if (r) dnnl_primitive_destroy(r);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+/* The weights layout the kernel picks for [n x k] stored weights given the
+ * choice (*want), and the plain one (*plain); 1 when they differ and the
+ * kernel is a brgemm one, else 0 (the plain layout stays; also when oneDNN
+ * has no BF16 matmul here, which the product itself then reports). */
+static int preferred(int n, int k, dnnl_memory_desc_t *want, dnnl_memory_desc_t *plain) {
+    key_t_ kk = {.T = PACK_ROWS, .n = n, .k = k, .ldy = n};
+    dnnl_memory_desc_t a, y, any;
+    dnnl_dims_t dims = {k, n};
+    dnnl_matmul_desc_t md;
+    dnnl_primitive_desc_t pd = NULL;
+    pthread_once(&engine_once, engine_init);
+    if (!engine || descs(&kk, &a, plain, &y) < 0 ||
+        dnnl_memory_desc_init_by_tag(&any, 2, dims, dnnl_bf16, dnnl_format_tag_any) !=
+            dnnl_success ||
+        dnnl_matmul_desc_init(&md, &a, &any, NULL, &y) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &md, NULL, engine, NULL) != dnnl_success)
+        return 0;
+    const char *impl = NULL;
+    dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    *want = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    int rc = impl && !strncmp(impl, "brg", 3) && !dnnl_memory_desc_equal(want, plain);
+    dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+int lmd_dnnl_pack(const uint16_t *W, int n, int k, struct lmd_packed **out) {
+    const size_t huge = (size_t)2 << 20;
+    dnnl_memory_desc_t want, plain;
+    *out = NULL;
+    int pref = preferred(n, k, &want, &plain);
+    if (pref <= 0) return pref;
+    size_t bytes = (PACK_OFF + dnnl_memory_desc_get_size(&want) + huge - 1) / huge * huge;
+    struct lmd_packed *p;
+    if (posix_memalign((void **)&p, huge, bytes) != 0) return -1;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: fewer TLB misses streaming the weights */
+#endif
+    p->md = want;
+    if (run_reorder(&plain, W, &want, (char *)p + PACK_OFF) < 0) {
+        free(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
 static char impl_name[128];
 static pthread_once_t impl_once = PTHREAD_ONCE_INIT;
 
 static void impl_probe(void) {
-    key_t_ kk = {64, 1024, 1024, 1024, 0, 0};
+    key_t_ kk = {.T = 64, .n = 1024, .k = 1024, .ldy = 1024};
     size_t ssz;
     dnnl_primitive_t p = create(&kk, &ssz, impl_name, sizeof impl_name);
     if (p)

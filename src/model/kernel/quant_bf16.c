@@ -34,8 +34,8 @@ static int tile_bf16(const lmd_mat *W, size_t j0, size_t cnt, uint16_t *B) {
     return rc ? -1 : 0;
 }
 
-int lmd_matmul_quant_bf16(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
-                          int accumulate) {
+int lmd_matmul_quant_bf16(const float *X, size_t lda, size_t T, const lmd_mat *W, float *Y,
+                          size_t ldy, int accumulate) {
     const size_t K = (size_t)W->n_in, n = (size_t)W->n_out;
     const size_t tile = n < TILE_ROWS ? n : TILE_ROWS;
     uint16_t *A = malloc(T * K * sizeof *A), *B = malloc(tile * K * sizeof *B);
@@ -44,12 +44,12 @@ int lmd_matmul_quant_bf16(const float *X, size_t T, const lmd_mat *W, float *Y, 
     if (rc == 0) {
 #pragma omp parallel for schedule(static)
         for (size_t t = 0; t < T; t++)
-            lmd_f32_to_bf16(X + t * K, A + t * K, K);
+            lmd_f32_to_bf16(X + t * lda, A + t * K, K);
     }
     for (size_t j0 = 0; rc == 0 && j0 < n; j0 += tile) {
         const size_t cnt = n - j0 < tile ? n - j0 : tile;
         if (tile_bf16(W, j0, cnt, B) < 0 ||
-            lmd_dnnl_bf16(A, T, B, (int)cnt, (int)K, 0, D, cnt, 0) < 0) {
+            lmd_dnnl_bf16(A, T, B, NULL, (int)cnt, (int)K, 0, D, cnt, 0) < 0) {
             rc = -1;
             break;
         }

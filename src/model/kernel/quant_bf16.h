@@ -10,9 +10,10 @@
 
 #include "model/matmul.h"
 
-/* Y[T x n_out] (row stride ldy) (+)= X[T x n_in] W^T, W in_major = 0 of any
- * dtype lmd_dequant reads.  Returns -1 on OOM or when oneDNN refuses. */
-int lmd_matmul_quant_bf16(const float *X, size_t T, const lmd_mat *W, float *Y, size_t ldy,
-                          int accumulate);
+/* Y[T x n_out] (row stride ldy) (+)= X[T x n_in] (row stride lda) W^T, W
+ * in_major = 0 of any dtype lmd_dequant reads.  Returns -1 on OOM or when
+ * oneDNN refuses. */
+int lmd_matmul_quant_bf16(const float *X, size_t lda, size_t T, const lmd_mat *W, float *Y,
+                          size_t ldy, int accumulate);
 
 #endif

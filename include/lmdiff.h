@@ -181,7 +181,8 @@ typedef struct lmd_model_info {
     int masked_lm;           /* 1: scored by pseudo-likelihood (docs/scoring.md) */
     const char *precision;   /* how the products run after load: "f32" or "bf16" */
     const char *matmul_impl; /* what runs them: "OpenBLAS sgemm", "cuBLASLt" or "oneDNN " + oneDNN's
-                               implementation name, e.g. "oneDNN brg:avx512_core_amx" */
+                               implementation name, e.g. "oneDNN brg:avx512_core_amx", then
+                               ", N matrices packed" where pack_weights packed some */
     const char *device;      /* where the forward runs: "cpu" or "cuda:N" */
 } lmd_model_info;
 

@@ -63,17 +63,23 @@ void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width);
     "  --device D        cpu (default), cuda, cuda:N, or auto (CUDA device 0 when this\n"          \
     "                    build has CUDA, a GPU is present and the model is a Llama-style\n"        \
     "                    decoder, else the CPU); docs/cli.md\n"                                    \
+    "  --pack-weights    reorder BF16 weights at load for faster products (same\n"              \
+    "                    results; seconds more to load, for long jobs; docs/scoring.md)\n"      \
     "  --verbose         print on stderr how each model's products run\n"
-/* Loads a model at --precision `precision` (NULL: auto) on --device
- * `device` (NULL: cpu); with verbose, prints "lmdiff: NAME: products in bf16
- * (oneDNN brg:...), precision auto asked, on cpu" to stderr.
- * Returns 0, 2 after a usage error, 1 after a load error (printed). */
+/* --pack-weights: CLI_PACK_WEIGHTS_OPT in a command's option table sets
+ * cli_pack_weights_flag (non-NULL), which every model the command loads
+ * follows (lmd_model_opts.pack_weights); one process runs one command. */
+extern const char *cli_pack_weights_flag;
+#define CLI_PACK_WEIGHTS_OPT {"--pack-weights", 0, &cli_pack_weights_flag}
+/* Fills *o from --precision `precision` (NULL: auto), --device `device`
+ * (NULL: cpu) and --pack-weights.  Returns 0, or 2 after a usage error. */
+int cli_model_opts(const char *cmd, const char *precision, const char *device, lmd_model_opts *o);
+/* Loads a model with cli_model_opts' options; with verbose, prints
+ * "lmdiff: NAME: products in bf16 (oneDNN brg:...), precision auto asked, on
+ * cpu" to stderr.  Returns 0, 2 after a usage error, 1 after a load error
+ * (printed). */
 int cli_load_model(const char *cmd, const char *dir, const char *precision, const char *device,
                    int verbose, lmd_model **m);
-
-/* 1 when LMDIFF_PACK_WEIGHTS=1: models load with lmd_model_opts.pack_weights
- * (docs/performance.md, "Fused products and packed weights"). */
-int cli_pack_weights(void);
 
 /* 1 when stdout is a terminal and NO_COLOR is unset. */
 int cli_use_color(void);

@@ -41,7 +41,7 @@ static int cache_run(int argc, char **argv, int import) {
     }
     cli_opt opts[] = {{"--output", 1, &out}, {"--force", 0, &force}, {"--help", 0, &hlp}};
     const char *cmd = import ? "cache import" : "cache merge";
-    int np = cli_parse(cmd, argc, a, opts, 3, pos, argc);
+    int np = cli_parse(cmd, argc, a, opts, sizeof opts / sizeof *opts, pos, argc);
     free(a);
     int rc = 2;
     if (np < 0) goto done;

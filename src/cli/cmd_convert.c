@@ -16,7 +16,7 @@ static const char *help =
 int cmd_convert(int argc, char **argv) {
     const char *type = "f16", *hlp = NULL, *pos[2] = {0};
     cli_opt opts[] = {{"--type", 1, &type}, {"--help", 0, &hlp}};
-    int np = cli_parse("convert", argc, argv, opts, 2, pos, 2);
+    int np = cli_parse("convert", argc, argv, opts, sizeof opts / sizeof *opts, pos, 2);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np != 2) return cli_usage_error("convert", "give MODEL_DIR and OUT.gguf");

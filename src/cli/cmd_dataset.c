@@ -37,7 +37,7 @@ static int make(int argc, char **argv) {
     const char *pos[1] = {0};
     cli_opt opts[] = {{"--name", 1, &name},   {"--type", 1, &type},       {"--output", 1, &out},
                       {"--force", 0, &force}, {"--no-verify", 0, &nover}, {"--help", 0, &hlp}};
-    int np = cli_parse("dataset make", argc, argv, opts, 6, pos, 1);
+    int np = cli_parse("dataset make", argc, argv, opts, sizeof opts / sizeof *opts, pos, 1);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np != 1) return cli_usage_error("dataset make", "needs the input file IN.txt");
@@ -90,7 +90,7 @@ static int info(int argc, char **argv) {
     const char *json = NULL, *nover = NULL, *hlp = NULL;
     const char *pos[1] = {0};
     cli_opt opts[] = {{"--json", 0, &json}, {"--no-verify", 0, &nover}, {"--help", 0, &hlp}};
-    int np = cli_parse("dataset info", argc, argv, opts, 3, pos, 1);
+    int np = cli_parse("dataset info", argc, argv, opts, sizeof opts / sizeof *opts, pos, 1);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np != 1) return cli_usage_error("dataset info", "needs a dataset FILE");

@@ -158,7 +158,8 @@ int cmd_preprocess(int argc, char **argv) {
                       {"--help", 0, &hlp},           {"--shard", 1, &shard},
                       {"--batch-tokens", 1, &batch}, {"--precision", 1, &prec},
                       {"--verbose", 0, &verbose},    {"--max-text-tokens", 1, &maxtok},
-                      {"--no-kl", 0, &nokl},         {"--device", 1, &device}};
+                      {"--no-kl", 0, &nokl},         {"--device", 1, &device},
+                      CLI_PACK_WEIGHTS_OPT};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("preprocess", argc, a, opts, sizeof opts / sizeof *opts, pos, 3);

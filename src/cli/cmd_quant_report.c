@@ -123,7 +123,7 @@ static int run_lines(const lmd_model *m1, const lmd_model *m2, const char *text,
 int cmd_quant_report(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *pos[2] = {0};
     cli_opt opts[] = {{"--file", 1, &file}, {"--json", 0, &json}, {"--help", 0, &hlp}};
-    int np = cli_parse("quant-report", argc, argv, opts, 3, pos, 2);
+    int np = cli_parse("quant-report", argc, argv, opts, sizeof opts / sizeof *opts, pos, 2);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np != 2 || !file)

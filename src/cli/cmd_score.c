@@ -85,8 +85,9 @@ int cmd_score(int argc, char **argv) {
     cli_opt opts[] = {{"--file", 1, &file},      {"--json", 0, &json},
                       {"--top-k", 1, &topk},     {"--threads", 1, &threads},
                       {"--precision", 1, &prec}, {"--verbose", 0, &verbose},
-                      {"--device", 1, &device},  {"--help", 0, &hlp}};
-    int np = cli_parse("score", argc, argv, opts, 8, pos, 2);
+                      {"--device", 1, &device},  {"--help", 0, &hlp},
+                      CLI_PACK_WEIGHTS_OPT};
+    int np = cli_parse("score", argc, argv, opts, sizeof opts / sizeof *opts, pos, 2);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np < 1) return cli_usage_error("score", "missing MODEL_DIR");

@@ -166,7 +166,7 @@ int cmd_search(int argc, char **argv) {
         {"--help", 0, &hlp}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("search", argc, a, opts, 13, pos, 1);
+    int np = cli_parse("search", argc, a, opts, sizeof opts / sizeof *opts, pos, 1);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;

@@ -39,7 +39,9 @@ static const char *help =
     "  --precision P  auto (default), f32 or bf16: how the models' products run\n"
     "                 (docs/scoring.md)\n"
     "  --device D     cpu (default), cuda, cuda:N or auto (docs/cli.md); a GPU needs\n"
-    "                 --no-supervise (a CUDA context does not survive fork)\n";
+    "                 --no-supervise (a CUDA context does not survive fork)\n"
+    "  --pack-weights reorder BF16 weights at load for faster products (same\n"
+    "                 results; seconds more to load; docs/scoring.md)\n";
 
 static volatile sig_atomic_t child_pid, stopping;
 static void forward(int sig) {
@@ -139,7 +141,8 @@ int cmd_serve(int argc, char **argv) {
                       {"--max-per-ip", 1, &maxip},
                       {"--allow-host", 1, &allow},
                       {"--precision", 1, &prec},
-                      {"--device", 1, &device}};
+                      {"--device", 1, &device},
+                      CLI_PACK_WEIGHTS_OPT};
     const char *pos[1];
     if (cli_parse("serve", nrest, rest, opts, (int)(sizeof opts / sizeof opts[0]), pos, 0) < 0)
         return 2;
@@ -191,16 +194,13 @@ int cmd_serve(int argc, char **argv) {
         if (cli_int("serve", "--timeout", tmo, 1, 3600, &v) < 0) return 2;
         cfg.timeout_s = (int)v;
     }
-    lmd_model_opts mo = LMD_MODEL_OPTS_INIT;
-    mo.pack_weights = cli_pack_weights();
-    if (prec && lmd_precision_parse(prec, &mo.precision) < 0)
-        return cli_usage_error("serve", "--precision must be auto, f32 or bf16, not '%s'", prec);
+    lmd_model_opts mo;
+    if (cli_model_opts("serve", prec, device, &mo)) return 2;
     if (device && strcmp(device, "cpu") && !nosup)
         return cli_usage_error("serve",
                                "--device %s needs --no-supervise: the models load before "
                                "the server forks, and a CUDA context does not survive fork",
                                device);
-    mo.device = device;
     lmd_app *app = lmd_app_new();
     lmd_error err;
     int rc = 0;

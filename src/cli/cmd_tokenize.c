@@ -19,7 +19,7 @@ static const char *help =
 int cmd_tokenize(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *pos[2] = {0};
     cli_opt opts[] = {{"--file", 1, &file}, {"--json", 0, &json}, {"--help", 0, &hlp}};
-    int np = cli_parse("tokenize", argc, argv, opts, 3, pos, 2);
+    int np = cli_parse("tokenize", argc, argv, opts, sizeof opts / sizeof *opts, pos, 2);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
     if (np < 1) return cli_usage_error("tokenize", "missing MODEL_DIR");

@@ -112,18 +112,21 @@ void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width) {
     free(t);
 }
 
-int cli_pack_weights(void) {
-    const char *v = getenv("LMDIFF_PACK_WEIGHTS");
-    return v && !strcmp(v, "1");
+const char *cli_pack_weights_flag;
+
+int cli_model_opts(const char *cmd, const char *precision, const char *device, lmd_model_opts *o) {
+    *o = (lmd_model_opts)LMD_MODEL_OPTS_INIT;
+    o->device = device;
+    o->pack_weights = cli_pack_weights_flag != NULL;
+    if (precision && lmd_precision_parse(precision, &o->precision) < 0)
+        return cli_usage_error(cmd, "--precision must be auto, f32 or bf16, not '%s'", precision);
+    return 0;
 }
 
 int cli_load_model(const char *cmd, const char *dir, const char *precision, const char *device,
                    int verbose, lmd_model **m) {
-    lmd_model_opts o = LMD_MODEL_OPTS_INIT;
-    o.device = device;
-    o.pack_weights = cli_pack_weights();
-    if (precision && lmd_precision_parse(precision, &o.precision) < 0)
-        return cli_usage_error(cmd, "--precision must be auto, f32 or bf16, not '%s'", precision);
+    lmd_model_opts o;
+    if (cli_model_opts(cmd, precision, device, &o)) return 2;
     lmd_error err;
     if (lmd_model_load_opts(dir, &o, m, &err) < 0) return cli_lib_error(&err);
     if (verbose) {

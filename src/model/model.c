@@ -432,6 +432,11 @@ int lmd_model_load_opts(const char *dir, const lmd_model_opts *opts, lmd_model *
     if (m->n_bf16_mats) lmd_bf16_available(&impl);
     snprintf(m->matmul_impl, sizeof m->matmul_impl, "%s%s", impl ? "oneDNN " : "OpenBLAS sgemm",
              impl ? impl : "");
+    if (m->n_packed) {
+        size_t n = strlen(m->matmul_impl);
+        snprintf(m->matmul_impl + n, sizeof m->matmul_impl - n, ", %d matrices packed",
+                 m->n_packed);
+    }
     if (m->backend) snprintf(m->matmul_impl, sizeof m->matmul_impl, "cuBLASLt");
     m->info.matmul_impl = m->matmul_impl;
     rc = 0;

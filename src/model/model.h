@@ -80,6 +80,7 @@ struct lmd_model {
     lmd_precision precision; /* as asked (auto, f32, bf16) */
     int n_bf16_mats;         /* matrices whose products run in BF16 */
     int pack_weights;        /* lmd_model_opts.pack_weights */
+    int n_packed;            /* matrices packed at load (decoder.c) */
     char matmul_impl[96];    /* info.matmul_impl */
     pthread_mutex_t hash_lock;
     char weights_hash[65];       /* empty until first asked */

@@ -70,6 +70,7 @@ static int pack(lmd_model *m, const lmd_mat *parts, int n, lmd_mat *out, lmd_err
         return lmd_fail(err, "%s: out of memory packing the weights for BF16 products", m->dir);
     }
     *out = r;
+    if (r.packed) m->n_packed++;
     return 0;
 }
 

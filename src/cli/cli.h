@@ -55,7 +55,9 @@ void cli_json_double(FILE *f, double v);
 /* Prints a token, JSON-escaped, padded or cut to `width` columns. */
 void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width);
 
-/* --precision and --verbose, shared by the commands that load models */
+/* the model options, shared by the commands that load models: in their
+ * usage line, and described in their help */
+#define CLI_MODEL_USAGE "[--precision P] [--device D] [--pack-weights] [--verbose]"
 #define CLI_PRECISION_HELP                                                                         \
     "  --precision P     auto (default): BF16 products for BF16 weights where the CPU\n"           \
     "                    has BF16 instructions, else F32; f32: the exact F32 path;\n"              \

@@ -10,8 +10,9 @@
 #include "diff_html.h"
 
 static const char *help =
-    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--segments] [--json]\n"
-    "                   [--html F]\n\n"
+    "usage: lmdiff diff M1_DIR M2_DIR (TEXT | --file F) [--measure M] [--top-k K]\n"
+    "                   [--max-clamp-rank C] [--kl] [--segments] [--json] [--html F]\n"
+    "                   " CLI_MODEL_USAGE "\n\n"
     "Scores the text under both models and shows where they differ.  On a terminal\n"
     "the tokens are coloured on a red-white-blue scale by the measure (blue: model 2\n"
     "does better, red: model 2 does worse), followed by a per-token table.\n"

@@ -8,7 +8,8 @@
 #include "cli.h"
 
 static const char *help =
-    "usage: lmdiff score MODEL_DIR (TEXT | --file F) [--top-k K] [--json]\n\n"
+    "usage: lmdiff score MODEL_DIR (TEXT | --file F) [--top-k K] [--threads N] [--json]\n"
+    "                    " CLI_MODEL_USAGE "\n\n"
     "Scores every token of the text under the model: the probability of the true\n"
     "token, its log-probability, its rank (1 = the model's top choice), the\n"
     "entropy of the distribution (nats) and the top-K predictions.  A BOS token is\n"

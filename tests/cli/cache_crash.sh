@@ -9,12 +9,8 @@
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 B=$SRC/tests/models/tiny-b
-PY=/usr/bin/python3
-if [ ! -f "$A/config.json" ] || [ ! -f "$B/config.json" ]; then
-  echo "SKIP: tests/models/tiny-a and tiny-b are absent"; exit 77
-fi
-cd "$TMP"
-export LMD_PROGRESS=0
+need_models "$A" "$B"
+in_tmp
 export LMD_CHECKPOINT_SECONDS=0 # a checkpoint (a segment renamed into place) after every batch
 BT=(--batch-tokens 256)         # the same batches in every run: the same float sums
 

@@ -5,10 +5,8 @@
 # says why and what to do, leaving nothing behind.
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
-PY=/usr/bin/python3
-if [ ! -f "$A/config.json" ]; then echo "SKIP: tests/models/tiny-a is absent"; exit 77; fi
-cd "$TMP"
-export LMD_PROGRESS=0
+need_models "$A"
+in_tmp
 
 $PY - <<'PYEOF'
 import random

@@ -8,12 +8,8 @@
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 B=$SRC/tests/models/tiny-b
-PY=/usr/bin/python3
-if [ ! -f "$A/config.json" ] || [ ! -f "$B/config.json" ]; then
-  echo "SKIP: tests/models/tiny-a and tiny-b are absent"; exit 77
-fi
-cd "$TMP"
-export LMD_PROGRESS=0
+need_models "$A" "$B"
+in_tmp
 # short texts, one with no tokens, one longer than the 64-token context (sliding windows)
 {
   head -6 "$SRC/tests/data/sentences.txt"

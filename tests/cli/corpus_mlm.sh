@@ -6,13 +6,9 @@
 . "$(dirname "$0")/lib.bash"
 B=$SRC/tests/models/tiny-bert
 D=$SRC/tests/models/tiny-distilbert
-PY=/usr/bin/python3
-if [ ! -f "$B/config.json" ] || [ ! -f "$D/config.json" ]; then
-  echo "SKIP: tests/models/tiny-bert and tiny-distilbert are absent"; exit 77
-fi
+need_models "$B" "$D"
 command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
-cd "$TMP"
-export LMD_PROGRESS=0
+in_tmp
 
 expect_ok "$LMDIFF" preprocess "$B" "$D" "$SRC/tests/data/sentences.txt" --output-dir pp
 ls pp/*.h5 >/dev/null 2>&1 && ok || bad "preprocess wrote no caches"

@@ -7,12 +7,8 @@
 A=$SRC/tests/models/tiny-a
 B=$SRC/tests/models/tiny-b
 C16=$SRC/tests/models/tiny-ctx16
-PY=/usr/bin/python3
-if [ ! -f "$A/config.json" ] || [ ! -f "$B/config.json" ]; then
-  echo "SKIP: tests/models/tiny-a and tiny-b are absent"; exit 77
-fi
-cd "$TMP"
-export LMD_PROGRESS=0
+need_models "$A" "$B"
+in_tmp
 
 # a corpus: short texts, a white-space-only one, non-ASCII, and one text far
 # longer than the 64-token context (sliding window)

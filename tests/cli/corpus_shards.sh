@@ -7,13 +7,9 @@
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 B=$SRC/tests/models/tiny-b
-PY=/usr/bin/python3
-if [ ! -f "$A/config.json" ] || [ ! -f "$B/config.json" ]; then
-  echo "SKIP: tests/models/tiny-a and tiny-b are absent"; exit 77
-fi
-if ! $PY -c 'import h5py' 2>/dev/null; then echo "SKIP: python3-h5py is absent"; exit 77; fi
-cd "$TMP"
-export LMD_PROGRESS=0
+need_models "$A" "$B"
+need_h5py
+in_tmp
 # 300 texts of uneven length (so that the byte balance matters)
 for i in $(seq 1 300); do
   printf 'Text %d:' "$i"; for j in $(seq 1 $(( (i * 7) % 23 + 1 ))); do printf ' word%d' "$j"; done; echo

@@ -5,6 +5,7 @@ LMDIFF=${1:?usage: test.sh path/to/lmdiff}
 SRC=${LMD_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 TMP=$(mktemp -d /tmp/lmdiff-cli-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
+PY=/usr/bin/python3 # Debian's, with h5py, numpy and torch
 PASS=0
 FAIL=0
 ok() { PASS=$((PASS + 1)); }
@@ -21,6 +22,17 @@ expect_fail() {
 expect_ok() {
   if "$@" >/dev/null 2>"$TMP/err"; then ok; else bad "failed: $* ($(cat "$TMP/err"))"; fi
 }
+# need_models DIR...: SKIP (exit 77) unless every model folder has its config.json
+need_models() {
+  local d
+  for d in "$@"; do
+    [ -f "$d/config.json" ] || { echo "SKIP: ${d#"$SRC"/} is absent"; exit 77; }
+  done
+}
+# need_h5py: SKIP unless $PY imports h5py
+need_h5py() { $PY -c 'import h5py' 2>/dev/null || { echo "SKIP: python3-h5py is absent"; exit 77; }; }
+# in_tmp: work in $TMP, without the progress lines on stderr
+in_tmp() { cd "$TMP" && export LMD_PROGRESS=0; }
 finish() {
   echo "$PASS passed, $FAIL failed"
   [ "$FAIL" -eq 0 ]

@@ -8,9 +8,7 @@
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 LB=$SRC/tests/models/tiny-llama-bf16
-PY=/usr/bin/python3
-cd "$TMP"
-export LMD_PROGRESS=0
+in_tmp
 prec() { $PY -c 'import json,sys; print(json.load(sys.stdin)["precision"])'; }
 
 # F32 weights: auto = f32, the same bytes as --precision f32

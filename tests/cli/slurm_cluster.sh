@@ -15,15 +15,11 @@
 . "$SRC/tests/slurm/cluster.bash"
 M1=$SRC/demo/models/gpt-base
 M2=$SRC/demo/models/gpt-distil
-PY=/usr/bin/python3
-if [ ! -f "$M1/config.json" ] || [ ! -f "$M2/config.json" ]; then
-  echo "SKIP: demo/models/gpt-base and gpt-distil are absent"; exit 77
-fi
-if ! $PY -c 'import h5py' 2>/dev/null; then echo "SKIP: python3-h5py is absent"; exit 77; fi
+need_models "$M1" "$M2"
+need_h5py
 why=$(cluster_can_start) || { echo "SKIP: cannot start a Slurm cluster: $why"; exit 77; }
 trap 'cluster_stop; rm -rf "$TMP"' EXIT
-cd "$TMP"
-export LMD_PROGRESS=0
+in_tmp
 cluster_start "$TMP/cluster" || { bad "the test cluster did not start"; finish; exit 1; }
 T0=$SECONDS
 

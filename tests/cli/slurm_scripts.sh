@@ -8,11 +8,8 @@
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 B=$SRC/tests/models/tiny-b
-if [ ! -f "$A/config.json" ] || [ ! -f "$B/config.json" ]; then
-  echo "SKIP: tests/models/tiny-a and tiny-b are absent"; exit 77
-fi
-cd "$TMP"
-export LMD_PROGRESS=0
+need_models "$A" "$B"
+in_tmp
 for i in $(seq 1 100); do echo "Text $i: some words for the tiny models."; done > c.txt
 expect_ok "$LMDIFF" dataset make c.txt --name c -o ds.txt
 D="$TMP/out dir's"

@@ -16,14 +16,17 @@ after(async () => {
   await server?.stop();
 });
 
-test('search a dataset, open a result, reload it', async (t) => {
+/** A comparable pair and the first dataset preprocessed for it (null: none). */
+async function pairWithDataset() {
   const [a, b] = await comparablePair(server.url);
-  const datasets = await (await fetch(new URL(`api/datasets?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`, server.url))).json();
-  if (datasets.length === 0) {
-    t.skip(`no dataset is preprocessed for ${a.id} and ${b.id}`);
-    return;
-  }
-  const ds = datasets[0];
+  const q = new URLSearchParams({ m1: a.id, m2: b.id });
+  const datasets = await (await fetch(new URL(`api/datasets?${q}`, server.url))).json();
+  return [a, b, datasets[0] ?? null];
+}
+
+test('search a dataset, open a result, reload it', async (t) => {
+  const [a, b, ds] = await pairWithDataset();
+  if (!ds) return t.skip(`no dataset is preprocessed for ${a.id} and ${b.id}`);
   const { page, foreign, errors } = await newPage(browser.context, server.url);
   const analyzeCalls = [];
   page.on('request', (r) => {
@@ -87,13 +90,8 @@ test('search a dataset, open a result, reload it', async (t) => {
 });
 
 test('search by mean KL, open a result in the KL colour mode from the cached kl', async (t) => {
-  const [a, b] = await comparablePair(server.url);
-  const datasets = await (await fetch(new URL(`api/datasets?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`, server.url))).json();
-  if (datasets.length === 0) {
-    t.skip(`no dataset is preprocessed for ${a.id} and ${b.id}`);
-    return;
-  }
-  const ds = datasets[0];
+  const [a, b, ds] = await pairWithDataset();
+  if (!ds) return t.skip(`no dataset is preprocessed for ${a.id} and ${b.id}`);
   const q = new URLSearchParams({ m1: a.id, m2: b.id, dataset: ds.id, measure: 'avg_kl', order: 'desc', k: '50', bins: '30' });
   const want = await (await fetch(new URL(`api/search?${q}`, server.url))).json();
   if (!want.results[0]?.kl) {

@@ -5,15 +5,11 @@
 #endif
 #include "model/kernels.h"
 
+#include "model/kernel/clones.h"
+
 #include <math.h>
 #include <omp.h>
 #include <string.h>
-
-#if defined(__x86_64__) && !defined(__clang__) && !defined(LMD_NO_CLONES)
-#define LMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define LMD_CLONES
-#endif
 
 /* exp(x) as 2^n * p(r), x = n ln2 + r, |r| <= ln2/2, with a degree-6
  * polynomial (the classic single-precision coefficients).  Branch-free so

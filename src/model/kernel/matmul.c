@@ -4,6 +4,7 @@
 #endif
 #include "model/matmul.h"
 
+#include "model/kernel/clones.h"
 #include "model/kernel/matmul_dnnl.h"
 #include "model/kernel/quant.h"
 #include "model/kernel/quant_bf16.h"
@@ -14,12 +15,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#if defined(__x86_64__) && !defined(__clang__) && !defined(LMD_NO_CLONES)
-#define LMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define LMD_CLONES
-#endif
 
 /* per-thread scratch for one converted tile of weights */
 #define TILE_BYTES ((size_t)2 << 20)

@@ -13,6 +13,8 @@
 #endif
 #include "model/kernel/quant_int8.h"
 
+#include "model/kernel/clones.h"
+
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -24,12 +26,6 @@
 #include <immintrin.h>
 #define LMD_VNNI 1
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#endif
-
-#if defined(__x86_64__) && !defined(__clang__) && !defined(LMD_NO_CLONES)
-#define LMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
-#else
-#define LMD_CLONES
 #endif
 
 #define ROWS 16    /* output rows per tile */

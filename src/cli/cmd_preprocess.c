@@ -36,6 +36,7 @@ static const char *help =
     "A cache already in DIR is reused when\n"
     "its dataset checksum, weights hash, vocab hash and top-k match; otherwise it is\n"
     "rebuilt.  An interrupted run is resumed.\n\n"
+    "  --output-dir DIR    the folder to build in (required; -o DIR for short)\n"
     "  --top-k K           predictions kept per token (default 10)\n"
     "  --max-clamp-rank C  the C of clamped_rank_diff (default 50)\n"
     "  --first-n N         only the first N texts\n"

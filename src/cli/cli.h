@@ -65,14 +65,15 @@ void cli_token_cell(const lmd_tokenizer *tok, int32_t id, int width);
     "  --device D        cpu (default), cuda, cuda:N, or auto (CUDA device 0 when this\n"          \
     "                    build has CUDA, a GPU is present and the model is a Llama-style\n"        \
     "                    decoder, else the CPU); docs/cli.md\n"                                    \
-    "  --pack-weights    reorder BF16 weights at load for faster products (same\n"              \
-    "                    results; seconds more to load, for long jobs; docs/scoring.md)\n"      \
+    "  --pack-weights    reorder BF16 weights at load for faster products (same\n"                 \
+    "                    results; seconds more to load, for long jobs; docs/scoring.md)\n"         \
     "  --verbose         print on stderr how each model's products run\n"
 /* --pack-weights: CLI_PACK_WEIGHTS_OPT in a command's option table sets
  * cli_pack_weights_flag (non-NULL), which every model the command loads
  * follows (lmd_model_opts.pack_weights); one process runs one command. */
 extern const char *cli_pack_weights_flag;
-#define CLI_PACK_WEIGHTS_OPT {"--pack-weights", 0, &cli_pack_weights_flag}
+#define CLI_PACK_WEIGHTS_OPT                                                                       \
+    { "--pack-weights", 0, &cli_pack_weights_flag }
 /* Fills *o from --precision `precision` (NULL: auto), --device `device`
  * (NULL: cpu) and --pack-weights.  Returns 0, or 2 after a usage error. */
 int cli_model_opts(const char *cmd, const char *precision, const char *device, lmd_model_opts *o);

@@ -60,7 +60,7 @@ int cmd_analyze(int argc, char **argv) {
                       {"--batch-tokens", 1, &batch}, {"--help", 0, &hlp},
                       {"--shard", 1, &shard},        {"--precision", 1, &prec},
                       {"--verbose", 0, &verbose},    {"--max-text-tokens", 1, &maxtok},
-                      {"--device", 1, &device}, CLI_PACK_WEIGHTS_OPT};
+                      {"--device", 1, &device},      CLI_PACK_WEIGHTS_OPT};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("analyze", argc, a, opts, sizeof opts / sizeof *opts, pos, 2);

@@ -149,7 +149,8 @@ int cmd_diff(int argc, char **argv) {
                       {"--kl", 0, &klopt},
                       {"--segments", 0, &segs},
                       {"--html", 1, &html},
-                      {"--device", 1, &device}, CLI_PACK_WEIGHTS_OPT};
+                      {"--device", 1, &device},
+                      CLI_PACK_WEIGHTS_OPT};
     int np = cli_parse("diff", argc, argv, opts, sizeof opts / sizeof *opts, pos, 3);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;

@@ -83,11 +83,10 @@ int cmd_score(int argc, char **argv) {
     const char *file = NULL, *json = NULL, *hlp = NULL, *topk = NULL, *threads = NULL;
     const char *prec = NULL, *verbose = NULL, *device = NULL;
     const char *pos[2] = {0};
-    cli_opt opts[] = {{"--file", 1, &file},      {"--json", 0, &json},
-                      {"--top-k", 1, &topk},     {"--threads", 1, &threads},
-                      {"--precision", 1, &prec}, {"--verbose", 0, &verbose},
-                      {"--device", 1, &device},  {"--help", 0, &hlp},
-                      CLI_PACK_WEIGHTS_OPT};
+    cli_opt opts[] = {
+        {"--file", 1, &file},       {"--json", 0, &json},      {"--top-k", 1, &topk},
+        {"--threads", 1, &threads}, {"--precision", 1, &prec}, {"--verbose", 0, &verbose},
+        {"--device", 1, &device},   {"--help", 0, &hlp},       CLI_PACK_WEIGHTS_OPT};
     int np = cli_parse("score", argc, argv, opts, sizeof opts / sizeof *opts, pos, 2);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,17 +115,28 @@ static int parse_llama_perf(FILE *f, double *ms, int *tokens, char *last, size_t
     return found;
 }
 
-/* One llama-perplexity run; tokens/s from its own timing, or -1 (said why). */
-static double run_llama(const run_cfg *c, const char *gguf) {
+/* CPU seconds (user + sys) of the waited-for children so far. */
+static double children_cpu(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* One llama-perplexity run; tokens/s from its own timing, or -1 (said why).
+ * *cpu: the CPU seconds of the whole process (load and warm-up included). */
+static double run_llama(const run_cfg *c, const char *gguf, double *cpu) {
     char cmd[8192], last[4096];
     snprintf(cmd, sizeof cmd,
              "'%s/llama-perplexity' -m '%s' -f '%s' -c %d -b %d -ub %d -t %d -tb %d -nr 2>&1",
              c->llama_dir, gguf, c->text, c->len, c->len, c->len, c->threads, c->threads);
+    const double c0 = children_cpu();
     FILE *f = popen(cmd, "r");
     if (!f) return fprintf(stderr, "bench_gguf: cannot run %s\n", cmd), -1;
     double ms = 0;
     int n = 0, found = parse_llama_perf(f, &ms, &n, last, sizeof last);
     int st = pclose(f);
+    *cpu = children_cpu() - c0;
     if (st != 0 || found < 0) {
         fprintf(stderr, "bench_gguf: %s/llama-perplexity %s (exit status %d); its last line: %s\n",
                 c->llama_dir, found < 0 ? "printed no \"prompt eval time =\" line" : "failed",
@@ -172,6 +184,7 @@ typedef struct result {
     double lmd[2];      /* best tokens/s, f32 and bf16 (0: not run) */
     double lmd_cpu[2];  /* best tokens per CPU second (all threads) */
     double llama;       /* best tokens/s of llama.cpp (0: not run) */
+    double llama_cpu;   /* best tokens per CPU second of its whole process */
     double fpt, fpt_ll; /* FLOPs per token: lmdiff's, llama.cpp's (half the head) */
 } result;
 
@@ -212,9 +225,10 @@ static int bench_type(const run_cfg *c, const char *gguf, result *r) {
             if (tok / cpu > r->lmd_cpu[p]) r->lmd_cpu[p] = tok / cpu;
         }
         if (c->llama_dir) {
-            double tps = run_llama(c, gguf);
+            double tps = run_llama(c, gguf, &cpu);
             if (tps < 0) goto done;
             if (tps > r->llama) r->llama = tps;
+            if (2.0 * c->len / cpu > r->llama_cpu) r->llama_cpu = 2.0 * c->len / cpu;
         }
     }
     rc = 0;
@@ -239,8 +253,9 @@ static void print_result(const run_cfg *c, const char *type, const result *r, do
         printf("\n");
     }
     if (r->llama)
-        printf("%-5s llama.cpp   %8.2f tokens/s (llama-perplexity, -t %d, its prompt eval time)\n",
-               type, r->llama, c->threads);
+        printf("%-5s llama.cpp   %8.2f tokens/s (%.2f per CPU s of the whole process, load "
+               "included) | llama-perplexity -t %d, its prompt eval time\n",
+               type, r->llama, r->llama_cpu, c->threads);
 }
 
 static int usage(void) {

@@ -285,6 +285,10 @@ static int parse_args(int argc, char **argv, run_cfg *c) {
             return usage();
         i++;
     }
+    if (strchr(c->prefix, '\'') || (c->llama_dir && strchr(c->llama_dir, '\''))) {
+        fprintf(stderr, "bench_gguf: --dir and --llama-cpp must not hold a ' (a shell quote)\n");
+        return 2;
+    }
     c->s = bl_llama_shape_named(shape);
     int any = 0;
     for (int t = 0; t < N_TYPES; t++) {

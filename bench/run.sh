@@ -5,8 +5,11 @@
 # forward on a Llama-3.2-1B-shaped random model in BF16 and in F32 (7.4 GB
 # written under $LMDIFF_BENCH_LLAMA, removed afterwards unless
 # LMDIFF_BENCH_KEEP=1), masked-LM pseudo-likelihood on a BERT-base-shaped
-# random model.  Each prints its own ceiling or
-# reference in the run.
+# random model, and the Llama-1B shape as GGUF files (BF16, Q8_0, Q4_0) beside
+# llama.cpp's llama-perplexity when LLAMA_CPP names a llama.cpp build's bin
+# folder (bench_gguf; 7 GB under $LMDIFF_BENCH_GGUF, removed afterwards
+# unless LMDIFF_BENCH_KEEP=1).  Each prints its own ceiling or reference in
+# the run.
 set -euo pipefail
 BUILD=${1:-build}
 # the table of docs/performance.md: lmdiff in each precision, PyTorch BF16/F32,
@@ -42,5 +45,9 @@ LLAMA=${LMDIFF_BENCH_LLAMA:-/tmp/lmdiff-bench-llama}
 "$BUILD/bench_llama" --dir "$LLAMA" --shape 1b --dtype BF16
 "$BUILD/bench_llama" --dir "$LLAMA" --shape 1b --dtype F32
 [ "${LMDIFF_BENCH_KEEP:-0}" = 1 ] || rm -rf "$LLAMA-1b-bf16" "$LLAMA-1b-f32"
+# the same GGUF files scored by lmdiff (f32, bf16) and, given LLAMA_CPP, by llama.cpp
+GG=${LMDIFF_BENCH_GGUF:-/tmp/lmdiff-bench-gguf}
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$BUILD/bench_gguf" --dir "$GG" ${LLAMA_CPP:+--llama-cpp "$LLAMA_CPP"}
+[ "${LMDIFF_BENCH_KEEP:-0}" = 1 ] || rm -rf "$GG"-1b-*
 # masked LM: one text of 128 tokens, 128 masked copies (about a minute here)
 "$BUILD/bench_mlm" "${LMDIFF_BENCH_MLM_MODEL:-/tmp/lmdiff-bench-bert-base}"

@@ -2,10 +2,10 @@
  * way llama.cpp's convert_hf_to_gguf.py lays it out (names, <arch>.* keys,
  * q/k or qkv row order, GPT-2's Conv1D weights transposed, tied heads not
  * stored) so that lmdiff and llama.cpp read it back as the same model.
- * Matrices are stored as F32, F16, Q8_0 or Q4_0 (ggml's reference
- * quantizers); a matrix whose rows are not whole blocks of 32 falls back to
- * F16, as llama.cpp does; vectors stay F32.  The tokenizer must be GPT-2's
- * byte-level BPE (export_gguf.c). */
+ * Matrices are stored as F32, F16, BF16, Q8_0 or Q4_0 (ggml's reference
+ * quantizers; BF16 rounded to nearest even); a matrix whose rows are not
+ * whole blocks of 32 falls back to F16, as llama.cpp does; vectors stay F32.
+ * The tokenizer must be GPT-2's byte-level BPE (export_gguf.c). */
 #include "model/format/gguf_convert.h"
 
 #include <libgen.h>
@@ -17,6 +17,7 @@
 #include "model/format/gguf_model.h"
 #include "model/format/gguf_write.h"
 #include "model/kernel/quant.h"
+#include "model/matmul.h"
 #include "model/model.h"
 #include "tokenize/tokenizer.h"
 
@@ -38,16 +39,16 @@ static void *keep(owned *o, void *p) {
 
 /* ggml type ids of the stored types. */
 static uint32_t ggml_type_of(lmd_dtype dt) {
-    return dt == LMD_F16 ? 1 : dt == LMD_Q8_0 ? 8 : dt == LMD_Q4_0 ? 2 : 0;
+    return dt == LMD_F16 ? 1 : dt == LMD_BF16 ? 30 : dt == LMD_Q8_0 ? 8 : dt == LMD_Q4_0 ? 2 : 0;
 }
 
 /* One tensor: HF rows -> GGUF rows (reorder), then the stored type. */
 static int add_tensor(lmd_gguf_w *w, owned *o, const lmd_tensor *t, const char *gname,
                       const lmd_gguf_reorder *how, lmd_dtype want, lmd_error *err) {
     const size_t n = (size_t)t->numel;
-    float *hf = malloc(n * sizeof *hf), *g = keep(o, malloc(n * sizeof *g));
+    float *hf = malloc(n * sizeof *hf), *g = malloc(n * sizeof *g);
     if (!hf || !g) {
-        free(hf);
+        free(hf), free(g);
         return lmd_fail(err, "%s: out of memory", t->name);
     }
     lmd_tensor_to_f32(t, hf);
@@ -69,21 +70,24 @@ static int add_tensor(lmd_gguf_w *w, owned *o, const lmd_tensor *t, const char *
     lmd_dtype dt = t->ndim == 2 ? want : LMD_F32;
     if (lmd_dtype_is_quant(dt) && cols % 32) dt = LMD_F16;
     const uint64_t ne[2] = {cols, rows};
-    const void *data = g;
+    void *data = g;
     size_t nbytes = n * sizeof *g;
-    if (dt == LMD_F16) {
-        uint16_t *h = keep(o, malloc(n * sizeof *h));
-        if (!h) return lmd_fail(err, "%s: out of memory", t->name);
-        for (size_t i = 0; i < n; i++)
-            h[i] = lmd_f32_to_f16(g[i]);
+    if (dt == LMD_F16 || dt == LMD_BF16) {
+        uint16_t *h = malloc(n * sizeof *h);
+        if (h && dt == LMD_F16)
+            for (size_t i = 0; i < n; i++)
+                h[i] = lmd_f32_to_f16(g[i]);
+        else if (h)
+            lmd_f32_to_bf16(g, h, n);
         data = h, nbytes = n * sizeof *h;
     } else if (lmd_dtype_is_quant(dt)) {
         nbytes = lmd_dtype_row_bytes(dt, n);
-        uint8_t *q = keep(o, malloc(nbytes));
-        if (!q) return lmd_fail(err, "%s: out of memory", t->name);
-        (dt == LMD_Q8_0 ? lmd_quant_q8_0 : lmd_quant_q4_0)(g, q, n / 32);
+        uint8_t *q = malloc(nbytes);
+        if (q) (dt == LMD_Q8_0 ? lmd_quant_q8_0 : lmd_quant_q4_0)(g, q, n / 32);
         data = q;
     }
+    if (data != g) free(g); /* only the stored form stays until the write */
+    if (!keep(o, data)) return lmd_fail(err, "%s: out of memory", t->name);
     lmd_gguf_w_tensor(w, gname, ggml_type_of(dt), t->ndim == 2 ? 2 : 1, ne, data, nbytes);
     return 0;
 }
@@ -169,8 +173,9 @@ static int read_config(const char *dir, cJSON **cfg, lmd_error *err) {
 }
 
 int lmd_gguf_convert(const char *dir, const char *out, lmd_dtype type, lmd_error *err) {
-    if (type != LMD_F32 && type != LMD_F16 && type != LMD_Q8_0 && type != LMD_Q4_0)
-        return lmd_fail(err, "GGUF conversion writes F32, F16, Q8_0 or Q4_0");
+    if (type != LMD_F32 && type != LMD_F16 && type != LMD_BF16 && type != LMD_Q8_0 &&
+        type != LMD_Q4_0)
+        return lmd_fail(err, "GGUF conversion writes F32, F16, BF16, Q8_0 or Q4_0");
     lmd_model *m = NULL;
     cJSON *cfg = NULL;
     lmd_gguf_w *w = lmd_gguf_w_new();

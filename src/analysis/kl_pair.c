@@ -41,23 +41,59 @@ static int put_field(FILE *f, const char *s) {
     return fwrite(b, 1, FIELD, f) == FIELD ? 0 : -1;
 }
 
-/* KL of text i in both directions: n values each, as f32, into f. */
-static int write_text(const lmd_model *m1, const lmd_model *m2, const lmd_scores *s,
-                      lmd_kl_token **buf, size_t *cap, float **fb, FILE *f, lmd_error *err) {
-    if (s->n > *cap) {
-        lmd_kl_token *b = realloc(*buf, s->n * sizeof *b);
-        float *g = realloc(*fb, s->n * sizeof *g);
-        if (b) *buf = b;
-        if (g) *fb = g;
-        if (!b || !g) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
-        *cap = s->n;
+#define MAX_BATCH_TEXTS 256
+
+/* Texts i0..i0+nt-1 of the cache, read and run through both models at
+ * once, each text's KL of both directions appended to f as f32. */
+typedef struct pair_batch {
+    lmd_cache_text t[MAX_BATCH_TEXTS];
+    const int32_t *ids[MAX_BATCH_TEXTS];
+    size_t n[MAX_BATCH_TEXTS];
+    lmd_kl_token *out[MAX_BATCH_TEXTS];
+    float *fb;
+    size_t nt, fcap;
+} pair_batch;
+
+static void batch_clear(pair_batch *b) {
+    for (size_t i = 0; i < b->nt; i++) {
+        lmd_cache_text_free(&b->t[i]);
+        free(b->out[i]);
+        b->out[i] = NULL;
     }
-    if (s->n == 0) return 0;
-    if (lmd_kl_tokens(m1, m2, s->ids, s->n, *buf, err) < 0) return -1;
-    for (int d = 0; d < 2; d++) {
-        for (size_t t = 0; t < s->n; t++)
-            (*fb)[t] = (float)(d ? (*buf)[t].kl_rev : (*buf)[t].kl);
-        fwrite(*fb, sizeof **fb, s->n, f);
+    b->nt = 0;
+}
+
+/* Reads texts from i0 on until the batch holds `budget` tokens (at least
+ * one text); returns how many, or -1. */
+static int batch_read(lmd_cache *c, uint64_t i0, uint64_t n_texts, size_t budget, pair_batch *b,
+                      lmd_error *err) {
+    size_t tokens = 0;
+    while (b->nt < MAX_BATCH_TEXTS && i0 + b->nt < n_texts && (b->nt == 0 || tokens < budget)) {
+        lmd_cache_text *t = &b->t[b->nt];
+        if (lmd_cache_read_text(c, i0 + b->nt, LMD_CACHE_NO_TOPK_PROBS, t, err) < 0) return -1;
+        b->ids[b->nt] = t->s.ids;
+        b->n[b->nt] = t->s.n;
+        b->out[b->nt] = malloc((t->s.n ? t->s.n : 1) * sizeof **b->out);
+        b->nt++;
+        if (!b->out[b->nt - 1]) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+        tokens += t->s.n;
+    }
+    return (int)b->nt;
+}
+
+static int batch_write(pair_batch *b, FILE *f, lmd_error *err) {
+    for (size_t i = 0; i < b->nt; i++) {
+        const size_t n = b->n[i];
+        if (n > b->fcap) {
+            float *g = realloc(b->fb, n * sizeof *g);
+            if (!g) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+            b->fb = g, b->fcap = n;
+        }
+        for (int d = 0; d < 2; d++) {
+            for (size_t t = 0; t < n; t++)
+                b->fb[t] = (float)(d ? b->out[i][t].kl_rev : b->out[i][t].kl);
+            fwrite(b->fb, sizeof *b->fb, n, f);
+        }
     }
     return 0;
 }
@@ -68,11 +104,11 @@ int lmd_kl_pair_write(const lmd_model *m1, const lmd_model *m2, const char *cach
     lmd_cache *c = NULL;
     lmd_atomic a;
     memset(&a, 0, sizeof a);
-    lmd_kl_token *buf = NULL;
-    float *fb = NULL;
+    pair_batch *b = calloc(1, sizeof *b);
     uint64_t *offs = NULL;
-    size_t cap = 0;
     int rc = -1;
+    const size_t budget = o && o->batch_tokens ? o->batch_tokens : LMD_KL_BATCH_TOKENS;
+    if (!b) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     if (lmd_cache_open(cache1, &c, err) < 0) goto done;
     const lmd_cache_info *in = lmd_cache_get_info(c);
     const uint64_t n = in->n_texts;
@@ -88,18 +124,19 @@ int lmd_kl_pair_write(const lmd_model *m1, const lmd_model *m2, const char *cach
     put_field(a.f, in->dataset_checksum);
     put_field(a.f, in->weights_hash);
     put_field(a.f, weights_hash2);
-    for (uint64_t i = 0; i < n; i++) {
+    for (uint64_t i = 0; i < n; i += b->nt) {
         if (o && o->cancel && *o->cancel) {
             lmd_fail(err, "interrupted; %s was not written", path);
             goto done;
         }
-        lmd_cache_text t;
-        if (lmd_cache_read_text(c, i, LMD_CACHE_NO_TOPK_PROBS, &t, err) < 0) goto done;
-        int w = write_text(m1, m2, &t.s, &buf, &cap, &fb, a.f, err);
-        offs[i + 1] = offs[i] + t.s.n;
-        lmd_cache_text_free(&t);
-        if (w < 0) goto done;
-        if (o && o->progress) o->progress(o->progress_ctx, i + 1, n, offs[i + 1]);
+        batch_clear(b);
+        if (batch_read(c, i, n, budget, b, err) < 0 ||
+            lmd_kl_tokens_batch(m1, m2, b->ids, b->n, b->nt, budget, b->out, err) < 0 ||
+            batch_write(b, a.f, err) < 0)
+            goto done;
+        for (size_t k = 0; k < b->nt; k++)
+            offs[i + k + 1] = offs[i + k] + b->n[k];
+        if (o && o->progress) o->progress(o->progress_ctx, i + b->nt, n, offs[i + b->nt]);
     }
     offs[n + 1] = n; /* the trailer */
     fwrite(offs, sizeof *offs, n + 2, a.f);
@@ -107,8 +144,9 @@ int lmd_kl_pair_write(const lmd_model *m1, const lmd_model *m2, const char *cach
 done:
     lmd_atomic_abort(&a);
     lmd_cache_close(c);
-    free(buf);
-    free(fb);
+    batch_clear(b);
+    free(b->fb);
+    free(b);
     free(offs);
     return rc;
 }

@@ -99,6 +99,42 @@ for api, cli in (("a12.json", "s12.json"), ("a21.json", "s21.json")):
 PYEOF
 }
 
+# a pair file that is missing, or made from another dataset: the server serves
+# the dataset without KL (kl columns null, no per-token kl) and warns
+command -v curl >/dev/null && for how in missing foreign; do
+  cp -r pp pk && rm -f pk/*.csv
+  if [ $how = missing ]; then rm pk/tiny-a_tiny-b_corpus.kl
+  else printf 'X' | dd of=pk/tiny-a_tiny-b_corpus.kl bs=1 seek=16 conv=notrunc 2>/dev/null; fi
+  server_start --config pk || bad "server start ($how pair file): $(cat "$TMP/serve.log")"
+  curl -s "http://127.0.0.1:$PORT/api/datasets?m1=tiny-a&m2=tiny-b" > ds_$how.json
+  curl -s "http://127.0.0.1:$PORT/api/search?m1=tiny-b&m2=tiny-a&dataset=corpus&measure=avg_kl&k=100" > nk_$how.json
+  curl -s "http://127.0.0.1:$PORT/api/search?m1=tiny-a&m2=tiny-b&dataset=corpus&measure=n_tokens&k=100" > nt_$how.json
+  server_stop
+  grep -q "warning: .*pk: serving it without KL: .*tiny-a_tiny-b_corpus.kl" "$TMP/serve.log" && ok || bad "no warning ($how pair file): $(cat "$TMP/serve.log")"
+  $PY - $how <<'PYEOF' && ok || bad "server without KL ($how pair file)"
+import json, sys
+how = sys.argv[1]
+ds = json.load(open("ds_%s.json" % how))
+assert len(ds) == 1 and ds[0]["kl"] is False, ds
+nk = json.load(open("nk_%s.json" % how))
+assert nk["results"] == [] and nk["n_without_value"] == nk["n_texts"] > 0, nk
+nt = json.load(open("nt_%s.json" % how))["results"]
+assert len(nt) == nk["n_texts"]
+for r in nt:
+    assert "kl" not in r and len(r["tokens"]) == r["measures"]["n_tokens"], r
+    assert all(r["measures"][c + "_kl"] is None for c in ("avg", "max", "min", "median", "q75", "top5")), r
+PYEOF
+  rm -rf pk
+done
+# the server with the pair file still says it has KL
+command -v curl >/dev/null && {
+  server_start --config pp || bad "server start: $(cat "$TMP/serve.log")"
+  curl -s "http://127.0.0.1:$PORT/api/datasets?m1=tiny-a&m2=tiny-b" > ds_ok.json
+  server_stop
+  $PY -c 'import json; assert json.load(open("ds_ok.json"))[0]["kl"] is True' && ok || bad "/api/datasets: kl is not true: $(cat ds_ok.json)"
+  ! grep -q warning "$TMP/serve.log" && ok || bad "a warning with a good pair file: $(cat "$TMP/serve.log")"
+}
+
 # --no-kl: no pass, empty kl columns
 "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir nokl --no-kl 2> nk.err >/dev/null && ! grep -q '\[kl\]' nk.err && ok || bad "--no-kl ran the pass"
 [ ! -e nokl/tiny-a_tiny-b_corpus.kl ] && [ "$(head -2 nokl/tiny-a_tiny-b_corpus.csv | tail -1 | awk -F, '{print $NF}')" = "" ] && ok || bad "--no-kl left kl values"

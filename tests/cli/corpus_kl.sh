@@ -99,6 +99,24 @@ for api, cli in (("a12.json", "s12.json"), ("a21.json", "s21.json")):
 PYEOF
 }
 
+# compare --kl: the same tables as preprocess made, in either cache order; a
+# pair file outside the output folder, or of another dataset, is refused
+CA=$(ls pp/*tiny-a.h5) CB=$(ls pp/*tiny-b.h5)
+mkdir cc && cp "$KL" cc/
+"$LMDIFF" compare "$CA" "$CB" -o cc --kl cc/tiny-a_tiny-b_corpus.kl > /dev/null 2>cc.err && ok || bad "compare --kl: $(cat cc.err)"
+cmp -s cc/tiny-a_tiny-b_corpus.csv pp/tiny-a_tiny-b_corpus.csv && cmp -s cc/tiny-b_tiny-a_corpus.csv pp/tiny-b_tiny-a_corpus.csv && ok || bad "compare --kl: other CSVs than preprocess's"
+"$LMDIFF" search cc/tiny-a_tiny-b_corpus.lmdt --measure n_tokens --top 100 --json 2>/dev/null | $PY -c '
+import json, sys
+a, b = json.load(sys.stdin)["results"], json.load(open("s12.json"))["results"]
+assert [(r["index"], r["kl"], r["measures"]) for r in a] == [(r["index"], r["kl"], r["measures"]) for r in b]' && ok || bad "compare --kl: search gives other kl"
+mkdir cr && cp "$KL" cr/
+"$LMDIFF" compare "$CB" "$CA" -o cr --kl cr/tiny-a_tiny-b_corpus.kl > /dev/null 2>cr.err && ok || bad "compare --kl, caches swapped: $(cat cr.err)"
+cmp -s cr/tiny-a_tiny-b_corpus.csv pp/tiny-a_tiny-b_corpus.csv && cmp -s cr/tiny-b_tiny-a_corpus.csv pp/tiny-b_tiny-a_corpus.csv && ok || bad "compare --kl, caches swapped: other CSVs"
+expect_fail "is not in" "$LMDIFF" compare "$CA" "$CB" -o cx --kl "$KL"
+[ ! -e cx/tiny-a_tiny-b_corpus.csv ] && ok || bad "a refused compare --kl left a table"
+printf 'X' | dd of=cc/tiny-a_tiny-b_corpus.kl bs=1 seek=16 conv=notrunc 2>/dev/null
+expect_fail "another dataset or other models" "$LMDIFF" compare "$CA" "$CB" -o cc --force --kl cc/tiny-a_tiny-b_corpus.kl
+
 # a pair file that is missing, or made from another dataset: the server serves
 # the dataset without KL (kl columns null, no per-token kl) and warns
 command -v curl >/dev/null && for how in missing foreign; do

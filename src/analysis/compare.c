@@ -578,8 +578,9 @@ static int open_kl(const char *path, const char *out_dir, const lmd_cache_info *
         return lmd_fail(err, "%s has %" PRIu64 " texts, the caches %" PRIu64, path,
                         lmd_kl_pair_n_texts(*kl), in[0]->n_texts);
     if (!in_folder(path, out_dir))
-        return lmd_fail(err, "%s is not in %s: the tables name their pair file by its name only, "
-                             "so it must lie beside them (copy it there)",
+        return lmd_fail(err,
+                        "%s is not in %s: the tables name their pair file by its name only, "
+                        "so it must lie beside them (copy it there)",
                         path, out_dir);
     const char *slash = strrchr(path, '/');
     for (int d = 0; d < 2; d++) {

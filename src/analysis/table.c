@@ -225,7 +225,8 @@ int lmd_table_drop_kl(lmd_table *t, lmd_error *err) {
     const size_t n = (size_t)t->meta.n_texts;
     if (!t->no_kl && !(t->no_kl = malloc((n ? n : 1) * sizeof *t->no_kl)))
         return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
-    for (size_t i = 0; i < n; i++) t->no_kl[i] = NAN;
+    for (size_t i = 0; i < n; i++)
+        t->no_kl[i] = NAN;
     free(t->meta.kl);
     t->meta.kl = NULL;
     return 0;

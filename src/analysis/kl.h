@@ -57,14 +57,18 @@ typedef struct lmd_kl_pair_opts {
     lmd_progress_fn progress; /* texts done, texts, tokens done */
     void *progress_ctx;
     volatile sig_atomic_t *cancel;
-    size_t batch_tokens; /* tokens per forward batch; 0 = LMD_KL_BATCH_TOKENS */
+    size_t batch_tokens;    /* tokens per forward batch; 0 = LMD_KL_BATCH_TOKENS */
+    int restart;            /* discard the parts of an interrupted pass */
+    uint64_t *resumed_from; /* NULL, or set to the texts an earlier pass had done */
 } lmd_kl_pair_opts;
 #define LMD_KL_BATCH_TOKENS 8192 /* as the cache phase */
 
 /* Runs m1 and m2 (the models of the two caches of one dataset) over the
  * token ids of each text of cache1 and writes both KL directions of every
- * token to path, atomically.  weights_hash2: model 2's, as its cache records
- * it (the file names both models' and the dataset's hashes). */
+ * token to path, atomically.  Batch by batch, each batch a file in
+ * <path>.parts (tmp, fsync, rename): a rerun with the same batch_tokens
+ * continues where an interrupted one stopped and writes the same bytes.  weights_hash2: model 2's,
+ * as its cache records it (the file names both models' and the dataset's hashes). */
 int lmd_kl_pair_write(const lmd_model *m1, const lmd_model *m2, const char *cache1,
                       const char *weights_hash2, const char *path, const lmd_kl_pair_opts *o,
                       lmd_error *err);

@@ -128,9 +128,14 @@ static int kl_pass(lmd_model *const m[2], char *const cache[2], const char *path
         goto done;
     }
     lmd_progress *p = lmd_progress_new("[kl] both models", "texts", 0);
-    lmd_kl_pair_opts ko = {lmd_progress_cb, p, &corpus_cancel, (size_t)batch_tokens};
+    uint64_t resumed = 0;
+    lmd_kl_pair_opts ko = {lmd_progress_cb,      p,     &corpus_cancel,
+                           (size_t)batch_tokens, force, &resumed};
     rc = lmd_kl_pair_write(m[0], m[1], cache[0], in[1]->weights_hash, path, &ko, err);
     lmd_progress_end(p);
+    if (resumed)
+        fprintf(stderr, "[kl] resumed %s after %" PRIu64 " of %" PRIu64 " texts\n", path, resumed,
+                in[0]->n_texts);
     if (rc == 0) fprintf(stderr, "[kl] wrote %s\n", path);
 done:
     lmd_kl_pair_close(old);

@@ -173,6 +173,22 @@ command -v curl >/dev/null && {
 "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir nokl --no-kl 2> nk.err >/dev/null && ! grep -q '\[kl\]' nk.err && ok || bad "--no-kl ran the pass"
 [ ! -e nokl/tiny-a_tiny-b_corpus.kl ] && [ "$(head -2 nokl/tiny-a_tiny-b_corpus.csv | tail -1 | awk -F, '{print $NF}')" = "" ] && ok || bad "--no-kl left kl values"
 
+# a pass killed (SIGKILL) between batches resumes from its parts to the same bytes
+for i in $(seq 1 300); do echo "Line $i: the quick brown fox jumps over the lazy dog again."; done > many.txt
+expect_ok "$LMDIFF" dataset make many.txt --name many -o dm.txt
+"$LMDIFF" preprocess "$A" "$B" dm.txt --output-dir rs --no-kl > /dev/null 2>&1 && cp -r rs rf || bad "preprocess many"
+"$LMDIFF" preprocess "$A" "$B" dm.txt --output-dir rf --batch-tokens 16 > /dev/null 2> rf.err || bad "preprocess many: $(cat rf.err)"
+"$LMDIFF" preprocess "$A" "$B" dm.txt --output-dir rs --batch-tokens 16 > /dev/null 2> rs.err &
+KPID=$!
+for _ in $(seq 500); do
+  [ "$(ls rs/tiny-a_tiny-b_many.kl.parts 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.01
+done
+kill -9 $KPID; wait $KPID 2>/dev/null
+[ ! -e rs/tiny-a_tiny-b_many.kl ] && [ -d rs/tiny-a_tiny-b_many.kl.parts ] && ok || bad "the pass was not killed mid-way: $(ls rs)"
+"$LMDIFF" preprocess "$A" "$B" dm.txt --output-dir rs --batch-tokens 16 > /dev/null 2> rs2.err && grep -q "\[kl\] resumed rs/tiny-a_tiny-b_many.kl after [1-9]" rs2.err && ok || bad "no resume: $(cat rs2.err)"
+cmp -s rs/tiny-a_tiny-b_many.kl rf/tiny-a_tiny-b_many.kl && ok || bad "the resumed pair file differs from an uninterrupted one"
+[ ! -e rs/tiny-a_tiny-b_many.kl.parts ] && ok || bad "parts left: $(ls rs)"
+
 # a table of the previous version (2) is refused with what remakes it
 cp pp/tiny-a_tiny-b_corpus.lmdt old.lmdt
 printf '\002' | dd of=old.lmdt bs=1 seek=8 conv=notrunc 2>/dev/null

@@ -640,9 +640,9 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
         tm[d].top_k = in[0]->top_k < in[1]->top_k ? in[0]->top_k : in[1]->top_k;
         tm[d].n_texts = in[0]->n_texts;
     }
-    if (o.kl_path && open_kl(o.kl_path, out_dir, in, tm, &kl, err) < 0) goto done;
     free(abs[0]);
     free(abs[1]);
+    if (o.kl_path && open_kl(o.kl_path, out_dir, in, tm, &kl, err) < 0) goto done;
     uint64_t n = in[0]->n_texts;
     lmd_cache_close(c[0]); /* workers open their own */
     lmd_cache_close(c[1]);

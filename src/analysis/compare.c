@@ -343,6 +343,7 @@ typedef struct job {
     lmd_progress_fn progress; /* in-process runs only */
     void *progress_ctx;
     uint64_t n;
+    int kl_swap; /* the pair file's model 1 is cache 2 */
 } job;
 
 typedef struct slot {
@@ -379,7 +380,7 @@ static int work(const job *j, uint64_t lo, uint64_t hi, FILE *phr, FILE *const *
             if (row_with(&sc, &a->s, a->has_entropy, &b->s, b->has_entropy, j->clamp, row) < 0) {
                 bad = 1;
                 lmd_fail(err, "out of memory");
-            } else if (j->kl && kl_row(j->kl, i, d, a->s.n, &sc, row, err) < 0)
+            } else if (j->kl && kl_row(j->kl, i, d ^ j->kl_swap, a->s.n, &sc, row, err) < 0)
                 bad = 1;
             for (int k = 0; k < LMD_N_COLUMNS && !bad; k++)
                 j->store[((size_t)d * LMD_N_COLUMNS + (size_t)k) * j->per + i] = row[k];
@@ -551,19 +552,39 @@ int lmd_compare_commit(lmd_atomic f[4], const lmd_compare_out *out, const lmd_ta
     return ok ? 0 : -1;
 }
 
+/* 1 when the file `path` lies in folder dir (the tables name a pair file
+ * by its name only, so it must be beside them). */
+static int in_folder(const char *path, const char *dir) {
+    const char *slash = strrchr(path, '/');
+    char *pd = slash ? strndup(path, (size_t)(slash - path + 1)) : strdup(".");
+    char *a = pd ? realpath(pd, NULL) : NULL, *b = realpath(dir, NULL);
+    const int same = a && b && !strcmp(a, b);
+    free(pd), free(a), free(b);
+    return same;
+}
+
 /* Opens the KL pair file of these caches: made from the same dataset and
- * weights (else refused), and named in both tables. */
-static int open_kl(const char *path, const lmd_cache_info *const in[2], lmd_table_meta tm[2],
-                   lmd_kl_pair **kl, lmd_error *err) {
+ * weights (else refused; caches given in the other order read it
+ * reversed), beside the tables, and named in both. */
+static int open_kl(const char *path, const char *out_dir, const lmd_cache_info *const in[2],
+                   lmd_table_meta tm[2], lmd_kl_pair **kl, lmd_error *err) {
     if (lmd_kl_pair_open(path, kl, err) < 0) return -1;
-    if (!lmd_kl_pair_matches(*kl, in[0]->dataset_checksum, in[0]->weights_hash,
-                             in[1]->weights_hash) ||
-        lmd_kl_pair_n_texts(*kl) != in[0]->n_texts)
+    int swap = 0;
+    const char *cs = in[0]->dataset_checksum, *w1 = in[0]->weights_hash, *w2 = in[1]->weights_hash;
+    if (!lmd_kl_pair_matches(*kl, cs, w1, w2) && !(swap = lmd_kl_pair_matches(*kl, cs, w2, w1)))
         return lmd_fail(err, "%s was made from another dataset or other models than %s and %s",
                         path, in[0]->model_name, in[1]->model_name);
+    if (lmd_kl_pair_n_texts(*kl) != in[0]->n_texts)
+        return lmd_fail(err, "%s has %" PRIu64 " texts, the caches %" PRIu64, path,
+                        lmd_kl_pair_n_texts(*kl), in[0]->n_texts);
+    if (!in_folder(path, out_dir))
+        return lmd_fail(err,
+                        "%s is not in %s: the tables name their pair file by its name only, "
+                        "so it must lie beside them (copy it there)",
+                        path, out_dir);
     const char *slash = strrchr(path, '/');
     for (int d = 0; d < 2; d++) {
-        tm[d].kl_reverse = d;
+        tm[d].kl_reverse = d ^ swap;
         if (!(tm[d].kl = strdup(slash ? slash + 1 : path)))
             return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
     }
@@ -589,6 +610,13 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
     int rc = -1;
     if (lmd_cache_open(cache1, &c[0], err) < 0 || lmd_cache_open(cache2, &c[1], err) < 0) goto done;
     if (lmd_compare_is_cross(c[0], c[1])) { /* different tokenizers: by segments */
+        if (o.kl_path) {
+            lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
+                          "%s and %s have different tokenizers: a comparison by segments has no "
+                          "KL",
+                          cache1, cache2);
+            goto done;
+        }
         rc = lmd_compare_segments(c, out_dir, &o, out, err);
         goto done;
     }
@@ -612,9 +640,9 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
         tm[d].top_k = in[0]->top_k < in[1]->top_k ? in[0]->top_k : in[1]->top_k;
         tm[d].n_texts = in[0]->n_texts;
     }
-    if (o.kl_path && open_kl(o.kl_path, in, tm, &kl, err) < 0) goto done;
     free(abs[0]);
     free(abs[1]);
+    if (o.kl_path && open_kl(o.kl_path, out_dir, in, tm, &kl, err) < 0) goto done;
     uint64_t n = in[0]->n_texts;
     lmd_cache_close(c[0]); /* workers open their own */
     lmd_cache_close(c[1]);
@@ -638,7 +666,8 @@ int lmd_compare(const char *cache1, const char *cache2, const char *out_dir,
              o.cancel,
              o.progress,
              o.progress_ctx,
-             n};
+             n,
+             tm[0].kl_reverse};
     int workers = o.workers > 1 ? o.workers : 1;
     if ((uint64_t)workers > n) workers = n ? (int)n : 1;
     if (lmd_atomic_open(&f[0], out->csv[0], err) < 0 ||

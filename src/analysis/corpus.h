@@ -483,6 +483,9 @@ void lmd_table_close(lmd_table *t);
 const lmd_table_meta *lmd_table_get_meta(const lmd_table *t);
 const char *lmd_table_path(const lmd_table *t);
 const double *lmd_table_column(const lmd_table *t, int col);
+/* From now on the six kl columns read as NaN and the table names no pair
+ * file (the server's, when that file is missing or does not match). */
+int lmd_table_drop_kl(lmd_table *t, lmd_error *err);
 const char *lmd_table_text(const lmd_table *t, uint64_t i, size_t *len);
 /* The cache of model 1 (which 0) or 2 (which 1): beside the table when a
  * file of that name is there, else the recorded path.  Malloc'ed. */

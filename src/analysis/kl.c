@@ -3,9 +3,12 @@
  * llama.cpp's `llama-perplexity --kl-divergence` prints (docs/measures.md).
  *
  * Both models run over [BOS] + ids in the scorer's sliding windows of the
- * smaller context (docs/scoring.md), a window at a time; the logits are made
- * LOGIT_ROWS rows at a time for both, so the memory is two windows of hidden
- * states plus 2 x LOGIT_ROWS x V floats, whatever the text length. */
+ * smaller context (docs/scoring.md); several texts' windows go through one
+ * forward call (up to a budget of rows, as the cache phase batches), and the
+ * logits are made `rows` rows at a time for both (as many as fit LOGIT_BYTES
+ * per model, 32 to 512: each call reads the whole output matrix, widened
+ * from F16/BF16 where it is stored so), so the memory is both models' hidden
+ * states of one batch plus 2 x rows x V floats, whatever the text length. */
 #include "analysis/kl.h"
 
 #include <math.h>
@@ -15,7 +18,9 @@
 #include "analysis/diff.h"
 #include "model/model.h"
 
-#define LOGIT_ROWS 32
+#define LOGIT_BYTES ((size_t)32 << 20)
+#define LOGIT_ROWS_MIN 32
+#define LOGIT_ROWS 512 /* the most */
 
 /* The argmax of one row (lower id on ties). */
 static int32_t row_top(const float *z, int V) {
@@ -47,14 +52,14 @@ static void row_kl(const float *z1, const float *z2, int V, int32_t y, lmd_kl_to
 }
 
 /* One window of the scorer's sliding windows (docs/scoring.md): s[a ..
- * a+len) scores targets first..last of s = [BOS] + ids. */
+ * a+len) of text `text` scores targets first..last of s = [BOS] + ids. */
 typedef struct kl_window {
-    size_t a, first, last;
+    size_t text, a, first, last;
     int len;
 } kl_window;
 
 static kl_window next_window(size_t done, size_t n, size_t W) {
-    kl_window w;
+    kl_window w = {0};
     if (done == 0) {
         w.a = 0;
         w.last = n + 1 <= W ? n : W - 1;
@@ -69,68 +74,153 @@ static kl_window next_window(size_t done, size_t n, size_t W) {
     return w;
 }
 
-int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, size_t n,
-                  lmd_kl_token *out, lmd_error *err) {
+/* What one batched pass holds: each text's [BOS] + ids, its windows, and
+ * per model the hidden states of one forward batch (at most max_rows rows),
+ * `rows` gathered rows and their logits. */
+typedef struct kl_run {
+    const lmd_model *ms[2];
+    int V, rows;
+    int32_t **seq;
+    kl_window *ws;
+    size_t nw, max_rows;
+    lmd_seq *seqs;
+    size_t *row_of;
+    float *h[2], *hr[2], *z[2];
+} kl_run;
+
+static int check_pair(const lmd_model *m1, const lmd_model *m2, lmd_error *err) {
     const lmd_model *ms[2] = {m1, m2};
-    const int V = m1->info.vocab_size;
     for (int k = 0; k < 2; k++)
         if (ms[k]->info.masked_lm)
             return lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
                                  "%s: KL needs causal LMs (this one is masked)", ms[k]->name);
-    if (m2->info.vocab_size != V)
+    if (m2->info.vocab_size != m1->info.vocab_size)
         return lmd_fail_code(err, LMD_ERR_UNSUPPORTED,
                              "%s and %s: vocabularies of %d and %d rows: KL needs the same one",
-                             m1->name, m2->name, V, m2->info.vocab_size);
+                             m1->name, m2->name, m1->info.vocab_size, m2->info.vocab_size);
     if (!lmd_tokenizers_compatible(m1->tok, m2->tok))
         return lmd_fail_code(err, LMD_ERR_UNSUPPORTED, "%s and %s do not share a tokenizer",
                              m1->name, m2->name);
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= V)
-            return lmd_fail(err, "token id %d is outside the vocabulary", ids[i]);
-    if (n == 0) return 0;
-    /* both models see the same windows: those of the smaller context */
-    const size_t W = (size_t)(m1->info.n_ctx < m2->info.n_ctx ? m1->info.n_ctx : m2->info.n_ctx);
-    const size_t rows_max = n + 1 < W ? n + 1 : W;
-    int32_t *seq = malloc((n + 1) * sizeof *seq);
-    float *h[2] = {NULL, NULL}, *z[2] = {NULL, NULL};
-    int rc = -1;
-    if (!seq) goto oom;
-    seq[0] = lmd_tokenizer_bos(m1->tok);
-    memcpy(seq + 1, ids, n * sizeof *ids);
-    for (int k = 0; k < 2; k++) {
-        h[k] = malloc(rows_max * (size_t)ms[k]->info.n_embd * sizeof **h);
-        z[k] = malloc((size_t)LOGIT_ROWS * (size_t)V * sizeof **z);
-        if (!h[k] || !z[k]) goto oom;
+    return 0;
+}
+
+/* The sequences and windows of every text (the windows of the smaller
+ * context, so both models see the same ones), and the buffers. */
+static int run_init(kl_run *r, const int32_t *const *ids, const size_t *n, size_t n_texts,
+                    size_t budget, lmd_error *err) {
+    const size_t W = (size_t)(r->ms[0]->info.n_ctx < r->ms[1]->info.n_ctx ? r->ms[0]->info.n_ctx
+                                                                          : r->ms[1]->info.n_ctx);
+    size_t nw = 0, rows = 0;
+    for (size_t t = 0; t < n_texts; t++) {
+        for (size_t i = 0; i < n[t]; i++)
+            if (ids[t][i] < 0 || ids[t][i] >= r->V)
+                return lmd_fail(err, "token id %d is outside the vocabulary", ids[t][i]);
+        for (size_t done = 0; done < n[t]; nw++)
+            done = next_window(done, n[t], W).last;
     }
-    for (size_t done = 0; done < n;) {
-        const kl_window w = next_window(done, n, W);
-        lmd_seq s = {seq + w.a, w.len};
-        for (int k = 0; k < 2; k++)
-            if (ms[k]->ops->forward(ms[k], &s, 1, h[k], err) < 0) goto done;
-        /* window row j predicts s[a + j + 1]: targets first..last */
-        for (size_t t0 = w.first; t0 <= w.last; t0 += LOGIT_ROWS) {
-            const size_t rows = w.last + 1 - t0 < LOGIT_ROWS ? w.last + 1 - t0 : LOGIT_ROWS;
-            for (int k = 0; k < 2; k++) {
-                const size_t d = (size_t)ms[k]->info.n_embd;
-                if (lmd_model_logits(ms[k], h[k] + (t0 - 1 - w.a) * d, rows, z[k], (size_t)V) < 0)
-                    goto oom;
-            }
-#pragma omp parallel for schedule(static)
-            for (size_t r = 0; r < rows; r++)
-                row_kl(z[0] + r * (size_t)V, z[1] + r * (size_t)V, V, seq[t0 + r],
-                       &out[t0 + r - 1]);
+    if (!(r->seq = calloc(n_texts ? n_texts : 1, sizeof *r->seq)) ||
+        !(r->ws = malloc((nw ? nw : 1) * sizeof *r->ws)) ||
+        !(r->seqs = malloc((nw ? nw : 1) * sizeof *r->seqs)) ||
+        !(r->row_of = malloc((nw ? nw : 1) * sizeof *r->row_of)))
+        return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+    for (size_t t = 0; t < n_texts; t++) {
+        if (!n[t]) continue;
+        if (!(r->seq[t] = malloc((n[t] + 1) * sizeof **r->seq)))
+            return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+        r->seq[t][0] = lmd_tokenizer_bos(r->ms[0]->tok);
+        memcpy(r->seq[t] + 1, ids[t], n[t] * sizeof **ids);
+        for (size_t done = 0; done < n[t]; done = r->ws[r->nw++].last) {
+            r->ws[r->nw] = next_window(done, n[t], W);
+            r->ws[r->nw].text = t;
+            rows += (size_t)r->ws[r->nw].len;
         }
-        done = w.last;
+    }
+    const size_t fit = LOGIT_BYTES / ((size_t)r->V * sizeof(float));
+    r->rows = fit < LOGIT_ROWS_MIN ? LOGIT_ROWS_MIN : fit > LOGIT_ROWS ? LOGIT_ROWS : (int)fit;
+    r->max_rows = budget > W ? budget : W;
+    if (r->max_rows > rows) r->max_rows = rows;
+    for (int k = 0; k < 2; k++) {
+        const size_t d = (size_t)r->ms[k]->info.n_embd;
+        r->h[k] = malloc((r->max_rows ? r->max_rows : 1) * d * sizeof **r->h);
+        r->hr[k] = malloc((size_t)r->rows * d * sizeof **r->hr);
+        r->z[k] = malloc((size_t)r->rows * (size_t)r->V * sizeof **r->z);
+        if (!r->h[k] || !r->hr[k] || !r->z[k])
+            return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+    }
+    return 0;
+}
+
+static void run_free(kl_run *r, size_t n_texts) {
+    if (r->seq)
+        for (size_t t = 0; t < n_texts; t++)
+            free(r->seq[t]);
+    free(r->seq), free(r->ws), free(r->seqs), free(r->row_of);
+    for (int k = 0; k < 2; k++)
+        free(r->h[k]), free(r->hr[k]), free(r->z[k]);
+}
+
+/* The targets of windows w0..w1-1 (one forward batch), r->rows at a
+ * time: their hidden rows gathered, both models' logits, then the KL. */
+static int run_targets(kl_run *r, size_t w0, size_t w1, lmd_kl_token *const *out) {
+    const size_t V = (size_t)r->V;
+    size_t wi = w0, p = r->ws[w0].first;
+    while (wi < w1) {
+        size_t bt[LOGIT_ROWS], bp[LOGIT_ROWS];
+        int nb = 0;
+        for (; nb < r->rows && wi < w1; nb++) {
+            const kl_window *w = &r->ws[wi];
+            const size_t row = r->row_of[wi - w0] + (p - w->a - 1); /* row j predicts s[a+j+1] */
+            for (int k = 0; k < 2; k++) {
+                const size_t d = (size_t)r->ms[k]->info.n_embd;
+                memcpy(r->hr[k] + (size_t)nb * d, r->h[k] + row * d, d * sizeof **r->hr);
+            }
+            bt[nb] = w->text, bp[nb] = p;
+            if (++p > w->last && ++wi < w1) p = r->ws[wi].first;
+        }
+        for (int k = 0; k < 2; k++)
+            if (lmd_model_logits(r->ms[k], r->hr[k], (size_t)nb, r->z[k], V) < 0) return -1;
+#pragma omp parallel for schedule(static)
+        for (int b = 0; b < nb; b++)
+            row_kl(r->z[0] + (size_t)b * V, r->z[1] + (size_t)b * V, r->V, r->seq[bt[b]][bp[b]],
+                   &out[bt[b]][bp[b] - 1]);
+    }
+    return 0;
+}
+
+int lmd_kl_tokens_batch(const lmd_model *m1, const lmd_model *m2, const int32_t *const *ids,
+                        const size_t *n, size_t n_texts, size_t budget, lmd_kl_token *const *out,
+                        lmd_error *err) {
+    if (check_pair(m1, m2, err) < 0) return -1;
+    kl_run r = {{m1, m2}, m1->info.vocab_size, 0, NULL, NULL, 0, 0, NULL, NULL, {0}, {0}, {0}};
+    int rc = -1;
+    if (run_init(&r, ids, n, n_texts, budget, err) < 0) goto done;
+    for (size_t w0 = 0; w0 < r.nw;) {
+        /* pack windows w0..w1-1 into one forward batch of at most max_rows rows */
+        size_t w1 = w0, rows = 0;
+        for (; w1 < r.nw && (w1 == w0 || rows + (size_t)r.ws[w1].len <= r.max_rows); w1++) {
+            r.seqs[w1 - w0] = (lmd_seq){r.seq[r.ws[w1].text] + r.ws[w1].a, r.ws[w1].len};
+            r.row_of[w1 - w0] = rows;
+            rows += (size_t)r.ws[w1].len;
+        }
+        for (int k = 0; k < 2; k++)
+            if (r.ms[k]->ops->forward(r.ms[k], r.seqs, (int)(w1 - w0), r.h[k], err) < 0) goto done;
+        if (run_targets(&r, w0, w1, out) < 0) {
+            lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for the output layer");
+            goto done;
+        }
+        w0 = w1;
     }
     rc = 0;
-    goto done;
-oom:
-    lmd_fail(err, "out of memory");
 done:
-    for (int k = 0; k < 2; k++)
-        free(h[k]), free(z[k]);
-    free(seq);
+    run_free(&r, n_texts);
     return rc;
+}
+
+int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, size_t n,
+                  lmd_kl_token *out, lmd_error *err) {
+    const int32_t *const p[1] = {ids};
+    lmd_kl_token *const o[1] = {out};
+    return lmd_kl_tokens_batch(m1, m2, p, &n, 1, 0, o, err);
 }
 
 int lmd_kl_json(lmd_buf *out, const lmd_kl_token *k, size_t n) {

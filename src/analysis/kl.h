@@ -23,6 +23,13 @@ typedef struct lmd_kl_token {
 int lmd_kl_tokens(const lmd_model *m1, const lmd_model *m2, const int32_t *ids, size_t n,
                   lmd_kl_token *out, lmd_error *err);
 
+/* The same for n_texts texts at once: ids[t][0..n[t]) into out[t][0..n[t]).
+ * Their windows go through each model's forward in batches of at most
+ * `budget` rows (at least one window; 0: the smaller context). */
+int lmd_kl_tokens_batch(const lmd_model *m1, const lmd_model *m2, const int32_t *const *ids,
+                        const size_t *n, size_t n_texts, size_t budget, lmd_kl_token *const *out,
+                        lmd_error *err);
+
 /* Appends the members `,"kl":[per token],"kl_mean":m,"kl_max":x` (nats) of
  * an instance-view document (docs/api.md) whose closing brace the caller
  * writes.  0, or -1 when out of memory. */
@@ -50,12 +57,18 @@ typedef struct lmd_kl_pair_opts {
     lmd_progress_fn progress; /* texts done, texts, tokens done */
     void *progress_ctx;
     volatile sig_atomic_t *cancel;
+    size_t batch_tokens;    /* tokens per forward batch; 0 = LMD_KL_BATCH_TOKENS */
+    int restart;            /* discard the parts of an interrupted pass */
+    uint64_t *resumed_from; /* NULL, or set to the texts an earlier pass had done */
 } lmd_kl_pair_opts;
+#define LMD_KL_BATCH_TOKENS 8192 /* as the cache phase */
 
 /* Runs m1 and m2 (the models of the two caches of one dataset) over the
  * token ids of each text of cache1 and writes both KL directions of every
- * token to path, atomically.  weights_hash2: model 2's, as its cache records
- * it (the file names both models' and the dataset's hashes). */
+ * token to path, atomically.  Batch by batch, each batch a file in
+ * <path>.parts (tmp, fsync, rename): a rerun with the same batch_tokens
+ * continues where an interrupted one stopped and writes the same bytes.  weights_hash2: model 2's,
+ * as its cache records it (the file names both models' and the dataset's hashes). */
 int lmd_kl_pair_write(const lmd_model *m1, const lmd_model *m2, const char *cache1,
                       const char *weights_hash2, const char *path, const lmd_kl_pair_opts *o,
                       lmd_error *err);

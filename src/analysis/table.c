@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,6 +37,7 @@ struct lmd_table {
     const double *cols;
     const uint64_t *offs;
     const char *blob;
+    double *no_kl; /* lmd_table_drop_kl: n NaNs that the kl columns read as */
 };
 
 static int add_str(cJSON *o, const char *k, const char *v) {
@@ -108,6 +110,7 @@ void lmd_table_close(lmd_table *t) {
     lmd_unmap(&t->map);
     lmd_table_meta_free(&t->meta);
     free(t->path);
+    free(t->no_kl);
     free(t);
 }
 
@@ -212,7 +215,21 @@ const char *lmd_table_path(const lmd_table *t) {
 
 const double *lmd_table_column(const lmd_table *t, int col) {
     if (col < 0 || col >= LMD_N_COLUMNS) return NULL;
+    if (t->no_kl && col >= lmd_column_of(LMD_TM_KL, 0) &&
+        col < lmd_column_of(LMD_TM_KL, 0) + LMD_AGG_COUNT)
+        return t->no_kl;
     return t->cols + (size_t)col * (size_t)t->meta.n_texts;
+}
+
+int lmd_table_drop_kl(lmd_table *t, lmd_error *err) {
+    const size_t n = (size_t)t->meta.n_texts;
+    if (!t->no_kl && !(t->no_kl = malloc((n ? n : 1) * sizeof *t->no_kl)))
+        return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        t->no_kl[i] = NAN;
+    free(t->meta.kl);
+    t->meta.kl = NULL;
+    return 0;
 }
 
 const char *lmd_table_text(const lmd_table *t, uint64_t i, size_t *len) {

@@ -12,7 +12,7 @@
 #include "corpus_cli.h"
 
 static const char *help =
-    "usage: lmdiff compare A.h5 B.h5 [-o DIR] [--max-clamp-rank C] [--force]\n\n"
+    "usage: lmdiff compare A.h5 B.h5 [-o DIR] [--max-clamp-rank C] [--kl FILE] [--force]\n\n"
     "Compares two analysis caches of the same dataset (same dataset checksum, same\n"
     "tokenizer, same token ids in every text) and writes, in DIR (default: the\n"
     "current folder):\n"
@@ -26,6 +26,9 @@ static const char *help =
     "(docs/measures.md): <m1>_<m2>_<dataset>.segments.csv and the reverse, with bits\n"
     "per byte per text; both caches need token byte spans (this lmdiff's analyze).\n\n"
     "  --max-clamp-rank C  the C of clamped_rank_diff (default 50)\n"
+    "  --kl FILE           fill the six kl columns from this KL pair file (written by\n"
+    "                      'lmdiff preprocess'; it must be in DIR and made from these\n"
+    "                      caches' dataset and weights)\n"
     "  --force             replace existing files\n";
 
 /* A warning when the two caches were scored at different precisions (an
@@ -47,15 +50,16 @@ static void warn_precision(const char *p1, const char *p2) {
 }
 
 int cmd_compare(int argc, char **argv) {
-    const char *out = NULL, *clamp = NULL, *force = NULL, *hlp = NULL;
+    const char *out = NULL, *clamp = NULL, *force = NULL, *hlp = NULL, *kl = NULL;
     const char *pos[2] = {0};
     cli_opt opts[] = {{"--output", 1, &out},
                       {"--max-clamp-rank", 1, &clamp},
                       {"--force", 0, &force},
+                      {"--kl", 1, &kl},
                       {"--help", 0, &hlp}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("compare", argc, a, opts, 4, pos, 2);
+    int np = cli_parse("compare", argc, a, opts, 5, pos, 2);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;
@@ -65,6 +69,7 @@ int cmd_compare(int argc, char **argv) {
     if (clamp && cli_int("compare", "--max-clamp-rank", clamp, 1, 1 << 30, &v) < 0) return 2;
     o.max_clamp_rank = clamp ? (int)v : LMD_DEFAULT_MAX_CLAMP;
     o.force = force != NULL;
+    o.kl_path = kl;
     o.workers = (int)sysconf(_SC_NPROCESSORS_ONLN); /* this process has no threads yet */
     lmd_progress *p = lmd_progress_new("compare", "texts", 0);
     o.progress = lmd_progress_cb;

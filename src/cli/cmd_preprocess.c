@@ -44,7 +44,7 @@ static const char *help =
     "  --force             rebuild the caches even when they match\n"
     "  --no-verify         accept a dataset whose header checksum does not match\n"
     "  --threads N         threads (default: all cores)\n"
-    "  --batch-tokens N    tokens scored per batch (default 8192)\n"
+    "  --batch-tokens N    tokens scored per batch, also by the KL pass (default 8192)\n"
     "  --shard K/N         only shard K of N (see 'lmdiff analyze --help'): both\n"
     "                      models' NAME.shard-K-of-N.h5 in DIR, no comparison;\n"
     "                      'lmdiff cache merge' joins them (docs/cluster.md)\n"
@@ -114,7 +114,7 @@ static char *kl_file(const char *dir, char *const names[2], const char *dataset)
  * pair file already there is reused when it names this dataset and both
  * caches' weights. */
 static int kl_pass(lmd_model *const m[2], char *const cache[2], const char *path, int force,
-                   lmd_error *err) {
+                   int batch_tokens, lmd_error *err) {
     lmd_cache *c[2] = {NULL, NULL};
     lmd_kl_pair *old = NULL;
     int rc = -1;
@@ -130,9 +130,14 @@ static int kl_pass(lmd_model *const m[2], char *const cache[2], const char *path
         goto done;
     }
     lmd_progress *p = lmd_progress_new("[kl] both models", "texts", 0);
-    lmd_kl_pair_opts ko = {lmd_progress_cb, p, &corpus_cancel};
+    uint64_t resumed = 0;
+    lmd_kl_pair_opts ko = {lmd_progress_cb,      p,     &corpus_cancel,
+                           (size_t)batch_tokens, force, &resumed};
     rc = lmd_kl_pair_write(m[0], m[1], cache[0], in[1]->weights_hash, path, &ko, err);
     lmd_progress_end(p);
+    if (resumed)
+        fprintf(stderr, "[kl] resumed %s after %" PRIu64 " of %" PRIu64 " texts\n", path, resumed,
+                in[0]->n_texts);
     if (rc == 0) fprintf(stderr, "[kl] wrote %s\n", path);
 done:
     lmd_kl_pair_close(old);
@@ -335,7 +340,7 @@ int cmd_preprocess(int argc, char **argv) {
     }
     if (want_kl) {
         klpath = kl_file(out, names, lmd_dataset_get_meta(r)->name);
-        int krc = klpath ? kl_pass(kept, cache, klpath, force != NULL, &err) : -1;
+        int krc = klpath ? kl_pass(kept, cache, klpath, force != NULL, o.batch_tokens, &err) : -1;
         for (int i = 0; i < 2; i++)
             lmd_model_free(kept[i]), kept[i] = NULL;
         if (krc < 0) {

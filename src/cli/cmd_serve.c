@@ -100,6 +100,11 @@ static int run_server(void *p) {
     return 0;
 }
 
+static void serve_warn(void *ctx, const char *msg) {
+    (void)ctx;
+    fprintf(stderr, "lmdiff serve: warning: %s\n", msg);
+}
+
 int cmd_serve(int argc, char **argv) {
     const char *m1 = NULL, *m2 = NULL, *host = NULL, *port = NULL, *threads = NULL, *web = NULL,
                *maxb = NULL, *maxt = NULL, *tmo = NULL, *nosup = NULL, *hlp = NULL, *workers = NULL,
@@ -206,6 +211,7 @@ int cmd_serve(int argc, char **argv) {
     int rc = 0;
     if (!app) return cli_error("out of memory");
     lmd_app_set_model_opts(app, &mo);
+    lmd_app_set_warn(app, serve_warn, NULL);
     if (m1 &&
         (lmd_app_add_model(app, m1, NULL, &err) < 0 || lmd_app_add_model(app, m2, NULL, &err) < 0))
         rc = cli_lib_error(&err);

@@ -185,6 +185,8 @@ static int write_merge(const slurm_plan *p) {
     fprintf(f, " --top-k %d --max-clamp-rank %d", p->top_k, p->max_clamp);
     if (p->first_n) fprintf(f, " --first-n %" PRIu64, p->first_n);
     if (p->no_verify) fputs(" --no-verify", f);
+    /* the KL pass's batches, as a single run's (its rounding depends on them) */
+    if (p->batch_tokens) fprintf(f, " --batch-tokens %d", p->batch_tokens);
     fputs(" --threads \"${SLURM_CPUS_PER_TASK:-1}\"\n)\n", f);
     put_exit(f, p, "merge");
     rc = lmd_atomic_commit(&a, &err);

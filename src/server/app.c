@@ -17,6 +17,11 @@ lmd_app *lmd_app_new(void) {
 
 void lmd_app_set_model_opts(lmd_app *app, const lmd_model_opts *o) { app->model_opts = *o; }
 
+void lmd_app_set_warn(lmd_app *app, lmd_warn_fn fn, void *ctx) {
+    app->warn = fn;
+    app->warn_ctx = ctx;
+}
+
 void lmd_app_free(lmd_app *app) {
     if (!app) return;
     for (size_t i = 0; i < app->n_models; i++) {

@@ -15,6 +15,23 @@ static const char *json_str(const cJSON *j, const char *key) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The KL pair file the tables name; one that is missing or does not match
+ * leaves the dataset without KL (kl columns NaN), with a warning. */
+static int open_kl(lmd_app *app, app_dataset *ds, const char *dir, lmd_error *err) {
+    int kl_rev;
+    lmd_error e;
+    if (lmd_kl_pair_of_table(ds->table[0], &ds->kl, &kl_rev, &e) == 0) return 0;
+    if (e.code == LMD_ERR_NO_MEMORY) return *err = e, -1;
+    for (int w = 0; w < 2; w++)
+        if (lmd_table_drop_kl(ds->table[w], err) < 0) return -1;
+    if (app->warn) {
+        char msg[sizeof e.msg + 512];
+        snprintf(msg, sizeof msg, "%s: serving it without KL: %s", dir, e.msg);
+        app->warn(app->warn_ctx, msg);
+    }
+    return 0;
+}
+
 int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
     char *mp = lmd_path_join(dir, "metadata.json");
     char *data = NULL;
@@ -62,8 +79,7 @@ int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err) {
         free(cp);
         if (crc < 0) goto fail;
     }
-    int kl_rev;
-    if (lmd_kl_pair_of_table(ds->table[0], &ds->kl, &kl_rev, err) < 0) goto fail;
+    if (open_kl(app, ds, dir, err) < 0) goto fail;
     ds->n_texts = lmd_table_get_meta(ds->table[0])->n_texts;
     ds->name = strdup(name);
     ds->dir = strdup(dir);
@@ -126,7 +142,8 @@ int lmd_api_datasets(lmd_server *s, struct MHD_Connection *c) {
         lmd_json_str(&b, d->id, strlen(d->id));
         lmd_buf_puts(&b, ",\"name\":");
         lmd_json_str(&b, d->name, strlen(d->name));
-        lmd_buf_printf(&b, ",\"n_texts\":%llu}", (unsigned long long)d->n_texts);
+        lmd_buf_printf(&b, ",\"n_texts\":%llu,\"kl\":%s}", (unsigned long long)d->n_texts,
+                       d->kl ? "true" : "false");
     }
     lmd_buf_puts(&b, "]");
     int rc = lmd_http_json(c, 200, &b);

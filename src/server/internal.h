@@ -36,6 +36,8 @@ struct lmd_app {
     app_dataset *datasets;
     size_t n_datasets;
     lmd_model_opts model_opts; /* how models added from now on load (precision) */
+    lmd_warn_fn warn;          /* lmd_app_set_warn */
+    void *warn_ctx;
 };
 
 /* A request that runs on the analysis pool (pool.c).  work() fills status

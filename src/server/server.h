@@ -44,8 +44,14 @@ void lmd_app_set_model_opts(lmd_app *app, const lmd_model_opts *o);
 /* Adds a model folder (loaded now); its id is the folder's basename, made
  * unique.  Adding the same folder twice returns the first id. */
 int lmd_app_add_model(lmd_app *app, const char *dir, const char **id, lmd_error *err);
+/* Where the app reports what it serves with less than it was given (a
+ * dataset without its KL pair file); NULL (the default): nowhere. */
+typedef void (*lmd_warn_fn)(void *ctx, const char *msg);
+void lmd_app_set_warn(lmd_app *app, lmd_warn_fn fn, void *ctx);
 /* Adds a folder written by `lmdiff preprocess` (metadata.json, caches and
- * comparison tables); its two models are added too. */
+ * comparison tables); its two models are added too.  When the KL pair file
+ * a table names is missing or does not match, the dataset is served without
+ * KL (its kl columns NaN) and the warning function says so. */
 int lmd_app_add_config_dir(lmd_app *app, const char *dir, lmd_error *err);
 /* Adds every preprocessed folder under dir (NULL: the build's demo folder
  * that `make run` fills). */

@@ -69,6 +69,22 @@ PYEOF
 import json; r = json.load(open("top.json"))["results"]
 assert len(r) == 3 and r[0]["value"] == max(x["measures"]["avg_kl"] for x in r)' && ok || bad "search --measure avg_kl: $(cat err)"
 
+# the pass in small batches (texts split over several forward batches) gives
+# the same numbers within float32 rounding of other product shapes (the
+# tolerance of the float64 reference in gguf.sh)
+"$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir pb --batch-tokens 16 2> pb.err >/dev/null && ok || bad "preprocess --batch-tokens 16: $(cat pb.err)"
+$PY - "$KL" pb/tiny-a_tiny-b_corpus.kl <<'PYEOF' && ok || bad "--batch-tokens 16 gives other KL"
+import struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<Q", b[-8:])[0]
+    offs = struct.unpack("<%dQ" % (n + 1), b[len(b) - 8 - 8 * (n + 1):-8])
+    return b[:256], offs, struct.unpack("<%df" % (2 * offs[-1]), b[256:256 + 8 * offs[-1]])
+(h1, o1, k1), (h2, o2, k2) = load(sys.argv[1]), load(sys.argv[2])
+assert h1 == h2 and o1 == o2 and len(k1) > 100
+assert all(abs(x - y) <= 1e-6 + 1e-4 * x for x, y in zip(k1, k2)), max(abs(x - y) for x, y in zip(k1, k2))
+PYEOF
+
 # a second run reuses the pair file; a damaged one is rebuilt
 "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir pp 2> pp2.err >/dev/null && grep -q "\[kl\] reusing" pp2.err && ok || bad "pair file not reused: $(cat pp2.err)"
 head -c 300 "$KL" > k && mv k "$KL"
@@ -95,9 +111,79 @@ for api, cli in (("a12.json", "s12.json"), ("a21.json", "s21.json")):
 PYEOF
 }
 
+# compare --kl: the same tables as preprocess made, in either cache order; a
+# pair file outside the output folder, or of another dataset, is refused
+CA=$(ls pp/*tiny-a.h5) CB=$(ls pp/*tiny-b.h5)
+mkdir cc && cp "$KL" cc/
+"$LMDIFF" compare "$CA" "$CB" -o cc --kl cc/tiny-a_tiny-b_corpus.kl > /dev/null 2>cc.err && ok || bad "compare --kl: $(cat cc.err)"
+cmp -s cc/tiny-a_tiny-b_corpus.csv pp/tiny-a_tiny-b_corpus.csv && cmp -s cc/tiny-b_tiny-a_corpus.csv pp/tiny-b_tiny-a_corpus.csv && ok || bad "compare --kl: other CSVs than preprocess's"
+"$LMDIFF" search cc/tiny-a_tiny-b_corpus.lmdt --measure n_tokens --top 100 --json 2>/dev/null | $PY -c '
+import json, sys
+a, b = json.load(sys.stdin)["results"], json.load(open("s12.json"))["results"]
+assert [(r["index"], r["kl"], r["measures"]) for r in a] == [(r["index"], r["kl"], r["measures"]) for r in b]' && ok || bad "compare --kl: search gives other kl"
+mkdir cr && cp "$KL" cr/
+"$LMDIFF" compare "$CB" "$CA" -o cr --kl cr/tiny-a_tiny-b_corpus.kl > /dev/null 2>cr.err && ok || bad "compare --kl, caches swapped: $(cat cr.err)"
+cmp -s cr/tiny-a_tiny-b_corpus.csv pp/tiny-a_tiny-b_corpus.csv && cmp -s cr/tiny-b_tiny-a_corpus.csv pp/tiny-b_tiny-a_corpus.csv && ok || bad "compare --kl, caches swapped: other CSVs"
+expect_fail "is not in" "$LMDIFF" compare "$CA" "$CB" -o cx --kl "$KL"
+[ ! -e cx/tiny-a_tiny-b_corpus.csv ] && ok || bad "a refused compare --kl left a table"
+printf 'X' | dd of=cc/tiny-a_tiny-b_corpus.kl bs=1 seek=16 conv=notrunc 2>/dev/null
+expect_fail "another dataset or other models" "$LMDIFF" compare "$CA" "$CB" -o cc --force --kl cc/tiny-a_tiny-b_corpus.kl
+
+# a pair file that is missing, or made from another dataset: the server serves
+# the dataset without KL (kl columns null, no per-token kl) and warns
+command -v curl >/dev/null && for how in missing foreign; do
+  cp -r pp pk && rm -f pk/*.csv
+  if [ $how = missing ]; then rm pk/tiny-a_tiny-b_corpus.kl
+  else printf 'X' | dd of=pk/tiny-a_tiny-b_corpus.kl bs=1 seek=16 conv=notrunc 2>/dev/null; fi
+  server_start --config pk || bad "server start ($how pair file): $(cat "$TMP/serve.log")"
+  curl -s "http://127.0.0.1:$PORT/api/datasets?m1=tiny-a&m2=tiny-b" > ds_$how.json
+  curl -s "http://127.0.0.1:$PORT/api/search?m1=tiny-b&m2=tiny-a&dataset=corpus&measure=avg_kl&k=100" > nk_$how.json
+  curl -s "http://127.0.0.1:$PORT/api/search?m1=tiny-a&m2=tiny-b&dataset=corpus&measure=n_tokens&k=100" > nt_$how.json
+  server_stop
+  grep -q "warning: .*pk: serving it without KL: .*tiny-a_tiny-b_corpus.kl" "$TMP/serve.log" && ok || bad "no warning ($how pair file): $(cat "$TMP/serve.log")"
+  $PY - $how <<'PYEOF' && ok || bad "server without KL ($how pair file)"
+import json, sys
+how = sys.argv[1]
+ds = json.load(open("ds_%s.json" % how))
+assert len(ds) == 1 and ds[0]["kl"] is False, ds
+nk = json.load(open("nk_%s.json" % how))
+assert nk["results"] == [] and nk["n_without_value"] == nk["n_texts"] > 0, nk
+nt = json.load(open("nt_%s.json" % how))["results"]
+assert len(nt) == nk["n_texts"]
+for r in nt:
+    assert "kl" not in r and len(r["tokens"]) == r["measures"]["n_tokens"], r
+    assert all(r["measures"][c + "_kl"] is None for c in ("avg", "max", "min", "median", "q75", "top5")), r
+PYEOF
+  rm -rf pk
+done
+# the server with the pair file still says it has KL
+command -v curl >/dev/null && {
+  server_start --config pp || bad "server start: $(cat "$TMP/serve.log")"
+  curl -s "http://127.0.0.1:$PORT/api/datasets?m1=tiny-a&m2=tiny-b" > ds_ok.json
+  server_stop
+  $PY -c 'import json; assert json.load(open("ds_ok.json"))[0]["kl"] is True' && ok || bad "/api/datasets: kl is not true: $(cat ds_ok.json)"
+  ! grep -q warning "$TMP/serve.log" && ok || bad "a warning with a good pair file: $(cat "$TMP/serve.log")"
+}
+
 # --no-kl: no pass, empty kl columns
 "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir nokl --no-kl 2> nk.err >/dev/null && ! grep -q '\[kl\]' nk.err && ok || bad "--no-kl ran the pass"
 [ ! -e nokl/tiny-a_tiny-b_corpus.kl ] && [ "$(head -2 nokl/tiny-a_tiny-b_corpus.csv | tail -1 | awk -F, '{print $NF}')" = "" ] && ok || bad "--no-kl left kl values"
+
+# a pass killed (SIGKILL) between batches resumes from its parts to the same bytes
+for i in $(seq 1 300); do echo "Line $i: the quick brown fox jumps over the lazy dog again."; done > many.txt
+expect_ok "$LMDIFF" dataset make many.txt --name many -o dm.txt
+"$LMDIFF" preprocess "$A" "$B" dm.txt --output-dir rs --no-kl > /dev/null 2>&1 && cp -r rs rf || bad "preprocess many"
+"$LMDIFF" preprocess "$A" "$B" dm.txt --output-dir rf --batch-tokens 16 > /dev/null 2> rf.err || bad "preprocess many: $(cat rf.err)"
+"$LMDIFF" preprocess "$A" "$B" dm.txt --output-dir rs --batch-tokens 16 > /dev/null 2> rs.err &
+KPID=$!
+for _ in $(seq 500); do
+  [ "$(ls rs/tiny-a_tiny-b_many.kl.parts 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.01
+done
+kill -9 $KPID; wait $KPID 2>/dev/null
+[ ! -e rs/tiny-a_tiny-b_many.kl ] && [ -d rs/tiny-a_tiny-b_many.kl.parts ] && ok || bad "the pass was not killed mid-way: $(ls rs)"
+"$LMDIFF" preprocess "$A" "$B" dm.txt --output-dir rs --batch-tokens 16 > /dev/null 2> rs2.err && grep -q "\[kl\] resumed rs/tiny-a_tiny-b_many.kl after [1-9]" rs2.err && ok || bad "no resume: $(cat rs2.err)"
+cmp -s rs/tiny-a_tiny-b_many.kl rf/tiny-a_tiny-b_many.kl && ok || bad "the resumed pair file differs from an uninterrupted one"
+[ ! -e rs/tiny-a_tiny-b_many.kl.parts ] && ok || bad "parts left: $(ls rs)"
 
 # a table of the previous version (2) is refused with what remakes it
 cp pp/tiny-a_tiny-b_corpus.lmdt old.lmdt

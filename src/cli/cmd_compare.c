@@ -59,7 +59,7 @@ int cmd_compare(int argc, char **argv) {
                       {"--help", 0, &hlp}};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
-    int np = cli_parse("compare", argc, a, opts, 5, pos, 2);
+    int np = cli_parse("compare", argc, a, opts, sizeof opts / sizeof *opts, pos, 2);
     free(a);
     if (np < 0) return 2;
     if (hlp) return fputs(help, stdout), 0;

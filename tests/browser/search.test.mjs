@@ -112,7 +112,9 @@ test('search by mean KL, open a result in the KL colour mode from the cached kl'
   await page.selectOption('[data-testid=measure]', 'avg_kl');
   await page.selectOption('[data-testid=order]', 'desc');
   await page.click('[data-testid=search]');
-  await page.waitForSelector('[data-testid=result]', { timeout: 60000 });
+  // the list of this search, not of one the page ran before the measure was chosen
+  const firstIs = (i) => document.querySelector('[data-testid=result]')?.getAttribute('data-index') === String(i);
+  await page.waitForFunction(firstIs, r0.index, { timeout: 60000 });
   await page.locator('[data-testid=result]').first().click();
   await page.waitForSelector('.tok');
   const greys = ['rgb(255, 255, 255)', 'rgb(235, 235, 236)', 'rgb(207, 208, 212)', 'rgb(169, 171, 179)', 'rgb(125, 128, 140)'];

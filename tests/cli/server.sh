@@ -113,7 +113,12 @@ exec 3>&-
 # a crash of the server process: the supervisor starts a new one
 child=$(pgrep -P "$SPID" | head -1)
 if [ -n "$child" ]; then
-  kill -SEGV "$child"; sleep 1.5
+  kill -SEGV "$child"
+  # the new child answers once it has loaded the models: up to 20 s under ASan
+  for _ in $(seq 100); do
+    grep -q "restarting" "$TMP/serve.log" && [ "$(code "$U/api/models")" = 200 ] && break
+    sleep 0.2
+  done
   expect_code 200 "$U/api/models"
   grep -q "restarting" "$TMP/serve.log" && ok || bad "no restart message"
 else
@@ -132,7 +137,10 @@ server_stop
 if command -v chromium >/dev/null && [ -d "$SRC/web/node_modules/playwright-core" ]; then
   server_start --config "$TMP/pp" || bad "server start (browser)"
   if (cd "$SRC/web" && LMD_URL=http://127.0.0.1:$PORT/ node --test ../tests/browser/ > "$TMP/browser.log" 2>&1); then ok
-  else bad "browser tests: $(grep -E '^not ok|^# (pass|fail)' "$TMP/browser.log")"; fi
+  else
+    bad "browser tests: $(grep -E '^not ok|^# (pass|fail)' "$TMP/browser.log")"
+    grep -A40 '^not ok' "$TMP/browser.log" # what failed, and where
+  fi
   grep -E '^# (pass|fail|skipped)' "$TMP/browser.log"
   server_stop
 else

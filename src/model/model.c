@@ -213,7 +213,7 @@ int lmd_model_logits(const lmd_model *m, const float *h, size_t T, float *logits
 int lmd_model_logits_on(const lmd_model *m, struct lmd_backend *be, const float *h, size_t T,
                         float *logits, size_t ldl) {
     const int V = m->lm_head.n_out;
-    if (be->linear(be, h, T, &m->lm_head, NULL, logits, ldl, 0) < 0 ||
+    if (be->linear(be, h, (size_t)m->lm_head.n_in, T, &m->lm_head, NULL, logits, ldl, 0) < 0 ||
         (m->logit_softcap > 0 && be->softcap(be, logits, T, ldl, V, m->logit_softcap) < 0))
         return -1;
     return be->bias_rows(be, logits, T, ldl, V, m->lm_bias);

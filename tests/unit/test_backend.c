@@ -6,7 +6,8 @@
  *     are refused with a clear reason when the build has no CUDA backend or
  *     the device is missing;
  *   - the CPU table's ops are today's functions: bit for bit their results
- *     (products, RMSNorm, the scorer's reduction);
+ *     (products, with and without an input row stride, RMSNorm, the
+ *     scorer's reduction);
  *   - models: device auto loads on the CPU here and says so (info.device),
  *     cuda is refused naming the reason, a GPT-2 asked for cuda is refused
  *     (only the decoder families run there).
@@ -14,11 +15,12 @@
  * With --gpu (ctest test_backend_gpu, label gpu; exits 77 with a message
  * when the build has no CUDA backend or no device is present), each op of
  * the CUDA table against the CPU table on the same inputs:
- *   - F32 products (TF32 off), both layouts, bias, accumulate, a wider output
- *     stride, F16 and BF16 weights widened: within 1e-5 relative to the
+ *   - F32 products (TF32 off), both layouts, bias, accumulate, wider input
+ *     and output strides, F16 and BF16 weights widened: within 1e-5 relative to the
  *     largest |value| of the row (F32 accumulation in another order);
- *   - BF16 products: against a double product of the BF16 weights and the
- *     BF16-rounded activations, within 1e-5 relative (F32 accumulation);
+ *   - BF16 products, contiguous and strided input rows: against a double
+ *     product of the BF16 weights and the BF16-rounded activations, within
+ *     1e-5 relative (F32 accumulation);
  *   - RMSNorm, bias, GLU (each activation), residual add: within 1e-5;
  *   - the logit reduction with planted ties: ln p within 1e-5, entropy
  *     within 1e-4, ranks and top-k ids equal, top-k probabilities within
@@ -100,9 +102,19 @@ static void test_cpu_table_is_the_kernels(void **state) {
     float *bias = rand_vec((size_t)n_out, 1), *y1 = calloc((size_t)T * n_in, 4);
     float *y2 = calloc((size_t)T * n_in, 4); /* n_in > n_out: room for both */
     lmd_mat W = {.data = w, .dtype = LMD_F32, .n_out = n_out, .n_in = n_in};
-    assert_int_equal(b->linear(b, x, T, &W, bias, y1, n_out, 0), 0);
+    assert_int_equal(b->linear(b, x, n_in, T, &W, bias, y1, n_out, 0), 0);
     assert_int_equal(lmd_linear(x, T, &W, bias, y2, n_out, 0), 0);
     assert_memory_equal(y1, y2, (size_t)T * n_out * 4);
+    /* an input row stride: the first 30 values of each row of 40, against
+     * the same rows copied contiguous */
+    float *xc = malloc((size_t)T * 30 * 4);
+    for (int t = 0; t < T; t++)
+        memcpy(xc + t * 30, x + t * n_in, 30 * 4);
+    W.n_in = 30;
+    assert_int_equal(b->linear(b, x, n_in, T, &W, bias, y1, n_out, 0), 0);
+    assert_int_equal(lmd_linear(xc, T, &W, bias, y2, n_out, 0), 0);
+    assert_memory_equal(y1, y2, (size_t)T * n_out * 4);
+    free(xc);
     assert_int_equal(b->rmsnorm_rows(b, x, y1, T, n_in, w, 1e-6f), 0);
     lmd_rmsnorm_rows(x, y2, T, n_in, w, 1e-6f);
     assert_memory_equal(y1, y2, (size_t)T * n_in * 4);
@@ -186,10 +198,10 @@ static void down(float *h, const float *d, size_t n) {
     if (gpu->copy(gpu, h, d, n * sizeof *h, 0) < 0) fail_msg("%s", gpu->msg);
 }
 
-/* One product on both backends: out rows of ldo >= n_out, accumulate onto
- * a random start. */
-static void product_case(lmd_dtype dt, int in_major, int T, int n_in, int n_out, int ldo, int acc,
-                         int with_bias) {
+/* One product on both backends: input rows of lda >= n_in, out rows of
+ * ldo >= n_out, accumulate onto a random start. */
+static void product_case(lmd_dtype dt, int in_major, int T, int n_in, int lda, int n_out, int ldo,
+                         int acc, int with_bias) {
     gpu_reopen();
     float *w32 = rand_vec((size_t)n_out * n_in, 0.2f);
     uint16_t *w16 = malloc((size_t)n_out * n_in * 2);
@@ -207,15 +219,16 @@ static void product_case(lmd_dtype dt, int in_major, int T, int n_in, int n_out,
                  .n_out = n_out,
                  .n_in = n_in,
                  .in_major = in_major};
-    float *x = rand_vec((size_t)T * n_in, 1), *bias = with_bias ? rand_vec((size_t)n_out, 1) : NULL;
+    float *x = rand_vec((size_t)T * lda, 1), *bias = with_bias ? rand_vec((size_t)n_out, 1) : NULL;
     float *y = rand_vec((size_t)T * ldo, 1), *yg = malloc((size_t)T * ldo * 4);
-    float *dx = up(x, (size_t)T * n_in), *dy = up(y, (size_t)T * ldo);
-    if (gpu->linear(gpu, dx, (size_t)T, &W, bias, dy, (size_t)ldo, acc) < 0)
+    float *dx = up(x, (size_t)T * lda), *dy = up(y, (size_t)T * ldo);
+    if (gpu->linear(gpu, dx, (size_t)lda, (size_t)T, &W, bias, dy, (size_t)ldo, acc) < 0)
         fail_msg("%s", gpu->msg);
-    assert_int_equal(cpu->linear(cpu, x, (size_t)T, &W, bias, y, (size_t)ldo, acc), 0);
+    assert_int_equal(cpu->linear(cpu, x, (size_t)lda, (size_t)T, &W, bias, y, (size_t)ldo, acc), 0);
     down(yg, dy, (size_t)T * ldo);
     char what[80];
-    snprintf(what, sizeof what, "linear dt%d im%d %dx%d->%d", (int)dt, in_major, T, n_in, n_out);
+    snprintf(what, sizeof what, "linear dt%d im%d %dx%d(%d)->%d", (int)dt, in_major, T, n_in, lda,
+             n_out);
     assert_close(yg, y, (size_t)T * ldo, 1e-5, what);
     gpu->release(gpu, dx), gpu->release(gpu, dy);
     free(w32), free(w16), free(x), free(bias), free(y), free(yg);
@@ -223,11 +236,13 @@ static void product_case(lmd_dtype dt, int in_major, int T, int n_in, int n_out,
 
 static void test_gpu_products(void **state) {
     (void)state;
-    product_case(LMD_F32, 0, 37, 96, 80, 80, 0, 1);
-    product_case(LMD_F32, 1, 37, 96, 80, 80, 1, 1);
-    product_case(LMD_F32, 0, 5, 64, 48, 100, 1, 0); /* a wider output stride */
-    product_case(LMD_F16, 0, 33, 128, 72, 72, 0, 1);
-    product_case(LMD_BF16, 1, 33, 128, 72, 72, 1, 0);
+    product_case(LMD_F32, 0, 37, 96, 96, 80, 80, 0, 1);
+    product_case(LMD_F32, 1, 37, 96, 96, 80, 80, 1, 1);
+    product_case(LMD_F32, 0, 5, 64, 64, 48, 100, 1, 0);  /* a wider output stride */
+    product_case(LMD_F32, 0, 21, 64, 160, 48, 48, 1, 1); /* a wider input stride */
+    product_case(LMD_F16, 0, 33, 128, 128, 72, 72, 0, 1);
+    product_case(LMD_BF16, 1, 33, 128, 128, 72, 72, 1, 0);
+    product_case(LMD_BF16, 0, 33, 128, 200, 72, 72, 0, 1);
 }
 
 static float bf16_round(float f) {
@@ -238,11 +253,11 @@ static float bf16_round(float f) {
     return f;
 }
 
-static void test_gpu_bf16_products(void **state) {
-    (void)state;
+/* BF16 products of input rows lda >= n_in apart. */
+static void bf16_case(int lda) {
     const int T = 64, n_in = 256, n_out = 96;
     gpu_reopen();
-    float *w = rand_vec((size_t)n_out * n_in, 0.2f), *x = rand_vec((size_t)T * n_in, 1);
+    float *w = rand_vec((size_t)n_out * n_in, 0.2f), *x = rand_vec((size_t)T * lda, 1);
     uint16_t *wb = malloc((size_t)n_out * n_in * 2);
     lmd_f32_to_bf16(w, wb, (size_t)n_out * n_in);
     float *ref = malloc((size_t)T * n_out * 4), *yg = malloc((size_t)T * n_out * 4);
@@ -250,16 +265,22 @@ static void test_gpu_bf16_products(void **state) {
         for (int j = 0; j < n_out; j++) {
             double s = 0;
             for (int i = 0; i < n_in; i++)
-                s += (double)bf16_round(x[t * n_in + i]) * (double)bf16_round(w[j * n_in + i]);
+                s += (double)bf16_round(x[t * lda + i]) * (double)bf16_round(w[j * n_in + i]);
             ref[t * n_out + j] = (float)s;
         }
     lmd_mat W = {.data = wb, .dtype = LMD_BF16, .n_out = n_out, .n_in = n_in, .bf16_products = 1};
-    float *dx = up(x, (size_t)T * n_in), *dy = gpu->alloc(gpu, (size_t)T * n_out * 4);
-    if (gpu->linear(gpu, dx, T, &W, NULL, dy, n_out, 0) < 0) fail_msg("%s", gpu->msg);
+    float *dx = up(x, (size_t)T * lda), *dy = gpu->alloc(gpu, (size_t)T * n_out * 4);
+    if (gpu->linear(gpu, dx, (size_t)lda, T, &W, NULL, dy, n_out, 0) < 0) fail_msg("%s", gpu->msg);
     down(yg, dy, (size_t)T * n_out);
     assert_close(yg, ref, (size_t)T * n_out, 1e-5, "BF16 products vs double");
     gpu->release(gpu, dx), gpu->release(gpu, dy);
     free(w), free(x), free(wb), free(ref), free(yg);
+}
+
+static void test_gpu_bf16_products(void **state) {
+    (void)state;
+    bf16_case(256);
+    bf16_case(256 + 64); /* the fused gate/up layout: rows of 2I, the first I read */
 }
 
 static void test_gpu_row_ops(void **state) {

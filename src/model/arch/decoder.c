@@ -121,35 +121,28 @@ static int fused(const lmd_backend *be, const lmd_mat *W) {
     return !be->dev && (W->data || W->packed) && W->bf16_products;
 }
 
-/* dec_mlp with gate and up as one BF16 product on the CPU: gb holds rows x
- * 2I, gate and up side by side, and down reads it with that row stride. */
-static int dec_mlp_fused(lmd_backend *be, const dec_layer *L, const lmd_model *m, const float *h,
-                         float *x, size_t rows, float *gb, float *y) {
-    const decoder *g = m->arch;
-    const int d = (int)m->hp.d, I = (int)m->hp.inner;
-    const size_t ld = 2 * (size_t)I;
-    if (lmd_matmul(h, rows, &L->wgate_up, gb, ld, 0) < 0) return -1;
-    lmd_bias_rows(gb, rows, ld, I, L->bgate);
-    lmd_bias_rows(gb + I, rows, ld, I, L->bup);
-    lmd_glu_rows(gb, gb + I, rows, ld, I, g->act);
-    float *out = L->ln_mlp_out ? y : x;
-    if (lmd_matmul_lda(gb, ld, rows, &L->wdown, out, (size_t)d, !L->ln_mlp_out) < 0) return -1;
-    lmd_bias_rows(out, rows, (size_t)d, d, L->bdown);
-    return L->ln_mlp_out ? add_normed(be, x, y, rows, d, L->ln_mlp_out, g->eps) : 0;
-}
-
-/* The MLP of rows [r0, r0 + rows): x += down(act(gate(h)) * up(h)). */
+/* The MLP of rows [r0, r0 + rows): x += down(act(gate(h)) * up(h)).  Gate
+ * and up run as one fused product when fused() (gb holds rows x 2I, gate and
+ * up side by side, and down reads it with that row stride), else as two
+ * products into gb and ub (rows x I each). */
 static int dec_mlp(lmd_backend *be, const dec_layer *L, const lmd_model *m, const float *h,
                    float *x, size_t rows, float *gb, float *ub, float *y) {
     const decoder *g = m->arch;
     const int d = (int)m->hp.d, I = (int)m->hp.inner;
-    if (fused(be, &L->wgate_up)) return dec_mlp_fused(be, L, m, h, x, rows, gb, y);
-    if (be->linear(be, h, rows, &L->wgate, L->bgate, gb, (size_t)I, 0) < 0 ||
-        be->linear(be, h, rows, &L->wup, L->bup, ub, (size_t)I, 0) < 0 ||
-        be->glu_rows(be, gb, ub, rows, (size_t)I, I, g->act) < 0)
+    const int one = fused(be, &L->wgate_up);
+    const size_t ld = (one ? 2 : 1) * (size_t)I;
+    float *u = one ? gb + I : ub;
+    if (one) {
+        if (be->linear(be, h, (size_t)d, rows, &L->wgate_up, NULL, gb, ld, 0) < 0 ||
+            be->bias_rows(be, gb, rows, ld, I, L->bgate) < 0 ||
+            be->bias_rows(be, u, rows, ld, I, L->bup) < 0)
+            return -1;
+    } else if (be->linear(be, h, (size_t)d, rows, &L->wgate, L->bgate, gb, ld, 0) < 0 ||
+               be->linear(be, h, (size_t)d, rows, &L->wup, L->bup, u, ld, 0) < 0)
         return -1;
-    if (!L->ln_mlp_out) return be->linear(be, gb, rows, &L->wdown, L->bdown, x, (size_t)d, 1);
-    if (be->linear(be, gb, rows, &L->wdown, L->bdown, y, (size_t)d, 0) < 0) return -1;
+    if (be->glu_rows(be, gb, u, rows, ld, I, g->act) < 0) return -1;
+    if (!L->ln_mlp_out) return be->linear(be, gb, ld, rows, &L->wdown, L->bdown, x, (size_t)d, 1);
+    if (be->linear(be, gb, ld, rows, &L->wdown, L->bdown, y, (size_t)d, 0) < 0) return -1;
     return add_normed(be, x, y, rows, d, L->ln_mlp_out, g->eps);
 }
 
@@ -222,16 +215,16 @@ static int dec_qkv(lmd_backend *be, const lmd_model *m, const dec_layer *L, cons
                    const lmd_seq *seqs, int n_seqs, const float *h, size_t T, float *qkv) {
     const decoder *g = m->arch;
     const int H = (int)m->hp.H, KV = (int)m->hp.KV, D = (int)m->hp.D;
-    const size_t qd = (size_t)H * D, kvd = (size_t)KV * D, W = qd + 2 * kvd;
+    const size_t d = (size_t)m->hp.d, qd = (size_t)H * D, kvd = (size_t)KV * D, W = qd + 2 * kvd;
     if (fused(be, &L->wqkv)) {
-        if (be->linear(be, h, T, &L->wqkv, NULL, qkv, W, 0) < 0 ||
+        if (be->linear(be, h, d, T, &L->wqkv, NULL, qkv, W, 0) < 0 ||
             be->bias_rows(be, qkv, T, W, (int)qd, L->bq) < 0 ||
             be->bias_rows(be, qkv + qd, T, W, (int)kvd, L->bk) < 0 ||
             be->bias_rows(be, qkv + qd + kvd, T, W, (int)kvd, L->bv) < 0)
             return -1;
-    } else if (be->linear(be, h, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
-               be->linear(be, h, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
-               be->linear(be, h, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
+    } else if (be->linear(be, h, d, T, &L->wq, L->bq, qkv, W, 0) < 0 ||
+               be->linear(be, h, d, T, &L->wk, L->bk, qkv + qd, W, 0) < 0 ||
+               be->linear(be, h, d, T, &L->wv, L->bv, qkv + qd + kvd, W, 0) < 0)
         return -1;
     int rc = 0;
     if (g->qk == QK_PER_HEAD) {
@@ -318,8 +311,8 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
             be->attention(be, seqs, n_seqs, &a) < 0)
             goto done;
         if (!L->ln_attn_out) {
-            if (be->linear(be, att, T, &L->wo, L->bo, x, (size_t)d, 1) < 0) goto done;
-        } else if (be->linear(be, att, T, &L->wo, L->bo, h, (size_t)d, 0) < 0 ||
+            if (be->linear(be, att, qd, T, &L->wo, L->bo, x, (size_t)d, 1) < 0) goto done;
+        } else if (be->linear(be, att, qd, T, &L->wo, L->bo, h, (size_t)d, 0) < 0 ||
                    add_normed(be, x, h, T, d, L->ln_attn_out, g->eps) < 0)
             goto done;
         in = x;

@@ -35,11 +35,16 @@ static int cpu_copy(lmd_backend *b, void *dst, const void *src, size_t bytes, in
     return 0;
 }
 
-static int cpu_linear(lmd_backend *b, const float *in, size_t T, const lmd_mat *W,
+/* lmd_linear's steps with the row stride: lmd_matmul is lmd_matmul_lda
+ * with lda = n_in, so a contiguous input gives lmd_linear's bits. */
+static int cpu_linear(lmd_backend *b, const float *in, size_t lda, size_t T, const lmd_mat *W,
                       const float *bias, float *out, size_t ldo, int accumulate) {
-    if (lmd_linear(in, T, W, bias, out, ldo, accumulate) == 0) return 0;
-    snprintf(b->msg, sizeof b->msg, "out of memory for a product of %zu rows", T);
-    return -1;
+    if (lmd_matmul_lda(in, lda, T, W, out, ldo, accumulate) < 0) {
+        snprintf(b->msg, sizeof b->msg, "out of memory for a product of %zu rows", T);
+        return -1;
+    }
+    lmd_bias_rows(out, T, ldo, W->n_out, bias);
+    return 0;
 }
 
 static int cpu_rmsnorm_rows(lmd_backend *b, const float *x, float *y, size_t rows, int d,
@@ -219,8 +224,8 @@ static int cu_copy(lmd_backend *b, void *dst, const void *src, size_t bytes, int
     return CU(b, cuda.copy(b->dev, dst, src, bytes, to_device));
 }
 
-static int cu_linear(lmd_backend *b, const float *in, size_t T, const lmd_mat *W, const float *bias,
-                     float *out, size_t ldo, int accumulate) {
+static int cu_linear(lmd_backend *b, const float *in, size_t lda, size_t T, const lmd_mat *W,
+                     const float *bias, float *out, size_t ldo, int accumulate) {
     int dt = W->dtype == LMD_F32    ? LMD_CUDA_F32
              : W->dtype == LMD_F16  ? LMD_CUDA_F16
              : W->dtype == LMD_BF16 ? LMD_CUDA_BF16
@@ -231,7 +236,7 @@ static int cu_linear(lmd_backend *b, const float *in, size_t T, const lmd_mat *W
                  b->name);
         return -1;
     }
-    return CU(b, cuda.linear(b->dev, in, T, W->data, dt, W->n_out, W->n_in, W->in_major,
+    return CU(b, cuda.linear(b->dev, in, lda, T, W->data, dt, W->n_out, W->n_in, W->in_major,
                              W->bf16_products, bias, out, ldo, accumulate));
 }
 

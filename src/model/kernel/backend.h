@@ -41,9 +41,11 @@ struct lmd_backend {
     /* bytes from the host to the device (to_device) or back */
     int (*copy)(lmd_backend *b, void *dst, const void *src, size_t bytes, int to_device);
 
-    /* lmd_linear: out = (accumulate ? out : 0) + in W^T + bias */
-    int (*linear)(lmd_backend *b, const float *in, size_t T, const lmd_mat *W, const float *bias,
-                  float *out, size_t ldo, int accumulate);
+    /* lmd_linear with an input row stride (lmd_matmul_lda): out[T x n_out]
+     * (row stride ldo) = (accumulate ? out : 0) + in W^T + bias, where in's
+     * rows are lda >= W->n_in floats apart (W->n_in: contiguous). */
+    int (*linear)(lmd_backend *b, const float *in, size_t lda, size_t T, const lmd_mat *W,
+                  const float *bias, float *out, size_t ldo, int accumulate);
     /* lmd_rmsnorm_rows */
     int (*rmsnorm_rows)(lmd_backend *b, const float *x, float *y, size_t rows, int d,
                         const float *w, float eps);

@@ -211,10 +211,11 @@ static const void *weight(lmd_cuda *c, const void *host, size_t n, int dtype, in
 
 /* -------------------------------------------------------------- products */
 
-__global__ void to_bf16_k(const float *x, __nv_bfloat16 *y, size_t n) {
+/* y[n / k x k] (contiguous) = x's rows of k values, lda apart, rounded. */
+__global__ void to_bf16_k(const float *x, size_t lda, int k, __nv_bfloat16 *y, size_t n) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)
-        y[i] = __float2bfloat16_rn(x[i]); /* nearest even, NaN stays NaN */
+        y[i] = __float2bfloat16_rn(x[i / k * lda + i % k]); /* nearest even, NaN stays NaN */
 }
 
 /* The alignment of p in bytes, up to 256 (what cuBLASLt assumes unless told). */
@@ -226,9 +227,10 @@ static uint32_t alignment(const void *p) {
 }
 
 /* D[m x n] (column-major, ld ldd) = alpha op(A) B + beta D, with A [k x m]
- * (ta: stored k rows by m columns, transposed) or [m x k], B [k x n]. */
-static int lt_matmul(lmd_cuda *c, int ta, const void *A, const void *B, cudaDataType_t ab, float *D,
-                     uint64_t m, uint64_t n, uint64_t k, int64_t ldd, float beta) {
+ * (ta: stored k rows by m columns, transposed) or [m x k], B [k x n] (ld ldb). */
+static int lt_matmul(lmd_cuda *c, int ta, const void *A, const void *B, int64_t ldb,
+                     cudaDataType_t ab, float *D, uint64_t m, uint64_t n, uint64_t k, int64_t ldd,
+                     float beta) {
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, ld = NULL;
     cublasLtMatmulPreference_t pref = NULL;
@@ -244,7 +246,7 @@ static int lt_matmul(lmd_cuda *c, int ta, const void *A, const void *B, cudaData
         st = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
     if (st == CUBLAS_STATUS_SUCCESS)
         st = cublasLtMatrixLayoutCreate(&la, ab, ta ? k : m, ta ? m : k, (int64_t)(ta ? k : m));
-    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutCreate(&lb, ab, k, n, (int64_t)k);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutCreate(&lb, ab, k, n, ldb);
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, m, n, ldd);
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceCreate(&pref);
     if (st == CUBLAS_STATUS_SUCCESS)
@@ -276,25 +278,25 @@ static int lt_matmul(lmd_cuda *c, int ta, const void *A, const void *B, cudaData
     return rc;
 }
 
-extern "C" int lmd_cuda_linear(lmd_cuda *c, const float *in, size_t T, const void *W, int dtype,
-                               int n_out, int n_in, int in_major, int bf16_products, const float *b,
-                               float *out, size_t ldo, int accumulate) {
+extern "C" int lmd_cuda_linear(lmd_cuda *c, const float *in, size_t lda, size_t T, const void *W,
+                               int dtype, int n_out, int n_in, int in_major, int bf16_products,
+                               const float *b, float *out, size_t ldo, int accumulate) {
     if (bf16_products && dtype != LMD_CUDA_BF16)
         return fail(c, "CUDA: BF16 products need BF16 weights (dtype %d)", dtype);
     if (T == 0) return 0;
     const void *dw = weight(c, W, (size_t)n_out * (size_t)n_in, dtype, !bf16_products);
     if (!dw) return -1;
     const void *x = in;
-    if (bf16_products) {
+    if (bf16_products) { /* rounded into contiguous rows */
         size_t n = T * (size_t)n_in;
         __nv_bfloat16 *x16 = (__nv_bfloat16 *)scratch(c, n * sizeof *x16);
         if (!x16) return -1;
-        to_bf16_k<<<blocks_for(n), THREADS, 0, c->s>>>(in, x16, n);
+        to_bf16_k<<<blocks_for(n), THREADS, 0, c->s>>>(in, lda, n_in, x16, n);
         LAUNCHED("rounding activations to BF16");
-        x = x16;
+        x = x16, lda = (size_t)n_in;
     }
     /* row-major Y[T x n_out] = X W^T is column-major Y^T = op(W) X^T */
-    if (lt_matmul(c, !in_major, dw, x, bf16_products ? CUDA_R_16BF : CUDA_R_32F, out,
+    if (lt_matmul(c, !in_major, dw, x, (int64_t)lda, bf16_products ? CUDA_R_16BF : CUDA_R_32F, out,
                   (uint64_t)n_out, (uint64_t)T, (uint64_t)n_in, (int64_t)ldo,
                   accumulate ? 1.0f : 0.0f) < 0)
         return -1;
@@ -674,12 +676,12 @@ extern "C" double lmd_cuda_gemm_tflops(lmd_cuda *c, int M, int N, int K, int rep
     if (a && b && d && cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess) {
         fill_k<<<blocks_for((size_t)M * K), THREADS, 0, c->s>>>(a, (size_t)M * K);
         fill_k<<<blocks_for((size_t)K * N), THREADS, 0, c->s>>>(b, (size_t)K * N);
-        int ok = lt_matmul(c, 1, a, b, CUDA_R_16BF, d, (uint64_t)M, (uint64_t)N, (uint64_t)K, M,
+        int ok = lt_matmul(c, 1, a, b, K, CUDA_R_16BF, d, (uint64_t)M, (uint64_t)N, (uint64_t)K, M,
                            0.0f) == 0; /* warm-up */
         for (int i = 0; ok && i < reps; i++) {
             float ms = 0;
             cudaEventRecord(e0, c->s);
-            ok = lt_matmul(c, 1, a, b, CUDA_R_16BF, d, (uint64_t)M, (uint64_t)N, (uint64_t)K, M,
+            ok = lt_matmul(c, 1, a, b, K, CUDA_R_16BF, d, (uint64_t)M, (uint64_t)N, (uint64_t)K, M,
                            0.0f) == 0;
             cudaEventRecord(e1, c->s);
             if (ok && cudaEventSynchronize(e1) == cudaSuccess &&

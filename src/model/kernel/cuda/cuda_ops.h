@@ -45,13 +45,14 @@ int lmd_cuda_copy(lmd_cuda *c, void *dst, const void *src, size_t bytes, int to_
 int lmd_cuda_sync(lmd_cuda *c);
 
 /* out[T x n_out] (row stride ldo) = (accumulate ? out : 0) + in[T x n_in] W^T
- * + b (host pointer or NULL).  W: n_out x n_in stored row-major, or
+ * + b (host pointer or NULL), in's rows lda >= n_in floats apart.  W:
+ * n_out x n_in stored row-major, or
  * n_in x n_out when in_major.  bf16_products (dtype BF16 only): cuBLASLt BF16
  * x BF16 with F32 accumulation, activations rounded to BF16; otherwise F32
  * products with TF32 off, F16/BF16 weights widened to F32 once on upload. */
-int lmd_cuda_linear(lmd_cuda *c, const float *in, size_t T, const void *W, int dtype, int n_out,
-                    int n_in, int in_major, int bf16_products, const float *b, float *out,
-                    size_t ldo, int accumulate);
+int lmd_cuda_linear(lmd_cuda *c, const float *in, size_t lda, size_t T, const void *W, int dtype,
+                    int n_out, int n_in, int in_major, int bf16_products, const float *b,
+                    float *out, size_t ldo, int accumulate);
 
 /* RMSNorm of each row of d (w: host pointer to d floats); y may equal x. */
 int lmd_cuda_rmsnorm_rows(lmd_cuda *c, const float *x, float *y, size_t rows, int d, const float *w,

@@ -125,3 +125,65 @@ test('search by mean KL, open a result in the KL colour mode from the cached kl'
   assert.deepEqual(errors, [], 'no script errors');
   await page.close();
 });
+
+/** A pair of one tokenizer with a dataset that has no KL ("kl": false) and one that has it (or
+ * null), from /api/datasets; null when the server has no dataset without KL. */
+async function datasetsWithoutKl() {
+  const models = await (await fetch(new URL('api/models', server.url))).json();
+  for (const a of models)
+    for (const b of models) {
+      if (a === b || a.group !== b.group) continue;
+      const q = new URLSearchParams({ m1: a.id, m2: b.id });
+      const list = await (await fetch(new URL(`api/datasets?${q}`, server.url))).json();
+      const none = list.find((d) => d.kl === false);
+      if (none) return { a, b, none, has: list.find((d) => d.kl === true) ?? null };
+    }
+  return null;
+}
+
+test('a dataset without KL: the KL measures are off with a reason; KL colouring is computed live and says so', async (t) => {
+  const found = await datasetsWithoutKl();
+  if (!found) return t.skip('every dataset of this server has KL');
+  const { a, b, none, has } = found;
+  const { page, errors } = await newPage(browser.context, server.url);
+  const klCalls = [];
+  page.on('request', (r) => {
+    if (r.url().endsWith('/api/analyze') && r.method() === 'POST') klCalls.push(JSON.parse(r.postData()).kl === true);
+  });
+  // a link asks for a KL measure: on the dataset without KL the app falls back to the default
+  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}&mode=kl&measure=avg_kl&ds_pick=${encodeURIComponent(none.id)}`);
+  await page.waitForSelector(`[data-testid=dataset] option[value="${none.id}"]`, { state: 'attached' });
+  await page.selectOption('[data-testid=dataset]', none.id);
+  const reason = page.locator('[data-testid=no-kl]');
+  await reason.waitFor();
+  assert.match(await reason.textContent(), /no KL/i);
+  const klOff = () => page.locator('[data-testid=measure] option[value=avg_kl]').evaluate((o) => o.matches(':disabled'));
+  assert.equal(await klOff(), true, 'avg_kl cannot be chosen');
+  assert.notEqual(await page.inputValue('[data-testid=measure]'), 'avg_kl');
+  if (has) {
+    // the flag is the dataset's: one with KL offers the KL measures again, without the note
+    await page.selectOption('[data-testid=dataset]', has.id);
+    await reason.waitFor({ state: 'detached' });
+    assert.equal(await klOff(), false);
+    await page.selectOption('[data-testid=dataset]', none.id);
+    await reason.waitFor();
+  }
+  // KL colouring of a result: /api/analyze computes it now, and the page says so
+  await page.click('[data-testid=search]');
+  await page.waitForSelector('[data-testid=result]', { timeout: 60000 });
+  await page.locator('[data-testid=result]').first().click();
+  const notice = page.locator('[data-testid=notice]');
+  await notice.waitFor({ timeout: 60000 });
+  assert.match(await notice.textContent(), /no precomputed KL/);
+  assert.deepEqual(klCalls, [true], 'one live analysis, with "kl": true');
+  await page.waitForSelector('.tok');
+  const text = await page.inputValue('[data-testid=text-input]');
+  const body = JSON.stringify({ m1: a.id, m2: b.id, text, kl: true });
+  const want = await (await fetch(new URL('api/analyze', server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })).json();
+  const greys = ['rgb(255, 255, 255)', 'rgb(235, 235, 236)', 'rgb(207, 208, 212)', 'rgb(169, 171, 179)', 'rgb(125, 128, 140)'];
+  const cls = (v) => [0.001, 0.01, 0.1, 1].filter((x) => v >= x).length;
+  const bgs = await page.locator('.tok').evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));
+  assert.deepEqual(bgs, want.kl.map((v) => greys[cls(v)]), 'tokens coloured by the live KL');
+  assert.deepEqual(errors, [], 'no script errors');
+  await page.close();
+});

@@ -300,7 +300,7 @@ export function corpusTable(fx, m1, m2, ds) {
   let tab = tables.get(key);
   if (!tab) {
     tab = ds.texts.map((text, index) => {
-      const inst = instance(fx, m1, m2, text, true); // preprocess's KL pass
+      const inst = instance(fx, m1, m2, text, ds.kl !== false); // preprocess's KL pass ("kl": false in datasets.json: none)
       return { index, inst, measures: measuresOf(inst) };
     });
     tables.set(key, tab);

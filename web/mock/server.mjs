@@ -102,7 +102,7 @@ const routes = {
   'GET /api/datasets': (q) => {
     const m1 = model(q.get('m1'), 'm1');
     const m2 = model(q.get('m2'), 'm2');
-    return datasetsFor(m1, m2).map((d) => ({ id: d.id, name: d.name, n_texts: d.texts.length }));
+    return datasetsFor(m1, m2).map((d) => ({ id: d.id, name: d.name, n_texts: d.texts.length, kl: d.kl !== false }));
   },
 
   'POST /api/analyze': async (_q, req) => {

@@ -5,7 +5,7 @@ import './styles/fonts.css';
 import './styles/app.css';
 import { ApiError, api, isSegments } from './api';
 import { h } from './dom';
-import { bySegments, DEFAULT_MEASURE, DEFAULT_SEGMENT_MEASURE, type ModeKey } from './measures';
+import { bySegments, DEFAULT_MEASURE, DEFAULT_SEGMENT_MEASURE, isKlMeasure, type ModeKey } from './measures';
 import { HoverBus, initialState, Store, type Source } from './store';
 import type { Model, Order } from './types';
 import { readUrl, writeUrl } from './url';
@@ -50,6 +50,11 @@ function wantKl(): boolean {
   return s().mode === 'kl' && compatible() && causal(s().m1) && causal(s().m2);
 }
 
+/** The dataset has preprocess's KL (its search results carry it); /api/datasets says. */
+function datasetHasKl(id: string): boolean {
+  return s().datasets.find((d) => d.id === id)?.kl === true;
+}
+
 // ------------------------------------------------------------------ actions
 
 async function analyze(text: string, pins: number[] = []): Promise<void> {
@@ -81,17 +86,20 @@ async function loadDatasets(prefer?: string): Promise<void> {
     if (ctl !== datasetsCtl) return;
     const keep = [prefer, s().dataset].find((d) => d && list.some((x) => x.id === d));
     store.set({ datasets: list, datasetsStatus: 'idle', dataset: keep ?? list[0]?.id ?? '' });
+    fitMeasure();
   } catch (e) {
     if (isAbort(e) || ctl !== datasetsCtl) return;
     store.set({ datasets: [], datasetsStatus: 'error', dataset: '', searchStatus: 'error', searchError: asApiError(e) });
   }
 }
 
-/** A pair with different tokenizers is searched by its segment measures, one tokenizer by the others. */
+/** A pair with different tokenizers is searched by its segment measures, one tokenizer by the
+ * others; a dataset without KL by the others than KL (the search panel says why). */
 function fitMeasure(): void {
   const seg = bySegments(s().measure);
   if (!compatible() && !seg) store.set({ measure: DEFAULT_SEGMENT_MEASURE });
   if (compatible() && seg) store.set({ measure: DEFAULT_MEASURE });
+  if (s().dataset && isKlMeasure(s().measure) && !datasetHasKl(s().dataset)) store.set({ measure: DEFAULT_MEASURE });
 }
 
 async function search(): Promise<boolean> {
@@ -138,7 +146,7 @@ function open(index: number, pins: number[] = []): boolean {
 }
 
 /** A dataset text analyzed now by /api/analyze: the segments of a pair with different
- * tokenizers, or the KL the search results lack. */
+ * tokenizers, or the KL the search results lack (a dataset without KL: the notice says so). */
 async function openLive(source: Source, text: string, pins: number[] = []): Promise<void> {
   const ctl = (analyzeCtl = new AbortController());
   store.set({ source, text, instance: null, segments: null, analyzeStatus: 'loading', analyzeError: null, notice: '', pins: [] });
@@ -147,6 +155,8 @@ async function openLive(source: Source, text: string, pins: number[] = []): Prom
     if (ctl !== analyzeCtl) return;
     if (isSegments(doc)) store.set({ segments: doc, analyzeStatus: 'idle' });
     else store.set({ instance: doc, analyzeStatus: 'idle', pins: pins.filter((i) => i < doc.tokens.length) });
+    if (!isSegments(doc) && doc.kl && source?.kind === 'dataset' && !datasetHasKl(source.dataset))
+      store.set({ notice: `This corpus has no precomputed KL: the KL of this text was computed now (a second run of both models).` });
     if (booted) reveal();
   } catch (e) {
     if (isAbort(e) || ctl !== analyzeCtl) return;
@@ -202,6 +212,7 @@ const textInput = new TextInput(store, (t) => void analyze(t));
 const searchPanel = new SearchPanel(store, {
   dataset: (id) => {
     store.set({ dataset: id, search: null, searchError: null });
+    fitMeasure();
     void search();
   },
   measure: (name: string, order: Order) => {

@@ -269,6 +269,14 @@ export function measureInfo(name: string): { label: string; short: string; polar
   return { label: name, short: name, polarity: 0 };
 }
 
+/** Whether a corpus measure is an aggregation of the per-token KL (a dataset may lack it). */
+export function isKlMeasure(name: string): boolean {
+  return AGGREGATIONS.some((a) => name === `${a.key}_kl`);
+}
+
+/** Why a dataset cannot be searched by KL (one line). */
+export const NO_KL_REASON = 'No KL for this corpus (preprocess made no KL pass: --no-kl, masked LMs; or its KL file is missing), so it cannot be searched by KL.';
+
 export function isMeasure(name: string): boolean {
   return (
     name === 'n_tokens' ||

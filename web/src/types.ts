@@ -13,6 +13,9 @@ export interface Dataset {
   id: string;
   name: string;
   n_texts: number;
+  /** the corpus has preprocess's per-token KL (false: preprocess --no-kl, or its pair file is
+   * missing or stale): without it the kl measures are null and results carry no KL */
+  kl: boolean;
 }
 
 export interface Token {

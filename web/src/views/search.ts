@@ -7,7 +7,7 @@ import { scaleLinear } from 'd3-scale';
 import { select } from 'd3-selection';
 import { h, SVG_NS } from '../dom';
 import { fmtNum } from '../format';
-import { AGGREGATIONS, BASE_MEASURES, BLUE, measureInfo, NAVY, RED, SEGMENT_MEASURE, signColor, TEXT_MEASURES } from '../measures';
+import { AGGREGATIONS, BASE_MEASURES, BLUE, measureInfo, NAVY, NO_KL_REASON, RED, SEGMENT_MEASURE, signColor, TEXT_MEASURES } from '../measures';
 import type { State, Store } from '../store';
 import type { Order, SearchResponse } from '../types';
 import { errorBox, spinner } from './common';
@@ -29,6 +29,8 @@ export class SearchPanel {
   readonly el: HTMLElement;
   private dsSel: HTMLSelectElement;
   private mSel: HTMLSelectElement;
+  /** the KL measures' options: disabled for a dataset without KL */
+  private klGroup: HTMLOptGroupElement;
   private oSel: HTMLSelectElement;
   private button: HTMLButtonElement;
   private body: HTMLElement;
@@ -43,10 +45,12 @@ export class SearchPanel {
   ) {
     this.dsSel = h('select', { 'aria-label': 'dataset', 'data-testid': 'dataset', onchange: () => act.dataset(this.dsSel.value) });
     this.mSel = h('select', { 'aria-label': 'measure', 'data-testid': 'measure', onchange: () => act.measure(this.mSel.value, this.oSel.value as Order) });
+    const groups = BASE_MEASURES.map((b) =>
+      h('optgroup', { label: b.label }, ...AGGREGATIONS.map((a) => h('option', { value: `${a.key}_${b.key}` }, `${b.label} · ${a.label}`))),
+    );
+    this.klGroup = groups[BASE_MEASURES.findIndex((b) => b.key === 'kl')]!;
     this.mSel.append(
-      ...BASE_MEASURES.map((b) =>
-        h('optgroup', { label: b.label }, ...AGGREGATIONS.map((a) => h('option', { value: `${a.key}_${b.key}` }, `${b.label} · ${a.label}`))),
-      ),
+      ...groups,
       h('optgroup', { label: 'Other' }, h('option', { value: 'n_tokens' }, 'Length (tokens)')),
       h(
         'optgroup',
@@ -91,7 +95,8 @@ export class SearchPanel {
         s.searchError !== p.searchError ||
         s.source !== p.source ||
         s.m1 !== p.m1 ||
-        s.m2 !== p.m2
+        s.m2 !== p.m2 ||
+        s.models !== p.models
       )
         this.render(s);
     });
@@ -102,6 +107,9 @@ export class SearchPanel {
     this.dsSel.replaceChildren(...s.datasets.map((d) => h('option', { value: d.id }, `${d.name} (${d.n_texts.toLocaleString('en-US')})`)));
     this.dsSel.value = s.dataset;
     this.dsSel.disabled = s.datasets.length === 0;
+    const group = (id: string) => s.models.find((m) => m.id === id)?.group;
+    const noKl = !!s.dataset && group(s.m1) === group(s.m2) && s.datasets.find((d) => d.id === s.dataset)?.kl !== true;
+    this.klGroup.disabled = noKl;
     this.mSel.value = s.measure;
     this.oSel.value = s.order;
     const busy = s.searchStatus === 'loading';
@@ -113,6 +121,7 @@ export class SearchPanel {
     if (s.datasetsStatus === 'loading') parts.push(h('p', { class: 'muted' }, spinner(), ' loading datasets…'));
     else if (s.datasets.length === 0 && s.m1 && s.m2)
       parts.push(h('p', { class: 'muted small', 'data-testid': 'no-datasets' }, 'No corpus was preprocessed for this pair of models, so there is nothing to search. Analyze your own text above.'));
+    if (noKl) parts.push(h('p', { class: 'muted small', 'data-testid': 'no-kl' }, NO_KL_REASON));
     if (s.searchStatus === 'error' && s.searchError) parts.push(errorBox(s.searchError, 'search-error'));
     const res = s.search;
     const stale = !!res && (res.request.dataset !== s.dataset || res.request.measure !== s.measure || res.request.order !== s.order);

@@ -2,19 +2,13 @@
 // Runs against the mock by default and against the C server with LMD_URL (no browser needed).
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { comparablePair, startServer } from './helpers.mjs';
+import { test } from 'node:test';
+import { comparablePair, setUp } from './helpers.mjs';
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await server?.stop();
-});
+const env = setUp({ browser: false });
 
-const get = (path) => fetch(new URL(path, server.url));
-const post = (path, body) => fetch(new URL(path, server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const get = (path) => fetch(new URL(path, env.server.url));
+const post = (path, body) => fetch(new URL(path, env.server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 const q = (o) => new URLSearchParams(o).toString();
 
 async function expectError(res, status) {
@@ -86,7 +80,7 @@ test('GET /api/models', async () => {
 });
 
 test('GET /api/datasets', async () => {
-  const [a, b] = await comparablePair(server.url);
+  const [a, b] = await comparablePair(env.server.url);
   const res = await get(`api/datasets?${q({ m1: a.id, m2: b.id })}`);
   assert.equal(res.status, 200);
   for (const d of await res.json()) {
@@ -99,7 +93,7 @@ test('GET /api/datasets', async () => {
 });
 
 test('POST /api/analyze', async () => {
-  const [a, b] = await comparablePair(server.url);
+  const [a, b] = await comparablePair(env.server.url);
   const text = 'Hello world.\nThe  cat sat on the mat.';
   const res = await post('api/analyze', { m1: a.id, m2: b.id, text });
   assert.equal(res.status, 200);
@@ -112,7 +106,7 @@ test('POST /api/analyze', async () => {
 });
 
 test('POST /api/analyze errors', async () => {
-  const [a, b, models] = await comparablePair(server.url);
+  const [a, b, models] = await comparablePair(env.server.url);
   await expectError(await post('api/analyze', '{not json'), 400);
   await expectError(await post('api/analyze', '[1,2]'), 400);
   await expectError(await post('api/analyze', { m1: a.id, m2: b.id }), 400);
@@ -133,7 +127,7 @@ test('POST /api/analyze errors', async () => {
 });
 
 test('GET /api/search', async (t) => {
-  const [a, b] = await comparablePair(server.url);
+  const [a, b] = await comparablePair(env.server.url);
   const datasets = await (await get(`api/datasets?${q({ m1: a.id, m2: b.id })}`)).json();
   if (!datasets.length) {
     t.skip('no dataset for this pair');

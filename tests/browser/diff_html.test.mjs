@@ -8,25 +8,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { after, before, test } from 'node:test';
-import { launch } from './helpers.mjs';
+import { test } from 'node:test';
+import { setUp } from './helpers.mjs';
 
 const htmlPath = process.env.LMD_DIFF_HTML;
 const jsonPath = process.env.LMD_DIFF_JSON;
 const skip = !htmlPath || !jsonPath ? 'LMD_DIFF_HTML/LMD_DIFF_JSON not set (tests/cli/diff_html.sh sets them)' : false;
 
-let browser;
-before(async () => {
-  if (!skip) browser = await launch({ width: 1200, height: 900 });
-});
-after(async () => {
-  await browser?.close();
-});
+const env = setUp({ server: false, browser: !skip && { width: 1200, height: 900 } });
 
 test('the diff page: self-contained, coloured tokens, hover, table', { skip }, async () => {
   const doc = JSON.parse(readFileSync(jsonPath, 'utf8'));
   const url = pathToFileURL(htmlPath).href;
-  const page = await browser.context.newPage();
+  const page = await env.browser.context.newPage();
   const foreign = [];
   await page.route('**/*', (route) => {
     const u = route.request().url();

@@ -4,24 +4,15 @@
 // (Models with different tokenizers are compared by segments: segments.test.mjs.)
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { comparablePair, launch, newPage, startServer } from './helpers.mjs';
+import { test } from 'node:test';
+import { comparablePair, newPage, setUp } from './helpers.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = setUp();
 
 async function openPage() {
-  const [a, b, models] = await comparablePair(server.url);
-  const ctx = await newPage(browser.context, server.url);
-  await ctx.page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
+  const [a, b, models] = await comparablePair(env.server.url);
+  const ctx = await newPage(env.browser.context, env.server.url);
+  await ctx.page.goto(`${env.server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
   await ctx.page.waitForSelector('[data-testid=analyze]:not([disabled])');
   return { ...ctx, a, b, models };
 }
@@ -77,7 +68,7 @@ test('an empty text cannot be sent; a search error is shown in its panel', async
   await page.fill('[data-testid=text-input]', '');
   assert.equal(await button(page).isDisabled(), true);
   // the server answers 422 for an empty text all the same
-  const res = await fetch(new URL('api/analyze', server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ m1: 'x', m2: 'y', text: '' }) });
+  const res = await fetch(new URL('api/analyze', env.server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ m1: 'x', m2: 'y', text: '' }) });
   assert.ok([404, 422].includes(res.status));
   assert.equal(typeof (await res.json()).error, 'string');
 

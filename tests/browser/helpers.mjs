@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -79,6 +80,22 @@ export async function launch(viewport = { width: 1440, height: 1000 }) {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** The calling test file's server under test and headless Chromium, started before its first
+ * test and stopped after its last; { server: false } or { browser: false } leaves one out, an
+ * object as browser is its viewport.  Returns { server, browser }, filled in by then. */
+export function setUp({ server = true, browser = true } = {}) {
+  const env = { server: null, browser: null };
+  before(async () => {
+    if (server) env.server = await startServer();
+    if (browser) env.browser = await launch(browser === true ? undefined : browser);
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }
 
 /** A new page that refuses (and records) any request that leaves the server under test. */

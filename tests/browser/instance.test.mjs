@@ -2,24 +2,15 @@
 // against the API, pin a token, move with the keyboard, and reload the shared URL.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { comparablePair, launch, newPage, shown, startServer } from './helpers.mjs';
+import { test } from 'node:test';
+import { comparablePair, newPage, setUp, shown } from './helpers.mjs';
 
 const TEXT = 'The quick brown fox jumps over the lazy dog.\nIt was a good day,  said the model.';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = setUp();
 
 async function analyzeApi(m1, m2, text) {
-  const res = await fetch(new URL('api/analyze', server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ m1, m2, text }) });
+  const res = await fetch(new URL('api/analyze', env.server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ m1, m2, text }) });
   assert.equal(res.status, 200);
   return res.json();
 }
@@ -33,9 +24,9 @@ function near(label, text, want) {
 }
 
 test('analyze a text, read the tooltip, pin a token, keyboard, reload', async () => {
-  const [a, b] = await comparablePair(server.url);
-  const { page, foreign, errors } = await newPage(browser.context, server.url);
-  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
+  const [a, b] = await comparablePair(env.server.url);
+  const { page, foreign, errors } = await newPage(env.browser.context, env.server.url);
+  await page.goto(`${env.server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
   assert.equal(await page.title(), 'LMdiff');
 
   // pickers show the two models; the fonts are the bundled ones
@@ -130,9 +121,9 @@ test('analyze a text, read the tooltip, pin a token, keyboard, reload', async ()
 });
 
 test('KL colour mode: asked for only when chosen, greys by class, tooltip in nats, in the URL', async () => {
-  const [a, b] = await comparablePair(server.url);
-  const { page, errors } = await newPage(browser.context, server.url);
-  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
+  const [a, b] = await comparablePair(env.server.url);
+  const { page, errors } = await newPage(env.browser.context, env.server.url);
+  await page.goto(`${env.server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
   await page.waitForFunction(() => document.querySelector('[data-testid=model1]')?.value);
   await page.fill('[data-testid=text-input]', TEXT);
   await page.click('[data-testid=analyze]');
@@ -141,7 +132,7 @@ test('KL colour mode: asked for only when chosen, greys by class, tooltip in nat
   const klReq = page.waitForRequest((r) => r.url().endsWith('/api/analyze') && r.method() === 'POST');
   await page.click('[data-mode=kl]');
   assert.deepEqual(JSON.parse((await klReq).postData()), { m1: a.id, m2: b.id, text: TEXT, kl: true });
-  const res = await fetch(new URL('api/analyze', server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ m1: a.id, m2: b.id, text: TEXT, kl: true }) });
+  const res = await fetch(new URL('api/analyze', env.server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ m1: a.id, m2: b.id, text: TEXT, kl: true }) });
   const want = await res.json();
   const n = want.tokens.length;
   assert.equal(want.kl.length, n);

@@ -2,37 +2,28 @@
 // result and see its tokens at once (from the caches, no live analysis), reload its URL.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { comparablePair, launch, newPage, shown, startServer } from './helpers.mjs';
+import { test } from 'node:test';
+import { comparablePair, newPage, setUp, shown } from './helpers.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = setUp();
 
 /** A comparable pair and the first dataset preprocessed for it (null: none). */
 async function pairWithDataset() {
-  const [a, b] = await comparablePair(server.url);
+  const [a, b] = await comparablePair(env.server.url);
   const q = new URLSearchParams({ m1: a.id, m2: b.id });
-  const datasets = await (await fetch(new URL(`api/datasets?${q}`, server.url))).json();
+  const datasets = await (await fetch(new URL(`api/datasets?${q}`, env.server.url))).json();
   return [a, b, datasets[0] ?? null];
 }
 
 test('search a dataset, open a result, reload it', async (t) => {
   const [a, b, ds] = await pairWithDataset();
   if (!ds) return t.skip(`no dataset is preprocessed for ${a.id} and ${b.id}`);
-  const { page, foreign, errors } = await newPage(browser.context, server.url);
+  const { page, foreign, errors } = await newPage(env.browser.context, env.server.url);
   const analyzeCalls = [];
   page.on('request', (r) => {
     if (r.url().includes('/api/analyze')) analyzeCalls.push(r.url());
   });
-  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
+  await page.goto(`${env.server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
   await page.waitForSelector(`[data-testid=dataset] option[value="${ds.id}"]`, { state: 'attached' });
   await page.selectOption('[data-testid=dataset]', ds.id);
   await page.selectOption('[data-testid=measure]', 'avg_rank_diff');
@@ -40,7 +31,7 @@ test('search a dataset, open a result, reload it', async (t) => {
   await page.waitForSelector('[data-testid=result]', { timeout: 60000 });
 
   const q = new URLSearchParams({ m1: a.id, m2: b.id, dataset: ds.id, measure: 'avg_rank_diff', order: 'abs', k: '50', bins: '30' });
-  const want = await (await fetch(new URL(`api/search?${q}`, server.url))).json();
+  const want = await (await fetch(new URL(`api/search?${q}`, env.server.url))).json();
   assert.equal(await page.locator('[data-testid=result]').count(), want.results.length);
   assert.equal(await page.locator('.corpus-hist rect.bar').count(), want.histogram.counts.length, 'one bar per bin');
   assert.equal(await page.locator('.corpus-hist line.stripe').count(), want.results.length, 'one stripe per result');
@@ -93,7 +84,7 @@ test('search by mean KL, open a result in the KL colour mode from the cached kl'
   const [a, b, ds] = await pairWithDataset();
   if (!ds) return t.skip(`no dataset is preprocessed for ${a.id} and ${b.id}`);
   const q = new URLSearchParams({ m1: a.id, m2: b.id, dataset: ds.id, measure: 'avg_kl', order: 'desc', k: '50', bins: '30' });
-  const want = await (await fetch(new URL(`api/search?${q}`, server.url))).json();
+  const want = await (await fetch(new URL(`api/search?${q}`, env.server.url))).json();
   if (!want.results[0]?.kl) {
     t.skip('this dataset was preprocessed without the KL pass');
     return;
@@ -101,12 +92,12 @@ test('search by mean KL, open a result in the KL colour mode from the cached kl'
   const r0 = want.results[0];
   assert.equal(r0.kl.length, r0.tokens.length);
   assert.ok(Math.abs(r0.kl.reduce((s, x) => s + x, 0) / r0.kl.length - r0.value) <= 1e-6 * r0.value, 'avg_kl is the mean of the per-token kl');
-  const { page, errors } = await newPage(browser.context, server.url);
+  const { page, errors } = await newPage(env.browser.context, env.server.url);
   const analyzeCalls = [];
   page.on('request', (r) => {
     if (r.url().includes('/api/analyze')) analyzeCalls.push(r.url());
   });
-  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}&mode=kl`);
+  await page.goto(`${env.server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}&mode=kl`);
   await page.waitForSelector(`[data-testid=dataset] option[value="${ds.id}"]`, { state: 'attached' });
   await page.selectOption('[data-testid=dataset]', ds.id);
   await page.selectOption('[data-testid=measure]', 'avg_kl');
@@ -129,12 +120,12 @@ test('search by mean KL, open a result in the KL colour mode from the cached kl'
 /** A pair of one tokenizer with a dataset that has no KL ("kl": false) and one that has it (or
  * null), from /api/datasets; null when the server has no dataset without KL. */
 async function datasetsWithoutKl() {
-  const models = await (await fetch(new URL('api/models', server.url))).json();
+  const models = await (await fetch(new URL('api/models', env.server.url))).json();
   for (const a of models)
     for (const b of models) {
       if (a === b || a.group !== b.group) continue;
       const q = new URLSearchParams({ m1: a.id, m2: b.id });
-      const list = await (await fetch(new URL(`api/datasets?${q}`, server.url))).json();
+      const list = await (await fetch(new URL(`api/datasets?${q}`, env.server.url))).json();
       const none = list.find((d) => d.kl === false);
       if (none) return { a, b, none, has: list.find((d) => d.kl === true) ?? null };
     }
@@ -145,13 +136,13 @@ test('a dataset without KL: the KL measures are off with a reason; KL colouring 
   const found = await datasetsWithoutKl();
   if (!found) return t.skip('every dataset of this server has KL');
   const { a, b, none, has } = found;
-  const { page, errors } = await newPage(browser.context, server.url);
+  const { page, errors } = await newPage(env.browser.context, env.server.url);
   const klCalls = [];
   page.on('request', (r) => {
     if (r.url().endsWith('/api/analyze') && r.method() === 'POST') klCalls.push(JSON.parse(r.postData()).kl === true);
   });
   // a link asks for a KL measure: on the dataset without KL the app falls back to the default
-  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}&mode=kl&measure=avg_kl&ds_pick=${encodeURIComponent(none.id)}`);
+  await page.goto(`${env.server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}&mode=kl&measure=avg_kl&ds_pick=${encodeURIComponent(none.id)}`);
   await page.waitForSelector(`[data-testid=dataset] option[value="${none.id}"]`, { state: 'attached' });
   await page.selectOption('[data-testid=dataset]', none.id);
   const reason = page.locator('[data-testid=no-kl]');
@@ -179,7 +170,7 @@ test('a dataset without KL: the KL measures are off with a reason; KL colouring 
   await page.waitForSelector('.tok');
   const text = await page.inputValue('[data-testid=text-input]');
   const body = JSON.stringify({ m1: a.id, m2: b.id, text, kl: true });
-  const want = await (await fetch(new URL('api/analyze', server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })).json();
+  const want = await (await fetch(new URL('api/analyze', env.server.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })).json();
   const greys = ['rgb(255, 255, 255)', 'rgb(235, 235, 236)', 'rgb(207, 208, 212)', 'rgb(169, 171, 179)', 'rgb(125, 128, 140)'];
   const cls = (v) => [0.001, 0.01, 0.1, 1].filter((x) => v >= x).length;
   const bgs = await page.locator('.tok').evaluateAll((els) => els.map((e) => getComputedStyle(e).backgroundColor));

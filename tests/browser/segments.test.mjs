@@ -8,33 +8,24 @@
 // real `lmdiff serve` with a causal and a masked model.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launch, newPage, startServer } from './helpers.mjs';
+import { test } from 'node:test';
+import { newPage, setUp } from './helpers.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = setUp();
 
 const TEXT = 'The cat sat on the mat, naïvely.';
 // (byte-level tokenizers cut ï between its two bytes: the placeholder case)
 
 test('models with different tokenizers: analyzed by segments, tooltips list both models’ tokens', async (t) => {
-  const models = await (await fetch(new URL('api/models', server.url))).json();
+  const models = await (await fetch(new URL('api/models', env.server.url))).json();
   const a = models[0];
   const b = models.find((m) => m.group !== a.group);
   if (!b) {
     t.skip('all models of this server share one tokenizer');
     return;
   }
-  const { page, errors, foreign } = await newPage(browser.context, server.url);
-  await page.goto(`${server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
+  const { page, errors, foreign } = await newPage(env.browser.context, env.server.url);
+  await page.goto(`${env.server.url}?m1=${encodeURIComponent(a.id)}&m2=${encodeURIComponent(b.id)}`);
   const note = page.locator('[data-testid=tokenizer-warning]');
   await note.waitFor();
   assert.match(await note.textContent(), /compared by segments/);
@@ -73,17 +64,17 @@ test('models with different tokenizers: analyzed by segments, tooltips list both
 });
 
 test('a corpus of models with different tokenizers: searched by bits per byte, a result opens as segments', async (t) => {
-  const models = await (await fetch(new URL('api/models', server.url))).json();
+  const models = await (await fetch(new URL('api/models', env.server.url))).json();
   const a = models[0];
   const b = models.find((m) => m.group !== a.group);
   const q = b && new URLSearchParams({ m1: a.id, m2: b.id });
-  const datasets = b ? await (await fetch(new URL(`api/datasets?${q}`, server.url))).json() : [];
+  const datasets = b ? await (await fetch(new URL(`api/datasets?${q}`, env.server.url))).json() : [];
   if (!datasets.length) {
     t.skip('no corpus preprocessed for a pair with different tokenizers');
     return;
   }
-  const { page, errors, foreign } = await newPage(browser.context, server.url);
-  await page.goto(`${server.url}?${q}`);
+  const { page, errors, foreign } = await newPage(env.browser.context, env.server.url);
+  await page.goto(`${env.server.url}?${q}`);
   await page.waitForSelector('[data-testid=search]:not([disabled])');
   assert.equal(await page.locator('[data-testid=measure]').inputValue(), 'bpb_diff', 'the default measure of such a pair');
   const answer = page.waitForResponse((r) => r.url().includes('/api/search'));

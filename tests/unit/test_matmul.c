@@ -77,6 +77,30 @@ static uint16_t to16(float x, lmd_dtype dt) {
     return r;
 }
 
+/* The worst error of Y[T x n] (rows ldy apart) against the double product
+ * X[T x k] W^T (plus Y0 when acc), relative to the sum of the |terms|; W =
+ * wf, k x n when in_major, else n x k.  Checks that the columns from n to
+ * ldy are untouched (Y0's). */
+static double worst_error(const float *X, const float *wf, const float *Y, const float *Y0, int T,
+                          int n, int k, size_t ldy, int in_major, int acc) {
+    double worst = 0;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < n; j++) {
+            double s = acc ? Y0[t * ldy + j] : 0, mag = fabs(s);
+            for (int i = 0; i < k; i++) {
+                double w = in_major ? wf[(size_t)i * n + j] : wf[(size_t)j * k + i];
+                s += (double)X[(size_t)t * k + i] * w;
+                mag += fabs((double)X[(size_t)t * k + i] * w);
+            }
+            double e = fabs(Y[t * ldy + j] - s) / (mag + 1e-30);
+            if (e > worst) worst = e;
+        }
+    for (int t = 0; t < T; t++)
+        for (size_t j = (size_t)n; j < ldy; j++)
+            assert_memory_equal(&Y[t * ldy + j], &Y0[t * ldy + j], 4);
+    return worst;
+}
+
 static void check_product(lmd_dtype dt, int in_major, int T, int n, int k, int acc) {
     size_t nw = (size_t)n * k;
     float *w32 = malloc(nw * 4), *wf = malloc(nw * 4);
@@ -100,22 +124,7 @@ static void check_product(lmd_dtype dt, int in_major, int T, int n, int k, int a
     lmd_mat W = {
         dt == LMD_F32 ? (const void *)w32 : (const void *)w16, dt, n, k, in_major, 0, 0, NULL};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
-    double worst = 0;
-    for (int t = 0; t < T; t++)
-        for (int j = 0; j < n; j++) {
-            double s = acc ? Y0[t * ldy + j] : 0, mag = fabs(s);
-            for (int i = 0; i < k; i++) {
-                double w = in_major ? wf[(size_t)i * n + j] : wf[(size_t)j * k + i];
-                s += (double)X[(size_t)t * k + i] * w;
-                mag += fabs((double)X[(size_t)t * k + i] * w);
-            }
-            double e = fabs(Y[t * ldy + j] - s) / (mag + 1e-30);
-            if (e > worst) worst = e;
-        }
-    /* columns beyond n untouched */
-    for (int t = 0; t < T; t++)
-        for (size_t j = (size_t)n; j < ldy; j++)
-            assert_memory_equal(&Y[t * ldy + j], &Y0[t * ldy + j], 4);
+    double worst = worst_error(X, wf, Y, Y0, T, n, k, ldy, in_major, acc);
     if (!acc) { /* a strided output holds exactly the rows of a dense one */
         float *Yd = malloc((size_t)T * n * 4);
         assert_int_equal(lmd_matmul(X, (size_t)T, &W, Yd, (size_t)n, 0), 0);
@@ -217,21 +226,7 @@ static void check_bf16_product(int in_major, int T, int n, int k, int acc) {
     memcpy(Y0, Y, (size_t)T * ldy * 4);
     lmd_mat W = {w16, LMD_BF16, n, k, in_major, 1, 0, NULL};
     assert_int_equal(lmd_matmul(X, (size_t)T, &W, Y, ldy, acc), 0);
-    double worst = 0;
-    for (int t = 0; t < T; t++)
-        for (int j = 0; j < n; j++) {
-            double s = acc ? Y0[t * ldy + j] : 0, mag = fabs(s);
-            for (int i = 0; i < k; i++) {
-                double w = in_major ? wf[(size_t)i * n + j] : wf[(size_t)j * k + i];
-                s += (double)xf[(size_t)t * k + i] * w;
-                mag += fabs((double)xf[(size_t)t * k + i] * w);
-            }
-            double e = fabs(Y[t * ldy + j] - s) / (mag + 1e-30);
-            if (e > worst) worst = e;
-        }
-    for (int t = 0; t < T; t++)
-        for (size_t j = (size_t)n; j < ldy; j++)
-            assert_memory_equal(&Y[t * ldy + j], &Y0[t * ldy + j], 4);
+    double worst = worst_error(xf, wf, Y, Y0, T, n, k, ldy, in_major, acc);
     if (!(worst < 1e-5))
         fail_msg("bf16 in_major %d T %d n %d k %d acc %d: relative error %g", in_major, T, n, k,
                  acc, worst);

@@ -8,7 +8,6 @@
  *   - the same with one copy per forward batch and with 64-token batches.
  * Plus: the refusal of checkpoints without an MLM head, the model info, and
  * the last-layer-at-one-row forward against the full forward. */
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,171 +17,63 @@
 #include "model/model.h"
 #include "testutil.h"
 
-#define TOL_LOGPROB 1e-4
-#define TOL_ENTROPY 1e-4
-#define TIE 1e-5
-#define MAXC 64
-
-static double worst_seen = 0;
-
-static double ref_topk_lp(const cJSON *topk, int32_t id, int *found) {
-    *found = 0;
-    for (const cJSON *e = topk->child; e; e = e->next)
-        if ((int32_t)cJSON_GetArrayItem(e, 0)->valuedouble == id) {
-            *found = 1;
-            return cJSON_GetArrayItem(e, 1)->valuedouble;
-        }
-    return 0;
-}
-
-static void check_scores(const char *dir, size_t c, const lmd_scores *s, const cJSON *tokens) {
-    for (size_t i = 0; i < s->n; i++) {
-        const cJSON *r = cJSON_GetArrayItem(tokens, (int)i);
-        double lp = cJSON_GetObjectItem(r, "logprob")->valuedouble;
-        double h = cJSON_GetObjectItem(r, "entropy")->valuedouble;
-        int lo = (int)cJSON_GetObjectItem(r, "rank_lo")->valuedouble;
-        int hi = (int)cJSON_GetObjectItem(r, "rank_hi")->valuedouble;
-        const cJSON *topk = cJSON_GetObjectItem(r, "topk");
-        double dlp = fabs(s->logprob[i] - lp), dh = fabs((double)s->entropy[i] - h);
-        if (dlp > worst_seen) worst_seen = dlp;
-        if (dlp > TOL_LOGPROB || !(fabs(log((double)s->prob[i]) - lp) <= TOL_LOGPROB + 1e-6))
-            fail_msg("%s: text %zu token %zu: logprob %.9g vs reference %.9g", dir, c, i,
-                     s->logprob[i], lp);
-        if (dh > TOL_ENTROPY)
-            fail_msg("%s: text %zu token %zu: entropy %.9g vs reference %.9g", dir, c, i,
-                     (double)s->entropy[i], h);
-        if (s->rank[i] < lo || s->rank[i] > hi)
-            fail_msg("%s: text %zu token %zu: rank %d outside the reference's [%d, %d]", dir, c, i,
-                     s->rank[i], lo, hi);
-        for (int j = 0; j < s->k; j++) {
-            int32_t cid = s->topk_ids[i * (size_t)s->k + j];
-            const cJSON *rj = cJSON_GetArrayItem(topk, j);
-            int32_t rid = (int32_t)cJSON_GetArrayItem(rj, 0)->valuedouble;
-            double rlp = cJSON_GetArrayItem(rj, 1)->valuedouble;
-            if (fabs(log((double)s->topk_prob[i * (size_t)s->k + j]) - rlp) > TOL_LOGPROB + 1e-6)
-                fail_msg("%s: text %zu token %zu: top-%d prob differs", dir, c, i, j + 1);
-            if (cid == rid) continue;
-            int found;
-            double clp = ref_topk_lp(topk, cid, &found);
-            if (!found || fabs(clp - rlp) > TIE)
-                fail_msg("%s: text %zu token %zu: top-%d id %d, reference %d (not a tie)", dir, c,
-                         i, j + 1, cid, rid);
-        }
-    }
-}
-
 static void check_model(const char *dir, const char *golden_path) {
-    char *data;
-    size_t len;
     lmd_error err;
-    if (lmd_read_file(golden_path, &data, &len, &err) < 0) fail_msg("%s", err.msg);
     lmd_model *m;
     if (lmd_model_load(dir, &m, &err) < 0) fail_msg("%s", err.msg);
     lmd_model_info info;
     lmd_model_get_info(m, &info);
     assert_int_equal(info.masked_lm, 1);
-    const lmd_tokenizer *tok = lmd_model_tokenizer(m);
-    cJSON *docs[MAXC];
-    int32_t *ids[MAXC];
-    size_t ns[MAXC], nc = 0, total = 0;
-    for (char *line = strtok(data, "\n"); line && nc < MAXC; line = strtok(NULL, "\n")) {
-        cJSON *doc = cJSON_Parse(line);
-        assert_non_null(doc);
-        docs[nc] = doc;
-        const char *text = cJSON_GetObjectItem(doc, "text")->valuestring;
-        if (lmd_tokenize(tok, text, strlen(text), &ids[nc], &ns[nc], &err) < 0)
-            fail_msg("%s", err.msg);
-        const cJSON *rid = cJSON_GetObjectItem(doc, "ids");
-        if ((size_t)cJSON_GetArraySize(rid) != ns[nc])
-            fail_msg("%s: text %zu: C gives %zu tokens, the reference %d", dir, nc, ns[nc],
-                     cJSON_GetArraySize(rid));
-        for (size_t i = 0; i < ns[nc]; i++)
-            if (ids[nc][i] != (int32_t)cJSON_GetArrayItem(rid, (int)i)->valuedouble)
-                fail_msg("%s: text %zu: token %zu differs", dir, nc, i);
-        total += ns[nc];
-        nc++;
-    }
-    assert_true(nc > 0);
-    const int32_t *idp[MAXC];
+    tu_golden g;
+    tu_golden_read(&g, golden_path, lmd_model_tokenizer(m), dir);
+    const size_t nc = g.n;
+    size_t total = 0;
+    const int32_t *idp[TU_GOLDEN_MAX];
     for (size_t i = 0; i < nc; i++)
-        idp[i] = ids[i];
+        idp[i] = g.ids[i], total += g.n_ids[i];
     /* all texts at once (default batches), one copy per batch, 64-token
      * batches (several copies of a text and of different texts together) */
     lmd_score_opts opts[] = {
         {.top_k = 10}, {.top_k = 10, .max_batch_tokens = 1}, {.top_k = 10, .max_batch_tokens = 64}};
-    worst_seen = 0;
+    double worst[2] = {0, 0};
     for (size_t o = 0; o < sizeof opts / sizeof opts[0]; o++) {
-        lmd_scores sc[MAXC];
-        if (lmd_score_ids(m, idp, ns, nc, &opts[o], sc, &err) < 0) fail_msg("%s", err.msg);
+        lmd_scores sc[TU_GOLDEN_MAX];
+        if (lmd_score_ids(m, idp, g.n_ids, nc, &opts[o], sc, &err) < 0) fail_msg("%s", err.msg);
         for (size_t c = 0; c < nc; c++) {
-            assert_int_equal(sc[c].n, ns[c]);
-            check_scores(dir, c, &sc[c], cJSON_GetObjectItem(docs[c], "tokens"));
+            tu_golden_check(&g, c, &sc[c], dir, worst);
             lmd_scores_free(&sc[c]);
         }
     }
-    printf("  %s: %zu texts, %zu tokens; worst |dlogp| %.2e\n", dir, nc, total, worst_seen);
-    for (size_t c = 0; c < nc; c++) {
-        free(ids[c]);
-        cJSON_Delete(docs[c]);
-    }
+    printf("  %s: %zu texts, %zu tokens; worst |dlogp| %.2e\n", dir, nc, total, worst[0]);
+    tu_golden_free(&g);
     lmd_model_free(m);
-    free(data);
-}
-
-static void check_named(const char *name) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "tests/models/%s", name);
-    char *dir = tu_src_path(rel);
-    snprintf(rel, sizeof rel, "tests/golden/%s.jsonl", name);
-    char *golden = tu_src_path(rel);
-    check_model(dir, golden);
-    free(dir);
-    free(golden);
 }
 
 static void test_bert(void **state) {
     (void)state;
-    check_named("tiny-bert");
+    tu_golden_run(check_model, "tests/models/", "", "tiny-bert");
 }
 static void test_distilbert(void **state) {
     (void)state;
-    check_named("tiny-distilbert");
+    tu_golden_run(check_model, "tests/models/", "", "tiny-distilbert");
 }
 static void test_roberta(void **state) {
     (void)state;
-    check_named("tiny-roberta");
+    tu_golden_run(check_model, "tests/models/", "", "tiny-roberta");
 }
 
 /* The demo BERT pair (demo/models, trained by tools/demo/train_bert.py) against
  * golden files from the training code's own float64 forward: ties the masked-LM
  * engine to trained weights and a real WordPiece vocabulary. */
-static void check_demo(const char *name) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "demo/models/%s", name);
-    char *dir = tu_src_path(rel);
-    snprintf(rel, sizeof rel, "tests/golden/demo-%s.jsonl", name);
-    char *golden = tu_src_path(rel);
-    check_model(dir, golden);
-    free(dir);
-    free(golden);
-}
 static void test_demo_bert(void **state) {
     (void)state;
-    check_demo("bert-base");
-    check_demo("bert-kjv");
+    tu_golden_run(check_model, "demo/models/", "demo-", "bert-base");
+    tu_golden_run(check_model, "demo/models/", "demo-", "bert-kjv");
 }
 
 static void test_tiniest_bert(void **state) {
     (void)state;
-    char *dir = tu_shared_path("fixtures/hf-models/tiniest-bert");
-    if (!dir) {
-        printf("SKIP: ../shared is absent; tiniest-bert (saved by HF transformers) not checked\n");
-        skip();
-    }
-    char *golden = tu_src_path("tests/golden/tiniest-bert.jsonl");
-    check_model(dir, golden);
-    free(dir);
-    free(golden);
+    tu_golden_run_shared(check_model, "tiniest-bert");
 }
 
 static void expect_refusal(const char *name, const char *needle) {

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "analysis/segments.h"
@@ -136,17 +135,9 @@ static void test_cache_spans(void **state) {
     free(dir);
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static lmd_tokenizer *load(const char *rel) {
     char *dir = tu_shared_path(rel);
-    lmd_tokenizer *t;
-    lmd_error err;
-    if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     free(dir);
     return t;
 }
@@ -186,14 +177,14 @@ static void test_megabyte(void **state) {
     int32_t *i1, *i2;
     lmd_span *s1, *s2;
     size_t n1, n2;
-    double t0 = now();
+    double t0 = tu_now();
     assert_int_equal(lmd_tokenize_spans(t1, big, L, &i1, &s1, &n1, &err), 0);
-    double t1s = now();
+    double t1s = tu_now();
     assert_int_equal(lmd_tokenize_spans(t2, big, L, &i2, &s2, &n2, &err), 0);
-    double t2s = now();
+    double t2s = tu_now();
     lmd_segments sg;
     align(s1, n1, s2, n2, L, &sg);
-    double t3 = now();
+    double t3 = tu_now();
     assert_int_equal(sg.n, brute_count(s1, n1, s2, n2, L));
     /* every token in exactly one segment, in order */
     for (size_t j = 0; j < sg.n; j++)

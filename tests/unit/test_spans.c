@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/base.h"
 #include "testutil.h"
@@ -29,9 +28,7 @@ static const char *extra[] = {
 
 static lmd_tokenizer *load(const char *rel, int shared) {
     char *dir = shared ? (tu_require_shared(), tu_shared_path(rel)) : tu_src_path(rel);
-    lmd_tokenizer *t;
-    lmd_error err;
-    if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     free(dir);
     return t;
 }
@@ -132,8 +129,7 @@ static void test_llama2_metaspace(void **state) {
     char *dir = tu_tmpdir();
     tu_write_file(dir, "tokenizer.model", data, len);
     tu_write_str(dir, "tokenizer_config.json", "{\"legacy\": false}");
-    lmd_tokenizer *t;
-    if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("%s", err.msg);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     assert_int_equal(t->n_norms, 0);
     tu_vectors v;
     tu_read_vectors(&v, "llama-spm");
@@ -173,12 +169,6 @@ static void test_bert(void **state) {
     lmd_tokenizer_free(t);
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* The cost of spans, printed: plain and spans path on a 1 MB corpus text. */
 static void test_timing(void **state) {
     (void)state;
@@ -198,10 +188,10 @@ static void test_timing(void **state) {
             int32_t *ids;
             lmd_span *sp = NULL;
             size_t k;
-            double t0 = now();
+            double t0 = tu_now();
             int rc = mode ? lmd_tokenize_spans(t, text, len, &ids, &sp, &k, &err)
                           : lmd_tokenize(t, text, len, &ids, &k, &err);
-            double dt = now() - t0;
+            double dt = tu_now() - t0;
             assert_int_equal(rc, 0);
             if (dt < best[mode]) best[mode] = dt;
             free(ids);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "base/base.h"
 #include "testutil.h"
@@ -20,26 +19,6 @@ static char *shared(const char *rel) {
     char *p = tu_shared_path(rel);
     assert_non_null(p);
     return p;
-}
-
-static lmd_tokenizer *load_dir(const char *dir) {
-    lmd_tokenizer *t = NULL;
-    lmd_error err;
-    if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("load %s: %s", dir, err.msg);
-    return t;
-}
-
-static void rm_dir(char *dir) {
-    static const char *names[] = {
-        "tokenizer.json",          "vocab.json",       "merges.txt", "tokenizer_config.json",
-        "special_tokens_map.json", "added_tokens.json"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        char *p = lmd_path_join(dir, names[i]);
-        unlink(p);
-        free(p);
-    }
-    rmdir(dir);
-    free(dir);
 }
 
 /* ------------------------------------------------- the GPT-2 vectors */
@@ -64,7 +43,7 @@ static void check_vectors(const lmd_tokenizer *t) {
 static void test_vectors_tokenizer_json(void **st) {
     (void)st;
     char *dir = shared("fixtures/tokenizers/gpt2");
-    lmd_tokenizer *t = load_dir(dir);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     assert_int_equal(lmd_tokenizer_vocab_size(t), 50257);
     check_vectors(t);
     lmd_tokenizer_free(t);
@@ -85,17 +64,17 @@ static char *gpt2_vocab_merges_dir(void) {
 static void test_vectors_vocab_merges(void **st) {
     (void)st;
     char *dir = gpt2_vocab_merges_dir();
-    lmd_tokenizer *t = load_dir(dir);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     assert_int_equal(lmd_tokenizer_vocab_size(t), 50257);
     check_vectors(t);
     lmd_tokenizer_free(t);
-    rm_dir(dir);
+    tu_rm_dir(dir);
 }
 
 static void test_gpt2_details(void **st) {
     (void)st;
     char *dir = shared("fixtures/tokenizers/gpt2");
-    lmd_tokenizer *t = load_dir(dir);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     free(dir);
     /* added tokens are split out of the text even without special tokens */
     TU_EXPECT(t, "Hello<|endoftext|> world", 15496, 50256, 995);
@@ -150,7 +129,7 @@ static void test_gpt2_details(void **st) {
 static void test_empty_and_invalid(void **st) {
     (void)st;
     char *dir = shared("fixtures/tokenizers/gpt2");
-    lmd_tokenizer *t = load_dir(dir);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     free(dir);
     int32_t *ids = NULL;
     size_t n = 99;
@@ -186,7 +165,7 @@ static void test_hash_two_forms(void **st) {
     (void)st;
     char *dir1 = shared("fixtures/tokenizers/gpt2");
     char *dir2 = gpt2_vocab_merges_dir();
-    lmd_tokenizer *a = load_dir(dir1), *b = load_dir(dir2);
+    lmd_tokenizer *a = tu_load_tokenizer(dir1), *b = tu_load_tokenizer(dir2);
     char ha[65], hb[65];
     lmd_tokenizer_hash(a, ha);
     lmd_tokenizer_hash(b, hb);
@@ -232,7 +211,7 @@ static void test_hash_two_forms(void **st) {
     assert_memory_equal(m, "#version: 0.2\n\xc4\xa0 t\n\xc4\xa0 a\n", 24);
     memcpy(m + 14, "\xc4\xa0 a\n\xc4\xa0 t\n", 10);
     tu_write_file(dir2, "merges.txt", m, ml);
-    lmd_tokenizer *c = load_dir(dir2);
+    lmd_tokenizer *c = tu_load_tokenizer(dir2);
     char hcm[65];
     lmd_tokenizer_hash(c, hcm);
     assert_string_not_equal(hcm, ha);
@@ -245,12 +224,12 @@ static void test_hash_two_forms(void **st) {
         cut--;
     memcpy(m + 14, "\xc4\xa0 t\n\xc4\xa0 a\n", 10);
     tu_write_file(dir2, "merges.txt", m, ml);
-    c = load_dir(dir2);
+    c = tu_load_tokenizer(dir2);
     lmd_tokenizer_hash(c, hcm);
     assert_string_equal(hcm, ha); /* restored: equal again */
     lmd_tokenizer_free(c);
     tu_write_file(dir2, "merges.txt", m, cut);
-    c = load_dir(dir2);
+    c = tu_load_tokenizer(dir2);
     lmd_tokenizer_hash(c, hcm);
     assert_string_not_equal(hcm, ha);
     lmd_tokenizer_free(c);
@@ -260,7 +239,7 @@ static void test_hash_two_forms(void **st) {
     lmd_tokenizer_free(a);
     lmd_tokenizer_free(b);
     free(dir1);
-    rm_dir(dir2);
+    tu_rm_dir(dir2);
 }
 
 /* ByteLevel(use_regex) and Sequence[Split(GPT-2 regex), ByteLevel(no regex)]
@@ -284,7 +263,7 @@ static void test_sequence_pretokenizer(void **st) {
     assert_non_null(seq);
     cJSON_ReplaceItemInObjectCaseSensitive(root, "pre_tokenizer", seq);
     char *text = cJSON_PrintUnformatted(root);
-    lmd_tokenizer *a = load_dir(dir), *b = tu_tok_json(text);
+    lmd_tokenizer *a = tu_load_tokenizer(dir), *b = tu_tok_json(text);
     char ha[65], hb[65];
     lmd_tokenizer_hash(a, ha);
     lmd_tokenizer_hash(b, hb);
@@ -532,43 +511,31 @@ static void test_split_steps(void **st) {
     free(j);
 }
 
-/* ------------------------------------------------------------ errors */
-
-static void expect_load_error(const char *dir, const char *needle1, const char *needle2) {
-    lmd_tokenizer *t = (lmd_tokenizer *)1;
-    lmd_error err;
-    err.msg[0] = 0;
-    assert_int_equal(lmd_tokenizer_load(dir, &t, &err), -1);
-    assert_null(t);
-    if (!strstr(err.msg, needle1) || (needle2 && !strstr(err.msg, needle2)))
-        fail_msg("error \"%s\" lacks \"%s\" / \"%s\"", err.msg, needle1, needle2 ? needle2 : "");
-}
-
 static void test_load_errors(void **st) {
     (void)st;
     char *dir = tu_tmpdir();
     assert_non_null(dir);
-    expect_load_error(dir, dir, "tokenizer.json");
-    expect_load_error(dir, "vocab.json", "merges.txt");
+    tu_expect_load_error(dir, dir, "tokenizer.json");
+    tu_expect_load_error(dir, "vocab.json", "merges.txt");
 
     tu_write_str(dir, "vocab.json", "{\"a\":0}");
-    expect_load_error(dir, dir, "merges.txt");
+    tu_expect_load_error(dir, dir, "merges.txt");
 
     tu_write_str(dir, "merges.txt", "#version: 0.2\na b c\n");
-    expect_load_error(dir, "merges.txt:2", NULL);
+    tu_expect_load_error(dir, "merges.txt:2", NULL);
     tu_write_str(dir, "merges.txt", "#version: 0.2\na b\n");
-    expect_load_error(dir, "merges.txt", "not in the vocabulary");
+    tu_expect_load_error(dir, "merges.txt", "not in the vocabulary");
 
     tu_write_str(dir, "vocab.json", "{\"a\": 0,");
-    expect_load_error(dir, "vocab.json", "invalid JSON");
+    tu_expect_load_error(dir, "vocab.json", "invalid JSON");
 
     char *tj = lmd_path_join(dir, "tokenizer.json");
     tu_write_str(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", ");
-    expect_load_error(dir, tj, "invalid JSON");
+    tu_expect_load_error(dir, tj, "invalid JSON");
     tu_write_str(dir, "tokenizer.json", "{} {}");
-    expect_load_error(dir, tj, "invalid JSON");
+    tu_expect_load_error(dir, tj, "invalid JSON");
     tu_write_str(dir, "tokenizer.json", "{\"a\":\"\xff\"}");
-    expect_load_error(dir, tj, "UTF-8");
+    tu_expect_load_error(dir, tj, "UTF-8");
 
     static const char *const extra[] = {"ab"};
     struct {
@@ -599,12 +566,12 @@ static void test_load_errors(void **st) {
         lmd_buf_puts(&b, edits[i].to);
         lmd_buf_puts(&b, at + strlen(edits[i].from));
         tu_write_file(dir, "tokenizer.json", b.data, b.len);
-        expect_load_error(dir, tj, edits[i].needle);
+        tu_expect_load_error(dir, tj, edits[i].needle);
         lmd_buf_free(&b);
         free(j);
     }
     free(tj);
-    rm_dir(dir);
+    tu_rm_dir(dir);
 }
 
 /* vocab.json + merges.txt with the optional files around them. */
@@ -630,7 +597,7 @@ static void test_vocab_merges_extras(void **st) {
                  "{\"pad_token\": {\"content\": \"ab\", \"lstrip\": true}}");
     tu_write_str(dir, "tokenizer_config.json",
                  "{\"bos_token\": {\"content\": \"<new>\"}, \"add_prefix_space\": true}");
-    lmd_tokenizer *t = load_dir(dir);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     assert_int_equal(lmd_tokenizer_vocab_size(t), 259);
     assert_int_equal(lmd_tokenizer_bos(t), 258);
     TU_EXPECT(t, "x<new><|endoftext|>", ' ', 'x', 258, 257); /* with the prefix space */
@@ -639,10 +606,10 @@ static void test_vocab_merges_extras(void **st) {
 
     /* a special token without an id */
     tu_write_str(dir, "special_tokens_map.json", "{\"mask_token\": \"<mask>\"}");
-    expect_load_error(dir, "special_tokens_map.json", "<mask>");
+    tu_expect_load_error(dir, "special_tokens_map.json", "<mask>");
     tu_write_str(dir, "special_tokens_map.json", "{\"mask_token\": ");
-    expect_load_error(dir, "special_tokens_map.json", "invalid JSON");
-    rm_dir(dir);
+    tu_expect_load_error(dir, "special_tokens_map.json", "invalid JSON");
+    tu_rm_dir(dir);
 }
 
 int main(void) {

@@ -27,36 +27,6 @@ static char *bert_dir(void) {
     return p;
 }
 
-static void rm_dir(char *dir) {
-    static const char *names[] = {"tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                                  "special_tokens_map.json", "added_tokens.json"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        char *p = lmd_path_join(dir, names[i]);
-        unlink(p);
-        free(p);
-    }
-    rmdir(dir);
-    free(dir);
-}
-
-static lmd_tokenizer *load_dir(const char *dir) {
-    lmd_tokenizer *t = NULL;
-    lmd_error err;
-    if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("load %s: %s", dir, err.msg);
-    return t;
-}
-
-static void expect_load_error(const char *dir, const char *needle1, const char *needle2) {
-    lmd_tokenizer *t = NULL;
-    lmd_error err = {0};
-    if (lmd_tokenizer_load(dir, &t, &err) == 0) {
-        lmd_tokenizer_free(t);
-        fail_msg("loaded; expected an error with \"%s\"", needle2);
-    }
-    if (!strstr(err.msg, needle1) || !strstr(err.msg, needle2))
-        fail_msg("error \"%s\" lacks \"%s\" or \"%s\"", err.msg, needle1, needle2);
-}
-
 /* The id of a vocabulary string. */
 static int32_t id_of(const lmd_tokenizer *t, const char *raw) {
     int32_t id = lmd_tokenizer_token_id(t, raw, strlen(raw));
@@ -78,7 +48,7 @@ static void test_vectors_tokenizer_json(void **st) {
     (void)st;
     char *dir = bert_dir();
     if (!dir) skip();
-    lmd_tokenizer *t = load_dir(dir); /* tokenizer.json is preferred */
+    lmd_tokenizer *t = tu_load_tokenizer(dir); /* tokenizer.json is preferred */
     run_vectors(t);
     lmd_tokenizer_free(t);
     free(dir);
@@ -90,9 +60,9 @@ static void test_vectors_vocab_txt(void **st) {
     if (!dir) skip();
     char *tmp = tu_tmpdir();
     tu_copy_file(dir, tmp, "vocab.txt"); /* no tokenizer_config.json: BertTokenizer's defaults */
-    lmd_tokenizer *tv = load_dir(tmp);
+    lmd_tokenizer *tv = tu_load_tokenizer(tmp);
     run_vectors(tv);
-    lmd_tokenizer *tj = load_dir(dir);
+    lmd_tokenizer *tj = tu_load_tokenizer(dir);
     char hj[65], hv[65];
     lmd_tokenizer_hash(tj, hj);
     lmd_tokenizer_hash(tv, hv);
@@ -119,13 +89,13 @@ static void test_vectors_vocab_txt(void **st) {
     tu_write_str(tmp, "tokenizer_config.json",
                  "{\"do_lower_case\": true, \"tokenize_chinese_chars\": true, \"strip_accents\": "
                  "null, \"mask_token\": \"[MASK]\", \"tokenizer_class\": \"BertTokenizer\"}");
-    lmd_tokenizer *t2 = load_dir(tmp);
+    lmd_tokenizer *t2 = tu_load_tokenizer(tmp);
     char h2[65];
     lmd_tokenizer_hash(t2, h2);
     assert_string_equal(h2, hj);
     lmd_tokenizer_free(t2);
     tu_write_str(tmp, "tokenizer_config.json", "{\"do_lower_case\": false}");
-    t2 = load_dir(tmp);
+    t2 = tu_load_tokenizer(tmp);
     lmd_tokenizer_hash(t2, h2);
     assert_string_not_equal(h2, hj);
     TU_EXPECT(t2, "Hello", 100);         /* "Hello" is not in the uncased vocabulary */
@@ -133,24 +103,24 @@ static void test_vectors_vocab_txt(void **st) {
     lmd_tokenizer_free(t2);
     tu_write_str(tmp, "tokenizer_config.json",
                  "{\"do_lower_case\": false, \"strip_accents\": true}");
-    t2 = load_dir(tmp);
+    t2 = tu_load_tokenizer(tmp);
     TU_EXPECT(t2, "Hello é", 100, 1041); /* é -> e, but no lowercase */
     lmd_tokenizer_free(t2);
     tu_write_str(tmp, "tokenizer_config.json", "{\"strip_accents\": false}");
-    t2 = load_dir(tmp);
+    t2 = tu_load_tokenizer(tmp);
     TU_EXPECT(t2, "Hello é", 7592, 100); /* lowercase, but é kept (and unknown) */
     TU_EXPECT(t2, "Hello e", 7592, 1041);
     lmd_tokenizer_hash(t2, h2);
     assert_string_not_equal(h2, hj);
     lmd_tokenizer_free(t2);
     tu_write_str(tmp, "tokenizer_config.json", "{\"tokenize_chinese_chars\": false}");
-    t2 = load_dir(tmp);
+    t2 = tu_load_tokenizer(tmp);
     TU_EXPECT(t2, "我想", 100); /* one piece, not two */
     lmd_tokenizer_free(t2);
 
     lmd_tokenizer_free(tj);
     lmd_tokenizer_free(tv);
-    rm_dir(tmp);
+    tu_rm_dir(tmp);
     free(dir);
 }
 
@@ -160,7 +130,7 @@ static void test_config_over_json(void **st) {
     (void)st;
     char *dir = bert_dir();
     if (!dir) skip();
-    lmd_tokenizer *ref = load_dir(dir);
+    lmd_tokenizer *ref = tu_load_tokenizer(dir);
     char href[65], h[65];
     lmd_tokenizer_hash(ref, href);
     char *tmp = tu_tmpdir();
@@ -180,7 +150,7 @@ static void test_config_over_json(void **st) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         tu_write_str(tmp, "tokenizer_config.json", cases[i].config);
-        lmd_tokenizer *t = load_dir(tmp);
+        lmd_tokenizer *t = tu_load_tokenizer(tmp);
         lmd_tokenizer_hash(t, h);
         if ((strcmp(h, href) == 0) != cases[i].same) fail_msg("config %s", cases[i].config);
         if (i == 4) TU_EXPECT(t, "Hello hello", 100, 7592);
@@ -189,23 +159,23 @@ static void test_config_over_json(void **st) {
     }
     /* the same as vocab.txt with that config */
     tu_copy_file(dir, tmp, "vocab.txt");
-    lmd_tokenizer *tj = load_dir(tmp);
+    lmd_tokenizer *tj = tu_load_tokenizer(tmp);
     char *p = lmd_path_join(tmp, "tokenizer.json");
     unlink(p);
     free(p);
-    lmd_tokenizer *tv = load_dir(tmp);
+    lmd_tokenizer *tv = tu_load_tokenizer(tmp);
     assert_true(lmd_tokenizers_compatible(tj, tv));
     lmd_tokenizer_free(tj);
     lmd_tokenizer_free(tv);
     /* tiniest-bert's files agree with each other */
     char *tb = tu_shared_path("fixtures/hf-models/tiniest-bert");
-    lmd_tokenizer *t = load_dir(tb);
+    lmd_tokenizer *t = tu_load_tokenizer(tb);
     lmd_tokenizer_hash(t, h);
     assert_string_equal(h, href);
     lmd_tokenizer_free(t);
     free(tb);
     lmd_tokenizer_free(ref);
-    rm_dir(tmp);
+    tu_rm_dir(tmp);
     free(dir);
 }
 
@@ -215,7 +185,7 @@ static void test_edge_cases(void **st) {
     (void)st;
     char *dir = bert_dir();
     if (!dir) skip();
-    lmd_tokenizer *t = load_dir(dir);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     int32_t hello = id_of(t, "hello"), comma = id_of(t, ","), bang = id_of(t, "!");
     int32_t cafe = id_of(t, "cafe"), unk = id_of(t, "[UNK]");
     TU_EXPECT_NONE(t, "");
@@ -287,7 +257,7 @@ static void test_decode(void **st) {
     (void)st;
     char *dir = bert_dir();
     if (!dir) skip();
-    lmd_tokenizer *t = load_dir(dir);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     int32_t *ids;
     size_t n;
     lmd_error err;
@@ -565,7 +535,7 @@ static void test_vocab_txt_files(void **st) {
     /* CRLF and CR line ends; "ba" repeated: the later line's id */
     tu_write_str(dir, "vocab.txt",
                  "[PAD]\r\n[UNK]\r[CLS]\n[SEP]\n[MASK]\nba\n##na\nba\nna\n!\n\xe5\xa4\xa9\n");
-    lmd_tokenizer *t = load_dir(dir);
+    lmd_tokenizer *t = tu_load_tokenizer(dir);
     TU_EXPECT(t, "Banana!", 7, 6, 6, 9);
     TU_EXPECT(t, "天na", 10, 8);
     TU_EXPECT(t, "[CLS] [PAD][MASK]", 2, 0, 4);
@@ -576,12 +546,12 @@ static void test_vocab_txt_files(void **st) {
 
     /* other special tokens named in tokenizer_config.json */
     tu_write_str(dir, "vocab.txt", "<pad>\n<unk>\n<cls>\n<sep>\n<mask>\nba\n##na\n");
-    expect_load_error(dir, "vocab.txt", "[UNK]");
+    tu_expect_load_error(dir, "vocab.txt", "[UNK]");
     tu_write_str(dir, "tokenizer_config.json",
                  "{\"unk_token\": \"<unk>\", \"cls_token\": {\"content\": \"<cls>\"}, "
                  "\"sep_token\": \"<sep>\", \"pad_token\": \"<pad>\", \"mask_token\": \"<mask>\", "
                  "\"do_lower_case\": false}");
-    t = load_dir(dir);
+    t = tu_load_tokenizer(dir);
     TU_EXPECT(t, "<cls>banana<mask>Ba", 2, 5, 6, 6, 4, 1);
     const int32_t *pre, *post;
     size_t np, nq;
@@ -593,22 +563,22 @@ static void test_vocab_txt_files(void **st) {
 
     /* errors name the file */
     tu_write_str(dir, "tokenizer_config.json", "{\"do_lower_case\": \"yes\"}");
-    expect_load_error(dir, "tokenizer_config.json", "do_lower_case");
+    tu_expect_load_error(dir, "tokenizer_config.json", "do_lower_case");
     tu_write_str(dir, "tokenizer_config.json", "{\"tokenizer_class\": \"MPNetTokenizer\"}");
-    expect_load_error(dir, "tokenizer_config.json", "MPNetTokenizer");
+    tu_expect_load_error(dir, "tokenizer_config.json", "MPNetTokenizer");
     tu_write_str(dir, "tokenizer_config.json",
                  "{\"unk_token\": \"<unk>\", \"cls_token\": \"<x>\"}");
-    expect_load_error(dir, "tokenizer_config.json", "<x>");
+    tu_expect_load_error(dir, "tokenizer_config.json", "<x>");
     tu_write_str(dir, "tokenizer_config.json", "[");
-    expect_load_error(dir, "tokenizer_config.json", "invalid JSON");
+    tu_expect_load_error(dir, "tokenizer_config.json", "invalid JSON");
     char *cfg = lmd_path_join(dir, "tokenizer_config.json");
     unlink(cfg);
     free(cfg);
     tu_write_file(dir, "vocab.txt", "[UNK]\n\xff\n", 8);
-    expect_load_error(dir, "vocab.txt", "UTF-8");
+    tu_expect_load_error(dir, "vocab.txt", "UTF-8");
     tu_write_str(dir, "vocab.txt", "");
-    expect_load_error(dir, "vocab.txt", "empty");
-    rm_dir(dir);
+    tu_expect_load_error(dir, "vocab.txt", "empty");
+    tu_rm_dir(dir);
 }
 
 int main(void) {

@@ -2,12 +2,18 @@
 #include "testutil.h"
 
 #include "base/base.h"
+#include "lmdiff.h"
 #include "tokenize/tokenizer.h"
 
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static char *join(const char *a, const char *b) {
     size_t n = strlen(a) + strlen(b) + 2;
@@ -151,4 +157,166 @@ void tu_expect_ids(const struct lmd_tokenizer *t, const char *text, size_t len, 
     append_ids(exp, sizeof exp, want, n_want);
     free(ids);
     fail_msg("text \"%.*s\": got [%s ] want [%s ]", (int)len, text, got, exp);
+}
+
+lmd_tokenizer *tu_load_tokenizer(const char *dir) {
+    lmd_tokenizer *t = NULL;
+    lmd_error err;
+    if (lmd_tokenizer_load(dir, &t, &err) < 0) fail_msg("load %s: %s", dir, err.msg);
+    return t;
+}
+
+void tu_expect_load_error(const char *dir, const char *needle1, const char *needle2) {
+    lmd_tokenizer *t = (lmd_tokenizer *)1;
+    lmd_error err;
+    err.msg[0] = 0;
+    assert_int_equal(lmd_tokenizer_load(dir, &t, &err), -1);
+    assert_null(t);
+    if (!strstr(err.msg, needle1) || (needle2 && !strstr(err.msg, needle2)))
+        fail_msg("error \"%s\" lacks \"%s\" / \"%s\"", err.msg, needle1, needle2 ? needle2 : "");
+}
+
+void tu_rm_dir(char *dir) {
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char *p = lmd_path_join(dir, e->d_name);
+        unlink(p);
+        free(p);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+    free(dir);
+}
+
+double tu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ------------------------------------------------------------ golden files */
+
+static double num(const cJSON *o, const char *name) {
+    return cJSON_GetObjectItem(o, name)->valuedouble;
+}
+
+void tu_golden_read(tu_golden *g, const char *path, const lmd_tokenizer *tok, const char *what) {
+    size_t len;
+    lmd_error err;
+    memset(g, 0, sizeof *g);
+    if (lmd_read_file(path, &g->data, &len, &err) < 0) fail_msg("%s", err.msg);
+    for (char *line = strtok(g->data, "\n"); line && g->n < TU_GOLDEN_MAX;
+         line = strtok(NULL, "\n")) {
+        size_t c = g->n++;
+        cJSON *doc = g->doc[c] = cJSON_Parse(line);
+        assert_non_null(doc);
+        const char *text = cJSON_GetObjectItem(doc, "text")->valuestring;
+        if (lmd_tokenize(tok, text, strlen(text), &g->ids[c], &g->n_ids[c], &err) < 0)
+            fail_msg("%s", err.msg);
+        const cJSON *ref = cJSON_GetObjectItem(doc, "ids");
+        if ((size_t)cJSON_GetArraySize(ref) != g->n_ids[c])
+            fail_msg("%s: text %zu: C gives %zu tokens, the reference %d", what, c, g->n_ids[c],
+                     cJSON_GetArraySize(ref));
+        for (size_t i = 0; i < g->n_ids[c]; i++)
+            if (g->ids[c][i] != (int32_t)cJSON_GetArrayItem(ref, (int)i)->valuedouble)
+                fail_msg("%s: text %zu: token %zu differs", what, c, i);
+    }
+    assert_true(g->n > 0);
+}
+
+void tu_golden_free(tu_golden *g) {
+    for (size_t c = 0; c < g->n; c++) {
+        free(g->ids[c]);
+        cJSON_Delete(g->doc[c]);
+    }
+    free(g->data);
+    memset(g, 0, sizeof *g);
+}
+
+const cJSON *tu_golden_token(const tu_golden *g, size_t c, size_t i, int *lo, int *hi) {
+    const cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItem(g->doc[c], "tokens"), (int)i);
+    *lo = (int)num(r, "rank_lo");
+    *hi = (int)num(r, "rank_hi");
+    return r;
+}
+
+/* The reference's log p of id in its top-k list; *found 0 when not there. */
+static double ref_topk_lp(const cJSON *topk, int32_t id, int *found) {
+    *found = 0;
+    for (const cJSON *e = topk->child; e; e = e->next)
+        if ((int32_t)cJSON_GetArrayItem(e, 0)->valuedouble == id) {
+            *found = 1;
+            return cJSON_GetArrayItem(e, 1)->valuedouble;
+        }
+    return 0;
+}
+
+/* Top-k of token i: probabilities within the tolerance, ids equal but for ties. */
+static void check_topk(const lmd_scores *s, size_t i, const cJSON *topk, const char *what,
+                       size_t c) {
+    for (int j = 0; j < s->k; j++) {
+        int32_t cid = s->topk_ids[i * (size_t)s->k + j];
+        const cJSON *rj = cJSON_GetArrayItem(topk, j);
+        int32_t rid = (int32_t)cJSON_GetArrayItem(rj, 0)->valuedouble;
+        double rlp = cJSON_GetArrayItem(rj, 1)->valuedouble;
+        if (fabs(log((double)s->topk_prob[i * (size_t)s->k + j]) - rlp) > TU_GOLDEN_TOL + 1e-6)
+            fail_msg("%s: text %zu token %zu: top-%d prob differs", what, c, i, j + 1);
+        if (cid == rid) continue;
+        int found;
+        double clp = ref_topk_lp(topk, cid, &found);
+        if (!found || fabs(clp - rlp) > TU_GOLDEN_TIE)
+            fail_msg("%s: text %zu token %zu: top-%d id %d, reference %d (not a tie)", what, c, i,
+                     j + 1, cid, rid);
+    }
+}
+
+void tu_golden_check(const tu_golden *g, size_t c, const lmd_scores *s, const char *what,
+                     double worst[2]) {
+    assert_int_equal(s->n, g->n_ids[c]);
+    for (size_t i = 0; i < s->n; i++) {
+        int lo, hi;
+        const cJSON *r = tu_golden_token(g, c, i, &lo, &hi);
+        double lp = num(r, "logprob"), h = num(r, "entropy");
+        double dlp = fabs(s->logprob[i] - lp), dh = fabs((double)s->entropy[i] - h);
+        if (dlp > worst[0]) worst[0] = dlp;
+        if (dh > worst[1]) worst[1] = dh;
+        if (dlp > TU_GOLDEN_TOL || !(fabs(log((double)s->prob[i]) - lp) <= TU_GOLDEN_TOL + 1e-6))
+            fail_msg("%s: text %zu token %zu: logprob %.9g vs reference %.9g", what, c, i,
+                     s->logprob[i], lp);
+        if (dh > TU_GOLDEN_TOL)
+            fail_msg("%s: text %zu token %zu: entropy %.9g vs reference %.9g", what, c, i,
+                     (double)s->entropy[i], h);
+        if (s->rank[i] < lo || s->rank[i] > hi)
+            fail_msg("%s: text %zu token %zu: rank %d outside the reference's [%d, %d]", what, c, i,
+                     s->rank[i], lo, hi);
+        check_topk(s, i, cJSON_GetObjectItem(r, "topk"), what, c);
+    }
+}
+
+void tu_golden_run(void (*check)(const char *dir, const char *golden), const char *dir_prefix,
+                   const char *golden_prefix, const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s%s", dir_prefix, name);
+    char *dir = tu_src_path(rel);
+    snprintf(rel, sizeof rel, "tests/golden/%s%s.jsonl", golden_prefix, name);
+    char *golden = tu_src_path(rel);
+    check(dir, golden);
+    free(dir);
+    free(golden);
+}
+
+void tu_golden_run_shared(void (*check)(const char *dir, const char *golden), const char *name) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "fixtures/hf-models/%s", name);
+    char *dir = tu_shared_path(rel);
+    if (!dir) {
+        printf("SKIP: ../shared is absent; %s (saved by HF transformers) not checked\n", name);
+        skip();
+    }
+    snprintf(rel, sizeof rel, "tests/golden/%s.jsonl", name);
+    char *golden = tu_src_path(rel);
+    check(dir, golden);
+    free(dir);
+    free(golden);
 }

@@ -1,5 +1,7 @@
-/* testutil.h - helpers for the cmocka tests: where the fixtures are, and
- * skipping (exit 77) when ../shared is absent. */
+/* testutil.h - helpers for the cmocka tests: where the fixtures are,
+ * skipping (exit 77) when ../shared is absent, temporary folders, tokenizer
+ * loading and test vectors, a timer, and the checks of golden files against
+ * the float64 references of tools/reference. */
 #ifndef LMD_TESTUTIL_H
 #define LMD_TESTUTIL_H
 #include <setjmp.h>

@@ -35,12 +35,6 @@ def _rms_norm(x, w, eps):
     return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps) * w
 
 
-def _layer_norm(x, w, b, eps):
-    mu = x.mean(axis=-1, keepdims=True)
-    v = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mu) / np.sqrt(v + eps) * w + b
-
-
 def rope_inv_freq(cfg, rot_dim, theta, long=False):
     """inverse frequencies of the rotated pairs, with rope_scaling applied
     (HF modeling_rope_utils: default, linear, llama3, longrope; long: LongRoPE's
@@ -144,14 +138,35 @@ def attention(q, k, v, window=None, scale=None, softcap=None):
 
 
 class _Base:
-    def _take(self, raw, name, shape, used):
-        if name not in raw:
-            raise ValueError("missing tensor %s" % name)
-        a = raw[name]
-        if tuple(a.shape) != tuple(shape):
-            raise ValueError("tensor %s has shape %s, expected %s" % (name, a.shape, shape))
-        used.add(name)
-        return np.asarray(a, dtype=np.float64)
+    """What the families share: their tensors read by name and shape, the
+    warning about unused ones and the checks of a forward's ids; each family
+    sets vocab_size, n_positions and bos_token_id and defines
+    _forward(ids, T, trace)."""
+
+    def _tensors(self, model_dir):
+        """The getter t(name, shape) of the folder's tensors (float64)."""
+        self._raw, self._used = lmref._load_weights(model_dir), set()
+        return lambda name, shape: lmref.take(self._raw, name, shape, self._used)
+
+    def _loaded(self, cfg, t, head, shape, tied):
+        """After the other tensors: the output head (the embeddings when
+        tie_word_embeddings, whose default is tied, else tensor head), the
+        warning about tensors never read, BOS."""
+        self.head = self.embed if cfg.get("tie_word_embeddings", tied) else t(head, shape)
+        lmref.warn_unused(self._raw, self._used, "causalref")
+        del self._raw, self._used
+        self.bos_token_id = cfg.get("bos_token_id")
+
+    def forward(self, ids, trace=None):
+        """ids at positions 0..T-1 -> logits [T, V] (float64); trace: an
+        optional dict of intermediate activations."""
+        ids = np.asarray(ids, dtype=np.int64)
+        T = len(ids)
+        if T == 0:
+            return np.zeros((0, self.vocab_size))
+        if T > self.n_positions:
+            raise ValueError("sequence of %d > context %d" % (T, self.n_positions))
+        return self._forward(ids, T, trace)
 
 
 class Llama(_Base):
@@ -232,9 +247,7 @@ class Llama(_Base):
         attn_bias = bool(cfg.get("attention_bias", False))
         qkv_bias = attn_bias or arch == "Qwen2ForCausalLM"
         mlp_bias = bool(cfg.get("mlp_bias", False))
-        raw = lmref._load_weights(model_dir)
-        used = set()
-        t = lambda n, s: self._take(raw, n, s, used)  # noqa: E731
+        t = self._tensors(model_dir)
         self.embed = t("model.embed_tokens.weight", (V, d))
         self.layers = []
         for li in range(cfg["num_hidden_layers"]):
@@ -289,22 +302,9 @@ class Llama(_Base):
             L["bdown"] = t(p + "mlp.down_proj.bias", (d,)) if mlp_bias else zero(d)
             self.layers.append(L)
         self.norm = t("model.norm.weight", (d,))
-        if cfg.get("tie_word_embeddings", False):
-            self.head = self.embed
-        else:
-            self.head = t("lm_head.weight", (V, d))
-        extra = sorted(set(raw) - used)
-        if extra:
-            sys.stderr.write("causalref: warning: unused tensors: %s\n" % ", ".join(extra))
-        self.bos_token_id = cfg.get("bos_token_id")
+        self._loaded(cfg, t, "lm_head.weight", (V, d), False)
 
-    def forward(self, ids, trace=None):
-        ids = np.asarray(ids, dtype=np.int64)
-        T = len(ids)
-        if T == 0:
-            return np.zeros((0, self.vocab_size))
-        if T > self.n_positions:
-            raise ValueError("sequence of %d > context %d" % (T, self.n_positions))
+    def _forward(self, ids, T, trace):
         H, KV, D = self.H, self.KV, self.D
         x = self.embed[ids]
         longer = self.long_after is not None and T > self.long_after
@@ -379,9 +379,7 @@ class NeoX(_Base):
         self.inv_freq = rope_inv_freq(cfg, rot, base)
         self.n_positions = cfg.get("max_position_embeddings", 2048)
         bias = bool(cfg.get("attention_bias", True))
-        raw = lmref._load_weights(model_dir)
-        used = set()
-        t = lambda n, s: self._take(raw, n, s, used)  # noqa: E731
+        t = self._tensors(model_dir)
         self.embed = t("gpt_neox.embed_in.weight", (V, d))
         self.layers = []
         for li in range(cfg["num_hidden_layers"]):
@@ -403,33 +401,20 @@ class NeoX(_Base):
             self.layers.append(L)
         self.lnfw = t("gpt_neox.final_layer_norm.weight", (d,))
         self.lnfb = t("gpt_neox.final_layer_norm.bias", (d,))
-        if cfg.get("tie_word_embeddings", False):
-            self.head = self.embed
-        else:
-            self.head = t("embed_out.weight", (V, d))
-        extra = sorted(set(raw) - used)
-        if extra:
-            sys.stderr.write("causalref: warning: unused tensors: %s\n" % ", ".join(extra))
-        self.bos_token_id = cfg.get("bos_token_id")
+        self._loaded(cfg, t, "embed_out.weight", (V, d), False)
 
-    def forward(self, ids, trace=None):
-        ids = np.asarray(ids, dtype=np.int64)
-        T = len(ids)
-        if T == 0:
-            return np.zeros((0, self.vocab_size))
-        if T > self.n_positions:
-            raise ValueError("sequence of %d > context %d" % (T, self.n_positions))
+    def _forward(self, ids, T, trace):
         H, D = self.H, self.D
         x = self.embed[ids]
         for li, L in enumerate(self.layers):
-            n = _layer_norm(x, L["ln1w"], L["ln1b"], self.eps)
+            n = lmref._layer_norm(x, L["ln1w"], L["ln1b"], self.eps)
             qkv = (n @ L["qkv"].T + L["qkvb"]).reshape(T, H, 3 * D)   # per head: q, k, v
             q, k, v = qkv[..., :D], qkv[..., D:2 * D], qkv[..., 2 * D:]
             q, k = apply_rope(q, self.inv_freq), apply_rope(k, self.inv_freq)
             a = attention(q, k, v).reshape(T, H * D) @ L["dense"].T + L["denseb"]
 
             def mlp(z):
-                z = _layer_norm(z, L["ln2w"], L["ln2b"], self.eps)
+                z = lmref._layer_norm(z, L["ln2w"], L["ln2b"], self.eps)
                 return self.act(z @ L["up"].T + L["upb"]) @ L["down"].T + L["downb"]
 
             if self.parallel:
@@ -439,7 +424,7 @@ class NeoX(_Base):
                 x = x + mlp(x)
             if trace is not None:
                 trace["layer%d.out" % li] = x.copy()
-        x = _layer_norm(x, self.lnfw, self.lnfb, self.eps)
+        x = lmref._layer_norm(x, self.lnfw, self.lnfb, self.eps)
         if trace is not None:
             trace["norm"] = x
         return x @ self.head.T
@@ -493,9 +478,7 @@ class Gemma(_Base):
                           if self.g3 else self.inv_freq)
         self.normalizer = _round_to(math.sqrt(d), cfg.get("torch_dtype"))
         self.n_positions = cfg["max_position_embeddings"]
-        raw = lmref._load_weights(model_dir)
-        used = set()
-        t = lambda n_, s_: self._take(raw, n_, s_, used)  # noqa: E731
+        t = self._tensors(model_dir)
         self.embed = t("model.embed_tokens.weight", (V, d))
         self.layers = []
         for li in range(n):
@@ -517,23 +500,12 @@ class Gemma(_Base):
                 L["k_norm"] = t(p + "self_attn.k_norm.weight", (D,))
             self.layers.append(L)
         self.norm = t("model.norm.weight", (d,))
-        self.head = self.embed if cfg.get("tie_word_embeddings", True) else \
-            t("lm_head.weight", (V, d))
-        extra = sorted(set(raw) - used)
-        if extra:
-            sys.stderr.write("causalref: warning: unused tensors: %s\n" % ", ".join(extra))
-        self.bos_token_id = cfg.get("bos_token_id")
+        self._loaded(cfg, t, "lm_head.weight", (V, d), True)
 
     def _norm(self, x, w):
         return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + self.eps) * (1.0 + w)
 
-    def forward(self, ids, trace=None):
-        ids = np.asarray(ids, dtype=np.int64)
-        T = len(ids)
-        if T == 0:
-            return np.zeros((0, self.vocab_size))
-        if T > self.n_positions:
-            raise ValueError("sequence of %d > context %d" % (T, self.n_positions))
+    def _forward(self, ids, T, trace):
         H, KV, D = self.H, self.KV, self.D
         x = self.embed[ids] * self.normalizer
         for li, L in enumerate(self.layers):

@@ -193,6 +193,25 @@ def _load_weights(model_dir):
     return out
 
 
+def take(raw, name, shape, used):
+    """Tensor name of raw as float64, checked to have the given shape; its
+    name goes into the set used (for the warning about unused tensors)."""
+    if name not in raw:
+        raise ValueError("missing tensor %s" % name)
+    a = raw[name]
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError("tensor %s has shape %s, expected %s" % (name, a.shape, shape))
+    used.add(name)
+    return np.asarray(a, dtype=np.float64)
+
+
+def warn_unused(raw, used, who):
+    """Warns on stderr about the tensors of raw that are not in used."""
+    extra = sorted(set(raw) - used)
+    if extra:
+        sys.stderr.write("%s: warning: unused tensors: %s\n" % (who, ", ".join(extra)))
+
+
 class Model:
     def __init__(self, model_dir):
         with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
@@ -220,13 +239,7 @@ class Model:
         used = set()
 
         def get(name, shape):
-            if name not in raw:
-                raise ValueError("missing tensor %s" % name)
-            a = raw[name]
-            if tuple(a.shape) != tuple(shape):
-                raise ValueError("tensor %s has shape %s, expected %s" % (name, a.shape, shape))
-            used.add(name)
-            return np.asarray(a, dtype=np.float64)
+            return take(raw, name, shape, used)
 
         E, I = self.n_embd, self.n_inner
         V = raw["wte.weight"].shape[0]
@@ -260,9 +273,7 @@ class Model:
                                  "tie_word_embeddings is not false (HF would tie); using lm_head.weight\n")
         else:
             w["lm_head"] = w["wte"]
-        extra = sorted(set(raw) - used)
-        if extra:
-            sys.stderr.write("lmref: warning: unused tensors: %s\n" % ", ".join(extra))
+        warn_unused(raw, used, "lmref")
         self.w = w
         self.bos_token_id = cfg.get("bos_token_id")
 

@@ -89,56 +89,33 @@ int main(int argc, char **argv) {
     double ceiling = bl_sgemm_gflops(512, 8192, 2048, 4, NULL);
     printf("OpenBLAS kernels: %s, threads %d\n", lmd_blas_corename(), omp_get_max_threads());
 
-    lmd_error err;
-    lmd_model *m;
-    double t0 = bl_now();
-    if (lmd_model_load_opts(dir, &mo, &m, &err) < 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    double t_load = bl_now() - t0;
+    double t_load;
+    lmd_model *m = bl_load(dir, &mo, &t_load);
+    if (!m) return 1;
     lmd_model_info info;
     lmd_model_get_info(m, &info);
     printf("model: %s shape, %s weights, %lld parameters, %.2f GB file; load %.3f s\n",
            s->name, dtype, (long long)info.n_params, (double)sb.st_size / 1e9, t_load);
     printf("products: %s (%s)\n", info.precision, info.matmul_impl);
 
-    int32_t **ids = malloc((size_t)n_texts * sizeof *ids);
-    size_t *n = malloc((size_t)n_texts * sizeof *n);
-    for (int t = 0; t < n_texts; t++) {
-        ids[t] = malloc((size_t)len * sizeof **ids);
-        n[t] = (size_t)len;
-        for (int i = 0; i < len; i++)
-            ids[t][i] = (int32_t)((bl_frand() + 1) * 0.5 * (s->V - 2));
-    }
+    size_t *n;
+    int32_t **ids = bl_random_texts(n_texts, len, s->V - 2, &n);
     lmd_scores *out = calloc((size_t)n_texts, sizeof *out);
     lmd_score_opts so = {.top_k = 10};
     /* warm-up: one text of 8 tokens pages the weights in */
     size_t n8 = len < 8 ? (size_t)len : 8;
-    t0 = bl_now();
-    if (lmd_score_ids(m, (const int32_t *const *)ids, &n8, 1, &so, out, &err) < 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    printf("first text of %zu tokens (weights paged in): %.2f s; logprob of its tokens:", n8,
-           bl_now() - t0);
+    double dt, dc;
+    if (bl_score_timed(m, ids, &n8, 1, &so, out, 0, &dt, &dc) < 0) return 1;
+    printf("first text of %zu tokens (weights paged in): %.2f s; logprob of its tokens:", n8, dt);
     for (size_t i = 0; i < out[0].n; i++)
         printf(" %.3f", out[0].logprob[i]);
     printf("\n");
     lmd_scores_free(&out[0]);
     double best = 1e30, best_cpu = 1e30;
     for (int rep = 0; rep < reps; rep++) {
-        t0 = bl_now();
-        double c0 = bl_cpu_now();
-        if (lmd_score_ids(m, (const int32_t *const *)ids, n, (size_t)n_texts, &so, out, &err) < 0) {
-            fprintf(stderr, "%s\n", err.msg);
-            return 1;
-        }
-        double dt = bl_now() - t0, dc = bl_cpu_now() - c0;
+        if (bl_score_timed(m, ids, n, (size_t)n_texts, &so, out, 1, &dt, &dc) < 0) return 1;
         if (dt < best) best = dt;
         if (dc < best_cpu) best_cpu = dc;
-        for (int t = 0; t < n_texts; t++)
-            lmd_scores_free(&out[t]);
     }
     double ceiling2 = bl_sgemm_gflops(512, 8192, 2048, 4, NULL);
     printf("sgemm ceiling (512x2048 * 2048x8192, best of 4): %.1f GFLOP/s before, %.1f after\n",
@@ -164,9 +141,8 @@ int main(int argc, char **argv) {
     bl_memory(&hwm, &file, &anon);
     printf("peak RSS %.2f GB; now: %.2f GB file pages (the mapped weights) + %.2f GB anonymous\n",
            hwm, file, anon);
-    for (int t = 0; t < n_texts; t++)
-        free(ids[t]);
-    free(ids), free(n), free(out);
+    bl_free_texts(ids, n, n_texts);
+    free(out);
     lmd_model_free(m);
     return 0;
 }

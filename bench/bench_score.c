@@ -51,44 +51,24 @@ int main(int argc, char **argv) {
     double ceiling = bl_sgemm_gflops(2048, 3072, 768, 6, NULL);
     printf("OpenBLAS kernels: %s\n", lmd_blas_corename());
 
-    lmd_error err;
-    lmd_model *m;
-    double t0 = bl_now();
-    if (lmd_model_load(dir, &m, &err) < 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    double t_load = bl_now() - t0;
+    double t_load;
+    lmd_model *m = bl_load(dir, NULL, &t_load);
+    if (!m) return 1;
     lmd_model_info info;
     lmd_model_get_info(m, &info);
     printf("load: %.3f s (%lld parameters, %.1f MB of weights)\n", t_load,
            (long long)info.n_params, (double)sb.st_size / 1e6);
 
-    int32_t **ids = malloc((size_t)n_texts * sizeof *ids);
-    size_t *n = malloc((size_t)n_texts * sizeof *n);
-    for (int t = 0; t < n_texts; t++) {
-        ids[t] = malloc((size_t)len * sizeof **ids);
-        n[t] = (size_t)len;
-        for (int i = 0; i < len; i++) ids[t][i] = (int32_t)((bl_frand() + 1) * 0.5 * (V - 1));
-    }
+    size_t *n;
+    int32_t **ids = bl_random_texts(n_texts, len, V - 1, &n);
     lmd_scores *out = calloc((size_t)n_texts, sizeof *out);
     lmd_score_opts so = {.top_k = 10};
     /* warm-up on two texts: page in the weights, start the threads */
-    if (lmd_score_ids(m, (const int32_t *const *)ids, n, 2, &so, out, &err) < 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    for (int t = 0; t < 2; t++) lmd_scores_free(&out[t]);
-    double best = 1e30;
+    double best = 1e30, dt, dc;
+    if (bl_score_timed(m, ids, n, 2, &so, out, 1, &dt, &dc) < 0) return 1;
     for (int rep = 0; rep < 3; rep++) {
-        t0 = bl_now();
-        if (lmd_score_ids(m, (const int32_t *const *)ids, n, (size_t)n_texts, &so, out, &err) < 0) {
-            fprintf(stderr, "%s\n", err.msg);
-            return 1;
-        }
-        double dt = bl_now() - t0;
+        if (bl_score_timed(m, ids, n, (size_t)n_texts, &so, out, 1, &dt, &dc) < 0) return 1;
         if (dt < best) best = dt;
-        for (int t = 0; t < n_texts; t++) lmd_scores_free(&out[t]);
     }
     double ceiling2 = bl_sgemm_gflops(2048, 3072, 768, 6, NULL);
     printf("sgemm ceiling (2048x768 * 768x3072, best of 6): %.1f GFLOP/s before, %.1f after\n",
@@ -108,8 +88,8 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS %.1f MB = weights %.1f MB + %.1f MB\n", ru.ru_maxrss / 1024.0,
            (double)sb.st_size / 1e6, ru.ru_maxrss / 1024.0 - (double)sb.st_size / 1048576.0);
-    for (int t = 0; t < n_texts; t++) free(ids[t]);
-    free(ids), free(n), free(out);
+    bl_free_texts(ids, n, n_texts);
+    free(out);
     lmd_model_free(m);
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "base/base.h"
 #include "model/matmul.h"
+#include "model/model.h"
 
 double bl_now(void) {
     struct timespec ts;
@@ -142,11 +143,17 @@ static void add(tdesc *t, size_t *k, const char *prefix, const char *name, int n
     (*k)++;
 }
 
-/* The config.json of a Llama, Qwen3 or Qwen3-MoE shape. */
-static int write_llama_config(const char *dir, const bl_llama_shape *s, int bf16) {
+/* dir (made if missing) /config.json, open for writing; NULL on failure. */
+static FILE *open_config(const char *dir) {
+    mkdir(dir, 0755);
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "w");
+    return fopen(path, "w");
+}
+
+/* The config.json of a Llama, Qwen3 or Qwen3-MoE shape. */
+static int write_llama_config(const char *dir, const bl_llama_shape *s, int bf16) {
+    FILE *f = open_config(dir);
     if (!f) return -1;
     const char *arch = s->E       ? "Qwen3MoeForCausalLM"
                        : s->qwen3 ? "Qwen3ForCausalLM"
@@ -188,7 +195,6 @@ static void add_mlp(tdesc *t, size_t *k, const char *p, const bl_llama_shape *s,
 }
 
 int bl_write_llama(const char *dir, const bl_llama_shape *s, int bf16) {
-    mkdir(dir, 0755);
     if (write_llama_config(dir, s, bf16) < 0 || bl_write_byte_tokenizer(dir, s->V) < 0) return -1;
     const long D = s->D ? s->D : s->d / s->H;
     size_t k = 0;
@@ -219,10 +225,7 @@ int bl_write_llama(const char *dir, const bl_llama_shape *s, int bf16) {
 }
 
 int bl_write_gpt2(const char *dir, int L, int d, int V, int P, int bf16) {
-    mkdir(dir, 0755);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "w");
+    FILE *f = open_config(dir);
     if (!f) return -1;
     fprintf(f,
             "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"n_embd\":%d,"
@@ -258,6 +261,89 @@ int bl_write_gpt2(const char *dir, int L, int d, int V, int P, int bf16) {
     return rc;
 }
 
+/* tokenizer.json: a byte-level BPE vocabulary of V-3 entries (the 256 byte
+ * symbols, then fillers), no merges, [CLS] [SEP] [MASK] as added tokens at
+ * V-3..V-1 and a BertProcessing post-processor.  Enough for random ids. */
+static int write_bert_tokenizer(const char *dir, int V) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "{\"version\":\"1.0\",\"added_tokens\":[");
+    const char *sp[] = {"[CLS]", "[SEP]", "[MASK]"};
+    for (int i = 0; i < 3; i++)
+        fprintf(f,
+                "%s{\"id\":%d,\"content\":\"%s\",\"single_word\":false,\"lstrip\":false,"
+                "\"rstrip\":false,\"normalized\":false,\"special\":true}",
+                i ? "," : "", V - 3 + i, sp[i]);
+    fprintf(f,
+            "],\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+            "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},"
+            "\"post_processor\":{\"type\":\"BertProcessing\",\"sep\":[\"[SEP]\",%d],"
+            "\"cls\":[\"[CLS]\",%d]},\"decoder\":{\"type\":\"ByteLevel\"},"
+            "\"model\":{\"type\":\"BPE\",\"vocab\":{",
+            V - 2, V - 3);
+    bl_write_byte_vocab(f, V - 3);
+    fprintf(f, "},\"merges\":[]}}\n");
+    return fclose(f);
+}
+
+/* One BERT layer's tensors (prefix p). */
+static void add_bert_layer(tdesc *t, size_t *k, const char *p, int d, int inner) {
+    static const char *const qkv[] = {"query", "key", "value"};
+    char x[96];
+    for (int i = 0; i < 3; i++) {
+        snprintf(x, sizeof x, "attention.self.%s.weight", qkv[i]);
+        add(t, k, p, x, 2, d, d, 0.05f, 0);
+        snprintf(x, sizeof x, "attention.self.%s.bias", qkv[i]);
+        add(t, k, p, x, 1, d, 0, 0.02f, 0);
+    }
+    add(t, k, p, "attention.output.dense.weight", 2, d, d, 0.03f, 0);
+    add(t, k, p, "attention.output.dense.bias", 1, d, 0, 0.02f, 0);
+    add(t, k, p, "attention.output.LayerNorm.weight", 1, d, 0, 0.1f, 1.0f);
+    add(t, k, p, "attention.output.LayerNorm.bias", 1, d, 0, 0.02f, 0);
+    add(t, k, p, "intermediate.dense.weight", 2, inner, d, 0.05f, 0);
+    add(t, k, p, "intermediate.dense.bias", 1, inner, 0, 0.02f, 0);
+    add(t, k, p, "output.dense.weight", 2, d, inner, 0.03f, 0);
+    add(t, k, p, "output.dense.bias", 1, d, 0, 0.02f, 0);
+    add(t, k, p, "output.LayerNorm.weight", 1, d, 0, 0.1f, 1.0f);
+    add(t, k, p, "output.LayerNorm.bias", 1, d, 0, 0.02f, 0);
+}
+
+int bl_write_bert(const char *dir, int L, int d, int inner, int V, int P) {
+    FILE *f = open_config(dir);
+    if (!f) return -1;
+    fprintf(f,
+            "{\"architectures\":[\"BertForMaskedLM\"],\"model_type\":\"bert\",\"hidden_size\":%d,"
+            "\"num_hidden_layers\":%d,\"num_attention_heads\":%d,\"intermediate_size\":%d,"
+            "\"max_position_embeddings\":%d,\"vocab_size\":%d,\"type_vocab_size\":2,"
+            "\"hidden_act\":\"gelu\",\"layer_norm_eps\":1e-12,"
+            "\"position_embedding_type\":\"absolute\"}\n",
+            d, L, d / 64, inner, P, V);
+    if (fclose(f) != 0 || write_bert_tokenizer(dir, V) < 0) return -1;
+    size_t k = 0;
+    tdesc *t = calloc(10 + 16 * (size_t)L, sizeof *t);
+    if (!t) return -1;
+    add(t, &k, "bert.embeddings.", "word_embeddings.weight", 2, V, d, 0.05f, 0);
+    add(t, &k, "bert.embeddings.", "position_embeddings.weight", 2, P, d, 0.02f, 0);
+    add(t, &k, "bert.embeddings.", "token_type_embeddings.weight", 2, 2, d, 0.02f, 0);
+    add(t, &k, "bert.embeddings.", "LayerNorm.weight", 1, d, 0, 0.1f, 1.0f);
+    add(t, &k, "bert.embeddings.", "LayerNorm.bias", 1, d, 0, 0.02f, 0);
+    for (int l = 0; l < L; l++) {
+        char p[64];
+        snprintf(p, sizeof p, "bert.encoder.layer.%d.", l);
+        add_bert_layer(t, &k, p, d, inner);
+    }
+    add(t, &k, "cls.predictions.", "transform.dense.weight", 2, d, d, 0.05f, 0);
+    add(t, &k, "cls.predictions.", "transform.dense.bias", 1, d, 0, 0.02f, 0);
+    add(t, &k, "cls.predictions.", "transform.LayerNorm.weight", 1, d, 0, 0.1f, 1.0f);
+    add(t, &k, "cls.predictions.", "transform.LayerNorm.bias", 1, d, 0, 0.02f, 0);
+    add(t, &k, "cls.predictions.", "bias", 1, V, 0, 0.02f, 0);
+    int rc = write_tensors(dir, t, k, 0);
+    free(t);
+    return rc;
+}
+
 int bl_make_in_child(const char *dir, int (*make)(const char *dir, const void *arg),
                      const void *arg) {
     char st[4200];
@@ -271,6 +357,52 @@ int bl_make_in_child(const char *dir, int (*make)(const char *dir, const void *a
     int status = 1;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 && stat(st, &sb) == 0 ? 0 : -1;
+}
+
+int32_t **bl_random_texts(int n_texts, int len, int hi, size_t **n) {
+    int32_t **ids = malloc((size_t)n_texts * sizeof *ids);
+    *n = malloc((size_t)n_texts * sizeof **n);
+    for (int t = 0; t < n_texts; t++) {
+        ids[t] = malloc((size_t)len * sizeof **ids);
+        (*n)[t] = (size_t)len;
+        for (int i = 0; i < len; i++)
+            ids[t][i] = (int32_t)((bl_frand() + 1) * 0.5 * hi);
+    }
+    return ids;
+}
+
+void bl_free_texts(int32_t **ids, size_t *n, int n_texts) {
+    for (int t = 0; t < n_texts; t++)
+        free(ids[t]);
+    free(ids), free(n);
+}
+
+lmd_model *bl_load(const char *dir, const lmd_model_opts *opts, double *seconds) {
+    lmd_error err;
+    lmd_model *m;
+    double t0 = bl_now();
+    int rc = opts ? lmd_model_load_opts(dir, opts, &m, &err) : lmd_model_load(dir, &m, &err);
+    *seconds = bl_now() - t0;
+    if (rc < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return NULL;
+    }
+    return m;
+}
+
+int bl_score_timed(lmd_model *m, int32_t *const *ids, const size_t *n, size_t n_texts,
+                   const lmd_score_opts *so, lmd_scores *out, int free_out, double *wall,
+                   double *cpu) {
+    lmd_error err;
+    double t0 = bl_now(), c0 = bl_cpu_now();
+    if (lmd_score_ids(m, (const int32_t *const *)ids, n, n_texts, so, out, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    *wall = bl_now() - t0, *cpu = bl_cpu_now() - c0;
+    for (size_t t = 0; free_out && t < n_texts; t++)
+        lmd_scores_free(&out[t]);
+    return 0;
 }
 
 double bl_sgemm_gflops(int M, int N, int K, int reps, double *per_cpu) {

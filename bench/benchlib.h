@@ -1,14 +1,16 @@
 /* benchlib.h - what the benchmarks share: clocks (wall and process CPU),
- * one random generator, random model folders of real shapes (GPT-2, Llama;
- * weights streamed to disk, F32 or BF16), the matrix-product ceilings of
- * this machine (OpenBLAS sgemm, oneDNN BF16 through lmd_matmul) and peak
- * memory. */
+ * one random generator, random model folders of real shapes (GPT-2, Llama,
+ * BERT; weights streamed to disk, F32 or BF16), random texts and a timed
+ * scoring run, the matrix-product ceilings of this machine (OpenBLAS sgemm,
+ * oneDNN BF16 through lmd_matmul) and peak memory. */
 #ifndef LMD_BENCHLIB_H
 #define LMD_BENCHLIB_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "lmdiff.h"
 
 double bl_now(void);     /* wall seconds (monotonic) */
 double bl_cpu_now(void); /* CPU seconds of the whole process, all threads */
@@ -36,10 +38,28 @@ const bl_llama_shape *bl_llama_shape_named(const char *name);
  * (bl_make_in_child) so the generator's buffers stay out of peak RSS. */
 int bl_write_llama(const char *dir, const bl_llama_shape *s, int bf16);
 int bl_write_gpt2(const char *dir, int L, int d, int V, int P, int bf16);
+/* A BertForMaskedLM (F32): L layers of width d (heads of 64), inner width,
+ * vocabulary V whose last three ids are [CLS] [SEP] [MASK] (a byte-level
+ * tokenizer.json with BertProcessing), P positions. */
+int bl_write_bert(const char *dir, int L, int d, int inner, int V, int P);
 /* Runs make(arg) in a child unless dir/model.safetensors exists; 0 when the
  * file is there afterwards. */
 int bl_make_in_child(const char *dir, int (*make)(const char *dir, const void *arg),
                      const void *arg);
+
+/* n_texts texts of len ids uniform in [0, hi); *n gets their lengths.
+ * Free with bl_free_texts. */
+int32_t **bl_random_texts(int n_texts, int len, int hi, size_t **n);
+void bl_free_texts(int32_t **ids, size_t *n, int n_texts);
+/* The model of dir (opts may be NULL), its load time in *seconds; NULL,
+ * with the message on stderr, when it is refused. */
+lmd_model *bl_load(const char *dir, const lmd_model_opts *opts, double *seconds);
+/* One lmd_score_ids of the texts into out (freed afterwards when free_out):
+ * its wall and process CPU seconds; -1, with the message on stderr, when it
+ * fails. */
+int bl_score_timed(lmd_model *m, int32_t *const *ids, const size_t *n, size_t n_texts,
+                   const lmd_score_opts *so, lmd_scores *out, int free_out, double *wall,
+                   double *cpu);
 
 /* Matrix-product ceilings: best GFLOP/s of reps products Y[M x N] = X[M x K]
  * W^T with W stored [N x K] (the layout of nn.Linear weights), by wall time;

@@ -65,6 +65,12 @@ int bl_score_timed(lmd_model *m, int32_t *const *ids, const size_t *n, size_t n_
  * W^T with W stored [N x K] (the layout of nn.Linear weights), by wall time;
  * *per_cpu (optional) the best by process CPU time. */
 double bl_sgemm_gflops(int M, int N, int K, int reps, double *per_cpu);
+/* The sgemm ceiling measured again after the timed work and printed with
+ * the one measured before; returns the higher, so that other work on a
+ * shared machine slowing one of the two measures does not flatter the
+ * ratios.  per_cpu (optional): in, the per-CPU-second ceiling before; out,
+ * the higher of the two (printed too). */
+double bl_sgemm_again(double before, int M, int N, int K, int reps, double *per_cpu);
 /* The same through lmd_matmul with weights stored as dt (LMD_F16,
  * LMD_BF16, LMD_F32) and BF16 products (oneDNN) when bf16 (dt must then be
  * LMD_BF16); 0 when oneDNN has no BF16 product here. */

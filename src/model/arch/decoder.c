@@ -7,7 +7,8 @@
  * OLMo-2: the two output norms; Gemma: all four), and attention is causal,
  * grouped-query, windowed on local layers, soft-capped when asked.  Every
  * operation goes through the model's backend (kernel/backend.h), so that the
- * activations stay on its device; sparse MoE layers run on the CPU only. */
+ * activations stay on its device; sparse MoE layers run on the CPU only
+ * (their routing reads the rows on the host). */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -172,9 +173,11 @@ static void route(const decoder *g, float *lg, size_t rows, int E, int *sel, flo
 
 /* The sparse MoE MLP of `rows` rows: x += sum over each row's experts of
  * weight * down(act(gate(h)) * up(h)); an expert runs only on the rows
- * routed to it.  gb, ub: rows x expert_inner; y: rows x d. */
-static int dec_moe(const dec_layer *L, const lmd_model *m, const float *h, float *x, size_t rows,
-                   float *gb, float *ub, float *y) {
+ * routed to it.  gb, ub: rows x expert_inner; y: rows x d.  The routing and
+ * the gathering read and write the rows in host memory: be is the CPU's
+ * (lmd_dec_forward refuses a device for MoE models). */
+static int dec_moe(lmd_backend *be, const dec_layer *L, const lmd_model *m, const float *h,
+                   float *x, size_t rows, float *gb, float *ub, float *y) {
     const decoder *g = m->arch;
     const int d = (int)m->hp.d, E = (int)m->hp.n_experts, EI = (int)m->hp.expert_inner;
     const int k = g->top_k;
@@ -183,7 +186,7 @@ static int dec_moe(const dec_layer *L, const lmd_model *m, const float *h, float
     int *sel = malloc(rows * (size_t)k * sizeof *sel), *idx = malloc(rows * sizeof *idx);
     int rc = -1;
     if (!lg || !xe || !wt || !we || !sel || !idx ||
-        lmd_linear(h, rows, &L->router, NULL, lg, (size_t)E, 0) < 0)
+        be->linear(be, h, (size_t)d, rows, &L->router, NULL, lg, (size_t)E, 0) < 0)
         goto done;
     route(g, lg, rows, E, sel, wt);
     for (int e = 0; e < E; e++) {
@@ -195,11 +198,11 @@ static int dec_moe(const dec_layer *L, const lmd_model *m, const float *h, float
                     memcpy(xe + n++ * (size_t)d, h + r * (size_t)d, (size_t)d * sizeof *xe);
                 }
         if (n == 0) continue;
-        if (lmd_linear(xe, n, &L->egate[e], NULL, gb, (size_t)EI, 0) < 0 ||
-            lmd_linear(xe, n, &L->eup[e], NULL, ub, (size_t)EI, 0) < 0)
+        if (be->linear(be, xe, (size_t)d, n, &L->egate[e], NULL, gb, (size_t)EI, 0) < 0 ||
+            be->linear(be, xe, (size_t)d, n, &L->eup[e], NULL, ub, (size_t)EI, 0) < 0 ||
+            be->glu_rows(be, gb, ub, n, (size_t)EI, EI, g->act) < 0 ||
+            be->linear(be, gb, (size_t)EI, n, &L->edown[e], NULL, y, (size_t)d, 0) < 0)
             goto done;
-        lmd_glu_rows(gb, ub, n, (size_t)EI, EI, g->act);
-        if (lmd_linear(gb, n, &L->edown[e], NULL, y, (size_t)d, 0) < 0) goto done;
         for (size_t i = 0; i < n; i++)
             for (int c = 0; c < d; c++)
                 x[(size_t)idx[i] * d + (size_t)c] += we[i] * y[i * (size_t)d + (size_t)c];
@@ -324,7 +327,7 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
             size_t rows = T - r0 < mrows ? T - r0 : mrows;
             const float *hr = in + r0 * (size_t)d;
             float *xr = x + r0 * (size_t)d;
-            if ((L->router.data ? dec_moe(L, m, hr, xr, rows, gb, ub, y)
+            if ((L->router.data ? dec_moe(be, L, m, hr, xr, rows, gb, ub, y)
                                 : dec_mlp(be, L, m, hr, xr, rows, gb, ub, y)) < 0)
                 goto done;
         }

@@ -292,7 +292,8 @@ static int model_opts(slurm_plan *p, const char *prec, const char *device) {
         return cli_usage_error(cmd, "--device %s needs --gpus G (a task gets a GPU only then)",
                                device);
     p->pack_weights = cli_pack_weights_flag != NULL;
-    if (prec && !(p->precision = strdup(prec))) return cli_error("out of memory");
+    if (prec && !(p->precision = strdup(lmd_precision_name(mo.precision)))) /* its spelling */
+        return cli_error("out of memory");
     if (!device && p->gpus) device = "cuda";
     if (device && !(p->device = strdup(device))) return cli_error("out of memory");
     return 0;

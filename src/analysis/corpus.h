@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "base/atomic.h"
 #include "base/base.h"
 
 /* Reports progress of a long job: done of total items, tokens so far. */
@@ -21,25 +22,6 @@ typedef void (*lmd_progress_fn)(void *ctx, uint64_t done, uint64_t total, uint64
 
 /* ================================================================ files */
 
-/* A file written under a temporary name beside its final path and renamed
- * into place by lmd_atomic_commit, so that readers never see half a file. */
-typedef struct lmd_atomic {
-    FILE *f; /* writes go straight to fd; the first failure's errno is kept */
-    char *path, *tmp;
-    int fd, write_errno;
-} lmd_atomic;
-int lmd_atomic_open(lmd_atomic *a, const char *path, lmd_error *err);
-/* Flushes, fsyncs and closes the temporary (the step where a full disk
- * shows); on failure removes it. */
-int lmd_atomic_sync(lmd_atomic *a, lmd_error *err);
-/* lmd_atomic_sync if not done yet, then renames; on failure removes the
- * temporary. */
-int lmd_atomic_commit(lmd_atomic *a, lmd_error *err);
-/* Closes and removes the temporary (safe on a zeroed or finished handle). */
-void lmd_atomic_abort(lmd_atomic *a);
-
-/* fsync()s the folder that holds path, so that a rename in it is durable. */
-void lmd_sync_parent(const char *path);
 /* Creates a folder and its parents (like mkdir -p). */
 int lmd_mkdirs(const char *dir, lmd_error *err);
 /* The last path component without its last extension ("a/b.txt" -> "b"). */

@@ -1,134 +1,14 @@
-/* corpus_io.c - file helpers of the corpus pipeline: atomic replacement
- * (temporary file + fsync + rename, whose write errors keep their errno:
- * "No space left on device", not stdio's later "Input/output error"),
- * mkdir -p, file-name rules, and the number format of the CSV files. */
-#define _GNU_SOURCE /* fopencookie */
+/* corpus_io.c - file helpers of the corpus pipeline: mkdir -p, file-name
+ * rules, and the number format of the CSV files (files written whole:
+ * src/base/atomic.c). */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "analysis/corpus.h"
-
-/* The stream's writes: the errno of the first failure stays in the handle
- * (stdio forgets it: a later fflush of an empty buffer reports nothing). */
-static ssize_t atomic_write(void *cookie, const char *buf, size_t n) {
-    lmd_atomic *a = cookie;
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(a->fd, buf + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            if (!a->write_errno) a->write_errno = w < 0 ? errno : EIO;
-            return done ? (ssize_t)done : -1;
-        }
-        done += (size_t)w;
-    }
-    return (ssize_t)done;
-}
-
-static int atomic_close(void *cookie) {
-    lmd_atomic *a = cookie;
-    int rc = a->fd >= 0 ? close(a->fd) : 0;
-    if (rc != 0 && !a->write_errno) a->write_errno = errno;
-    a->fd = -1;
-    return rc;
-}
-
-static const cookie_io_functions_t atomic_io = {NULL, atomic_write, NULL, atomic_close};
-
-int lmd_atomic_open(lmd_atomic *a, const char *path, lmd_error *err) {
-    memset(a, 0, sizeof *a);
-    a->fd = -1;
-    size_t n = strlen(path) + 32;
-    a->path = strdup(path);
-    a->tmp = malloc(n);
-    if (!a->path || !a->tmp) {
-        lmd_atomic_abort(a);
-        return lmd_fail(err, "%s: out of memory", path);
-    }
-    snprintf(a->tmp, n, "%s.tmp%ld", path, (long)getpid());
-    int fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        int e = errno;
-        free(a->tmp);
-        a->tmp = NULL;
-        lmd_atomic_abort(a);
-        return lmd_fail(err, "%s: cannot create: %s", path, strerror(e));
-    }
-    a->fd = fd;
-    a->f = fopencookie(a, "wb", atomic_io);
-    if (!a->f) {
-        lmd_atomic_abort(a);
-        return lmd_fail(err, "%s: out of memory", path);
-    }
-    return 0;
-}
-
-void lmd_sync_parent(const char *path) {
-    char *d = strdup(path);
-    if (!d) return;
-    char *slash = strrchr(d, '/');
-    const char *dir = ".";
-    if (slash == d)
-        dir = "/";
-    else if (slash) {
-        *slash = 0;
-        dir = d;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(d);
-}
-
-int lmd_atomic_sync(lmd_atomic *a, lmd_error *err) {
-    if (!a->f) return 0;
-    int e = 0;
-    if (fflush(a->f) != 0 || ferror(a->f)) e = a->write_errno ? a->write_errno : EIO;
-    if (!e && fsync(a->fd) != 0) e = errno;
-    if (fclose(a->f) != 0 && !e) e = a->write_errno ? a->write_errno : EIO;
-    a->f = NULL;
-    if (e) {
-        lmd_fail(err, "%s: cannot write: %s", a->path, strerror(e));
-        lmd_atomic_abort(a);
-        return -1;
-    }
-    return 0;
-}
-
-int lmd_atomic_commit(lmd_atomic *a, lmd_error *err) {
-    if (lmd_atomic_sync(a, err) < 0) return -1;
-    int e = 0;
-    if (rename(a->tmp, a->path) != 0) e = errno;
-    if (e) {
-        lmd_fail(err, "%s: cannot write: %s", a->path, strerror(e));
-        lmd_atomic_abort(a);
-        return -1;
-    }
-    lmd_sync_parent(a->path);
-    free(a->tmp);
-    free(a->path);
-    a->tmp = a->path = NULL;
-    return 0;
-}
-
-void lmd_atomic_abort(lmd_atomic *a) {
-    if (a->f)
-        fclose(a->f);
-    else if (a->fd >= 0 && a->tmp)
-        close(a->fd);
-    if (a->tmp) unlink(a->tmp);
-    free(a->tmp);
-    free(a->path);
-    memset(a, 0, sizeof *a);
-}
 
 int lmd_mkdirs(const char *dir, lmd_error *err) {
     char *p = strdup(dir);

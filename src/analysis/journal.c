@@ -240,9 +240,9 @@ static int make_dir(const char *dir, int mode, lmd_error *err) {
                             dir);
         if (unlink(dir) != 0) return lmd_fail(err, "%s: cannot remove: %s", dir, strerror(errno));
     }
-    if (mkdir(dir, 0755) == 0)
-        lmd_sync_parent(dir); /* the folder itself survives a power cut */
-    else if (errno != EEXIST)
+    if (mkdir(dir, 0755) == 0) {
+        if (lmd_sync_parent(dir, err) < 0) return -1; /* the folder survives a power cut */
+    } else if (errno != EEXIST)
         return lmd_fail(err, "%s: cannot create: %s", dir, strerror(errno));
     return 0;
 }
@@ -305,13 +305,6 @@ int lmd_journal_append(lmd_journal *j, const char *phrase, size_t len, const lmd
     return 0;
 }
 
-static int sync_path(const char *path, lmd_error *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int e = fd < 0 || fsync(fd) != 0 ? errno : 0;
-    if (fd >= 0) close(fd);
-    return e ? lmd_fail(err, "%s: cannot write: %s", path, strerror(e)) : 0;
-}
-
 int lmd_journal_checkpoint(lmd_journal *j, lmd_error *err) {
     if (!j->open) return 0;
     char *tmp = seg_path(j, j->n_done, 1), *fin = seg_path(j, j->n_done, 0);
@@ -321,13 +314,10 @@ int lmd_journal_checkpoint(lmd_journal *j, lmd_error *err) {
     if (!tmp || !fin) {
         lmd_cache_writer_abort(w);
         lmd_fail(err, "out of memory");
-    } else if (lmd_cache_finish(w, 1, err) == 0 && sync_path(tmp, err) == 0) {
-        if (rename(tmp, fin) != 0)
-            lmd_fail(err, "%s: cannot rename %s to it: %s", fin, tmp, strerror(errno));
-        else if (add_seg(j, j->n_done) < 0)
+    } else if (lmd_cache_finish(w, 1, err) == 0 && lmd_publish(tmp, fin, err) == 0) {
+        if (add_seg(j, j->n_done) < 0)
             lmd_fail(err, "out of memory");
         else {
-            fsync(j->fd);
             j->n_done += j->open_n;
             rc = 0;
         }
@@ -401,11 +391,8 @@ static int assemble(lmd_journal *j, const char *const *vocab, size_t n_vocab, lm
             rc = lmd_cache_finish(w, 1, err);
         }
     }
-    if (rc == 0) rc = sync_path(tmp, err);
-    if (rc == 0 && rename(tmp, fin) != 0)
-        rc = lmd_fail(err, "%s: cannot rename %s to it: %s", fin, tmp, strerror(errno));
+    if (rc == 0) rc = lmd_publish(tmp, fin, err);
     if (rc == 0) {
-        fsync(j->fd);
         j->assembled = 1;
     } else if (tmp) {
         unlink(tmp);
@@ -430,7 +417,7 @@ int lmd_journal_assemble(lmd_journal *j, const char *out_path, const char *const
     free(p);
     if (rc < 0) return -1;
     j->assembled = 0;
-    lmd_sync_parent(out_path);
+    if (lmd_sync_parent(out_path, err) < 0) return -1;
     return lmd_journal_discard(j, err);
 }
 
@@ -444,6 +431,5 @@ int lmd_journal_discard(lmd_journal *j, lmd_error *err) {
     }
     if (remove_all(j, err) < 0 || drop_assembled(j, err) < 0) return -1;
     if (rmdir(j->dir) != 0) return lmd_fail(err, "%s: cannot remove: %s", j->dir, strerror(errno));
-    lmd_sync_parent(j->dir);
-    return 0;
+    return lmd_sync_parent(j->dir, err);
 }

@@ -343,19 +343,6 @@ done:
     return rc;
 }
 
-/* fsync, rename into place, fsync the folder. */
-static int publish(const char *partial, const char *out_path, lmd_error *err) {
-    int fd = open(partial, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    if (rename(partial, out_path) != 0)
-        return lmd_fail(err, "%s: cannot rename %s to it: %s", out_path, partial, strerror(errno));
-    lmd_sync_parent(out_path);
-    return 0;
-}
-
 static char *partial_name(const char *out_path) {
     size_t pl = strlen(out_path) + 9;
     char *p = malloc(pl);
@@ -393,7 +380,7 @@ int lmd_cache_merge(const char *const *shards, size_t n_shards, const char *out_
     w = NULL;
     if (c < 0 || settle_attrs(partial, refs[0].path, attrs0.data ? attrs0.data : "", err) < 0)
         goto done;
-    if (publish(partial, out_path, err) < 0) goto done;
+    if (lmd_publish(partial, out_path, err) < 0) goto done;
     if (n_texts) *n_texts = done_n;
     rc = 0;
 done:
@@ -442,7 +429,7 @@ int lmd_cache_import(const char *in_path, const char *out_path, const lmd_merge_
         w = NULL;
     }
     if (!rc) rc = import_attrs(partial, in_path, lmd_cache_get_info(c)->format == 0, err);
-    if (!rc) rc = publish(partial, out_path, err);
+    if (!rc) rc = lmd_publish(partial, out_path, err);
     if (w) lmd_cache_writer_abort(w);
     if (rc < 0 && partial) unlink(partial);
     if (!rc && n_texts) *n_texts = done_n;

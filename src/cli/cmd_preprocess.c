@@ -66,19 +66,6 @@ static int has_spans(const char *path) {
     return rc == 0;
 }
 
-/* The folder's basename without trailing slashes (the model's default name). */
-static char *base_name(const char *dir) {
-    char *ref = lmd_model_ref_name(dir); /* hf:ORG/NAME is named ORG/NAME */
-    if (ref) return ref;
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/')
-        n--;
-    size_t b = n;
-    while (b > 0 && dir[b - 1] != '/')
-        b--;
-    return strndup(dir + b, n - b);
-}
-
 static int write_metadata(const char *dir, cJSON *meta, lmd_error *err) {
     char *path = lmd_path_join(dir, "metadata.json");
     char *text = cJSON_Print(meta);
@@ -198,8 +185,8 @@ int cmd_preprocess(int argc, char **argv) {
     const char *dirs[2] = {pos[0], pos[1]}, *dataset = pos[2];
 
     lmd_error err;
-    char *names[2] = {name1 ? strdup(name1) : base_name(dirs[0]),
-                      name2 ? strdup(name2) : base_name(dirs[1])};
+    char *names[2] = {name1 ? strdup(name1) : corpus_model_name(dirs[0]),
+                      name2 ? strdup(name2) : corpus_model_name(dirs[1])};
     char *cache[2] = {NULL, NULL}, *whash[2] = {NULL, NULL};
     const char *precs[2] = {"f32", "f32"};
     lmd_tokenizer *tok[2] = {NULL, NULL};

@@ -25,7 +25,8 @@ static const char *help =
     "                 [--account A] [--max-running K] [--gpus G] [--top-k K]\n"
     "                 [--max-clamp-rank C]\n"
     "                 [--first-n N] [--name1 NAME] [--name2 NAME] [--batch-tokens N]\n"
-    "                 [--no-verify] [--dry-run]\n"
+    "                 [--no-verify] [--precision P] [--device D] [--pack-weights]\n"
+    "                 [--dry-run]\n"
     "       lmdiff slurm status D\n\n"
     "preprocess writes sbatch scripts into D/slurm and submits them: for each model a\n"
     "job array of N tasks (task K runs 'lmdiff analyze --shard K/N', --requeue, one\n"
@@ -42,6 +43,11 @@ static const char *help =
     "  --max-running K     at most K tasks of an array at once (sbatch --array=...%K)\n"
     "  --gpus G            one GPU per shard task (--gres=gpu:1, analyze --device\n"
     "                      cuda), at most G tasks of an array at once\n"
+    "  --precision P, --pack-weights   passed to every analyze task and to the merge\n"
+    "                      job's preprocess, so the caches are scored as a local\n"
+    "                      'lmdiff preprocess' with the same options scores them\n"
+    "  --device D          the analyze tasks' device: cpu or auto; cuda or cuda:N\n"
+    "                      only with --gpus (the default there is cuda)\n"
     "  --dry-run           write and print the scripts, submit nothing\n"
     "  --top-k, --max-clamp-rank, --first-n, --name1, --name2, --batch-tokens,\n"
     "  --no-verify         as for 'lmdiff preprocess' / 'lmdiff analyze'\n\n"
@@ -267,15 +273,30 @@ done:
     return rc;
 }
 
-/* The folder's basename without trailing slashes. */
-static char *base_name(const char *dir) {
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/')
-        n--;
-    size_t b = n;
-    while (b > 0 && dir[b - 1] != '/')
-        b--;
-    return strndup(dir + b, n - b);
+/* The model options the jobs get (cli_model_opts checks them as preprocess
+ * does); a GPU device only where Slurm gives the task one (--gpus). */
+static int model_opts(slurm_plan *p, const char *prec, const char *device) {
+    const char *cmd = "slurm preprocess";
+    lmd_model_opts mo;
+    if (cli_model_opts(cmd, prec, device, &mo)) return 2;
+    const char *n = device && !strncmp(device, "cuda:", 5) ? device + 5 : NULL;
+    int gpu = device && (!strcmp(device, "cuda") || (n && *n && !n[strspn(n, "0123456789")]));
+    if (device && !gpu && strcmp(device, "cpu") && strcmp(device, "auto"))
+        return cli_usage_error(cmd, "--device must be cpu, cuda, cuda:N or auto, not '%s'", device);
+    if (p->gpus && device && !gpu)
+        return cli_usage_error(cmd,
+                               "--gpus runs the shard tasks on their GPU: --device %s "
+                               "contradicts it",
+                               device);
+    if (!p->gpus && gpu)
+        return cli_usage_error(cmd, "--device %s needs --gpus G (a task gets a GPU only then)",
+                               device);
+    p->pack_weights = cli_pack_weights_flag != NULL;
+    if (prec && !(p->precision = strdup(lmd_precision_name(mo.precision)))) /* its spelling */
+        return cli_error("out of memory");
+    if (!device && p->gpus) device = "cuda";
+    if (device && !(p->device = strdup(device))) return cli_error("out of memory");
+    return 0;
 }
 
 static char *absolute(const char *path) {
@@ -289,26 +310,19 @@ static int plan_from_args(int argc, char **argv, slurm_plan *p, int *dry_run) {
     const char *out = NULL, *shards = NULL, *part = NULL, *tm = NULL, *cpus = NULL, *mem = NULL,
                *acct = NULL, *maxrun = NULL, *topk = NULL, *clamp = NULL, *firstn = NULL,
                *n1 = NULL, *n2 = NULL, *batch = NULL, *nover = NULL, *dry = NULL, *hlp = NULL,
-               *gpus = NULL;
+               *gpus = NULL, *prec = NULL, *device = NULL;
     const char *pos[3] = {0};
-    cli_opt opts[] = {{"--output-dir", 1, &out},
-                      {"--shards", 1, &shards},
-                      {"--partition", 1, &part},
-                      {"--time", 1, &tm},
-                      {"--cpus-per-task", 1, &cpus},
-                      {"--mem", 1, &mem},
-                      {"--account", 1, &acct},
-                      {"--max-running", 1, &maxrun},
-                      {"--top-k", 1, &topk},
-                      {"--max-clamp-rank", 1, &clamp},
-                      {"--first-n", 1, &firstn},
-                      {"--name1", 1, &n1},
-                      {"--name2", 1, &n2},
-                      {"--batch-tokens", 1, &batch},
-                      {"--no-verify", 0, &nover},
-                      {"--dry-run", 0, &dry},
-                      {"--help", 0, &hlp},
-                      {"--gpus", 1, &gpus}};
+    cli_opt opts[] = {{"--output-dir", 1, &out},     {"--shards", 1, &shards},
+                      {"--partition", 1, &part},     {"--time", 1, &tm},
+                      {"--cpus-per-task", 1, &cpus}, {"--mem", 1, &mem},
+                      {"--account", 1, &acct},       {"--max-running", 1, &maxrun},
+                      {"--top-k", 1, &topk},         {"--max-clamp-rank", 1, &clamp},
+                      {"--first-n", 1, &firstn},     {"--name1", 1, &n1},
+                      {"--name2", 1, &n2},           {"--batch-tokens", 1, &batch},
+                      {"--no-verify", 0, &nover},    {"--dry-run", 0, &dry},
+                      {"--help", 0, &hlp},           {"--gpus", 1, &gpus},
+                      {"--precision", 1, &prec},     {"--device", 1, &device},
+                      CLI_PACK_WEIGHTS_OPT};
     char **a = corpus_argv(argc, argv);
     if (!a) return cli_error("out of memory");
     int np = cli_parse("slurm preprocess", argc, a, opts, sizeof opts / sizeof *opts, pos, 3);
@@ -341,6 +355,8 @@ static int plan_from_args(int argc, char **argv, slurm_plan *p, int *dry_run) {
     if (batch) p->batch_tokens = (int)v;
     p->no_verify = nover != NULL;
     *dry_run = dry != NULL;
+    int mrc = model_opts(p, prec, device);
+    if (mrc) return mrc;
     /* sbatch values go into #SBATCH lines: one line, no NUL tricks */
     const char *sv[] = {part, tm, mem, acct};
     char **dst[] = {&p->partition, &p->time, &p->mem, &p->account};
@@ -349,8 +365,8 @@ static int plan_from_args(int argc, char **argv, slurm_plan *p, int *dry_run) {
             return cli_usage_error(cmd, "an sbatch option value must be one non-empty line");
         if (sv[i]) *dst[i] = strdup(sv[i]);
     }
-    p->name[0] = n1 ? strdup(n1) : base_name(pos[0]);
-    p->name[1] = n2 ? strdup(n2) : base_name(pos[1]);
+    p->name[0] = n1 ? strdup(n1) : corpus_model_name(pos[0]);
+    p->name[1] = n2 ? strdup(n2) : corpus_model_name(pos[1]);
     if (!p->name[0] || !p->name[1]) return cli_error("out of memory");
     if (!*p->name[0] || !*p->name[1] || !strcmp(p->name[0], p->name[1]))
         return cli_usage_error(cmd, "the two models need different names: use --name1/--name2");

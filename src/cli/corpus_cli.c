@@ -6,6 +6,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "model/format/modelref.h"
+
 volatile sig_atomic_t corpus_cancel = 0;
 
 static void on_signal(int sig) {
@@ -78,4 +80,16 @@ int corpus_put_cell(FILE *f, const char *s, size_t len, int cols) {
         i += l;
     }
     return used;
+}
+
+char *corpus_model_name(const char *dir) {
+    char *ref = lmd_model_ref_name(dir); /* hf:ORG/NAME is named ORG/NAME */
+    if (ref) return ref;
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    size_t b = n;
+    while (b > 0 && dir[b - 1] != '/')
+        b--;
+    return strndup(dir + b, n - b);
 }

@@ -23,6 +23,10 @@ int corpus_utf8(void);
  * breaks and tabs become spaces, "…" marks a cut.  Returns the columns used. */
 int corpus_put_cell(FILE *f, const char *s, size_t len, int cols);
 
+/* A model's default name: hf:ORG/NAME gives ORG/NAME, a folder or file its
+ * basename without trailing slashes (malloc'ed; NULL when out of memory). */
+char *corpus_model_name(const char *dir);
+
 /* Terminal width of stdout (80 when unknown). */
 int corpus_term_width(void);
 

@@ -25,6 +25,10 @@ typedef struct slurm_plan {
     char *partition, *time, *mem, *account; /* owned, like every string here */
     int cpus, max_running;
     int gpus; /* > 0: each analyze task gets one GPU (--device cuda), gpus tasks at once */
+    /* model options, as `lmdiff preprocess` takes them (NULL / 0: not given) */
+    char *precision; /* --precision, to every job */
+    char *device;    /* --device of the analyze tasks ("cuda" with --gpus) */
+    int pack_weights;
     /* analyze / preprocess settings */
     int top_k, max_clamp, batch_tokens, no_verify;
     uint64_t first_n;

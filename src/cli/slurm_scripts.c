@@ -71,6 +71,15 @@ static void put_exit(FILE *f, const slurm_plan *p, const char *what_expr) {
     free(ed);
 }
 
+/* The model options of a job's lmdiff command (values checked: plain
+ * words); the device only for analyze (the merge job has no GPU: its
+ * preprocess reuses the caches and runs the KL pass on the CPU). */
+static void put_model_opts(FILE *f, const slurm_plan *p, int with_device) {
+    if (p->precision) fprintf(f, " --precision %s", p->precision);
+    if (with_device && p->device) fprintf(f, " --device %s", p->device); /* the task's GPU */
+    if (p->pack_weights) fputs(" --pack-weights", f);
+}
+
 static int write_analyze(const slurm_plan *p, int i) {
     char name[32], file[32], what[32];
     slurm_job_name(p, i, name);
@@ -116,7 +125,7 @@ static int write_analyze(const slurm_plan *p, int i) {
     if (p->first_n) fprintf(f, " --first-n %" PRIu64, p->first_n);
     if (p->batch_tokens) fprintf(f, " --batch-tokens %d", p->batch_tokens);
     if (p->no_verify) fputs(" --no-verify", f);
-    if (p->gpus) fputs(" --device cuda", f); /* the task's GPU, as Slurm makes it visible */
+    put_model_opts(f, p, 1);
     fputs(" --threads \"${SLURM_CPUS_PER_TASK:-1}\" \\\n    -o ", f);
     put_quoted(f, shards);
     fputs(" --resume\n", f);
@@ -187,6 +196,7 @@ static int write_merge(const slurm_plan *p) {
     if (p->no_verify) fputs(" --no-verify", f);
     /* the KL pass's batches, as a single run's (its rounding depends on them) */
     if (p->batch_tokens) fprintf(f, " --batch-tokens %d", p->batch_tokens);
+    put_model_opts(f, p, 0);
     fputs(" --threads \"${SLURM_CPUS_PER_TASK:-1}\"\n)\n", f);
     put_exit(f, p, "merge");
     rc = lmd_atomic_commit(&a, &err);
@@ -231,9 +241,11 @@ static cJSON *plan_json(const slurm_plan *p) {
     cJSON_AddNumberToObject(j, "top_k", p->top_k);
     cJSON_AddNumberToObject(j, "first_n", (double)p->first_n);
     cJSON_AddNumberToObject(j, "batch_tokens", p->batch_tokens);
-    /* the shards of a folder all come from one device (absent: the CPU, as
-     * before --gpus existed) */
-    if (p->gpus) cJSON_AddStringToObject(j, "device", "cuda");
+    /* the shards of a folder all come from one device and one precision
+     * (absent: the CPU and auto, the defaults, as before these options) */
+    if (p->device && strcmp(p->device, "cpu")) cJSON_AddStringToObject(j, "device", p->device);
+    if (p->precision && strcmp(p->precision, "auto"))
+        cJSON_AddStringToObject(j, "precision", p->precision);
     return j;
 }
 
@@ -334,9 +346,9 @@ int slurm_read_plan(const char *out_dir, slurm_plan *p) {
 }
 
 void slurm_plan_free(slurm_plan *p) {
-    char **s[] = {&p->lmdiff,  &p->model_dir[0], &p->model_dir[1], &p->name[0],  &p->name[1],
-                  &p->dataset, &p->out_dir,      &p->cache[0],     &p->cache[1], &p->partition,
-                  &p->time,    &p->mem,          &p->account};
+    char **s[] = {&p->lmdiff,  &p->model_dir[0], &p->model_dir[1], &p->name[0],   &p->name[1],
+                  &p->dataset, &p->out_dir,      &p->cache[0],     &p->cache[1],  &p->partition,
+                  &p->time,    &p->mem,          &p->account,      &p->precision, &p->device};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         free(*s[i]);
         *s[i] = NULL;

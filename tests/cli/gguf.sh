@@ -56,7 +56,72 @@ expect_ok "$LMDIFF" convert "$SRC/tests/models/tiny-a" q4.gguf --type q4_0
 "$LMDIFF" convert "$SRC/tests/models/tiny-a" x.gguf --type q5_k 2>err; [ $? -eq 2 ] && grep -q "q5_k" err \
   && ok || bad "convert --type q5_k: $(cat err)"
 expect_fail "no GGUF form" "$LMDIFF" convert "$SRC/tests/models/tiny-bert" x.gguf
-[ ! -e x.gguf ] && [ ! -e x.gguf.tmp ] && ok || bad "a refused convert left a file"
+[ ! -e x.gguf ] && ! ls x.gguf.tmp* >/dev/null 2>&1 && ok || bad "a refused convert left a file"
+
+# convert --type bf16 (tiny-llama, F32): every matrix stored as BF16 (ggml type 30), vectors
+# F32, as tests/cli/gguf_tensors.py reads the file (not lmdiff); each matrix holds PyTorch's
+# rounding of the F32 weights: the same 16-bit values, as a multiset (llama.cpp's q/k row
+# order differs), as tiny-llama-bf16 (tiny-llama saved with .to(torch.bfloat16)); the vectors
+# are tiny-llama's bytes.  Scored at --precision bf16 it equals the F32 folder at --precision
+# bf16 (weights rounded to BF16 at load): |d log p| <= 1e-6 (0 seen); at --precision f32 it
+# moves log p by what BF16 weights do (<= 0.1; 0.049 seen on this text).
+expect_ok "$LMDIFF" convert "$SRC/tests/models/tiny-llama" lb.gguf --type bf16
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  /usr/bin/python3 - lb.gguf "$SRC/tests/models/tiny-llama-bf16" "$SRC/tests/models/tiny-llama" "$SRC/tests/cli" <<'PYEOF' \
+    && ok || bad "the BF16 GGUF's tensors"
+import json, re, struct, sys
+import numpy as np
+sys.path.insert(0, sys.argv[4])
+from gguf_tensors import tensors
+def safetensors(d):
+    raw = open(d + "/model.safetensors", "rb").read()
+    n = struct.unpack_from("<Q", raw)[0]
+    head = json.loads(raw[8:8 + n])
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]
+            for k, v in head.items() if k != "__metadata__"}
+hf16, hf32 = safetensors(sys.argv[2]), safetensors(sys.argv[3])
+names = {"token_embd": "model.embed_tokens", "output": "lm_head", "output_norm": "model.norm",
+         "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+         "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+         "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm",
+         "ffn_norm": "post_attention_layernorm"}
+def hf_name(g):
+    m = re.match(r"blk\.(\d+)\.(\w+)\.weight$", g)
+    if m: return "model.layers.%s.%s.weight" % (m.group(1), names[m.group(2)])
+    return names[g[:-len(".weight")]] + ".weight"
+n_mat = 0
+for g, (t, dims, data) in tensors(sys.argv[1]).items():
+    h = hf_name(g)
+    if len(dims) == 2:
+        assert t == 30, "%s: type %d, not BF16" % (g, t)
+        a, b = np.frombuffer(data, np.uint16), np.frombuffer(hf16[h], np.uint16)
+        assert np.array_equal(np.sort(a), np.sort(b)), "%s: not PyTorch's BF16 of %s" % (g, h)
+        n_mat += 1
+    else:
+        assert t == 0 and data == hf32[h], "%s: not the F32 vector %s" % (g, h)
+assert n_mat == 16, n_mat
+print("BF16 GGUF: %d matrices equal PyTorch's rounding, vectors F32" % n_mat)
+PYEOF
+  T="The quick brown fox jumps over the lazy dog. In the beginning God created the heaven and the earth."
+  for p in bf16 f32; do
+    "$LMDIFF" score "$SRC/tests/models/tiny-llama" "$T" --json --precision $p > src_$p.json 2>err \
+      && "$LMDIFF" score lb.gguf "$T" --json --precision $p > lb_$p.json 2>>err || { echo "precision $p: $(cat err)"; rm -f lb_$p.json; }
+  done
+  /usr/bin/python3 - <<'PYEOF' && ok || bad "the BF16 GGUF's scores"
+import json, os
+def lp(f): return [t["logprob"] for t in json.load(open(f))["tokens"]]
+for p, tol in (("bf16", 1e-6), ("f32", 0.1)):
+    if not os.path.exists("lb_%s.json" % p):
+        print("SKIP part: --precision %s does not run here" % p); continue
+    a, b = lp("src_%s.json" % p), lp("lb_%s.json" % p)
+    assert len(a) == len(b) > 10
+    d = max(abs(x - y) for x, y in zip(a, b))
+    print("BF16 GGUF vs F32 folder at --precision %s: %d tokens, max |d log p| %.2e (tolerance %g)" % (p, len(a), d, tol))
+    assert d <= tol
+PYEOF
+else
+  echo "SKIP part: /usr/bin/python3 has no numpy"
+fi
 
 # diff --kl against the float64 reference (tools/reference/klref.py), at exact F32
 # products since the reference is float64: two unrelated GPT-2s (KL ~ 3) and a Llama against its BF16 copy (KL ~ 1e-4);

@@ -3,8 +3,12 @@
 # parses, with every path quoted (a space and a quote in the folder name);
 # inputs are checked before anything is written; a folder prepared for
 # other inputs (or another device) is refused; --gpus asks one GPU per shard
-# task and runs analyze on it; `status` reports from the files when squeue is
-# not there (done, failed with the log's error, missing) with its exit codes.
+# task and runs analyze on it; the model options (--precision, --pack-weights,
+# --device) reach every job: the scripts run by hand (bash, no Slurm) give
+# the caches and CSVs of a local `preprocess` with the same options, bit for
+# bit (h5py), and not those of the default precision; `status` reports from
+# the files when squeue is not there (done, failed with the log's error,
+# missing) with its exit codes.
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 B=$SRC/tests/models/tiny-b
@@ -59,6 +63,44 @@ expect_fail "was made for other inputs (device differs)" "$LMDIFF" slurm preproc
 [ $? -eq 2 ] && ok || bad "a line break in an #SBATCH value accepted"
 expect_fail "no-such.txt" "$LMDIFF" slurm preprocess "$A" "$B" no-such.txt --output-dir y --shards 2 --dry-run
 [ ! -e y/slurm/analyze-1.sbatch ] && ok || bad "scripts written for a missing dataset"
+
+# ---- model options: in every job's command, recorded in the plan, checked
+P="$TMP/prec out"
+"$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir "$P" --shards 2 --precision bf16 --pack-weights \
+  --dry-run >/dev/null 2>err && ok || bad "--precision dry run: $(cat err)"
+for s in analyze-1 analyze-2; do
+  grep -qF -- "--precision bf16 --pack-weights --threads" "$P/slurm/$s.sbatch" && ! grep -q -- '--device' "$P/slurm/$s.sbatch" \
+    && ok || bad "$s.sbatch lacks the model options: $(cat "$P/slurm/$s.sbatch")"
+done
+grep -A1 -F " preprocess " "$P/slurm/merge.sbatch" | grep -qF -- "--precision bf16 --pack-weights" \
+  && ! grep -q -- '--device\|gres' "$P/slurm/merge.sbatch" && ok || bad "merge.sbatch: $(cat "$P/slurm/merge.sbatch")"
+grep -q '"precision":[[:space:]]*"bf16"' "$P/slurm/plan.json" && ! grep -q '"device"' "$P/slurm/plan.json" \
+  && ok || bad "plan.json: $(cat "$P/slurm/plan.json")"
+expect_fail "was made for other inputs (precision differs)" "$LMDIFF" slurm preprocess "$A" "$B" ds.txt \
+  --output-dir "$P" --shards 2 --dry-run
+"$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir g0 --shards 4 --gpus 2 --device cuda:0 --dry-run \
+  >/dev/null 2>err && grep -qF -- '--device cuda:0 --threads' g0/slurm/analyze-2.sbatch && ok || bad "--gpus --device cuda:0: $(cat err)"
+for bad_opts in "--device cuda" "--gpus 2 --device cpu" "--device tpu" "--gpus 2 --device cuda:x" "--precision f64"; do
+  "$LMDIFF" slurm preprocess "$A" "$B" ds.txt --output-dir z --shards 2 $bad_opts --dry-run >/dev/null 2>&1
+  [ $? -eq 2 ] && ok || bad "$bad_opts accepted"
+done
+[ ! -e z ] && ok || bad "a refused option left z/"
+# the jobs run by hand score as a local preprocess with the same options (where bf16 runs here)
+if "$LMDIFF" score "$A" "x" --precision bf16 >/dev/null 2>&1 && $PY -c 'import h5py' 2>/dev/null; then
+  for i in 1 2; do for K in 1 2; do
+    SLURM_ARRAY_TASK_ID=$K bash "$P/slurm/analyze-$i.sbatch" >>jobs.log 2>&1 || bad "analyze-$i task $K: $(tail -3 jobs.log)"
+  done; done
+  bash "$P/slurm/merge.sbatch" >>jobs.log 2>&1 || bad "merge job: $(tail -3 jobs.log)"
+  expect_ok "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir local --precision bf16 --threads 1
+  expect_ok "$LMDIFF" preprocess "$A" "$B" ds.txt --output-dir f32 --threads 1
+  for c in ds_._tiny-a.h5 ds_._tiny-b.h5; do
+    $PY "$SRC/tests/cli/h5_same.py" local/$c "$P/$c" >/dev/null && ok || bad "$c: $($PY "$SRC/tests/cli/h5_same.py" local/$c "$P/$c")"
+    ! $PY "$SRC/tests/cli/h5_same.py" f32/$c "$P/$c" >/dev/null && ok || bad "$c at bf16 equals the f32 one: the test proves nothing"
+  done
+  cmp -s local/tiny-a_tiny-b_c.csv "$P/tiny-a_tiny-b_c.csv" && ok || bad "the comparison CSVs differ"
+else
+  echo "SKIP part: --precision bf16 does not run here, or no h5py"
+fi
 
 # ---- status from the files
 PATH=/nonexistent "$LMDIFF" slurm status "$D" > st; rc=$?

@@ -1,12 +1,14 @@
 /* gguf_write.c - writes GGUF v3 files (see gguf_write.h): the metadata as it
  * is added, the tensor infos with offsets aligned to 32, then the data.  The
- * file is written to PATH.tmp and renamed, so a failure never leaves a
- * half-written PATH. */
+ * file is written through a temporary, fsync'ed and renamed (lmd_atomic),
+ * so a failure never leaves a half-written PATH. */
 #include "model/format/gguf_write.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/atomic.h"
 
 #define ALIGN 32
 
@@ -169,31 +171,18 @@ int lmd_gguf_w_header(const lmd_gguf_w *w, lmd_buf *out, size_t *data_bytes, lmd
 int lmd_gguf_w_write(const lmd_gguf_w *w, const char *path, lmd_error *err) {
     lmd_buf h = {0};
     size_t data_bytes;
-    if (lmd_gguf_w_header(w, &h, &data_bytes, err) < 0) {
+    lmd_atomic a;
+    if (lmd_gguf_w_header(w, &h, &data_bytes, err) < 0 || lmd_atomic_open(&a, path, err) < 0) {
         lmd_buf_free(&h);
         return -1;
     }
-    char *tmp = malloc(strlen(path) + 5);
-    if (!tmp) {
-        lmd_buf_free(&h);
-        return lmd_fail(err, "out of memory");
-    }
-    sprintf(tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    int ok = f && fwrite(h.data, 1, h.len, f) == h.len;
+    fwrite(h.data, 1, h.len, a.f);
     static const uint8_t zeros[ALIGN] = {0};
-    for (size_t i = 0; ok && i < w->n_t; i++) {
+    for (size_t i = 0; i < w->n_t && !ferror(a.f); i++) {
         const wtensor *t = &w->t[i];
-        size_t gap = pad(t->nbytes) - t->nbytes;
-        ok = fwrite(t->data, 1, t->nbytes, f) == t->nbytes && fwrite(zeros, 1, gap, f) == gap;
+        fwrite(t->data, 1, t->nbytes, a.f);
+        fwrite(zeros, 1, pad(t->nbytes) - t->nbytes, a.f);
     }
-    if (f && fclose(f) != 0) ok = 0;
-    if (ok && rename(tmp, path) != 0) ok = 0;
-    if (!ok) {
-        remove(tmp);
-        lmd_fail(err, "%s: cannot write the file", path);
-    }
-    free(tmp);
     lmd_buf_free(&h);
-    return ok ? 0 : -1;
+    return lmd_atomic_commit(&a, err); /* reports a failed write with its errno */
 }

@@ -32,7 +32,8 @@ void lmd_gguf_w_tensor(lmd_gguf_w *w, const char *name, uint32_t ggml_type, int 
 /* The header, metadata, tensor infos and padding up to the data section
  * (appended to out), and the size of the data section. */
 int lmd_gguf_w_header(const lmd_gguf_w *w, lmd_buf *out, size_t *data_bytes, lmd_error *err);
-/* Writes the file (through PATH.tmp, renamed when complete). */
+/* Writes the file (through a temporary, fsync'ed and renamed when complete;
+ * a failure names PATH and the system's reason and leaves PATH as it was). */
 int lmd_gguf_w_write(const lmd_gguf_w *w, const char *path, lmd_error *err);
 
 #endif

@@ -126,11 +126,12 @@ static enum step write_answer(lmd_conn *c) {
     if (c->close_after) {
         shutdown(c->fd, SHUT_WR);
         lmd_guard_phase(c, LMD_LINGER);
-        return NEXT;
+        return arm(c, EPOLLIN), AGAIN;
     }
     lmd_http_reset(&c->req);
     lmd_guard_phase(c, LMD_WAIT_HEADERS);
-    return NEXT;
+    if (c->in) return NEXT; /* a pipelined request is waiting */
+    return arm(c, EPOLLIN), AGAIN; /* rather than a read that most likely finds nothing */
 }
 
 /* Reads and drops what the client still sends after the final answer. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Malformed HTTP gets JSON like every other error (docs/api.md §7): each
-# request that libmicrohttpd once answered with its own HTML page (or not at
-# all) is sent raw; the answer must have the documented status, one status
+# request that the HTTP library lmdiff used before answered with its own HTML
+# page (or not at all) is sent raw; the answer must have the documented status, one status
 # line and one set of headers, Content-Type: application/json, a body that
 # parses as {"error": "..."} with Content-Length its size, and the connection
 # closed; and a normal request is answered after each.  Plus what the new

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -146,6 +147,17 @@ static enum step linger(lmd_conn *c) {
     }
 }
 
+/* A client that sent "Expect: 100-continue" waits for this before it sends
+ * the body (curl does for bodies over 1 KiB).  Best effort: a client that
+ * does not get it sends the body after a while anyway. */
+static void expect_continue(lmd_conn *c) {
+    const char *e = lmd_http_header(&c->req, "Expect");
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (e && c->req.minor == 1 && c->req.has_body && !strcasecmp(e, "100-continue"))
+        if (send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+        }
+}
+
 enum fed { FED_MORE, FED_ANSWERED, FED_DONE };
 
 /* Feeds n bytes to the parser until it needs more, has an answer queued
@@ -166,6 +178,7 @@ static enum fed feed(lmd_conn *c, const char *d, size_t n, size_t *used) {
         lmd_guard_phase(c, LMD_WAIT_BODY); /* LMD_HTTP_HEAD */
         if (lmd_guard_check_headers(c->s, c)) return FED_ANSWERED;
         c->close_after = 0;
+        if (*used == n) expect_continue(c);
     }
 }
 

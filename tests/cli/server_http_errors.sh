@@ -141,4 +141,9 @@ grep -q '^rest=0$' "$TMP/ka.txt" && ok || bad "bytes after the last answer: $(ca
 h=$(curl -sI "http://127.0.0.1:$PORT/index.html" | tr -d '\r' | sed -n 's/^Content-Length: //p')
 g=$(curl -s "http://127.0.0.1:$PORT/index.html" | wc -c)
 [ -n "$h" ] && [ "$h" = "$g" ] && ok || bad "HEAD Content-Length $h, GET $g bytes"
+# curl sends "Expect: 100-continue" with a body over 1 KiB and waits up to 1 s for the 100
+$PY -c 'import json; print(json.dumps({"m1": "tiny-a", "m2": "tiny-b", "text": "hello world " * 200}))' > "$TMP/big.json"
+r=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X POST -H "Content-Type: application/json" \
+  --data-binary "@$TMP/big.json" "http://127.0.0.1:$PORT/api/analyze")
+[ "${r% *}" = 200 ] && awk -v t="${r#* }" 'BEGIN{exit !(t < 0.9)}' && ok || bad "Expect: 100-continue: $r"
 finish

@@ -146,4 +146,33 @@ $PY -c 'import json; print(json.dumps({"m1": "tiny-a", "m2": "tiny-b", "text": "
 r=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X POST -H "Content-Type: application/json" \
   --data-binary "@$TMP/big.json" "http://127.0.0.1:$PORT/api/analyze")
 [ "${r% *}" = 200 ] && awk -v t="${r#* }" 'BEGIN{exit !(t < 0.9)}' && ok || bad "Expect: 100-continue: $r"
+
+# SIGTERM with connections idle, half-sent and waiting for analyses: the server
+# exits 0 (under ASan: no leak), and every connection is closed
+$PY - "$PORT" "$SPID" > "$TMP/term.txt" <<'PYEOF'
+import json, os, signal, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+H = b"Host: 127.0.0.1\r\n"
+body = json.dumps({"m1": "tiny-a", "m2": "tiny-b", "text": "hello world " * 300}).encode()
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(12)]
+for s in socks[:4]:
+    s.sendall(b"GET /api/models HTTP/1.1\r\n" + H)
+for s in socks[4:10]:
+    s.sendall(b"POST /api/analyze HTTP/1.1\r\n" + H + b"Content-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+time.sleep(0.2)
+os.kill(pid, signal.SIGTERM)
+closed = 0
+for s in socks:
+    s.settimeout(10)
+    try:
+        while s.recv(65536):
+            pass
+        closed += 1
+    except OSError:
+        closed += 1
+print("closed", closed)
+PYEOF
+wait "$SPID"; rc=$?
+[ $rc = 0 ] && grep -q '^closed 12$' "$TMP/term.txt" && ok || bad "SIGTERM: exit $rc, $(cat "$TMP/term.txt"; tail -5 "$TMP/serve.log")"
 finish

@@ -6,7 +6,7 @@
 # parses as {"error": "..."} with Content-Length its size, and the connection
 # closed; and a normal request is answered after each.  Plus what the new
 # HTTP layer must keep doing: keep-alive, pipelining, HEAD, a chunked body,
-# Allow on 405.
+# Allow on 405, Expect: 100-continue, unread large answers, SIGTERM.
 . "$(dirname "$0")/lib.bash"
 A=$SRC/tests/models/tiny-a
 B=$SRC/tests/models/tiny-b
@@ -146,6 +146,36 @@ $PY -c 'import json; print(json.dumps({"m1": "tiny-a", "m2": "tiny-b", "text": "
 r=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X POST -H "Content-Type: application/json" \
   --data-binary "@$TMP/big.json" "http://127.0.0.1:$PORT/api/analyze")
 [ "${r% *}" = 200 ] && awk -v t="${r#* }" 'BEGIN{exit !(t < 0.9)}' && ok || bad "Expect: 100-continue: $r"
+
+# a client that does not read a large answer does not hold up the others:
+# with one I/O thread, 4 connections that asked for a 24 MiB file (more than
+# the socket buffers take) and read nothing, /api/models still answers at
+# once (writes are non-blocking), and the stuck answers stay whole
+server_stop
+mkdir -p "$TMP/web" && head -c $((24 << 20)) /dev/zero > "$TMP/web/big.bin"
+server_start --m1 "$A" --m2 "$B" --no-supervise --threads 1 --web "$TMP/web" || bad "server start (--web)"
+$PY - "$PORT" > "$TMP/stuck.txt" <<'PYEOF'
+import socket, subprocess, sys, time
+port = int(sys.argv[1])
+stuck = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+for s in stuck:
+    s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+time.sleep(0.5)
+t = time.time()
+r = subprocess.run(["curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                    "http://127.0.0.1:%d/api/models" % port], capture_output=True, text=True)
+print(r.stdout, "%.3f" % (time.time() - t))
+got = 0
+stuck[0].settimeout(10)
+while got < (24 << 20):  # the stuck answer is still whole
+    d = stuck[0].recv(1 << 20)
+    if not d: break
+    got += len(d)
+print("read", got >= (24 << 20))
+PYEOF
+read -r code secs < "$TMP/stuck.txt"
+[ "$code" = 200 ] && awk -v s="$secs" 'BEGIN{exit !(s < 1)}' && grep -q '^read True' "$TMP/stuck.txt" && ok \
+  || bad "unread large answers held up another client: $(cat "$TMP/stuck.txt")"
 
 # SIGTERM with connections idle, half-sent and waiting for analyses: the server
 # exits 0 (under ASan: no leak), and every connection is closed

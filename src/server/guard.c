@@ -174,7 +174,7 @@ static int json_type(const char *ct) {
 }
 
 int lmd_guard_check_headers(lmd_server *s, lmd_conn *c) {
-    const char *host = lmd_http_header(&c->req, "Host");
+    const char *host = c->req.host;
     if (host && !host_ok(s, host)) {
         lmd_http_error(c, 421,
                        "the Host header \"%.200s\" does not name this server (%s); start it with "

@@ -110,7 +110,8 @@ static enum lmd_http_event request_line(lmd_http_req *r, char *line, size_t n) {
     for (size_t i = 0; i < tl; i++)
         if ((unsigned char)target[i] <= 0x20 || target[i] == 0x7f)
             return fail(r, 400, "the request target has a space or a control character");
-    if (target[0] != '/') return fail(r, 400, "the request target must be a path starting with /");
+    if (target[0] != '/' && strncasecmp(target, "http://", 7) && strncasecmp(target, "https://", 8))
+        return fail(r, 400, "the request target must be a path starting with / or an http URI");
     const char *v = sp2 + 1;
     size_t vl = (size_t)(end - v);
     if (vl != 8 || strncmp(v, "HTTP/", 5) || v[6] != '.' || hex_digit((unsigned char)v[5]) < 0 ||
@@ -247,9 +248,26 @@ static int parse_args(lmd_http_req *r, const char *q) {
     return 0;
 }
 
+/* An absolute-form target "http://authority/path?query" (RFC 9112 3.2.2):
+ * copies the authority, and moves *t to the path ("/" when there is none). */
+static int absolute_form(lmd_http_req *r, char **t) {
+    char *p = *t + (!strncasecmp(*t, "http://", 7) ? 7 : 8);
+    size_t n = strcspn(p, "/?");
+    if (n == 0 || n >= sizeof r->authority) return -1;
+    memcpy(r->authority, p, n);
+    r->authority[n] = 0;
+    p += n;
+    if (*p != '/') *--p = '/'; /* over the authority's last byte, copied already */
+    *t = p;
+    return 0;
+}
+
 /* The path and query of the target, decoded. */
 static enum lmd_http_event split_target(lmd_http_req *r) {
     char *t = r->head.data + strlen(r->head.data) + 1;
+    if (t[0] != '/' && absolute_form(r, &t) < 0)
+        return fail(r, 400, "the request target has no host or one over %zu bytes",
+                    sizeof r->authority - 1);
     char *q = strchr(t, '?');
     if (q) *q++ = 0;
     if (lmd_http_unescape(t, strlen(t), 0) < 0)
@@ -281,6 +299,8 @@ static enum lmd_http_event end_of_headers(lmd_http_req *r) {
         r->left = r->content_length;
     }
     if (split_target(r) == LMD_HTTP_ERROR) return LMD_HTTP_ERROR;
+    /* an absolute-form target's host is the one that counts (RFC 9112 3.2.2) */
+    r->host = r->authority[0] ? r->authority : lmd_http_header(r, "Host");
     return LMD_HTTP_HEAD;
 }
 

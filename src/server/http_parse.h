@@ -31,11 +31,12 @@ enum lmd_http_event {
 typedef struct lmd_http_req {
     /* From LMD_HTTP_HEAD on (pointers into the parser's own memory). */
     const char *method;
-    const char *path;        /* percent-decoded, without the query */
-    size_t target_len;       /* the request target as sent, query included */
-    int minor;               /* HTTP/1.minor: 0 or 1 */
-    int keep_alive;          /* the connection may carry another request */
-    int has_body;            /* Content-Length (even 0) or chunked */
+    const char *path;  /* percent-decoded, without the query */
+    const char *host;  /* an absolute-form target's authority, else the Host header, or NULL */
+    size_t target_len; /* the request target as sent, query included */
+    int minor;         /* HTTP/1.minor: 0 or 1 */
+    int keep_alive;    /* the connection may carry another request */
+    int has_body;      /* Content-Length (even 0) or chunked */
     uint64_t content_length; /* announced; 0 when chunked */
     /* From LMD_HTTP_DONE on. */
     lmd_buf body;
@@ -54,8 +55,9 @@ typedef struct lmd_http_req {
     uint64_t left;       /* body or chunk bytes still due */
     char chunk_line[64]; /* a chunk-size line being read */
     size_t chunk_len;
-    size_t trailer_len; /* bytes of the trailer line being skipped */
-    lmd_buf args;       /* decoded query arguments: "key\0value\0"... */
+    size_t trailer_len;  /* bytes of the trailer line being skipped */
+    lmd_buf args;        /* decoded query arguments: "key\0value\0"... */
+    char authority[256]; /* of an absolute-form target */
 } lmd_http_req;
 
 void lmd_http_init(lmd_http_req *r, const lmd_http_limits *lim);

@@ -45,6 +45,7 @@ req = {
     "no-uri": b"GET\r\n\r\n",
     "no-host": b"GET /api/models HTTP/1.1\r\n\r\n",
     "http-0.9": b"GET /api/models\r\n\r\n",
+    "absolute-form-elsewhere": b"GET http://evil.example/api/models HTTP/1.1\r\n" + H + b"\r\n",
 }[name]
 s = socket.create_connection(("127.0.0.1", port))
 s.settimeout(10)
@@ -90,11 +91,15 @@ plain() { curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/ap
 for c in headers-300k:431 uri-140k:414 no-colon:400 length-not-a-number:400 \
          length-over-64-bits:413 two-lengths:400 length-and-chunked:400 chunk-not-hex:400 \
          chunk-over-64-bits:413 chunks-over-max-body:413 gzip-encoding:501 http-2.0:505 \
-         no-uri:400 no-host:400 http-0.9:400; do
+         no-uri:400 no-host:400 http-0.9:400 absolute-form-elsewhere:421; do
   got=$(check "${c%%:*}" "${c#*:}")
   [ "$got" = ok ] && ok || bad "${c%%:*} (want ${c#*:} as JSON): $got"
   [ "$(plain)" = 200 ] && ok || bad "after ${c%%:*}: a plain request gets $(plain)"
 done
+
+# the absolute form is accepted (RFC 9112 3.2.2); its host is the one checked
+[ "$(curl -s -o /dev/null -w '%{http_code}' --request-target "http://127.0.0.1:$PORT/api/models" \
+  "http://127.0.0.1:$PORT/")" = 200 ] && ok || bad "absolute-form target"
 
 # keep-alive and pipelining: three requests in one write on one connection,
 # answered in order; HEAD has the GET's headers and no body; a chunked POST

@@ -76,6 +76,33 @@ static void test_get(void **state) {
     }
 }
 
+/* The absolute form (RFC 9112 3.2.2): its authority is the host, not the Host header. */
+static void test_absolute_form(void **state) {
+    (void)state;
+    static const char *t[][3] = {
+        {"GET http://127.0.0.1:8000/api/models?m1=a HTTP/1.1\r\nHost: evil\r\n\r\n",
+         "127.0.0.1:8000", "/api/models"},
+        {"GET HTTPS://x?m1=a HTTP/1.1\r\nHost: h\r\n\r\n", "x", "/"},
+        {"GET http://x HTTP/1.1\r\nHost: h\r\n\r\n", "x", "/"},
+        {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", "h", "/"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        lmd_http_req r;
+        assert_int_equal(parse(&r, t[i][0], strlen(t[i][0]), 0, NULL), LMD_HTTP_DONE);
+        assert_string_equal(r.host, t[i][1]);
+        assert_string_equal(r.path, t[i][2]);
+        if (i < 2) assert_string_equal(lmd_http_arg(&r, "m1"), "a");
+        lmd_http_free(&r);
+    }
+    lmd_http_req r;
+    const char *h10 = "GET / HTTP/1.0\r\n\r\n";
+    assert_int_equal(parse(&r, h10, strlen(h10), 0, NULL), LMD_HTTP_DONE);
+    assert_null(r.host);
+    lmd_http_free(&r);
+    assert_int_equal(status_of("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    assert_int_equal(status_of("GET ftp://x/ HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+}
+
 static void test_bodies(void **state) {
     (void)state;
     const char *cl = "POST /api/analyze HTTP/1.1\nHost: h\nContent-Length: 5\n\nhello";
@@ -233,10 +260,10 @@ static void test_unescape(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get),       cmocka_unit_test(test_bodies),
-        cmocka_unit_test(test_pipelined), cmocka_unit_test(test_keep_alive),
-        cmocka_unit_test(test_errors),    cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_get),        cmocka_unit_test(test_absolute_form),
+        cmocka_unit_test(test_bodies),     cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_keep_alive), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_limits),     cmocka_unit_test(test_unescape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

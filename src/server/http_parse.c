@@ -114,8 +114,8 @@ static enum lmd_http_event request_line(lmd_http_req *r, char *line, size_t n) {
         return fail(r, 400, "the request target must be a path starting with / or an http URI");
     const char *v = sp2 + 1;
     size_t vl = (size_t)(end - v);
-    if (vl != 8 || strncmp(v, "HTTP/", 5) || v[6] != '.' || hex_digit((unsigned char)v[5]) < 0 ||
-        hex_digit((unsigned char)v[7]) < 0 || v[5] > '9' || v[7] > '9')
+    if (vl != 8 || strncmp(v, "HTTP/", 5) || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
+        v[7] < '0' || v[7] > '9')
         return fail(r, 400, "the request line does not end with HTTP/1.1 or HTTP/1.0");
     if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
         return fail(r, 505, "HTTP/%c.%c is not supported; use HTTP/1.1 or HTTP/1.0", v[5], v[7]);

@@ -30,7 +30,7 @@ log() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/build.txt"; }
 # ---- the programs: built here when the dependencies are (and LMD_GPU_BUNDLE is unset),
 # else the carried bundle
 BIN=""
-if [ -z "${LMD_GPU_BUNDLE:-}" ] && pkg-config --exists openblas libcjson hdf5 libmicrohttpd cmocka 2>/dev/null; then
+if [ -z "${LMD_GPU_BUNDLE:-}" ] && pkg-config --exists openblas libcjson hdf5 cmocka 2>/dev/null; then
   log "building with CMake (LMD_CUDA=ON, $(nproc) cores)"
   if timeout 240 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DLMD_CUDA=ON >>"$OUT/build.txt" 2>&1 &&
      timeout 240 cmake --build build-gpu -j"$(nproc)" >>"$OUT/build.txt" 2>&1; then

@@ -4,7 +4,7 @@
 set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev
   libopenblas-openmp-dev libpcre2-dev libcjson-dev libssl-dev libutf8proc-dev
-  libhdf5-dev libmicrohttpd-dev libyaml-dev libcmocka-dev libdnnl-dev
+  libhdf5-dev libyaml-dev libcmocka-dev libdnnl-dev
   python3 python3-numpy python3-h5py curl
   python3-pandas python3-pytest python3-venv python3-setuptools groff-base)
 # Optional groups: `--reference` adds the PyTorch reference tools, `--web` the

@@ -6,7 +6,7 @@
 #include "analysis/kl.h"
 #include "server/internal.h"
 
-static int get_models(lmd_server *s, struct MHD_Connection *c) {
+static int get_models(lmd_server *s, lmd_conn *c) {
     lmd_buf b = {0};
     lmd_buf_puts(&b, "[");
     for (size_t i = 0; i < s->app->n_models; i++) {
@@ -109,8 +109,7 @@ static void analyze_work(lmd_job *j) {
 
 /* Checks the request on the HTTP thread (docs/api.md §5 order) and returns
  * the job for the pool, or answers at once and returns NULL. */
-static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const cJSON *req,
-                                int *rc) {
+static lmd_job *analyze_job_new(lmd_server *s, lmd_conn *c, const cJSON *req, int *rc) {
     const cJSON *j1 = cJSON_GetObjectItemCaseSensitive(req, "m1");
     const cJSON *j2 = cJSON_GetObjectItemCaseSensitive(req, "m2");
     const cJSON *jt = cJSON_GetObjectItemCaseSensitive(req, "text");
@@ -154,8 +153,7 @@ static lmd_job *analyze_job_new(lmd_server *s, struct MHD_Connection *c, const c
     return &a->base;
 }
 
-static int post_analyze(lmd_server *s, struct MHD_Connection *c, const char *body, size_t len,
-                        lmd_job **defer) {
+static int post_analyze(lmd_server *s, lmd_conn *c, const char *body, size_t len, lmd_job **defer) {
     char msg[256];
     if (lmd_json_check(body, len, msg, sizeof msg) < 0) return lmd_http_error(c, 400, "%s", msg);
     const char *end = NULL;
@@ -164,7 +162,7 @@ static int post_analyze(lmd_server *s, struct MHD_Connection *c, const char *bod
         size_t at = end && end >= body ? (size_t)(end - body) : 0;
         return lmd_http_error(c, 400, "the request body is not valid JSON (at byte %zu)", at);
     }
-    int rc = MHD_YES;
+    int rc = 0;
     if (!cJSON_IsObject(req))
         rc = lmd_http_error(c, 400, "the request body is not a JSON object");
     else
@@ -173,8 +171,8 @@ static int post_analyze(lmd_server *s, struct MHD_Connection *c, const char *bod
     return rc;
 }
 
-int lmd_api_route(lmd_server *s, struct MHD_Connection *c, const char *url, const char *method,
-                  const char *body, size_t len, lmd_job **defer) {
+int lmd_api_route(lmd_server *s, lmd_conn *c, const char *url, const char *method, const char *body,
+                  size_t len, lmd_job **defer) {
     int get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
     if (!strcmp(url, "/api/models")) {
         if (!get) return lmd_http_method(c, "GET", url);

@@ -121,11 +121,11 @@ void lmd_app_dataset_free(app_dataset *ds) {
     memset(ds, 0, sizeof *ds);
 }
 
-static const char *arg(struct MHD_Connection *c, const char *key) {
-    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+static const char *arg(lmd_conn *c, const char *key) {
+    return lmd_http_arg(&c->req, key);
 }
 
-int lmd_api_datasets(lmd_server *s, struct MHD_Connection *c) {
+int lmd_api_datasets(lmd_server *s, lmd_conn *c) {
     const char *m1 = arg(c, "m1"), *m2 = arg(c, "m2");
     if (!m1 || !m2) return lmd_http_error(c, 400, "parameters m1 and m2 are required");
     if (!lmd_app_find_model(s->app, m1)) return lmd_http_error(c, 404, "unknown model \"%s\"", m1);
@@ -152,7 +152,7 @@ int lmd_api_datasets(lmd_server *s, struct MHD_Connection *c) {
 }
 
 /* An optional integer parameter: 0 when absent or valid, -1 when not an integer. */
-static int int_arg(struct MHD_Connection *c, const char *key, long def, long *out) {
+static int int_arg(lmd_conn *c, const char *key, long def, long *out) {
     const char *v = arg(c, key);
     *out = def;
     if (!v) return 0;
@@ -164,7 +164,7 @@ static int int_arg(struct MHD_Connection *c, const char *key, long def, long *ou
     return 0;
 }
 
-int lmd_api_search(lmd_server *s, struct MHD_Connection *c) {
+int lmd_api_search(lmd_server *s, lmd_conn *c) {
     const char *m1 = arg(c, "m1"), *m2 = arg(c, "m2"), *ds_id = arg(c, "dataset");
     const char *measure = arg(c, "measure"), *order = arg(c, "order");
     if (!m1 || !m2 || !ds_id || !measure)

@@ -1,11 +1,10 @@
 /* guard.c - what keeps `lmdiff serve` usable under slow or hostile clients:
- * deadlines for a request's headers and body (a client that sends one header
- * line a second is cut off; libmicrohttpd's own timeout only measures
- * silence), the open-file budget for many connections, and the checks on
- * the headers alone (URI and header sizes, Host, Content-Type,
- * Content-Length) that answer before any body is read. */
+ * the registry of open connections with the limits on their number (in all
+ * and per address), deadlines for a request's headers and body (a client
+ * that sends one header line a second is cut off) and for silence, the
+ * open-file budget for many connections, and the checks on the headers
+ * alone (Host, Content-Type) that answer before any body is read. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,26 +14,16 @@
 
 #include "server/internal.h"
 
-enum phase { WAIT_HEADERS, WAIT_BODY, ANSWERING };
-
-struct lmd_conn {
-    lmd_guard *g;
-    int fd;
-    enum phase phase;
-    double since; /* monotonic seconds: when the current phase began */
-    int shut;     /* the sweep has shut its socket down */
-    lmd_conn *prev, *next;
-};
-
 struct lmd_guard {
     pthread_mutex_t mu;
     lmd_conn *head;
+    unsigned n, max_conn;
 };
 
-static double now_s(void) {
+static long long now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 lmd_guard *lmd_guard_new(void) {
@@ -45,73 +34,92 @@ lmd_guard *lmd_guard_new(void) {
 
 void lmd_guard_free(lmd_guard *g) {
     if (!g) return;
-    pthread_mutex_destroy(&g->mu); /* the daemon has closed every connection */
+    pthread_mutex_destroy(&g->mu); /* every connection is closed by now */
     free(g);
 }
 
-void lmd_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
-                      enum MHD_ConnectionNotificationCode code) {
-    lmd_guard *g = ((lmd_server *)cls)->guard;
-    lmd_conn *k = *socket_context;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (!ci || !(k = calloc(1, sizeof *k))) return; /* untracked: only the idle timeout */
-        k->g = g;
-        k->fd = ci->connect_fd;
-        k->phase = WAIT_HEADERS;
-        k->since = now_s();
-        pthread_mutex_lock(&g->mu);
-        k->next = g->head;
-        if (g->head) g->head->prev = k;
-        g->head = k;
-        pthread_mutex_unlock(&g->mu);
-        *socket_context = k;
-    } else if (k) { /* closed: the socket is still open until this returns */
-        pthread_mutex_lock(&g->mu);
-        if (k->prev)
-            k->prev->next = k->next;
-        else
-            g->head = k->next;
-        if (k->next) k->next->prev = k->prev;
-        pthread_mutex_unlock(&g->mu);
-        free(k);
-        *socket_context = NULL;
+/* Connections from ip; called with the lock held. */
+static unsigned from_ip(const lmd_guard *g, uint32_t ip) {
+    unsigned n = 0;
+    for (const lmd_conn *k = g->head; k; k = k->next)
+        n += k->ip == ip;
+    return n;
+}
+
+int lmd_guard_add(lmd_server *s, lmd_conn *c) {
+    lmd_guard *g = s->guard;
+    c->since_ms = c->last_io_ms = now_ms();
+    c->phase = LMD_WAIT_HEADERS;
+    pthread_mutex_lock(&g->mu);
+    if (!g->max_conn) g->max_conn = lmd_guard_fd_budget(s->cfg.max_connections);
+    int ok = g->n < g->max_conn && from_ip(g, c->ip) < s->cfg.max_per_ip;
+    if (ok) {
+        c->prev = NULL;
+        c->next = g->head;
+        if (g->head) g->head->prev = c;
+        g->head = c;
+        g->n++;
     }
+    pthread_mutex_unlock(&g->mu);
+    return ok ? 0 : -1;
 }
 
-static void set_phase(struct MHD_Connection *c, enum phase ph) {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    lmd_conn *k = ci ? ci->socket_context : NULL;
-    if (!k) return;
-    pthread_mutex_lock(&k->g->mu);
-    k->phase = ph;
-    k->since = now_s();
-    pthread_mutex_unlock(&k->g->mu);
+void lmd_guard_remove(lmd_server *s, lmd_conn *c) {
+    lmd_guard *g = s->guard;
+    pthread_mutex_lock(&g->mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        g->head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    g->n--;
+    pthread_mutex_unlock(&g->mu);
 }
 
-void lmd_guard_headers_in(struct MHD_Connection *c) {
-    set_phase(c, WAIT_BODY);
+lmd_conn *lmd_guard_take_all(lmd_server *s) {
+    pthread_mutex_lock(&s->guard->mu);
+    lmd_conn *all = s->guard->head;
+    s->guard->head = NULL;
+    s->guard->n = 0;
+    pthread_mutex_unlock(&s->guard->mu);
+    return all;
 }
-void lmd_guard_body_in(struct MHD_Connection *c) {
-    set_phase(c, ANSWERING);
+
+void lmd_guard_phase(lmd_conn *c, enum lmd_conn_phase ph) {
+    long long t = now_ms();
+    __atomic_store_n(&c->since_ms, t, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->last_io_ms, t, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->phase, (int)ph, __ATOMIC_RELAXED);
 }
-void lmd_guard_request_done(struct MHD_Connection *c) {
-    set_phase(c, WAIT_HEADERS);
+
+void lmd_guard_touch(lmd_conn *c) {
+    __atomic_store_n(&c->last_io_ms, now_ms(), __ATOMIC_RELAXED);
+}
+
+/* How long a lingering close waits for the client to stop sending. */
+#define LINGER_MS 2000
+
+/* 1 when c is past a deadline at time t. */
+static int overdue(const lmd_server *s, lmd_conn *c, long long t) {
+    int ph = __atomic_load_n(&c->phase, __ATOMIC_RELAXED);
+    long long since = t - __atomic_load_n(&c->since_ms, __ATOMIC_RELAXED);
+    long long idle = t - __atomic_load_n(&c->last_io_ms, __ATOMIC_RELAXED);
+    long long limit = ph == LMD_WAIT_HEADERS ? s->cfg.header_timeout_s * 1000LL
+                      : ph == LMD_WAIT_BODY  ? s->cfg.body_timeout_s * 1000LL
+                      : ph == LMD_LINGER     ? LINGER_MS
+                                             : -1;
+    if (ph == LMD_PARKED) return 0;
+    return (limit >= 0 && since > limit) || idle > s->cfg.timeout_s * 1000LL;
 }
 
 size_t lmd_guard_sweep(lmd_server *s) {
     lmd_guard *g = s->guard;
-    double t = now_s();
+    long long t = now_ms();
     size_t n = 0;
     pthread_mutex_lock(&g->mu);
     for (lmd_conn *k = g->head; k; k = k->next) {
-        double limit = k->phase == WAIT_HEADERS ? s->cfg.header_timeout_s
-                       : k->phase == WAIT_BODY  ? s->cfg.body_timeout_s
-                                                : -1;
-        if (limit < 0 || k->shut || t - k->since <= limit) continue;
-        /* the daemon sees end-of-file and closes the connection itself */
+        if (k->shut || !overdue(s, k, t)) continue;
+        /* its I/O thread sees end-of-file (or a failed write) and closes it */
         shutdown(k->fd, SHUT_RDWR);
         k->shut = 1;
         n++;
@@ -165,59 +173,17 @@ static int json_type(const char *ct) {
     return n == 16 && !strncasecmp(ct, "application/json", 16);
 }
 
-/* MHD_KeyValueIterator: adds a header line's bytes ("Name: value\r\n"). */
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value) {
-    (void)kind;
-    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
-    return MHD_YES;
-}
-
-/* 1 after queueing a 414 or 431 when the URI or the header lines are over
- * lmdiff's limits (docs/api.md §7). */
-static int too_long(struct MHD_Connection *c, size_t uri_len, enum MHD_Result *answer) {
-    if (uri_len > LMD_MAX_URI) {
-        *answer = (enum MHD_Result)lmd_http_error(c, 414, "the URI has %zu bytes; the limit is %zu",
-                                                  uri_len, LMD_MAX_URI);
-        return 1;
-    }
-    size_t bytes = 0;
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &bytes);
-    if (bytes > LMD_MAX_HEADERS) {
-        *answer = (enum MHD_Result)lmd_http_error(
-            c, 431, "the request headers have %zu bytes; the limit is %zu", bytes, LMD_MAX_HEADERS);
-        return 1;
-    }
-    return 0;
-}
-
-int lmd_guard_check_headers(lmd_server *s, struct MHD_Connection *c, const char *method,
-                            size_t uri_len, enum MHD_Result *answer) {
-    if (too_long(c, uri_len, answer)) return 1;
-    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+int lmd_guard_check_headers(lmd_server *s, lmd_conn *c) {
+    const char *host = c->req.host;
     if (host && !host_ok(s, host)) {
-        *answer = (enum MHD_Result)lmd_http_error(
-            c, 421,
-            "the Host header \"%.200s\" does not name this server (%s); start it with "
-            "--allow-host NAME to accept that name",
-            host, s->cfg.host);
+        lmd_http_error(c, 421,
+                       "the Host header \"%.200s\" does not name this server (%s); start it with "
+                       "--allow-host NAME to accept that name",
+                       host, s->cfg.host);
         return 1;
     }
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-    if (cl) {
-        char *e;
-        errno = 0;
-        unsigned long long v = strtoull(cl, &e, 10);
-        if (errno || e == cl || v > s->cfg.max_body) {
-            *answer = (enum MHD_Result)lmd_http_error(c, 413, "request body larger than %zu bytes",
-                                                      s->cfg.max_body);
-            return 1;
-        }
-    }
-    if (!strcmp(method, "POST") &&
-        !json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"))) {
-        *answer = (enum MHD_Result)lmd_http_error(
-            c, 415, "a POST body must be sent with Content-Type: application/json");
+    if (!strcmp(c->req.method, "POST") && !json_type(lmd_http_header(&c->req, "Content-Type"))) {
+        lmd_http_error(c, 415, "a POST body must be sent with Content-Type: application/json");
         return 1;
     }
     return 0;

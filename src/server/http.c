@@ -1,74 +1,103 @@
-/* http.c - the HTTP layer of `lmdiff serve` on libmicrohttpd: a few HTTP
- * threads that only parse, queue and answer (analyses run on the pool of
- * pool.c), request bodies collected up to a limit, JSON errors, and dispatch
- * to the API routes (api.c) and the static files of the web app (static.c). */
+/* http.c - the HTTP answers of `lmdiff serve` and the dispatch of a parsed
+ * request: status line and headers (every error is JSON, with Retry-After on
+ * 503 and Allow on 405), the API routes (api.c), the static files of the web
+ * app (static.c), analyses parked on the pool (pool.c) and answered when
+ * their worker is done, and lmd_server_run.  The sockets are io.c's. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <sys/socket.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/internal.h"
 
-typedef struct request {
-    size_t uri_len;   /* the request line's URI as sent, query included */
-    int headers_seen; /* the access handler has seen the headers */
-    lmd_buf body;
-    int too_large;
-    lmd_job *job; /* on the pool; the connection is suspended until it is done */
-} request;
-
-int lmd_http_send(struct MHD_Connection *c, int status, const char *type, const void *data,
-                  size_t len, const char *cache) {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
-    if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", cache ? cache : "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ok;
-}
-
 /* Seconds a client should wait after a 503 before it tries again. */
 #define RETRY_AFTER_S "2"
 
-int lmd_http_json(struct MHD_Connection *c, int status, const lmd_buf *b) {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(b->len, b->data ? b->data : "", MHD_RESPMEM_MUST_COPY);
-    if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    if (status == 503) MHD_add_response_header(r, "Retry-After", RETRY_AFTER_S);
-    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return ok;
+static const char *reason(int status) {
+    static const struct {
+        int status;
+        const char *text;
+    } t[] = {{200, "OK"},
+             {400, "Bad Request"},
+             {404, "Not Found"},
+             {405, "Method Not Allowed"},
+             {413, "Content Too Large"},
+             {414, "URI Too Long"},
+             {415, "Unsupported Media Type"},
+             {421, "Misdirected Request"},
+             {422, "Unprocessable Content"},
+             {431, "Request Header Fields Too Large"},
+             {500, "Internal Server Error"},
+             {501, "Not Implemented"},
+             {503, "Service Unavailable"},
+             {505, "HTTP Version Not Supported"}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (t[i].status == status) return t[i].text;
+    return "Unknown";
 }
 
-int lmd_http_method(struct MHD_Connection *c, const char *allow, const char *url) {
+/* Queues an answer on c: the status line and headers (extra: more header
+ * lines, each ending in CRLF), then the body - copied when copy is set, else
+ * referenced until written (owned is freed then).  A HEAD request gets the
+ * headers only.  Returns 0, or -1 when out of memory (the connection closes). */
+static int answer(lmd_conn *c, int status, const char *type, const char *cache, const char *extra,
+                  const void *data, size_t len, int copy, void *owned) {
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    int head = c->req.method && !strcmp(c->req.method, "HEAD");
+    if (!c->req.keep_alive) c->close_after = 1;
+    lmd_buf *o = &c->out;
+    o->len = 0;
+    int rc = lmd_buf_printf(o,
+                            "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\n"
+                            "Content-Length: %zu\r\nCache-Control: %s\r\n"
+                            "X-Content-Type-Options: nosniff\r\n%s%s\r\n",
+                            status, reason(status), date, type, len, cache ? cache : "no-store",
+                            extra ? extra : "",
+                            c->close_after      ? "Connection: close\r\n"
+                            : c->req.minor == 0 ? "Connection: keep-alive\r\n"
+                                                : "");
+    if (rc == 0 && copy && !head && len) rc = lmd_buf_put(o, data, len);
+    c->body = copy || head ? NULL : data;
+    c->body_len = copy || head ? 0 : len;
+    c->body_owned = owned;
+    c->sent = 0;
+    c->sending = rc == 0;
+    if (rc < 0) c->close_after = 1; /* out of memory: the connection is closed */
+    return rc < 0 ? -1 : 0;
+}
+
+int lmd_http_send(lmd_conn *c, int status, const char *type, const void *data, size_t len,
+                  const char *cache, void *owned) {
+    return answer(c, status, type, cache, NULL, data, len, 0, owned);
+}
+
+#define JSON_TYPE "application/json; charset=utf-8"
+
+int lmd_http_json(lmd_conn *c, int status, const lmd_buf *b) {
+    const char *extra = status == 503 ? "Retry-After: " RETRY_AFTER_S "\r\n" : NULL;
+    return answer(c, status, JSON_TYPE, NULL, extra, b->data ? b->data : "", b->len, 1, NULL);
+}
+
+int lmd_http_method(lmd_conn *c, const char *allow, const char *url) {
     lmd_buf b = {0};
     lmd_buf_puts(&b, "{\"error\":");
-    char msg[600];
+    char msg[600], extra[64];
     snprintf(msg, sizeof msg, "use %s for %.500s", allow, url);
     lmd_json_str(&b, msg, strlen(msg));
     lmd_buf_puts(&b, "}");
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+    snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
+    int rc = answer(c, 405, JSON_TYPE, NULL, extra, b.data ? b.data : "", b.len, 1, NULL);
     lmd_buf_free(&b);
-    if (!r) return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "Allow", allow);
-    enum MHD_Result ok = MHD_queue_response(c, 405, r);
-    MHD_destroy_response(r);
-    return ok;
+    return rc;
 }
 
 int lmd_http_status_of(lmd_error_code code) {
@@ -103,7 +132,7 @@ void lmd_job_fail(lmd_job *j, int status, const char *fmt, ...) {
     va_end(ap);
 }
 
-int lmd_http_busy(struct MHD_Connection *c, const char *fmt, ...) {
+int lmd_http_busy(lmd_conn *c, const char *fmt, ...) {
     lmd_buf b = {0};
     va_list ap;
     va_start(ap, fmt);
@@ -114,34 +143,33 @@ int lmd_http_busy(struct MHD_Connection *c, const char *fmt, ...) {
     return rc;
 }
 
-/* Runs j on the pool: suspends c until a worker is done with it, or answers
- * 503 at once when the pool is full. */
-static enum MHD_Result defer(lmd_server *s, struct MHD_Connection *c, request *rq, lmd_job *j) {
+/* Runs j on the pool: parks c until a worker is done with it (returns 1),
+ * or answers 503 at once when the pool is full (returns 0). */
+static int defer(lmd_server *s, lmd_conn *c, lmd_job *j) {
     if (lmd_pool_reserve(s->pool) < 0) {
         j->destroy(j);
-        return (enum MHD_Result)lmd_http_busy(
-            c,
-            "the server is busy: %d analyses are running and %d are waiting; try again in "
-            "a few seconds",
-            s->cfg.workers, s->cfg.queue);
+        lmd_http_busy(c,
+                      "the server is busy: %d analyses are running and %d are waiting; try "
+                      "again in a few seconds",
+                      s->cfg.workers, s->cfg.queue);
+        return 0;
     }
     j->c = c;
-    rq->job = j;
-    MHD_suspend_connection(c); /* before the push: a worker may finish at once */
-    lmd_pool_push(s->pool, j);
-    return MHD_YES;
+    c->job = j;
+    lmd_guard_phase(c, LMD_PARKED);
+    lmd_pool_push(s->pool, j); /* from here on the worker owns c until it hands it back */
+    return 1;
 }
 
-/* Called again after the worker resumed the connection. */
-static enum MHD_Result answer_job(struct MHD_Connection *c, request *rq) {
-    lmd_job *j = rq->job;
-    rq->job = NULL;
-    enum MHD_Result rc = (enum MHD_Result)lmd_http_json(c, j->status, &j->body);
+void lmd_http_answer_job(lmd_conn *c) {
+    lmd_job *j = c->job;
+    c->job = NULL;
+    lmd_guard_phase(c, LMD_ANSWERING);
+    lmd_http_json(c, j->status, &j->body);
     j->destroy(j);
-    return rc;
 }
 
-int lmd_http_error(struct MHD_Connection *c, int status, const char *fmt, ...) {
+int lmd_http_error(lmd_conn *c, int status, const char *fmt, ...) {
     lmd_buf b = {0};
     va_list ap;
     va_start(ap, fmt);
@@ -152,68 +180,20 @@ int lmd_http_error(struct MHD_Connection *c, int status, const char *fmt, ...) {
     return rc;
 }
 
-/* MHD_OPTION_URI_LOG_CALLBACK: runs once the request line is in, before
- * the headers; its result becomes the request's *con_cls. */
-static void *request_new(void *cls, const char *uri, struct MHD_Connection *c) {
-    (void)cls, (void)c;
-    request *rq = calloc(1, sizeof *rq);
-    if (rq) rq->uri_len = strlen(uri);
-    return rq;
-}
-
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *upload,
-                              size_t *upload_size, void **con_cls) {
-    (void)version;
-    lmd_server *s = cls;
-    request *rq = *con_cls;
-    if (!rq) return MHD_NO;  /* out of memory in request_new */
-    if (!rq->headers_seen) { /* first call: headers only */
-        rq->headers_seen = 1;
-        lmd_guard_headers_in(c);
-        enum MHD_Result answer;
-        if (lmd_guard_check_headers(s, c, method, rq->uri_len, &answer)) return answer;
-        return MHD_YES;
-    }
-    if (rq->job) return answer_job(c, rq);
-    if (*upload_size) { /* a piece of the body */
-        if (!rq->too_large) {
-            if (rq->body.len + *upload_size > s->cfg.max_body) {
-                rq->too_large = 1;
-                lmd_buf_free(&rq->body);
-            } else if (lmd_buf_put(&rq->body, upload, *upload_size) < 0) {
-                rq->too_large = 1;
-            }
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-    lmd_guard_body_in(c);
-    if (rq->too_large)
-        return (enum MHD_Result)lmd_http_error(c, 413, "request body larger than %zu bytes",
-                                               s->cfg.max_body);
+int lmd_http_dispatch(lmd_server *s, lmd_conn *c) {
+    const char *url = c->req.path, *method = c->req.method;
     if (!strncmp(url, "/api/", 5)) {
         lmd_job *j = NULL;
-        int rc =
-            lmd_api_route(s, c, url, method, rq->body.data ? rq->body.data : "", rq->body.len, &j);
-        return j ? defer(s, c, rq, j) : (enum MHD_Result)rc;
+        lmd_buf *b = &c->req.body;
+        lmd_api_route(s, c, url, method, b->data ? b->data : "", b->len, &j);
+        return j ? defer(s, c, j) : 0;
     }
-    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-        return (enum MHD_Result)lmd_http_method(c, "GET", url);
-    return (enum MHD_Result)lmd_static_serve(s, c, url);
-}
-
-static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                      enum MHD_RequestTerminationCode toe) {
-    (void)cls, (void)toe;
-    lmd_guard_request_done(c);
-    request *rq = *con_cls;
-    if (rq) {
-        if (rq->job) rq->job->destroy(rq->job); /* only when the daemon stops */
-        lmd_buf_free(&rq->body);
-        free(rq);
-        *con_cls = NULL;
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        lmd_http_method(c, "GET", url);
+        return 0;
     }
+    lmd_static_serve(s, c, url);
+    return 0;
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -265,33 +245,12 @@ static void defaults(lmd_server_config *c) {
     }
 }
 
-/* Memory of one connection (request line, headers, the answer's headers) and
- * the step its read buffer grows by.  Well above LMD_MAX_URI and
- * LMD_MAX_HEADERS, so that lmdiff's own JSON 414/431 answer a request over
- * those limits before libmicrohttpd runs out of room and sends its HTML page
- * (docs/api.md §7).  The pool is mmap'ed: an idle connection costs little,
- * a kept-alive one all of it (measured in docs/api.md §9). */
-#define CONN_MEMORY ((size_t)128 * 1024)
-#define CONN_MEMORY_STEP ((size_t)16 * 1024)
-
-static struct MHD_Daemon *start_daemon(lmd_server *s) {
-    unsigned max_conn = lmd_guard_fd_budget(s->cfg.max_connections);
-    return MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
-        handle, s, MHD_OPTION_LISTEN_SOCKET, s->cfg.listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, max_conn, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        s->cfg.max_per_ip, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-        MHD_OPTION_NOTIFY_CONNECTION, lmd_guard_notify, s, MHD_OPTION_URI_LOG_CALLBACK, request_new,
-        NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
-        MHD_OPTION_CONNECTION_MEMORY_INCREMENT, CONN_MEMORY_STEP, MHD_OPTION_END);
-}
-
 int lmd_server_run(lmd_app *app, const lmd_server_config *cfg_in, lmd_error *err) {
     lmd_server s;
     memset(&s, 0, sizeof s);
     s.app = app;
     s.cfg = *cfg_in;
+    s.ep = -1;
     defaults(&s.cfg);
     if (lmd_static_init(&s, err) < 0) return -1;
     if (s.cfg.listen_fd < 0 && lmd_server_listen(&s.cfg, err) < 0) return -1;
@@ -300,28 +259,14 @@ int lmd_server_run(lmd_app *app, const lmd_server_config *cfg_in, lmd_error *err
         lmd_guard_free(s.guard);
         return -1;
     }
-    struct MHD_Daemon *d = start_daemon(&s);
-    if (!d) {
-        lmd_pool_free(s.pool);
-        lmd_guard_free(s.guard);
-        return lmd_fail(err, "cannot start the HTTP server on %s:%d", s.cfg.host, s.cfg.port);
-    }
-    printf("lmdiff serving %zu models on http://%s:%d/\n", lmd_app_n_models(app), s.cfg.host,
-           s.cfg.port);
-    fflush(stdout);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    while (!stop_flag) {
-        usleep(250000);
-        lmd_guard_sweep(&s);
-    }
-    lmd_pool_free(s.pool); /* resumes every suspended connection first */
-    MHD_stop_daemon(d);
+    int rc = lmd_io_run(&s, &stop_flag, err);
     lmd_guard_free(s.guard);
     lmd_static_free(&s);
-    return 0;
+    return rc;
 }

@@ -1,9 +1,9 @@
 /* pool.c - the bounded pool that runs analyses off the HTTP threads.
  *
- * An HTTP thread that accepts an analysis reserves a slot (lmd_pool_reserve;
- * none left: the caller answers 503), suspends its connection and pushes the
- * job.  A worker runs it and resumes the connection; the HTTP thread is then
- * called again and sends job->status and job->body.  So HTTP threads never
+ * An I/O thread that accepts an analysis reserves a slot (lmd_pool_reserve;
+ * none left: the caller answers 503), parks its connection and pushes the
+ * job.  A worker runs it and hands the connection back (lmd_io_job_done); an
+ * I/O thread then sends job->status and job->body.  So HTTP threads never
  * wait for a model, and at most `workers` analyses run at once. */
 #include <stdlib.h>
 
@@ -39,7 +39,7 @@ static void *worker(void *arg) {
             lmd_job_fail(j, 503, "the server is shutting down");
         else
             j->work(j);
-        MHD_resume_connection(j->c); /* the HTTP thread owns j again */
+        lmd_io_job_done(j); /* an I/O thread owns j and its connection again */
         pthread_mutex_lock(&p->mu);
         p->reserved--;
         pthread_cond_broadcast(&p->cv);

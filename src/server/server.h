@@ -1,4 +1,4 @@
-/* server.h - `lmdiff serve`: the HTTP server of the web app (libmicrohttpd).
+/* server.h - `lmdiff serve`: the HTTP server of the web app (its own HTTP/1.1 layer).
  * The app holds the models and preprocessed datasets; the server answers the
  * JSON API of docs/api.md and serves the web bundle. */
 #ifndef LMD_SERVER_H

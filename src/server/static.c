@@ -37,7 +37,7 @@ static int safe_path(const char *p) {
     if (p[0] != '/') return 0;
     for (const char *q = p; *q; q++)
         if (*q == '\\' || (unsigned char)*q < 0x20) return 0;
-    /* reject any "." or ".." segment (and "%2e%2e", which MHD has decoded by now) */
+    /* reject any "." or ".." segment (and "%2e%2e", which the parser has decoded by now) */
     for (const char *seg = p; seg; seg = strchr(seg + 1, '/')) {
         const char *s = seg + 1;
         size_t n = strcspn(s, "/");
@@ -61,14 +61,14 @@ void lmd_static_free(lmd_server *s) {
     s->web_root = NULL;
 }
 
-int lmd_static_serve(lmd_server *s, struct MHD_Connection *c, const char *url) {
+int lmd_static_serve(lmd_server *s, lmd_conn *c, const char *url) {
     const char *path = !strcmp(url, "/") ? "/index.html" : url;
     if (!safe_path(path)) return lmd_http_error(c, 404, "not found");
     if (!s->web_root) {
         for (size_t i = 0; i < lmd_n_assets; i++)
             if (!strcmp(lmd_assets[i].path, path))
                 return lmd_http_send(c, 200, mime_of(path), lmd_assets[i].data, lmd_assets[i].len,
-                                     cache_of(path));
+                                     cache_of(path), NULL);
         if (lmd_n_assets == 0)
             return lmd_http_error(c, 404, "this lmdiff was built without the web bundle; run "
                                           "'npm run build' in web/ and rebuild, or use --web DIR");
@@ -84,7 +84,5 @@ int lmd_static_serve(lmd_server *s, struct MHD_Connection *c, const char *url) {
     size_t len;
     lmd_error err;
     if (lmd_read_file(real, &data, &len, &err) < 0) return lmd_http_error(c, 404, "not found: %s", path);
-    int rc = lmd_http_send(c, 200, mime_of(path), data, len, cache_of(path));
-    free(data);
-    return rc;
+    return lmd_http_send(c, 200, mime_of(path), data, len, cache_of(path), data);
 }

@@ -10,9 +10,9 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "model/kernel/backend.h"
+#include "model/kernel/scratch.h"
 #include "model/kernels.h"
 #include "model/model.h"
 #include "analysis/score_internal.h"
@@ -61,20 +61,6 @@ int lmd_scores_alloc(lmd_scores *s, size_t n, int k, lmd_error *err) {
                              n);
     }
     return 0;
-}
-
-/* The block of logits (up to 512 x V floats; 263 MB for a 128k vocabulary)
- * in 2 MB pages where the kernel offers them (THP "madvise"): written once
- * per call by the output layer, its 4 KB pages cost one fault each (32 768
- * per 256 rows of Llama-3's vocabulary, ~2% of a BF16 scoring run). */
-static float *alloc_logits(size_t n) {
-    const size_t huge = (size_t)2 << 20, bytes = (n * sizeof(float) + huge - 1) / huge * huge;
-    void *p = NULL;
-    if (posix_memalign(&p, huge, bytes)) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it the pages stay 4 KB */
-#endif
-    return p;
 }
 
 /* Reduces one logit row z[V] for true id y into slot i of s. */
@@ -210,6 +196,7 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
     size_t nw = 0, wcap = 0;
     float *hidden = NULL, *hrows = NULL, *logits = NULL, *scratch = NULL, *tk_val = NULL;
     int32_t *tk_id = NULL;
+    void *buf[5] = {NULL};
     lmd_seq *seqs = NULL;
     size_t *row_of = NULL;
     lmd_backend *be = lmd_model_backend(m);
@@ -241,16 +228,19 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
         if (n) memcpy(out[t].ids, ids[t], n * sizeof **ids);
     }
     size_t max_rows = budget > (size_t)W ? budget : (size_t)W;
-    hidden = malloc(max_rows * (size_t)d * sizeof *hidden);
-    hrows = malloc((size_t)LOGIT_BLOCK * d * sizeof *hrows);
-    logits = be->dev ? NULL : alloc_logits((size_t)LOGIT_BLOCK * V);
-    scratch = malloc((size_t)nthreads * V * sizeof *scratch);
-    tk_val = malloc((size_t)nthreads * k * sizeof *tk_val);
-    tk_id = malloc((size_t)nthreads * k * sizeof *tk_id);
+    /* the batch's hidden rows, a block's rows, per-thread row scratch and
+     * the block of logits (up to 512 x V floats: 263 MB for a 128k
+     * vocabulary, in 2 MB pages where the kernel offers them) are the
+     * thread's kept scratch (kernel/scratch.h): no fresh pages per call */
+    const size_t sz[5] = {max_rows * (size_t)d * 4, (size_t)LOGIT_BLOCK * d * 4,
+                          (size_t)nthreads * V * 4, (size_t)nthreads * k * 4,
+                          (size_t)nthreads * k * 4};
+    if (lmd_scratch_parts(LMD_SCR_SCORE, 5, sz, buf) == 0)
+        hidden = buf[0], hrows = buf[1], scratch = buf[2], tk_val = buf[3], tk_id = buf[4];
+    logits = be->dev ? NULL : lmd_scratch(LMD_SCR_LOGITS, (size_t)LOGIT_BLOCK * V * 4);
     seqs = malloc((nw ? nw : 1) * sizeof *seqs);
     row_of = malloc((nw ? nw : 1) * sizeof *row_of);
-    if (!hidden || !hrows || !(logits || be->dev) || !scratch || !tk_val || !tk_id || !seqs ||
-        !row_of) {
+    if (!hidden || !(logits || be->dev) || !seqs || !row_of) {
         lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for scoring buffers");
         goto done;
     }
@@ -306,8 +296,7 @@ done:
     if (opts && opts->n_threads > 0) omp_set_num_threads(saved_threads);
     if (seq)
         for (size_t t = 0; t < n_texts; t++) free(seq[t]);
-    free(seq), free(ws), free(hidden), free(hrows), free(logits), free(scratch);
-    free(tk_val), free(tk_id), free(seqs), free(row_of);
+    free(seq), free(ws), free(seqs), free(row_of);
     if (be->dev) dev_block_free(be, &dev);
     if (rc < 0)
         for (size_t t = 0; t < n_texts; t++) lmd_scores_free(&out[t]);

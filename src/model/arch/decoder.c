@@ -15,6 +15,7 @@
 
 #include "model/arch/decoder.h"
 #include "model/kernel/backend.h"
+#include "model/kernel/scratch.h"
 
 #define MLP_ROWS 1024 /* rows of the MLP per pass on the CPU: bounds its buffers */
 
@@ -265,6 +266,22 @@ static int dec_embed(lmd_backend *be, const decoder *g, const lmd_seq *seqs, int
     return rc;
 }
 
+/* The forward's n buffers of sizes[i] bytes: on the CPU cut from the
+ * thread's kept scratch (no fresh pages per batch), on a device allocated
+ * there (fwd_release frees them). */
+static int fwd_bufs(lmd_backend *be, int n, const size_t *sizes, void **out) {
+    if (!be->dev) return lmd_scratch_parts(LMD_SCR_FORWARD, n, sizes, out);
+    int ok = 1;
+    for (int i = 0; i < n; i++)
+        ok &= (out[i] = be->alloc(be, sizes[i])) != NULL;
+    return ok ? 0 : -1;
+}
+
+static void fwd_release(lmd_backend *be, int n, void **bufs) {
+    for (int i = 0; be->dev && i < n; i++)
+        if (bufs[i]) be->release(be, bufs[i]);
+}
+
 int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,
                     lmd_error *err) {
     const decoder *g = m->arch;
@@ -280,14 +297,16 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
                              be->name);
     size_t mrows = T < MLP_ROWS || be->dev ? T : MLP_ROWS; /* a GPU: one pass, larger products */
     const size_t gw = (size_t)(m->hp.expert_inner > I ? m->hp.expert_inner : I); /* MoE too */
-    float *x = be->alloc(be, T * (size_t)d * sizeof *x), *h = be->alloc(be, T * (size_t)d * 4);
-    float *qkv = be->alloc(be, T * W * sizeof *qkv), *att = be->alloc(be, T * qd * sizeof *att);
-    /* gate and up: side by side when fused (2I a row), else ub = gb + mrows gw */
-    float *gb = be->alloc(be, 2 * mrows * gw * sizeof *gb), *ub = gb ? gb + mrows * gw : NULL;
-    float *y = be->alloc(be, mrows * (size_t)d * sizeof *y);
+    /* x, h, qkv, att, gate and up (side by side when fused: 2I a row, else
+     * ub = gb + mrows gw), y */
+    const size_t sz[6] = {T * (size_t)d * 4, T * (size_t)d * 4,  T * W * 4,
+                          T * qd * 4,        2 * mrows * gw * 4, mrows * (size_t)d * 4};
+    void *buf[6] = {NULL};
     int rc = -1;
-    if (!x || !h || !qkv || !att || !gb || !y || dec_embed(be, g, seqs, n_seqs, T, d, x) < 0)
-        goto done;
+    if (fwd_bufs(be, 6, sz, buf) < 0) goto done;
+    float *x = buf[0], *h = buf[1], *qkv = buf[2], *att = buf[3], *gb = buf[4], *y = buf[5];
+    float *ub = gb + mrows * gw;
+    if (dec_embed(be, g, seqs, n_seqs, T, d, x) < 0) goto done;
     lmd_attn a = {.H = H,
                   .KV = (int)m->hp.KV,
                   .D = D,
@@ -342,8 +361,7 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
         goto done;
     rc = 0;
 done:
-    be->release(be, x), be->release(be, h), be->release(be, qkv), be->release(be, att);
-    be->release(be, gb), be->release(be, y);
+    fwd_release(be, 6, buf);
     if (rc < 0 && be->dev) lmd_fail(err, "%s", be->msg);
     if (rc < 0 && !be->dev) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
     return rc;

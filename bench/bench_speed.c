@@ -33,6 +33,7 @@
 #include "base/base.h"
 #include "benchlib.h"
 #include "lmdiff.h"
+#include "model/kernel/scratch.h"
 #include "model/safetensors.h"
 
 /* ---- the PyTorch peer: a child reading commands on a pipe */
@@ -246,8 +247,9 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch,
            c[1].cpu / c[2].cpu);
     double peak, file, anon;
     bl_memory(&peak, &file, &anon);
-    printf("this process: peak RSS %.2f GB; now %.2f GB mapped weights + %.2f GB anonymous\n", peak,
-           file, anon);
+    printf("this process: peak RSS %.2f GB; now %.2f GB mapped weights + %.2f GB anonymous, of "
+           "which %.2f GB working memory kept for the next batch\n",
+           peak, file, anon, (double)lmd_scratch_held() / 1e9);
     for (int i = 3; i < n_cfg; i++) {
         char cmd[64], ans[64];
         snprintf(cmd, sizeof cmd, "drop %s", c[i].key);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@
 #include "base/base.h"
 #include "benchlib.h"
 #include "lmdiff.h"
+#include "model/kernel/scratch.h"
 #include "model/safetensors.h"
 
 /* ---- the PyTorch peer: a child reading commands on a pipe */
@@ -66,6 +68,14 @@ static void peer_cmd(const char *cmd, char *ans, size_t cap) {
     }
 }
 
+/* minor page faults of this process so far: each is a fresh page touched
+ * (zeroed by the kernel), a count that the machine's load does not move */
+static long minflt(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
 /* ---- one configuration of a shape */
 typedef struct cfg {
     char label[32];
@@ -73,6 +83,7 @@ typedef struct cfg {
     char key[32];     /* the peer's model */
     int bf16;         /* products in BF16: compared with that ceiling */
     double wall, cpu; /* best wall time and the CPU time of that run */
+    long minflt;      /* lmdiff: minor page faults of the last run (fresh pages touched) */
 } cfg;
 
 typedef struct shape {
@@ -85,9 +96,11 @@ static int run_lmdiff(cfg *c, int32_t **ids, size_t *n, int texts) {
     lmd_scores *out = calloc((size_t)texts, sizeof *out);
     lmd_score_opts so = {.top_k = 10};
     lmd_error err;
+    long f0 = minflt();
     double t0 = bl_now(), c0 = bl_cpu_now();
     int rc = lmd_score_ids(c->m, (const int32_t *const *)ids, n, (size_t)texts, &so, out, &err);
     double w = bl_now() - t0, cp = bl_cpu_now() - c0;
+    c->minflt = minflt() - f0;
     if (rc < 0) fprintf(stderr, "%s: %s\n", c->label, err.msg);
     for (int t = 0; rc == 0 && t < texts; t++)
         lmd_scores_free(&out[t]);
@@ -143,11 +156,11 @@ static void cpu_model(char *out, size_t cap) {
 
 static void bench_shape(const shape *s, int texts, int len, int reps, int torch, int f32) {
     lmd_error err;
-    cfg c[5] = {{"lmdiff f32", NULL, "", 0, 1e30, 0},
-                {"lmdiff bf16", NULL, "", 1, 1e30, 0},
-                {"lmdiff packed", NULL, "", 1, 1e30, 0},
-                {"PyTorch f32", NULL, "", 0, 1e30, 0},
-                {"PyTorch bf16", NULL, "", 1, 1e30, 0}};
+    cfg c[5] = {{"lmdiff f32", NULL, "", 0, 1e30, 0, -1},
+                {"lmdiff bf16", NULL, "", 1, 1e30, 0, -1},
+                {"lmdiff packed", NULL, "", 1, 1e30, 0, -1},
+                {"PyTorch f32", NULL, "", 0, 1e30, 0, -1},
+                {"PyTorch bf16", NULL, "", 1, 1e30, 0, -1}};
     lmd_model_opts o = LMD_MODEL_OPTS_INIT;
     double load[3] = {0, 0, 0};
     for (int i = f32 ? 0 : 1; i < 3; i++) {
@@ -213,13 +226,15 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch,
     if (bf2 > bf) bf = bf2;
     double attn = 2.0 * 2.0 * s->L * (double)s->d * ((len + 1) / 2.0), fpt = s->fpt + attn;
     double tokens = (double)texts * len;
-    printf("%-13s %10s %12s %9s %9s %s\n", "", "tokens/s", "tokens/CPU-s", "GFLOP/s", "ceiling",
-           "of ceiling");
+    printf("%-13s %10s %12s %9s %9s %10s %s\n", "", "tokens/s", "tokens/CPU-s", "GFLOP/s",
+           "ceiling", "of ceiling", "page faults/call");
     for (int i = 0; i < n_cfg; i++) {
         if (c[i].wall >= 1e30) continue;
         double tps = tokens / c[i].wall, ceil = c[i].bf16 ? bf : sg;
-        printf("%-13s %10.1f %12.1f %9.1f %9s %.2f\n", c[i].label, tps, tokens / c[i].cpu,
+        printf("%-13s %10.1f %12.1f %9.1f %9s %10.2f", c[i].label, tps, tokens / c[i].cpu,
                tps * fpt / 1e9, c[i].bf16 ? "BF16" : "sgemm", tps * fpt / 1e9 / ceil);
+        if (c[i].minflt >= 0) printf(" %ld", c[i].minflt);
+        printf("\n");
     }
     if (n_cfg == 5 && c[4].wall < 1e30)
         printf("lmdiff / PyTorch: bf16 %.2fx (per CPU-s %.2fx), packed %.2fx (%.2fx)",
@@ -232,8 +247,9 @@ static void bench_shape(const shape *s, int texts, int len, int reps, int torch,
            c[1].cpu / c[2].cpu);
     double peak, file, anon;
     bl_memory(&peak, &file, &anon);
-    printf("this process: peak RSS %.2f GB; now %.2f GB mapped weights + %.2f GB anonymous\n", peak,
-           file, anon);
+    printf("this process: peak RSS %.2f GB; now %.2f GB mapped weights + %.2f GB anonymous, of "
+           "which %.2f GB working memory kept for the next batch\n",
+           peak, file, anon, (double)lmd_scratch_held() / 1e9);
     for (int i = 3; i < n_cfg; i++) {
         char cmd[64], ans[64];
         snprintf(cmd, sizeof cmd, "drop %s", c[i].key);

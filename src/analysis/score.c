@@ -10,12 +10,12 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "analysis/score_internal.h"
 #include "model/kernel/backend.h"
+#include "model/kernel/scratch.h"
 #include "model/kernels.h"
 #include "model/model.h"
-#include "analysis/score_internal.h"
 
 #define DEFAULT_TOP_K 10
 #define DEFAULT_BATCH_TOKENS 4096
@@ -63,38 +63,24 @@ int lmd_scores_alloc(lmd_scores *s, size_t n, int k, lmd_error *err) {
     return 0;
 }
 
-/* The block of logits (up to 512 x V floats; 263 MB for a 128k vocabulary)
- * in 2 MB pages where the kernel offers them (THP "madvise"): written once
- * per call by the output layer, its 4 KB pages cost one fault each (32 768
- * per 256 rows of Llama-3's vocabulary, ~2% of a BF16 scoring run). */
-static float *alloc_logits(size_t n) {
-    const size_t huge = (size_t)2 << 20, bytes = (n * sizeof(float) + huge - 1) / huge * huge;
-    void *p = NULL;
-    if (posix_memalign(&p, huge, bytes)) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it the pages stay 4 KB */
-#endif
-    return p;
-}
-
-/* Reduces one logit row z[V] for true id y into slot i of s. */
-void lmd_score_row(const float *z, int V, int32_t y, lmd_scores *s, size_t i, float *scratch,
-                   float *tk_val, int32_t *tk_id) {
-    const int k = s->k;
-    float m = lmd_vmax(z, (size_t)V);
-    double wsum;
-    double S = lmd_expsum(z, (size_t)V, m, &wsum, scratch);
-    double logS = log(S);
-    double lse = (double)m + logS;
-    double lp = (double)z[y] - lse;
-    s->logprob[i] = lp;
-    s->prob[i] = (float)exp(lp);
-    s->entropy[i] = (float)(logS - wsum / S);
-    s->rank[i] = 1 + (int32_t)lmd_count_greater(z, (size_t)V, z[y]);
-    /* top-k by a single scan in id order: an equal value never displaces an
-     * earlier (lower) id, so ties go to the lower id */
+/* The top-k of z[V] by a single scan in id order into tk_val/tk_id (k >= 1,
+ * largest first): an equal value never displaces an earlier (lower) id, so
+ * ties go to the lower id.  Once k are held, a group of 16 values none above
+ * the k-th is skipped at once (its maximum is vectorised; the result is the
+ * same as value by value). */
+static void top_k(const float *z, int V, int k, float *tk_val, int32_t *tk_id) {
     int c = 0;
     for (int v = 0; v < V; v++) {
+        if (c == k && (v & 15) == 0 && V - v >= 16) {
+            float g = -INFINITY; /* a NaN is never above the k-th, nor chosen here */
+#pragma omp simd reduction(max : g)
+            for (int j = 0; j < 16; j++)
+                g = z[v + j] > g ? z[v + j] : g;
+            if (!(g > tk_val[k - 1])) {
+                v += 15;
+                continue;
+            }
+        }
         float x = z[v];
         if (c == k && !(x > tk_val[k - 1])) continue;
         int j = c < k ? c : k - 1;
@@ -107,10 +93,40 @@ void lmd_score_row(const float *z, int V, int32_t y, lmd_scores *s, size_t i, fl
         tk_id[j] = v;
         if (c < k) c++;
     }
+}
+
+/* Slot i of s from row z's maximum m and its sums S, wsum (lmd_expsum). */
+static void finish_row(const float *z, int V, int32_t y, lmd_scores *s, size_t i, float m, double S,
+                       double wsum, float *tk_val, int32_t *tk_id) {
+    const int k = s->k;
+    double logS = log(S);
+    double lse = (double)m + logS;
+    double lp = (double)z[y] - lse;
+    s->logprob[i] = lp;
+    s->prob[i] = (float)exp(lp);
+    s->entropy[i] = (float)(logS - wsum / S);
+    s->rank[i] = 1 + (int32_t)lmd_count_greater(z, (size_t)V, z[y]);
+    if (k < 1) return;
+    top_k(z, V, k, tk_val, tk_id);
     for (int j = 0; j < k; j++) {
         s->topk_ids[i * (size_t)k + j] = tk_id[j];
         s->topk_prob[i * (size_t)k + j] = (float)exp((double)tk_val[j] - lse);
     }
+}
+
+/* Reduces one logit row z[V] for true id y into slot i of s. */
+void lmd_score_row(const float *z, int V, int32_t y, lmd_scores *s, size_t i, float *scratch,
+                   float *tk_val, int32_t *tk_id) {
+    float m = lmd_vmax(z, (size_t)V);
+    double wsum, S = lmd_expsum(z, (size_t)V, m, &wsum, scratch);
+    finish_row(z, V, y, s, i, m, S, wsum, tk_val, tk_id);
+}
+
+void lmd_score_row_bf16(const float *z, int V, int32_t y, lmd_scores *s, size_t i, float *tk_val,
+                        int32_t *tk_id) {
+    float m = lmd_vmax(z, (size_t)V);
+    double wsum, S = lmd_expsum_simd(z, (size_t)V, m, &wsum);
+    finish_row(z, V, y, s, i, m, S, wsum, tk_val, tk_id);
 }
 
 /* The device's buffers for one block of rows: hidden rows, logits, and the
@@ -204,12 +220,14 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
     int saved_threads = omp_get_max_threads();
     if (opts && opts->n_threads > 0) omp_set_num_threads(opts->n_threads);
     const int nthreads = omp_get_max_threads();
+    const int bf16 = m->info.precision && !strcmp(m->info.precision, "bf16");
 
     int32_t **seq = calloc(n_texts ? n_texts : 1, sizeof *seq);
     window *ws = NULL;
     size_t nw = 0, wcap = 0;
     float *hidden = NULL, *hrows = NULL, *logits = NULL, *scratch = NULL, *tk_val = NULL;
     int32_t *tk_id = NULL;
+    void *buf[5] = {NULL};
     lmd_seq *seqs = NULL;
     size_t *row_of = NULL;
     lmd_backend *be = lmd_model_backend(m);
@@ -241,16 +259,19 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
         if (n) memcpy(out[t].ids, ids[t], n * sizeof **ids);
     }
     size_t max_rows = budget > (size_t)W ? budget : (size_t)W;
-    hidden = malloc(max_rows * (size_t)d * sizeof *hidden);
-    hrows = malloc((size_t)LOGIT_BLOCK * d * sizeof *hrows);
-    logits = be->dev ? NULL : alloc_logits((size_t)LOGIT_BLOCK * V);
-    scratch = malloc((size_t)nthreads * V * sizeof *scratch);
-    tk_val = malloc((size_t)nthreads * k * sizeof *tk_val);
-    tk_id = malloc((size_t)nthreads * k * sizeof *tk_id);
+    /* the batch's hidden rows, a block's rows, per-thread row scratch and
+     * the block of logits (up to 512 x V floats: 263 MB for a 128k
+     * vocabulary, in 2 MB pages where the kernel offers them) are the
+     * thread's kept scratch (kernel/scratch.h): no fresh pages per call */
+    const size_t sz[5] = {max_rows * (size_t)d * 4, (size_t)LOGIT_BLOCK * d * 4,
+                          (size_t)nthreads * V * 4, (size_t)nthreads * k * 4,
+                          (size_t)nthreads * k * 4};
+    if (lmd_scratch_parts(LMD_SCR_SCORE, 5, sz, buf) == 0)
+        hidden = buf[0], hrows = buf[1], scratch = buf[2], tk_val = buf[3], tk_id = buf[4];
+    logits = be->dev ? NULL : lmd_scratch(LMD_SCR_LOGITS, (size_t)LOGIT_BLOCK * V * 4);
     seqs = malloc((nw ? nw : 1) * sizeof *seqs);
     row_of = malloc((nw ? nw : 1) * sizeof *row_of);
-    if (!hidden || !hrows || !(logits || be->dev) || !scratch || !tk_val || !tk_id || !seqs ||
-        !row_of) {
+    if (!hidden || !(logits || be->dev) || !seqs || !row_of) {
         lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for scoring buffers");
         goto done;
     }
@@ -295,8 +316,13 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
             for (int b = 0; b < nb; b++) {
                 int th = omp_get_thread_num();
                 size_t tt = bt[b], pos = bp[b];
-                lmd_score_row(logits + (size_t)b * V, V, seq[tt][pos], &out[tt], pos - 1,
-                          scratch + (size_t)th * V, tk_val + (size_t)th * k, tk_id + (size_t)th * k);
+                if (bf16) /* the soft-max sums vectorised: not the f32 path's order */
+                    lmd_score_row_bf16(logits + (size_t)b * V, V, seq[tt][pos], &out[tt], pos - 1,
+                                       tk_val + (size_t)th * k, tk_id + (size_t)th * k);
+                else
+                    lmd_score_row(logits + (size_t)b * V, V, seq[tt][pos], &out[tt], pos - 1,
+                                  scratch + (size_t)th * V, tk_val + (size_t)th * k,
+                                  tk_id + (size_t)th * k);
             }
         }
         w0 = w1;
@@ -305,12 +331,13 @@ int lmd_score_ids(const lmd_model *m, const int32_t *const *ids, const size_t *n
 done:
     if (opts && opts->n_threads > 0) omp_set_num_threads(saved_threads);
     if (seq)
-        for (size_t t = 0; t < n_texts; t++) free(seq[t]);
-    free(seq), free(ws), free(hidden), free(hrows), free(logits), free(scratch);
-    free(tk_val), free(tk_id), free(seqs), free(row_of);
+        for (size_t t = 0; t < n_texts; t++)
+            free(seq[t]);
+    free(seq), free(ws), free(seqs), free(row_of);
     if (be->dev) dev_block_free(be, &dev);
     if (rc < 0)
-        for (size_t t = 0; t < n_texts; t++) lmd_scores_free(&out[t]);
+        for (size_t t = 0; t < n_texts; t++)
+            lmd_scores_free(&out[t]);
     return rc;
 }
 

@@ -81,6 +81,10 @@ float lmd_vmax(const float *x, size_t n);
  * over blocks.  scratch holds n floats. */
 double lmd_expsum(const float *z, size_t n, float m, double *wsum, float *scratch);
 
+/* lmd_expsum with each block's float sums in any order (vectorised): not
+ * bit for bit the same, so for BF16 products only (score.c). */
+double lmd_expsum_simd(const float *z, size_t n, float m, double *wsum);
+
 /* Number of i with x[i] > t. */
 size_t lmd_count_greater(const float *x, size_t n, float t);
 

@@ -16,6 +16,7 @@
 #include "model/kernels.h"
 #include "model/format/modelref.h"
 #include "model/kernel/quant.h"
+#include "model/kernel/scratch.h"
 #include "tokenize/tokenizer.h"
 
 int lmd_cfg_int(const cJSON *cfg, const char *key, long def, long *out, const char *path,
@@ -470,6 +471,7 @@ void lmd_model_free(lmd_model *m) {
     free(m->dir);
     free(m->name);
     free(m);
+    lmd_scratch_release(); /* the working memory this thread kept for its forwards */
 }
 
 const lmd_tokenizer *lmd_model_tokenizer(const lmd_model *m) {

@@ -23,6 +23,7 @@
 
 #include "model/arch/arch.h"
 #include "model/kernel/attention.h"
+#include "model/kernel/scratch.h"
 
 enum { BERT, DISTILBERT, ROBERTA };
 
@@ -278,11 +279,13 @@ static int bert_run(const lmd_model *m, const lmd_seq *seqs, int n_seqs, const i
     if (check_batch(m, seqs, n_seqs, sel, &T, err) < 0) return -1;
     if (T == 0) return 0;
     const size_t R = sel ? (size_t)n_seqs : T; /* rows of the last layer */
-    float *x = malloc(T * (size_t)d * sizeof *x), *qkv = malloc(T * (size_t)d3 * sizeof *qkv);
-    float *ctx = malloc(T * (size_t)d * sizeof *ctx), *f = malloc(T * (size_t)inner * sizeof *f);
-    float *xs = malloc(R * (size_t)d * sizeof *xs), *qs = malloc(R * (size_t)d * sizeof *qs);
+    /* x, qkv, ctx, f, xs, qs: the thread's kept scratch (kernel/scratch.h) */
+    const size_t sz[6] = {T * (size_t)d * 4,     T * (size_t)d3 * 4, T * (size_t)d * 4,
+                          T * (size_t)inner * 4, R * (size_t)d * 4,  R * (size_t)d * 4};
+    void *buf[6];
     int rc = -1;
-    if (!x || !qkv || !ctx || !f || !xs || !qs) goto done;
+    if (lmd_scratch_parts(LMD_SCR_FORWARD, 6, sz, buf) < 0) goto done;
+    float *x = buf[0], *qkv = buf[1], *ctx = buf[2], *f = buf[3], *xs = buf[4], *qs = buf[5];
     embed(b, seqs, n_seqs, d, x, f);
     lmd_layernorm_rows(x, x, T, d, b->eln_w, b->eln_b, b->eps);
     lmd_attn a = {.H = (int)m->hp.H,
@@ -323,7 +326,6 @@ static int bert_run(const lmd_model *m, const lmd_seq *seqs, int n_seqs, const i
     lmd_layernorm_rows(hidden, hidden, R, d, b->tr_ln_w, b->tr_ln_b, b->eps);
     rc = 0;
 done:
-    free(x), free(qkv), free(ctx), free(f), free(xs), free(qs);
     if (rc < 0) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
     return rc;
 }

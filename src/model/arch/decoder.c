@@ -16,6 +16,7 @@
 
 #include "model/arch/decoder.h"
 #include "model/kernel/backend.h"
+#include "model/kernel/scratch.h"
 
 #define MLP_ROWS 1024 /* rows of the MLP per pass on the CPU: bounds its buffers */
 
@@ -49,29 +50,58 @@ static int mapped(const lmd_model *m, const lmd_mat *W) {
     return 0;
 }
 
+/* One matrix to pack: its parts, where the result goes, and the result. */
+typedef struct pack_job {
+    lmd_mat parts[3], r, *out;
+    int n, rc;
+    void *owned;
+} pack_job;
+
 /* *out = parts[0..n) as one matrix for BF16 products: a view when they lie
  * back to back (no copy; gate and up in HF files); with pack_weights a
  * packed copy (lmd_mat_pack) when they come straight from the mapped file,
- * whose source pages are then released.  The parts stay as they were,
- * valid views of the mapping.  Matrices already copied at load (F32 or F16
- * weights rounded to BF16) are not packed: that would keep both copies.
- * F32 products never pack or fuse: the exact path stays as it is. */
-static int pack(lmd_model *m, const lmd_mat *parts, int n, lmd_mat *out, lmd_error *err) {
-    if (!lmd_mat_fusable(parts, n)) return 0;
+ * whose source pages are then released: added to jobs (run by pack_all).
+ * The parts stay as they were, valid views of the mapping.  Matrices
+ * already copied at load (F32 or F16 weights rounded to BF16) are not
+ * packed: that would keep both copies.  F32 products never pack or fuse:
+ * the exact path stays as it is. */
+static void pack(lmd_model *m, const lmd_mat *parts, int n, lmd_mat *out, pack_job *jobs,
+                 int *n_jobs) {
+    if (!lmd_mat_fusable(parts, n)) return;
     if (!m->pack_weights || m->backend) { /* packing serves the CPU's oneDNN products */
         if (n > 1) lmd_mat_join(parts, n, out);
-        return 0;
+        return;
     }
     for (int i = 0; i < n; i++)
-        if (!mapped(m, &parts[i])) return 0;
-    void *owned;
-    lmd_mat r;
-    if (lmd_mat_pack(parts, n, 1, &r, &owned) < 0 || (owned && lmd_model_own(m, owned) < 0)) {
-        free(owned);
-        return lmd_fail(err, "%s: out of memory packing the weights for BF16 products", m->dir);
+        if (!mapped(m, &parts[i])) return;
+    pack_job *j = &jobs[(*n_jobs)++];
+    *j = (pack_job){.out = out, .n = n};
+    memcpy(j->parts, parts, (size_t)n * sizeof *parts);
+}
+
+/* Runs the jobs, one matrix per thread at a time (the copy's fresh pages
+ * are most of the cost: every thread faults its own), then hands the
+ * copies to the model.  No jobs, no parallel region: a model loaded in a
+ * child forked after OpenMP ran (bench_gguf) would wait forever for
+ * libgomp's threads, which did not survive the fork. */
+static int pack_all(lmd_model *m, pack_job *jobs, int n, lmd_error *err) {
+    if (n == 0) return 0;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++)
+        jobs[i].rc = lmd_mat_pack(jobs[i].parts, jobs[i].n, 1, &jobs[i].r, &jobs[i].owned);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (rc == 0 && jobs[i].rc == 0 &&
+            (!jobs[i].owned || lmd_model_own(m, jobs[i].owned) == 0)) {
+            *jobs[i].out = jobs[i].r;
+            m->n_packed += jobs[i].r.packed != NULL;
+            continue;
+        }
+        if (jobs[i].rc == 0) free(jobs[i].owned);
+        rc = -1;
     }
-    *out = r;
-    if (r.packed) m->n_packed++;
+    if (rc < 0)
+        return lmd_fail(err, "%s: out of memory packing the weights for BF16 products", m->dir);
     return 0;
 }
 
@@ -80,6 +110,9 @@ int lmd_dec_bind(lmd_model *m, void *arch, lmd_error *err) {
     const lmd_hp *hp = &m->hp;
     const int qd = (int)(hp->H * hp->D), kvd = (int)(hp->KV * hp->D), I = (int)hp->inner;
     dec_layer *layers = m->layers;
+    int n_jobs = 0;
+    pack_job *jobs = malloc((size_t)(4 * hp->n_layer + 1) * sizeof *jobs);
+    if (!jobs) return lmd_fail(err, "%s: out of memory", m->dir);
     for (long l = 0; l < hp->n_layer; l++) {
         dec_layer *L = &layers[l];
         if (L->wqkv.data) {
@@ -92,13 +125,16 @@ int lmd_dec_bind(lmd_model *m, void *arch, lmd_error *err) {
             L->wup = mat_rows(&L->wgate_up, I, I);
         }
         const lmd_mat qkv[3] = {L->wq, L->wk, L->wv}, gu[2] = {L->wgate, L->wup};
-        if (pack(m, L->wqkv.data ? &L->wqkv : qkv, L->wqkv.data ? 1 : 3, &L->wqkv, err) < 0 ||
-            pack(m, L->wgate_up.data ? &L->wgate_up : gu, L->wgate_up.data ? 1 : 2, &L->wgate_up,
-                 err) < 0 ||
-            pack(m, &L->wo, 1, &L->wo, err) < 0 || pack(m, &L->wdown, 1, &L->wdown, err) < 0)
-            return -1;
+        pack(m, L->wqkv.data ? &L->wqkv : qkv, L->wqkv.data ? 1 : 3, &L->wqkv, jobs, &n_jobs);
+        pack(m, L->wgate_up.data ? &L->wgate_up : gu, L->wgate_up.data ? 1 : 2, &L->wgate_up, jobs,
+             &n_jobs);
+        pack(m, &L->wo, 1, &L->wo, jobs, &n_jobs);
+        pack(m, &L->wdown, 1, &L->wdown, jobs, &n_jobs);
     }
-    if (!(hp->flags & IF_TIED) && pack(m, &g->head, 1, &g->head, err) < 0) return -1;
+    if (!(hp->flags & IF_TIED)) pack(m, &g->head, 1, &g->head, jobs, &n_jobs);
+    int rc = pack_all(m, jobs, n_jobs, err);
+    free(jobs);
+    if (rc < 0) return -1;
     m->lm_head = (hp->flags & IF_TIED) ? g->embed : g->head;
     /* a MoE layer: the router and the top_k experts a token runs through */
     double mlp = hp->n_experts ? (double)g->top_k * 3.0 * hp->d * hp->expert_inner +
@@ -261,6 +297,22 @@ static int dec_embed(lmd_backend *be, const decoder *g, const lmd_seq *seqs, int
     return rc;
 }
 
+/* The forward's n buffers of sizes[i] bytes: on the CPU cut from the
+ * thread's kept scratch (no fresh pages per batch), on a device allocated
+ * there (fwd_release frees them). */
+static int fwd_bufs(lmd_backend *be, int n, const size_t *sizes, void **out) {
+    if (!be->dev) return lmd_scratch_parts(LMD_SCR_FORWARD, n, sizes, out);
+    int ok = 1;
+    for (int i = 0; i < n; i++)
+        ok &= (out[i] = be->alloc(be, sizes[i])) != NULL;
+    return ok ? 0 : -1;
+}
+
+static void fwd_release(lmd_backend *be, int n, void **bufs) {
+    for (int i = 0; be->dev && i < n; i++)
+        if (bufs[i]) be->release(be, bufs[i]);
+}
+
 int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *hidden,
                     lmd_error *err) {
     const decoder *g = m->arch;
@@ -276,14 +328,16 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
                              be->name);
     size_t mrows = T < MLP_ROWS || be->dev ? T : MLP_ROWS; /* a GPU: one pass, larger products */
     const size_t gw = (size_t)(m->hp.expert_inner > I ? m->hp.expert_inner : I); /* MoE too */
-    float *x = be->alloc(be, T * (size_t)d * sizeof *x), *h = be->alloc(be, T * (size_t)d * 4);
-    float *qkv = be->alloc(be, T * W * sizeof *qkv), *att = be->alloc(be, T * qd * sizeof *att);
-    /* gate and up: side by side when fused (2I a row), else ub = gb + mrows gw */
-    float *gb = be->alloc(be, 2 * mrows * gw * sizeof *gb), *ub = gb ? gb + mrows * gw : NULL;
-    float *y = be->alloc(be, mrows * (size_t)d * sizeof *y);
+    /* x, h, qkv, att, gate and up (side by side when fused: 2I a row, else
+     * ub = gb + mrows gw), y */
+    const size_t sz[6] = {T * (size_t)d * 4, T * (size_t)d * 4,  T * W * 4,
+                          T * qd * 4,        2 * mrows * gw * 4, mrows * (size_t)d * 4};
+    void *buf[6] = {NULL};
     int rc = -1;
-    if (!x || !h || !qkv || !att || !gb || !y || dec_embed(be, g, seqs, n_seqs, T, d, x) < 0)
-        goto done;
+    if (fwd_bufs(be, 6, sz, buf) < 0) goto done;
+    float *x = buf[0], *h = buf[1], *qkv = buf[2], *att = buf[3], *gb = buf[4], *y = buf[5];
+    float *ub = gb + mrows * gw;
+    if (dec_embed(be, g, seqs, n_seqs, T, d, x) < 0) goto done;
     lmd_attn a = {.H = H,
                   .KV = (int)m->hp.KV,
                   .D = D,
@@ -338,8 +392,7 @@ int lmd_dec_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, float *
         goto done;
     rc = 0;
 done:
-    be->release(be, x), be->release(be, h), be->release(be, qkv), be->release(be, att);
-    be->release(be, gb), be->release(be, y);
+    fwd_release(be, 6, buf);
     if (rc < 0 && be->dev) lmd_fail(err, "%s", be->msg);
     if (rc < 0 && !be->dev) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
     return rc;

@@ -11,6 +11,7 @@
 
 #include "model/arch/arch.h"
 #include "model/kernel/attention.h"
+#include "model/kernel/scratch.h"
 
 typedef struct gpt2_layer {
     const float *ln1_w, *ln1_b, *attn_b, *aproj_b;
@@ -123,12 +124,13 @@ static int gpt2_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, flo
     size_t T;
     if (lmd_total_rows(m, seqs, n_seqs, m->info.n_ctx, &T, err) < 0) return -1;
     if (T == 0) return 0;
-    float *x = malloc(T * (size_t)d * sizeof *x);
-    float *h = malloc(T * (size_t)d * sizeof *h);
-    float *qkv = malloc(T * 3 * (size_t)d * sizeof *qkv);
-    float *f = malloc(T * (size_t)m->hp.inner * sizeof *f);
+    /* x, h, qkv, f: the thread's kept scratch (kernel/scratch.h) */
+    const size_t sz[4] = {T * (size_t)d * 4, T * (size_t)d * 4, T * 3 * (size_t)d * 4,
+                          T * (size_t)m->hp.inner * 4};
+    void *buf[4];
     int rc = -1;
-    if (!x || !h || !qkv || !f) goto done;
+    if (lmd_scratch_parts(LMD_SCR_FORWARD, 4, sz, buf) < 0) goto done;
+    float *x = buf[0], *h = buf[1], *qkv = buf[2], *f = buf[3];
     for (int s = 0, o = 0; s < n_seqs; s++)
         for (int p = 0; p < seqs[s].len; p++, o++) {
             float *row = x + (size_t)o * d;
@@ -168,7 +170,6 @@ static int gpt2_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, flo
     lmd_layernorm_rows(x, hidden, T, d, g->lnf_w, g->lnf_b, g->eps);
     rc = 0;
 done:
-    free(x), free(h), free(qkv), free(f);
     if (rc < 0) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
     return rc;
 }

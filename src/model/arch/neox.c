@@ -15,6 +15,7 @@
 
 #include "model/arch/arch.h"
 #include "model/kernel/attention.h"
+#include "model/kernel/scratch.h"
 
 #define MLP_ROWS 1024
 
@@ -137,11 +138,13 @@ static int neox_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, flo
     if (lmd_total_rows(m, seqs, n_seqs, m->info.n_ctx, &T, err) < 0) return -1;
     if (T == 0) return 0;
     size_t mrows = T < MLP_ROWS ? T : MLP_ROWS;
-    float *x = malloc(T * (size_t)d * sizeof *x), *h = malloc(T * (size_t)d * sizeof *h);
-    float *qkv = malloc(T * W * sizeof *qkv), *att = malloc(T * (size_t)d * sizeof *att);
-    float *f = malloc(mrows * (size_t)I * sizeof *f);
+    /* x, h, qkv, att, f: the thread's kept scratch (kernel/scratch.h) */
+    const size_t sz[5] = {T * (size_t)d * 4, T * (size_t)d * 4, T * W * 4, T * (size_t)d * 4,
+                          mrows * (size_t)I * 4};
+    void *buf[5];
     int rc = -1;
-    if (!x || !h || !qkv || !att || !f) goto done;
+    if (lmd_scratch_parts(LMD_SCR_FORWARD, 5, sz, buf) < 0) goto done;
+    float *x = buf[0], *h = buf[1], *qkv = buf[2], *att = buf[3], *f = buf[4];
     for (int s = 0, o = 0; s < n_seqs; s++)
         for (int p = 0; p < seqs[s].len; p++, o++)
             lmd_mat_row(&g->embed, seqs[s].tokens[p], x + (size_t)o * d);
@@ -185,7 +188,6 @@ static int neox_forward(const lmd_model *m, const lmd_seq *seqs, int n_seqs, flo
     lmd_layernorm_rows(x, hidden, T, d, g->lnf_w, g->lnf_b, g->eps);
     rc = 0;
 done:
-    free(x), free(h), free(qkv), free(att), free(f);
     if (rc < 0) lmd_fail(err, "out of memory for a batch of %zu tokens", T);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/kernel/scratch.h"
 #include "model/kernels.h"
 
 #define QBLOCK 64 /* query rows per attention task */
@@ -315,9 +316,10 @@ int lmd_attention(const lmd_seq *seqs, int n_seqs, const lmd_attn *a) {
     size_t nblk;
     qblock *blk = make_blocks(seqs, n_seqs, a->sel, &nblk);
     const int nth = omp_get_max_threads();
-    float *scratch = malloc((size_t)nth * QBLOCK * (size_t)(Lmax ? Lmax : 1) * sizeof *scratch);
+    float *scratch = lmd_scratch(LMD_SCR_ATTN, (size_t)nth * QBLOCK * (size_t)(Lmax ? Lmax : 1) *
+                                                   sizeof *scratch);
     if (!blk || !scratch) {
-        free(blk), free(scratch);
+        free(blk);
         return -1;
     }
     const size_t ntask = nblk * (size_t)a->H;
@@ -328,6 +330,6 @@ int lmd_attention(const lmd_seq *seqs, int n_seqs, const lmd_attn *a) {
         float *S = scratch + (size_t)omp_get_thread_num() * QBLOCK * (size_t)Lmax;
         attend(a, b, seqs[b->s].len, (int)(t % (size_t)a->H), S);
     }
-    free(blk), free(scratch);
+    free(blk);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "model/kernel/matmul_dnnl.h"
 #include "model/kernel/quant.h"
 #include "model/kernel/quant_bf16.h"
+#include "model/kernel/scratch.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -102,7 +103,8 @@ void lmd_widen_tile(const lmd_mat *W, size_t j0, size_t cnt, float *dst) {
         lmd_convert_f32(base + (i * n + j0) * esize(W->dtype), W->dtype, dst + i * cnt, cnt);
 }
 
-/* BF16 products: the activations rounded to BF16, then one oneDNN call.
+/* BF16 products: the activations rounded to BF16 (in the thread's kept
+ * scratch, kernel/scratch.h), then one oneDNN call.
  * An output with a row stride wider than its row (q, k, v written side by
  * side) is produced dense in scratch and copied: oneDNN 2.6 runs strided
  * outputs with its older gemm:jit kernel, ~20% slower than the brgemm one
@@ -111,10 +113,10 @@ static int matmul_bf16(const float *X, size_t lda, size_t T, const lmd_mat *W, f
                        int accumulate) {
     const size_t k = (size_t)W->n_in, n = (size_t)W->n_out;
     const int dense = ldy != n && !accumulate;
-    uint16_t *A = malloc(T * k * sizeof *A);
-    float *D = dense ? malloc(T * n * sizeof *D) : NULL;
+    uint16_t *A = lmd_scratch(LMD_SCR_BF16_IN, T * k * sizeof *A);
+    float *D = dense ? lmd_scratch(LMD_SCR_DENSE, T * n * sizeof *D) : NULL;
     int rc = -1;
-    if (!A || (dense && !D)) goto done;
+    if (!A || (dense && !D)) return -1;
 #pragma omp parallel for schedule(static)
     for (size_t t = 0; t < T; t++)
         f32_to_bf16(X + t * lda, A + t * k, k);
@@ -125,8 +127,6 @@ static int matmul_bf16(const float *X, size_t lda, size_t T, const lmd_mat *W, f
         for (size_t t = 0; t < T; t++)
             memcpy(Y + t * ldy, D + t * n, n * sizeof *Y);
     }
-done:
-    free(A), free(D);
     return rc;
 }
 
@@ -144,7 +144,7 @@ static int matmul_widened(const float *X, size_t lda, size_t T, const lmd_mat *W
     nb = nb / 16 * 16;
     if (nb < 16) nb = 16;
     const size_t ntiles = ((size_t)n + nb - 1) / nb;
-    float *scratch = malloc((size_t)nth * nb * (size_t)k * sizeof *scratch);
+    float *scratch = lmd_scratch(LMD_SCR_WEIGHTS, (size_t)nth * nb * (size_t)k * sizeof *scratch);
     if (!scratch) return -1;
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t t = 0; t < ntiles; t++) {
@@ -158,7 +158,6 @@ static int matmul_widened(const float *X, size_t lda, size_t T, const lmd_mat *W
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)cnt, k, 1.0f, X,
                         (int)lda, S, (int)cnt, beta, Y + j0, (int)ldy);
     }
-    free(scratch);
     return 0;
 }
 

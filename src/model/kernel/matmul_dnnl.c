@@ -12,6 +12,7 @@
  * layout the kernel prefers (lmd_dnnl_pack; docs/performance.md): then the
  * layout is part of the key. */
 #include "model/kernel/matmul_dnnl.h"
+#include "model/kernel/scratch.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -152,7 +153,7 @@ int lmd_dnnl_bf16(const uint16_t *A, size_t T, const uint16_t *W, const struct l
     dnnl_memory_desc_t a, w, y, sd;
     dnnl_memory_t ma = NULL, mw = NULL, my = NULL, ms = NULL;
     dnnl_stream_t st = NULL;
-    void *scratch = malloc(ssz ? ssz : 1);
+    void *scratch = lmd_scratch(LMD_SCR_DNNL, ssz ? ssz : 1); /* kept: no fresh pages */
     int rc = -1;
     dnnl_dims_t sdims = {(int64_t)ssz};
     if (!scratch || descs(&kk, &a, &w, &y) < 0 ||
@@ -175,7 +176,6 @@ done:
     if (mw) dnnl_memory_destroy(mw);
     if (my) dnnl_memory_destroy(my);
     if (ms) dnnl_memory_destroy(ms);
-    free(scratch);
     if (owned) dnnl_primitive_destroy(p);
     return rc;
 }

@@ -11,6 +11,7 @@
 
 #include "model/kernel/matmul_dnnl.h"
 #include "model/kernel/quant.h"
+#include "model/kernel/scratch.h"
 
 #define TILE_ROWS 256
 
@@ -38,8 +39,9 @@ int lmd_matmul_quant_bf16(const float *X, size_t lda, size_t T, const lmd_mat *W
                           size_t ldy, int accumulate) {
     const size_t K = (size_t)W->n_in, n = (size_t)W->n_out;
     const size_t tile = n < TILE_ROWS ? n : TILE_ROWS;
-    uint16_t *A = malloc(T * K * sizeof *A), *B = malloc(tile * K * sizeof *B);
-    float *D = malloc(T * tile * sizeof *D); /* dense output: oneDNN's brgemm kernel */
+    uint16_t *A = lmd_scratch(LMD_SCR_BF16_IN, T * K * sizeof *A);
+    uint16_t *B = lmd_scratch(LMD_SCR_WEIGHTS, tile * K * sizeof *B);
+    float *D = lmd_scratch(LMD_SCR_DENSE, T * tile * sizeof *D); /* dense: the brgemm kernel */
     int rc = A && B && D ? 0 : -1;
     if (rc == 0) {
 #pragma omp parallel for schedule(static)
@@ -64,6 +66,5 @@ int lmd_matmul_quant_bf16(const float *X, size_t lda, size_t T, const lmd_mat *W
                 memcpy(y, d, cnt * sizeof *y);
         }
     }
-    free(A), free(B), free(D);
     return rc;
 }

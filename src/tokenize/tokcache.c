@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/atomic.h"
 #include "tokenize/tok_internal.h"
 
 /* A change of the struct must come with a change of this file (and of
@@ -446,9 +447,13 @@ void lmd_tokcache_store(const char *key, const lmd_tokenizer *t) {
         if (w <= 0) break;
         off += (size_t)w;
     }
-    /* whole and closed, or nothing: readers see the old file or the new one */
-    if (close(fd) == 0 && off == b.len && rename(tmp, path) == 0) goto done;
-    unlink(tmp);
+    /* whole and closed, or nothing: readers see the old file or the new one
+     * (best effort: a cache that cannot be stored is built again next time) */
+    lmd_error e;
+    if (close(fd) == 0 && off == b.len)
+        lmd_publish(tmp, path, &e); /* removes tmp when it fails */
+    else
+        unlink(tmp);
 done:
     lmd_buf_free(&b);
     free(d);

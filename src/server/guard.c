@@ -1,9 +1,10 @@
 /* guard.c - what keeps `lmdiff serve` usable under slow or hostile clients:
  * the registry of open connections with the limits on their number (in all
- * and per address), deadlines for a request's headers and body (a client
- * that sends one header line a second is cut off) and for silence, the
- * open-file budget for many connections, and the checks on the headers
- * alone (Host, Content-Type) that answer before any body is read. */
+ * and per address) and of the refused ones still lingering (a bounded few),
+ * deadlines for a request's headers and body (a client that sends one header
+ * line a second is cut off) and for silence, the open-file budget for many
+ * connections, and the checks on the headers alone (Host, Content-Type) that
+ * answer before any body is read. */
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ struct lmd_guard {
     pthread_mutex_t mu;
     lmd_conn *head;
     unsigned n, max_conn;
+    unsigned refused; /* answered 503 over a limit, lingering (not counted in n) */
 };
 
 static long long now_ms(void) {
@@ -26,10 +28,16 @@ static long long now_ms(void) {
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-lmd_guard *lmd_guard_new(void) {
+lmd_guard *lmd_guard_new(unsigned max_connections) {
     lmd_guard *g = calloc(1, sizeof *g);
-    if (g) pthread_mutex_init(&g->mu, NULL);
+    if (!g) return NULL;
+    pthread_mutex_init(&g->mu, NULL);
+    g->max_conn = lmd_guard_fd_budget(max_connections);
     return g;
+}
+
+unsigned lmd_guard_max_connections(const lmd_server *s) {
+    return s->guard->max_conn;
 }
 
 void lmd_guard_free(lmd_guard *g) {
@@ -42,8 +50,16 @@ void lmd_guard_free(lmd_guard *g) {
 static unsigned from_ip(const lmd_guard *g, uint32_t ip) {
     unsigned n = 0;
     for (const lmd_conn *k = g->head; k; k = k->next)
-        n += k->ip == ip;
+        n += k->ip == ip && !k->refused;
     return n;
+}
+
+/* Puts c at the head of the registry; called with the lock held. */
+static void link_conn(lmd_guard *g, lmd_conn *c) {
+    c->prev = NULL;
+    c->next = g->head;
+    if (g->head) g->head->prev = c;
+    g->head = c;
 }
 
 int lmd_guard_add(lmd_server *s, lmd_conn *c) {
@@ -51,14 +67,26 @@ int lmd_guard_add(lmd_server *s, lmd_conn *c) {
     c->since_ms = c->last_io_ms = now_ms();
     c->phase = LMD_WAIT_HEADERS;
     pthread_mutex_lock(&g->mu);
-    if (!g->max_conn) g->max_conn = lmd_guard_fd_budget(s->cfg.max_connections);
-    int ok = g->n < g->max_conn && from_ip(g, c->ip) < s->cfg.max_per_ip;
-    if (ok) {
-        c->prev = NULL;
-        c->next = g->head;
-        if (g->head) g->head->prev = c;
-        g->head = c;
+    int over = g->n >= g->max_conn                      ? LMD_OVER_ALL
+               : from_ip(g, c->ip) >= s->cfg.max_per_ip ? LMD_OVER_IP
+                                                        : 0;
+    if (!over) {
+        link_conn(g, c);
         g->n++;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return over;
+}
+
+int lmd_guard_add_refused(lmd_server *s, lmd_conn *c) {
+    lmd_guard *g = s->guard;
+    c->phase = LMD_LINGER; /* its deadline: LINGER_MS from lmd_guard_add */
+    pthread_mutex_lock(&g->mu);
+    int ok = g->refused < LMD_REFUSED_LINGER;
+    if (ok) {
+        c->refused = 1;
+        link_conn(g, c);
+        g->refused++;
     }
     pthread_mutex_unlock(&g->mu);
     return ok ? 0 : -1;
@@ -72,7 +100,10 @@ void lmd_guard_remove(lmd_server *s, lmd_conn *c) {
     else
         g->head = c->next;
     if (c->next) c->next->prev = c->prev;
-    g->n--;
+    if (c->refused)
+        g->refused--;
+    else
+        g->n--;
     pthread_mutex_unlock(&g->mu);
 }
 
@@ -80,7 +111,7 @@ lmd_conn *lmd_guard_take_all(lmd_server *s) {
     pthread_mutex_lock(&s->guard->mu);
     lmd_conn *all = s->guard->head;
     s->guard->head = NULL;
-    s->guard->n = 0;
+    s->guard->n = s->guard->refused = 0;
     pthread_mutex_unlock(&s->guard->mu);
     return all;
 }

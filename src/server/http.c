@@ -180,6 +180,44 @@ int lmd_http_error(lmd_conn *c, int status, const char *fmt, ...) {
     return rc;
 }
 
+/* One whole 503 answer with the error msg, into b.  No Date header (RFC 9110
+ * §6.6.1 makes it optional on 5xx), so it can be built once. */
+static int refusal(lmd_buf *b, const char *msg) {
+    lmd_buf body = {0};
+    lmd_buf_puts(&body, "{\"error\":");
+    lmd_json_str(&body, msg, strlen(msg));
+    lmd_buf_puts(&body, "}");
+    int rc = lmd_buf_printf(b,
+                            "HTTP/1.1 503 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                            "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                            "Retry-After: " RETRY_AFTER_S "\r\nConnection: close\r\n\r\n",
+                            reason(503), JSON_TYPE, body.len);
+    if (rc == 0) rc = lmd_buf_put(b, body.data, body.len);
+    lmd_buf_free(&body);
+    return rc;
+}
+
+/* The answers to a connection over --max-connections and over --max-per-ip
+ * (io.c sends them as they are).  A connection is refused when the count
+ * reaches the limit, so the count in the message is the limit. */
+static int refusals(lmd_server *s) {
+    unsigned all = lmd_guard_max_connections(s), want = s->cfg.max_connections;
+    char m[256];
+    if (all == want)
+        snprintf(m, sizeof m, "too many connections (%u open; the limit is --max-connections %u)",
+                 all, all);
+    else
+        snprintf(m, sizeof m,
+                 "too many connections (%u open; the limit is %u: --max-connections %u, lowered "
+                 "to fit the limit of open files)",
+                 all, all, want);
+    if (refusal(&s->refusal[LMD_OVER_ALL - 1], m) < 0) return -1;
+    snprintf(m, sizeof m,
+             "too many connections from this address (%u open; the limit is --max-per-ip %u)",
+             s->cfg.max_per_ip, s->cfg.max_per_ip);
+    return refusal(&s->refusal[LMD_OVER_IP - 1], m);
+}
+
 int lmd_http_dispatch(lmd_server *s, lmd_conn *c) {
     const char *url = c->req.path, *method = c->req.method;
     if (!strncmp(url, "/api/", 5)) {
@@ -254,9 +292,12 @@ int lmd_server_run(lmd_app *app, const lmd_server_config *cfg_in, lmd_error *err
     defaults(&s.cfg);
     if (lmd_static_init(&s, err) < 0) return -1;
     if (s.cfg.listen_fd < 0 && lmd_server_listen(&s.cfg, err) < 0) return -1;
-    if (!(s.guard = lmd_guard_new())) return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
-    if (!(s.pool = lmd_pool_new(s.cfg.workers, (size_t)s.cfg.queue, err))) {
+    int ready = (s.guard = lmd_guard_new(s.cfg.max_connections)) && refusals(&s) == 0;
+    if (!ready) lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+    if (!ready || !(s.pool = lmd_pool_new(s.cfg.workers, (size_t)s.cfg.queue, err))) {
         lmd_guard_free(s.guard);
+        lmd_buf_free(&s.refusal[0]);
+        lmd_buf_free(&s.refusal[1]);
         return -1;
     }
     struct sigaction sa;
@@ -267,6 +308,8 @@ int lmd_server_run(lmd_app *app, const lmd_server_config *cfg_in, lmd_error *err
     signal(SIGPIPE, SIG_IGN);
     int rc = lmd_io_run(&s, &stop_flag, err);
     lmd_guard_free(s.guard);
+    lmd_buf_free(&s.refusal[0]);
+    lmd_buf_free(&s.refusal[1]);
     lmd_static_free(&s);
     return rc;
 }

@@ -77,6 +77,9 @@ typedef struct lmd_server {
     lmd_guard *guard;
     int ep;            /* the epoll instance the I/O threads share (io.c) */
     int listen_paused; /* accept ran out of file descriptors; the sweep re-arms it */
+    /* the whole 503 answer to a connection over --max-connections
+     * (refusal[LMD_OVER_ALL - 1]) and over --max-per-ip, built once (http.c) */
+    lmd_buf refusal[2];
 } lmd_server;
 
 /* Where a connection is (guard.c sets the deadline of each). */
@@ -110,14 +113,26 @@ struct lmd_conn {
     int phase;
     long long since_ms, last_io_ms;
     int shut;
+    int refused; /* answered 503 over a limit and lingering (lmd_guard_add_refused) */
     lmd_conn *prev, *next;
 };
 
 /* guard.c: the registry of open connections, their deadlines and limits. */
-lmd_guard *lmd_guard_new(void);
+/* max_connections: --max-connections, lowered to fit the open-file budget. */
+lmd_guard *lmd_guard_new(unsigned max_connections);
 void lmd_guard_free(lmd_guard *g);
-/* Registers c: -1 when --max-connections or --max-per-ip is reached. */
+/* The limit on open connections in force. */
+unsigned lmd_guard_max_connections(const lmd_server *s);
+/* Which limit refuses a connection. */
+enum { LMD_OVER_ALL = 1, LMD_OVER_IP = 2 };
+/* Registers c: 0, or LMD_OVER_ALL / LMD_OVER_IP when --max-connections or
+ * --max-per-ip is reached (c is not registered then). */
 int lmd_guard_add(lmd_server *s, lmd_conn *c);
+/* At most this many refused connections linger at a time. */
+#define LMD_REFUSED_LINGER 64
+/* Registers c, refused by lmd_guard_add and answered, for a lingering close
+ * (it counts against neither limit); -1 when LMD_REFUSED_LINGER already do. */
+int lmd_guard_add_refused(lmd_server *s, lmd_conn *c);
 void lmd_guard_remove(lmd_server *s, lmd_conn *c);
 /* Moves c to a phase (its deadline starts now) / notes that bytes moved. */
 void lmd_guard_phase(lmd_conn *c, enum lmd_conn_phase ph);

@@ -8,8 +8,10 @@
  * the connection (not armed) until its worker re-arms it for writing
  * (lmd_io_job_done).  After an answer that closes the connection the rest
  * of the request is read and dropped for a moment (lingering close), so
- * the client gets the answer rather than a reset.  The main thread sweeps
- * deadlines (guard.c) four times a second and stops everything on a signal. */
+ * the client gets the answer rather than a reset.  A connection over
+ * --max-connections or --max-per-ip gets a prebuilt 503 at once (refuse).
+ * The main thread sweeps deadlines (guard.c) four times a second and stops
+ * everything on a signal. */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +64,41 @@ static void conn_close(lmd_conn *c) {
     conn_free(c);
 }
 
+/* Reads and drops, without waiting, what the client has sent so far (at
+ * most 64 KiB). */
+static void drop_input(int fd) {
+    char buf[4096];
+    for (int i = 0; i < 16; i++) {
+        ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (r <= 0 && !(r < 0 && errno == EINTR)) return;
+    }
+}
+
+/* Answers c, over the limit `over` (LMD_OVER_*), with its prebuilt 503 and
+ * closes it.  One send without waiting: a fresh socket's send buffer takes
+ * the few hundred bytes, and a client that does not read them loses nothing
+ * it asked for.  Closing a socket with unread bytes in it sends a reset,
+ * which can make the client drop the answer, and its request may still be
+ * on the way; so, as after any closing answer, the rest is read and dropped
+ * for up to 2 s (lingering close).  Only LMD_REFUSED_LINGER refused
+ * connections linger at a time, so a flood cannot pile them up (or use up
+ * the file descriptors the limits protect); beyond that, what has arrived is
+ * dropped and the socket closed at once: still answered, at worst with a
+ * reset behind the answer. */
+static void refuse(lmd_conn *c, int over) {
+    const lmd_buf *a = &c->s->refusal[over - 1];
+    (void)send(c->fd, a->data, a->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(c->fd, SHUT_WR);
+    if (lmd_guard_add_refused(c->s, c) == 0) {
+        struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = c};
+        if (epoll_ctl(c->s->ep, EPOLL_CTL_ADD, c->fd, &e) < 0) conn_close(c);
+        return;
+    }
+    drop_input(c->fd);
+    close(c->fd);
+    conn_free(c);
+}
+
 static void conn_open(lmd_server *s, int fd, uint32_t ip) {
     lmd_conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -73,11 +110,8 @@ static void conn_open(lmd_server *s, int fd, uint32_t ip) {
     c->ip = ip;
     lmd_http_limits lim = {LMD_MAX_URI, LMD_MAX_HEADERS, s->cfg.max_body};
     lmd_http_init(&c->req, &lim);
-    if (lmd_guard_add(s, c) < 0) { /* too many connections, in all or from ip */
-        close(fd);
-        conn_free(c);
-        return;
-    }
+    int over = lmd_guard_add(s, c);
+    if (over) return refuse(c, over);
     struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = c};
     if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &e) < 0) conn_close(c);
 }
@@ -94,6 +128,7 @@ static void accept_some(lmd_server *s) {
         }
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* no socket to answer on: pause accepting, the client waits in the backlog */
             __atomic_store_n(&s->listen_paused, 1, __ATOMIC_RELAXED); /* the sweep re-arms */
             return;
         }

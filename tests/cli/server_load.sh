@@ -70,7 +70,8 @@ server_stop
 
 # 3. slowloris: 300 connections from 30 addresses trickle one header line every
 #    0.5 s; a normal client still gets through, and the header deadline (2 s)
-#    cuts them all off.  Then 100 from one address: the per-IP limit (64).
+#    cuts them all off.  Then 100 from one address: the per-IP limit (64),
+#    the 503 answer to the other 36 and to a 16 MB request from that address.
 server_start --m1 "$A" --m2 "$B" --header-timeout 2 --no-supervise || bad "server start (slowloris)"
 U=http://127.0.0.1:$PORT
 $PY - "$PORT" "$U" > "$TMP/slow.txt" 2>&1 <<'PYEOF'
@@ -108,17 +109,78 @@ while time.time() - t0 < 3.5:  # one header line every 0.5 s, as long as they la
     time.sleep(0.5)
 print("cut_off", sum(closed(s) for s in socks), "of", len(socks))
 for s in socks: s.close()
+def answer(s):  # what the server sent up to its FIN, None while open
+    s.setblocking(False)
+    got = b""
+    while True:
+        try: d = s.recv(1 << 16)
+        except BlockingIOError: return None
+        except OSError as e: return got + b"<" + e.__class__.__name__.encode() + b">"
+        if not d: return got
+        got += d
 socks = attack(100, ["127.0.2.9"])
 time.sleep(0.5)
-print("per_ip_open", sum(not closed(s) for s in socks))
+got = [answer(s) for s in socks]
+print("per_ip_open", sum(a is None for a in got))
+refused = [a for a in got if a is not None]
+print("per_ip_refused", len(refused), "same", len(set(refused)))
+if refused: print("refusal", refused[0].decode(errors="replace").replace("\r\n", "|"))
+big = socket.socket()
+big.bind(("127.0.2.9", 0))
+big.settimeout(5)
+big.connect(("127.0.0.1", port))
+try:
+    big.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 16000000\r\n\r\n" + b" " * 16000000)
+    big.settimeout(5)
+    a = b""
+    while (d := big.recv(1 << 16)): a += d
+    print("big_request", a.split(b"\r\n")[0].decode())
+except OSError as e: print("big_request", e.__class__.__name__)
 code, dt = normal("127.0.2.10")
 print("other_ip", code, "%.3f" % dt)
+for s in socks: s.close()
+time.sleep(0.3)
+code, dt = normal("127.0.2.9")
+print("same_ip_after", code, "%.3f" % dt)
 PYEOF
 cat "$TMP/slow.txt"
 grep -q '^normal 200 ' "$TMP/slow.txt" && ok || bad "a normal client was locked out by 300 slow connections"
 grep -q '^cut_off 300 of 300' "$TMP/slow.txt" && ok || bad "slow connections outlived the header deadline"
 awk '$1 == "per_ip_open" {exit !($2 <= 64)}' "$TMP/slow.txt" && grep -q '^per_ip_open' "$TMP/slow.txt" && ok \
   || bad "more than 64 connections from one address"
+R='|Content-Type: application/json; charset=utf-8|Content-Length: [0-9]*|.*|Retry-After: 2|Connection: close||'
+E='{"error":"too many connections from this address (64 open; the limit is --max-per-ip 64)"}'
+grep -q '^per_ip_refused 36 same 1$' "$TMP/slow.txt" && ok || bad "not every refused connection got the same answer"
+grep -qx "refusal HTTP/1.1 503 Service Unavailable$R$E" "$TMP/slow.txt" && ok || bad "the answer over --max-per-ip"
+grep -q '^big_request HTTP/1.1 503 ' "$TMP/slow.txt" && ok || bad "a refused 16 MB request did not read the 503"
 grep -q '^other_ip 200 ' "$TMP/slow.txt" && ok || bad "another address was locked out"
+grep -q '^same_ip_after 200 ' "$TMP/slow.txt" && ok || bad "the address was still locked out after its connections closed"
+server_stop
+
+# 4. --max-connections 16: the 17th connection gets 503 as JSON; once the
+#    16 close, a normal client gets through.
+server_start --m1 "$A" --m2 "$B" --max-connections 16 --no-supervise || bad "server start (max-connections)"
+U=http://127.0.0.1:$PORT
+$PY - "$PORT" "$U" > "$TMP/max.txt" 2>&1 <<'PYEOF'
+import socket, subprocess, sys, time
+port, url = int(sys.argv[1]), sys.argv[2]
+socks = []
+for i in range(16):
+    s = socket.socket()
+    s.bind(("127.0.3.%d" % (2 + i), 0))
+    s.connect(("127.0.0.1", port))
+    socks.append(s)
+time.sleep(0.3)
+curl = ["curl", "-s", "-m", "5", "-i", url + "/api/models"]
+print(subprocess.run(curl, capture_output=True, text=True).stdout.replace("\n", "|"))
+for s in socks: s.close()
+time.sleep(0.3)
+print("after", subprocess.run(curl[:-2] + ["-o", "/dev/null", "-w", "%{http_code}", url + "/api/models"],
+                              capture_output=True, text=True).stdout)
+PYEOF
+E='{"error":"too many connections (16 open; the limit is --max-connections 16)"}'
+grep -qx "HTTP/1.1 503 Service Unavailable$R$E" "$TMP/max.txt" && ok || bad "the answer over --max-connections: $(cat "$TMP/max.txt")"
+grep -q '^after 200$' "$TMP/max.txt" && ok || bad "a normal client after the 16 closed: $(cat "$TMP/max.txt")"
 server_stop
 finish

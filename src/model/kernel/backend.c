@@ -147,9 +147,9 @@ lmd_backend *lmd_backend_cpu(void) {
     X(open)                                                                                        \
     X(close)                                                                                       \
     X(error)                                                                                       \
-    X(alloc)                                                                                       \
-    X(free) X(copy) X(linear) X(rmsnorm_rows) X(rmsnorm_pieces) X(rope) X(attention) X(bias_rows)  \
-        X(glu_rows) X(softcap) X(add) X(score_rows) X(name) X(peak_bytes) X(gemm_tflops)
+    X(alloc) X(free) X(copy) X(linear) X(rmsnorm_rows) X(rmsnorm_pieces) X(rope) X(attention)      \
+        X(bias_rows) X(glu_rows) X(softcap) X(add) X(score_rows) X(name) X(peak_bytes)             \
+            X(gemm_tflops)
 static struct {
 #define CUDA_FIELD(n) __typeof__(&lmd_cuda_##n) n;
     CUDA_FUNCS(CUDA_FIELD)

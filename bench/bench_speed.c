@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,14 +67,6 @@ static void peer_cmd(const char *cmd, char *ans, size_t cap) {
     }
 }
 
-/* minor page faults of this process so far: each is a fresh page touched
- * (zeroed by the kernel), a count that the machine's load does not move */
-static long minflt(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_minflt;
-}
-
 /* ---- one configuration of a shape */
 typedef struct cfg {
     char label[32];
@@ -96,11 +87,11 @@ static int run_lmdiff(cfg *c, int32_t **ids, size_t *n, int texts) {
     lmd_scores *out = calloc((size_t)texts, sizeof *out);
     lmd_score_opts so = {.top_k = 10};
     lmd_error err;
-    long f0 = minflt();
+    long f0 = bl_minflt();
     double t0 = bl_now(), c0 = bl_cpu_now();
     int rc = lmd_score_ids(c->m, (const int32_t *const *)ids, n, (size_t)texts, &so, out, &err);
     double w = bl_now() - t0, cp = bl_cpu_now() - c0;
-    c->minflt = minflt() - f0;
+    c->minflt = bl_minflt() - f0;
     if (rc < 0) fprintf(stderr, "%s: %s\n", c->label, err.msg);
     for (int t = 0; rc == 0 && t < texts; t++)
         lmd_scores_free(&out[t]);

@@ -14,7 +14,10 @@
 
 double bl_now(void);     /* wall seconds (monotonic) */
 double bl_cpu_now(void); /* CPU seconds of the whole process, all threads */
-float bl_frand(void);    /* uniform in [-1, 1) */
+/* minor page faults of this process so far: each is a fresh page touched
+ * (zeroed by the kernel), a count that the machine's load does not move */
+long bl_minflt(void);
+float bl_frand(void); /* uniform in [-1, 1) */
 
 /* A byte-level BPE vocabulary of V ids (256 byte symbols, fillers,
  * <|endoftext|> last) as vocab.json + an empty merges.txt: enough for random

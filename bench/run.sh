@@ -8,8 +8,9 @@
 # random model, and the Llama-1B shape as GGUF files (BF16, Q8_0, Q4_0) beside
 # llama.cpp's llama-perplexity when LLAMA_CPP names a llama.cpp build's bin
 # folder (bench_gguf; 7 GB under $LMDIFF_BENCH_GGUF, removed afterwards
-# unless LMDIFF_BENCH_KEEP=1).  Each prints its own ceiling or reference in
-# the run.
+# unless LMDIFF_BENCH_KEEP=1), and the per-token KL called repeatedly on
+# bench_speed's GPT-2 folder (bench_kl: time and fresh pages per call).  Each
+# prints its own ceiling or reference in the run.
 set -euo pipefail
 BUILD=${1:-build}
 # the table of docs/performance.md: lmdiff in each precision, PyTorch BF16/F32,
@@ -49,5 +50,8 @@ LLAMA=${LMDIFF_BENCH_LLAMA:-/tmp/lmdiff-bench-llama}
 GG=${LMDIFF_BENCH_GGUF:-/tmp/lmdiff-bench-gguf}
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$BUILD/bench_gguf" --dir "$GG" ${LLAMA_CPP:+--llama-cpp "$LLAMA_CPP"}
 [ "${LMDIFF_BENCH_KEEP:-0}" = 1 ] || rm -rf "$GG"-1b-*
-# masked LM: one text of 128 tokens, 128 masked copies (about a minute here)
+# masked LM: one text of 128 tokens, 128 masked copies, scored twice (about
+# two minutes here)
 "$BUILD/bench_mlm" "${LMDIFF_BENCH_MLM_MODEL:-/tmp/lmdiff-bench-bert-base}"
+# KL of GPT-2 small against itself, 4 calls
+"$BUILD/bench_kl" "${LMDIFF_BENCH_SPEED:-/tmp/lmdiff-bench}-gpt2"

@@ -8,7 +8,10 @@
  * logits are made `rows` rows at a time for both (as many as fit LOGIT_BYTES
  * per model, 32 to 512: each call reads the whole output matrix, widened
  * from F16/BF16 where it is stored so), so the memory is both models' hidden
- * states of one batch plus 2 x rows x V floats, whatever the text length. */
+ * states of one batch plus 2 x rows x V floats, whatever the text length;
+ * these are the calling thread's kept scratch (LMD_SCR_SCORE, LMD_SCR_LOGITS),
+ * grown to the largest call and reused, so a repeated call touches no fresh
+ * pages for them (docs/performance.md). */
 #include "analysis/kl.h"
 
 #include <math.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 
 #include "analysis/diff.h"
+#include "model/kernel/scratch.h"
 #include "model/model.h"
 
 #define LOGIT_BYTES ((size_t)32 << 20)
@@ -139,14 +143,21 @@ static int run_init(kl_run *r, const int32_t *const *ids, const size_t *n, size_
     r->rows = fit < LOGIT_ROWS_MIN ? LOGIT_ROWS_MIN : fit > LOGIT_ROWS ? LOGIT_ROWS : (int)fit;
     r->max_rows = budget > W ? budget : W;
     if (r->max_rows > rows) r->max_rows = rows;
+    /* per model its hidden rows and gathered rows, and its block of logits:
+     * the thread's kept scratch (kernel/scratch.h), no fresh pages per call */
+    size_t sz[4], zsz[2];
     for (int k = 0; k < 2; k++) {
         const size_t d = (size_t)r->ms[k]->info.n_embd;
-        r->h[k] = malloc((r->max_rows ? r->max_rows : 1) * d * sizeof **r->h);
-        r->hr[k] = malloc((size_t)r->rows * d * sizeof **r->hr);
-        r->z[k] = malloc((size_t)r->rows * (size_t)r->V * sizeof **r->z);
-        if (!r->h[k] || !r->hr[k] || !r->z[k])
-            return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+        sz[2 * k] = (r->max_rows ? r->max_rows : 1) * d * sizeof **r->h;
+        sz[2 * k + 1] = (size_t)r->rows * d * sizeof **r->hr;
+        zsz[k] = (size_t)r->rows * (size_t)r->V * sizeof **r->z;
     }
+    void *p[4], *z[2];
+    if (lmd_scratch_parts(LMD_SCR_SCORE, 4, sz, p) < 0 ||
+        lmd_scratch_parts(LMD_SCR_LOGITS, 2, zsz, z) < 0)
+        return lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory");
+    r->h[0] = p[0], r->hr[0] = p[1], r->h[1] = p[2], r->hr[1] = p[3];
+    r->z[0] = z[0], r->z[1] = z[1];
     return 0;
 }
 
@@ -155,8 +166,6 @@ static void run_free(kl_run *r, size_t n_texts) {
         for (size_t t = 0; t < n_texts; t++)
             free(r->seq[t]);
     free(r->seq), free(r->ws), free(r->seqs), free(r->row_of);
-    for (int k = 0; k < 2; k++)
-        free(r->h[k]), free(r->hr[k]), free(r->z[k]);
 }
 
 /* The targets of windows w0..w1-1 (one forward batch), r->rows at a

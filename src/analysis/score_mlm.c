@@ -11,12 +11,14 @@
  * at most max_batch_tokens tokens (at least one copy); the encoder computes
  * its last layer, the head transform and the output layer only at each
  * copy's masked row (lmd_model_forward_sel), one logit row per copy,
- * reduced by the same lmd_score_row as the causal scorer. */
+ * reduced by the same lmd_score_row as the causal scorer.  Its buffers are
+ * the calling thread's kept scratch (LMD_SCR_SCORE, LMD_SCR_LOGITS). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "analysis/score_internal.h"
+#include "model/kernel/scratch.h"
 #include "model/kernels.h"
 #include "model/model.h"
 
@@ -92,22 +94,31 @@ int lmd_score_mlm(const lmd_model *m, const int32_t *const *ids, const size_t *n
     if (max_copies < 1) max_copies = 1;
     if (max_copies > total) max_copies = total ? total : 1;
     size_t tok_cap = budget > Lmax ? budget : Lmax;
-    int32_t *toks = malloc(tok_cap * sizeof *toks);
-    lmd_seq *seqs = malloc(max_copies * sizeof *seqs);
-    int *sel = malloc(max_copies * sizeof *sel);
-    size_t *ct = malloc(max_copies * sizeof *ct), *ci = malloc(max_copies * sizeof *ci);
-    float *hidden = malloc(max_copies * (size_t)d * sizeof *hidden);
     const size_t lb = max_copies < LOGIT_BLOCK ? max_copies : LOGIT_BLOCK;
-    float *logits = malloc(lb * (size_t)V * sizeof *logits);
-    float *scratch = malloc((size_t)nthreads * V * sizeof *scratch);
-    float *tk_val = malloc((size_t)nthreads * k * sizeof *tk_val);
-    int32_t *tk_id = malloc((size_t)nthreads * k * sizeof *tk_id);
+    /* the batch's tokens and copies, its hidden rows, per-thread row scratch
+     * and the block of logits are the thread's kept scratch, as in the
+     * causal scorer (kernel/scratch.h): no fresh pages per call */
+    const size_t sz[9] = {tok_cap * sizeof(int32_t),
+                          max_copies * sizeof(lmd_seq),
+                          max_copies * sizeof(int),
+                          max_copies * sizeof(size_t),
+                          max_copies * sizeof(size_t),
+                          max_copies * (size_t)d * sizeof(float),
+                          (size_t)nthreads * V * sizeof(float),
+                          (size_t)nthreads * k * sizeof(float),
+                          (size_t)nthreads * k * sizeof(int32_t)};
+    void *buf[9];
+    float *logits = lmd_scratch(LMD_SCR_LOGITS, lb * (size_t)V * sizeof *logits);
     int rc = -1;
-    if (!toks || !seqs || !sel || !ct || !ci || !hidden || !logits || !scratch || !tk_val ||
-        !tk_id) {
+    if (lmd_scratch_parts(LMD_SCR_SCORE, 9, sz, buf) < 0 || !logits) {
         lmd_fail_code(err, LMD_ERR_NO_MEMORY, "out of memory for scoring buffers");
         goto done;
     }
+    int32_t *toks = buf[0], *tk_id = buf[8];
+    lmd_seq *seqs = buf[1];
+    int *sel = buf[2];
+    size_t *ct = buf[3], *ci = buf[4];
+    float *hidden = buf[5], *scratch = buf[6], *tk_val = buf[7];
     size_t t = 0, i = 0; /* the next copy: token i of text t */
     while (t < n_texts && i >= n_ids[t])
         t++, i = 0;
@@ -155,8 +166,6 @@ int lmd_score_mlm(const lmd_model *m, const int32_t *const *ids, const size_t *n
     }
     rc = 0;
 done:
-    free(toks), free(seqs), free(sel), free(ct), free(ci), free(hidden), free(logits);
-    free(scratch), free(tk_val), free(tk_id);
     if (opts && opts->n_threads > 0) omp_set_num_threads(saved_threads);
     if (rc < 0)
         for (size_t u = 0; u < n_texts; u++)

@@ -6,12 +6,16 @@
  * and a Qwen3 MoE at f32 and bf16, Llama packed) scores three texts in one
  * batch from fresh memory and again after every slot was filled with NaN
  * bytes, and the two agree bit for bit; the repeated scoring takes no fresh
- * slot memory. */
+ * slot memory.  The masked LMs (BERT, RoBERTa, DistilBERT: score_mlm.c, texts
+ * longer than RoBERTa's context) and a KL pair (kl.c: GPT-2 against another
+ * GPT-2, a text longer than the context, batches smaller than the texts)
+ * are checked the same way. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/kl.h"
 #include "lmdiff.h"
 #include "model/kernel/scratch.h"
 #include "model/matmul.h"
@@ -82,19 +86,24 @@ static lmd_model *load(const char *name, lmd_precision prec, int pack) {
     return m;
 }
 
-static void score(lmd_model *m, lmd_scores *s) {
-    lmd_model_info info;
-    lmd_model_get_info(m, &info);
-    int32_t *ids[N_TEXTS];
-    size_t lens[N_TEXTS] = {1, 17, 40};
+/* N_TEXTS texts of lens[t] random ids below V (the same every call). */
+static void texts(int V, const size_t *lens, int32_t **ids) {
     uint32_t x = 777;
     for (int t = 0; t < N_TEXTS; t++) {
         ids[t] = malloc(lens[t] * sizeof **ids);
         for (size_t i = 0; i < lens[t]; i++) {
             x = x * 1664525u + 1013904223u;
-            ids[t][i] = (int32_t)((x >> 8) % (uint32_t)info.vocab_size);
+            ids[t][i] = (int32_t)((x >> 8) % (uint32_t)V);
         }
     }
+}
+
+static void score(lmd_model *m, lmd_scores *s) {
+    lmd_model_info info;
+    lmd_model_get_info(m, &info);
+    int32_t *ids[N_TEXTS];
+    const size_t lens[N_TEXTS] = {1, 17, 40};
+    texts(info.vocab_size, lens, ids);
     lmd_error err;
     lmd_score_opts so = {.top_k = 5};
     if (lmd_score_ids(m, (const int32_t *const *)ids, lens, N_TEXTS, &so, s, &err) < 0)
@@ -141,7 +150,9 @@ static void test_scores_ignore_contents(void **state) {
     check("tiny-a", LMD_PRECISION_F32, 0);
     check("tiny-f16", LMD_PRECISION_F32, 0); /* widened tiles */
     check("tiny-neox", LMD_PRECISION_F32, 0);
-    check("tiny-bert", LMD_PRECISION_F32, 0);
+    check("tiny-bert", LMD_PRECISION_F32, 0); /* masked LMs: score_mlm.c */
+    check("tiny-roberta", LMD_PRECISION_F32, 0);
+    check("tiny-distilbert", LMD_PRECISION_F32, 0);
     check("tiny-llama-bf16", LMD_PRECISION_F32, 0);
     check("tiny-qwen3moe-bf16", LMD_PRECISION_F32, 0);
     if (!lmd_bf16_available(NULL)) return; /* no BF16 matmul in this oneDNN build */
@@ -151,8 +162,46 @@ static void test_scores_ignore_contents(void **state) {
     check("tiny-qwen3moe-bf16", LMD_PRECISION_BF16, 0);
 }
 
+/* KL of tiny-a against tiny-b over texts of 1, 17 and 150 tokens (the last
+ * in windows of the context of 64) in forward batches of at most 64 rows. */
+static void kl(const lmd_model *a, const lmd_model *b, lmd_kl_token **out) {
+    int32_t *ids[N_TEXTS];
+    const size_t lens[N_TEXTS] = {1, 17, 150};
+    texts(557, lens, ids);
+    for (int t = 0; t < N_TEXTS; t++)
+        out[t] = malloc(lens[t] * sizeof **out);
+    lmd_error err;
+    if (lmd_kl_tokens_batch(a, b, (const int32_t *const *)ids, lens, N_TEXTS, 64, out, &err) < 0)
+        fail_msg("%s", err.msg);
+    for (int t = 0; t < N_TEXTS; t++)
+        free(ids[t]);
+}
+
+static void test_kl_ignores_contents(void **state) {
+    (void)state;
+    lmd_model *a = load("tiny-a", LMD_PRECISION_F32, 0), *b = load("tiny-b", LMD_PRECISION_F32, 0);
+    lmd_kl_token *x[N_TEXTS], *y[N_TEXTS];
+    lmd_scratch_release();
+    kl(a, b, x); /* fresh memory */
+    size_t held = lmd_scratch_held();
+    poison();
+    kl(a, b, y);
+    assert_int_equal(lmd_scratch_held(), held);
+    const size_t lens[N_TEXTS] = {1, 17, 150};
+    for (int t = 0; t < N_TEXTS; t++) {
+        for (size_t i = 0; i < lens[t]; i++) /* the pair differs: the KL is not a constant */
+            assert_true(x[t][i].kl > 0 && x[t][i].kl < 1e3);
+        assert_memory_equal(x[t], y[t], lens[t] * sizeof **x);
+        free(x[t]), free(y[t]);
+    }
+    print_message("KL tiny-a || tiny-b: equal over poisoned scratch; %.1f kB kept\n",
+                  (double)held / 1024);
+    lmd_model_free(a), lmd_model_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_slots), cmocka_unit_test(test_threads),
-                                       cmocka_unit_test(test_scores_ignore_contents)};
+                                       cmocka_unit_test(test_scores_ignore_contents),
+                                       cmocka_unit_test(test_kl_ignores_contents)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "base/base.h"
 
 #include "model/kernel/cuda/cuda_ops.h"
+#include "model/kernel/scratch.h"
 
 /* ------------------------------------------------------------------ CPU */
 
@@ -104,16 +105,17 @@ static int cpu_add(lmd_backend *b, float *x, const float *y, size_t n) {
 static int cpu_score_rows(lmd_backend *b, const float *z, size_t rows, int V, const int32_t *ids,
                           lmd_scores *s, size_t i0) {
     const int k = s->k > 0 ? s->k : 1;
-    float *scratch = malloc((size_t)V * sizeof *scratch), *tk_val = malloc((size_t)k * 4);
-    int32_t *tk_id = malloc((size_t)k * sizeof *tk_id);
-    int rc = scratch && tk_val && tk_id ? 0 : -1;
-    for (size_t r = 0; rc == 0 && r < rows; r++) {
-        s->ids[i0 + r] = ids[r];
-        lmd_score_row(z + r * (size_t)V, V, ids[r], s, i0 + r, scratch, tk_val, tk_id);
+    const size_t sz[3] = {(size_t)V * sizeof(float), (size_t)k * 4, (size_t)k * sizeof(int32_t)};
+    void *p[3]; /* the thread's kept scratch: no fresh pages per call */
+    if (lmd_scratch_parts(LMD_SCR_ROWS, 3, sz, p) < 0) {
+        snprintf(b->msg, sizeof b->msg, "out of memory for a vocabulary of %d", V);
+        return -1;
     }
-    if (rc < 0) snprintf(b->msg, sizeof b->msg, "out of memory for a vocabulary of %d", V);
-    free(scratch), free(tk_val), free(tk_id);
-    return rc;
+    for (size_t r = 0; r < rows; r++) {
+        s->ids[i0 + r] = ids[r];
+        lmd_score_row(z + r * (size_t)V, V, ids[r], s, i0 + r, p[0], p[1], p[2]);
+    }
+    return 0;
 }
 
 static lmd_backend cpu_table = {.name = "cpu",

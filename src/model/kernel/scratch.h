@@ -2,7 +2,7 @@
  *
  * Each slot is one buffer per thread that grows to the largest size asked
  * for and is then kept, so that a batch's activations, the products' BF16
- * inputs, oneDNN's scratchpad and the scorer's block of logits land on
+ * inputs, oneDNN's scratchpad and the scorers' blocks of logits land on
  * pages already touched by the previous batch: fresh memory costs a page
  * fault and the kernel's zeroing per page (~6 ms per MB on this project's
  * VM; docs/performance.md).  The contents are not kept across calls.  A
@@ -24,6 +24,7 @@ typedef enum lmd_scratch_slot {
     LMD_SCR_ATTN,    /* attention: the query blocks' scores, per OpenMP thread */
     LMD_SCR_SCORE,   /* the scorer: hidden rows, per-thread row scratch */
     LMD_SCR_LOGITS,  /* the scorer: the block of logits (2 MB pages) */
+    LMD_SCR_ROWS,    /* the CPU backend's score_rows: row scratch, top-k */
     LMD_SCR_N
 } lmd_scratch_slot;
 

@@ -19,37 +19,11 @@
 
 #define N_TEXTS 3
 
-static lmd_model *load(const char *name, int pack) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "tests/models/%s", name);
-    char *dir = tu_src_path(rel);
-    lmd_model_opts o = {.precision = LMD_PRECISION_BF16, .pack_weights = pack};
-    lmd_model *m;
-    lmd_error err;
-    if (lmd_model_load_opts(dir, &o, &m, &err) < 0) fail_msg("%s", err.msg);
-    free(dir);
-    return m;
-}
+static const size_t LENS[N_TEXTS] = {1, 17, 40};
 
-static void score(lmd_model *m, lmd_scores *s) {
-    lmd_model_info info;
-    lmd_model_get_info(m, &info);
-    int32_t *ids[N_TEXTS];
-    size_t lens[N_TEXTS] = {1, 17, 40};
-    uint32_t x = 12345;
-    for (int t = 0; t < N_TEXTS; t++) {
-        ids[t] = malloc(lens[t] * sizeof **ids);
-        for (size_t i = 0; i < lens[t]; i++) {
-            x = x * 1664525u + 1013904223u;
-            ids[t][i] = (int32_t)((x >> 8) % (uint32_t)info.vocab_size);
-        }
-    }
-    lmd_error err;
-    lmd_score_opts so = {.top_k = 5};
-    if (lmd_score_ids(m, (const int32_t *const *)ids, lens, N_TEXTS, &so, s, &err) < 0)
-        fail_msg("%s", err.msg);
-    for (int t = 0; t < N_TEXTS; t++)
-        free(ids[t]);
+static lmd_model *load(const char *name, int pack) {
+    lmd_model_opts o = {.precision = LMD_PRECISION_BF16, .pack_weights = pack};
+    return tu_test_model(name, &o);
 }
 
 static void check_model(const char *name) {
@@ -63,16 +37,9 @@ static void check_model(const char *name) {
     assert_non_null(lb[0].wqkv.packed);
     assert_non_null(lb[0].wo.packed);
     lmd_scores sa[N_TEXTS] = {0}, sb[N_TEXTS] = {0};
-    score(a, sa);
-    score(b, sb);
-    for (int t = 0; t < N_TEXTS; t++) {
-        assert_int_equal(sa[t].n, sb[t].n);
-        assert_memory_equal(sa[t].logprob, sb[t].logprob, sa[t].n * sizeof(double));
-        assert_memory_equal(sa[t].entropy, sb[t].entropy, sa[t].n * sizeof(float));
-        assert_memory_equal(sa[t].rank, sb[t].rank, sa[t].n * sizeof(int32_t));
-        assert_memory_equal(sa[t].topk_ids, sb[t].topk_ids, sa[t].n * 5 * sizeof(int32_t));
-        lmd_scores_free(&sa[t]), lmd_scores_free(&sb[t]);
-    }
+    tu_score_random(a, 12345, N_TEXTS, LENS, sa);
+    tu_score_random(b, 12345, N_TEXTS, LENS, sb);
+    tu_expect_same_scores(sa, sb, N_TEXTS);
     print_message("%s: packed scores equal the unpacked ones bit for bit\n", name);
     lmd_model_free(a), lmd_model_free(b);
 }

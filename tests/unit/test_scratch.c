@@ -74,42 +74,11 @@ static void test_threads(void **state) {
     lmd_scratch_release();
 }
 
+static const size_t LENS[N_TEXTS] = {1, 17, 40};
+
 static lmd_model *load(const char *name, lmd_precision prec, int pack) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "tests/models/%s", name);
-    char *dir = tu_src_path(rel);
     lmd_model_opts o = {.precision = prec, .pack_weights = pack};
-    lmd_model *m;
-    lmd_error err;
-    if (lmd_model_load_opts(dir, &o, &m, &err) < 0) fail_msg("%s", err.msg);
-    free(dir);
-    return m;
-}
-
-/* N_TEXTS texts of lens[t] random ids below V (the same every call). */
-static void texts(int V, const size_t *lens, int32_t **ids) {
-    uint32_t x = 777;
-    for (int t = 0; t < N_TEXTS; t++) {
-        ids[t] = malloc(lens[t] * sizeof **ids);
-        for (size_t i = 0; i < lens[t]; i++) {
-            x = x * 1664525u + 1013904223u;
-            ids[t][i] = (int32_t)((x >> 8) % (uint32_t)V);
-        }
-    }
-}
-
-static void score(lmd_model *m, lmd_scores *s) {
-    lmd_model_info info;
-    lmd_model_get_info(m, &info);
-    int32_t *ids[N_TEXTS];
-    const size_t lens[N_TEXTS] = {1, 17, 40};
-    texts(info.vocab_size, lens, ids);
-    lmd_error err;
-    lmd_score_opts so = {.top_k = 5};
-    if (lmd_score_ids(m, (const int32_t *const *)ids, lens, N_TEXTS, &so, s, &err) < 0)
-        fail_msg("%s", err.msg);
-    for (int t = 0; t < N_TEXTS; t++)
-        free(ids[t]);
+    return tu_test_model(name, &o);
 }
 
 static void poison(void) {
@@ -123,21 +92,13 @@ static void check(const char *name, lmd_precision prec, int pack) {
     lmd_model *m = load(name, prec, pack);
     lmd_scores a[N_TEXTS] = {0}, b[N_TEXTS] = {0};
     lmd_scratch_release();
-    score(m, a); /* fresh memory */
+    tu_score_random(m, 777, N_TEXTS, LENS, a); /* fresh memory */
     size_t held = lmd_scratch_held();
     assert_true(held > 0);
     poison();
-    score(m, b);
+    tu_score_random(m, 777, N_TEXTS, LENS, b);
     assert_int_equal(lmd_scratch_held(), held); /* the same batch: nothing new */
-    for (int t = 0; t < N_TEXTS; t++) {
-        assert_int_equal(a[t].n, b[t].n);
-        assert_memory_equal(a[t].logprob, b[t].logprob, a[t].n * sizeof(double));
-        assert_memory_equal(a[t].entropy, b[t].entropy, a[t].n * sizeof(float));
-        assert_memory_equal(a[t].rank, b[t].rank, a[t].n * sizeof(int32_t));
-        assert_memory_equal(a[t].topk_ids, b[t].topk_ids, a[t].n * 5 * sizeof(int32_t));
-        assert_memory_equal(a[t].topk_prob, b[t].topk_prob, a[t].n * 5 * sizeof(float));
-        lmd_scores_free(&a[t]), lmd_scores_free(&b[t]);
-    }
+    tu_expect_same_scores(a, b, N_TEXTS);
     print_message("%s (%s%s): equal over poisoned scratch; %.1f kB kept\n", name,
                   prec == LMD_PRECISION_BF16 ? "bf16" : "f32", pack ? ", packed" : "",
                   (double)held / 1024);
@@ -167,7 +128,7 @@ static void test_scores_ignore_contents(void **state) {
 static void kl(const lmd_model *a, const lmd_model *b, lmd_kl_token **out) {
     int32_t *ids[N_TEXTS];
     const size_t lens[N_TEXTS] = {1, 17, 150};
-    texts(557, lens, ids);
+    tu_random_ids(777, 557, N_TEXTS, lens, ids);
     for (int t = 0; t < N_TEXTS; t++)
         out[t] = malloc(lens[t] * sizeof **out);
     lmd_error err;

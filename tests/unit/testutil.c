@@ -320,3 +320,53 @@ void tu_golden_run_shared(void (*check)(const char *dir, const char *golden), co
     free(dir);
     free(golden);
 }
+
+lmd_model *tu_test_model(const char *name, const lmd_model_opts *o) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/models/%s", name);
+    char *dir = tu_src_path(rel);
+    lmd_model *m;
+    lmd_error err;
+    if (lmd_model_load_opts(dir, o, &m, &err) < 0) fail_msg("%s", err.msg);
+    free(dir);
+    return m;
+}
+
+void tu_random_ids(uint32_t seed, int V, int n, const size_t *lens, int32_t **ids) {
+    uint32_t x = seed;
+    for (int t = 0; t < n; t++) {
+        ids[t] = malloc((lens[t] ? lens[t] : 1) * sizeof **ids);
+        assert_non_null(ids[t]);
+        for (size_t i = 0; i < lens[t]; i++) {
+            x = x * 1664525u + 1013904223u;
+            ids[t][i] = (int32_t)((x >> 8) % (uint32_t)V);
+        }
+    }
+}
+
+void tu_score_random(lmd_model *m, uint32_t seed, int n, const size_t *lens, lmd_scores *s) {
+    lmd_model_info info;
+    lmd_model_get_info(m, &info);
+    int32_t **ids = calloc((size_t)n, sizeof *ids);
+    assert_non_null(ids);
+    tu_random_ids(seed, info.vocab_size, n, lens, ids);
+    lmd_error err;
+    lmd_score_opts so = {.top_k = 5};
+    if (lmd_score_ids(m, (const int32_t *const *)ids, lens, (size_t)n, &so, s, &err) < 0)
+        fail_msg("%s", err.msg);
+    for (int t = 0; t < n; t++)
+        free(ids[t]);
+    free(ids);
+}
+
+void tu_expect_same_scores(lmd_scores *a, lmd_scores *b, int n) {
+    for (int t = 0; t < n; t++) {
+        assert_int_equal(a[t].n, b[t].n);
+        assert_memory_equal(a[t].logprob, b[t].logprob, a[t].n * sizeof(double));
+        assert_memory_equal(a[t].entropy, b[t].entropy, a[t].n * sizeof(float));
+        assert_memory_equal(a[t].rank, b[t].rank, a[t].n * sizeof(int32_t));
+        assert_memory_equal(a[t].topk_ids, b[t].topk_ids, a[t].n * 5 * sizeof(int32_t));
+        assert_memory_equal(a[t].topk_prob, b[t].topk_prob, a[t].n * 5 * sizeof(float));
+        lmd_scores_free(&a[t]), lmd_scores_free(&b[t]);
+    }
+}

@@ -72,6 +72,23 @@ void tu_rm_dir(char *dir);
 /* Monotonic time in seconds, for the timings the tests print. */
 double tu_now(void);
 
+struct lmd_model;
+struct lmd_model_opts;
+struct lmd_scores;
+/* tests/models/NAME loaded with the options o; fails the test when it is
+ * refused. */
+struct lmd_model *tu_test_model(const char *name, const struct lmd_model_opts *o);
+/* n texts of lens[t] pseudo-random ids below V, the same for the same seed;
+ * each ids[t] is malloc'ed. */
+void tu_random_ids(uint32_t seed, int V, int n, const size_t *lens, int32_t **ids);
+/* Scores n texts of random ids (tu_random_ids with the model's vocabulary)
+ * in one batch with top-k 5 into s[0..n). */
+void tu_score_random(struct lmd_model *m, uint32_t seed, int n, const size_t *lens,
+                     struct lmd_scores *s);
+/* Asserts that a[t] and b[t] agree bit for bit (log-probs, entropies, ranks,
+ * top-5 ids and probabilities) for t < n, and frees both. */
+void tu_expect_same_scores(struct lmd_scores *a, struct lmd_scores *b, int n);
+
 /* A golden file tests/golden/<name>.jsonl of tools/reference (float64
  * PyTorch): one JSON document per text with "text", "ids" and "tokens" (per
  * token: logprob, entropy, rank_lo, rank_hi (the ranks allowed when logits

@@ -107,6 +107,17 @@ void lmd_guard_remove(lmd_server *s, lmd_conn *c) {
     pthread_mutex_unlock(&g->mu);
 }
 
+size_t lmd_guard_busy(lmd_server *s) {
+    size_t n = 0;
+    pthread_mutex_lock(&s->guard->mu);
+    for (lmd_conn *k = s->guard->head; k; k = k->next) {
+        int ph = __atomic_load_n(&k->phase, __ATOMIC_RELAXED);
+        n += !k->shut && (ph == LMD_PARKED || ph == LMD_ANSWERING);
+    }
+    pthread_mutex_unlock(&s->guard->mu);
+    return n;
+}
+
 lmd_conn *lmd_guard_take_all(lmd_server *s) {
     pthread_mutex_lock(&s->guard->mu);
     lmd_conn *all = s->guard->head;
@@ -223,12 +234,15 @@ int lmd_guard_check_headers(lmd_server *s, lmd_conn *c) {
 unsigned lmd_guard_fd_budget(unsigned want) {
     struct rlimit r;
     if (getrlimit(RLIMIT_NOFILE, &r) < 0) return want;
-    rlim_t need = (rlim_t)want + 64;
+    /* the server's own files (models, caches, --web files, the tokenizer
+     * cache) and the refused connections that linger */
+    const rlim_t spare = 64 + LMD_REFUSED_LINGER;
+    rlim_t need = (rlim_t)want + spare;
     if (r.rlim_cur < need) {
         r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max >= need ? need : r.rlim_max;
         setrlimit(RLIMIT_NOFILE, &r);
         getrlimit(RLIMIT_NOFILE, &r);
     }
     if (r.rlim_cur >= need) return want;
-    return r.rlim_cur > 128 ? (unsigned)(r.rlim_cur - 64) : 64;
+    return r.rlim_cur > spare + 64 ? (unsigned)(r.rlim_cur - spare) : 64;
 }

@@ -292,6 +292,7 @@ static enum lmd_http_event end_of_headers(lmd_http_req *r) {
         if (r->n_te > 1 || strcasecmp(te, "chunked"))
             return fail(r, 501, "Transfer-Encoding \"%.40s\" is not supported (only chunked)", te);
         r->has_body = 1;
+        if (r->minor == 0) r->keep_alive = 0; /* RFC 9112 §6.1: close after answering */
     } else if (r->has_length) {
         if (r->content_length > r->lim.max_body)
             return fail(r, 413, "request body larger than %zu bytes", r->lim.max_body);

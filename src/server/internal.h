@@ -64,7 +64,10 @@ lmd_pool *lmd_pool_new(int workers, size_t capacity, lmd_error *err);
 int lmd_pool_reserve(lmd_pool *p);
 /* Queues a job into a slot taken by lmd_pool_reserve. */
 void lmd_pool_push(lmd_pool *p, lmd_job *j);
-/* Answers every job still queued with 503, waits for the running ones. */
+/* Answers every job still queued with 503 and waits for the running ones;
+ * the pool then refuses every reservation but stays valid. */
+void lmd_pool_stop(lmd_pool *p);
+/* lmd_pool_stop, then frees the pool (once no I/O thread can call it). */
 void lmd_pool_free(lmd_pool *p);
 
 typedef struct lmd_guard lmd_guard;
@@ -139,6 +142,8 @@ void lmd_guard_phase(lmd_conn *c, enum lmd_conn_phase ph);
 void lmd_guard_touch(lmd_conn *c);
 /* Shuts down the sockets of connections past their deadline; returns how many. */
 size_t lmd_guard_sweep(lmd_server *s);
+/* Connections whose answer is being prepared or written (parked or answering). */
+size_t lmd_guard_busy(lmd_server *s);
 /* Takes every connection off the registry (at shutdown); returns the list. */
 lmd_conn *lmd_guard_take_all(lmd_server *s);
 /* The checks made on the headers alone: the Host header names this server
@@ -147,8 +152,8 @@ lmd_conn *lmd_guard_take_all(lmd_server *s);
 #define LMD_MAX_URI ((size_t)8 * 1024)
 #define LMD_MAX_HEADERS ((size_t)32 * 1024)
 int lmd_guard_check_headers(lmd_server *s, lmd_conn *c);
-/* Raises the soft limit of open files toward `want` + 64; returns the
- * connection limit that fits. */
+/* Raises the soft limit of open files toward `want` + 64 (the server's own
+ * files) + LMD_REFUSED_LINGER; returns the connection limit that fits. */
 unsigned lmd_guard_fd_budget(unsigned want);
 
 /* io.c: the I/O threads.  Runs until *stop is set; then closes every connection. */

@@ -32,6 +32,12 @@
 #define READ_CHUNK ((size_t)16 * 1024)
 #define ACCEPT_BATCH 64
 #define EVENTS 32
+/* One turn of an I/O thread on a connection ends after this many reads, or
+ * this many steps (requests answered, pipelined ones included); the
+ * connection is then re-armed, so that a fast client cannot hold a thread
+ * while others wait (level-triggered: what is left is reported again). */
+#define TURN_READS 16
+#define TURN_STEPS 16
 
 /* epoll data of the listening socket and of the stop signal */
 static char listen_tag, wake_tag;
@@ -173,13 +179,17 @@ static enum step write_answer(lmd_conn *c) {
 /* Reads and drops what the client still sends after the final answer. */
 static enum step linger(lmd_conn *c) {
     char buf[4096];
-    for (;;) {
+    for (int reads = 0; reads < TURN_READS;) {
         ssize_t r = recv(c->fd, buf, sizeof buf, 0);
-        if (r > 0) continue;
+        if (r > 0) {
+            reads++;
+            continue;
+        }
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return arm(c, EPOLLIN), AGAIN;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         return CLOSE;
     }
+    return arm(c, EPOLLIN), AGAIN;
 }
 
 /* A client that sent "Expect: 100-continue" waits for this before it sends
@@ -236,10 +246,11 @@ static int keep_rest(lmd_conn *c, const char *d, size_t n, size_t used) {
 /* Reads until a request is complete and answered or parked. */
 static enum step read_request(lmd_conn *c) {
     char buf[READ_CHUNK];
-    for (;;) {
+    for (int reads = 0;;) {
         const char *d = c->in ? c->in + c->in_off : buf;
         size_t n = c->in ? c->in_len - c->in_off : 0;
         if (!c->in) {
+            if (reads++ == TURN_READS) return arm(c, EPOLLIN), AGAIN;
             ssize_t r = recv(c->fd, buf, sizeof buf, 0);
             if (r < 0 && errno == EINTR) continue;
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return arm(c, EPOLLIN), AGAIN;
@@ -267,7 +278,7 @@ static void drive(lmd_conn *c) {
         lmd_http_answer_job(c);
         if (!c->sending) return conn_close(c);
     }
-    for (;;) {
+    for (int steps = 0; steps < TURN_STEPS; steps++) {
         enum step st = c->sending ? write_answer(c)
                        : __atomic_load_n(&c->phase, __ATOMIC_RELAXED) == LMD_LINGER
                            ? linger(c)
@@ -275,6 +286,7 @@ static void drive(lmd_conn *c) {
         if (st == CLOSE) conn_close(c);
         if (st != NEXT) return;
     }
+    arm(c, EPOLLIN | EPOLLOUT); /* writable at once: the next turn goes on where this one ends */
 }
 
 void lmd_io_job_done(lmd_job *j) {
@@ -326,12 +338,21 @@ static int start_threads(lmd_server *s, pthread_t *t, int *n, lmd_error *err) {
     return *n == s->cfg.threads ? 0 : lmd_fail(err, "cannot start %d HTTP threads", s->cfg.threads);
 }
 
-/* Stops: no new connections, the pool drained (queued jobs get 503), the
- * threads joined, every connection closed. */
+/* How long a stopping server lets the I/O threads finish the answers under way. */
+#define DRAIN_MS 2000
+
+/* Stops: no new connections, the pool stopped (running analyses finish,
+ * queued ones get 503; it stays valid for the I/O threads, which still call
+ * it, until lmd_io_run frees it after they are joined), the answers under
+ * way written for up to DRAIN_MS, the threads joined, every connection
+ * closed. */
 static void io_stop(lmd_server *s, int wake, pthread_t *t, int n) {
     epoll_ctl(s->ep, EPOLL_CTL_DEL, s->cfg.listen_fd, NULL);
-    lmd_pool_free(s->pool);
-    s->pool = NULL;
+    lmd_pool_stop(s->pool);
+    for (int ms = 0; ms < DRAIN_MS && lmd_guard_busy(s); ms += 10) {
+        usleep(10000);
+        if (ms % 250 == 0) lmd_guard_sweep(s);
+    }
     uint64_t one = 1;
     ssize_t w = write(wake, &one, sizeof one); /* cannot fail on a fresh eventfd */
     (void)w;

@@ -91,7 +91,7 @@ size_t lmd_pool_load(lmd_pool *p) {
     return n;
 }
 
-void lmd_pool_free(lmd_pool *p) {
+void lmd_pool_stop(lmd_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
     p->stopping = 1; /* queued jobs are answered 503; running ones finish */
@@ -99,6 +99,12 @@ void lmd_pool_free(lmd_pool *p) {
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n_workers; i++)
         pthread_join(p->workers[i], NULL);
+    p->n_workers = 0;
+}
+
+void lmd_pool_free(lmd_pool *p) {
+    if (!p) return;
+    lmd_pool_stop(p);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->workers);

@@ -183,4 +183,34 @@ E='{"error":"too many connections (16 open; the limit is --max-connections 16)"}
 grep -qx "HTTP/1.1 503 Service Unavailable$R$E" "$TMP/max.txt" && ok || bad "the answer over --max-connections: $(cat "$TMP/max.txt")"
 grep -q '^after 200$' "$TMP/max.txt" && ok || bad "a normal client after the 16 closed: $(cat "$TMP/max.txt")"
 server_stop
+
+# 5. A server whose open files are capped (hard limit 240) and full of
+#    connections, with refused ones lingering, still has files to open: a
+#    kept-alive client keeps getting a --web file.
+mkdir -p "$TMP/web" && echo hello > "$TMP/web/a.txt"
+printf '#!/bin/sh\nulimit -n 240\nexec "%s" "$@"\n' "$LMDIFF" > "$TMP/lowfd.sh" && chmod +x "$TMP/lowfd.sh"
+LMDIFF=$TMP/lowfd.sh server_start --m1 "$A" --m2 "$B" --web "$TMP/web" --max-per-ip 1000 --no-supervise \
+  || bad "server start (open files)"
+$PY - "$PORT" > "$TMP/fds.txt" 2>&1 <<'PYEOF'
+import socket, sys, time
+port = int(sys.argv[1])
+req = b"GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+def get(s):
+    s.sendall(req)
+    s.settimeout(5)
+    return s.recv(4096).split(b" ")[1].decode()
+keep = socket.create_connection(("127.0.0.1", port))
+print("before", get(keep))
+many = []
+for _ in range(250):
+    try:
+        many.append(socket.create_connection(("127.0.0.1", port)))
+    except OSError:
+        break
+time.sleep(0.3)
+print("full", get(keep))
+PYEOF
+grep -q '^before 200$' "$TMP/fds.txt" && grep -q '^full 200$' "$TMP/fds.txt" && ok \
+  || bad "a --web file with every connection taken: $(cat "$TMP/fds.txt")"
+server_stop
 finish

@@ -17,6 +17,7 @@
 #include "args.h"
 #include "cli.h"
 #include "corpus_cli.h"
+#include "model/kernel/backend.h"
 #include "slurm.h"
 
 static const char *help =
@@ -279,8 +280,7 @@ static int model_opts(slurm_plan *p, const char *prec, const char *device) {
     const char *cmd = "slurm preprocess";
     lmd_model_opts mo;
     if (cli_model_opts(cmd, prec, device, &mo)) return 2;
-    const char *n = device && !strncmp(device, "cuda:", 5) ? device + 5 : NULL;
-    int gpu = device && (!strcmp(device, "cuda") || (n && *n && !n[strspn(n, "0123456789")]));
+    int gpu = device && lmd_backend_cuda_index(device) >= 0;
     if (device && !gpu && strcmp(device, "cpu") && strcmp(device, "auto"))
         return cli_usage_error(cmd, "--device must be cpu, cuda, cuda:N or auto, not '%s'", device);
     if (p->gpus && device && !gpu)

@@ -139,7 +139,7 @@ static lmd_job *analyze_job_new(lmd_server *s, lmd_conn *c, const cJSON *req, in
     analyze_job *a = calloc(1, sizeof *a);
     if (!a || !(a->text = malloc(tl + 1))) {
         free(a);
-        return *rc = lmd_http_busy(c, "out of memory"), NULL;
+        return *rc = lmd_http_error(c, 503, "out of memory"), NULL;
     }
     memcpy(a->text, jt->valuestring, tl + 1);
     a->len = tl;

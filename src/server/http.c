@@ -87,13 +87,18 @@ int lmd_http_json(lmd_conn *c, int status, const lmd_buf *b) {
     return answer(c, status, JSON_TYPE, NULL, extra, b->data ? b->data : "", b->len, 1, NULL);
 }
 
+/* Appends the body {"error": msg} to b. */
+static void error_json(lmd_buf *b, const char *msg) {
+    lmd_buf_puts(b, "{\"error\":");
+    lmd_json_str(b, msg, strlen(msg));
+    lmd_buf_puts(b, "}");
+}
+
 int lmd_http_method(lmd_conn *c, const char *allow, const char *url) {
     lmd_buf b = {0};
-    lmd_buf_puts(&b, "{\"error\":");
     char msg[600], extra[64];
     snprintf(msg, sizeof msg, "use %s for %.500s", allow, url);
-    lmd_json_str(&b, msg, strlen(msg));
-    lmd_buf_puts(&b, "}");
+    error_json(&b, msg);
     snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
     int rc = answer(c, 405, JSON_TYPE, NULL, extra, b.data ? b.data : "", b.len, 1, NULL);
     lmd_buf_free(&b);
@@ -118,9 +123,7 @@ int lmd_http_status_of(lmd_error_code code) {
 static void error_body(lmd_buf *b, const char *fmt, va_list ap) {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    lmd_buf_puts(b, "{\"error\":");
-    lmd_json_str(b, msg, strlen(msg));
-    lmd_buf_puts(b, "}");
+    error_json(b, msg);
 }
 
 void lmd_job_fail(lmd_job *j, int status, const char *fmt, ...) {
@@ -132,26 +135,15 @@ void lmd_job_fail(lmd_job *j, int status, const char *fmt, ...) {
     va_end(ap);
 }
 
-int lmd_http_busy(lmd_conn *c, const char *fmt, ...) {
-    lmd_buf b = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    error_body(&b, fmt, ap);
-    va_end(ap);
-    int rc = lmd_http_json(c, 503, &b);
-    lmd_buf_free(&b);
-    return rc;
-}
-
 /* Runs j on the pool: parks c until a worker is done with it (returns 1),
  * or answers 503 at once when the pool is full (returns 0). */
 static int defer(lmd_server *s, lmd_conn *c, lmd_job *j) {
     if (lmd_pool_reserve(s->pool) < 0) {
         j->destroy(j);
-        lmd_http_busy(c,
-                      "the server is busy: %d analyses are running and %d are waiting; try "
-                      "again in a few seconds",
-                      s->cfg.workers, s->cfg.queue);
+        lmd_http_error(c, 503,
+                       "the server is busy: %d analyses are running and %d are waiting; try "
+                       "again in a few seconds",
+                       s->cfg.workers, s->cfg.queue);
         return 0;
     }
     j->c = c;
@@ -184,9 +176,7 @@ int lmd_http_error(lmd_conn *c, int status, const char *fmt, ...) {
  * §6.6.1 makes it optional on 5xx), so it can be built once. */
 static int refusal(lmd_buf *b, const char *msg) {
     lmd_buf body = {0};
-    lmd_buf_puts(&body, "{\"error\":");
-    lmd_json_str(&body, msg, strlen(msg));
-    lmd_buf_puts(&body, "}");
+    error_json(&body, msg);
     int rc = lmd_buf_printf(b,
                             "HTTP/1.1 503 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                             "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"

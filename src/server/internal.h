@@ -169,8 +169,6 @@ void lmd_http_answer_job(lmd_conn *c);
 /* The HTTP status for a library error code: BAD_INPUT, UNSUPPORTED 422,
  * NOT_FOUND 404, NO_MEMORY, BUSY 503, IO and the rest 500. */
 int lmd_http_status_of(lmd_error_code code);
-/* 503 with Retry-After, as JSON. */
-int lmd_http_busy(lmd_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* An answer whose body is not copied: data must live until it is written;
  * owned (NULL or data) is freed then. */
@@ -180,6 +178,7 @@ int lmd_http_send(lmd_conn *c, int status, const char *type, const void *data, s
 int lmd_http_json(lmd_conn *c, int status, const lmd_buf *b);
 /* A 405 with the Allow header. */
 int lmd_http_method(lmd_conn *c, const char *allow, const char *url);
+/* An {"error": ...} answer (a 503 gets Retry-After). */
 int lmd_http_error(lmd_conn *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -384,8 +384,7 @@ int lmd_backend_cuda_devices(void) {
     return cuda_ready() ? cuda.device_count() : 0;
 }
 
-/* The CUDA device index of "cuda" or "cuda:N"; -1 when s is neither. */
-static int cuda_index(const char *s) {
+int lmd_backend_cuda_index(const char *s) {
     if (strncmp(s, "cuda", 4)) return -1;
     if (s[4] == '\0') return 0;
     if (s[4] != ':' || s[5] < '0' || s[5] > '9') return -1;
@@ -409,7 +408,7 @@ static int open_cuda(int idx, lmd_backend *b, lmd_error *err) {
 int lmd_backend_open(const char *device, lmd_backend **out, lmd_error *err) {
     *out = NULL;
     const char *d = device ? device : "auto";
-    int idx = cuda_index(d);
+    int idx = lmd_backend_cuda_index(d);
     if (idx < 0 && strcmp(d, "cpu") && strcmp(d, "auto"))
         return lmd_fail_code(err, LMD_ERR_BAD_INPUT,
                              "--device must be cpu, cuda, cuda:N or auto, not '%s'", d);

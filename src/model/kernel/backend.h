@@ -79,6 +79,9 @@ struct lmd_backend {
  * malformed, when this build has no CUDA backend, or when the device is
  * missing. */
 int lmd_backend_open(const char *device, lmd_backend **out, lmd_error *err);
+/* The CUDA device index a --device value names ("cuda" is 0, "cuda:N" is
+ * N), or -1 when it names none (it may still be "cpu" or "auto"). */
+int lmd_backend_cuda_index(const char *device);
 void lmd_backend_close(lmd_backend *b);
 
 /* For the benchmarks (bench/bench_gpu.c): the device's name ("CPU" for the

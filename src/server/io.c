@@ -70,6 +70,13 @@ static void conn_close(lmd_conn *c) {
     conn_free(c);
 }
 
+/* Adds a registered connection to the epoll set, armed for reading; closes
+ * it when that fails. */
+static void watch(lmd_conn *c) {
+    struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = c};
+    if (epoll_ctl(c->s->ep, EPOLL_CTL_ADD, c->fd, &e) < 0) conn_close(c);
+}
+
 /* Reads and drops, without waiting, what the client has sent so far (at
  * most 64 KiB). */
 static void drop_input(int fd) {
@@ -95,11 +102,7 @@ static void refuse(lmd_conn *c, int over) {
     const lmd_buf *a = &c->s->refusal[over - 1];
     (void)send(c->fd, a->data, a->len, MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(c->fd, SHUT_WR);
-    if (lmd_guard_add_refused(c->s, c) == 0) {
-        struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = c};
-        if (epoll_ctl(c->s->ep, EPOLL_CTL_ADD, c->fd, &e) < 0) conn_close(c);
-        return;
-    }
+    if (lmd_guard_add_refused(c->s, c) == 0) return watch(c);
     drop_input(c->fd);
     close(c->fd);
     conn_free(c);
@@ -118,8 +121,7 @@ static void conn_open(lmd_server *s, int fd, uint32_t ip) {
     lmd_http_init(&c->req, &lim);
     int over = lmd_guard_add(s, c);
     if (over) return refuse(c, over);
-    struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = c};
-    if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &e) < 0) conn_close(c);
+    watch(c);
 }
 
 static void accept_some(lmd_server *s) {
